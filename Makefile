@@ -1,0 +1,47 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Each creates .venv and installs exactly the pinned set in constraints.txt.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_CORE := $(VENV)/.core-installed
+STAMP_DEV := $(VENV)/.dev-installed
+
+.PHONY: demo test bench clean install install-dev system-deps
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP_CORE): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@ $(STAMP_CORE)
+
+install: $(STAMP_CORE)
+install-dev: $(STAMP_DEV) system-deps
+
+# Browser tests drive Debian's Chromium (never a downloaded browser build).
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation; \
+	  else \
+	    echo "chromium missing: install Debian's chromium package for the browser tests"; \
+	  fi; \
+	fi
+
+demo: install
+	$(BIN)/revline demo
+
+test: install-dev
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+bench: install-dev
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) revline.duckdb revline-demo revline_report.html

@@ -1,0 +1,3 @@
+from revline.cli import app
+
+app()

@@ -1,0 +1,59 @@
+"""`revline` command line: a thin Typer shell over the Python API.
+
+Each area of the flow keeps its commands in `revline/commands/<area>.py` with a
+`register(app)` function, so the CLI grows with the package without one giant file.
+Heavy imports happen inside the commands, which keeps `revline --help` instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="revline",
+    help="revline: every go-to-market touchpoint under one roof, attributed to revenue.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
+]
+
+
+@app.callback()
+def _root() -> None:
+    """revline: every go-to-market touchpoint under one roof, attributed to revenue."""
+
+
+@app.command()
+def init(db: DbOption = None) -> None:
+    """Create (or migrate) the store file with every canonical table."""
+    from revline.store import SCHEMA_VERSION, connect, resolve_db_path
+
+    path = resolve_db_path(db)
+    con = connect(path)
+    tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+    con.close()
+    console.print(f"[green]Store ready[/green] at [bold]{path}[/bold] (schema version {SCHEMA_VERSION}, {len(tables)} tables)")
+
+
+_AREAS = ("demo", "ingest", "journeys", "attribution", "paths", "serve", "mmm")
+for _area in _AREAS:
+    importlib.import_module(f"revline.commands.{_area}").register(app)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,57 @@
+"""Opening the store: one embedded DuckDB file, plus an Ibis handle for portable transforms.
+
+Why both: DuckDB SQL is the fastest path on one machine, while transforms that must also run
+on Spark or a warehouse are written against Ibis and receive a backend from `ibis_backend`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from revline.store.migrations import migrate
+
+DEFAULT_DB = "revline.duckdb"
+
+
+def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:
+    """`--db` wins, then `REVLINE_DB`, then ./revline.duckdb."""
+    if db is not None:
+        return Path(db)
+    env = os.environ.get("REVLINE_DB")
+    if env:
+        return Path(env)
+    return Path(DEFAULT_DB)
+
+
+def connect(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = False,
+    create: bool = True,
+) -> duckdb.DuckDBPyConnection:
+    """Open (and, unless read-only, migrate to the current schema) the store file.
+
+    `db=":memory:"` gives a throwaway store, handy in tests and notebooks.
+    """
+    path = resolve_db_path(db)
+    if str(path) != ":memory:":
+        if not path.exists() and (read_only or not create):
+            raise FileNotFoundError(
+                f"No revline store at {path}. Run `revline init --db {path}` or `revline demo` first."
+            )
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:
+        migrate(con)
+    return con
+
+
+def ibis_backend(con: duckdb.DuckDBPyConnection):
+    """An Ibis DuckDB backend sharing the same connection (no second file handle)."""
+    import ibis
+
+    return ibis.duckdb.from_connection(con)

@@ -1,0 +1,226 @@
+"""The one-roof schema: every canonical table of design.md, versioned.
+
+Why versioned migrations instead of `CREATE TABLE IF NOT EXISTS` alone: a user's store file
+outlives a release. Each entry of MIGRATIONS moves a file from version N-1 to N inside one
+transaction, and `schema_meta.schema_version` records where a file stands, so a later
+release can add columns or tables to an existing file without losing a row.
+"""
+
+from __future__ import annotations
+
+# Version 1: the canonical tables. Money is DECIMAL plus a currency column; times are UTC
+# TIMESTAMP (naive, always UTC by convention of the ingest layer).
+_V1 = [
+    """
+    CREATE TABLE IF NOT EXISTS accounts (
+        account_id VARCHAR PRIMARY KEY,
+        name VARCHAR,
+        domain VARCHAR,
+        industry VARCHAR,
+        employees INTEGER,
+        annual_revenue DECIMAL(18, 2),
+        country VARCHAR,
+        created_at TIMESTAMP,
+        source_system VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS people (
+        person_id VARCHAR PRIMARY KEY,
+        account_id VARCHAR,
+        email VARCHAR,
+        first_name VARCHAR,
+        last_name VARCHAR,
+        title VARCHAR,
+        created_at TIMESTAMP,
+        source_system VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS identities (
+        identity_type VARCHAR NOT NULL,   -- anonymous_id, user_id, email, crm_lead_id, crm_contact_id
+        identity_value VARCHAR NOT NULL,
+        person_id VARCHAR,
+        first_seen_at TIMESTAMP,
+        source_system VARCHAR,
+        PRIMARY KEY (identity_type, identity_value)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS touchpoints (
+        touchpoint_id VARCHAR PRIMARY KEY,
+        occurred_at TIMESTAMP NOT NULL,
+        person_id VARCHAR,
+        anonymous_id VARCHAR,
+        account_id VARCHAR,
+        channel VARCHAR NOT NULL,
+        source VARCHAR,
+        medium VARCHAR,
+        campaign_id VARCHAR,
+        touch_type VARCHAR,       -- page_view, form_fill, content_download, email_click, webinar, event, call, meeting, ...
+        is_offline BOOLEAN NOT NULL DEFAULT FALSE,
+        source_system VARCHAR,
+        source_ref VARCHAR        -- id of the source row (Segment messageId, CampaignMember Id, Task Id)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS campaigns (
+        campaign_id VARCHAR PRIMARY KEY,
+        name VARCHAR,
+        channel VARCHAR,
+        campaign_type VARCHAR,
+        parent_id VARCHAR,
+        start_date DATE,
+        end_date DATE,
+        budgeted_cost DECIMAL(18, 2),
+        actual_cost DECIMAL(18, 2),
+        source_system VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS spend (
+        date DATE NOT NULL,
+        channel VARCHAR NOT NULL,
+        campaign_id VARCHAR NOT NULL DEFAULT '',
+        spend DECIMAL(18, 2) NOT NULL,
+        impressions BIGINT,
+        clicks BIGINT,
+        currency VARCHAR NOT NULL DEFAULT 'USD',
+        PRIMARY KEY (date, channel, campaign_id)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS opportunities (
+        opportunity_id VARCHAR PRIMARY KEY,
+        account_id VARCHAR,
+        name VARCHAR,
+        revenue_type VARCHAR,     -- new_business, renewal, expansion, contraction
+        type_raw VARCHAR,         -- the org's own picklist value, kept for audit
+        stage VARCHAR,
+        amount DECIMAL(18, 2),
+        currency VARCHAR NOT NULL DEFAULT 'USD',
+        probability DOUBLE,       -- 0..1; weighted (fractional) pipeline
+        created_at TIMESTAMP,
+        closed_at TIMESTAMP,
+        is_closed BOOLEAN,
+        is_won BOOLEAN,
+        campaign_id VARCHAR,      -- primary campaign source, as the CRM records it
+        source_system VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS opportunity_contacts (
+        opportunity_id VARCHAR NOT NULL,
+        person_id VARCHAR NOT NULL,
+        role VARCHAR,
+        is_primary BOOLEAN,
+        PRIMARY KEY (opportunity_id, person_id)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS stage_events (
+        object_type VARCHAR NOT NULL,   -- person, account, opportunity
+        object_id VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL,         -- lead, mql, sql, opportunity, won, lost, renewal, expansion, churn
+        entered_at TIMESTAMP NOT NULL,
+        source_system VARCHAR,
+        PRIMARY KEY (object_type, object_id, stage, entered_at)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS targets (
+        period_start DATE NOT NULL,
+        period_end DATE NOT NULL,
+        segment VARCHAR NOT NULL DEFAULT 'all',
+        revenue_target DECIMAL(18, 2),
+        pipeline_target DECIMAL(18, 2),
+        PRIMARY KEY (period_start, period_end, segment)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS quarantine (
+        source VARCHAR NOT NULL,        -- file path (or 'collector')
+        table_name VARCHAR,             -- canonical table the row was meant for
+        row_number BIGINT,              -- 1-based data row number in the source file
+        field VARCHAR,
+        reason VARCHAR NOT NULL,
+        raw VARCHAR,                    -- the row as read, JSON
+        ingested_at TIMESTAMP NOT NULL
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        message_id VARCHAR PRIMARY KEY, -- Segment messageId: dedupes retries and re-ingests
+        type VARCHAR NOT NULL,          -- track, page, identify, group, alias
+        event VARCHAR,
+        anonymous_id VARCHAR,
+        user_id VARCHAR,
+        group_id VARCHAR,
+        previous_id VARCHAR,
+        occurred_at TIMESTAMP NOT NULL,
+        received_at TIMESTAMP,
+        properties JSON,
+        traits JSON,
+        context JSON,
+        source VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS milestones (
+        object_type VARCHAR NOT NULL,   -- person, account, opportunity
+        object_id VARCHAR NOT NULL,
+        account_id VARCHAR,
+        person_id VARCHAR,
+        opportunity_id VARCHAR,
+        milestone VARCHAR NOT NULL,     -- first_touch, lead, mql, sql, opportunity, won, lost, renewal, expansion, churn
+        occurred_at TIMESTAMP NOT NULL,
+        touchpoint_id VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS credit_ledger (
+        model VARCHAR NOT NULL,
+        opportunity_id VARCHAR NOT NULL,
+        touchpoint_id VARCHAR,          -- NULL: the opportunity had no eligible touch (unattributed)
+        milestone VARCHAR NOT NULL,
+        credit DOUBLE NOT NULL,
+        revenue_credit DOUBLE NOT NULL,
+        revenue_type VARCHAR,
+        channel VARCHAR NOT NULL,       -- '(unattributed)' when touchpoint_id is NULL
+        campaign_id VARCHAR,
+        touch_position VARCHAR,         -- FT, LC, OC, CW, or NULL for the touches in between
+        occurred_at TIMESTAMP,
+        run_id VARCHAR NOT NULL
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS attribution_runs (
+        run_id VARCHAR PRIMARY KEY,
+        model VARCHAR NOT NULL,
+        milestone VARCHAR NOT NULL,
+        revenue_type VARCHAR,
+        params JSON,
+        opportunities BIGINT,
+        unattributed BIGINT,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS ingest_log (
+        file_sha256 VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        table_name VARCHAR NOT NULL,
+        rows_read BIGINT,
+        rows_loaded BIGINT,
+        rows_quarantined BIGINT,
+        ingested_at TIMESTAMP NOT NULL
+    )""",
+]
+
+# Each migration: (target_version, list of SQL statements). Append, never edit a shipped one.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, _V1),
+]
+
+SCHEMA_VERSION: int = MIGRATIONS[-1][0]
+
+CANONICAL_TABLES: tuple[str, ...] = (
+    "accounts",
+    "people",
+    "identities",
+    "touchpoints",
+    "campaigns",
+    "spend",
+    "opportunities",
+    "opportunity_contacts",
+    "stage_events",
+    "targets",
+    "quarantine",
+    "credit_ledger",
+)
