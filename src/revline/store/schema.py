@@ -44,6 +44,17 @@ _V1 = [
         PRIMARY KEY (identity_type, identity_value)
     )""",
     """
+    CREATE TABLE IF NOT EXISTS identity_links (
+        -- an observed edge of the identity graph: both ends are the same person
+        left_type VARCHAR NOT NULL,
+        left_value VARCHAR NOT NULL,
+        right_type VARCHAR NOT NULL,
+        right_value VARCHAR NOT NULL,
+        source VARCHAR,                 -- 'segment:identify', 'salesforce:lead_conversion', 'segment:alias', ...
+        observed_at TIMESTAMP,
+        PRIMARY KEY (left_type, left_value, right_type, right_value)
+    )""",
+    """
     CREATE TABLE IF NOT EXISTS touchpoints (
         touchpoint_id VARCHAR PRIMARY KEY,
         occurred_at TIMESTAMP NOT NULL,
@@ -57,7 +68,9 @@ _V1 = [
         touch_type VARCHAR,       -- page_view, form_fill, content_download, email_click, webinar, event, call, meeting, ...
         is_offline BOOLEAN NOT NULL DEFAULT FALSE,
         source_system VARCHAR,
-        source_ref VARCHAR        -- id of the source row (Segment messageId, CampaignMember Id, Task Id)
+        source_ref VARCHAR,       -- id of the source row (Segment messageId, CampaignMember Id, Task Id)
+        identity_type VARCHAR,    -- the identity the touch was observed under (anonymous_id, user_id,
+        identity_value VARCHAR    -- crm_contact_id, crm_lead_id, email); stitching resolves person_id
     )""",
     """
     CREATE TABLE IF NOT EXISTS campaigns (
