@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 LEDGER_COLUMNS = [
-    "model", "opportunity_id", "touchpoint_id", "milestone", "credit", "revenue_credit",
+    "model", "opportunity_id", "conversion_type", "touchpoint_id", "milestone", "credit", "revenue_credit",
     "revenue_type", "channel", "campaign_id", "touch_position", "occurred_at", "run_id",
 ]
 UNATTRIBUTED = "(unattributed)"
@@ -60,6 +60,7 @@ def write_ledger(
     df["model"] = model
     df["milestone"] = milestone
     df["run_id"] = run_id
+    df["conversion_type"] = df["conversion_type"].fillna("opportunity")
     if "revenue_type" not in rows.columns or df["revenue_type"].isna().all():
         df["revenue_type"] = revenue_type
     df = df[LEDGER_COLUMNS]

@@ -180,7 +180,9 @@ _V1 = [
     """
     CREATE TABLE IF NOT EXISTS credit_ledger (
         model VARCHAR NOT NULL,
-        opportunity_id VARCHAR NOT NULL,
+        opportunity_id VARCHAR NOT NULL, -- the converting object: an opportunity, or for lead/mql/sql
+                                         -- milestones the person or account (see conversion_type)
+        conversion_type VARCHAR NOT NULL DEFAULT 'opportunity', -- opportunity, person, account
         touchpoint_id VARCHAR,          -- NULL: the opportunity had no eligible touch (unattributed)
         milestone VARCHAR NOT NULL,
         credit DOUBLE NOT NULL,
