@@ -1,0 +1,267 @@
+"""Markov-chain attribution of order k with EXACT removal effects.
+
+Why exact: ChannelAttribution estimates P(conversion) by simulating random walks, so its removal
+effects carry Monte-Carlo noise and cost time proportional to the simulations. The chain is an
+absorbing Markov chain, so P(conversion) is a linear solve: with Q the transient-to-transient
+transition matrix, b the one-step conversion probabilities and pi0 the start distribution,
+P(conv) = pi0' (I - Q)^-1 b. We solve (I - Q)' x = pi0 once (x = expected visits) for the full
+chain and once per removed channel (removing a channel sends its states to null, i.e. drops them
+from the transient set), with scipy's sparse LU.
+
+Conventions, checked against ChannelAttribution 2.2.5 (see tests/test_markov.py):
+- States of order k are the overlapping k-tuples of a path's channels; a path shorter than k is a
+  single state (its whole channel tuple). (start) leads to the first state, the last state to
+  (conversion) with weight total_conversions and to (null) with weight total_null; every inner
+  transition is weighted by total_conversions + total_null.
+- `collapse_repeats=True` (default, as ChannelAttribution) merges consecutive repeated *states*
+  (self-loops are dropped). At order 1 this is merging repeated channels (a > a > b = a > b). A
+  self-loop never changes absorption probabilities, so the option only changes the reported
+  transition matrix. `collapse_channels=True` additionally merges repeated channels *before*
+  forming k-tuples (a > a > b becomes the single state (a, b) at order 2); ChannelAttribution does
+  not do this at order >= 2, so it is off by default.
+- Value: ChannelAttribution attaches to each state the mean value of the conversions that end
+  there (their total_conversion_value / total_conversions) and computes a value-weighted removal
+  effect: 1 - E[value | channel removed] / E[value]. We compute the same expectation exactly.
+- Attribution: channel conversions = removal effect / sum of removal effects x total conversions
+  (and the same with value removal effects x total value).
+Differences to ChannelAttribution: none in the model; our numbers are the limit its simulation
+converges to (no `max_step` truncation, no sampling noise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from revline.attribution.paths import DEFAULT_SEP, EncodedPaths, encode_paths
+
+START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
+MAX_ORDER = 4
+
+
+@dataclass(frozen=True)
+class MarkovChain:
+    """The fitted chain over compact state ids 0..S-1 (absorbing states kept as vectors)."""
+
+    channels: tuple[str, ...]
+    order: int
+    state_codes: np.ndarray  # int64 per state: base-(n+1) digits of the channel tuple (+1 each)
+    counts: sp.csr_matrix  # S x S transition weights between transient states
+    start: np.ndarray  # weight from (start) into each state
+    to_conv: np.ndarray  # weight into (conversion)
+    to_null: np.ndarray  # weight into (null)
+    conv_value: np.ndarray  # value of the conversions ending in each state
+
+    @property
+    def n_states(self) -> int:
+        return len(self.state_codes)
+
+    def state_channels(self) -> np.ndarray:
+        """S x n boolean: does state s contain channel c."""
+        n = len(self.channels)
+        base = n + 1
+        member = np.zeros((self.n_states, n), dtype=bool)
+        codes = self.state_codes.copy()
+        rows = np.arange(self.n_states)
+        for _ in range(self.order):
+            digit = codes % base
+            ok = digit > 0
+            member[rows[ok], digit[ok] - 1] = True
+            codes //= base
+        return member
+
+    def state_names(self, sep: str = ", ") -> list[str]:
+        base = len(self.channels) + 1
+        out = []
+        for code in self.state_codes.tolist():
+            parts = []
+            while code:
+                parts.append(self.channels[code % base - 1])
+                code //= base
+            out.append(sep.join(reversed(parts)))
+        return out
+
+
+def _state_sequences(enc: EncodedPaths, order: int, collapse_repeats: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each path as a sequence of k-tuple state codes (CSR: codes, offsets)."""
+    n = len(enc.channels)
+    base = n + 1
+    if order * np.log2(base) > 62:
+        raise ValueError(f"order {order} with {n} channels overflows the 64-bit state code")
+    lengths = enc.lengths
+    starts = enc.offsets[:-1]
+    pos = np.arange(len(enc.codes), dtype=np.int64)
+    path_of = np.repeat(np.arange(enc.n_paths, dtype=np.int64), lengths)
+    first = starts[path_of]
+    within = pos - first
+    last = within == lengths[path_of] - 1
+    select = (within >= order - 1) | (last & (lengths[path_of] < order))
+    p = pos[select]
+    o = first[select]
+    code = np.zeros(len(p), dtype=np.int64)
+    digits = enc.codes.astype(np.int64) + 1
+    for t in range(order):
+        q = p - (order - 1) + t
+        ok = q >= o
+        code = np.where(ok, code * base + digits[np.where(ok, q, 0)], code)
+    spath = path_of[select]
+    if collapse_repeats and len(code):
+        keep = np.ones(len(code), dtype=bool)
+        keep[1:] = (code[1:] != code[:-1]) | (spath[1:] != spath[:-1])
+        code, spath = code[keep], spath[keep]
+    counts = np.bincount(spath, minlength=enc.n_paths)
+    offsets = np.zeros(enc.n_paths + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return code, offsets
+
+
+def fit_chain(
+    enc: EncodedPaths,
+    order: int = 1,
+    *,
+    collapse_repeats: bool = True,
+    collapse_channels: bool = False,
+) -> MarkovChain:
+    """Count weighted transitions between k-tuple states (vectorised over all paths)."""
+    if not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
+        raise ValueError(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
+    weight = enc.conversions + enc.nulls
+    live = weight > 0
+    if collapse_channels:
+        enc = enc.collapse_repeats()
+    codes, offsets = _state_sequences(enc, int(order), collapse_repeats)
+    lengths = np.diff(offsets)
+    live &= lengths > 0
+    uniq, sid = np.unique(codes, return_inverse=True)
+    S = len(uniq)
+    path_of = np.repeat(np.arange(enc.n_paths, dtype=np.int64), lengths)
+    wpos = weight[path_of]
+    # transitions within a path: position i -> i+1 where both belong to the same path
+    same = np.zeros(len(sid), dtype=bool)
+    if len(sid) > 1:
+        same[:-1] = path_of[:-1] == path_of[1:]
+    frm = sid[:-1][same[:-1]] if len(sid) > 1 else np.zeros(0, np.int64)
+    to = sid[1:][same[:-1]] if len(sid) > 1 else np.zeros(0, np.int64)
+    w = wpos[:-1][same[:-1]] if len(sid) > 1 else np.zeros(0)
+    nz = w > 0
+    counts = sp.coo_matrix((w[nz], (frm[nz], to[nz])), shape=(S, S)).tocsr()
+    counts.sum_duplicates()
+    first_state = sid[offsets[:-1][live]]
+    last_state = sid[offsets[1:][live] - 1]
+    start = np.bincount(first_state, weights=weight[live], minlength=S)
+    to_conv = np.bincount(last_state, weights=enc.conversions[live], minlength=S)
+    to_null = np.bincount(last_state, weights=enc.nulls[live], minlength=S)
+    conv_value = np.bincount(last_state, weights=enc.value[live], minlength=S)
+    return MarkovChain(enc.channels, int(order), uniq, counts, start, to_conv, to_null, conv_value)
+
+
+def _absorption(chain: MarkovChain, keep: np.ndarray | None = None) -> tuple[float, float]:
+    """(P(conversion), E[conversion value]) with only the `keep` states transient.
+
+    Dropped states absorb into null at once, so the chain restricted to kept states is solved.
+    """
+    out_w = np.asarray(chain.counts.sum(axis=1)).ravel() + chain.to_conv + chain.to_null
+    total_start = chain.start.sum()
+    if total_start <= 0:
+        return 0.0, 0.0
+    safe = np.where(out_w > 0, out_w, 1.0)
+    b = chain.to_conv / safe
+    mean_value = np.divide(chain.conv_value, chain.to_conv, out=np.zeros_like(chain.conv_value), where=chain.to_conv > 0)
+    bv = b * mean_value
+    pi0 = chain.start / total_start
+    Q = sp.diags(1.0 / safe) @ chain.counts
+    if keep is not None:
+        idx = np.flatnonzero(keep)
+        if len(idx) == 0:
+            return 0.0, 0.0
+        Q = Q[idx][:, idx]
+        b, bv, pi0 = b[idx], bv[idx], pi0[idx]
+    if not pi0.any():
+        return 0.0, 0.0
+    A = (sp.identity(Q.shape[0], format="csc") - Q.T).tocsc()
+    x = splu(A).solve(pi0)
+    return float(x @ b), float(x @ bv)
+
+
+def removal_effects(chain: MarkovChain) -> pd.DataFrame:
+    """Exact removal effect of every channel: 1 - P(conv | channel removed) / P(conv)."""
+    p_full, v_full = _absorption(chain)
+    member = chain.state_channels()
+    rows = []
+    for c, name in enumerate(chain.channels):
+        p_c, v_c = _absorption(chain, ~member[:, c])
+        rows.append(
+            (
+                name,
+                1.0 - p_c / p_full if p_full > 0 else 0.0,
+                1.0 - v_c / v_full if v_full > 0 else 0.0,
+            )
+        )
+    df = pd.DataFrame(rows, columns=["channel_name", "removal_effects_conversion", "removal_effects_conversion_value"])
+    # tiny negative round-off (a removed channel can never raise P(conv)) is clipped
+    num = ["removal_effects_conversion", "removal_effects_conversion_value"]
+    df[num] = df[num].clip(lower=0.0)
+    return df
+
+
+def transition_matrix(chain: MarkovChain, *, state_sep: str = ", ") -> pd.DataFrame:
+    """Transition probabilities with readable state names, (start)/(conversion)/(null) included."""
+    names = np.asarray(chain.state_names(state_sep), dtype=object)
+    out_w = np.asarray(chain.counts.sum(axis=1)).ravel() + chain.to_conv + chain.to_null
+    safe = np.where(out_w > 0, out_w, 1.0)
+    coo = chain.counts.tocoo()
+    parts = [
+        pd.DataFrame({"channel_from": START, "channel_to": names, "transition_probability": chain.start / max(chain.start.sum(), 1e-300)})[chain.start > 0],
+        pd.DataFrame({"channel_from": names[coo.row], "channel_to": names[coo.col], "transition_probability": coo.data / safe[coo.row]}),
+        pd.DataFrame({"channel_from": names, "channel_to": CONVERSION, "transition_probability": chain.to_conv / safe})[chain.to_conv > 0],
+        pd.DataFrame({"channel_from": names, "channel_to": NULL, "transition_probability": chain.to_null / safe})[chain.to_null > 0],
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["channel_from", "channel_to"], kind="stable").reset_index(drop=True)
+
+
+def markov_model(
+    paths_df: pd.DataFrame,
+    order: int = 1,
+    var_path: str = "path",
+    var_conv: str = "total_conversions",
+    var_value: str | None = "total_conversion_value",
+    var_null: str | None = "total_null",
+    sep: str = DEFAULT_SEP,
+    *,
+    collapse_repeats: bool = True,
+    collapse_channels: bool = False,
+    out_transition_matrix: bool = True,
+    encoded: EncodedPaths | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Fit an order-k Markov attribution model; the API mirrors ChannelAttribution.markov_model.
+
+    Returns {"result": channel_name, total_conversions, total_conversion_value;
+    "removal_effects": channel_name, removal_effects_conversion, removal_effects_conversion_value;
+    "transition_matrix": channel_from, channel_to, transition_probability (when asked)}.
+    Conversions and nulls may be fractional. Pass `encoded` to reuse a parse of the same table.
+    """
+    enc = encoded or encode_paths(
+        paths_df, var_path=var_path, var_conv=var_conv, var_value=var_value, var_null=var_null, sep=sep
+    )
+    chain = fit_chain(enc, order, collapse_repeats=collapse_repeats, collapse_channels=collapse_channels)
+    re = removal_effects(chain)
+    total_conv = float(enc.conversions.sum())
+    total_value = float(enc.value.sum())
+    s_conv = re["removal_effects_conversion"].sum()
+    s_val = re["removal_effects_conversion_value"].sum()
+    result = pd.DataFrame(
+        {
+            "channel_name": re["channel_name"],
+            "total_conversions": re["removal_effects_conversion"] / s_conv * total_conv if s_conv > 0 else 0.0,
+            "total_conversion_value": re["removal_effects_conversion_value"] / s_val * total_value if s_val > 0 else 0.0,
+        }
+    )
+    out = {"result": result, "removal_effects": re}
+    if out_transition_matrix:
+        out["transition_matrix"] = transition_matrix(chain)
+    return out

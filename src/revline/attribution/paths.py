@@ -1,0 +1,303 @@
+"""Channel paths: the input of the data-driven models (Markov, Shapley).
+
+A *paths table* is the shape ChannelAttribution takes: one row per distinct path with columns
+path (channels joined by ' > '), total_conversions, total_conversion_value, total_null.
+`export_paths` builds it from the store (touchpoints + milestones); `read_paths` reads one from
+csv / csv.gz. Models never re-parse path strings in their hot loops: `encode_paths` turns the
+table into a flat integer array (CSR layout: codes + offsets) once, with vectorised pyarrow
+string kernels, and everything downstream works on integers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
+DEFAULT_SEP = " > "
+MILESTONES = ("lead", "mql", "sql", "opportunity", "won")
+_OPPORTUNITY_MILESTONES = ("opportunity", "won")
+
+
+class PathsError(ValueError):
+    """Bad paths input; the message names the source, row and field."""
+
+
+@dataclass(frozen=True)
+class EncodedPaths:
+    """Paths as integers: path i is codes[offsets[i]:offsets[i+1]], channel ids index `channels`.
+
+    Why CSR: 1M paths stay a handful of numpy arrays (no Python objects per path), and
+    per-position work (k-grams, transitions) is plain vectorised arithmetic.
+    """
+
+    channels: tuple[str, ...]
+    codes: np.ndarray  # int32, flat channel ids
+    offsets: np.ndarray  # int64, len n_paths + 1
+    conversions: np.ndarray  # float64 per path
+    value: np.ndarray  # float64 per path
+    nulls: np.ndarray  # float64 per path
+
+    @property
+    def n_paths(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def path_index(self) -> np.ndarray:
+        """For each flat position, the path it belongs to."""
+        return np.repeat(np.arange(self.n_paths, dtype=np.int64), self.lengths)
+
+    def collapse_repeats(self) -> "EncodedPaths":
+        """Merge consecutive repeats of a channel within each path (a > a > b -> a > b)."""
+        if len(self.codes) == 0:
+            return self
+        keep = np.ones(len(self.codes), dtype=bool)
+        keep[1:] = self.codes[1:] != self.codes[:-1]
+        keep[self.offsets[:-1][self.lengths > 0]] = True  # a path's first touch always stays
+        new_len = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) if self.n_paths else np.zeros(0, np.int64)
+        new_len = np.where(self.lengths > 0, new_len, 0)
+        offsets = np.zeros(self.n_paths + 1, dtype=np.int64)
+        np.cumsum(new_len, out=offsets[1:])
+        return EncodedPaths(self.channels, self.codes[keep], offsets, self.conversions, self.value, self.nulls)
+
+
+def _numeric(df: pd.DataFrame, col: str | None, source: str, *, required: bool) -> np.ndarray:
+    if col is None:
+        return np.zeros(len(df), dtype=np.float64)
+    if col not in df.columns:
+        if required:
+            raise PathsError(f"{source}: missing column {col!r} (have {list(df.columns)})")
+        return np.zeros(len(df), dtype=np.float64)
+    raw = df[col]
+    vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(vals) | (vals < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise PathsError(
+            f"{source}: row {i + 1}, field {col!r}: expected a finite number >= 0, got {raw.iloc[i]!r}"
+        )
+    return vals
+
+
+def encode_paths(
+    df: pd.DataFrame,
+    *,
+    var_path: str = "path",
+    var_conv: str = "total_conversions",
+    var_value: str | None = "total_conversion_value",
+    var_null: str | None = "total_null",
+    sep: str = DEFAULT_SEP,
+    source: str = "paths",
+) -> EncodedPaths:
+    """Parse a paths table into integer arrays (vectorised; no per-row Python).
+
+    Channels are trimmed of surrounding whitespace, so 'a>b', 'a > b' and 'a >b' agree with
+    sep '>' or ' > ' (ChannelAttribution trims the same way). Channel ids follow sorted names,
+    which makes every result independent of row order. Row numbers in errors are 1-based data rows.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if var_path not in df.columns:
+        raise PathsError(f"{source}: missing column {var_path!r} (have {list(df.columns)})")
+    conv = _numeric(df, var_conv, source, required=True)
+    value = _numeric(df, var_value, source, required=False)
+    nulls = _numeric(df, var_null, source, required=False)
+
+    arr = pa.array(df[var_path].to_numpy(dtype=object, na_value=None), type=pa.string())
+    if arr.null_count:
+        i = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        raise PathsError(f"{source}: row {i + 1}, field {var_path!r}: empty path")
+    token = sep.strip() or sep
+    lists = pc.split_pattern(arr, pattern=token)
+    flat = pc.utf8_trim_whitespace(lists.flatten())
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    offsets = offsets - offsets[0]
+    empty = pc.equal(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
+    if empty.any():
+        pos = int(np.flatnonzero(empty)[0])
+        row = int(np.searchsorted(offsets, pos, side="right") - 1)
+        raise PathsError(
+            f"{source}: row {row + 1}, field {var_path!r}: empty channel name in {df[var_path].iloc[row]!r}"
+        )
+    enc = pc.dictionary_encode(flat)
+    names = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), dtype=np.int32)
+    rank[order] = np.arange(len(names), dtype=np.int32)
+    codes = rank[idx] if len(idx) else np.zeros(0, dtype=np.int32)
+    return EncodedPaths(tuple(names[order].tolist()), codes.astype(np.int32), offsets, conv, value, nulls)
+
+
+def decode_paths(enc: EncodedPaths, sep: str = DEFAULT_SEP) -> list[str]:
+    """Path strings back from codes (for export and messages; not used in hot loops)."""
+    names = np.asarray(enc.channels, dtype=object)
+    toks = names[enc.codes]
+    return [sep.join(toks[a:b]) for a, b in zip(enc.offsets[:-1], enc.offsets[1:])]
+
+
+def read_paths(path: str | os.PathLike[str], *, sep: str = ",") -> pd.DataFrame:
+    """Read a paths csv / csv.gz (compression from the suffix) and validate its columns.
+
+    Returns the four PATH_COLUMNS (total_conversion_value and total_null default to 0 when absent);
+    bad numbers raise PathsError naming file, row and field.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"paths file not found: {p}")
+    df = pd.read_csv(p, sep=sep, dtype={"path": "string"}, keep_default_na=False, na_values={"path": []})
+    df.columns = [c.strip() for c in df.columns]
+    if "path" not in df.columns:
+        raise PathsError(f"{p}: missing column 'path' (have {list(df.columns)})")
+    out = pd.DataFrame({"path": df["path"].astype(str)})
+    for col in PATH_COLUMNS[1:]:
+        out[col] = _numeric(df, col, str(p), required=(col == "total_conversions"))
+    blank = out["path"].str.strip().eq("")
+    if blank.any():
+        i = int(np.flatnonzero(blank.to_numpy())[0])
+        raise PathsError(f"{p}: row {i + 1}, field 'path': empty path")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# From the store: journeys -> paths
+# ---------------------------------------------------------------------------------------------
+
+def _check_args(milestone: str, scope: str) -> None:
+    if milestone not in MILESTONES:
+        raise ValueError(f"milestone must be one of {MILESTONES}, got {milestone!r}")
+    if scope not in ("account", "person"):
+        raise ValueError(f"scope must be 'account' or 'person', got {scope!r}")
+
+
+def conversion_touches(
+    con,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    scope: str = "account",
+    lookback_days: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two journey tables both paths and the ledger are built from.
+
+    Returns (conversions, touches):
+    - conversions: one row per conversion: conversion_id, conversion_type, entity_id, occurred_at,
+      value (opportunity amount for opportunity/won milestones, else 1), revenue_type;
+    - touches: for each conversion its eligible touches (same entity, at or before the conversion,
+      within the lookback window): conversion_id, touchpoint_id, channel, campaign_id, occurred_at,
+      seq, plus the touches of entities that never reached the milestone (conversion_id NULL, the
+      non-converting journeys) with their entity_id.
+
+    Why conversions of an opportunity milestone take the opportunity id: the ledger credits
+    opportunities; lead/mql/sql milestones credit the person or account (conversion_type).
+    """
+    _check_args(milestone, scope)
+    key = "account_id" if scope == "account" else "person_id"
+    is_opp = milestone in _OPPORTUNITY_MILESTONES
+    rt_filter = ""
+    params: list = [milestone]
+    if is_opp and revenue_type is not None:
+        rt_filter = "AND o.revenue_type = ?"
+        params.append(revenue_type)
+    if is_opp:
+        conv_sql = f"""
+            SELECT DISTINCT ON (m.opportunity_id)
+                   m.opportunity_id AS conversion_id, 'opportunity' AS conversion_type,
+                   COALESCE(m.{key}, o.account_id) AS entity_id, m.occurred_at,
+                   COALESCE(CAST(o.amount AS DOUBLE), 0.0) AS value, o.revenue_type
+            FROM milestones m JOIN opportunities o ON o.opportunity_id = m.opportunity_id
+            WHERE m.milestone = ? {rt_filter} AND m.opportunity_id IS NOT NULL
+            ORDER BY m.opportunity_id, m.occurred_at
+        """
+    else:
+        conv_sql = f"""
+            SELECT DISTINCT ON (m.{key})
+                   m.{key} AS conversion_id, '{scope}' AS conversion_type, m.{key} AS entity_id,
+                   m.occurred_at, 1.0 AS value, CAST(NULL AS VARCHAR) AS revenue_type
+            FROM milestones m
+            WHERE m.milestone = ? AND m.{key} IS NOT NULL
+            ORDER BY m.{key}, m.occurred_at
+        """
+    conversions = con.execute(f"SELECT * FROM ({conv_sql}) ORDER BY occurred_at, conversion_id", params).df()
+    con.register("_rl_conversions", conversions)
+    try:
+        window = "" if lookback_days is None else f"AND t.occurred_at >= c.occurred_at - INTERVAL {int(lookback_days)} DAY"
+        touches = con.execute(
+            f"""
+            WITH conv AS (
+                SELECT c.conversion_id, t.touchpoint_id, t.channel, t.campaign_id, t.occurred_at,
+                       c.entity_id
+                FROM _rl_conversions c JOIN touchpoints t ON t.{key} = c.entity_id
+                WHERE t.occurred_at <= c.occurred_at {window}
+            ), nonconv AS (
+                SELECT CAST(NULL AS VARCHAR) AS conversion_id, t.touchpoint_id, t.channel,
+                       t.campaign_id, t.occurred_at, t.{key} AS entity_id
+                FROM touchpoints t
+                WHERE t.{key} IS NOT NULL
+                  AND t.{key} NOT IN (SELECT entity_id FROM _rl_conversions WHERE entity_id IS NOT NULL)
+            ), allt AS (SELECT * FROM conv UNION ALL SELECT * FROM nonconv)
+            SELECT *, row_number() OVER (
+                PARTITION BY COALESCE(conversion_id, '~' || entity_id)
+                ORDER BY occurred_at, touchpoint_id) AS seq
+            FROM allt
+            ORDER BY conversion_id NULLS LAST, entity_id, seq
+            """
+        ).df()
+    finally:
+        con.unregister("_rl_conversions")
+    return conversions, touches
+
+
+def paths_from_touches(
+    conversions: pd.DataFrame, touches: pd.DataFrame, sep: str = DEFAULT_SEP
+) -> pd.DataFrame:
+    """Collapse journeys to the ChannelAttribution table (one row per distinct path).
+
+    Conversions without any eligible touch have no path and are left out here (the ledger keeps
+    them as unattributed); every non-converting entity counts one null.
+    """
+    t = touches.sort_values(["conversion_id", "entity_id", "seq"], na_position="last")
+    grp = t["conversion_id"].fillna("~" + t["entity_id"].astype(str))
+    joined = t.groupby(grp, sort=False)["channel"].agg(sep.join)
+    conv_ids = set(conversions["conversion_id"])
+    is_conv = joined.index.isin(conv_ids)
+    vals = conversions.set_index("conversion_id")["value"]
+    frame = pd.DataFrame(
+        {
+            "path": joined.to_numpy(),
+            "total_conversions": is_conv.astype(np.float64),
+            "total_conversion_value": np.where(is_conv, vals.reindex(joined.index).fillna(0.0).to_numpy(), 0.0),
+            "total_null": (~is_conv).astype(np.float64),
+        }
+    )
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c != "path" else "object") for c in PATH_COLUMNS})
+    out = frame.groupby("path", as_index=False, sort=True)[PATH_COLUMNS[1:]].sum()
+    return out[PATH_COLUMNS]
+
+
+def export_paths(
+    con,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    scope: str = "account",
+    *,
+    lookback_days: int | None = None,
+    sep: str = DEFAULT_SEP,
+) -> pd.DataFrame:
+    """Paths of every journey for one milestone and revenue type, as ChannelAttribution takes them.
+
+    Converting: the touches of the account (or person) at or before each conversion; one
+    conversion per opportunity (opportunity/won milestones, valued at its amount) or per entity
+    (lead/mql/sql, valued 1). Non-converting: entities with touches that never reached the
+    milestone, all their touches, one null each.
+    """
+    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days)
+    return paths_from_touches(conversions, touches, sep=sep)
