@@ -1,0 +1,78 @@
+"""Company domains: normalising them and telling business mail from free mail.
+
+Why a list of free-mail providers: joining a person to an account by email domain is only
+evidence when the domain belongs to one company. `jane@gmail.com` says nothing about Jane's
+employer, and joining every Gmail user to an account whose domain field says `gmail.com` would
+be a silent, large error. The list is a default the caller can extend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Exact free-mail domains (consumer mailbox providers).
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
+    {
+        "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "rocketmail.com", "hotmail.com",
+        "outlook.com", "live.com", "msn.com", "passport.com", "icloud.com", "me.com", "mac.com",
+        "aol.com", "aim.com", "proton.me", "protonmail.com", "protonmail.ch", "pm.me", "tutanota.com",
+        "tuta.io", "web.de", "t-online.de", "freenet.de", "arcor.de", "posteo.de", "mailbox.org",
+        "mail.com", "email.com", "zoho.com", "zohomail.com", "yandex.com", "yandex.ru", "ya.ru",
+        "mail.ru", "bk.ru", "inbox.ru", "list.ru", "rambler.ru", "qq.com", "163.com", "126.com",
+        "sina.com", "naver.com", "daum.net", "hanmail.net", "rediffmail.com", "fastmail.com",
+        "fastmail.fm", "hey.com", "orange.fr", "wanadoo.fr", "free.fr", "laposte.net", "sfr.fr",
+        "libero.it", "virgilio.it", "tiscali.it", "seznam.cz", "wp.pl", "o2.pl", "interia.pl",
+        "onet.pl", "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "bellsouth.net",
+        "cox.net", "charter.net", "earthlink.net", "btinternet.com", "sky.com", "virginmedia.com",
+        "ntlworld.com", "bigpond.com", "optusnet.com.au", "shaw.ca", "rogers.com", "sympatico.ca",
+        "uol.com.br", "bol.com.br", "terra.com.br", "hushmail.com", "gmx.com", "gmx.net", "gmx.de",
+    }
+)
+
+# Provider families registered under many country TLDs (gmx.at, yahoo.co.uk, hotmail.fr ...).
+FREE_MAIL_PREFIXES: tuple[str, ...] = ("gmx.", "yahoo.", "hotmail.", "outlook.", "live.", "ymail.", "aol.")
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+
+
+def normalize_domain(value: str | None) -> str | None:
+    """Lower-case host of a domain, URL or email address, without `www.`; None when empty."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if "@" in text and "/" not in text:
+        text = text.rsplit("@", 1)[1]
+    text = _SCHEME.sub("", text)
+    text = re.split(r"[/?#:]", text, maxsplit=1)[0].strip(".")
+    if text.startswith("www."):
+        text = text[4:]
+    return text or None
+
+
+def is_free_mail(domain: str | None, extra: Iterable[str] = ()) -> bool:
+    """True when the domain is a consumer mailbox provider (never evidence of an employer)."""
+    d = normalize_domain(domain)
+    if d is None:
+        return False
+    extra_set = {normalize_domain(e) for e in extra}
+    return d in FREE_MAIL_DOMAINS or d in extra_set or d.startswith(FREE_MAIL_PREFIXES)
+
+
+def domain_sql(expr: str) -> str:
+    """DuckDB SQL twin of `normalize_domain` for a column holding a domain, URL or email."""
+    host = (
+        f"regexp_replace(regexp_replace(lower(trim({expr})), '^[a-z][a-z0-9+.-]*://', ''), "
+        "'[/?#:].*$', '')"
+    )
+    host = f"CASE WHEN strpos({host}, '@') > 0 THEN split_part({host}, '@', -1) ELSE {host} END"
+    host = f"regexp_replace(trim({host}, '.'), '^www\\.', '')"
+    return f"nullif({host}, '')"
+
+
+def free_mail_sql(domain_expr: str, extra: Iterable[str] = ()) -> str:
+    """DuckDB predicate: the (already normalised) domain expression is free mail."""
+    exact = sorted(FREE_MAIL_DOMAINS | {d for d in (normalize_domain(e) for e in extra) if d})
+    quoted = ", ".join("'" + d.replace("'", "''") + "'" for d in exact)
+    likes = " OR ".join(f"starts_with({domain_expr}, '{p}')" for p in FREE_MAIL_PREFIXES)
+    return f"({domain_expr} IN ({quoted}) OR {likes})"

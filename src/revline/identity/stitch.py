@@ -1,0 +1,414 @@
+"""Stitching: every observed identity -> one person, every person -> an account.
+
+Why this shape: the graph is read from the canonical tables with set-based DuckDB SQL, reduced
+to integer codes, solved by scipy's connected components (linear time, millions of nodes in
+seconds), and the answers are written back in one transaction. Every choice (which id names a
+person, which field wins a merge, which account a person joins) is a minimum over an ordering
+of values, so the result depends on the data, never on the order rows arrived in, and a second
+run over its own output changes nothing.
+
+Account evidence, strongest first: the CRM's own AccountId, then a Segment `group` call whose
+groupId names an account (by id or domain), then the person's business email domain.
+A derived account is written to `people.account_id` and therefore read as stated by the next
+run; with unchanged inputs that gives the same answer (idempotent), and it means an account, once
+found, does not flip when a later group call disagrees unless the CRM says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from revline.identity.domains import domain_sql, free_mail_sql
+from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, representatives
+
+DERIVED_SOURCE = "revline:identity"
+"""`people.source_system` of persons stitching created (no CRM record): re-derived every run."""
+
+_TEMP_TABLES = (
+    "_stitch_obs", "_stitch_edges", "_stitch_crm", "_stitch_nodes", "_stitch_rep", "_stitch_persons",
+    "_stitch_map", "_stitch_crm_map", "_stitch_people", "_stitch_acct_domains", "_stitch_tp",
+    "_stitch_oc", "_stitch_se",
+)
+
+
+@dataclass(frozen=True)
+class StitchReport:
+    """What one stitching run found; printed by `revline stitch`, returned to notebooks."""
+
+    identities: int
+    edges: int
+    persons: int
+    crm_records: int
+    crm_records_merged: int
+    anonymous_persons: int
+    largest_person_identities: int
+    people_with_account: int
+    account_sources: dict[str, int] = field(default_factory=dict)
+    touchpoints: int = 0
+    touchpoints_with_person: int = 0
+    touchpoints_with_account: int = 0
+    unknown_identity_types: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _norm(type_expr: str, value_expr: str) -> str:
+    """Emails compare case-insensitively; every other id is compared as written (trimmed)."""
+    return f"CASE WHEN {type_expr} = 'email' THEN lower(trim({value_expr})) ELSE trim({value_expr}) END"
+
+
+def _priority_sql(type_expr: str) -> str:
+    cases = " ".join(f"WHEN '{t}' THEN {p}" for t, p in TYPE_PRIORITY.items())
+    return f"CASE {type_expr} {cases} ELSE {UNKNOWN_PRIORITY} END"
+
+
+def _crm_type_sql(value_expr: str) -> str:
+    """Type of a bare CRM id (people.person_id, stage_events.object_id ...): as the links name
+    it, else Salesforce's key prefix (00Q = Lead), else a contact (HubSpot ids, 003...)."""
+    return (
+        f"coalesce((SELECT c.t FROM _stitch_crm c WHERE c.v = trim({value_expr})), "
+        f"CASE WHEN starts_with(trim({value_expr}), '00Q') THEN 'crm_lead_id' ELSE 'crm_contact_id' END)"
+    )
+
+
+def _crm_types(con: duckdb.DuckDBPyConnection) -> None:
+    """The CRM type of every CRM id named in links or touches (a lead id vs a contact id)."""
+    crm_list = ", ".join(f"'{t}'" for t in CRM_TYPES)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_crm AS
+        SELECT v, arg_min(t, {_priority_sql('t')}) AS t FROM (
+            SELECT left_type AS t, trim(left_value) AS v FROM identity_links
+            UNION ALL SELECT right_type, trim(right_value) FROM identity_links
+            UNION ALL SELECT identity_type, trim(identity_value) FROM touchpoints
+        ) WHERE t IN ({crm_list}) AND v IS NOT NULL AND v <> '' GROUP BY v
+        """
+    )
+
+
+def _record_people_edges(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep each CRM record's own id<->email edge in `identity_links` before `people` is merged.
+
+    Merging rewrites `people`, so the edge a lead row gave (its id and its address) would be
+    gone on the next run; stored as an observed link it survives, which keeps stitching
+    idempotent. Ingest usually writes the same edge already (then nothing is added).
+    """
+    con.execute(
+        f"""
+        INSERT OR IGNORE INTO identity_links (left_type, left_value, right_type, right_value, source, observed_at)
+        SELECT DISTINCT {_crm_type_sql('person_id')}, trim(person_id), 'email', lower(trim(email)),
+               coalesce(source_system, 'crm') || ':record', created_at
+        FROM people
+        WHERE source_system IS DISTINCT FROM '{DERIVED_SOURCE}' AND email IS NOT NULL AND trim(email) <> ''
+        """
+    )
+
+
+def _collect_graph(con: duckdb.DuckDBPyConnection) -> None:
+    """Observations (identity, when, source) and edges from every table that names a person.
+
+    Earlier `identities` rows count as observations (not edges): an identity once seen keeps
+    its first-seen time and source even after the row that showed it was merged away.
+    """
+    _record_people_edges(con)
+    crm_people = _crm_type_sql("person_id")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_obs AS
+        SELECT t, {_norm('t', 'v')} AS v, seen_at, source FROM (
+            SELECT left_type AS t, left_value AS v, observed_at AS seen_at, source FROM identity_links
+            UNION ALL SELECT right_type, right_value, observed_at, source FROM identity_links
+            UNION ALL SELECT identity_type, identity_value, first_seen_at, source_system FROM identities
+            UNION ALL SELECT {crm_people}, person_id, NULL::TIMESTAMP, NULL FROM people
+                WHERE source_system IS DISTINCT FROM '{DERIVED_SOURCE}'
+            UNION ALL SELECT identity_type, identity_value, occurred_at, source_system FROM touchpoints
+            UNION ALL SELECT 'anonymous_id', anonymous_id, occurred_at, source_system FROM touchpoints
+            UNION ALL SELECT {crm_people}, person_id, NULL::TIMESTAMP, NULL FROM touchpoints
+                WHERE identity_value IS NULL AND anonymous_id IS NULL
+            UNION ALL SELECT 'anonymous_id', anonymous_id, occurred_at, source FROM events
+            UNION ALL SELECT 'user_id', user_id, occurred_at, source FROM events
+            UNION ALL SELECT {_crm_type_sql('object_id')}, object_id, NULL::TIMESTAMP, NULL
+                FROM stage_events WHERE object_type = 'person'
+            UNION ALL SELECT {crm_people}, person_id, NULL::TIMESTAMP, NULL FROM opportunity_contacts
+        ) WHERE t IS NOT NULL AND v IS NOT NULL AND trim(v) <> ''
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_edges AS
+        SELECT lt, {_norm('lt', 'lv')} AS lv, rt, {_norm('rt', 'rv')} AS rv FROM (
+            SELECT left_type AS lt, left_value AS lv, right_type AS rt, right_value AS rv FROM identity_links
+            UNION ALL SELECT identity_type, identity_value, 'anonymous_id', anonymous_id FROM touchpoints
+            UNION ALL SELECT 'anonymous_id', anonymous_id, 'user_id', user_id FROM events
+        ) WHERE lt IS NOT NULL AND rt IS NOT NULL AND trim(lv) <> '' AND trim(rv) <> ''
+        """
+    )
+
+
+def _solve(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Code the nodes by preference, find components, name each component's person."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_nodes AS
+        SELECT t, v, prio, first_seen_at, source,
+               (row_number() OVER (ORDER BY prio, v, t) - 1)::BIGINT AS code
+        FROM (
+            SELECT t, v, {_priority_sql('t')} AS prio, min(seen_at) AS first_seen_at,
+                   first(source ORDER BY seen_at ASC NULLS LAST, source) FILTER (WHERE source IS NOT NULL) AS source
+            FROM _stitch_obs GROUP BY t, v
+        )
+        """
+    )
+    n = con.execute("SELECT count(*) FROM _stitch_nodes").fetchone()[0]
+    arrays = con.execute(
+        """
+        SELECT a.code AS l, b.code AS r FROM _stitch_edges e
+        JOIN _stitch_nodes a ON a.t = e.lt AND a.v = e.lv
+        JOIN _stitch_nodes b ON b.t = e.rt AND b.v = e.rv
+        """
+    ).fetchnumpy()
+    left, right = np.asarray(arrays["l"]), np.asarray(arrays["r"])
+    rep = representatives(n, left, right)
+    rep_df = pd.DataFrame({"code": np.arange(n, dtype=np.int64), "rep_code": rep})
+    con.register("_stitch_rep_df", rep_df)
+    con.execute("CREATE OR REPLACE TEMP TABLE _stitch_rep AS SELECT * FROM _stitch_rep_df")
+    con.unregister("_stitch_rep_df")
+    # A person is named by its preferred identity's value; should two persons' names collide
+    # across types (user_id 'x' vs anonymous_id 'x'), all but the most preferred carry the type.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _stitch_persons AS
+        SELECT rep_code, t AS rep_t, v AS rep_v,
+               CASE WHEN row_number() OVER (PARTITION BY v ORDER BY rep_code) > 1 THEN t || ':' || v
+                    ELSE v END AS person_id
+        FROM (SELECT DISTINCT rep_code FROM _stitch_rep) r JOIN _stitch_nodes n ON n.code = r.rep_code
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _stitch_map AS
+        SELECT n.t, n.v, n.code, n.prio, n.first_seen_at, n.source, p.person_id, p.rep_t, r.rep_code
+        FROM _stitch_nodes n JOIN _stitch_rep r USING (code) JOIN _stitch_persons p USING (rep_code)
+        """
+    )
+    crm_list = ", ".join(f"'{t}'" for t in CRM_TYPES)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_crm_map AS
+        SELECT v, arg_min(person_id, code) AS person_id, min(code) AS code
+        FROM _stitch_map WHERE t IN ({crm_list}) GROUP BY v
+        """
+    )
+    return n, len(left)
+
+
+def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> None:
+    """One row per person: CRM fields coalesced by identity preference, then the account."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_acct_domains AS
+        SELECT domain, min(account_id) AS account_id FROM (
+            SELECT account_id, {domain_sql('domain')} AS domain FROM accounts
+        ) WHERE domain IS NOT NULL GROUP BY domain
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_people AS
+        WITH src AS (
+            SELECT p.*, m.person_id AS pid, m.code
+            FROM people p JOIN _stitch_crm_map m ON m.v = trim(p.person_id)
+            WHERE p.source_system IS DISTINCT FROM '{DERIVED_SOURCE}'
+        ),
+        merged AS (
+            SELECT pid AS person_id,
+                   arg_min(account_id, code) FILTER (WHERE account_id IS NOT NULL) AS account_id,
+                   arg_min(lower(trim(email)), code) FILTER (WHERE email IS NOT NULL AND trim(email) <> '') AS email,
+                   arg_min(first_name, code) FILTER (WHERE first_name IS NOT NULL) AS first_name,
+                   arg_min(last_name, code) FILTER (WHERE last_name IS NOT NULL) AS last_name,
+                   arg_min(title, code) FILTER (WHERE title IS NOT NULL) AS title,
+                   min(created_at) AS created_at,
+                   arg_min(source_system, code) FILTER (WHERE source_system IS NOT NULL) AS source_system,
+                   count(*) AS crm_rows
+            FROM src GROUP BY pid
+        ),
+        persons AS (
+            SELECT person_id, min(first_seen_at) AS first_seen_at,
+                   min(v) FILTER (WHERE t = 'email') AS any_email
+            FROM _stitch_map GROUP BY person_id
+        ),
+        base AS (
+            SELECT p.person_id, m.account_id AS stated_account, coalesce(m.email, p.any_email) AS email,
+                   m.first_name, m.last_name, m.title, coalesce(m.created_at, p.first_seen_at) AS created_at,
+                   coalesce(m.source_system, CASE WHEN m.person_id IS NULL THEN '{DERIVED_SOURCE}' END) AS source_system,
+                   coalesce(m.crm_rows, 0) AS crm_rows
+            FROM persons p LEFT JOIN merged m USING (person_id)
+        ),
+        group_calls AS (
+            SELECT coalesce(mu.person_id, ma.person_id) AS person_id, e.occurred_at,
+                   coalesce(a.account_id, d.account_id) AS account_id
+            FROM events e
+            LEFT JOIN _stitch_map mu ON mu.t = 'user_id' AND mu.v = trim(e.user_id)
+            LEFT JOIN _stitch_map ma ON ma.t = 'anonymous_id' AND ma.v = trim(e.anonymous_id)
+            LEFT JOIN accounts a ON a.account_id = trim(e.group_id)
+            LEFT JOIN _stitch_acct_domains d ON d.domain = {domain_sql('e.group_id')}
+            WHERE e.type = 'group' AND e.group_id IS NOT NULL
+        ),
+        by_group AS (
+            SELECT person_id, account_id FROM (
+                SELECT person_id, account_id,
+                       row_number() OVER (PARTITION BY person_id ORDER BY occurred_at DESC, account_id) AS rn
+                FROM group_calls WHERE person_id IS NOT NULL AND account_id IS NOT NULL
+            ) WHERE rn = 1
+        ),
+        by_domain AS (
+            SELECT person_id, account_id FROM (
+                SELECT m.person_id, d.account_id,
+                       row_number() OVER (PARTITION BY m.person_id
+                                          ORDER BY (m.v = b.email) DESC, d.account_id) AS rn
+                FROM _stitch_map m
+                JOIN base b USING (person_id)
+                JOIN _stitch_acct_domains d ON d.domain = split_part(m.v, '@', -1)
+                WHERE m.t = 'email' AND NOT {free_mail_sql('d.domain', free_mail)}
+            ) WHERE rn = 1
+        )
+        SELECT b.person_id, coalesce(b.stated_account, g.account_id, dm.account_id) AS account_id,
+               CASE WHEN b.stated_account IS NOT NULL THEN 'crm'
+                    WHEN g.account_id IS NOT NULL THEN 'group'
+                    WHEN dm.account_id IS NOT NULL THEN 'email_domain' END AS account_source,
+               b.email, b.first_name, b.last_name, b.title, b.created_at, b.source_system, b.crm_rows
+        FROM base b LEFT JOIN by_group g USING (person_id) LEFT JOIN by_domain dm USING (person_id)
+        """
+    )
+
+
+def _remap_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """New person (and account) of every touch, contact role and person stage event."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stitch_tp AS
+        SELECT t.touchpoint_id, pid AS person_id, coalesce(p.account_id, t.account_id) AS account_id
+        FROM (
+            SELECT t.*, coalesce(mi.person_id, ma.person_id, mc.person_id) AS pid
+            FROM touchpoints t
+            LEFT JOIN _stitch_map mi ON mi.t = t.identity_type AND mi.v = {_norm('t.identity_type', 't.identity_value')}
+            LEFT JOIN _stitch_map ma ON ma.t = 'anonymous_id' AND ma.v = trim(t.anonymous_id)
+            LEFT JOIN _stitch_crm_map mc ON mc.v = trim(t.person_id)
+                AND t.identity_value IS NULL AND t.anonymous_id IS NULL
+        ) t LEFT JOIN _stitch_people p ON p.person_id = t.pid
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _stitch_oc AS
+        SELECT oc.opportunity_id, coalesce(m.person_id, oc.person_id) AS person_id,
+               first(oc.role ORDER BY oc.is_primary DESC NULLS LAST, m.code) FILTER (WHERE oc.role IS NOT NULL) AS role,
+               bool_or(oc.is_primary) AS is_primary
+        FROM opportunity_contacts oc LEFT JOIN _stitch_crm_map m ON m.v = trim(oc.person_id)
+        GROUP BY ALL
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _stitch_se AS
+        SELECT 'person' AS object_type, coalesce(m.person_id, s.object_id) AS object_id, s.stage,
+               min(s.entered_at) AS entered_at, arg_min(s.source_system, s.entered_at) AS source_system
+        FROM stage_events s LEFT JOIN _stitch_crm_map m ON m.v = trim(s.object_id)
+        WHERE s.object_type = 'person'
+        GROUP BY ALL
+        """
+    )
+
+
+def _write(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace the stitched tables in one transaction: readers never see half a graph."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM identities")
+        con.execute(
+            "INSERT INTO identities (identity_type, identity_value, person_id, first_seen_at, source_system) "
+            "SELECT t, v, person_id, first_seen_at, source FROM _stitch_map"
+        )
+        con.execute("DELETE FROM people")
+        con.execute(
+            "INSERT INTO people (person_id, account_id, email, first_name, last_name, title, created_at, source_system) "
+            "SELECT person_id, account_id, email, first_name, last_name, title, created_at, source_system "
+            "FROM _stitch_people"
+        )
+        con.execute(
+            """
+            UPDATE touchpoints SET person_id = s.person_id, account_id = s.account_id
+            FROM _stitch_tp s
+            WHERE touchpoints.touchpoint_id = s.touchpoint_id
+              AND (touchpoints.person_id IS DISTINCT FROM s.person_id
+                   OR touchpoints.account_id IS DISTINCT FROM s.account_id)
+            """
+        )
+        con.execute("DELETE FROM opportunity_contacts")
+        con.execute(
+            "INSERT INTO opportunity_contacts (opportunity_id, person_id, role, is_primary) "
+            "SELECT opportunity_id, person_id, role, is_primary FROM _stitch_oc"
+        )
+        con.execute("DELETE FROM stage_events WHERE object_type = 'person'")
+        con.execute(
+            "INSERT INTO stage_events (object_type, object_id, stage, entered_at, source_system) "
+            "SELECT object_type, object_id, stage, entered_at, source_system FROM _stitch_se"
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _report(con: duckdb.DuckDBPyConnection, n_nodes: int, n_edges: int, seconds: float) -> StitchReport:
+    q = lambda sql: con.execute(sql).fetchone()  # noqa: E731 - local shorthand
+    persons, crm_persons, crm_rows, anonymous, with_account = q(
+        "SELECT count(*), count(*) FILTER (WHERE crm_rows > 0), sum(crm_rows), "
+        "count(*) FILTER (WHERE crm_rows = 0), count(account_id) FROM _stitch_people"
+    )
+    sources = dict(
+        con.execute(
+            "SELECT account_source, count(*) FROM _stitch_people WHERE account_source IS NOT NULL GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    largest = q("SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM _stitch_map GROUP BY person_id)")[0]
+    known = ", ".join(f"'{t}'" for t in TYPE_PRIORITY)
+    unknown = dict(con.execute(f"SELECT t, count(*) FROM _stitch_map WHERE t NOT IN ({known}) GROUP BY 1 ORDER BY 1").fetchall())
+    tps, tp_person, tp_account = q("SELECT count(*), count(person_id), count(account_id) FROM _stitch_tp")
+    return StitchReport(
+        identities=int(n_nodes), edges=int(n_edges), persons=int(persons), crm_records=int(crm_rows or 0),
+        crm_records_merged=int((crm_rows or 0) - crm_persons), anonymous_persons=int(anonymous),
+        largest_person_identities=int(largest), people_with_account=int(with_account),
+        account_sources={str(k): int(v) for k, v in sources.items()}, touchpoints=int(tps),
+        touchpoints_with_person=int(tp_person), touchpoints_with_account=int(tp_account),
+        unknown_identity_types={str(k): int(v) for k, v in unknown.items()}, seconds=round(seconds, 3),
+    )
+
+
+def stitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = ()) -> StitchReport:
+    """Resolve identities into persons and persons into accounts, rewriting the store in place.
+
+    Rewrites `identities`, `people`, `touchpoints.person_id/account_id`,
+    `opportunity_contacts.person_id` and person `stage_events` (deduplicated keeping the
+    earliest entry per stage). `free_mail` adds domains that must never join an account.
+    """
+    started = time.perf_counter()
+    try:
+        _crm_types(con)
+        _collect_graph(con)
+        n_nodes, n_edges = _solve(con)
+        _merge_people(con, list(free_mail))
+        _remap_facts(con)
+        _write(con)
+        return _report(con, n_nodes, n_edges, time.perf_counter() - started)
+    finally:
+        for name in _TEMP_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
