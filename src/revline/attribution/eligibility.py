@@ -1,0 +1,245 @@
+"""Conversions and the touches eligible for them, as portable Ibis expressions.
+
+Why a separate module: every rule model (and any other model wanting the same journeys) first
+needs "which conversion, at what time, worth how much, and which touches may claim it". Doing
+that once keeps the scope, lookback and currency rules identical across models.
+
+Conventions (documented for users in the CLI help and the architecture doc):
+
+* Milestone times come from the `milestones` table (journeys) unioned with `stage_events`
+  (raw CRM stage history); the earliest occurrence counts, so duplicates are harmless.
+* `opportunity` conversions are every opportunity at `created_at`; `won` conversions are won
+  opportunities at `closed_at` (a won opportunity without `closed_at` has no eligible touch and
+  is reported unattributed, never dropped). Their LC anchor is the earliest `lead` milestone of
+  the people in scope; OC = `created_at`; CW = `closed_at`.
+* `lead`/`mql`/`sql` conversions are people (scope person/contact_roles) or accounts (scope
+  account; a person without an account stays a person conversion so it is not lost).
+* Amounts are converted to USD with the fixed table `USD_RATES` (a deliberate, documented
+  approximation: attribution shares do not depend on it, only cross-currency sums do). A null
+  amount counts as 0. `weighted=True` multiplies by `probability` (won = 1, closed lost = 0 when
+  probability is missing).
+* A touch is eligible when it belongs to the conversion's scope and
+  `converted_at - lookback <= occurred_at <= converted_at`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+
+Scope = Literal["account", "contact_roles", "person"]
+LEAD_MILESTONES: tuple[str, ...] = ("lead", "mql", "sql")
+OPPORTUNITY_MILESTONES: tuple[str, ...] = ("opportunity", "won")
+MILESTONES: tuple[str, ...] = LEAD_MILESTONES + OPPORTUNITY_MILESTONES
+SCOPES: tuple[str, ...] = ("account", "contact_roles", "person")
+REVENUE_TYPES: tuple[str, ...] = ("new_business", "renewal", "expansion")
+
+USD_RATES: dict[str, float] = {
+    "USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CAD": 0.73, "AUD": 0.66, "NZD": 0.60,
+    "CHF": 1.13, "JPY": 0.0067, "SEK": 0.095, "NOK": 0.093, "DKK": 0.145, "INR": 0.012,
+    "SGD": 0.74, "BRL": 0.18, "MXN": 0.055, "ZAR": 0.055, "PLN": 0.25, "HKD": 0.128,
+}
+"""Fixed conversion rates to USD (approximate 2024 averages). Unknown currencies are an error."""
+
+CONVERSION_COLUMNS = [
+    "conversion_id", "conversion_type", "account_id", "converted_at", "window_start",
+    "amount_usd", "revenue_type", "lc_at", "oc_at", "cw_at",
+]
+
+
+def _table(be: Any, name: str) -> ir.Table:
+    return be.table(name)
+
+
+def milestone_events(be: Any) -> ir.Table:
+    """(person_id, account_id, milestone, occurred_at) from `milestones` ∪ `stage_events`."""
+    people = _table(be, "people").select(p_person="person_id", p_account="account_id")
+    m = _table(be, "milestones")
+    m = m.filter(m.object_type.isin(["person", "account"]))
+    m = m.left_join(people, m.person_id == people.p_person)
+    from_milestones = m.select(
+        person_id=ibis.coalesce(m.person_id, ibis.cases((m.object_type == "person", m.object_id), else_=None)),
+        account_id=ibis.coalesce(
+            m.account_id, ibis.cases((m.object_type == "account", m.object_id), else_=None), m.p_account
+        ),
+        milestone=m.milestone,
+        occurred_at=m.occurred_at.cast("timestamp"),
+    )
+    s = _table(be, "stage_events")
+    s = s.filter(s.object_type.isin(["person", "account"]))
+    s = s.left_join(people, (s.object_type == "person") & (s.object_id == people.p_person))
+    from_stages = s.select(
+        person_id=ibis.cases((s.object_type == "person", s.object_id), else_=None),
+        account_id=ibis.cases((s.object_type == "account", s.object_id), else_=s.p_account),
+        milestone=s.stage,
+        occurred_at=s.entered_at.cast("timestamp"),
+    )
+    return from_milestones.union(from_stages, distinct=False)
+
+
+def _usd(amount: ir.Value, currency: ir.Value) -> ir.Value:
+    rate = ibis.cases(*[(currency.upper() == code, rate) for code, rate in USD_RATES.items()], else_=None)
+    return amount.cast("float64").fill_null(0.0) * rate.cast("float64")
+
+
+def opportunity_conversions(
+    be: Any,
+    milestone: str,
+    *,
+    scope: Scope = "account",
+    revenue_type: str | None = None,
+    lookback_days: float | None = None,
+    weighted: bool = False,
+) -> tuple[ir.Table, ir.Table]:
+    """Opportunity conversions and their scope keys (conversion_id, key_kind, key)."""
+    o = _table(be, "opportunities")
+    if milestone == "won":
+        o = o.filter(o.is_won.fill_null(False))
+    if revenue_type not in (None, "all"):
+        o = o.filter(o.revenue_type == revenue_type)
+    amount = _usd(o.amount, o.currency)
+    if weighted and milestone == "opportunity":
+        prob = ibis.coalesce(
+            o.probability.cast("float64"),
+            ibis.cases((o.is_won.fill_null(False), 1.0), (o.is_closed.fill_null(False), 0.0), else_=None),
+        )
+        amount = amount * prob
+    converted_at = o.created_at if milestone == "opportunity" else o.closed_at
+    conv = o.select(
+        conversion_id=o.opportunity_id,
+        account_id=o.account_id,
+        converted_at=converted_at,
+        amount_usd=amount,
+        revenue_type=o.revenue_type,
+        oc_at=o.created_at,
+        cw_at=o.closed_at if milestone == "won" else ibis.null("timestamp"),
+    )
+    lead = milestone_events(be)
+    lead = lead.filter(lead.milestone == "lead")
+    if scope == "account":
+        keys = conv.select("conversion_id", key_kind=ibis.literal("account"), key=conv.account_id)
+        first_lead = lead.filter(lead.account_id.notnull()).group_by(k="account_id").agg(lc_at=lead.occurred_at.min())
+        conv = conv.left_join(first_lead, conv.account_id == first_lead.k).drop("k")
+    else:  # contact_roles, and person scope for opportunity milestones (an opportunity's people)
+        oc = _table(be, "opportunity_contacts")
+        keys = oc.select(conversion_id=oc.opportunity_id, key_kind=ibis.literal("person"), key=oc.person_id)
+        first_lead = lead.filter(lead.person_id.notnull()).group_by(k="person_id").agg(lc_at=lead.occurred_at.min())
+        role_lead = oc.join(first_lead, oc.person_id == first_lead.k).group_by(c="opportunity_id").agg(
+            lc_at=first_lead.lc_at.min()
+        )
+        conv = conv.left_join(role_lead, conv.conversion_id == role_lead.c).drop("c")
+    return _finish(conv, "opportunity", lookback_days), keys
+
+
+def lead_conversions(
+    be: Any,
+    milestone: str,
+    *,
+    scope: Scope = "account",
+    lookback_days: float | None = None,
+) -> tuple[ir.Table, ir.Table]:
+    """Person or account conversions at lead/mql/sql and their scope keys."""
+    ev = milestone_events(be)
+    if scope == "account":
+        # a person with no account is kept as a person conversion rather than dropped
+        ev = ev.mutate(
+            conversion_id=ibis.coalesce(ev.account_id, ev.person_id),
+            conversion_type=ibis.cases((ev.account_id.notnull(), "account"), else_="person"),
+        )
+    else:
+        ev = ev.mutate(conversion_id=ev.person_id, conversion_type=ibis.literal("person"))
+    ev = ev.filter(ev.conversion_id.notnull())
+    hit = ev.filter(ev.milestone == milestone).group_by("conversion_id", "conversion_type").agg(
+        converted_at=ev.occurred_at.min(), account_id=ev.account_id.max()
+    )
+    leads = ev.filter(ev.milestone == "lead").group_by(k="conversion_id", kt="conversion_type").agg(
+        lc_at=ev.occurred_at.min()
+    )
+    conv = hit.left_join(leads, (hit.conversion_id == leads.k) & (hit.conversion_type == leads.kt)).drop("k", "kt")
+    conv = conv.mutate(
+        amount_usd=ibis.literal(0.0, "float64"),
+        revenue_type=ibis.null("string"),
+        oc_at=ibis.null("timestamp"),
+        cw_at=ibis.null("timestamp"),
+    )
+    if milestone == "lead":
+        conv = conv.mutate(lc_at=conv.converted_at)
+    keys = conv.select(
+        "conversion_id",
+        key_kind=ibis.cases((conv.conversion_type == "account", "account"), else_="person"),
+        key=conv.conversion_id,
+    )
+    return _finish(conv, None, lookback_days), keys
+
+
+def _finish(conv: ir.Table, conversion_type: str | None, lookback_days: float | None) -> ir.Table:
+    """Window start, LC only if not after the conversion, fixed column order."""
+    if conversion_type is not None:
+        conv = conv.mutate(conversion_type=ibis.literal(conversion_type))
+    if lookback_days is None:
+        start = ibis.null("timestamp")
+    else:
+        start = conv.converted_at - ibis.interval(seconds=int(round(float(lookback_days) * 86400)))
+    conv = conv.mutate(
+        window_start=start,
+        lc_at=ibis.cases((conv.lc_at <= conv.converted_at, conv.lc_at), else_=None),
+    )
+    return conv.select(*CONVERSION_COLUMNS)
+
+
+def scoped_touches(be: Any) -> ir.Table:
+    """Touchpoints with the account resolved through the person when the touch lacks one."""
+    t = _table(be, "touchpoints")
+    people = _table(be, "people").select(p_person="person_id", p_account="account_id")
+    t = t.left_join(people, t.person_id == people.p_person)
+    return t.select(
+        "touchpoint_id", "occurred_at", "person_id", "channel", "campaign_id", "touch_type",
+        eff_account=ibis.coalesce(t.account_id, t.p_account),
+    )
+
+
+def conversions(
+    be: Any,
+    milestone: str,
+    *,
+    scope: Scope = "account",
+    revenue_type: str | None = None,
+    lookback_days: float | None = None,
+    weighted: bool = False,
+) -> tuple[ir.Table, ir.Table]:
+    """Conversions of one milestone and their scope keys."""
+    if milestone not in MILESTONES:
+        raise ValueError(f"unknown milestone {milestone!r}; expected one of {', '.join(MILESTONES)}")
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+    if lookback_days is not None and lookback_days < 0:
+        raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
+    if milestone in OPPORTUNITY_MILESTONES:
+        return opportunity_conversions(
+            be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days, weighted=weighted
+        )
+    return lead_conversions(be, milestone, scope=scope, lookback_days=lookback_days)
+
+
+def eligible_touches(be: Any, conv: ir.Table, keys: ir.Table) -> ir.Table:
+    """Every (conversion, touch) pair where the touch may claim credit.
+
+    Two equi-joins (account keys, person keys) unioned, instead of one OR join, so both
+    DuckDB and Spark use hash joins.
+    """
+    t = scoped_touches(be)
+    acc = keys.filter(keys.key_kind == "account")
+    per = keys.filter(keys.key_kind == "person")
+    cols = ["conversion_id", "touchpoint_id", "occurred_at", "channel", "campaign_id", "touch_type"]
+    by_account = acc.join(t, acc.key == t.eff_account).select(*cols)
+    by_person = per.join(t, per.key == t.person_id).select(*cols)
+    pairs = by_account.union(by_person, distinct=False)
+    e = pairs.join(conv, "conversion_id")
+    e = e.filter(
+        e.converted_at.notnull()
+        & (e.occurred_at <= e.converted_at)
+        & (e.window_start.isnull() | (e.occurred_at >= e.window_start))
+    )
+    return e

@@ -1,0 +1,214 @@
+"""Running attribution models over the store and writing the credit ledger.
+
+Why a runner apart from the rules: the rules are pure Ibis transforms (portable, testable on
+Spark); this module is the DuckDB edge that validates inputs, caches the positioned journeys
+once per milestone (all models and revenue types reuse them) and writes each run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from revline.attribution.config import BUILTIN_MODELS, PositionWeights, load_weights_file
+from revline.attribution.eligibility import (
+    LEAD_MILESTONES,
+    MILESTONES,
+    REVENUE_TYPES,
+    SCOPES,
+    USD_RATES,
+    Scope,
+    conversions,
+    eligible_touches,
+)
+from revline.attribution.ledger import write_ledger_query
+from revline.attribution.positions import with_positions
+from revline.attribution.rules import ledger_rows, spec_for
+
+Progress = Callable[[int, int, str], None]
+"""progress(done, total, label): called after each run is written."""
+
+ALL_REVENUE = "all"
+
+
+def attribute(
+    be: Any,
+    model: str | PositionWeights,
+    milestone: str = "won",
+    *,
+    revenue_type: str | None = None,
+    scope: Scope = "account",
+    lookback_days: float | None = None,
+    weighted: bool = False,
+    half_life_days: float = 7.0,
+    config: Mapping[str, PositionWeights] | None = None,
+) -> ir.Table:
+    """Ledger rows of one rule model as an Ibis expression on any backend (DuckDB, PySpark).
+
+    Nothing is executed: call `.to_pandas()` or compile it. This is the portable core that
+    `run_models` uses and the Spark portability test runs.
+    """
+    spec = model if isinstance(model, PositionWeights) else spec_for(model, dict(config or {}))
+    conv, keys = conversions(
+        be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days, weighted=weighted
+    )
+    p = with_positions(eligible_touches(be, conv, keys))
+    return ledger_rows(conv, p, spec, half_life_days=half_life_days)
+
+
+def _resolve_config(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict[str, PositionWeights]:
+    from revline.attribution.config import parse_weights
+
+    if config is None:
+        return {}
+    if isinstance(config, (str, os.PathLike)):
+        return load_weights_file(config)
+    out: dict[str, PositionWeights] = {}
+    for name, w in config.items():
+        out[str(name)] = w if isinstance(w, PositionWeights) else parse_weights(w, f"config [{name}]")
+    return out
+
+
+def _check_inputs(con: Any, milestones: Iterable[str]) -> None:
+    """Fail early, naming the rows, on inputs the models cannot price."""
+    if not set(milestones) & {"opportunity", "won"}:
+        return
+    codes = ", ".join(f"'{c}'" for c in USD_RATES)
+    bad = con.execute(
+        f"SELECT opportunity_id, currency FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes}) "
+        "ORDER BY opportunity_id LIMIT 5"
+    ).fetchall()
+    if bad:
+        n = con.execute(
+            f"SELECT count(*) FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes})"
+        ).fetchone()[0]
+        examples = ", ".join(f"{oid} (currency={cur!r})" for oid, cur in bad)
+        raise ValueError(
+            f"opportunities: {n} rows have a currency without a USD rate in "
+            f"revline.attribution.eligibility.USD_RATES, field currency, e.g. {examples}"
+        )
+    null_cur = con.execute("SELECT opportunity_id FROM opportunities WHERE currency IS NULL LIMIT 1").fetchall()
+    if null_cur:
+        raise ValueError(f"opportunities: opportunity {null_cur[0][0]} has no currency (field currency)")
+
+
+def _check_weighted(con: Any) -> None:
+    bad = con.execute(
+        "SELECT opportunity_id FROM opportunities WHERE probability IS NULL AND NOT coalesce(is_closed, FALSE) "
+        "AND NOT coalesce(is_won, FALSE) ORDER BY 1 LIMIT 5"
+    ).fetchall()
+    if bad:
+        raise ValueError(
+            "opportunities: weighted pipeline needs field probability for open opportunities; missing for "
+            + ", ".join(r[0] for r in bad)
+        )
+    out_of_range = con.execute(
+        "SELECT opportunity_id, probability FROM opportunities WHERE probability < 0 OR probability > 1 LIMIT 1"
+    ).fetchall()
+    if out_of_range:
+        oid, p = out_of_range[0]
+        raise ValueError(f"opportunities: opportunity {oid} field probability={p} is outside 0..1")
+
+
+def _filter_revenue(t: ir.Table, revenue_type: str | None) -> ir.Table:
+    if revenue_type in (None, ALL_REVENUE):
+        return t
+    return t.filter(t.revenue_type == revenue_type)
+
+
+def run_models(
+    con: Any,
+    models: Iterable[str] | None = None,
+    milestones: Iterable[str] | None = None,
+    revenue_types: Iterable[str] | None = None,
+    scope: Scope = "account",
+    lookback_days: float | None = None,
+    weighted: bool = False,
+    half_life_days: float = 7.0,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Run rule models (and any registered in `revline.attribution.MODELS`) into the ledger.
+
+    None means all: every rule model (plus the custom ones of `config`), every milestone,
+    and for opportunity milestones each revenue type separately plus 'all'. Lead milestones
+    (lead, mql, sql) have no revenue type. Returns the run ids written.
+    """
+    from revline.attribution import MODELS
+    from revline.store import ibis_backend
+
+    custom = _resolve_config(config)
+    model_list = list(models) if models is not None else list(BUILTIN_MODELS) + [m for m in custom if m not in BUILTIN_MODELS]
+    for m in model_list:
+        if m not in BUILTIN_MODELS and m not in custom and m not in MODELS:
+            known = sorted(set(BUILTIN_MODELS) | set(custom) | set(MODELS))
+            raise ValueError(f"unknown model {m!r}; known: {', '.join(known)}")
+    ms = list(milestones) if milestones is not None else list(MILESTONES)
+    for m in ms:
+        if m not in MILESTONES:
+            raise ValueError(f"unknown milestone {m!r}; expected one of {', '.join(MILESTONES)}")
+    rts = list(revenue_types) if revenue_types is not None else [*REVENUE_TYPES, ALL_REVENUE]
+    for r in rts:
+        if r not in (*REVENUE_TYPES, "contraction", ALL_REVENUE):
+            raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, contraction, all")
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+    if not half_life_days > 0:
+        raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
+    _check_inputs(con, ms)
+    if weighted and "opportunity" in ms:
+        _check_weighted(con)
+
+    rule_models = [m for m in model_list if m in BUILTIN_MODELS or m in custom]
+    other_models = [m for m in model_list if m not in rule_models]
+    plan = [(m, r) for m in ms for r in ([None] if m in LEAD_MILESTONES else rts)]
+    total = len(plan) * len(rule_models) + len(other_models)
+    done = 0
+    run_ids: list[str] = []
+    be = ibis_backend(con)
+    for milestone in ms:
+        conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)
+        conv_all = conv_all.cache()
+        positioned = with_positions(eligible_touches(be, conv_all, keys)).cache()
+        try:
+            for rt in [r for (m, r) in plan if m == milestone]:
+                conv = _filter_revenue(conv_all, rt)
+                p = _filter_revenue(positioned, rt)
+                amounts_sql = ibis.to_sql(conv.select(opportunity_id=conv.conversion_id, amount=conv.amount_usd), dialect="duckdb")
+                for model in rule_models:
+                    spec = spec_for(model, custom)
+                    rows = ledger_rows(conv, p, spec, half_life_days=half_life_days)
+                    params = {
+                        "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
+                        "half_life_days": half_life_days if spec.kind == "time_decay" else None,
+                        "weights": spec.to_params(), "currency": "USD",
+                    }
+                    run_ids.append(
+                        write_ledger_query(
+                            con, ibis.to_sql(rows, dialect="duckdb"), model=model, milestone=milestone,
+                            revenue_type=rt, params=params, amounts_sql=str(amounts_sql),
+                        )
+                    )
+                    done += 1
+                    if progress:
+                        progress(done, total, f"{model} @ {milestone}" + (f" / {rt}" if rt else ""))
+        finally:
+            for t in (positioned, conv_all):
+                try:
+                    t.release()
+                except Exception:  # pragma: no cover - cache already gone
+                    pass
+    for model in other_models:
+        run_ids.extend(
+            MODELS[model](
+                con, milestones=ms, revenue_types=rts, scope=scope, lookback_days=lookback_days, weighted=weighted
+            )
+        )
+        done += 1
+        if progress:
+            progress(done, total, model)
+    return run_ids
