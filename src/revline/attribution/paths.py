@@ -19,8 +19,6 @@ import pandas as pd
 
 PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
 DEFAULT_SEP = " > "
-MILESTONES = ("lead", "mql", "sql", "opportunity", "won")
-_OPPORTUNITY_MILESTONES = ("opportunity", "won")
 
 
 class PathsError(ValueError):
@@ -171,88 +169,64 @@ def read_paths(path: str | os.PathLike[str], *, sep: str = ",") -> pd.DataFrame:
 # From the store: journeys -> paths
 # ---------------------------------------------------------------------------------------------
 
-def _check_args(milestone: str, scope: str) -> None:
-    if milestone not in MILESTONES:
-        raise ValueError(f"milestone must be one of {MILESTONES}, got {milestone!r}")
-    if scope not in ("account", "person"):
-        raise ValueError(f"scope must be 'account' or 'person', got {scope!r}")
-
-
 def conversion_touches(
     con,
     milestone: str = "won",
     revenue_type: str | None = "new_business",
     scope: str = "account",
-    lookback_days: int | None = None,
+    lookback_days: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The two journey tables both paths and the ledger are built from.
+    """The two journey tables both the paths and the ledger rows are built from.
+
+    Conversions and eligible touches come from `revline.attribution.eligibility`, the same
+    definitions the rule models use (won = won opportunities at closed_at, opportunity = created_at,
+    lead/mql/sql from milestones and stage events, lookback window, amounts in USD), so the
+    data-driven and rule models credit exactly the same journeys.
 
     Returns (conversions, touches):
-    - conversions: one row per conversion: conversion_id, conversion_type, entity_id, occurred_at,
-      value (opportunity amount for opportunity/won milestones, else 1), revenue_type;
-    - touches: for each conversion its eligible touches (same entity, at or before the conversion,
-      within the lookback window): conversion_id, touchpoint_id, channel, campaign_id, occurred_at,
-      seq, plus the touches of entities that never reached the milestone (conversion_id NULL, the
-      non-converting journeys) with their entity_id.
-
-    Why conversions of an opportunity milestone take the opportunity id: the ledger credits
-    opportunities; lead/mql/sql milestones credit the person or account (conversion_type).
+    - conversions: conversion_id, conversion_type, value (USD amount; 0 for lead/mql/sql),
+      revenue_type, converted_at;
+    - touches: conversion_id, entity_id, touchpoint_id, channel, campaign_id, occurred_at, seq
+      (1-based order in the journey) for every eligible (conversion, touch) pair, plus the touches of
+      entities (accounts, or persons for person scopes) that never reached the milestone, with
+      conversion_id NULL: the non-converting journeys.
     """
-    _check_args(milestone, scope)
-    key = "account_id" if scope == "account" else "person_id"
-    is_opp = milestone in _OPPORTUNITY_MILESTONES
-    rt_filter = ""
-    params: list = [milestone]
-    if is_opp and revenue_type is not None:
-        rt_filter = "AND o.revenue_type = ?"
-        params.append(revenue_type)
-    if is_opp:
-        conv_sql = f"""
-            SELECT DISTINCT ON (m.opportunity_id)
-                   m.opportunity_id AS conversion_id, 'opportunity' AS conversion_type,
-                   COALESCE(m.{key}, o.account_id) AS entity_id, m.occurred_at,
-                   COALESCE(CAST(o.amount AS DOUBLE), 0.0) AS value, o.revenue_type
-            FROM milestones m JOIN opportunities o ON o.opportunity_id = m.opportunity_id
-            WHERE m.milestone = ? {rt_filter} AND m.opportunity_id IS NOT NULL
-            ORDER BY m.opportunity_id, m.occurred_at
-        """
+    import ibis
+
+    from revline.attribution import eligibility as el
+    from revline.store.connection import ibis_backend
+
+    if milestone not in el.MILESTONES:
+        raise ValueError(f"milestone must be one of {el.MILESTONES}, got {milestone!r}")
+    be = ibis_backend(con)
+    conv, keys = el.conversions(be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days)
+    pairs = el.eligible_touches(be, conv, keys)
+    conv_df = conv.select(
+        "conversion_id", "conversion_type", value="amount_usd", revenue_type="revenue_type", converted_at="converted_at"
+    ).execute()
+    conv_df["value"] = conv_df["value"].astype("float64").fillna(0.0)
+    conv_touch = pairs.select(
+        "conversion_id", entity_id=pairs.conversion_id, touchpoint_id=pairs.touchpoint_id,
+        channel=pairs.channel, campaign_id=pairs.campaign_id, occurred_at=pairs.occurred_at,
+    )
+    t = el.scoped_touches(be)
+    if scope == "account":
+        k = keys.filter(keys.key_kind == "account")
+        entity = t.eff_account
     else:
-        conv_sql = f"""
-            SELECT DISTINCT ON (m.{key})
-                   m.{key} AS conversion_id, '{scope}' AS conversion_type, m.{key} AS entity_id,
-                   m.occurred_at, 1.0 AS value, CAST(NULL AS VARCHAR) AS revenue_type
-            FROM milestones m
-            WHERE m.milestone = ? AND m.{key} IS NOT NULL
-            ORDER BY m.{key}, m.occurred_at
-        """
-    conversions = con.execute(f"SELECT * FROM ({conv_sql}) ORDER BY occurred_at, conversion_id", params).df()
-    con.register("_rl_conversions", conversions)
-    try:
-        window = "" if lookback_days is None else f"AND t.occurred_at >= c.occurred_at - INTERVAL {int(lookback_days)} DAY"
-        touches = con.execute(
-            f"""
-            WITH conv AS (
-                SELECT c.conversion_id, t.touchpoint_id, t.channel, t.campaign_id, t.occurred_at,
-                       c.entity_id
-                FROM _rl_conversions c JOIN touchpoints t ON t.{key} = c.entity_id
-                WHERE t.occurred_at <= c.occurred_at {window}
-            ), nonconv AS (
-                SELECT CAST(NULL AS VARCHAR) AS conversion_id, t.touchpoint_id, t.channel,
-                       t.campaign_id, t.occurred_at, t.{key} AS entity_id
-                FROM touchpoints t
-                WHERE t.{key} IS NOT NULL
-                  AND t.{key} NOT IN (SELECT entity_id FROM _rl_conversions WHERE entity_id IS NOT NULL)
-            ), allt AS (SELECT * FROM conv UNION ALL SELECT * FROM nonconv)
-            SELECT *, row_number() OVER (
-                PARTITION BY COALESCE(conversion_id, '~' || entity_id)
-                ORDER BY occurred_at, touchpoint_id) AS seq
-            FROM allt
-            ORDER BY conversion_id NULLS LAST, entity_id, seq
-            """
-        ).df()
-    finally:
-        con.unregister("_rl_conversions")
-    return conversions, touches
+        k = keys.filter(keys.key_kind == "person")
+        entity = t.person_id
+    t = t.mutate(entity_id=entity).filter(entity.notnull())
+    never = t.anti_join(k, t.entity_id == k.key)
+    never = never.select(
+        conversion_id=ibis.null("string"), entity_id=never.entity_id, touchpoint_id=never.touchpoint_id,
+        channel=never.channel, campaign_id=never.campaign_id, occurred_at=never.occurred_at,
+    )
+    touches = conv_touch.union(never, distinct=False).execute()
+    touches = touches.sort_values(["conversion_id", "entity_id", "occurred_at", "touchpoint_id"], na_position="last", kind="stable")
+    grp = touches["conversion_id"].fillna("~" + touches["entity_id"].astype(str))
+    touches["seq"] = grp.groupby(grp, sort=False).cumcount() + 1
+    return conv_df, touches.reset_index(drop=True)
 
 
 def paths_from_touches(
@@ -289,15 +263,15 @@ def export_paths(
     revenue_type: str | None = "new_business",
     scope: str = "account",
     *,
-    lookback_days: int | None = None,
+    lookback_days: float | None = None,
     sep: str = DEFAULT_SEP,
 ) -> pd.DataFrame:
     """Paths of every journey for one milestone and revenue type, as ChannelAttribution takes them.
 
-    Converting: the touches of the account (or person) at or before each conversion; one
-    conversion per opportunity (opportunity/won milestones, valued at its amount) or per entity
-    (lead/mql/sql, valued 1). Non-converting: entities with touches that never reached the
-    milestone, all their touches, one null each.
+    Converting: the eligible touches of each conversion (see `conversion_touches`), valued at the
+    opportunity amount in USD (0 for lead/mql/sql). Non-converting: accounts (or persons) with
+    touches that never reached the milestone, all their touches, one null each. Conversions with
+    no eligible touch have no path (the ledger reports them unattributed).
     """
     conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days)
     return paths_from_touches(conversions, touches, sep=sep)

@@ -1,0 +1,139 @@
+"""From channel-level credit (Markov, Shapley) to touchpoint rows of the credit ledger.
+
+Why: the data-driven models answer "how much is each channel worth", while ROI, reports and the
+dashboard read `credit_ledger` per conversion and touchpoint. Each conversion's credit is split
+over the channels present in its journey in proportion to the model's channel weight, then
+evenly over that channel's touches in the journey. Every conversion's credits sum to 1 (revenue
+credit to its amount); a journey whose channels all weigh 0 is split evenly over its channels
+(the model has no preference there, and dropping the conversion would lose revenue); a
+conversion with no eligible touch gets one '(unattributed)' row. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from revline.attribution.ledger import UNATTRIBUTED, write_ledger
+
+
+def distribute_credit(
+    conversions: pd.DataFrame, touches: pd.DataFrame, channel_weights: Mapping[str, float]
+) -> pd.DataFrame:
+    """Ledger rows (without model/milestone/run_id) for every conversion.
+
+    conversions: conversion_id, conversion_type, value, revenue_type.
+    touches: conversion_id, touchpoint_id, channel, campaign_id, occurred_at (rows with a NULL
+    conversion_id, the non-converting journeys, are ignored).
+    Negative weights (possible with rate-based Shapley) count as 0.
+    """
+    t = touches[touches["conversion_id"].notna()]
+    t = t[t["conversion_id"].isin(conversions["conversion_id"])].copy()
+    w = t["channel"].map(lambda c: max(float(channel_weights.get(c, 0.0)), 0.0)).astype("float64")
+    t["_w"] = w.to_numpy()
+    per_ch = t.groupby(["conversion_id", "channel"], sort=False).agg(n_touch=("touchpoint_id", "size"), w=("_w", "first"))
+    per_ch = per_ch.reset_index()
+    tot = per_ch.groupby("conversion_id")["w"].transform("sum")
+    n_ch = per_ch.groupby("conversion_id")["channel"].transform("size")
+    per_ch["share"] = np.where(tot > 0, per_ch["w"] / tot.where(tot > 0, 1.0), 1.0 / n_ch)
+    t = t.merge(per_ch[["conversion_id", "channel", "n_touch", "share"]], on=["conversion_id", "channel"], how="left")
+    t["credit"] = t["share"] / t["n_touch"]
+    conv = conversions.set_index("conversion_id")
+    t["conversion_type"] = conv["conversion_type"].reindex(t["conversion_id"]).to_numpy()
+    t["revenue_type"] = conv["revenue_type"].reindex(t["conversion_id"]).to_numpy()
+    amount = conv["value"].astype("float64").fillna(0.0)
+    t["revenue_credit"] = t["credit"] * amount.reindex(t["conversion_id"]).to_numpy()
+    t = t.rename(columns={"conversion_id": "opportunity_id"})
+    t["touch_position"] = None
+    cols = [
+        "opportunity_id", "conversion_type", "touchpoint_id", "credit", "revenue_credit", "revenue_type",
+        "channel", "campaign_id", "touch_position", "occurred_at",
+    ]
+    rows = t[cols]
+    missing = conversions[~conversions["conversion_id"].isin(t["opportunity_id"])]
+    if len(missing):
+        un = pd.DataFrame(
+            {
+                "opportunity_id": missing["conversion_id"].to_numpy(),
+                "conversion_type": missing["conversion_type"].to_numpy(),
+                "touchpoint_id": None,
+                "credit": 1.0,
+                "revenue_credit": missing["value"].astype("float64").fillna(0.0).to_numpy(),
+                "revenue_type": missing["revenue_type"].to_numpy(),
+                "channel": UNATTRIBUTED,
+                "campaign_id": None,
+                "touch_position": None,
+                "occurred_at": pd.NaT,
+            }
+        )
+        rows = pd.concat([rows, un], ignore_index=True) if len(rows) else un
+    return rows.reset_index(drop=True)
+
+
+def run_markov(
+    con,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    order: int = 1,
+    scope: str = "account",
+    *,
+    lookback_days: float | None = None,
+    weight: str = "conversions",
+    model: str | None = None,
+) -> str:
+    """Fit the exact Markov model on the store's journeys and write its ledger run; returns run_id.
+
+    weight: 'conversions' splits each conversion by the channels' conversion removal effects,
+    'value' by the value-weighted removal effects. The model is named 'markov' (order 1) or
+    'markov_o{k}', so runs of several orders live side by side in the ledger.
+    """
+    from revline.attribution.markov import markov_model
+    from revline.attribution.paths import conversion_touches, paths_from_touches
+
+    if weight not in ("conversions", "value"):
+        raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
+    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days)
+    paths = paths_from_touches(conversions, touches)
+    col = "removal_effects_conversion" if weight == "conversions" else "removal_effects_conversion_value"
+    weights: dict[str, float] = {}
+    if len(paths):
+        re = markov_model(paths, order=order, out_transition_matrix=False)["removal_effects"]
+        weights = dict(zip(re["channel_name"], re[col]))
+    rows = distribute_credit(conversions, touches, weights)
+    name = model or ("markov" if order == 1 else f"markov_o{order}")
+    params = {"order": order, "scope": scope, "lookback_days": lookback_days, "weight": weight, "removal_effects": weights}
+    return write_ledger(con, rows, model=name, milestone=milestone, revenue_type=revenue_type, params=params)
+
+
+def run_shapley(
+    con,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    scope: str = "account",
+    *,
+    lookback_days: float | None = None,
+    worth: str = "conversions",
+    weight: str = "conversions",
+    model: str = "shapley",
+) -> str:
+    """Fit Shapley attribution on the store's journeys and write its ledger run; returns run_id.
+
+    Channel weights are the Shapley values (of conversions, or of value with weight='value').
+    """
+    from revline.attribution.paths import conversion_touches, paths_from_touches
+    from revline.attribution.shapley import shapley_model
+
+    if weight not in ("conversions", "value"):
+        raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
+    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days)
+    paths = paths_from_touches(conversions, touches)
+    col = "total_conversions" if weight == "conversions" else "total_conversion_value"
+    weights: dict[str, float] = {}
+    if len(paths):
+        res = shapley_model(paths, worth=worth)["result"]
+        weights = dict(zip(res["channel_name"], res[col]))
+    rows = distribute_credit(conversions, touches, weights)
+    params = {"scope": scope, "lookback_days": lookback_days, "worth": worth, "weight": weight, "shapley": weights}
+    return write_ledger(con, rows, model=model, milestone=milestone, revenue_type=revenue_type, params=params)
