@@ -24,4 +24,8 @@ def _rule_runner(name: str, con: Any, **kwargs: Any) -> list[str]:
 
 MODELS: dict[str, ModelRunner] = {name: partial(_rule_runner, name) for name in BUILTIN_MODELS}
 
+from revline.attribution.distribute import registry as _data_driven  # noqa: E402  (markov, shapley)
+
+MODELS.update(_data_driven())
+
 __all__ = ["MODELS", "ModelRunner", "attribute", "run_models"]

@@ -80,6 +80,7 @@ def run_markov(
     scope: str = "account",
     *,
     lookback_days: float | None = None,
+    weighted: bool = False,
     weight: str = "conversions",
     model: str | None = None,
 ) -> str:
@@ -94,7 +95,7 @@ def run_markov(
 
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
-    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days)
+    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days, weighted)
     paths = paths_from_touches(conversions, touches)
     col = "removal_effects_conversion" if weight == "conversions" else "removal_effects_conversion_value"
     weights: dict[str, float] = {}
@@ -103,7 +104,7 @@ def run_markov(
         weights = dict(zip(re["channel_name"], re[col]))
     rows = distribute_credit(conversions, touches, weights)
     name = model or ("markov" if order == 1 else f"markov_o{order}")
-    params = {"order": order, "scope": scope, "lookback_days": lookback_days, "weight": weight, "removal_effects": weights}
+    params = {"order": order, "scope": scope, "lookback_days": lookback_days, "weighted": weighted, "weight": weight, "removal_effects": weights}
     return write_ledger(con, rows, model=name, milestone=milestone, revenue_type=revenue_type, params=params)
 
 
@@ -114,6 +115,7 @@ def run_shapley(
     scope: str = "account",
     *,
     lookback_days: float | None = None,
+    weighted: bool = False,
     worth: str = "conversions",
     weight: str = "conversions",
     model: str = "shapley",
@@ -127,7 +129,7 @@ def run_shapley(
 
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
-    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days)
+    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days, weighted)
     paths = paths_from_touches(conversions, touches)
     col = "total_conversions" if weight == "conversions" else "total_conversion_value"
     weights: dict[str, float] = {}
@@ -135,5 +137,28 @@ def run_shapley(
         res = shapley_model(paths, worth=worth)["result"]
         weights = dict(zip(res["channel_name"], res[col]))
     rows = distribute_credit(conversions, touches, weights)
-    params = {"scope": scope, "lookback_days": lookback_days, "worth": worth, "weight": weight, "shapley": weights}
+    params = {"scope": scope, "lookback_days": lookback_days, "weighted": weighted, "worth": worth, "weight": weight, "shapley": weights}
     return write_ledger(con, rows, model=model, milestone=milestone, revenue_type=revenue_type, params=params)
+
+
+def _registry_runner(fit, con, *, milestones, revenue_types, scope="account", lookback_days=None, weighted=False, **params):
+    """`revline.attribution.MODELS` signature: one run per milestone and revenue type."""
+    from revline.attribution.eligibility import LEAD_MILESTONES
+
+    run_ids = []
+    for milestone in milestones:
+        for rt in [None] if milestone in LEAD_MILESTONES else revenue_types:
+            run_ids.append(
+                fit(con, milestone, rt, scope=scope, lookback_days=lookback_days, weighted=weighted, **params)
+            )
+    return run_ids
+
+
+def registry() -> dict:
+    """Entries for `revline.attribution.MODELS`, so `run_models` and `revline attribute` run them."""
+    from functools import partial
+
+    return {
+        "markov": partial(_registry_runner, run_markov),
+        "shapley": partial(_registry_runner, run_shapley),
+    }

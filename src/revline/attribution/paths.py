@@ -175,6 +175,7 @@ def conversion_touches(
     revenue_type: str | None = "new_business",
     scope: str = "account",
     lookback_days: float | None = None,
+    weighted: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The two journey tables both the paths and the ledger rows are built from.
 
@@ -185,7 +186,7 @@ def conversion_touches(
 
     Returns (conversions, touches):
     - conversions: conversion_id, conversion_type, value (USD amount; 0 for lead/mql/sql),
-      revenue_type, converted_at;
+      revenue_type, converted_at (`weighted`: opportunity amounts times probability);
     - touches: conversion_id, entity_id, touchpoint_id, channel, campaign_id, occurred_at, seq
       (1-based order in the journey) for every eligible (conversion, touch) pair, plus the touches of
       entities (accounts, or persons for person scopes) that never reached the milestone, with
@@ -199,7 +200,9 @@ def conversion_touches(
     if milestone not in el.MILESTONES:
         raise ValueError(f"milestone must be one of {el.MILESTONES}, got {milestone!r}")
     be = ibis_backend(con)
-    conv, keys = el.conversions(be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days)
+    conv, keys = el.conversions(
+        be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days, weighted=weighted
+    )
     pairs = el.eligible_touches(be, conv, keys)
     conv_df = conv.select(
         "conversion_id", "conversion_type", value="amount_usd", revenue_type="revenue_type", converted_at="converted_at"
