@@ -1,0 +1,205 @@
+"""Return on marketing spend: attributed pipeline and revenue against spend.
+
+Why ledger-based: ROI must use the same credit as the attribution reports, so it joins the
+ledger of one model to spend by channel, campaign or month rather than re-deriving credit.
+
+Conventions (all money in USD through attribution.eligibility.USD_RATES):
+* Spend is summed over `spend.date` in [start, end]; attributed pipeline/revenue over the
+  touch date in [start, end] (a touch is what spend buys, so both sides use the same clock;
+  `by='month'` is the touch month against the spend month).
+* pipeline = revenue_credit at milestone `opportunity`; revenue = revenue_credit at `milestone`
+  (default won); opportunities = credits at `opportunity`; customers = credits at won /
+  new_business (new customers), whatever `revenue_type` asks for.
+* ROAS = revenue / spend; ROI = (revenue - spend) / spend; CAC = spend / customers;
+  payback months = CAC / (ACV per new customer / 12 x gross margin), the amount being ACV.
+* Unattributed conversions stay as the '(unattributed)' row (no spend) so totals reconcile.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from revline.reports.tables import ReportError, ledger_rows, usd_sql
+
+By = Literal["channel", "campaign", "month"]
+NONE_KEY = "(none)"
+
+
+def _require(rows: pd.DataFrame, con: Any, model: str, milestone: str, revenue_type: str | None) -> None:
+    if rows.empty:
+        q = con.execute(
+            "SELECT count(*) FROM attribution_runs WHERE model = ? AND milestone = ? AND revenue_type IS NOT DISTINCT FROM ?",
+            [model, milestone, revenue_type],
+        ).fetchone()[0]
+        if q == 0:
+            rt = f" --revenue-type {revenue_type}" if revenue_type else ""
+            raise ReportError(
+                f"no {model} run at milestone {milestone}{' / ' + revenue_type if revenue_type else ''}; "
+                f"run `revline attribute --model {model} --milestone {milestone}{rt}` first"
+            )
+
+
+def _key(df: pd.DataFrame, by: str, date_col: str) -> pd.Series:
+    if by == "channel":
+        k = df["channel"]
+    elif by == "campaign":
+        k = df["campaign_id"].where(df["campaign_id"].notna() & (df["campaign_id"] != ""), NONE_KEY)
+    elif by == "month":
+        k = pd.to_datetime(df[date_col]).dt.to_period("M").dt.to_timestamp()
+    else:
+        raise ReportError(f"by must be channel, campaign or month, got {by!r}")
+    return k.astype(object).where(k.notna(), NONE_KEY)
+
+
+def _touch_window(rows: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+    if start is None and end is None:
+        return rows
+    d = pd.to_datetime(rows["occurred_at"]).dt.normalize()
+    keep = pd.Series(True, index=rows.index)
+    if start is not None:
+        keep &= d >= pd.Timestamp(start)
+    if end is not None:
+        keep &= d <= pd.Timestamp(end)
+    return rows[keep.fillna(False)]
+
+
+def spend_by(con: Any, by: By = "channel", start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Spend (USD), impressions and clicks per channel, campaign or month."""
+    where, params = ["1=1"], []
+    if start is not None:
+        where.append("date >= ?")
+        params.append(pd.Timestamp(start).date())
+    if end is not None:
+        where.append("date <= ?")
+        params.append(pd.Timestamp(end).date())
+    df = con.execute(
+        f"SELECT date, channel, campaign_id, {usd_sql('spend', 'currency')}::DOUBLE AS spend, impressions, clicks "
+        f"FROM spend WHERE {' AND '.join(where)}",
+        params,
+    ).df()
+    if df.empty:
+        return pd.DataFrame(columns=[by, "spend", "impressions", "clicks"])
+    df[by] = _key(df, by, "date")
+    return df.groupby(by, dropna=False)[["spend", "impressions", "clicks"]].sum().reset_index()
+
+
+def _safe_div(a: pd.Series, b: pd.Series) -> pd.Series:
+    b = b.astype(float)
+    return a.astype(float) / b.where(b != 0, np.nan)
+
+
+def roi_table(
+    con: Any,
+    model: str = "linear",
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    by: By = "channel",
+    start: Any = None,
+    end: Any = None,
+    gross_margin: float = 0.8,
+) -> pd.DataFrame:
+    """Spend, attributed pipeline and revenue and the ratios marketing is judged by.
+
+    Columns: [by, spend, opportunities, pipeline, customers, revenue, roas, roi, cac,
+    cost_per_opportunity, pipeline_per_dollar, payback_months], sorted by spend.
+    """
+    if not 0 < gross_margin <= 1:
+        raise ReportError(f"gross_margin must be in (0, 1], got {gross_margin}")
+    rev_rows = _touch_window(ledger_rows(con, [model], milestone, revenue_type), start, end)
+    _require(rev_rows, con, model, milestone, revenue_type)
+    pipe_rows = _touch_window(ledger_rows(con, [model], "opportunity", revenue_type), start, end)
+    cust_rows = _touch_window(ledger_rows(con, [model], "won", "new_business"), start, end)
+
+    def agg(rows: pd.DataFrame, credit_name: str, money_name: str | None) -> pd.DataFrame:
+        if rows.empty:
+            return pd.DataFrame(columns=[by, credit_name] + ([money_name] if money_name else []))
+        rows = rows.assign(**{by: _key(rows, by, "month" if by == "month" else "occurred_at")})
+        out = rows.groupby(by, dropna=False).agg(**{credit_name: ("credit", "sum")})
+        if money_name:
+            out[money_name] = rows.groupby(by, dropna=False)["revenue_credit"].sum()
+        return out.reset_index()
+
+    parts = [
+        spend_by(con, by, start, end)[[by, "spend"]],
+        agg(pipe_rows, "opportunities", "pipeline"),
+        agg(cust_rows, "customers", "new_business_revenue"),
+        agg(rev_rows, "_conv", "revenue"),
+    ]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.merge(p, on=by, how="outer")
+    cols = ["spend", "opportunities", "pipeline", "customers", "new_business_revenue", "revenue"]
+    out[cols] = out[cols].astype(float).fillna(0.0)
+    out["roas"] = _safe_div(out["revenue"], out["spend"])
+    out["roi"] = _safe_div(out["revenue"] - out["spend"], out["spend"])
+    paid = out["spend"].where(out["spend"] > 0, np.nan)  # no spend: cost ratios are undefined, not 0
+    out["cac"] = _safe_div(paid, out["customers"])
+    out["cost_per_opportunity"] = _safe_div(paid, out["opportunities"])
+    out["pipeline_per_dollar"] = _safe_div(out["pipeline"], out["spend"])
+    acv = _safe_div(out["new_business_revenue"], out["customers"])
+    out["payback_months"] = _safe_div(out["cac"], acv / 12.0 * gross_margin)
+    out = out.drop(columns=["_conv", "new_business_revenue"])
+    return out.sort_values(["spend", "revenue"], ascending=False).reset_index(drop=True)
+
+
+def sourced_vs_influenced(
+    con: Any,
+    by: Literal["channel", "campaign"] = "channel",
+    revenue_type: str | None = "new_business",
+    start: Any = None,
+    end: Any = None,
+    sourced_by: Literal["first_touch", "campaign"] = "first_touch",
+) -> pd.DataFrame:
+    """Pipeline a channel sourced against pipeline it influenced.
+
+    Sourced: the first-touch credit at opportunity creation (`sourced_by='first_touch'`), or the
+    opportunity's primary campaign as the CRM records it (`'campaign'`). Influenced: the full
+    pipeline of every opportunity with at least one eligible touch of the channel, read from the
+    linear run (linear gives every eligible touch positive credit); an opportunity counts once
+    per channel. Dates filter on opportunity creation.
+    """
+    if by not in ("channel", "campaign"):
+        raise ReportError(f"by must be channel or campaign, got {by!r}")
+    lin = ledger_rows(con, ["linear"], "opportunity", revenue_type, start, end)
+    _require(lin, con, "linear", "opportunity", revenue_type)
+    lin = lin.assign(**{by: _key(lin, by, "occurred_at")})
+    amounts = lin.groupby("opportunity_id")["revenue_credit"].sum()
+    touched = lin[lin["touchpoint_id"].notna()].drop_duplicates(["opportunity_id", by])
+    touched = touched.assign(amount=touched["opportunity_id"].map(amounts))
+    infl = touched.groupby(by).agg(influenced_opportunities=("opportunity_id", "nunique"), influenced_pipeline=("amount", "sum"))
+
+    if sourced_by == "first_touch":
+        ft = ledger_rows(con, ["first_touch"], "opportunity", revenue_type, start, end)
+        _require(ft, con, "first_touch", "opportunity", revenue_type)
+        ft = ft.assign(**{by: _key(ft, by, "occurred_at")})
+        src = ft.groupby(by).agg(sourced_opportunities=("credit", "sum"), sourced_pipeline=("revenue_credit", "sum"))
+    elif sourced_by == "campaign":
+        where, params = ["1=1"], []
+        if revenue_type not in (None, "all"):
+            where.append("o.revenue_type = ?")
+            params.append(revenue_type)
+        if start is not None:
+            where.append("CAST(o.created_at AS DATE) >= ?")
+            params.append(pd.Timestamp(start).date())
+        if end is not None:
+            where.append("CAST(o.created_at AS DATE) <= ?")
+            params.append(pd.Timestamp(end).date())
+        opp = con.execute(
+            f"SELECT o.opportunity_id, o.campaign_id, coalesce(c.channel, '(no campaign)') AS channel, "
+            f"{usd_sql('o.amount', 'o.currency')}::DOUBLE AS amount "
+            f"FROM opportunities o LEFT JOIN campaigns c USING (campaign_id) WHERE {' AND '.join(where)}",
+            params,
+        ).df()
+        opp[by] = _key(opp, by, "created_at") if by == "campaign" else opp["channel"]
+        src = opp.groupby(by).agg(sourced_opportunities=("opportunity_id", "count"), sourced_pipeline=("amount", "sum"))
+    else:
+        raise ReportError(f"sourced_by must be first_touch or campaign, got {sourced_by!r}")
+    out = src.join(infl, how="outer").fillna(0.0).reset_index()
+    out["influence_ratio"] = _safe_div(out["influenced_pipeline"], out["sourced_pipeline"])
+    return out.sort_values("influenced_pipeline", ascending=False).reset_index(drop=True)
+
+
+__all__ = ["roi_table", "sourced_vs_influenced", "spend_by"]

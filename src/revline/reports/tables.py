@@ -1,0 +1,297 @@
+"""DataFrame reports over the credit ledger: what the CLI prints, the HTML report charts and
+the REST API serves.
+
+Why one module of plain functions: every interface shows the same numbers, so they all call
+these and none recomputes a model inline. Each report reads the latest run of each
+(model, milestone, revenue_type) through `attribution_runs`, so a run for revenue type 'all'
+is never double counted with the per-type runs.
+
+Conventions:
+* Values: at `opportunity` the money is pipeline, at `won` revenue (USD, see
+  attribution.eligibility.USD_RATES); at lead/mql/sql there is no money and `value='auto'`
+  reports conversions (sum of credits).
+* `start`/`end` (inclusive dates) filter on the conversion date for opportunity conversions
+  (created_at for `opportunity`, closed_at for `won`) and on the touch date for lead/mql/sql
+  conversions (their unattributed rows, having no date, are kept only without a date filter).
+* dimension `month` is the month of the touch (of the conversion for unattributed rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+Dimension = Literal["channel", "campaign", "touch_type", "month", "touch_position"]
+DIMENSIONS: tuple[str, ...] = ("channel", "campaign", "touch_type", "month", "touch_position")
+LEAD_MILESTONES = ("lead", "mql", "sql")
+MILESTONES = ("lead", "mql", "sql", "opportunity", "won")
+
+
+class ReportError(ValueError):
+    """A report was asked for something the store cannot answer; the message says what to run."""
+
+
+def _as_date(x: Any, name: str) -> date | None:
+    if x is None:
+        return None
+    if isinstance(x, datetime):
+        return x.date()
+    if isinstance(x, date):
+        return x
+    try:
+        return date.fromisoformat(str(x))
+    except ValueError:
+        raise ReportError(f"{name} must be a date like 2024-01-31, got {x!r}") from None
+
+
+def _runs_filter(milestone: str, revenue_type: str | None, models: Sequence[str] | None) -> tuple[str, list]:
+    if milestone not in MILESTONES:
+        raise ReportError(f"unknown milestone {milestone!r}; expected one of {', '.join(MILESTONES)}")
+    where = ["r.milestone = ?"]
+    params: list[Any] = [milestone]
+    if milestone in LEAD_MILESTONES or revenue_type is None:
+        if milestone in LEAD_MILESTONES:
+            where.append("r.revenue_type IS NULL")
+    else:
+        where.append("r.revenue_type = ?")
+        params.append(revenue_type)
+    if models:
+        where.append(f"r.model IN ({', '.join('?' for _ in models)})")
+        params.extend(models)
+    return " AND ".join(where), params
+
+
+def ledger_rows(
+    con: Any,
+    models: Sequence[str] | None = None,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
+    """The ledger rows behind every report, with touch_type, campaign name, month and
+    conversion date attached."""
+    where, params = _runs_filter(milestone, revenue_type, list(models) if models else None)
+    conv_date = {"won": "o.closed_at", "opportunity": "o.created_at"}.get(milestone, "l.occurred_at")
+    sql = f"""
+        SELECT l.model, l.opportunity_id, l.conversion_type, l.touchpoint_id, l.milestone, l.credit,
+               l.revenue_credit, l.revenue_type, l.channel, l.campaign_id,
+               coalesce(c.name, l.campaign_id) AS campaign_name, t.touch_type, l.touch_position,
+               l.occurred_at, {conv_date} AS converted_at,
+               date_trunc('month', coalesce(l.occurred_at, {conv_date}))::DATE AS month, l.run_id
+        FROM credit_ledger l
+        JOIN attribution_runs r USING (run_id)
+        LEFT JOIN touchpoints t ON t.touchpoint_id = l.touchpoint_id
+        LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id
+        LEFT JOIN opportunities o ON o.opportunity_id = l.opportunity_id AND l.conversion_type = 'opportunity'
+        WHERE {where}
+    """
+    s, e = _as_date(start, "start"), _as_date(end, "end")
+    if s is not None:
+        sql += f" AND CAST({conv_date} AS DATE) >= ?"
+        params.append(s)
+    if e is not None:
+        sql += f" AND CAST({conv_date} AS DATE) <= ?"
+        params.append(e)
+    return con.execute(sql, params).df()
+
+
+def _value_column(milestone: str, value: str) -> str:
+    if value == "auto":
+        return "conversions" if milestone in LEAD_MILESTONES else "revenue"
+    if value not in ("revenue", "conversions"):
+        raise ReportError(f"value must be 'auto', 'revenue' or 'conversions', got {value!r}")
+    return value
+
+
+def attribution_by(
+    con: Any,
+    dimension: Dimension = "channel",
+    models: Sequence[str] | None = None,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    start: Any = None,
+    end: Any = None,
+    *,
+    long: bool = False,
+    value: Literal["auto", "revenue", "conversions"] = "auto",
+) -> pd.DataFrame:
+    """Attributed conversions and money per dimension value, models side by side.
+
+    Wide (default): one row per dimension value, one column per model holding `value`
+    (revenue/pipeline, or conversions at lead milestones), sorted by the first model.
+    Long (`long=True`): columns [dimension, model, conversions, revenue, share], share being the
+    model's fraction of its total conversions. Unattributed conversions appear as the
+    '(unattributed)' channel.
+    """
+    if dimension not in DIMENSIONS:
+        raise ReportError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
+    col = _value_column(milestone, value)
+    rows = ledger_rows(con, models, milestone, revenue_type, start, end)
+    key = {"campaign": "campaign_id"}.get(dimension, dimension)
+    if rows.empty:
+        if long:
+            return pd.DataFrame(columns=[dimension, "model", "conversions", "revenue", "share"])
+        return pd.DataFrame(columns=[dimension, *(models or [])])
+    rows[key] = rows[key].astype(object).where(rows[key].notna(), "(none)")
+    g = rows.groupby([key, "model"], dropna=False).agg(conversions=("credit", "sum"), revenue=("revenue_credit", "sum"))
+    g = g.reset_index()
+    totals = g.groupby("model")["conversions"].transform("sum")
+    g["share"] = g["conversions"] / totals.where(totals != 0)
+    if dimension == "campaign":
+        names = rows.drop_duplicates("campaign_id").set_index("campaign_id")["campaign_name"]
+        g.insert(1, "campaign_name", g["campaign_id"].map(names))
+    g = g.rename(columns={key: dimension})
+    order = list(models) if models else sorted(g["model"].unique())
+    if long:
+        g["model"] = pd.Categorical(g["model"], [m for m in order if m in set(g["model"])])
+        g = g.sort_values(["model", col], ascending=[True, False]).reset_index(drop=True)
+        g["model"] = g["model"].astype(str)
+        return g
+    index = [dimension, "campaign_name"] if dimension == "campaign" else [dimension]
+    wide = g.pivot_table(index=index, columns="model", values=col, aggfunc="sum", fill_value=0.0, dropna=False)
+    wide = wide[[m for m in order if m in wide.columns]]
+    wide.columns.name = None
+    if len(wide.columns):
+        wide = wide.sort_values(wide.columns[0], ascending=False)
+    return wide.reset_index()
+
+
+def model_comparison(
+    con: Any,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    dimension: Dimension = "channel",
+    models: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Each model's share of credit per dimension value (fractions of 1), side by side, with
+    the spread (max - min share) that shows where the models disagree most."""
+    long = attribution_by(con, dimension, models, milestone, revenue_type, long=True)
+    if long.empty:
+        return pd.DataFrame(columns=[dimension, "spread"])
+    wide = long.pivot_table(index=dimension, columns="model", values="share", aggfunc="sum", fill_value=0.0)
+    wide.columns.name = None
+    order = [m for m in (models or sorted(wide.columns)) if m in wide.columns]
+    wide = wide[order]
+    wide["spread"] = wide.max(axis=1) - wide.min(axis=1)
+    return wide.sort_values("spread", ascending=False).reset_index()
+
+
+def unattributed(
+    con: Any,
+    milestone: str | None = None,
+    revenue_type: str | None = None,
+    models: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Per latest run: how many conversions (and how much money) no eligible touch explains."""
+    where, params = ["1=1"], []
+    if milestone is not None:
+        where.append("r.milestone = ?")
+        params.append(milestone)
+    if revenue_type is not None:
+        where.append("r.revenue_type = ?")
+        params.append(revenue_type)
+    if models:
+        where.append(f"r.model IN ({', '.join('?' for _ in models)})")
+        params.extend(models)
+    return con.execute(
+        f"""
+        SELECT r.model, r.milestone, r.revenue_type,
+               count(DISTINCT l.opportunity_id) AS conversions,
+               count(DISTINCT l.opportunity_id) FILTER (WHERE l.touchpoint_id IS NULL) AS unattributed,
+               coalesce(sum(l.revenue_credit), 0) AS revenue,
+               coalesce(sum(l.revenue_credit) FILTER (WHERE l.touchpoint_id IS NULL), 0) AS unattributed_revenue,
+               r.run_id
+        FROM attribution_runs r LEFT JOIN credit_ledger l USING (run_id)
+        WHERE {' AND '.join(where)}
+        GROUP BY ALL
+        ORDER BY r.milestone, r.revenue_type NULLS FIRST, r.model
+        """,
+        params,
+    ).df().assign(
+        unattributed_share=lambda d: d["unattributed"] / d["conversions"].where(d["conversions"] > 0),
+    )
+
+
+def usd_sql(amount: str, currency: str) -> str:
+    """SQL expression converting an amount to USD with the attribution rate table."""
+    from revline.attribution.eligibility import USD_RATES
+
+    cases = " ".join(f"WHEN '{c}' THEN {r}" for c, r in USD_RATES.items())
+    return f"(coalesce({amount}, 0) * CASE upper(coalesce({currency}, 'USD')) {cases} END)"
+
+
+def revenue_vs_target(
+    con: Any,
+    period: Literal["month", "quarter", "year"] = "quarter",
+    revenue_type: str | None = None,
+) -> pd.DataFrame:
+    """Targets against won revenue (by close date) and pipeline created (by creation date).
+
+    Targets of all segments in a period are summed: opportunities carry no segment, so actuals
+    cannot be split by one. Periods with actuals but no target (or the reverse) are kept.
+    Amounts in USD.
+    """
+    if period not in ("month", "quarter", "year"):
+        raise ReportError(f"period must be month, quarter or year, got {period!r}")
+    rt_filter = "" if revenue_type in (None, "all") else "AND revenue_type = ?"
+    params: list[Any] = [] if not rt_filter else [revenue_type, revenue_type]
+    usd = usd_sql("amount", "currency")
+    return con.execute(
+        f"""
+        WITH t AS (
+            SELECT date_trunc('{period}', period_start)::DATE AS period,
+                   sum(revenue_target)::DOUBLE AS revenue_target, sum(pipeline_target)::DOUBLE AS pipeline_target
+            FROM targets GROUP BY 1
+        ), won AS (
+            SELECT date_trunc('{period}', closed_at)::DATE AS period, sum({usd})::DOUBLE AS won_revenue,
+                   count(*) AS won_deals
+            FROM opportunities WHERE coalesce(is_won, FALSE) AND closed_at IS NOT NULL {rt_filter} GROUP BY 1
+        ), pipe AS (
+            SELECT date_trunc('{period}', created_at)::DATE AS period, sum({usd})::DOUBLE AS pipeline_created,
+                   count(*) AS opportunities_created
+            FROM opportunities WHERE created_at IS NOT NULL {rt_filter} GROUP BY 1
+        )
+        SELECT period, revenue_target, coalesce(won_revenue, 0) AS won_revenue,
+               coalesce(won_revenue, 0) / nullif(revenue_target, 0) AS revenue_attainment,
+               pipeline_target, coalesce(pipeline_created, 0) AS pipeline_created,
+               coalesce(pipeline_created, 0) / nullif(pipeline_target, 0) AS pipeline_attainment,
+               coalesce(won_deals, 0) AS won_deals, coalesce(opportunities_created, 0) AS opportunities_created
+        FROM t FULL OUTER JOIN won USING (period) FULL OUTER JOIN pipe USING (period)
+        ORDER BY period
+        """,
+        params,
+    ).df()
+
+
+def available_runs(con: Any) -> pd.DataFrame:
+    """The latest runs in the store (what the reports can show)."""
+    return con.execute(
+        "SELECT model, milestone, revenue_type, opportunities, unattributed, created_at, params, run_id "
+        "FROM attribution_runs ORDER BY milestone, revenue_type NULLS FIRST, model"
+    ).df()
+
+
+def write_table(df: pd.DataFrame, path: Any) -> None:
+    """Save a report as CSV, Parquet or JSON (records), chosen by the file suffix."""
+    from pathlib import Path
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        df.to_csv(p, index=False)
+    elif suffix == ".parquet":
+        df.to_parquet(p, index=False)
+    elif suffix == ".json":
+        df.to_json(p, orient="records", date_format="iso", indent=1)
+    else:
+        raise ReportError(f"{p}: output must end in .csv, .parquet or .json")
+
+
+__all__ = [
+    "DIMENSIONS", "ReportError", "attribution_by", "available_runs", "ledger_rows", "model_comparison",
+    "revenue_vs_target", "unattributed", "usd_sql", "write_table",
+]
