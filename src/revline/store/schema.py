@@ -219,8 +219,19 @@ _V1 = [
 ]
 
 # Each migration: (target_version, list of SQL statements). Append, never edit a shipped one.
+# Version 2 (api/): keys of `revline serve`, kept so a generated key survives a restart.
+_V2 = [
+    """
+    CREATE TABLE IF NOT EXISTS api_keys (
+        kind VARCHAR PRIMARY KEY,       -- write (collector, public) or read (reports, secret)
+        key VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
+    (2, _V2),
 ]
 
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
