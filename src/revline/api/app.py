@@ -1,0 +1,75 @@
+"""The revline web app: read API, Segment-compatible collector and the CMO/CRO dashboard.
+
+Why one app: the dashboard reads the same JSON endpoints anyone else can call, so the numbers on
+screen are, by construction, the API's numbers; and one process owns the DuckDB file (DuckDB
+allows one writer), with the collector's loader thread and the read queries sharing it.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from revline.api import dashboard, openapi_doc, read_api
+from revline.api.collector import Collector
+from revline.api.keys import resolve_keys
+from revline.api.wal import wal_dir_for
+
+DESCRIPTION = """Read API, Segment-compatible collector and dashboard of a revline store.
+
+* **Read API** (`/api/...`): send the read key as `Authorization: Bearer <key>`, or `?key=<key>`.
+* **Collector** (`/v1/...`): HTTP Basic with the write key as user name and an empty password,
+  exactly like Segment's HTTP tracking API. A 200 means the message is fsynced in the write-ahead
+  log; it reaches the `events` table within a fraction of a second. A message without `messageId`
+  gets `rl-<md5 of its JSON>`, so retries of it are deduplicated too.
+* **Dashboard** (`/dashboard`): log in with the read key (form, or `/dashboard?key=<key>` once;
+  both set the `rl_read_key` cookie).
+"""
+
+
+def create_app(
+    db: Path | str,
+    write_key: str | None = None,
+    read_key: str | None = None,
+    *,
+    segment_seconds: float = 0.25,
+    fsync: bool = True,
+) -> FastAPI:
+    """Open the store, replay the collector's log, and build the app (keys: see revline.api.keys)."""
+    from revline.store import connect
+
+    db_path = Path(db)
+    con = connect(db_path)
+    keys = resolve_keys(con, write_key, read_key)
+    collector = Collector(con, wal_dir_for(db_path), keys.write, segment_seconds=segment_seconds, fsync=fsync)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await collector.start()
+        try:
+            yield
+        finally:
+            await collector.stop()
+            con.close()
+
+    app = FastAPI(title="revline", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.con = con
+    app.state.keys = keys
+    app.state.collector = collector
+    app.state.db_path = db_path
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with one readable reason per bad parameter (FastAPI's default, minus the echoed input)."""
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app.include_router(read_api.router)
+    dashboard.register(app)
+    app.mount("/v1", collector, name="collector")
+    openapi_doc.document_collector(app)
+    return app

@@ -1,0 +1,170 @@
+"""The Segment-compatible collector as a lean ASGI app: /v1/track, page, identify, group, alias, batch.
+
+Why raw ASGI instead of FastAPI routes: every microsecond of framework work per request is paid
+thousands of times a second here, and these endpoints need neither dependency injection nor
+response models. The endpoints are still described in the OpenAPI document (see openapi_doc.py).
+
+Contract: HTTP Basic with the write key as user name (password ignored, empty by convention),
+else 401. A 200 means the request is fsynced in the write-ahead log. Bad input gets a 4xx with
+{"success": false, "error": reason}; over-size gets 413 (32 KB per message, 500 KB per batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from revline.api.event_loader import EventLoader
+from revline.api.keys import basic_username, same
+from revline.api.segment_spec import (
+    MAX_BATCH_BYTES,
+    MAX_EVENT_BYTES,
+    SpecError,
+    check_batch,
+    check_single,
+    parse_body,
+)
+from revline.api.wal import WriteAheadLog
+
+KINDS = ("track", "page", "screen", "identify", "group", "alias", "batch")
+_PATHS = {f"/v1/{k}".encode(): k for k in KINDS} | {f"/v1/{k}/".encode(): k for k in KINDS}
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"authorization, content-type"),
+    (b"access-control-max-age", b"86400"),
+]
+_JSON = [(b"content-type", b"application/json")] + _CORS
+_OK = b'{"success":true}'
+
+
+def _error_body(reason: str) -> bytes:
+    return json.dumps({"success": False, "error": reason}).encode()
+
+
+class Collector:
+    """Owns the write-ahead log and the loader; callable as an ASGI app."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        wal_dir: Path,
+        write_key: str,
+        *,
+        segment_seconds: float = 0.25,
+        fsync: bool = True,
+        derive: bool = True,
+    ) -> None:
+        self.write_key = write_key
+        self.loader = EventLoader(con, derive=derive)
+        self.recovered = self.loader.recover(wal_dir)  # replay before the first new request
+        self.wal = WriteAheadLog(wal_dir, self.loader.submit, segment_seconds=segment_seconds, fsync=fsync)
+        self.loader.start()
+        self._boot = os.urandom(6).hex()
+        self._counter = 0
+        self._sealer: asyncio.Task | None = None
+        self.requests = 0
+        self.messages = 0
+
+    # -- lifecycle --
+    async def start(self) -> None:
+        """Seal idle segments on a timer so quiet periods still reach the `events` table soon."""
+        self._sealer = asyncio.get_running_loop().create_task(self._seal_periodically())
+
+    async def _seal_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.wal.segment_seconds)
+            await loop.run_in_executor(self.wal._executor, self.wal.seal_if_due)
+
+    async def stop(self) -> None:
+        if self._sealer is not None:
+            self._sealer.cancel()
+            self._sealer = None
+        self.close()
+
+    def close(self) -> None:
+        self.wal.close()
+        self.loader.wait_idle()
+        self.loader.stop()
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Seal the open segment and wait until every acknowledged message is in `events`."""
+        self.wal._executor.submit(self.wal.seal_now).result(timeout)
+        return self.loader.wait_idle(timeout)
+
+    # -- ASGI --
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope.get("raw_path") or scope["path"].encode()
+        kind = _PATHS.get(path.split(b"?", 1)[0])
+        method = scope["method"]
+        if kind is None:
+            return await self._respond(send, 404, _error_body("unknown collector endpoint"))
+        if method == "OPTIONS":
+            return await self._respond(send, 204, b"")
+        if method != "POST":
+            return await self._respond(send, 405, _error_body("use POST"), [(b"allow", b"POST, OPTIONS")])
+        auth = length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value
+            elif name == b"content-length":
+                length = value
+        if not same(basic_username(auth), self.write_key):
+            return await self._respond(
+                send, 401, _error_body("missing or invalid write key (HTTP Basic, write key as user name)"),
+                [(b"www-authenticate", b'Basic realm="revline collector"')],
+            )
+        limit = MAX_BATCH_BYTES if kind == "batch" else MAX_EVENT_BYTES
+        try:
+            if length is not None and int(length) > limit:
+                raise SpecError(f"payload of {int(length)} bytes exceeds the limit of {limit} bytes", 413)
+            body = await self._read_body(receive, limit)
+            obj = parse_body(body, limit)
+            n = check_batch(obj, len(body)) if kind == "batch" else check_single(obj, kind)
+        except SpecError as exc:
+            return await self._respond(send, exc.status, _error_body(exc.reason))
+        except ValueError:
+            return await self._respond(send, 400, _error_body("invalid Content-Length header"))
+        self._counter += 1
+        rt = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        record = b"".join((
+            b'{"rid":"', f"{self._boot}-{self._counter}".encode(), b'","rt":"', rt.encode(),
+            b'","k":"', kind.encode(), b'","b":', body.replace(b"\n", b" ").replace(b"\r", b" "), b"}\n",
+        ))
+        try:
+            await self.wal.append(record)
+        except OSError as exc:
+            return await self._respond(send, 503, _error_body(f"could not persist the event, retry: {exc}"))
+        self.requests += 1
+        self.messages += n
+        await self._respond(send, 200, _OK)
+
+    @staticmethod
+    async def _read_body(receive, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise SpecError("client disconnected before the body was complete")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise SpecError(f"payload exceeds the limit of {limit} bytes", 413)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    @staticmethod
+    async def _respond(send, status: int, body: bytes, extra: list | None = None) -> None:
+        headers = _JSON + [(b"content-length", str(len(body)).encode())] + (extra or [])
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

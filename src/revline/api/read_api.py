@@ -1,0 +1,152 @@
+"""The read API under /api: reports for the dashboard, notebooks and BI tools.
+
+Authentication (documented in the OpenAPI security schemes): the read key as
+`Authorization: Bearer <key>`, or `?key=<key>`, or the `rl_read_key` cookie the dashboard login
+sets. Every parameter is validated by FastAPI (enums as Literal, patterns, bounds) before a
+query runs, and reaches SQL only as a bound parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Optional
+
+import duckdb
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
+from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+
+from revline.api import queries
+from revline.api.keys import same
+from revline.api.responses import (
+    AccountsResponse,
+    AttributionResponse,
+    Dimension,
+    ErrorResponse,
+    FunnelResponse,
+    JourneyResponse,
+    KpiResponse,
+    Milestone,
+    ModelsResponse,
+    RevenueTypeQ,
+    RevenueVsTargetResponse,
+    RoiResponse,
+)
+
+COOKIE = "rl_read_key"
+_bearer = HTTPBearer(auto_error=False, scheme_name="readKeyBearer", description="The read key as a bearer token.")
+_query = APIKeyQuery(name="key", auto_error=False, scheme_name="readKeyQuery", description="The read key as ?key=.")
+_cookie = APIKeyCookie(name=COOKIE, auto_error=False, scheme_name="readKeyCookie",
+                       description="Set by the dashboard login (POST /login or /dashboard?key=).")
+
+
+def read_key_given(request: Request) -> str | None:
+    """The key a request carries, from header, query or cookie (in that order)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.query_params.get("key") or request.cookies.get(COOKIE)
+
+
+def require_read_key(
+    request: Request,
+    _b: Annotated[Optional[HTTPAuthorizationCredentials], Security(_bearer)] = None,
+    _q: Annotated[Optional[str], Security(_query)] = None,
+    _c: Annotated[Optional[str], Security(_cookie)] = None,
+) -> None:
+    if not same(read_key_given(request), request.app.state.keys.read):
+        raise HTTPException(401, "missing or invalid read key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def cursor(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
+    cur = request.app.state.con.cursor()
+    try:
+        yield cur
+    finally:
+        cur.close()
+
+
+Cursor = Annotated[duckdb.DuckDBPyConnection, Depends(cursor)]
+ModelQ = Annotated[Optional[str], Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+                                        description="Model name as in /api/models (default: linear, else the first).")]
+StartQ = Annotated[Optional[date], Query(description="First day (inclusive) of conversions counted.")]
+EndQ = Annotated[Optional[date], Query(description="Last day (inclusive) of conversions counted.")]
+
+router = APIRouter(
+    prefix="/api",
+    tags=["reports"],
+    dependencies=[Depends(require_read_key)],
+    responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"}},
+)
+_NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such model run or account"}}
+
+
+def _found(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except queries.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Attribution runs available")
+def models(cur: Cursor) -> ModelsResponse:
+    runs = queries.model_runs(cur)
+    return ModelsResponse.model_validate({"models": sorted({r["model"] for r in runs}), "runs": runs})
+
+
+@router.get("/attribution", response_model=AttributionResponse, responses=_NOT_FOUND,
+            summary="Attributed credit and revenue by channel, campaign, touch type or month")
+def attribution(
+    cur: Cursor,
+    model: ModelQ = None,
+    milestone: Milestone = "won",
+    revenue_type: RevenueTypeQ = None,
+    by: Dimension = "channel",
+    start: StartQ = None,
+    end: EndQ = None,
+) -> AttributionResponse:
+    data = _found(queries.attribution, cur, model=model, milestone=milestone, revenue_type=revenue_type,
+                  by=by, start=start, end=end)
+    return AttributionResponse.model_validate(data)
+
+
+@router.get("/roi", response_model=RoiResponse, responses=_NOT_FOUND, summary="Spend vs attributed revenue by channel")
+def roi(cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> RoiResponse:
+    return RoiResponse.model_validate(_found(queries.roi, cur, model=model, start=start, end=end))
+
+
+@router.get("/funnel", response_model=FunnelResponse, summary="Stage counts, conversion and velocity")
+def funnel(cur: Cursor, start: StartQ = None, end: EndQ = None) -> FunnelResponse:
+    return FunnelResponse.model_validate(queries.funnel(cur, start=start, end=end))
+
+
+@router.get("/revenue-vs-target", response_model=RevenueVsTargetResponse, summary="Won revenue and pipeline per target period")
+def revenue_vs_target(
+    cur: Cursor,
+    segment: Annotated[str, Query(max_length=100)] = "all",
+    start: StartQ = None,
+    end: EndQ = None,
+) -> RevenueVsTargetResponse:
+    return RevenueVsTargetResponse.model_validate(queries.revenue_vs_target(cur, segment=segment, start=start, end=end))
+
+
+@router.get("/kpis", response_model=KpiResponse, summary="Headline figures of the dashboard tiles")
+def kpis(cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> KpiResponse:
+    return KpiResponse.model_validate(queries.kpis(cur, model=model, start=start, end=end))
+
+
+@router.get("/accounts", response_model=AccountsResponse, summary="Find accounts by name, domain or id")
+def accounts(
+    cur: Cursor,
+    search: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> AccountsResponse:
+    rows = queries.search_accounts(cur, search=search, limit=limit)
+    return AccountsResponse.model_validate({"search": search, "accounts": rows})
+
+
+@router.get("/accounts/{account_id}/journey", response_model=JourneyResponse, responses=_NOT_FOUND,
+            summary="An account's touches and stage changes in time order")
+def journey(cur: Cursor, account_id: Annotated[str, Path(max_length=200)]) -> JourneyResponse:
+    return JourneyResponse.model_validate(_found(queries.account_journey, cur, account_id))

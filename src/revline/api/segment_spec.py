@@ -1,0 +1,148 @@
+"""Checking Segment Spec messages before the collector acknowledges them.
+
+Why check in Python before the write-ahead log: once the collector answers 200 the client forgets
+the event, so everything that could make the later SQL load fail (wrong types, missing ids,
+unparseable timestamps, NaN) must be refused here, with a reason the sender can act on.
+The check is deliberately shallow (dict look-ups, no re-serialisation) so it stays cheap at
+tens of thousands of events per second.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+MESSAGE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
+MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call / per event
+MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
+MAX_MESSAGE_ID_CHARS = 256
+
+# The ISO-8601 shapes DuckDB's TIMESTAMPTZ cast accepts as well; Python's fromisoformat accepts more
+# (compact forms such as 20240101T1000) that the loader could not read, so they are refused here.
+_ISO_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+_STRING_FIELDS = ("messageId", "anonymousId", "userId", "groupId", "previousId", "event", "name", "category")
+_OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
+_TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
+
+
+class SpecError(ValueError):
+    """A message the collector refuses; `status` is the HTTP status to answer with."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _reject_constant(name: str) -> Any:
+    raise SpecError(f"malformed JSON: {name} is not valid JSON")
+
+
+def parse_body(body: bytes, limit: int) -> dict[str, Any]:
+    """Decode one request body: strict UTF-8, strict JSON (no NaN), an object, within `limit` bytes."""
+    if len(body) > limit:
+        raise SpecError(f"payload of {len(body)} bytes exceeds the limit of {limit} bytes", 413)
+    if not body.strip():
+        raise SpecError("empty body: expected a JSON object")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise SpecError("malformed JSON: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise SpecError(f"body must be a JSON object, got {type(obj).__name__}")
+    if _SURROGATE_RE.search(text):
+        try:  # a lone \ud800 escape is valid for Python's json but not for the loader: refuse it now
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SpecError("malformed JSON: lone UTF-16 surrogate escape") from None
+    return obj
+
+
+def _valid_time(value: str) -> bool:
+    if not _ISO_RE.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return False
+    return True
+
+
+def check_message(msg: Any, kind: str, where: str = "") -> None:
+    """Raise SpecError naming the field when `msg` is not a loadable Segment message of type `kind`.
+
+    `kind` is the endpoint's type (/v1/track -> track) or, inside a batch, the message's own `type`.
+    """
+    at = f"{where}: " if where else ""
+    if not isinstance(msg, dict):
+        raise SpecError(f"{at}message must be a JSON object, got {type(msg).__name__}")
+    for field in _STRING_FIELDS:
+        value = msg.get(field)
+        if value is not None and not isinstance(value, str):
+            raise SpecError(f"{at}field '{field}' must be a string, got {type(value).__name__}")
+    for field in _OBJECT_FIELDS:
+        value = msg.get(field)
+        if value is not None and not isinstance(value, dict):
+            raise SpecError(f"{at}field '{field}' must be an object, got {type(value).__name__}")
+    for field in _TIME_FIELDS:
+        value = msg.get(field)
+        if value is not None and (not isinstance(value, str) or not _valid_time(value)):
+            raise SpecError(f"{at}field '{field}' must be an ISO-8601 timestamp string, got {value!r:.60}")
+    message_id = msg.get("messageId")
+    if message_id is not None and (not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS):
+        raise SpecError(f"{at}field 'messageId' must be 1..{MAX_MESSAGE_ID_CHARS} characters")
+    if kind == "alias":
+        if not msg.get("userId") or not msg.get("previousId"):
+            raise SpecError(f"{at}alias needs both 'userId' and 'previousId'")
+    elif not msg.get("userId") and not msg.get("anonymousId"):
+        raise SpecError(f"{at}{kind} needs 'userId' or 'anonymousId'")
+    if kind == "track" and not msg.get("event"):
+        raise SpecError(f"{at}track needs a non-empty 'event'")
+    if kind == "group" and not msg.get("groupId"):
+        raise SpecError(f"{at}group needs 'groupId'")
+
+
+def check_single(body: dict[str, Any], kind: str) -> int:
+    """Check the body of /v1/<kind>; returns the number of messages (1)."""
+    declared = body.get("type")
+    if declared is not None and declared != kind:
+        raise SpecError(f"field 'type' is {declared!r:.30} but the endpoint is /v1/{kind}")
+    check_message(body, kind)
+    return 1
+
+
+def check_batch(body: dict[str, Any], body_bytes: int) -> int:
+    """Check the body of /v1/batch; returns the number of messages."""
+    batch = body.get("batch")
+    if not isinstance(batch, list):
+        raise SpecError("field 'batch' must be an array of messages")
+    for field in ("context", "integrations"):
+        value = body.get(field)
+        if value is not None and not isinstance(value, dict):
+            raise SpecError(f"field '{field}' must be an object, got {type(value).__name__}")
+    # A body within 32 KB cannot hold an event above 32 KB, so only large bodies pay for sizing.
+    big = body_bytes > MAX_EVENT_BYTES
+    for i, msg in enumerate(batch):
+        if not isinstance(msg, dict):
+            raise SpecError(f"batch[{i}]: message must be a JSON object, got {type(msg).__name__}")
+        kind = msg.get("type")
+        if kind not in MESSAGE_TYPES:
+            raise SpecError(f"batch[{i}]: field 'type' must be one of {', '.join(MESSAGE_TYPES)}, got {kind!r:.30}")
+        check_message(msg, kind, f"batch[{i}]")
+        if big:
+            size = len(json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+            if size > MAX_EVENT_BYTES:
+                raise SpecError(f"batch[{i}]: message of {size} bytes exceeds the limit of {MAX_EVENT_BYTES} bytes", 413)
+    return len(batch)
+

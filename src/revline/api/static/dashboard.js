@@ -1,0 +1,158 @@
+// revline dashboard: every figure on the page comes from the read API (/api/*), fetched with the
+// rl_read_key cookie set at login. Raw numbers are kept in data-value attributes so tests (and
+// curious users) can compare them with the API.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
+const num = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(1) + "%");
+const layout = (extra) => Object.assign({ margin: { t: 20, r: 10, b: 60, l: 70 }, height: 320,
+  paper_bgcolor: "#fff", plot_bgcolor: "#fff", legend: { orientation: "h" } }, extra || {});
+const config = { displaylogo: false, responsive: true };
+
+async function api(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) if (v) q.set(k, v);
+  const res = await fetch(`/api/${path}${q.toString() ? "?" + q : ""}`, { credentials: "same-origin" });
+  if (res.status === 401) { window.location = "/dashboard"; throw new Error("signed out"); }
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${(await res.json()).detail || ""}`);
+  return res.json();
+}
+
+function setValue(id, value, text) {
+  const el = $(id);
+  el.dataset.value = value === null || value === undefined ? "" : String(value);
+  el.textContent = text;
+}
+
+function rows(tableId, items, cells) {
+  const body = document.querySelector(`#${tableId} tbody`);
+  body.replaceChildren(...items.map((item) => {
+    const tr = document.createElement("tr");
+    for (const [text, value] of cells(item)) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (value !== undefined) td.dataset.value = value === null ? "" : String(value);
+      tr.appendChild(td);
+    }
+    return tr;
+  }));
+}
+
+const range = () => ({ start: $("start").value, end: $("end").value });
+
+async function loadKpis() {
+  const k = await api("kpis", { model: $("model").value, ...range() });
+  setValue("kpi-revenue", k.revenue, money.format(k.revenue));
+  $("kpi-revenue-att").textContent = k.revenue_target ? `${pct(k.revenue / k.revenue_target)} of ${money.format(k.revenue_target)} target` : "no target";
+  setValue("kpi-pipeline", k.pipeline, money.format(k.pipeline));
+  $("kpi-pipeline-att").textContent = k.pipeline_target ? `${pct(k.pipeline / k.pipeline_target)} of ${money.format(k.pipeline_target)} target` : "no target";
+  setValue("kpi-spend", k.spend, money.format(k.spend));
+  setValue("kpi-roi", k.roi, k.roi === null ? "—" : pct(k.roi));
+  $("kpi-attributed").textContent = `${money.format(k.attributed_revenue)} attributed`;
+  document.querySelectorAll(".model-name").forEach((el) => (el.textContent = k.model ? `(${k.model})` : ""));
+}
+
+async function loadTargets() {
+  const t = await api("revenue-vs-target", range());
+  const x = t.rows.map((r) => r.period_start);
+  Plotly.react("chart-targets", [
+    { type: "bar", name: "Revenue won", x, y: t.rows.map((r) => r.revenue), marker: { color: "#3b5bdb" } },
+    { type: "scatter", mode: "lines+markers", name: "Revenue target", x, y: t.rows.map((r) => r.revenue_target), line: { color: "#1d2433", dash: "dash" } },
+    { type: "bar", name: "Pipeline created", x, y: t.rows.map((r) => r.pipeline), marker: { color: "#9db2ff" } },
+    { type: "scatter", mode: "lines+markers", name: "Pipeline target", x, y: t.rows.map((r) => r.pipeline_target), line: { color: "#667085", dash: "dot" } },
+  ], layout({ barmode: "group", yaxis: { tickprefix: "$" } }), config);
+}
+
+async function loadAttribution() {
+  const params = { model: $("model").value, by: $("by").value, milestone: $("milestone").value, ...range() };
+  const status = $("status");
+  try {
+    const a = await api("attribution", params);
+    const money_ = a.milestone === "won" || a.milestone === "opportunity";
+    Plotly.react("chart-attribution", [{ type: "bar", x: a.rows.map((r) => r.key),
+      y: a.rows.map((r) => (money_ ? r.revenue_credit : r.credit)), marker: { color: "#3b5bdb" } }],
+      layout({ yaxis: money_ ? { tickprefix: "$" } : { title: "conversions credited" } }), config);
+    rows("attribution-table", a.rows, (r) => [[r.key, r.key], [money.format(r.revenue_credit), r.revenue_credit],
+      [num.format(r.credit), r.credit], [pct(r.share), r.share]]);
+    $("attribution-table").dataset.model = a.model;
+    status.textContent = "";
+  } catch (err) {
+    rows("attribution-table", [], () => []);
+    Plotly.purge("chart-attribution");
+    status.textContent = String(err.message || err);
+  }
+}
+
+async function loadRoi() {
+  try {
+    const r = await api("roi", { model: $("model").value, ...range() });
+    rows("roi-table", [...r.rows, r.total], (x) => [[x.channel, x.channel], [money.format(x.spend), x.spend],
+      [money.format(x.attributed_revenue), x.attributed_revenue], [money.format(x.attributed_pipeline), x.attributed_pipeline],
+      [pct(x.roi), x.roi], [x.roas === null ? "—" : num.format(x.roas) + "×", x.roas]]);
+  } catch (err) { rows("roi-table", [], () => []); }
+}
+
+async function loadFunnel() {
+  const f = await api("funnel", range());
+  Plotly.react("chart-funnel", [{ type: "funnel", y: f.stages.map((s) => s.stage), x: f.stages.map((s) => s.count),
+    textinfo: "value+percent previous", marker: { color: "#3b5bdb" } }], layout({ margin: { t: 10, r: 10, b: 30, l: 90 } }), config);
+  rows("funnel-table", f.stages, (s) => [[s.stage, s.stage], [num.format(s.count), s.count],
+    [pct(s.conversion_from_previous), s.conversion_from_previous],
+    [s.median_days_from_previous === null ? "—" : num.format(s.median_days_from_previous), s.median_days_from_previous]]);
+}
+
+async function searchAccounts() {
+  const res = await api("accounts", { search: $("account-search").value.trim(), limit: "20" });
+  const list = $("account-results");
+  list.replaceChildren(...res.accounts.map((a) => {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.accountId = a.account_id;
+    b.textContent = `${a.name || a.account_id} — ${a.domain || ""} (${a.opportunities} deals, ${money.format(a.won_revenue)} won)`;
+    b.addEventListener("click", () => openJourney(a.account_id));
+    li.appendChild(b);
+    return li;
+  }));
+}
+
+async function openJourney(accountId) {
+  const j = await api(`accounts/${encodeURIComponent(accountId)}/journey`);
+  $("journey-title").textContent = `${j.account.name || j.account.account_id} (${j.account.account_id})`;
+  const touches = j.events.filter((e) => e.kind === "touch");
+  const stages = j.events.filter((e) => e.kind === "stage");
+  Plotly.react("chart-journey", [
+    { type: "scatter", mode: "markers", name: "touches", x: touches.map((e) => e.occurred_at), y: touches.map((e) => e.channel),
+      text: touches.map((e) => `${e.label}${e.campaign_id ? " · " + e.campaign_id : ""}`), marker: { size: 10, color: "#3b5bdb" } },
+    { type: "scatter", mode: "markers+text", name: "stages", x: stages.map((e) => e.occurred_at), y: stages.map(() => "stage"),
+      text: stages.map((e) => e.label), textposition: "top center", marker: { size: 12, symbol: "diamond", color: "#e8590c" } },
+  ], layout({ yaxis: { type: "category" } }), config);
+  const count = $("journey-count");
+  count.dataset.value = String(j.events.length);
+  count.textContent = `${touches.length} touches, ${stages.length} stage changes`;
+}
+
+async function loadModels() {
+  const m = await api("models");
+  const select = $("model");
+  const won = [...new Set(m.runs.filter((r) => r.milestone === "won").map((r) => r.model))];
+  const names = won.length ? won : m.models;
+  select.replaceChildren(...names.map((name) => new Option(name, name)));
+  if (names.includes("linear")) select.value = "linear";
+}
+
+async function refresh() {
+  $("status").textContent = "";
+  await Promise.all([loadKpis(), loadTargets(), loadAttribution(), loadRoi(), loadFunnel()]);
+  document.body.dataset.ready = "true";
+}
+
+window.addEventListener("DOMContentLoaded", async () => {
+  try { await loadModels(); } catch (err) { $("status").textContent = String(err.message || err); }
+  for (const id of ["start", "end", "model"]) $(id).addEventListener("change", () => { document.body.dataset.ready = "false"; refresh(); });
+  for (const id of ["by", "milestone"]) $(id).addEventListener("change", async () => {
+    document.body.dataset.ready = "false"; await loadAttribution(); document.body.dataset.ready = "true"; });
+  $("account-form").addEventListener("submit", searchAccounts);
+  await refresh();
+});
