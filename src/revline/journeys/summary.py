@@ -1,0 +1,90 @@
+"""One account at a glance: who is in it, how they arrived, where the revenue stands.
+
+Why a typed record: the CLI, the report and the dashboard all show the same facts; a dataclass
+keeps their names in one place and serialises with `as_dict()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    account_id: str
+    name: str | None
+    domain: str | None
+    people: int
+    known_people: int  # people with a CRM record (not only an anonymous visitor)
+    touches: int
+    first_touch_at: datetime | None
+    last_touch_at: datetime | None
+    touches_by_channel: dict[str, int] = field(default_factory=dict)
+    milestones: dict[str, datetime] = field(default_factory=dict)  # account level, first time reached
+    opportunities: int = 0
+    open_pipeline: float = 0.0
+    won_revenue: float = 0.0
+    won_by_revenue_type: dict[str, float] = field(default_factory=dict)
+    days_first_touch_to_won: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def account_summary(con: duckdb.DuckDBPyConnection, account_id: str) -> AccountSummary:
+    """Facts of one account from the stitched tables and `milestones` (run journeys first)."""
+    acct = con.execute("SELECT account_id, name, domain FROM accounts WHERE account_id = ?", [account_id]).fetchone()
+    if acct is None:
+        known = con.execute(
+            "SELECT 1 FROM people WHERE account_id = ? UNION ALL SELECT 1 FROM opportunities WHERE account_id = ? LIMIT 1",
+            [account_id, account_id],
+        ).fetchone()
+        if known is None:
+            raise KeyError(f"no account {account_id!r} in accounts, people or opportunities")
+        acct = (account_id, None, None)
+    people, known_people = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE source_system IS DISTINCT FROM 'revline:identity') "
+        "FROM people WHERE account_id = ?",
+        [account_id],
+    ).fetchone()
+    touches, first_at, last_at = con.execute(
+        "SELECT count(*), min(occurred_at), max(occurred_at) FROM touchpoints WHERE account_id = ?", [account_id]
+    ).fetchone()
+    by_channel = dict(
+        con.execute(
+            "SELECT channel, count(*) FROM touchpoints WHERE account_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+            [account_id],
+        ).fetchall()
+    )
+    milestones = dict(
+        con.execute(
+            "SELECT milestone, min(occurred_at) FROM milestones WHERE object_type = 'account' AND object_id = ? "
+            "GROUP BY 1 ORDER BY 2, 1",
+            [account_id],
+        ).fetchall()
+    )
+    n_opps, open_pipe, won = con.execute(
+        "SELECT count(*), coalesce(sum(amount) FILTER (WHERE NOT coalesce(is_closed, false)), 0), "
+        "coalesce(sum(amount) FILTER (WHERE is_won), 0) FROM opportunities WHERE account_id = ?",
+        [account_id],
+    ).fetchone()
+    won_by_type = dict(
+        con.execute(
+            "SELECT coalesce(revenue_type, 'new_business'), sum(amount) FROM opportunities "
+            "WHERE account_id = ? AND is_won GROUP BY 1 ORDER BY 1",
+            [account_id],
+        ).fetchall()
+    )
+    won_at = milestones.get("won")
+    ft_at = milestones.get("first_touch") or first_at
+    days = (won_at - ft_at).total_seconds() / 86400.0 if (won_at and ft_at) else None
+    return AccountSummary(
+        account_id=acct[0], name=acct[1], domain=acct[2], people=int(people), known_people=int(known_people),
+        touches=int(touches), first_touch_at=first_at, last_touch_at=last_at,
+        touches_by_channel={str(k): int(v) for k, v in by_channel.items()}, milestones=milestones,
+        opportunities=int(n_opps), open_pipeline=float(open_pipe), won_revenue=float(won),
+        won_by_revenue_type={str(k): float(v) for k, v in won_by_type.items()}, days_first_touch_to_won=days,
+    )

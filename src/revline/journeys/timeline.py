@@ -1,0 +1,102 @@
+"""Timelines: the ordered touches and milestones behind one account or one person.
+
+Why a key resolver: sales and marketing ask about "acme.com" or "jane@acme.com" as often as
+about a CRM id, so one entry point accepts any of them and says which it matched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from revline.identity.domains import domain_sql, normalize_domain
+
+TIMELINE_COLUMNS: tuple[str, ...] = (
+    "occurred_at", "kind", "person_id", "email", "channel", "touch_type", "campaign_id", "source",
+    "medium", "milestone", "object_type", "opportunity_id", "touchpoint_id", "account_id",
+)
+
+
+@dataclass(frozen=True)
+class JourneyKey:
+    """What a user-supplied key turned out to be."""
+
+    kind: str  # 'account' or 'person'
+    id: str
+    matched_by: str  # account_id, domain, person_id, email, identity
+
+
+def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
+    """Account id, then account domain, then person id, then email or any stitched identity."""
+    key = key.strip()
+    if not key:
+        raise ValueError("journey key is empty: give an account id, a domain, a person id or an email")
+    row = con.execute("SELECT account_id FROM accounts WHERE account_id = ?", [key]).fetchone()
+    if row:
+        return JourneyKey("account", row[0], "account_id")
+    if "@" not in key:
+        domain = normalize_domain(key)
+        row = con.execute(
+            f"SELECT min(account_id) FROM accounts WHERE {domain_sql('domain')} = ?", [domain]
+        ).fetchone()
+        if row and row[0] is not None:
+            return JourneyKey("account", row[0], "domain")
+    row = con.execute("SELECT person_id FROM people WHERE person_id = ?", [key]).fetchone()
+    if row:
+        return JourneyKey("person", row[0], "person_id")
+    row = con.execute(
+        "SELECT person_id FROM identities WHERE identity_type = 'email' AND identity_value = lower(?) "
+        "UNION ALL SELECT person_id FROM people WHERE lower(email) = lower(?) LIMIT 1",
+        [key, key],
+    ).fetchone()
+    if row and row[0] is not None:
+        return JourneyKey("person", row[0], "email")
+    row = con.execute(
+        "SELECT min(person_id) FROM identities WHERE identity_value = ?", [key]
+    ).fetchone()
+    if row and row[0] is not None:
+        return JourneyKey("person", row[0], "identity")
+    raise KeyError(f"no account id, account domain, person id or email matches {key!r}")
+
+
+def timeline(con: duckdb.DuckDBPyConnection, key: str) -> pd.DataFrame:
+    """Touches and milestones of an account (all its people) or a person, oldest first.
+
+    Milestones sort after a touch at the same instant (the touch caused them), and both carry
+    the person so a reader can follow who moved the deal.
+    """
+    k = resolve_key(con, key)
+    if k.kind == "account":
+        touch_filter = "t.account_id = $id"
+        milestone_filter = "m.account_id = $id"
+    else:
+        touch_filter = "t.person_id = $id"
+        milestone_filter = (
+            "(m.object_type = 'person' AND m.object_id = $id) OR (m.object_type = 'opportunity' AND "
+            "m.opportunity_id IN (SELECT opportunity_id FROM opportunity_contacts WHERE person_id = $id))"
+        )
+    df = con.execute(
+        f"""
+        SELECT occurred_at, kind, person_id, email, channel, touch_type, campaign_id, source, medium,
+               milestone, object_type, opportunity_id, touchpoint_id, account_id
+        FROM (
+            SELECT t.occurred_at, 'touch' AS kind, t.person_id, p.email, t.channel, t.touch_type,
+                   t.campaign_id, t.source, t.medium, NULL AS milestone, NULL AS object_type,
+                   NULL AS opportunity_id, t.touchpoint_id, t.account_id, 0 AS kind_order
+            FROM touchpoints t LEFT JOIN people p ON p.person_id = t.person_id
+            WHERE {touch_filter}
+            UNION ALL
+            SELECT m.occurred_at, 'milestone', m.person_id, p.email, NULL, NULL, NULL, NULL, NULL,
+                   m.milestone, m.object_type, m.opportunity_id, m.touchpoint_id, m.account_id,
+                   CASE m.object_type WHEN 'person' THEN 1 WHEN 'account' THEN 2 ELSE 3 END
+            FROM milestones m LEFT JOIN people p ON p.person_id = m.person_id
+            WHERE {milestone_filter}
+        )
+        ORDER BY occurred_at, kind_order, person_id NULLS LAST, touchpoint_id, milestone, opportunity_id
+        """,
+        {"id": k.id},
+    ).df()
+    df.attrs["key"] = k
+    return df[list(TIMELINE_COLUMNS)]
