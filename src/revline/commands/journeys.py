@@ -1,9 +1,166 @@
-"""CLI commands for the journeys area (see revline.cli)."""
+"""CLI commands for the identity and journeys areas: `revline stitch`, `revline journey`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
+]
+
+_MARKERS = {
+    "first_touch": "◆ first touch", "lead": "● lead", "mql": "● MQL", "sql": "● SQL",
+    "opportunity": "★ opportunity", "won": "★ won", "lost": "✗ lost", "renewal": "↻ renewal",
+    "expansion": "▲ expansion", "churn": "✗ churn",
+}
+
+
+def _fmt(value) -> str:
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def _rows_for_display(df):
+    """Fold milestones into the touch that caused them (first touch) or into one line per
+    instant, so a person's and its account's identical milestone print once."""
+    import pandas as pd
+
+    lines: list[dict] = []
+    by_touch: dict[str, dict] = {}
+    by_instant: dict[tuple, dict] = {}
+    for row in df.itertuples(index=False):
+        if row.kind == "touch":
+            line = {"time": row.occurred_at, "person": _fmt(row.email) or _fmt(row.person_id),
+                    "channel": _fmt(row.channel), "touch": _fmt(row.touch_type),
+                    "campaign": _fmt(row.campaign_id), "marks": []}
+            lines.append(line)
+            by_touch[row.touchpoint_id] = line
+            continue
+        label = _MARKERS.get(row.milestone, row.milestone)
+        if row.object_type == "opportunity" or (row.opportunity_id is not None and not pd.isna(row.opportunity_id)):
+            label = f"{label} ({row.opportunity_id})"
+        target = by_touch.get(row.touchpoint_id) if isinstance(row.touchpoint_id, str) else None
+        if target is None:
+            key = (row.occurred_at, _fmt(row.person_id) if row.object_type != "opportunity" else "")
+            target = by_instant.get(key)
+            if target is None:
+                target = {"time": row.occurred_at, "person": _fmt(row.email) or _fmt(row.person_id),
+                          "channel": "", "touch": "", "campaign": "", "marks": []}
+                by_instant[key] = target
+                lines.append(target)
+        if label not in target["marks"]:
+            target["marks"].append(label)
+    return lines
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+
+    @app.command()
+    def stitch(
+        db: DbOption = None,
+        free_mail: Annotated[
+            Optional[list[str]],
+            typer.Option("--free-mail", help="Extra free-mail domain that must never join an account (repeatable)."),
+        ] = None,
+    ) -> None:
+        """Stitch identities into persons and accounts, then rebuild journeys and milestones."""
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
+        from revline.identity import stitch as run_stitch
+        from revline.journeys import build
+        from revline.store import connect, resolve_db_path
+
+        console = Console()
+        path = resolve_db_path(db)
+        con = connect(path, create=False)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                          console=console, transient=True) as progress:
+                task = progress.add_task("Stitching identities", total=None)
+                report = run_stitch(con, free_mail=free_mail or ())
+                progress.update(task, description="Building journeys and milestones")
+                counts = build(con)
+        finally:
+            con.close()
+        table = Table(title=f"Stitched {path}", show_header=True)
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for label, value in [
+            ("identities", report.identities), ("identity edges", report.edges), ("persons", report.persons),
+            ("CRM records", report.crm_records), ("CRM records merged", report.crm_records_merged),
+            ("anonymous-only persons", report.anonymous_persons),
+            ("persons with an account", report.people_with_account),
+            *[(f"  account from {k}", v) for k, v in report.account_sources.items()],
+            ("touchpoints", report.touchpoints), ("touchpoints with person", report.touchpoints_with_person),
+            ("touchpoints with account", report.touchpoints_with_account),
+        ]:
+            table.add_row(label, f"{value:,}")
+        for t, n in report.unknown_identity_types.items():
+            table.add_row(f"[yellow]unknown identity type {t}[/yellow]", f"{n:,}")
+        console.print(table)
+        ms = Table(title="Milestones", show_header=True)
+        for col in ("object", "milestone", "rows"):
+            ms.add_column(col, justify="right" if col == "rows" else "left")
+        for (obj, milestone), n in counts.items():
+            ms.add_row(obj, milestone, f"{n:,}")
+        console.print(ms)
+        console.print(f"[green]done[/green] in {report.seconds:.2f}s (stitching)")
+
+    @app.command()
+    def journey(
+        key: Annotated[str, typer.Argument(help="Account id or domain (or a person id / email).")],
+        db: DbOption = None,
+        limit: Annotated[int, typer.Option("--limit", help="Show at most this many lines (0: all).")] = 200,
+    ) -> None:
+        """Print the ordered touches and milestones of an account (or a person)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from revline.journeys import account_summary, timeline
+        from revline.store import connect, resolve_db_path
+
+        console = Console()
+        con = connect(resolve_db_path(db), read_only=True)
+        try:
+            try:
+                df = timeline(con, key)
+            except (KeyError, ValueError) as exc:
+                console.print(f"[red]{exc.args[0]}[/red]")
+                raise typer.Exit(code=1) from None
+            k = df.attrs["key"]
+            summary = account_summary(con, k.id) if k.kind == "account" else None
+        finally:
+            con.close()
+        lines = _rows_for_display(df)
+        title = f"{k.kind} {k.id} (matched by {k.matched_by})"
+        if summary is not None:
+            title += f" — {summary.name or ''} {summary.domain or ''}".rstrip()
+        table = Table(title=title, show_header=True, show_lines=False)
+        for col in ("time", "person", "channel", "touch type", "campaign", "milestones"):
+            table.add_column(col, overflow="fold")
+        shown = lines if limit <= 0 else lines[:limit]
+        for line in shown:
+            when = line["time"]
+            table.add_row(when.strftime("%Y-%m-%d %H:%M") if hasattr(when, "strftime") else _fmt(when), line["person"], line["channel"], line["touch"], line["campaign"],
+                          ", ".join(line["marks"]))
+        console.print(table)
+        if len(shown) < len(lines):
+            console.print(f"[dim]{len(lines) - len(shown)} more lines (use --limit 0 for all)[/dim]")
+        if summary is not None:
+            console.print(
+                f"{summary.people} people ({summary.known_people} in CRM), {summary.touches} touches, "
+                f"{summary.opportunities} opportunities, won {summary.won_revenue:,.2f}, "
+                f"open pipeline {summary.open_pipeline:,.2f}"
+                + (f", {summary.days_first_touch_to_won:.0f} days first touch to won"
+                   if summary.days_first_touch_to_won is not None else "")
+            )
