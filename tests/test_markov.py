@@ -1,0 +1,204 @@
+"""Exact Markov attribution: hand-solved chains, ChannelAttribution agreement, invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from revline.attribution.markov import markov_model
+from revline.attribution.paths import PathsError
+
+MTA = "/work/shared/data/mta_paths/paths.csv.gz"
+
+
+def _paths(rows):
+    return pd.DataFrame(rows, columns=["path", "total_conversions", "total_conversion_value", "total_null"])
+
+
+def _re(df, order=1, **kw):
+    return markov_model(df, order=order, **kw)["removal_effects"].set_index("channel_name")
+
+
+# ------------------------------------------------------------------ hand-solved chains
+
+def test_two_channel_chain_closed_form():
+    # start -> a (4/6), b (2/6); a -> b 1/2, conv 1/4, null 1/4; b -> conv 1/2, null 1/2
+    df = _paths([("a", 1, 10.0, 1), ("a > b", 2, 4.0, 0), ("b", 0, 0.0, 2)])
+    pa, pb = 4 / 6, 2 / 6
+    h_b = 0.5
+    h_a = 0.25 + 0.5 * h_b
+    p_full = pa * h_a + pb * h_b
+    p_no_a = pb * h_b
+    p_no_b = pa * 0.25
+    # values: conversions ending in a are worth 10 each, in b 4/2 = 2 each
+    v_full = pa * (0.25 * 10 + 0.5 * 0.5 * 2) + pb * 0.5 * 2
+    v_no_a = pb * 0.5 * 2
+    v_no_b = pa * 0.25 * 10
+    re = _re(df)
+    assert re.loc["a", "removal_effects_conversion"] == pytest.approx(1 - p_no_a / p_full, abs=1e-12)
+    assert re.loc["b", "removal_effects_conversion"] == pytest.approx(1 - p_no_b / p_full, abs=1e-12)
+    assert re.loc["a", "removal_effects_conversion_value"] == pytest.approx(1 - v_no_a / v_full, abs=1e-12)
+    assert re.loc["b", "removal_effects_conversion_value"] == pytest.approx(1 - v_no_b / v_full, abs=1e-12)
+    res = markov_model(df)["result"].set_index("channel_name")
+    ra, rb = 1 - v_no_a / v_full, 1 - v_no_b / v_full
+    assert res.loc["a", "total_conversion_value"] == pytest.approx(14.0 * ra / (ra + rb))
+    assert res["total_conversions"].sum() == pytest.approx(3.0)
+
+
+def test_loop_between_two_channels_geometric_series():
+    # a <-> b loops: absorption needs the full geometric series, which a truncated walk misses
+    df = _paths([("a > b > a > b > a", 1, 1.0, 0), ("a > b", 0, 0.0, 1)])
+    tm = markov_model(df)["transition_matrix"]
+    p = {(r.channel_from, r.channel_to): r.transition_probability for r in tm.itertuples()}
+    # a -> b always; b -> a 2/3, b -> null 1/3; a -> conv only from the last a: a has 3 exits
+    # a: to b 3/4? count: transitions a->b: 2 (path1) + 1 (path2) = 3, a->conv 1 => 3/4, 1/4
+    assert p[("a", "b")] == pytest.approx(0.75)
+    assert p[("b", "a")] == pytest.approx(2 / 3)
+    # h_a = 1/4 + 3/4 h_b, h_b = 2/3 h_a  ->  h_a = 1/4 / (1 - 1/2) = 1/2
+    re = _re(df)
+    assert re.loc["a", "removal_effects_conversion"] == pytest.approx(1.0)
+    assert re.loc["b", "removal_effects_conversion"] == pytest.approx(1 - 0.25 / 0.5)
+
+
+def test_order_two_states_and_short_paths():
+    df = _paths([("a > a > b", 1, 1.0, 1), ("b > c", 2, 4.0, 0), ("a > c > b", 0, 0.0, 2), ("c", 1, 3.0, 3)])
+    tm = markov_model(df, order=2)["transition_matrix"]
+    froms = set(tm["channel_from"])
+    assert {"a, a", "a, b", "b, c", "a, c", "c, b", "c"} <= froms
+    re = _re(df, order=2)
+    # P(conv) = .2*.5 + .2*1 + .2*0 + .4*.25 = .4 ; without a: .3 ; without b: .1 ; without c: .1
+    assert re.loc["a", "removal_effects_conversion"] == pytest.approx(0.25)
+    assert re.loc["b", "removal_effects_conversion"] == pytest.approx(0.75)
+    assert re.loc["c", "removal_effects_conversion"] == pytest.approx(0.75)
+
+
+def test_transition_rows_sum_to_one():
+    df = pd.read_csv(MTA).head(500)
+    for order in (1, 3):
+        tm = markov_model(df, order=order)["transition_matrix"]
+        sums = tm.groupby("channel_from")["transition_probability"].sum()
+        assert np.allclose(sums.to_numpy(), 1.0)
+
+
+def test_collapse_options():
+    df = _paths([("a > a > b", 1, 1.0, 1), ("a > b > b > c", 2, 4.0, 1), ("c > c", 0, 0.0, 2), ("b", 1, 2.0, 1)])
+    # merging repeated states only drops self-loops: absorption is unchanged at every order
+    for order in (1, 2, 3):
+        pd.testing.assert_frame_equal(_re(df, order, collapse_repeats=True), _re(df, order, collapse_repeats=False))
+    # merging repeated channels before k-tuples changes the order-2 chain but not order 1
+    pd.testing.assert_frame_equal(_re(df, 1), _re(df, 1, collapse_channels=True))
+    states = set(markov_model(df, order=2)["transition_matrix"]["channel_from"])
+    merged = set(markov_model(df, order=2, collapse_channels=True)["transition_matrix"]["channel_from"])
+    assert "a, a" in states and "a, a" not in merged and "b, b" not in merged
+    tm = markov_model(df, collapse_repeats=False)["transition_matrix"]
+    assert ((tm.channel_from == "a") & (tm.channel_to == "a")).any()
+
+
+# ------------------------------------------------------------------ against ChannelAttribution
+
+def _ca_removal(df, order, seeds=(1, 2, 3), nsim=3e5, max_step=None):
+    from ChannelAttribution import markov_model as ca_markov
+
+    runs = []
+    for seed in seeds:
+        out = ca_markov(
+            df, "path", "total_conversions", var_value="total_conversion_value", var_null="total_null",
+            order=order, sep=">", out_more=True, verbose=False, flg_pro=False, seed=seed, nsim_start=nsim,
+            max_step=max_step,
+        )
+        runs.append(out["removal_effects"].set_index("channel_name").sort_index())
+    stack = pd.concat(runs)
+    g = stack.groupby(level=0)
+    return g.mean(), g.max() - g.min()
+
+
+def _assert_within_spread(ours, mean, spread, abs_tol):
+    cols = ["removal_effects_conversion", "removal_effects_conversion_value"]
+    ours = ours.loc[mean.index, cols]
+    tol = np.maximum(3 * spread[cols].to_numpy(), abs_tol)
+    diff = np.abs(ours.to_numpy() - mean[cols].to_numpy())
+    assert (diff <= tol).all(), pd.DataFrame(diff - tol, index=mean.index, columns=cols)
+
+
+def _random_paths(rng, n_paths=40, channels="abcd", max_len=5):
+    rows = []
+    for _ in range(n_paths):
+        k = rng.integers(1, max_len + 1)
+        path = " > ".join(rng.choice(list(channels), size=k))
+        conv = int(rng.integers(0, 4))
+        rows.append((path, conv, float(conv * rng.uniform(1, 10)), int(rng.integers(0, 4)) + (conv == 0)))
+    return _paths(rows).groupby("path", as_index=False).sum()
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_matches_channelattribution_small(order):
+    # CA cuts simulated walks at max_step; with a generous cap it converges to the exact limit
+    df = _random_paths(np.random.default_rng(order))
+    mean, spread = _ca_removal(df, order, nsim=1e6, max_step=100)
+    _assert_within_spread(_re(df, order), mean, spread, abs_tol=0.005)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_truncated_walks_match_channelattribution_cap(order):
+    df = _random_paths(np.random.default_rng(10 + order))
+    mean, spread = _ca_removal(df, order, nsim=1e6, max_step=4)
+    ours = _re(df, order, max_step=4)
+    _assert_within_spread(ours, mean, spread, abs_tol=0.005)
+    # and the cap matters on loopy chains: the truncated quantity is not the exact limit
+    assert not np.allclose(ours.to_numpy(), _re(df, order).to_numpy(), atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_matches_channelattribution_mta_sample(order):
+    df = pd.read_csv(MTA)
+    mean, spread = _ca_removal(df, order)
+    _assert_within_spread(_re(df, order), mean, spread, abs_tol=0.01)
+    # same attribution rule: removal-effect shares of the totals
+    ours = markov_model(df, order=order)["result"]
+    assert ours["total_conversions"].sum() == pytest.approx(df["total_conversions"].sum())
+    assert ours["total_conversion_value"].sum() == pytest.approx(df["total_conversion_value"].sum())
+
+
+# ------------------------------------------------------------------ invariants
+
+path_rows = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6).map(" > ".join),
+        st.integers(0, 5),
+        st.floats(0, 100),
+        st.integers(0, 5),
+    ),
+    min_size=1,
+    max_size=25,
+).filter(lambda rows: sum(r[1] for r in rows) > 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=path_rows, seed=st.integers(0, 2**31 - 1), order=st.integers(1, 3))
+def test_shuffle_and_scale_invariance(rows, seed, order):
+    df = _paths(rows)
+    base = _re(df, order)
+    shuffled = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    pd.testing.assert_frame_equal(base, _re(shuffled, order), check_exact=False, rtol=1e-9, atol=1e-12)
+    # fractional weights: scaling every count leaves the chain (and removal effects) unchanged
+    scaled = df.assign(total_conversions=df.total_conversions * 0.37, total_null=df.total_null * 0.37)
+    pd.testing.assert_frame_equal(base, _re(scaled, order), check_exact=False, rtol=1e-8, atol=1e-10)
+    assert ((base >= 0) & (base <= 1 + 1e-12)).all().all()
+    res = markov_model(df, order=order)["result"]
+    assert res["total_conversions"].sum() == pytest.approx(df["total_conversions"].sum())
+
+
+def test_order_four_and_bad_inputs():
+    df = _paths([("a > b > c > d > a", 1, 1.0, 0), ("b > c", 0, 0.0, 1)])
+    assert len(_re(df, order=4)) == 4
+    with pytest.raises(ValueError, match="order"):
+        markov_model(df, order=5)
+    bad = df.assign(total_conversions=[1, -1])
+    with pytest.raises(PathsError, match=r"row 2, field 'total_conversions'"):
+        markov_model(bad)
+    with pytest.raises(PathsError, match=r"row 1, field 'path'"):
+        markov_model(_paths([("a >  > b", 1, 1.0, 0)]))
