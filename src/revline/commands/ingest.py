@@ -1,9 +1,81 @@
-"""CLI commands for the ingest area (see revline.cli)."""
+"""CLI commands for the ingest area (see revline.cli): `revline ingest`, `revline quarantine`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+
+    @app.command()
+    def ingest(
+        paths: Annotated[list[Path], typer.Argument(help="Files or directories of exports.", exists=True)],
+        fmt: Annotated[str, typer.Option("--format", help="auto|salesforce|hubspot|segment|spend|targets|revline")] = "auto",
+        db: DbOption = None,
+        channel_rules: Annotated[Optional[Path], typer.Option("--channel-rules", exists=True, help="TOML/YAML channel rules tried before the defaults.")] = None,
+        type_map: Annotated[Optional[Path], typer.Option("--type-map", exists=True, help="TOML/YAML/JSON: opportunity Type -> revenue_type.")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Re-read files already ingested (same sha256).")] = False,
+    ) -> None:
+        """Load exports into the store in one transaction; prints loaded/quarantined per table."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from revline.ingest import DetectionError, load_files
+        from revline.store import connect
+
+        console = Console()
+        con = connect(db)
+        try:
+            with Progress(TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console, transient=True) as bar:
+                task = bar.add_task("", total=None)
+
+                def step(done: int, total: int, path: Path) -> None:
+                    bar.update(task, completed=done, total=total, description=path.name)
+
+                report = load_files(con, paths, fmt=fmt, channel_rules=channel_rules, type_map=type_map,
+                                    progress=step, force=force)
+        except (DetectionError, FileNotFoundError, ValueError) as exc:
+            console.print(f"[red]ingest failed, store unchanged:[/red] {exc}")
+            raise typer.Exit(1)
+        finally:
+            con.close()
+        console.print(report)
+        if report.quarantined:
+            console.print(f"[yellow]{report.quarantined:,} rows quarantined[/yellow]: see `revline quarantine`")
+
+    @app.command()
+    def quarantine(
+        db: DbOption = None,
+        source: Annotated[Optional[str], typer.Option("--source", help="Only rows from files whose path contains this.")] = None,
+        limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 50,
+    ) -> None:
+        """List quarantined rows: file, row, field and why."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from revline.store import connect
+
+        con = connect(db, read_only=True)
+        where, params = ("WHERE source LIKE ?", [f"%{source}%"]) if source else ("", [])
+        total = con.execute(f"SELECT count(*) FROM quarantine {where}", params).fetchone()[0]
+        rows = con.execute(
+            f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine {where} "
+            f"ORDER BY source, row_number LIMIT ?", [*params, limit]
+        ).fetchall()
+        con.close()
+        t = Table(title=f"quarantine ({total:,} rows{', showing ' + str(len(rows)) if total > len(rows) else ''})")
+        for col in ("file", "table", "row", "field", "reason", "raw"):
+            t.add_column(col, overflow="fold")
+        for src, table, row, field, reason, raw in rows:
+            t.add_row(src, table or "", str(row), field or "", reason, (raw or "")[:120])
+        Console().print(t)

@@ -1,0 +1,38 @@
+"""The state one `load_files` call shares between readers: connection, rules, report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from revline.ingest.report import IngestReport, TableCount
+
+
+@dataclass
+class Ctx:
+    con: duckdb.DuckDBPyConnection
+    report: IngestReport
+    rules: list[dict]
+    type_map: dict[str, str | None]
+    path: Path = Path(".")
+    fmt: str = ""
+    obj: str = ""
+    counts: dict[str, TableCount] = field(default_factory=dict)
+
+    def entry(self, table: str) -> TableCount:
+        """The report line of (current file, table), created on first use."""
+        if table not in self.counts:
+            self.counts[table] = self.report.add(TableCount(str(self.path), self.fmt, self.obj, table))
+        return self.counts[table]
+
+    def record(self, table: str, read: int = 0, loaded_updated: tuple[int, int] = (0, 0), quarantined: int = 0) -> None:
+        e = self.entry(table)
+        e.read += read
+        e.loaded += loaded_updated[0]
+        e.updated += loaded_updated[1]
+        e.quarantined += quarantined
+
+    def for_file(self, path: Path, fmt: str, obj: str) -> "Ctx":
+        return Ctx(self.con, self.report, self.rules, self.type_map, path, fmt, obj)

@@ -1,0 +1,268 @@
+"""CRM objects (Salesforce under either naming, HubSpot) -> canonical tables, all in SQL.
+
+Each loader receives a staged file and the alias map of its object in the file's naming
+convention; the field specs below say which fields are required and how they parse. The
+readers state only what the row states: person/account resolution is the stitcher's job,
+except where the source names it directly (Contact.AccountId).
+"""
+
+from __future__ import annotations
+
+from revline.ingest.channels import channel_case
+from revline.ingest.context import Ctx
+from revline.ingest.currencies import ISO_CURRENCIES
+from revline.ingest.readers import Staged
+from revline.ingest.revenue_types import revenue_type_case
+from revline.ingest.sqlfrag import lit, snake
+from revline.ingest.upsert import upsert
+from revline.ingest.validate import Check, Field, typed_rows
+from revline.ingest.writers import write_identity_links, write_stage_events, write_touchpoints
+
+F, REQ = Field, True
+
+_CURRENCY_LIST = ", ".join(lit(c) for c in sorted(ISO_CURRENCIES))
+UNKNOWN_ACCOUNT = Check("account_id", "account_id IS NOT NULL AND account_id NOT IN (SELECT account_id FROM accounts)",
+                        "'unknown account: ' || account_id")
+NEGATIVE_AMOUNT = Check("amount", "amount < 0", "'negative amount: ' || CAST(amount AS VARCHAR)")
+BAD_CURRENCY = Check("currency", f"currency IS NOT NULL AND upper(currency) NOT IN ({_CURRENCY_LIST})",
+                     "'unknown currency: ' || currency")
+BAD_EMAIL = Check("email", "email IS NOT NULL AND NOT regexp_full_match(email, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')",
+                  "'invalid email: ' || email")
+CANON_STAGE = (
+    "CASE WHEN {s} IN ('closed_won', 'closedwon', 'won') THEN 'won' "
+    "WHEN {s} IN ('closed_lost', 'closedlost', 'lost') THEN 'lost' ELSE {s} END"
+)
+
+
+def canon_stage(expr: str) -> str:
+    """Closed Won -> won, Closed Lost -> lost, other stage names lowercase snake."""
+    return CANON_STAGE.format(s=snake(expr))
+
+
+def _domain(expr: str) -> str:
+    return f"nullif(regexp_extract(lower(trim({expr})), '^(?:[a-z]+://)?(?:www\\.)?([^/:?#]+)', 1), '')"
+
+
+def _person_stage_events(ctx: Ctx, typed: str, stages: dict[str, str], source_system: str) -> None:
+    parts = [
+        f"SELECT 'person' AS object_type, person_id AS object_id, {lit(stage)} AS stage, {col} AS entered_at, _row AS _ord FROM {typed}"
+        for stage, col in stages.items()
+    ]
+    write_stage_events(ctx, " UNION ALL ".join(parts), source_system, replace_slots=True)
+
+
+def _start(ctx: Ctx, staged: Staged, table: str, spec, aliases, checks=()):
+    t = typed_rows(ctx.con, staged, spec, aliases, table_name=table, checks=list(checks))
+    ctx.record(table, read=staged.rows_read, quarantined=t.quarantined_rows)
+    return t
+
+
+ACCOUNT_SPEC = {
+    "account_id": F(required=REQ), "name": F(), "domain": F(), "industry": F(), "employees": F("int"),
+    "annual_revenue": F("decimal"), "country": F(), "created_at": F("timestamp"),
+}
+
+
+def load_accounts(ctx: Ctx, staged: Staged, aliases, source_system: str) -> None:
+    t = _start(ctx, staged, "accounts", ACCOUNT_SPEC, aliases)
+    sql = (
+        f"SELECT account_id, name, {_domain('domain')} AS domain, industry, CAST(employees AS INTEGER) AS employees, "
+        f"annual_revenue, country, created_at, {lit(source_system)} AS source_system, _row AS _ord FROM {t.table}"
+    )
+    ctx.record("accounts", loaded_updated=upsert(ctx.con, "accounts", sql, ["account_id"]))
+
+
+CONTACT_SPEC = {
+    "person_id": F(required=REQ), "account_id": F(), "email": F(), "first_name": F(), "last_name": F(),
+    "title": F(), "created_at": F("timestamp"), "mql_at": F("timestamp"), "sql_at": F("timestamp"),
+}
+
+
+def load_contacts(ctx: Ctx, staged: Staged, aliases, source_system: str = "salesforce",
+                  id_type: str = "crm_contact_id", lead_expr: str = "created_at") -> None:
+    """`lead_expr`: when the person became a lead (Salesforce: created; HubSpot: its lead date)."""
+    spec = dict(CONTACT_SPEC)
+    if "lead_at" in aliases:
+        spec["lead_at"] = F("timestamp")
+    t = _start(ctx, staged, "people", spec, aliases, [UNKNOWN_ACCOUNT, BAD_EMAIL])
+    con = ctx.con
+    con.execute(f"UPDATE {t.table} SET email = lower(email)")
+    sql = (
+        f"SELECT person_id, account_id, email, first_name, last_name, title, created_at, "
+        f"{lit(source_system)} AS source_system, _row AS _ord FROM {t.table}"
+    )
+    ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
+    write_identity_links(
+        ctx,
+        f"SELECT {lit(id_type)} AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "
+        f"{lit(source_system + ':contact')} AS source, created_at AS observed_at, _row AS _ord FROM {t.table}",
+    )
+    stages = {"lead": lead_expr, "mql": "mql_at", "sql": "sql_at"}
+    _person_stage_events(ctx, t.table, stages, source_system)
+
+
+LEAD_SPEC = {
+    "person_id": F(required=REQ), "email": F(), "first_name": F(), "last_name": F(), "title": F(),
+    "company": F(), "status": F(), "lead_source": F(), "created_at": F("timestamp", REQ),
+    "is_converted": F("bool"), "converted_at": F("timestamp"), "converted_contact_id": F(),
+    "converted_account_id": F(), "converted_opportunity_id": F(), "mql_at": F("timestamp"), "sql_at": F("timestamp"),
+}
+
+
+def load_leads(ctx: Ctx, staged: Staged, aliases) -> None:
+    t = _start(ctx, staged, "people", LEAD_SPEC, aliases, [BAD_EMAIL])
+    con = ctx.con
+    con.execute(f"UPDATE {t.table} SET email = lower(email)")
+    sql = (
+        f"SELECT person_id, NULL::VARCHAR AS account_id, email, first_name, last_name, title, created_at, "
+        f"'salesforce' AS source_system, _row AS _ord FROM {t.table}"
+    )
+    ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
+    write_identity_links(
+        ctx,
+        f"SELECT 'crm_lead_id' AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "
+        f"'salesforce:lead' AS source, created_at AS observed_at, _row AS _ord FROM {t.table} "
+        f"UNION ALL SELECT 'crm_lead_id', person_id, 'crm_contact_id', converted_contact_id, "
+        f"'salesforce:lead_conversion', coalesce(converted_at, created_at), _row FROM {t.table}",
+    )
+    _person_stage_events(ctx, t.table, {"lead": "created_at", "mql": "mql_at", "sql": "sql_at"}, "salesforce")
+
+
+OPPORTUNITY_SPEC = {
+    "opportunity_id": F(required=REQ), "account_id": F(), "name": F(), "type_raw": F(), "stage": F(required=REQ),
+    "amount": F("decimal"), "currency": F(), "probability": F("double"), "created_at": F("timestamp", REQ),
+    "close_date": F("timestamp"), "is_closed": F("bool"), "is_won": F("bool"), "campaign_id": F(),
+}
+
+
+def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "salesforce") -> None:
+    checks = [
+        UNKNOWN_ACCOUNT, NEGATIVE_AMOUNT, BAD_CURRENCY,
+        Check("probability", "probability < 0 OR probability > 100", "'probability out of range: ' || CAST(probability AS VARCHAR)"),
+    ]
+    t = _start(ctx, staged, "opportunities", OPPORTUNITY_SPEC, aliases, checks)
+    con = ctx.con
+    stage = canon_stage("stage")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {t.table}_o AS SELECT *, {stage} AS stage_canon, "
+        f"coalesce(is_closed, {stage} IN ('won', 'lost')) AS closed, coalesce(is_won, {stage} = 'won') AS won "
+        f"FROM {t.table}"
+    )
+    for raw, n in con.execute(
+        f"SELECT type_raw, count(*) FROM {t.table}_o WHERE type_raw IS NOT NULL "
+        f"AND {revenue_type_case('type_raw', ctx.type_map)} IS NULL GROUP BY 1"
+    ).fetchall():
+        ctx.report.unmapped_types[raw] += n
+    sql = (
+        f"SELECT opportunity_id, account_id, name, {revenue_type_case('type_raw', ctx.type_map)} AS revenue_type, "
+        f"type_raw, stage, amount, upper(coalesce(currency, 'USD')) AS currency, "
+        f"CASE WHEN probability > 1 THEN probability / 100 ELSE probability END AS probability, created_at, "
+        f"CASE WHEN closed THEN close_date END AS closed_at, closed AS is_closed, won AND closed AS is_won, "
+        f"campaign_id, {lit(source_system)} AS source_system, _row AS _ord FROM {t.table}_o"
+    )
+    ctx.record("opportunities", loaded_updated=upsert(con, "opportunities", sql, ["opportunity_id"]))
+    write_stage_events(
+        ctx,
+        f"SELECT 'opportunity' AS object_type, opportunity_id AS object_id, 'opportunity' AS stage, created_at AS entered_at, _row AS _ord FROM {t.table}_o "
+        f"UNION ALL SELECT 'opportunity', opportunity_id, CASE WHEN won THEN 'won' ELSE 'lost' END, "
+        f"coalesce(close_date, created_at), _row FROM {t.table}_o WHERE closed",
+        source_system, replace_slots=True,
+    )
+    con.execute(f"DROP TABLE {t.table}_o")
+
+
+OCR_SPEC = {"opportunity_id": F(required=REQ), "person_id": F(required=REQ), "role": F(), "is_primary": F("bool")}
+
+
+def load_contact_roles(ctx: Ctx, staged: Staged, aliases) -> None:
+    t = _start(ctx, staged, "opportunity_contacts", OCR_SPEC, aliases)
+    sql = f"SELECT opportunity_id, person_id, role, coalesce(is_primary, false) AS is_primary, _row AS _ord FROM {t.table}"
+    ctx.record("opportunity_contacts",
+               loaded_updated=upsert(ctx.con, "opportunity_contacts", sql, ["opportunity_id", "person_id"]))
+
+
+HISTORY_SPEC = {"opportunity_id": F(required=REQ), "stage": F(required=REQ), "entered_at": F("timestamp", REQ)}
+
+
+def load_opportunity_history(ctx: Ctx, staged: Staged, aliases) -> None:
+    """One stage event per change of stage (consecutive rows in the same stage are one visit)."""
+    t = _start(ctx, staged, "stage_events", HISTORY_SPEC, aliases)
+    sql = (
+        f"SELECT 'opportunity' AS object_type, opportunity_id AS object_id, stage, entered_at, _ord FROM ("
+        f" SELECT opportunity_id, {canon_stage('stage')} AS stage, entered_at, _row AS _ord, "
+        f" lag({canon_stage('stage')}) OVER (PARTITION BY opportunity_id ORDER BY entered_at, _row) AS prev FROM {t.table}"
+        f") WHERE prev IS NULL OR prev <> stage"
+    )
+    write_stage_events(ctx, sql, "salesforce:history", replace_slots=False)
+
+
+CAMPAIGN_SPEC = {
+    "campaign_id": F(required=REQ), "name": F(), "campaign_type": F(), "parent_id": F(), "start_date": F("date"),
+    "end_date": F("date"), "budgeted_cost": F("decimal"), "actual_cost": F("decimal"),
+}
+
+
+def load_campaigns(ctx: Ctx, staged: Staged, aliases) -> None:
+    checks = [Check("budgeted_cost", "budgeted_cost < 0", "'negative amount'"),
+              Check("actual_cost", "actual_cost < 0", "'negative amount'")]
+    t = _start(ctx, staged, "campaigns", CAMPAIGN_SPEC, aliases, checks)
+    con = ctx.con
+    sql = (
+        f"SELECT campaign_id, name, {channel_case(campaign_type='campaign_type', rules=ctx.rules)} AS channel, "
+        f"campaign_type, parent_id, start_date, end_date, budgeted_cost, actual_cost, 'salesforce' AS source_system, "
+        f"_row AS _ord FROM {t.table}"
+    )
+    other = con.execute(f"SELECT count(*) FROM ({sql}) WHERE channel = 'other'").fetchone()[0]
+    if other:
+        ctx.report.other_channel["campaigns"] += other
+    ctx.record("campaigns", loaded_updated=upsert(con, "campaigns", sql, ["campaign_id"]))
+
+
+MEMBER_SPEC = {
+    "member_id": F(required=REQ), "campaign_id": F(required=REQ), "contact_id": F(), "lead_id": F(), "status": F(),
+    "has_responded": F("bool"), "responded_at": F("timestamp"), "created_at": F("timestamp", REQ),
+}
+
+
+def load_campaign_members(ctx: Ctx, staged: Staged, aliases) -> None:
+    checks = [Check("contact_id", "contact_id IS NULL AND lead_id IS NULL", "'missing ContactId and LeadId'")]
+    t = _start(ctx, staged, "touchpoints", MEMBER_SPEC, aliases, checks)
+    sql = (
+        f"SELECT m.member_id AS touchpoint_id, "
+        f"CASE WHEN coalesce(m.has_responded, m.responded_at IS NOT NULL) AND m.responded_at IS NOT NULL "
+        f"THEN m.responded_at ELSE m.created_at END AS occurred_at, "
+        f"NULL::VARCHAR AS person_id, NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS account_id, "
+        f"coalesce(c.channel, 'other') AS channel, NULL::VARCHAR AS source, NULL::VARCHAR AS medium, "
+        f"m.campaign_id, coalesce(nullif({snake('m.status')}, ''), 'member') AS touch_type, "
+        f"coalesce(c.channel IN ('events', 'direct_mail', 'tv'), false) AS is_offline, 'salesforce' AS source_system, "
+        f"m.member_id AS source_ref, CASE WHEN m.contact_id IS NOT NULL THEN 'crm_contact_id' ELSE 'crm_lead_id' END AS identity_type, "
+        f"coalesce(m.contact_id, m.lead_id) AS identity_value, m._row AS _ord "
+        f"FROM {t.table} m LEFT JOIN campaigns c ON c.campaign_id = m.campaign_id"
+    )
+    write_touchpoints(ctx, sql)
+
+
+ACTIVITY_SPEC = {
+    "activity_id": F(required=REQ), "who_id": F(), "what_id": F(), "account_id": F(),
+    "occurred_at": F("timestamp", REQ), "kind": F(), "subject": F(),
+}
+
+
+def load_activities(ctx: Ctx, staged: Staged, aliases, default_type: str) -> None:
+    """Task/Event -> sales_outreach touches; the identity is read from the WhoId key prefix."""
+    t = _start(ctx, staged, "touchpoints", ACTIVITY_SPEC, aliases)
+    kind = snake("kind")
+    touch = (
+        f"CASE WHEN {kind} LIKE '%call%' THEN 'call' WHEN {kind} LIKE '%email%' THEN 'email' "
+        f"WHEN {kind} LIKE '%meeting%' OR {kind} IN ('event', 'demo') THEN 'meeting' ELSE {lit(default_type)} END"
+    )
+    sql = (
+        f"SELECT activity_id AS touchpoint_id, occurred_at, NULL::VARCHAR AS person_id, NULL::VARCHAR AS anonymous_id, "
+        f"coalesce(account_id, CASE WHEN starts_with(what_id, '001') THEN what_id END) AS account_id, "
+        f"'sales_outreach' AS channel, NULL::VARCHAR AS source, NULL::VARCHAR AS medium, NULL::VARCHAR AS campaign_id, "
+        f"touch_type, touch_type <> 'email' AS is_offline, 'salesforce' AS source_system, activity_id AS source_ref, "
+        f"CASE WHEN starts_with(who_id, '003') THEN 'crm_contact_id' WHEN starts_with(who_id, '00Q') THEN 'crm_lead_id' END AS identity_type, "
+        f"CASE WHEN starts_with(who_id, '003') OR starts_with(who_id, '00Q') THEN who_id END AS identity_value, _row AS _ord "
+        f"FROM (SELECT *, {touch} AS touch_type FROM {t.table})"
+    )
+    write_touchpoints(ctx, sql)

@@ -1,0 +1,195 @@
+"""Which source and object a file holds, from its headers (the file name is a hint).
+
+Why headers first: users rename exports ("opps_q3.csv"), but an export's columns are what the
+CRM wrote. The name decides only when the headers fit several objects.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from revline.ingest.aliases import norm
+from revline.ingest.readers import file_kind
+
+FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
+SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory",
+              "Campaign", "CampaignMember", "Task", "Event")
+HS_OBJECTS = ("companies", "contacts", "deals")
+REVLINE_TABLES = ("accounts", "people", "identities", "identity_links", "touchpoints", "campaigns", "spend",
+                  "opportunities", "opportunity_contacts", "stage_events", "targets", "events")
+
+
+class DetectionError(ValueError):
+    """The file's headers match no known source; the message lists what was looked for."""
+
+
+@dataclass(frozen=True)
+class Detected:
+    fmt: str         # salesforce, hubspot, segment, spend, targets, revline
+    obj: str         # Salesforce object, HubSpot object, or canonical table
+    convention: str  # salesforce (API names), fivetran (snake_case), hubspot, segment, ...
+
+
+def _open_text(path: Path):
+    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def read_headers(path: Path) -> list[str]:
+    kind = file_kind(path)
+    if kind == "parquet":
+        import duckdb
+
+        return [r[0] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+    with _open_text(path) as fh:
+        if kind == "jsonl":
+            for line in fh:
+                if line.strip():
+                    try:
+                        obj = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(obj, dict):
+                        return list(obj.keys())
+            return []
+        first = next(csv.reader(fh), [])
+        return [h.strip() for h in first]
+
+
+def _stem_hint(path: Path) -> str:
+    stem = path.name.lower()
+    for suf in (".gz", ".csv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".tsv"):
+        if stem.endswith(suf):
+            stem = stem[: -len(suf)]
+    stem = re.sub(r"^(sf|salesforce|hubspot|hs)[_\- ]+", "", stem)
+    stem = re.sub(r"[_\- ]+(data|export|extract|\d[\d_\-]*)$", "", stem)
+    return re.sub(r"[^a-z0-9]", "", stem)
+
+
+# Salesforce objects revline does not read: a file named after one is never guessed from headers.
+SF_UNSUPPORTED = {"user", "users", "userrole", "order", "orders", "product", "product2", "opportunitylineitem",
+                  "accounthistory", "contacthistory", "leadhistory", "case", "cases", "pricebook", "pricebook2",
+                  "pricebookentry", "recordtype", "contract", "asset", "quote", "quotelineitem"}
+
+
+def _salesforce_object(h: set[str], hint: str) -> str | None:
+    named = {o.lower(): o for o in SF_OBJECTS}
+    if hint in named:
+        return named[hint]
+    if hint in SF_UNSUPPORTED:
+        return None
+    if hint.endswith("s") and hint[:-1] in named:
+        return named[hint[:-1]]
+    if hint == "opportunities":
+        return "Opportunity"
+    if {"opportunityid", "contactid"} <= h:
+        return "OpportunityContactRole"
+    if "stagename" in h and ("opportunityid" in h or "fivetranstart" in h):
+        return "OpportunityHistory"
+    if "campaignid" in h and ({"contactid", "leadid"} & h) and ({"status", "hasresponded"} & h):
+        return "CampaignMember"
+    if {"isconverted", "convertedcontactid", "convertedaccountid"} & h:
+        return "Lead"
+    if "stagename" in h:
+        return "Opportunity"
+    if {"budgetedcost", "actualcost", "numberofleads"} & h:
+        return "Campaign"
+    if {"startdatetime", "eventsubtype", "durationinminutes"} & h:
+        return "Event"
+    if "whoid" in h and ({"tasksubtype", "activitydate", "calltype", "status"} & h):
+        return "Task"
+    if "accountid" in h and ({"email", "firstname", "lastname", "mailingcountry"} & h):
+        return "Contact"
+    if {"billingcountry", "numberofemployees", "annualrevenue", "website", "industry"} & h and "email" not in h:
+        return "Account"
+    return None
+
+
+def _hubspot_object(h: set[str], hint: str) -> str | None:
+    for o in HS_OBJECTS:
+        if hint in (o, o.rstrip("s"), "all" + o):
+            return o
+    if {"dealstage", "dealname", "pipeline"} & h:
+        return "deals"
+    if {"email", "lifecyclestage", "firstname", "lastname"} & h:
+        return "contacts"
+    if {"companyname", "companydomainname", "domain", "name"} & h:
+        return "companies"
+    return None
+
+
+def _is_hubspot(headers: list[str], h: set[str]) -> bool:
+    low = [x.lower() for x in headers]
+    return (
+        "recordid" in h or "hsobjectid" in h or any(x.startswith(("hs_", "property_", "properties.")) for x in low)
+        or bool({"dealstage", "lifecyclestage", "companydomainname", "associatedcompanyid"} & h)
+    )
+
+
+def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None) -> Detected:
+    """Detect the source format and object of one file (or check them when `fmt` is forced)."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise DetectionError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    headers = read_headers(path) if headers is None else headers
+    h = {norm(x) for x in headers}
+    hint = _stem_hint(path)
+    snakey = any("_" in x for x in headers) and all(x == x.lower() for x in headers)
+    conv = "fivetran" if snakey else "salesforce"
+
+    if fmt in ("auto", "segment") and file_kind(path) == "jsonl" and "type" in h and (
+        {"messageid", "anonymousid", "userid"} & h
+    ):
+        return Detected("segment", "events", "segment")
+    if fmt == "segment":
+        raise DetectionError(f"{path}: not Segment events (need JSON lines with type and messageId/anonymousId/userId)")
+    if fmt in ("auto", "revline") and hint in {t.replace("_", "") for t in REVLINE_TABLES}:
+        table = next(t for t in REVLINE_TABLES if t.replace("_", "") == hint)
+        if fmt == "revline" or all(x in _canonical_columns(table) for x in headers):
+            return Detected("revline", table, "revline")
+    if fmt == "revline":
+        raise DetectionError(f"{path}: a revline table dump must be named after its table (e.g. accounts.csv)")
+    if fmt in ("auto", "spend") and {"date", "spend"} <= h or (fmt == "spend"):
+        if fmt == "spend" or "channel" in h:
+            return Detected("spend", "spend", "spend")
+    if fmt in ("auto", "targets") and ("period" in h or {"periodstart", "periodend"} <= h) and (
+        {"revenuetarget", "pipelinetarget"} & h
+    ) or fmt == "targets":
+        return Detected("targets", "targets", "targets")
+    if fmt in ("auto", "hubspot") and (fmt == "hubspot" or _is_hubspot(headers, h)):
+        obj = _hubspot_object(h, hint)
+        if obj:
+            return Detected("hubspot", obj, "hubspot")
+        if fmt == "hubspot":
+            raise DetectionError(f"{path}: cannot tell which HubSpot object (contacts, companies, deals) from headers {headers[:8]}")
+    if fmt in ("auto", "salesforce"):
+        obj = _salesforce_object(h, hint)
+        if obj:
+            return Detected("salesforce", obj, conv)
+    raise DetectionError(
+        f"{path}: cannot tell what this file is from its headers {headers[:10]}; "
+        f"pass --format ({', '.join(FORMATS[1:])}) or name it after its object (e.g. Opportunity.csv)"
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _canonical_columns(table: str) -> frozenset[str]:
+    """Column names of a canonical table, read from the DDL (the contract) in a scratch database."""
+    import duckdb
+
+    from revline.store.schema import MIGRATIONS
+
+    con = duckdb.connect()
+    for _, stmts in MIGRATIONS:
+        for s in stmts:
+            con.execute(s)
+    cols = frozenset(r[0] for r in con.execute(f"DESCRIBE {table}").fetchall())
+    con.close()
+    return cols

@@ -1,0 +1,179 @@
+"""`load_files`: many exports into the store in ONE transaction, with a report.
+
+Why one transaction: a process killed mid-ingest (or any error) must leave the store exactly
+as it was, so a user can simply run the same command again. Files are loaded in dependency
+order (accounts before the contacts and opportunities that must name a known account).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import duckdb
+
+from revline.ingest import crm, segment, tabular
+from revline.ingest.aliases import fivetran, hubspot, salesforce
+from revline.ingest.channels import load_rules
+from revline.ingest.context import Ctx
+from revline.ingest.detect import Detected, DetectionError, detect
+from revline.ingest.readers import drop, stage
+from revline.ingest.report import IngestReport
+from revline.ingest.revenue_types import load_type_map
+from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
+
+SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz",
+            ".json", ".json.gz")
+
+PRIMARY_TABLE = {
+    "Account": "accounts", "Contact": "people", "Lead": "people", "Opportunity": "opportunities",
+    "OpportunityContactRole": "opportunity_contacts", "OpportunityHistory": "stage_events",
+    "Campaign": "campaigns", "CampaignMember": "touchpoints", "Task": "touchpoints", "Event": "touchpoints",
+    "companies": "accounts", "contacts": "people", "deals": "opportunities",
+}
+_ORDER = {"accounts": 0, "campaigns": 1, "people": 2, "opportunities": 3, "opportunity_contacts": 4,
+          "stage_events": 4, "touchpoints": 5, "spend": 5, "targets": 5, "identity_links": 5, "events": 6}
+
+
+def primary_table(d: Detected) -> str:
+    if d.fmt == "revline":
+        return d.obj
+    return PRIMARY_TABLE.get(d.obj, d.obj if d.fmt in ("spend", "targets") else "events")
+
+
+def expand_paths(paths: Iterable[Path | str]) -> list[tuple[Path, bool]]:
+    """(file, named) pairs: files as given (named=True), directories walked (sorted, supported
+    suffixes only, hidden files skipped)."""
+    out: dict[Path, bool] = {}
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(SUFFIXES):
+                    out.setdefault(f, False)
+        elif p.exists():
+            out[p] = True
+        else:
+            raise FileNotFoundError(f"{p}: no such file or directory")
+    return list(out.items())
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _aliases(convention: str, obj: str) -> dict[str, list[str]]:
+    """The object's alias map, the file's own convention first, the sibling convention after."""
+    first, second = (fivetran.ALIASES, salesforce.ALIASES) if convention == "fivetran" else (salesforce.ALIASES, fivetran.ALIASES)
+    a, b = first.get(obj, {}), second.get(obj, {})
+    return {k: list(dict.fromkeys([*a.get(k, []), *b.get(k, [])])) for k in {**a, **b}}
+
+
+def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
+    if d.fmt == "segment":
+        segment.load_events(ctx, staged)
+    elif d.fmt == "spend":
+        tabular.load_spend(ctx, staged)
+    elif d.fmt == "targets":
+        tabular.load_targets(ctx, staged)
+    elif d.fmt == "revline":
+        tabular.load_canonical(ctx, staged, d.obj)
+    elif d.fmt == "hubspot":
+        al = hubspot.ALIASES[d.obj]
+        if d.obj == "companies":
+            crm.load_accounts(ctx, staged, al, "hubspot")
+        elif d.obj == "contacts":
+            crm.load_contacts(ctx, staged, al, "hubspot", "crm_contact_id", lead_expr="lead_at")
+        else:
+            crm.load_opportunities(ctx, staged, al, "hubspot")
+    else:
+        al = _aliases(d.convention, d.obj)
+        {
+            "Account": lambda: crm.load_accounts(ctx, staged, al, "salesforce"),
+            "Contact": lambda: crm.load_contacts(ctx, staged, al),
+            "Lead": lambda: crm.load_leads(ctx, staged, al),
+            "Opportunity": lambda: crm.load_opportunities(ctx, staged, al),
+            "OpportunityContactRole": lambda: crm.load_contact_roles(ctx, staged, al),
+            "OpportunityHistory": lambda: crm.load_opportunity_history(ctx, staged, al),
+            "Campaign": lambda: crm.load_campaigns(ctx, staged, al),
+            "CampaignMember": lambda: crm.load_campaign_members(ctx, staged, al),
+            "Task": lambda: crm.load_activities(ctx, staged, al, "task"),
+            "Event": lambda: crm.load_activities(ctx, staged, al, "meeting"),
+        }[d.obj]()
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    fmt: str = "auto",
+    channel_rules: Path | None = None,
+    type_map: dict | Path | None = None,
+    progress: Callable[[int, int, Path], None] | None = None,
+    *,
+    force: bool = False,
+) -> IngestReport:
+    """Load exports (files or directories) into the store as one transaction.
+
+    Every file is detected before anything is written, so an unrecognised file named on the
+    command line fails the call with nothing changed (unrecognised files met while walking a
+    directory are listed in `report.unrecognised` instead). A file whose sha256 is already in `ingest_log` is skipped unless
+    `force` (re-loading it would change nothing anyway: every write is keyed).
+    `progress(done, total, path)` is called after each file.
+    """
+    report = IngestReport()
+    detected: list[tuple[Path, Detected]] = []
+    for path, named in expand_paths(paths):
+        try:
+            detected.append((path, detect(path, fmt)))
+        except DetectionError as exc:
+            if named:
+                raise
+            report.unrecognised.append(str(exc))
+    detected.sort(key=lambda pd: (_ORDER.get(primary_table(pd[1]), 5), str(pd[0])))
+    base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map))
+    old_tz = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
+        ensure_batch_quarantine(con)
+        for i, (path, d) in enumerate(detected, 1):
+            digest = sha256_of(path)
+            seen = con.execute("SELECT count(*) FROM ingest_log WHERE file_sha256 = ?", [digest]).fetchone()[0]
+            if seen and not force:
+                report.skipped.append(str(path))
+            else:
+                ctx = base.for_file(path, d.fmt, d.obj)
+                primary = primary_table(d)
+                ctx.entry(primary)
+                staged = stage(con, path, lines=(d.fmt == "segment"))
+                try:
+                    broken = quarantine_broken(con, str(path), primary, staged.broken)
+                    _dispatch(ctx, staged, d)
+                    ctx.entry(primary).quarantined += broken
+                finally:
+                    drop(con, staged)
+                for table, c in ctx.counts.items():
+                    con.execute(
+                        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                        [digest, str(path), f"{d.fmt}:{d.obj}", table, c.read, c.loaded + c.updated, c.quarantined],
+                    )
+            if progress:
+                progress(i, len(detected), path)
+        con.execute(
+            f"INSERT INTO quarantine SELECT source, table_name, row_number, field, reason, raw, now()::TIMESTAMP "
+            f"FROM (SELECT * FROM {QUARANTINE_BATCH} EXCEPT "
+            f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine) ORDER BY source, row_number"
+        )
+        con.execute(f"DROP TABLE {QUARANTINE_BATCH}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.execute(f"SET TimeZone = '{old_tz}'")
+    return report

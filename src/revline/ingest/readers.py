@@ -1,0 +1,167 @@
+"""Staging: DuckDB reads a file into a temp table of VARCHAR cells plus its 1-based row number.
+
+Why everything as VARCHAR first: a cell that does not parse must reach quarantine with its raw
+text, file and row, which a typed reader would have turned into an error for the whole file.
+Broken lines (a CSV cut mid-line, an unterminated quote, a truncated JSON line) are kept apart
+with their row numbers so the rest of the file still loads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from revline.ingest.sqlfrag import ident, lit
+
+_counter = itertools.count()
+
+
+@dataclass
+class Broken:
+    """A row the reader could not split into fields."""
+
+    row_number: int
+    reason: str
+    raw: str | None
+
+
+@dataclass
+class Staged:
+    """A staged file: `table` has `_row` (1-based data row) and one VARCHAR column per field."""
+
+    path: Path
+    table: str
+    columns: list[str]
+    rows_read: int
+    broken: list[Broken] = field(default_factory=list)
+    is_lines: bool = False  # JSON lines staged raw: one `line` column, parsed by the reader
+
+
+def file_kind(path: Path) -> str:
+    """csv, parquet or jsonl from the file name (gzip suffix ignored)."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    return "csv"
+
+
+def _new_name(prefix: str) -> str:
+    return f"_rl_{prefix}_{next(_counter)}"
+
+
+def _ordinal(table: str) -> str:
+    """1-based position of a row in a freshly created table (temp-table rowids start at an offset)."""
+    return f"(rowid - (SELECT min(rowid) FROM {table}) + 1)"
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    raw_name, rej, scan = _new_name("csvraw"), _new_name("rej"), _new_name("rejscan")
+    con.execute(
+        f"CREATE TEMP TABLE {raw_name} AS SELECT * FROM read_csv({lit(str(path))}, all_varchar = true, "
+        f"header = true, ignore_errors = true, store_rejects = true, rejects_table = {lit(rej)}, "
+        f"rejects_scan = {lit(scan)})"
+    )
+    rejects = con.execute(
+        f"SELECT line, any_value(csv_line), string_agg(DISTINCT error_type, '; ') FROM {rej} GROUP BY line ORDER BY line"
+    ).fetchall()
+    con.execute(f"DROP TABLE IF EXISTS {rej}; DROP TABLE IF EXISTS {scan}")
+    columns = [r[0] for r in con.execute(f"DESCRIBE {raw_name}").fetchall()]
+    good = con.execute(f"SELECT count(*) FROM {raw_name}").fetchone()[0]
+    broken = [
+        Broken(int(line) - 1, f"broken line: {str(kind).lower().replace('_', ' ')}", text)
+        for line, text, kind in rejects
+    ]
+    table = _new_name("stg")
+    if not broken:
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {_ordinal(raw_name)} AS _row, * FROM {raw_name}")
+    else:
+        # Good rows keep their position in the file: number 1..N minus the broken rows, in order.
+        bad = ", ".join(str(b.row_number) for b in broken)
+        total = good + len(broken)
+        con.execute(
+            f"CREATE TEMP TABLE {table} AS WITH slots AS ("
+            f"  SELECT n AS _row, row_number() OVER (ORDER BY n) - 1 AS k FROM range(1, {total + 1}) t(n)"
+            f"  WHERE n NOT IN ({bad})) "
+            f"SELECT s._row, r.* EXCLUDE (_k) FROM (SELECT {_ordinal(raw_name)} - 1 AS _k, * FROM {raw_name}) r "
+            f"JOIN slots s ON s.k = r._k ORDER BY s._row"
+        )
+    con.execute(f"DROP TABLE {raw_name}")
+    return Staged(path, table, columns, good + len(broken), broken)
+
+
+def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    table = _new_name("stg")
+    con.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, COLUMNS(*)::VARCHAR "
+        f"FROM read_parquet({lit(str(path))})"
+    )
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "_row"]
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return Staged(path, table, columns, n)
+
+
+def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    """JSON lines as raw text, one row per line. Byte 0x01 never occurs unescaped in valid JSON,
+    so it is a safe 'no delimiter'; blank lines are dropped but keep their numbering."""
+    raw_name, table = _new_name("linesraw"), _new_name("lines")
+    con.execute(
+        f"CREATE TEMP TABLE {raw_name} AS SELECT line FROM read_csv({lit(str(path))}, columns = {{'line': 'VARCHAR'}}, "
+        f"delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT {_ordinal(raw_name)} AS _row, line FROM {raw_name} "
+        f"WHERE line IS NOT NULL AND trim(line) <> ''"
+    )
+    con.execute(f"DROP TABLE {raw_name}")
+    bad = con.execute(
+        f"SELECT _row, line FROM {table} WHERE NOT coalesce(json_valid(line), false) "
+        f"OR json_type(line) <> 'OBJECT' ORDER BY _row"
+    ).fetchall()
+    broken = [Broken(int(r), "broken line: invalid JSON", text) for r, text in bad]
+    if broken:
+        con.execute(
+            f"DELETE FROM {table} WHERE NOT coalesce(json_valid(line), false) OR json_type(line) <> 'OBJECT'"
+        )
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return Staged(path, table, ["line"], n + len(broken), broken, is_lines=True)
+
+
+def flatten_lines(con: duckdb.DuckDBPyConnection, staged: Staged) -> Staged:
+    """Turn staged JSON lines into one VARCHAR column per top-level key (for tabular sources)."""
+    keys = [
+        r[0]
+        for r in con.execute(
+            f"SELECT k, min(_row) AS first FROM (SELECT unnest(json_keys(line)) AS k, _row FROM {staged.table}) "
+            f"GROUP BY k ORDER BY first, k"
+        ).fetchall()
+    ]
+    keys = list(dict.fromkeys(keys))
+    table = _new_name("stg")
+    cols = ", ".join(
+        f"json_extract_string(line, {lit('$.' + ident(k))}) AS {ident(k)}" for k in keys
+    ) or "NULL AS _empty"
+    con.execute(f"CREATE TEMP TABLE {table} AS SELECT _row, {cols} FROM {staged.table}")
+    con.execute(f"DROP TABLE {staged.table}")
+    return Staged(staged.path, table, keys, staged.rows_read, staged.broken)
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False) -> Staged:
+    """Stage any supported file. `lines=True` keeps JSON lines raw (Segment reads them itself)."""
+    kind = file_kind(path)
+    if kind == "parquet":
+        return stage_parquet(con, path)
+    if kind == "jsonl":
+        staged = stage_lines(con, path)
+        return staged if lines else flatten_lines(con, staged)
+    return stage_csv(con, path)
+
+
+def drop(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {staged.table}")

@@ -1,0 +1,84 @@
+"""What an ingest did, per file and table: the numbers a user checks before trusting the store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TableCount:
+    file: str
+    format: str
+    object: str
+    table: str
+    read: int = 0
+    loaded: int = 0
+    updated: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class IngestReport:
+    entries: list[TableCount] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files already ingested (same sha256)
+    unrecognised: list[str] = field(default_factory=list)  # files in walked directories of no known format
+    unmapped_types: Counter = field(default_factory=Counter)  # Opportunity Type values with no revenue_type
+    other_channel: Counter = field(default_factory=Counter)  # table -> rows grouped as 'other'
+
+    def add(self, entry: TableCount) -> TableCount:
+        self.entries.append(entry)
+        return entry
+
+    def by_table(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for e in self.entries:
+            t = out.setdefault(e.table, {"read": 0, "loaded": 0, "updated": 0, "quarantined": 0})
+            for k in t:
+                t[k] += getattr(e, k)
+        return out
+
+    @property
+    def loaded(self) -> int:
+        return sum(e.loaded for e in self.entries)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(e.quarantined for e in self.entries)
+
+    def to_rows(self) -> list[dict]:
+        return [e.__dict__.copy() for e in self.entries]
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        t = Table(title="revline ingest", show_lines=False)
+        for col in ("file", "object", "table", "read", "loaded", "updated", "quarantined"):
+            t.add_column(col, justify="right" if col in ("read", "loaded", "updated", "quarantined") else "left")
+        for e in self.entries:
+            t.add_row(e.file, e.object, e.table, f"{e.read:,}", f"{e.loaded:,}", f"{e.updated:,}",
+                      f"[red]{e.quarantined:,}[/red]" if e.quarantined else "0")
+        parts = [t]
+        totals = Table(title="per table")
+        for col in ("table", "loaded", "updated", "quarantined"):
+            totals.add_column(col)
+        for name, c in sorted(self.by_table().items()):
+            totals.add_row(name, f"{c['loaded']:,}", f"{c['updated']:,}", f"{c['quarantined']:,}")
+        parts.append(totals)
+        notes = []
+        if self.skipped:
+            notes.append(f"skipped (already ingested): {', '.join(self.skipped)}")
+        if self.unrecognised:
+            notes.append("not recognised (not loaded):\n  " + "\n  ".join(self.unrecognised))
+        if self.unmapped_types:
+            notes.append("unmapped opportunity types (revenue_type NULL; add them with --type-map): "
+                         + ", ".join(f"{k!r} x{v}" for k, v in self.unmapped_types.most_common()))
+        if self.other_channel:
+            notes.append("rows grouped as channel 'other' (extend with --channel-rules): "
+                         + ", ".join(f"{k} {v:,}" for k, v in self.other_channel.items()))
+        if notes:
+            from rich.text import Text
+
+            parts.append(Text("\n".join(notes)))
+        return Group(*parts)
