@@ -1,0 +1,135 @@
+"""Shared pytest fixtures. Keep additive: each area adds its own fixtures below its own heading."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# ------------------------------------------------------------------ api/ (revline serve)
+API_WRITE_KEY = "test-write-key"
+API_READ_KEY = "test-read-key"
+
+# A small hand-made company: three accounts, three people, five touches, three deals, two target
+# quarters, spend for three channels and two attribution models. Tests derive expected numbers
+# from these rows, never from hard-coded results.
+API_FIXTURE = {
+    "accounts": [
+        ("A1", "Acme Corp", "acme.com", "manufacturing"),
+        ("A2", "Globex", "globex.com", "energy"),
+        ("A3", "Initech 100%_off", "initech.com", "software"),
+    ],
+    "people": [("P1", "A1", "ann@acme.com"), ("P2", "A1", "bob@acme.com"), ("P3", "A2", "cy@globex.com")],
+    "touchpoints": [  # id, occurred_at, person, account, channel, campaign, touch_type
+        ("T1", "2026-01-05 10:00:00", "P1", "A1", "paid_search", "C1", "page_view"),
+        ("T2", "2026-01-20 09:00:00", "P1", "A1", "email", "C2", "email_click"),
+        ("T3", "2026-02-01 15:00:00", "P2", "A1", "webinar", "C3", "webinar"),
+        ("T4", "2026-02-10 11:00:00", "P3", "A2", "paid_social", "C4", "page_view"),
+        ("T5", "2026-02-15 12:00:00", None, "A2", "events", None, "event"),
+    ],
+    "opportunities": [  # id, account, revenue_type, amount, created, closed, is_closed, is_won
+        ("O1", "A1", "new_business", 100000.0, "2026-02-01 00:00:00", "2026-03-15 00:00:00", True, True),
+        ("O2", "A2", "new_business", 50000.0, "2026-02-20 00:00:00", "2026-04-10 00:00:00", True, True),
+        ("O3", "A2", "expansion", 20000.0, "2026-03-01 00:00:00", None, False, False),
+    ],
+    "stage_events": [
+        ("person", "P1", "lead", "2026-01-05 10:00:00"), ("person", "P1", "mql", "2026-01-20 09:00:00"),
+        ("person", "P1", "sql", "2026-01-25 00:00:00"), ("person", "P2", "lead", "2026-02-01 15:00:00"),
+        ("person", "P3", "lead", "2026-02-10 11:00:00"), ("person", "P3", "mql", "2026-02-12 00:00:00"),
+        ("opportunity", "O1", "opportunity", "2026-02-01 00:00:00"), ("opportunity", "O1", "won", "2026-03-15 00:00:00"),
+        ("opportunity", "O2", "opportunity", "2026-02-20 00:00:00"), ("opportunity", "O2", "won", "2026-04-10 00:00:00"),
+        ("opportunity", "O3", "opportunity", "2026-03-01 00:00:00"),
+    ],
+    "targets": [("2026-01-01", "2026-03-31", "all", 120000.0, 300000.0), ("2026-04-01", "2026-06-30", "all", 150000.0, 200000.0)],
+    "spend": [("2026-01-15", "paid_search", "C1", 10000.0), ("2026-02-15", "paid_social", "C4", 5000.0),
+              ("2026-01-20", "email", "C2", 1000.0)],
+    # model -> milestone -> opportunity -> touchpoints sharing its credit (per the model's rule)
+    "ledger": {
+        "linear": {"won": {"O1": ["T1", "T2", "T3"], "O2": ["T4", "T5"]},
+                   "opportunity": {"O1": ["T1", "T2", "T3"], "O2": ["T4", "T5"], "O3": []}},
+        "first_touch": {"won": {"O1": ["T1"], "O2": ["T4"]},
+                        "opportunity": {"O1": ["T1"], "O2": ["T4"], "O3": []}},
+    },
+}
+
+
+def fill_api_store(db: Path) -> None:
+    """Write API_FIXTURE into a new store, the ledger through the shared ledger writer."""
+    import pandas as pd
+
+    from revline.attribution.ledger import UNATTRIBUTED, write_ledger
+    from revline.store import connect
+
+    f = API_FIXTURE
+    con = connect(db)
+    con.executemany("INSERT INTO accounts (account_id, name, domain, industry) VALUES (?, ?, ?, ?)", f["accounts"])
+    con.executemany("INSERT INTO people (person_id, account_id, email) VALUES (?, ?, ?)", f["people"])
+    con.executemany(
+        "INSERT INTO touchpoints (touchpoint_id, occurred_at, person_id, account_id, channel, campaign_id, touch_type) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)", f["touchpoints"])
+    con.executemany(
+        "INSERT INTO opportunities (opportunity_id, account_id, revenue_type, amount, created_at, closed_at, is_closed, is_won) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", f["opportunities"])
+    con.executemany("INSERT INTO stage_events (object_type, object_id, stage, entered_at) VALUES (?, ?, ?, ?)",
+                    f["stage_events"])
+    con.executemany("INSERT INTO targets VALUES (?, ?, ?, ?, ?)", f["targets"])
+    con.executemany("INSERT INTO spend (date, channel, campaign_id, spend) VALUES (?, ?, ?, ?)", f["spend"])
+    touches = {t[0]: t for t in f["touchpoints"]}
+    opps = {o[0]: o for o in f["opportunities"]}
+    for model, milestones in f["ledger"].items():
+        for milestone, paths in milestones.items():
+            rows = []
+            for opp, tps in paths.items():
+                amount, revenue_type = opps[opp][3], opps[opp][2]
+                if not tps:
+                    rows.append(dict(opportunity_id=opp, touchpoint_id=None, credit=1.0, revenue_credit=amount,
+                                     channel=UNATTRIBUTED, revenue_type=revenue_type))
+                for tp in tps:
+                    t = touches[tp]
+                    rows.append(dict(opportunity_id=opp, touchpoint_id=tp, credit=1 / len(tps),
+                                     revenue_credit=amount / len(tps), channel=t[4], campaign_id=t[5],
+                                     occurred_at=pd.Timestamp(t[1]), revenue_type=revenue_type))
+            write_ledger(con, pd.DataFrame(rows), model=model, milestone=milestone, revenue_type=None)
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def api_store_template(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("api-template") / "template.duckdb"
+    fill_api_store(db)
+    return db
+
+
+@pytest.fixture
+def api_store(api_store_template, tmp_path) -> Path:
+    """A private copy of the filled store (tests may write to it)."""
+    import shutil
+
+    db = tmp_path / "store.duckdb"
+    shutil.copy(api_store_template, db)
+    return db
+
+
+@pytest.fixture
+def api_client(api_store):
+    """A TestClient on the filled store, lifespan running; yields (client, app)."""
+    from fastapi.testclient import TestClient
+
+    from revline.api.app import create_app
+
+    app = create_app(api_store, write_key=API_WRITE_KEY, read_key=API_READ_KEY, segment_seconds=0.05)
+    with TestClient(app) as client:
+        yield client, app
+
+
+# Browser tests drive Debian's Chromium (never a downloaded build): see shared recipes.
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    args = list(browser_type_launch_args.get("args", []))
+    args += ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+    out = {**browser_type_launch_args, "args": args}
+    if os.path.exists("/usr/bin/chromium"):
+        out["executable_path"] = "/usr/bin/chromium"
+    return out
