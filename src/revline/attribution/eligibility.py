@@ -58,9 +58,12 @@ def milestone_events(be: Any) -> ir.Table:
     people = _table(be, "people").select(p_person="person_id", p_account="account_id")
     m = _table(be, "milestones")
     m = m.filter(m.object_type.isin(["person", "account"]))
-    m = m.left_join(people, m.person_id == people.p_person)
+    m = m.mutate(
+        _person=ibis.coalesce(m.person_id, ibis.cases((m.object_type == "person", m.object_id), else_=None))
+    )
+    m = m.left_join(people, m._person == people.p_person)
     from_milestones = m.select(
-        person_id=ibis.coalesce(m.person_id, ibis.cases((m.object_type == "person", m.object_id), else_=None)),
+        person_id=m._person,
         account_id=ibis.coalesce(
             m.account_id, ibis.cases((m.object_type == "account", m.object_id), else_=None), m.p_account
         ),
