@@ -105,7 +105,10 @@ def channel_case(
             if f + "_regex" in rule:
                 conds.append(f"regexp_matches({exprs[f]}, {lit(rule[f + '_regex'])})")
         if rule.get("empty"):
-            conds.append(f"({exprs['source']} IS NULL AND {exprs['medium']} IS NULL AND {exprs['referrer']} IS NULL)")
+            conds.append(
+                f"({exprs['source']} IS NULL AND {exprs['medium']} IS NULL AND {exprs['referrer']} IS NULL "
+                f"AND {exprs['campaign_type']} IS NULL)"
+            )
         if conds:
             whens.append(f"WHEN {' AND '.join(f'coalesce({c}, false)' for c in conds)} THEN {lit(rule['channel'])}")
     return "(CASE " + " ".join(whens) + " ELSE 'other' END)"

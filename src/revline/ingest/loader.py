@@ -151,12 +151,10 @@ def load_files(
                 primary = primary_table(d)
                 ctx.entry(primary)
                 staged = stage(con, path, lines=(d.fmt == "segment"))
-                try:
-                    broken = quarantine_broken(con, str(path), primary, staged.broken)
-                    _dispatch(ctx, staged, d)
-                    ctx.entry(primary).quarantined += broken
-                finally:
-                    drop(con, staged)
+                broken = quarantine_broken(con, str(path), primary, staged.broken)
+                _dispatch(ctx, staged, d)
+                ctx.entry(primary).quarantined += broken
+                drop(con, staged)
                 for table, c in ctx.counts.items():
                     con.execute(
                         "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",

@@ -61,15 +61,15 @@ def period_bounds(expr: str) -> tuple[str, str]:
     m = f"regexp_extract({p}, '^(\\d{{4}})-(\\d{{1,2}})$', ['y', 'm'])"
     r = f"regexp_extract({p}, '^(\\d{{4}}-\\d{{2}}-\\d{{2}})\\s*(?:\\.\\.|/|TO)\\s*(\\d{{4}}-\\d{{2}}-\\d{{2}})$', ['a', 'b'])"
     start = (
-        f"(CASE WHEN {q}.y <> '' THEN make_date(CAST({q}.y AS INT), (CAST({q}.q AS INT) - 1) * 3 + 1, 1) "
-        f"WHEN {m}.y <> '' AND CAST({m}.m AS INT) BETWEEN 1 AND 12 THEN make_date(CAST({m}.y AS INT), CAST({m}.m AS INT), 1) "
-        f"WHEN regexp_full_match({p}, '\\d{{4}}') THEN make_date(CAST({p} AS INT), 1, 1) "
+        f"(CASE WHEN {q}.y <> '' THEN make_date(TRY_CAST({q}.y AS INT), (TRY_CAST({q}.q AS INT) - 1) * 3 + 1, 1) "
+        f"WHEN {m}.y <> '' AND TRY_CAST({m}.m AS INT) BETWEEN 1 AND 12 THEN make_date(TRY_CAST({m}.y AS INT), TRY_CAST({m}.m AS INT), 1) "
+        f"WHEN regexp_full_match({p}, '\\d{{4}}') THEN make_date(TRY_CAST({p} AS INT), 1, 1) "
         f"WHEN {r}.a <> '' THEN TRY_CAST({r}.a AS DATE) END)"
     )
     end = (
-        f"(CASE WHEN {q}.y <> '' THEN CAST(make_date(CAST({q}.y AS INT), (CAST({q}.q AS INT) - 1) * 3 + 1, 1) + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE) "
-        f"WHEN {m}.y <> '' AND CAST({m}.m AS INT) BETWEEN 1 AND 12 THEN CAST(make_date(CAST({m}.y AS INT), CAST({m}.m AS INT), 1) + INTERVAL 1 MONTH - INTERVAL 1 DAY AS DATE) "
-        f"WHEN regexp_full_match({p}, '\\d{{4}}') THEN make_date(CAST({p} AS INT), 12, 31) "
+        f"(CASE WHEN {q}.y <> '' THEN TRY_CAST(make_date(TRY_CAST({q}.y AS INT), (TRY_CAST({q}.q AS INT) - 1) * 3 + 1, 1) + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE) "
+        f"WHEN {m}.y <> '' AND TRY_CAST({m}.m AS INT) BETWEEN 1 AND 12 THEN TRY_CAST(make_date(TRY_CAST({m}.y AS INT), TRY_CAST({m}.m AS INT), 1) + INTERVAL 1 MONTH - INTERVAL 1 DAY AS DATE) "
+        f"WHEN regexp_full_match({p}, '\\d{{4}}') THEN make_date(TRY_CAST({p} AS INT), 12, 31) "
         f"WHEN {r}.b <> '' THEN TRY_CAST({r}.b AS DATE) END)"
     )
     return start, end

@@ -116,11 +116,14 @@ def typed_rows(
             rules.append(f"SELECT _row, {field} AS field, 'missing required field' AS reason FROM {typed} WHERE {raw} IS NULL")
         if f.kind != "text":
             rules.append(
-                f"SELECT _row, {field}, 'cannot parse ' || {lit(f.kind)} || ': ' || {raw} FROM {typed} "
+                f"SELECT _row, {field} AS field, 'cannot parse ' || {lit(f.kind)} || ': ' || {raw} AS reason FROM {typed} "
                 f"WHERE {raw} IS NOT NULL AND {ident(name)} IS NULL"
             )
     for c in checks:
-        rules.append(f"SELECT _row, {lit(headers.get(c.field, c.field))}, {c.reason} FROM {typed} WHERE coalesce({c.bad_when}, false)")
+        rules.append(
+            f"SELECT _row, {lit(headers.get(c.field, c.field))} AS field, {c.reason} AS reason FROM {typed} "
+            f"WHERE coalesce({c.bad_when}, false)"
+        )
     errors = _new_name("err")
     con.execute(f"CREATE TEMP TABLE {errors} AS {' UNION ALL '.join(rules)}" if rules
                 else f"CREATE TEMP TABLE {errors} (_row BIGINT, field VARCHAR, reason VARCHAR)")
