@@ -8,6 +8,7 @@ The weighting rules (coinciding and absent positions) are documented in config.p
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import ibis
 import ibis.expr.types as ir
@@ -35,68 +36,111 @@ def _other_count(p: ir.Table, spec: PositionWeights) -> ir.Value:
     return (~_held(p, spec)).cast("int64").sum().over(ibis.window(group_by="conversion_id"))
 
 
-def position_credit(p: ir.Table, spec: PositionWeights) -> ir.Value:
+def position_credit(p: ir.Table, spec: PositionWeights, n_other: ir.Value) -> ir.Value:
     """Credit of each touch under a position model (sums to 1 per conversion).
 
-    Expects `_n_other` (see `_other_count`) already on the table: windows cannot nest.
+    `n_other` must be a column computed beforehand (see `_other_count`): windows cannot nest.
     """
-    used = [pos for pos, w in spec.weights().items() if w > 0]
     pos_w = ibis.literal(0.0)
-    held = ibis.literal(False)
     present = ibis.literal(0.0)
-    for pos in used:
-        w = spec.weights()[pos]
-        pos_w = pos_w + ibis.cases((p[f"is_{pos}"], w), else_=0.0)
-        held = held | p[f"is_{pos}"]
-        present = present + ibis.cases((p[f"has_{pos}"], w), else_=0.0)
-    is_other = ~held
-    n_other = p._n_other
-    other_share = ibis.cases((is_other, spec.other / n_other.cast("float64")), else_=0.0)
-    raw = pos_w + (other_share if spec.other > 0 else ibis.literal(0.0))
+    for pos, w in spec.weights().items():
+        if w > 0:
+            pos_w = pos_w + ibis.cases((p[f"is_{pos}"], w), else_=0.0)
+            present = present + ibis.cases((p[f"has_{pos}"], w), else_=0.0)
+    is_other = ~_held(p, spec)
+    raw = pos_w
+    if spec.other > 0:
+        raw = raw + ibis.cases((is_other, spec.other / n_other.cast("float64")), else_=0.0)
     total = present + ibis.cases((n_other > 0, spec.other), else_=0.0)
     linear = 1.0 / p.n_touches.cast("float64")
     return ibis.cases((total > 0, raw / total), else_=linear)
 
 
-def time_decay_credit(p: ir.Table, half_life_days: float) -> ir.Table:
-    """Add `credit` = 2^(-age/half-life), normalised per conversion.
-
-    Ages are taken relative to the conversion's latest eligible touch so the largest weight is
-    exactly 1 and old journeys never underflow to an all-zero (undefined) split. Two mutate
-    steps because window functions cannot nest.
-    """
+def _check_half_life(half_life_days: float) -> None:
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
+
+
+def credit_columns(
+    p: ir.Table, specs: Mapping[str, PositionWeights], *, half_life_days: float = 7.0, prefix: str = "credit__"
+) -> ir.Table:
+    """Add one credit column per model (`credit__<name>`), each summing to 1 per conversion.
+
+    Why all models in one expression: the positioned journeys are scanned once and the query
+    is compiled once, whatever the number of models. Time decay is 2^(-age/half-life) with ages
+    taken relative to the conversion's latest eligible touch, so the largest weight is exactly
+    1 and old journeys never underflow to an all-zero (undefined) split. The steps are separate
+    mutates because window functions cannot nest.
+    """
     wg = ibis.window(group_by="conversion_id")
-    age = (p.converted_at.epoch_seconds() - p.occurred_at.epoch_seconds()).cast("float64") / 86400.0
-    p = p.mutate(_age=age)
-    p = p.mutate(_age_min=p._age.min().over(wg))
-    p = p.mutate(_raw=((p._age - p._age_min) * (-math.log(2.0) / float(half_life_days))).exp())
-    p = p.mutate(credit=p._raw / p._raw.sum().over(wg))
-    return p.drop("_age", "_age_min", "_raw")
+    names = list(specs)
+    step1: dict[str, ir.Value] = {}
+    decay = any(specs[n].kind == "time_decay" for n in names)
+    if decay:
+        _check_half_life(half_life_days)
+        step1["_age"] = (p.converted_at.epoch_seconds() - p.occurred_at.epoch_seconds()).cast("float64") / 86400.0
+    for i, n in enumerate(names):
+        if specs[n].kind != "time_decay":
+            step1[f"_n_other_{i}"] = _other_count(p, specs[n])
+    p = p.mutate(**step1) if step1 else p
+    if decay:
+        p = p.mutate(_age_min=p._age.min().over(wg))
+        p = p.mutate(_raw=((p._age - p._age_min) * (-math.log(2.0) / float(half_life_days))).exp())
+        p = p.mutate(_raw_sum=p._raw.sum().over(wg))
+    cols: dict[str, ir.Value] = {}
+    for i, n in enumerate(names):
+        if specs[n].kind == "time_decay":
+            cols[prefix + n] = (p._raw / p._raw_sum).cast("float64")
+        else:
+            cols[prefix + n] = position_credit(p, specs[n], p[f"_n_other_{i}"]).cast("float64")
+    p = p.mutate(**cols)
+    helpers = [c for c in p.columns if c.startswith(("_n_other_", "_age", "_raw"))]
+    return p.drop(*helpers) if helpers else p
 
 
-def credit_rows(p: ir.Table, spec: PositionWeights, *, half_life_days: float = 7.0) -> ir.Table:
-    """Ledger rows (credit > 0) for the touches of positioned conversions."""
-    if spec.kind == "time_decay":
-        out = time_decay_credit(p, half_life_days)
-    else:
-        out = p.mutate(_n_other=_other_count(p, spec))
-        out = out.mutate(credit=position_credit(out, spec))
-    out = out.mutate(touch_position=position_label(out))
-    out = out.filter(out.credit > 0)
+def credited_touches(p: ir.Table, specs: Mapping[str, PositionWeights], *, half_life_days: float = 7.0) -> ir.Table:
+    """Positioned touches with every model's credit column and the ledger's touch_position."""
+    out = credit_columns(p, specs, half_life_days=half_life_days)
+    return out.mutate(touch_position=position_label(out))
+
+
+def _ledger_select(out: ir.Table, credit: ir.Value) -> ir.Table:
     return out.select(
         opportunity_id=out.conversion_id.cast("string"),
         conversion_type=out.conversion_type.cast("string"),
         touchpoint_id=out.touchpoint_id.cast("string"),
-        credit=out.credit.cast("float64"),
-        revenue_credit=(out.credit * out.amount_usd).cast("float64"),
+        credit=credit.cast("float64"),
+        revenue_credit=(credit * out.amount_usd).cast("float64"),
         revenue_type=out.revenue_type.cast("string"),
         channel=out.channel.cast("string"),
         campaign_id=out.campaign_id.cast("string"),
-        touch_position=out.touch_position,
+        touch_position=out.touch_position.cast("string"),
         occurred_at=out.occurred_at.cast("timestamp"),
     )
+
+
+_LEDGER_TYPES = {
+    "opportunity_id": "string", "conversion_type": "string", "touchpoint_id": "string", "credit": "float64",
+    "revenue_credit": "float64", "revenue_type": "string", "channel": "string", "campaign_id": "string",
+    "touch_position": "string", "occurred_at": "timestamp",
+}
+
+
+def conform(t: ir.Table) -> ir.Table:
+    """Ledger rows with exactly the ledger's column types (a cached table may read back
+    `timestamp(6)`, which set operations refuse to mix with `timestamp`)."""
+    return t.select(**{c: t[c].cast(ty) for c, ty in _LEDGER_TYPES.items()})
+
+
+def model_rows(credited: ir.Table, name: str) -> ir.Table:
+    """Ledger rows (credit > 0) of one model from `credited_touches` output."""
+    kept = credited.filter(credited["credit__" + name] > 0)
+    return _ledger_select(kept, kept["credit__" + name])
+
+
+def credit_rows(p: ir.Table, spec: PositionWeights, *, half_life_days: float = 7.0) -> ir.Table:
+    """Ledger rows (credit > 0) of one model for the touches of positioned conversions."""
+    return model_rows(credited_touches(p, {"m": spec}, half_life_days=half_life_days), "m")
 
 
 def unattributed_rows(conv: ir.Table, p: ir.Table) -> ir.Table:
@@ -135,6 +179,6 @@ def spec_for(model: str, custom: dict[str, PositionWeights] | None = None) -> Po
 
 
 __all__ = [
-    "LEDGER_OUTPUT", "POSITIONS", "credit_rows", "ledger_rows", "position_credit", "spec_for",
-    "time_decay_credit", "unattributed_rows",
+    "LEDGER_OUTPUT", "POSITIONS", "credit_columns", "credit_rows", "credited_touches", "ledger_rows",
+    "conform", "model_rows", "position_credit", "spec_for", "unattributed_rows",
 ]

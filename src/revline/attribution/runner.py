@@ -8,6 +8,7 @@ once per milestone (all models and revenue types reuse them) and writes each run
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ from revline.attribution.eligibility import (
 )
 from revline.attribution.ledger import write_ledger_query
 from revline.attribution.positions import with_positions
-from revline.attribution.rules import ledger_rows, spec_for
+from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, label): called after each run is written."""
@@ -114,10 +115,14 @@ def _check_weighted(con: Any) -> None:
         raise ValueError(f"opportunities: opportunity {oid} field probability={p} is outside 0..1")
 
 
-def _filter_revenue(t: ir.Table, revenue_type: str | None) -> ir.Table:
-    if revenue_type in (None, ALL_REVENUE):
-        return t
-    return t.filter(t.revenue_type == revenue_type)
+def _materialize(con: Any, be: Any, expr: ir.Table, name: str) -> ir.Table:
+    """Run a portable expression once into a DuckDB temp table and hand back its Ibis table."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {ibis.to_sql(expr, dialect='duckdb')}")
+    return be.table(name)
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
 
 
 def run_models(
@@ -170,18 +175,33 @@ def run_models(
     done = 0
     run_ids: list[str] = []
     be = ibis_backend(con)
-    for milestone in ms:
+    specs = {m: spec_for(m, custom) for m in rule_models}
+    keyed = {f"m{i}": specs[m] for i, m in enumerate(rule_models)}
+    for milestone in ms if rule_models else []:
+        # The portable Ibis transforms are compiled once per milestone and materialised; credit
+        # does not depend on the revenue-type filter, so each (revenue type, model) run is then a
+        # plain projection of these tables.
         conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)
-        conv_all = conv_all.cache()
-        positioned = with_positions(eligible_touches(be, conv_all, keys)).cache()
+        tag = uuid.uuid4().hex[:8]
+        names = {k: f"_rl_{k}_{tag}" for k in ("conv", "credited", "lost")}
         try:
+            conv_t = _materialize(con, be, conv_all, names["conv"])
+            positioned = with_positions(eligible_touches(be, conv_t, keys))
+            _materialize(con, be, credited_touches(positioned, keyed, half_life_days=half_life_days), names["credited"])
+            _materialize(con, be, unattributed_rows(conv_t, positioned), names["lost"])
             for rt in [r for (m, r) in plan if m == milestone]:
-                conv = _filter_revenue(conv_all, rt)
-                p = _filter_revenue(positioned, rt)
-                amounts_sql = ibis.to_sql(conv.select(opportunity_id=conv.conversion_id, amount=conv.amount_usd), dialect="duckdb")
-                for model in rule_models:
-                    spec = spec_for(model, custom)
-                    rows = ledger_rows(conv, p, spec, half_life_days=half_life_days)
+                rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = '{_sql_str(rt)}'"
+                amounts_sql = f"SELECT conversion_id AS opportunity_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}"
+                for i, model in enumerate(rule_models):
+                    spec = specs[model]
+                    c = f"credit__m{i}"
+                    rows_sql = (
+                        f"SELECT conversion_id AS opportunity_id, conversion_type, touchpoint_id, {c} AS credit, "
+                        f"{c} * amount_usd AS revenue_credit, revenue_type, channel, campaign_id, touch_position, "
+                        f"CAST(occurred_at AS TIMESTAMP) AS occurred_at FROM {names['credited']} WHERE {c} > 0{rt_sql} "
+                        f"UNION ALL SELECT opportunity_id, conversion_type, touchpoint_id, credit, revenue_credit, revenue_type, "
+                        f"channel, campaign_id, touch_position, CAST(occurred_at AS TIMESTAMP) FROM {names['lost']} WHERE TRUE{rt_sql}"
+                    )
                     params = {
                         "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
                         "half_life_days": half_life_days if spec.kind == "time_decay" else None,
@@ -189,19 +209,16 @@ def run_models(
                     }
                     run_ids.append(
                         write_ledger_query(
-                            con, ibis.to_sql(rows, dialect="duckdb"), model=model, milestone=milestone,
-                            revenue_type=rt, params=params, amounts_sql=str(amounts_sql),
+                            con, rows_sql, model=model, milestone=milestone, revenue_type=rt, params=params,
+                            amounts_sql=amounts_sql,
                         )
                     )
                     done += 1
                     if progress:
                         progress(done, total, f"{model} @ {milestone}" + (f" / {rt}" if rt else ""))
         finally:
-            for t in (positioned, conv_all):
-                try:
-                    t.release()
-                except Exception:  # pragma: no cover - cache already gone
-                    pass
+            for name in names.values():
+                con.execute(f"DROP TABLE IF EXISTS {name}")
     for model in other_models:
         run_ids.extend(
             MODELS[model](
