@@ -90,9 +90,9 @@ def run_demo(
 
 
 def _data_driven(con) -> list[str]:
-    from revline.attribution.runner import run_data_driven
+    from revline.attribution.runner import run_models
 
-    return run_data_driven(con)
+    return run_models(con, models=["markov", "shapley"])
 
 
 def load_truth(out_dir: Path) -> dict | None:

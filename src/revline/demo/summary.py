@@ -1,0 +1,63 @@
+"""The terminal summary `revline demo` prints: the CRO's questions, answered per model."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from revline.demo.pipeline import DemoResult
+
+SUMMARY_MODELS = ["first_touch", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
+
+
+def _k(x: float) -> str:
+    return "–" if pd.isna(x) else f"{x / 1000:,.0f}k"
+
+
+def df_to_rich(df: pd.DataFrame, title: str, money: bool = True, ratio_cols: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold cyan")
+    for i, c in enumerate(df.columns):
+        table.add_column(str(c), justify="left" if i == 0 else "right")
+    for _, row in df.iterrows():
+        cells = []
+        for c in df.columns:
+            v = row[c]
+            if isinstance(v, float):
+                cells.append("–" if pd.isna(v) else (f"{v:,.2f}" if c in ratio_cols else (_k(v) if money else f"{v:,.1f}")))
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    return table
+
+
+def print_summary(result: DemoResult, console: Console) -> None:
+    from revline.models.roi import roi_table
+    from revline.reports.tables import attribution_by
+    from revline.reports.truth import truth_summary, truth_table
+    from revline.store import connect
+
+    con = connect(result.db, read_only=True)
+    try:
+        present = {r[0] for r in con.execute("SELECT DISTINCT model FROM attribution_runs").fetchall()}
+        models = [m for m in SUMMARY_MODELS if m in present]
+        console.print()
+        rev = attribution_by(con, "channel", models, milestone="won", revenue_type="new_business")
+        console.print(df_to_rich(rev, "New-business revenue won, by channel and model (USD)"))
+        pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type="new_business")
+        console.print(df_to_rich(pipe, "New-business pipeline created, by channel and model (USD)"))
+        roi = roi_table(con, "w_shaped", milestone="won", revenue_type="new_business", by="channel")
+        roi = roi[["channel", "spend", "pipeline", "revenue", "roas", "roi", "cac", "payback_months"]]
+        console.print(df_to_rich(roi, "ROI by channel (W-shaped, new business)", ratio_cols=("roas", "roi", "payback_months")))
+        truth = result.out_dir / "ground_truth.json"
+        if truth.exists():
+            summ = truth_summary(truth_table(con, truth))
+            console.print(df_to_rich(summ, "How wrong is each model? (vs the simulator's counterfactual truth; lower error is better)",
+                                     ratio_cols=("total_abs_share_error", "rank_correlation")))
+    finally:
+        con.close()
+    steps = ", ".join(f"{k.split(' (')[0]} {v:.1f}s" for k, v in result.timings.items())
+    console.print(f"\n[dim]Timings: {steps}[/dim]")
+    console.print(f"Store: [bold]{result.db}[/bold]   Source files: [bold]{result.out_dir}[/bold]")
+    if result.report_path:
+        console.print(f"HTML report: [bold green]{result.report_path}[/bold green]")
