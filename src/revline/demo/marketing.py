@@ -187,8 +187,7 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
         spend_rows[idx][s:d0 + length] = np.round(total / (d0 + length - s), 2)
         ref = params.ref_spend["events"] * scale
         p = params.base_rate["events"] * hill(np.array(total / ref), params.hill_half_saturation, params.hill_shape) / hill(np.array(1.0), params.hill_half_saturation, params.hill_shape)
-        for j in range(length):
-            events["events"].append((d0 + j, idx, float(p) / length))
+        events["events"].append((d0, idx, float(p)))  # one attendance per person per show (first day)
     # Direct mail: six drops; spend on the drop day, delivery five days later.
     rng = streams.rng("spend", "direct_mail")
     for k, d0 in enumerate(np.linspace(60, n_days - 60, 6).astype(int)):

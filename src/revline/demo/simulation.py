@@ -280,6 +280,12 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     for ch in WEB_CHANNELS + ("content", "partner"):
         pot, m = accepted(ch)
         camp = campaigns_for(ch, pot)
+        if ch == "partner":  # a CampaignMember is unique per (campaign, person): keep the first referral
+            idx = np.flatnonzero(m)
+            idx = idx[np.lexsort((pot.sec[idx], pot.day[idx], camp[idx], pot.person[idx]))]
+            _, firsts = np.unique(np.stack([pot.person[idx], camp[idx]]), axis=1, return_index=True)
+            m = np.zeros_like(m)
+            m[idx[firsts]] = True
         kind = {"content": CONTENT, "partner": PARTNER}.get(ch, PAGE)
         keep(ch, pot, m, kind, camp)
         x0 += _grid(pot.person[m], pot.day[m], np.full(m.sum(), params.effect[ch]), n, D)

@@ -1,0 +1,194 @@
+"""Writing the demo's Segment event stream: monthly gzipped JSON lines (page, track, identify, group).
+
+Why streamed by month: the large demo has millions of events; building one month's lines at a
+time keeps memory flat. gzip headers carry no mtime or file name, so same seed -> same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+
+from revline.demo.params import CHANNELS
+from revline.demo.simulation import CONTENT, FORM, PAGE, WEBINAR
+
+SITE = "https://www.lumora.io"
+_PAGES = [("/", "Lumora | Revenue attribution for B2B"), ("/pricing", "Pricing | Lumora"),
+          ("/product/attribution", "Multi-touch attribution | Lumora"), ("/product/mmm", "Marketing mix models | Lumora"),
+          ("/customers", "Customer stories | Lumora"), ("/blog/w-shaped-attribution", "W-shaped attribution, explained"),
+          ("/blog/b2b-mmm", "MMM for B2B teams"), ("/demo", "Book a demo | Lumora"), ("/integrations/salesforce", "Salesforce integration | Lumora")]
+_LANDING = [("/lp/attribution-demo", "See attribution in action | Lumora"), ("/lp/roi-calculator", "Marketing ROI calculator | Lumora"),
+            ("/lp/pipeline-report", "The 2025 B2B pipeline report | Lumora")]
+_KEYWORDS = ["b2b attribution software", "multi touch attribution", "marketing mix model", "lumora",
+             "revenue attribution", "pipeline analytics", "bizible alternative", "marketing roi tool"]
+_REFERRALS = ["https://www.g2.com/products/lumora/reviews", "https://www.capterra.com/p/lumora/",
+              "https://www.trustradius.com/products/lumora", "https://martech.org/attribution-tools-2025/",
+              "https://news.ycombinator.com/item?id=41872233"]
+_ASSETS = ["The B2B Attribution Playbook (eBook)", "2025 Pipeline Benchmark Report", "MMM Buyer's Guide", "RevOps Maturity Checklist"]
+_FORMS = ["demo-request", "contact-sales", "newsletter-signup", "free-trial"]
+
+EPOCH = np.datetime64("2024-10-01T00:00:00", "s")
+
+
+def iso(ts: np.ndarray) -> np.ndarray:
+    """Seconds since 2024-10-01 -> '2025-01-03T14:22:11.000Z'."""
+    s = np.datetime_as_string(EPOCH + ts.astype("timedelta64[s]"), unit="s")
+    return np.char.add(s.astype(str), ".000Z")
+
+
+def _context(ch: str, kind: int, camp_id: str, camp_name: str, uk: float) -> tuple[dict | None, str, str, str]:
+    """(utm campaign, path, title, referrer) a touch of this channel would carry."""
+    k = int(uk * 1000)
+    path, title = _PAGES[k % len(_PAGES)]
+    utm = None
+    ref = ""
+    if ch == "paid_search":
+        google = "Bing" not in camp_name
+        utm = {"source": "google" if google else "bing", "medium": "cpc", "name": camp_id,
+               "term": _KEYWORDS[k % len(_KEYWORDS)], "content": f"ad-{k % 7 + 1}"}
+        ref = "https://www.google.com/" if google else "https://www.bing.com/"
+        path, title = _LANDING[k % len(_LANDING)]
+    elif ch == "paid_social":
+        li = "Meta" not in camp_name
+        utm = {"source": "linkedin" if li else "facebook", "medium": "paid_social", "name": camp_id,
+               "content": f"creative-{k % 5 + 1}"}
+        ref = "https://www.linkedin.com/" if li else "https://www.facebook.com/"
+        path, title = _LANDING[k % len(_LANDING)]
+    elif ch == "display":
+        utm = {"source": "doubleclick", "medium": "display", "name": camp_id, "content": f"banner-{k % 4 + 1}"}
+        ref = "https://ad.doubleclick.net/"
+        path, title = _LANDING[k % len(_LANDING)]
+    elif ch == "email":
+        utm = {"source": "marketo", "medium": "email", "name": camp_id, "content": f"link-{k % 3 + 1}"}
+    elif ch == "organic_search":
+        ref = ["https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/"][k % 3]
+    elif ch == "organic_social":
+        ref = ["https://www.linkedin.com/", "https://t.co/", "https://www.reddit.com/"][k % 3]
+    elif ch == "referral":
+        ref = _REFERRALS[k % len(_REFERRALS)]
+    elif ch == "content":
+        utm = {"source": "netline" if "NetLine" in camp_name else "techtarget", "medium": "content_syndication",
+               "name": camp_id, "content": f"asset-{k % len(_ASSETS) + 1}"}
+        path, title = "/resources/download", "Download | Lumora"
+    elif ch == "webinar":
+        utm = {"source": "lumora", "medium": "webinar", "name": camp_id}
+        path, title = "/webinars/register", "Webinar registration | Lumora"
+    elif ch == "partner":
+        utm = {"source": "partner", "medium": "referral", "name": camp_id}
+    return utm, path, title, ref
+
+
+def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dict, n_days: int, seed: int,
+                  bad_rows: list[dict], progress=None) -> dict:
+    """Write segment/events-YYYY-MM.jsonl.gz; return counts by event type and touch records by channel."""
+    seg_dir = out_dir / "segment"
+    seg_dir.mkdir(parents=True, exist_ok=True)
+    chan_web = {i for i, c in enumerate(CHANNELS) if c in ("paid_search", "paid_social", "display", "organic_search",
+                                                           "organic_social", "direct", "referral", "email")}
+    seg_mask = np.isin(r.t_kind, [PAGE, FORM, CONTENT, WEBINAR]) & ~((r.t_kind == PAGE) & ~np.isin(r.t_channel, list(chan_web)))
+    idx = np.flatnonzero(seg_mask)
+    person = r.t_person[idx]
+    ts = r.t_day[idx] * 86400 + r.t_sec[idx]
+    kind = r.t_kind[idx]
+    lag = 1 + (r.t_uk[idx] * 14).astype(np.int64)
+    ts = np.where(kind == WEBINAR, ts - lag * 86400, ts)
+    known_ts = people["known_ts"]
+    identified = ts >= known_ts[person]
+    # identify (+ group for some) at the first identified Segment event of each known person
+    order = np.lexsort((ts, person))
+    sel = order[identified[order]]
+    first_p, first_i = np.unique(person[sel], return_index=True)
+    id_rows = sel[first_i]
+    grp = people["group_call"][first_p]
+    ev_person = np.concatenate([person, first_p, first_p[grp]])
+    ev_ts = np.concatenate([ts, ts[id_rows], ts[id_rows][grp]])
+    ev_sub = np.concatenate([np.full(len(idx), 2), np.zeros(len(first_p), int), np.ones(int(grp.sum()), int)])
+    ev_src = np.concatenate([idx, np.full(len(first_p), -1), np.full(int(grp.sum()), -1)])
+    ev_ident = np.concatenate([identified, np.ones(len(first_p) + int(grp.sum()), bool)])
+    o = np.lexsort((ev_src, ev_sub, ev_ts))
+    ev_person, ev_ts, ev_sub, ev_src, ev_ident = ev_person[o], ev_ts[o], ev_sub[o], ev_src[o], ev_ident[o]
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=(7, 7))))
+    mids = rng.integers(0, 2**63 - 1, size=(len(ev_ts), 2), dtype=np.int64)
+    stamps = iso(ev_ts)
+    months = [np.datetime64("2024-10", "M") + i for i in range(24)]
+    month_start_s = np.array([(m.astype("datetime64[s]") - EPOCH).astype(np.int64) for m in months]
+                             + [(months[-1] + 1).astype("datetime64[s]").astype(np.int64) - EPOCH.astype(np.int64)])
+    by_month_bounds = np.searchsorted(ev_ts, month_start_s)
+    counts = {"page": 0, "track": 0, "identify": 0, "group": 0}
+    files = {}
+    anon, uid, email = people["anonymous_id"], people["user_id"], people["email"]
+    camp_id, camp_name = campaigns["id"], campaigns["name"]
+    for mi, m in enumerate(months):
+        lo, hi = by_month_bounds[mi], by_month_bounds[mi + 1]
+        rel = f"segment/events-{m}.jsonl.gz"
+        lines = []
+        for j in range(lo, hi):
+            p = int(ev_person[j])
+            ev = {"messageId": f"ajs-{mids[j, 0]:016x}{mids[j, 1]:016x}", "anonymousId": anon[p]}
+            if ev_ident[j]:
+                ev["userId"] = uid[p]
+            ev["timestamp"] = str(stamps[j])
+            s = int(ev_src[j])
+            if s < 0:
+                if ev_sub[j] == 0:
+                    ev["type"] = "identify"
+                    ev["traits"] = {"email": email[p], "firstName": people["first_name"][p],
+                                    "lastName": people["last_name"][p], "title": people["title"][p]}
+                    counts["identify"] += 1
+                else:
+                    a = int(people["account"][p])
+                    ev["type"] = "group"
+                    ev["groupId"] = accounts["id"][a]
+                    ev["traits"] = {"name": accounts["name"][a], "website": accounts["domain"][a],
+                                    "industry": accounts["industry"][a], "employees": int(accounts["employees"][a])}
+                    counts["group"] += 1
+                lines.append(json.dumps(ev, separators=(",", ":")))
+                continue
+            ch = CHANNELS[int(r.t_channel[s])]
+            c = int(r.t_campaign[s])
+            cid, cname = (camp_id[c], camp_name[c]) if c >= 0 else ("", "")
+            utm, path, title, ref = _context(ch, int(r.t_kind[s]), cid, cname, float(r.t_uk[s]))
+            page = {"path": path, "url": SITE + path, "referrer": ref, "title": title}
+            k = int(r.t_kind[s])
+            if k == PAGE:
+                ev["type"] = "page"
+                ev["name"] = title
+                ev["properties"] = dict(page)
+                counts["page"] += 1
+            else:
+                ev["type"] = "track"
+                if k == FORM:
+                    ev["event"] = "Form Submitted"
+                    ev["properties"] = {"form_id": _FORMS[int(float(r.t_uk[s]) * 997) % len(_FORMS)], "email": email[p]}
+                elif k == CONTENT:
+                    ev["event"] = "Content Downloaded"
+                    ev["properties"] = {"asset": _ASSETS[int(float(r.t_uk[s]) * 1000) % len(_ASSETS)], "email": email[p]}
+                else:
+                    ev["event"] = "Webinar Registered"
+                    ev["properties"] = {"webinar": cname, "campaign_id": cid, "email": email[p]}
+                counts["track"] += 1
+            ctx = {"page": page}
+            if utm:
+                ctx["campaign"] = utm
+            ev["context"] = ctx
+            lines.append(json.dumps(ev, separators=(",", ":")))
+        if mi == 0:  # deliberately bad lines, listed in ground_truth.json["bad_rows"]
+            for line_no, text, field, reason in (
+                (3, '{"type": "page", "anonymousId": "broken-export", "timestamp": "2024-10-01T', "(line)", "line is not valid JSON"),
+                (7, json.dumps({"messageId": "ajs-missing-timestamp", "type": "page", "anonymousId": "00000000-0000-4000-8000-000000000000",
+                                "properties": {"path": "/"}, "context": {"page": {"path": "/", "url": SITE + "/"}}}, separators=(",", ":")),
+                 "timestamp", "event has no timestamp"),
+            ):
+                lines.insert(line_no - 1, text)
+                bad_rows.append({"file": rel, "row_number": line_no, "field": field, "reason": reason})
+        path = out_dir / rel
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+            if lines:
+                gz.write(("\n".join(lines) + "\n").encode("utf-8"))
+        files[rel] = len(lines)
+        if progress:
+            progress(f"segment {m}", mi + 1, len(months))
+    return {"counts": counts, "files": files}
