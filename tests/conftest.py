@@ -112,13 +112,15 @@ def api_store(api_store_template, tmp_path) -> Path:
 
 
 @pytest.fixture
-def api_client(api_store):
-    """A TestClient on the filled store, lifespan running; yields (client, app)."""
+def api_client(api_store, request):
+    """A TestClient on the filled store, lifespan running; yields (client, app). Touchpoint derivation
+    is off unless parametrized indirectly with True (it costs a fixed ~0.3 s per flush)."""
     from fastapi.testclient import TestClient
 
     from revline.api.app import create_app
 
-    app = create_app(api_store, write_key=API_WRITE_KEY, read_key=API_READ_KEY, segment_seconds=0.05)
+    app = create_app(api_store, write_key=API_WRITE_KEY, read_key=API_READ_KEY, segment_seconds=0.05,
+                     derive=request.param if hasattr(request, "param") else False)
     with TestClient(app) as client:
         yield client, app
 

@@ -38,14 +38,20 @@ def create_app(
     *,
     segment_seconds: float = 0.25,
     fsync: bool = True,
+    derive: bool = True,
 ) -> FastAPI:
-    """Open the store, replay the collector's log, and build the app (keys: see revline.api.keys)."""
+    """Open the store, replay the collector's log, and build the app (keys: see revline.api.keys).
+
+    `segment_seconds`: how long a log segment stays open (latency from 200 to `events`);
+    `derive`: derive touchpoints/identity links from collected events (revline.ingest.segment).
+    """
     from revline.store import connect
 
     db_path = Path(db)
     con = connect(db_path)
     keys = resolve_keys(con, write_key, read_key)
-    collector = Collector(con, wal_dir_for(db_path), keys.write, segment_seconds=segment_seconds, fsync=fsync)
+    collector = Collector(con, wal_dir_for(db_path), keys.write, segment_seconds=segment_seconds,
+                          fsync=fsync, derive=derive)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

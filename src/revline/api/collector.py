@@ -59,9 +59,10 @@ class Collector:
         segment_seconds: float = 0.25,
         fsync: bool = True,
         derive: bool = True,
+        derive_seconds: float = 2.0,
     ) -> None:
         self.write_key = write_key
-        self.loader = EventLoader(con, derive=derive)
+        self.loader = EventLoader(con, derive=derive, derive_seconds=derive_seconds)
         self.recovered = self.loader.recover(wal_dir)  # replay before the first new request
         self.wal = WriteAheadLog(wal_dir, self.loader.submit, segment_seconds=segment_seconds, fsync=fsync)
         self.loader.start()

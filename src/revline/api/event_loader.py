@@ -15,6 +15,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -86,11 +87,11 @@ def _derive_touchpoints(con: duckdb.DuckDBPyConnection, new_ids: list[str]) -> N
     derive_from_events(con, message_ids_table="_collector_new_ids")
 
 
-def load_segment(con: duckdb.DuckDBPyConnection, path: Path, *, derive: bool = True) -> int:
-    """Load one sealed segment; returns how many messages were new. The file is left in place."""
+def load_segment(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """Load one sealed segment; returns the message ids that were new. The file is left in place."""
     truncate_torn_tail(path)
     if path.stat().st_size == 0:
-        return 0
+        return []
     try:
         con.execute("BEGIN TRANSACTION")
         new_ids = [r[0] for r in con.execute(_insert_sql(_READ), [str(path)]).fetchall()]
@@ -99,12 +100,17 @@ def load_segment(con: duckdb.DuckDBPyConnection, path: Path, *, derive: bool = T
         con.execute("ROLLBACK")
         log.warning("bulk load of %s failed (%s); loading it line by line", path, exc)
         new_ids = _load_line_by_line(con, path)
-    if derive:
-        try:
-            _derive_touchpoints(con, new_ids)
-        except Exception:  # the events are safe; derivation can be rerun by `revline ingest`
-            log.exception("deriving touchpoints for %d collected events failed", len(new_ids))
-    return len(new_ids)
+    return new_ids
+
+
+def derive_touchpoints(con: duckdb.DuckDBPyConnection, new_ids: list[str]) -> bool:
+    """Best effort: the events are already safe, and derivation can be rerun from them."""
+    try:
+        _derive_touchpoints(con, new_ids)
+        return True
+    except Exception:  # noqa: BLE001
+        log.exception("deriving touchpoints for %d collected events failed", len(new_ids))
+        return False
 
 
 def _load_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -141,9 +147,14 @@ def _load_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 
 
 class EventLoader:
-    """A background thread that loads sealed segments in order and deletes them once committed."""
+    """A background thread that loads sealed segments in order and deletes them once committed.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, derive: bool = True) -> None:
+    Touchpoint derivation costs a fixed few hundred milliseconds per call whatever the number of
+    events, so it runs for all events loaded since the last call: whenever the queue runs dry, and
+    at least every `derive_seconds` under sustained load. Loading never waits for it.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, derive: bool = True, derive_seconds: float = 2.0) -> None:
         self.con = con.cursor()
         self.con.execute("SET TimeZone = 'UTC'")
         self.derive = derive
@@ -155,15 +166,21 @@ class EventLoader:
         self._count_lock = threading.Lock()
         self.loaded_events = 0
         self.errors = 0
+        self.derive_seconds = derive_seconds
+        self._to_derive: list[str] = []
+        self._last_derive = 0.0
+        self.derive_failures = 0
 
     def recover(self, directory: Path) -> int:
         """Replay every segment a previous process left (synchronously, before serving)."""
-        total = 0
+        new_ids: list[str] = []
         for path in list_segments(directory):
-            total += load_segment(self.con, path, derive=self.derive)
+            new_ids += load_segment(self.con, path)
             path.unlink()
-        self.loaded_events += total
-        return total
+        self.loaded_events += len(new_ids)
+        if self.derive:
+            derive_touchpoints(self.con, new_ids)
+        return len(new_ids)
 
     def submit(self, path: Path) -> None:
         with self._count_lock:
@@ -179,10 +196,21 @@ class EventLoader:
         while True:
             path = self._queue.get()
             if path is None:
+                if self.derive and self._to_derive:
+                    ids, self._to_derive = self._to_derive, []
+                    derive_touchpoints(self.con, ids)
                 return
             try:
-                self.loaded_events += load_segment(self.con, path, derive=self.derive)
+                new_ids = load_segment(self.con, path)
                 path.unlink()
+                self.loaded_events += len(new_ids)
+                self._to_derive += new_ids
+                due = time.monotonic() - self._last_derive >= self.derive_seconds
+                if self.derive and self._to_derive and (self._queue.empty() or due):
+                    ids, self._to_derive = self._to_derive, []
+                    self._last_derive = time.monotonic()
+                    if not derive_touchpoints(self.con, ids):
+                        self.derive_failures += 1
             except Exception:  # the segment stays on disk and is replayed at the next start
                 self.errors += 1
                 log.exception("loading %s failed; it stays on disk for replay", path)
