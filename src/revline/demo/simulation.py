@@ -160,11 +160,19 @@ class SimResult:
 
 
 def _decay(x: np.ndarray, decay: float) -> np.ndarray:
-    return lfilter([1.0], [1.0, -decay], x, axis=1).astype(np.float32)
+    """Geometric decay along days, computed only on rows that have any touch."""
+    out = np.zeros(x.shape, dtype=np.float32)
+    rows = np.flatnonzero(x.any(axis=1))
+    if len(rows):
+        out[rows] = lfilter(np.array([1.0], np.float32), np.array([1.0, -decay], np.float32), x[rows], axis=1)
+    return out
 
 
-def _grid(person: np.ndarray, day: np.ndarray, w: np.ndarray, n: int, D: int) -> np.ndarray:
-    return np.bincount(person * D + day, weights=w, minlength=n * D).reshape(n, D).astype(np.float32)
+def _grid(flat: list[np.ndarray], w: list[np.ndarray], n: int, D: int) -> np.ndarray:
+    """Sum of touch effects per (person, day) from flat indices person * D + day."""
+    if not flat:
+        return np.zeros((n, D), dtype=np.float32)
+    return np.bincount(np.concatenate(flat), weights=np.concatenate(w), minlength=n * D).reshape(n, D).astype(np.float32)
 
 
 def first_passage(h: np.ndarray, clock: np.ndarray, start: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
@@ -273,7 +281,8 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
         return np.full(len(pot.person), -1, dtype=np.int64)
 
     # 1. Touches that need no prior identity: web visits, content downloads, partner referrals.
-    x0 = np.zeros((n, D), dtype=np.float32)
+    f0: list[np.ndarray] = []
+    w0: list[np.ndarray] = []
     web_day = np.zeros((n, D), dtype=bool)
     first = {}
     web_pots = {}
@@ -288,7 +297,8 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
             m[idx[firsts]] = True
         kind = {"content": CONTENT, "partner": PARTNER}.get(ch, PAGE)
         keep(ch, pot, m, kind, camp)
-        x0 += _grid(pot.person[m], pot.day[m], np.full(m.sum(), params.effect[ch]), n, D)
+        f0.append(pot.person[m] * D + pot.day[m])
+        w0.append(np.full(len(f0[-1]), params.effect[ch]))
         if ch in WEB_CHANNELS:
             web_day.reshape(-1)[pot.person[m] * D + pot.day[m]] = True
             web_pots[ch] = (pot, m, camp)
@@ -296,8 +306,7 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
             f = np.full(n, NEVER, dtype=np.int64)
             np.minimum.at(f, pot.person[m], pot.day[m])
             first[ch] = (f, pot, m, camp)
-    I0 = _decay(x0, decay)
-    del x0
+    I0 = _decay(_grid(f0, w0, n, D), decay)
 
     # 2. Lead creation: a form fill on a web visit (hazard first passage) or the first gated-content
     #    download / partner referral, whichever comes first. Existing customers are contacts already.
@@ -341,16 +350,18 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
 
     # 3. Touches that need a known person (lead or contact): email clicks, webinars, events, mail.
     known_day = np.where(existing_p, -1, lead_day)
-    x1 = np.zeros((n, D), dtype=np.float32)
+    f1: list[np.ndarray] = []
+    w1: list[np.ndarray] = []
     for ch in ("email", "webinar", "events", "direct_mail"):
         pot, m = accepted(ch)
         gate_day = pot.day - (1 + (pot.uk * 14).astype(np.int64)) if ch == "webinar" else pot.day
         m = m & (gate_day > known_day[pot.person])
         kind = {"email": PAGE, "webinar": WEBINAR, "events": EVENT, "direct_mail": MAIL}[ch]
         keep(ch, pot, m, kind, campaigns_for(ch, pot))
-        x1 += _grid(pot.person[m], pot.day[m], np.full(m.sum(), params.effect[ch]), n, D)
-    I1 = I0 + _decay(x1, decay)
-    del x1, I0
+        f1.append(pot.person[m] * D + pot.day[m])
+        w1.append(np.full(len(f1[-1]), params.effect[ch]))
+    I1 = I0 + _decay(_grid(f1, w1, n, D), decay)
+    del I0
 
     # 4. MQL, then sales outreach for a window after it, then SQL.
     mql_day = _passage(I1, fit_p, params.hazard_mql, pop.e_mql[p0:p1], np.minimum(lead_day + 1, NEVER))
@@ -359,7 +370,7 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     m = m & (pot.day > md) & (pot.day <= md + params.sales_window_days)
     kind = np.where(pot.uk < 0.45, CALL, np.where(pot.uk < 0.8, TASK_EMAIL, MEETING))
     keep("sales_outreach", pot, m, kind, np.full(len(pot.person), -1, dtype=np.int64))
-    I2 = I1 + _decay(_grid(pot.person[m], pot.day[m], np.full(m.sum(), params.effect["sales_outreach"]), n, D), decay)
+    I2 = I1 + _decay(_grid([pot.person[m] * D + pot.day[m]], [np.full(int(m.sum()), params.effect["sales_outreach"])], n, D), decay)
     del I1
     sql_day = _passage(I2, fit_p, params.hazard_sql, pop.e_sql[p0:p1], np.minimum(mql_day + 1, NEVER))
 
