@@ -111,8 +111,6 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
     o = np.lexsort((ev_src, ev_sub, ev_ts))
     ev_person, ev_ts, ev_sub, ev_src, ev_ident = ev_person[o], ev_ts[o], ev_sub[o], ev_src[o], ev_ident[o]
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=(7, 7))))
-    mids = rng.integers(0, 2**63 - 1, size=(len(ev_ts), 2), dtype=np.int64)
-    stamps = iso(ev_ts)
     months = [np.datetime64("2024-10", "M") + i for i in range(24)]
     month_start_s = np.array([(m.astype("datetime64[s]") - EPOCH).astype(np.int64) for m in months]
                              + [(months[-1] + 1).astype("datetime64[s]").astype(np.int64) - EPOCH.astype(np.int64)])
@@ -138,12 +136,15 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
         lo, hi = by_month_bounds[mi], by_month_bounds[mi + 1]
         rel = f"segment/events-{m}.jsonl.gz"
         lines = []
+        mids = rng.integers(0, 2**63 - 1, size=(hi - lo, 2), dtype=np.int64).tolist()  # drawn month by month
+        stamps = iso(ev_ts[lo:hi]).tolist()
         for j in range(lo, hi):
             p = int(ev_person[j])
-            head = f'{{"messageId":"ajs-{mids[j, 0]:016x}{mids[j, 1]:016x}","anonymousId":"{anon[p]}",'
+            m0, m1 = mids[j - lo]
+            head = f'{{"messageId":"ajs-{m0:016x}{m1:016x}","anonymousId":"{anon[p]}",'
             if ev_ident[j]:
                 head += f'"userId":"{uid[p]}",'
-            head += f'"timestamp":"{stamps[j]}",'
+            head += f'"timestamp":"{stamps[j - lo]}",'
             s = int(ev_src[j])
             if s < 0:
                 if ev_sub[j] == 0:
