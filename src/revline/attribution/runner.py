@@ -8,7 +8,6 @@ once per milestone (all models and revenue types reuse them) and writes each run
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -115,10 +114,37 @@ def _check_weighted(con: Any) -> None:
         raise ValueError(f"opportunities: opportunity {oid} field probability={p} is outside 0..1")
 
 
-def _materialize(con: Any, be: Any, expr: ir.Table, name: str) -> ir.Table:
-    """Run a portable expression once into a DuckDB temp table and hand back its Ibis table."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {ibis.to_sql(expr, dialect='duckdb')}")
-    return be.table(name)
+_SQL_CACHE: dict[tuple, list[tuple[str, str]]] = {}
+
+
+def _compiled_sql(
+    con: Any, be: Any, milestone: str, scope: str, lookback_days: float | None, weighted: bool,
+    keyed: tuple[tuple[str, PositionWeights], ...], half_life_days: float, names: dict[str, str],
+) -> list[tuple[str, str]]:
+    """The DuckDB SQL of the portable transforms, compiled once per parameter set.
+
+    Why memoised: compiling the Ibis expressions costs ~0.5 s of Python, more than running
+    them on a small store; the SQL depends only on the parameters and the schema version, not
+    on the data. The conversions table is materialised under a fixed temp name before the
+    expressions that read it are built (Ibis needs its schema).
+    """
+    from revline.store import SCHEMA_VERSION
+
+    key = (SCHEMA_VERSION, milestone, scope, lookback_days, weighted, keyed, half_life_days, tuple(names.items()))
+    if key in _SQL_CACHE:
+        return _SQL_CACHE[key]
+    conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)  # type: ignore[arg-type]
+    conv_sql = ibis.to_sql(conv_all, dialect="duckdb")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {names['conv']} AS {conv_sql}")
+    conv_t = be.table(names["conv"])
+    positioned = with_positions(eligible_touches(be, conv_t, keys))
+    out = [
+        (names["conv"], str(conv_sql)),
+        (names["credited"], str(ibis.to_sql(credited_touches(positioned, dict(keyed), half_life_days=half_life_days), dialect="duckdb"))),
+        (names["lost"], str(ibis.to_sql(unattributed_rows(conv_t, positioned), dialect="duckdb"))),
+    ]
+    _SQL_CACHE[key] = out
+    return out
 
 
 def _sql_str(s: str) -> str:
@@ -181,14 +207,12 @@ def run_models(
         # The portable Ibis transforms are compiled once per milestone and materialised; credit
         # does not depend on the revenue-type filter, so each (revenue type, model) run is then a
         # plain projection of these tables.
-        conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)
-        tag = uuid.uuid4().hex[:8]
-        names = {k: f"_rl_{k}_{tag}" for k in ("conv", "credited", "lost")}
+        names = {k: f"_rl_{k}" for k in ("conv", "credited", "lost")}
         try:
-            conv_t = _materialize(con, be, conv_all, names["conv"])
-            positioned = with_positions(eligible_touches(be, conv_t, keys))
-            _materialize(con, be, credited_touches(positioned, keyed, half_life_days=half_life_days), names["credited"])
-            _materialize(con, be, unattributed_rows(conv_t, positioned), names["lost"])
+            for name, sql in _compiled_sql(
+                con, be, milestone, scope, lookback_days, weighted, tuple(keyed.items()), half_life_days, names
+            ):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
             for rt in [r for (m, r) in plan if m == milestone]:
                 rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = '{_sql_str(rt)}'"
                 amounts_sql = f"SELECT conversion_id AS opportunity_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}"
