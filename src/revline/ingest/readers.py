@@ -38,6 +38,7 @@ class Staged:
     rows_read: int
     broken: list[Broken] = field(default_factory=list)
     is_lines: bool = False  # JSON lines staged raw: one `line` column, parsed by the reader
+    raw_table: str | None = None  # where the raw row lives when `table` holds extracted fields
 
 
 def file_kind(path: Path) -> str:
@@ -56,9 +57,10 @@ def _new_name(prefix: str) -> str:
     return f"_rl_{prefix}_{next(_counter)}"
 
 
-def _ordinal(table: str) -> str:
+def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """1-based position of a row in a freshly created table (temp-table rowids start at an offset)."""
-    return f"(rowid - (SELECT min(rowid) FROM {table}) + 1)"
+    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchone()[0]
+    return f"(rowid - {int(base) - 1})"
 
 
 def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
@@ -80,7 +82,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     ]
     table = _new_name("stg")
     if not broken:
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {_ordinal(raw_name)} AS _row, * FROM {raw_name}")
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {_ordinal(con, raw_name)} AS _row, * FROM {raw_name}")
     else:
         # Good rows keep their position in the file: number 1..N minus the broken rows, in order.
         bad = ", ".join(str(b.row_number) for b in broken)
@@ -89,7 +91,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
             f"CREATE TEMP TABLE {table} AS WITH slots AS ("
             f"  SELECT n AS _row, row_number() OVER (ORDER BY n) - 1 AS k FROM range(1, {total + 1}) t(n)"
             f"  WHERE n NOT IN ({bad})) "
-            f"SELECT s._row, r.* EXCLUDE (_k) FROM (SELECT {_ordinal(raw_name)} - 1 AS _k, * FROM {raw_name}) r "
+            f"SELECT s._row, r.* EXCLUDE (_k) FROM (SELECT {_ordinal(con, raw_name)} - 1 AS _k, * FROM {raw_name}) r "
             f"JOIN slots s ON s.k = r._k ORDER BY s._row"
         )
     con.execute(f"DROP TABLE {raw_name}")
@@ -116,7 +118,7 @@ def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
         f"delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)"
     )
     con.execute(
-        f"CREATE TEMP TABLE {table} AS SELECT {_ordinal(raw_name)} AS _row, line FROM {raw_name} "
+        f"CREATE TEMP TABLE {table} AS SELECT {_ordinal(con, raw_name)} AS _row, line FROM {raw_name} "
         f"WHERE line IS NOT NULL AND trim(line) <> ''"
     )
     con.execute(f"DROP TABLE {raw_name}")

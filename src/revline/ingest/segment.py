@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from revline.ingest.channels import channel_case, load_rules
+from revline.ingest.channels import channel_inputs, channel_sql, load_rules
 from revline.ingest.context import Ctx
 from revline.ingest.readers import Staged, _new_name
 from revline.ingest.report import IngestReport
@@ -56,8 +56,6 @@ def _extract(staged: Staged) -> str:
 
 def load_events(ctx: Ctx, staged: Staged) -> None:
     con = ctx.con
-    ext = _new_name("segext")
-    con.execute(f"CREATE TEMP TABLE {ext} AS SELECT _row, line, {_extract(staged)} AS v FROM {staged.table}")
     i, cols = 1, []
     for name, ps in PATHS.items():
         refs = [f"v[{i + k}]" for k in range(len(ps))]
@@ -65,9 +63,12 @@ def load_events(ctx: Ctx, staged: Staged) -> None:
         expr = refs[0] if len(refs) == 1 else f"coalesce({', '.join(refs)})"
         cols.append(f"{expr} AS {ident(HEADER.get(name, name))}")
     flat = _new_name("segflat")
-    con.execute(f"CREATE TEMP TABLE {flat} AS SELECT _row, line, {', '.join(cols)} FROM {ext}")
-    con.execute(f"DROP TABLE {ext}")
-    fstaged = Staged(staged.path, flat, [HEADER.get(n, n) for n in PATHS], staged.rows_read, is_lines=True)
+    con.execute(
+        f"CREATE TEMP TABLE {flat} AS SELECT _row, {', '.join(cols)} FROM "
+        f"(SELECT _row, line, {_extract(staged)} AS v FROM {staged.table})"
+    )
+    fstaged = Staged(staged.path, flat, [HEADER.get(n, n) for n in PATHS], staged.rows_read, is_lines=True,
+                     raw_table=staged.table)
     aliases = {n: [HEADER.get(n, n)] for n in PATHS}
     checks = [
         Check("type", f"type NOT IN ({', '.join(lit(t) for t in EVENT_TYPES)})", "'unknown event type: ' || type"),
@@ -107,7 +108,7 @@ def derive(ctx: Ctx, message_ids_table: str | None = None) -> None:
     medium = f"coalesce(c[2], {utm.format(k='medium')})"
     campaign = f"coalesce(c[3], {utm.format(k='campaign')})"
     referrer = "coalesce(c[4], prop_referrer)"
-    channel = channel_case(source="source", medium="medium", referrer="referrer", rules=ctx.rules)
+    channel = channel_sql(ctx.rules)
     write_touchpoints(
         ctx,
         f"SELECT message_id AS touchpoint_id, occurred_at, NULL::VARCHAR AS person_id, anonymous_id, "
@@ -115,9 +116,11 @@ def derive(ctx: Ctx, message_ids_table: str | None = None) -> None:
         f"false AS is_offline, 'segment' AS source_system, message_id AS source_ref, "
         f"CASE WHEN user_id IS NOT NULL THEN 'user_id' ELSE 'anonymous_id' END AS identity_type, "
         f"coalesce(user_id, anonymous_id) AS identity_value, 0 AS _ord FROM ("
+        f" SELECT *, {channel_inputs('source', 'medium', 'referrer')} FROM ("
         f" SELECT *, {source} AS source, {medium} AS medium, {campaign} AS campaign_id, {referrer} AS referrer, "
         f" CASE WHEN type IN ('page', 'screen') THEN 'page_view' ELSE coalesce(nullif({snake('event')}, ''), 'track') END AS touch_type "
-        f" FROM {src} WHERE type IN ('page', 'screen', 'track'))",
+        f" FROM {src} WHERE type IN ('page', 'screen', 'track')))",
+        update=False,
     )
     write_identity_links(
         ctx,

@@ -32,12 +32,12 @@ def parse_timestamp(expr: str) -> str:
     read as UTC and zoned ones are converted to it.
     """
     v = clean(expr)
+    # coalesce evaluates later arguments only for rows still NULL: ISO text takes the fast path
     return (
-        f"(CASE WHEN {v} IS NULL THEN NULL "
-        f"WHEN regexp_full_match({v}, '\\d{{11,13}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000) "
+        f"coalesce(CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP), "
+        f"CASE WHEN regexp_full_match({v}, '\\d{{11,13}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000) "
         f"WHEN regexp_full_match({v}, '\\d{{1,2}}/\\d{{1,2}}/\\d{{4}}.*') THEN "
-        f"try_strptime({v}, ['%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S', '%m/%d/%Y %I:%M %p', '%m/%d/%Y']) "
-        f"ELSE CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP) END)"
+        f"try_strptime({v}, ['%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S', '%m/%d/%Y %I:%M %p', '%m/%d/%Y']) END)"
     )
 
 

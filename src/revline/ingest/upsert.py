@@ -27,6 +27,16 @@ def upsert(
     new = _new_name("new")
     part = ", ".join(ident(k) for k in keys)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
+    if not update:
+        # first observation wins: one INSERT OR IGNORE; the row count tells what was new
+        before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+        cols = [d[0] for d in con.execute(f"SELECT * EXCLUDE ({order_by}) FROM ({select_sql}) LIMIT 0").description]
+        col_list = ", ".join(ident(c) for c in cols)
+        # duplicates inside the batch are ignored too (DuckDB keeps the first it meets)
+        con.execute(
+            f"INSERT OR IGNORE INTO {target} ({col_list}) SELECT {col_list} FROM ({select_sql}) WHERE {not_null}"
+        )
+        return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0] - before, 0
     con.execute(
         f"CREATE TEMP TABLE {new} AS SELECT * EXCLUDE ({order_by}) FROM ({select_sql}) WHERE {not_null} "
         f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {order_by} DESC) = 1"

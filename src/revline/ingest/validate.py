@@ -55,7 +55,8 @@ def quarantine_broken(con: duckdb.DuckDBPyConnection, source: str, table_name: s
 
 @dataclass
 class Typed:
-    """Rows that passed every rule, typed, in `table` (with `_row`), and how many were quarantined."""
+    """Rows that passed every rule, typed, in `table` (with `_row`; each field also as `<field>__raw`
+    text), and how many were quarantined."""
 
     table: str
     quarantined_rows: int
@@ -101,17 +102,16 @@ def typed_rows(
     typed = _new_name("typed")
     cols = []
     for name, f in spec.items():
+        if f.kind == "text":  # the cleaned cell is the value: one column, no copy
+            cols.append(f"{raw_exprs[name]} AS {ident(name)}")
+            continue
         cols.append(f"{raw_exprs[name]} AS {ident(name + '__raw')}")
-    con.execute(f"CREATE TEMP TABLE {typed}_r AS SELECT s._row, {', '.join(cols)} FROM {staged.table} s")
-    parsed = ", ".join(
-        f"{PARSERS[f.kind](ident(name + '__raw'))} AS {ident(name)}" for name, f in spec.items()
-    )
-    con.execute(f"CREATE TEMP TABLE {typed} AS SELECT *, {parsed} FROM {typed}_r")
-    con.execute(f"DROP TABLE {typed}_r")
+        cols.append(f"{PARSERS[f.kind](ident(name + '__raw'))} AS {ident(name)}")
+    con.execute(f"CREATE TEMP TABLE {typed} AS SELECT s._row, {', '.join(cols)} FROM {staged.table} s")
 
     rules: list[str] = []
     for name, f in spec.items():
-        raw, field = ident(name + "__raw"), lit(headers[name])
+        raw, field = ident(name if f.kind == "text" else name + "__raw"), lit(headers[name])
         if f.required:
             rules.append(f"SELECT _row, {field} AS field, 'missing required field' AS reason FROM {typed} WHERE {raw} IS NULL")
         if f.kind != "text":
@@ -131,12 +131,9 @@ def typed_rows(
     if n_bad:
         con.execute(
             f"INSERT INTO {QUARANTINE_BATCH} SELECT {lit(str(staged.path))}, {lit(table_name)}, e._row, e.field, "
-            f"e.reason, {raw_json_expr(staged)} FROM {errors} e JOIN {staged.table} s ON s._row = e._row ORDER BY e._row"
+            f"e.reason, {raw_json_expr(staged)} FROM {errors} e JOIN {staged.raw_table or staged.table} s "
+            f"ON s._row = e._row ORDER BY e._row"
         )
         con.execute(f"DELETE FROM {typed} WHERE _row IN (SELECT _row FROM {errors})")
     con.execute(f"DROP TABLE {errors}")
-    drop_raw = ", ".join(ident(n + "__raw") for n in spec)
-    con.execute(f"ALTER TABLE {typed} RENAME TO {typed}_x")
-    con.execute(f"CREATE TEMP TABLE {typed} AS SELECT * EXCLUDE ({drop_raw}) FROM {typed}_x")
-    con.execute(f"DROP TABLE {typed}_x")
     return Typed(typed, n_bad, headers)

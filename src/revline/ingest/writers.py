@@ -63,13 +63,14 @@ def write_identity_links(ctx: Ctx, select_sql: str) -> None:
     )
 
 
-def write_touchpoints(ctx: Ctx, select_sql: str) -> None:
-    """`select_sql` yields touchpoint columns and _ord; the newest version of a touch wins."""
+def write_touchpoints(ctx: Ctx, select_sql: str, *, update: bool = True) -> None:
+    """`select_sql` yields touchpoint columns and _ord; the newest version of a touch wins
+    (`update=False` for touches derived from immutable events: the first one stays)."""
     con = ctx.con
     tmp = _new_name("tp")
     con.execute(f"CREATE TEMP TABLE {tmp} AS {select_sql}")
     other = con.execute(f"SELECT count(*) FROM {tmp} WHERE channel = 'other'").fetchone()[0]
     if other:
         ctx.report.other_channel["touchpoints"] += other
-    ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", f"SELECT * FROM {tmp}", ["touchpoint_id"]))
+    ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", f"SELECT * FROM {tmp}", ["touchpoint_id"], update=update))
     con.execute(f"DROP TABLE {tmp}")
