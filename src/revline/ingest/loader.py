@@ -23,8 +23,8 @@ from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
 
-SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz",
-            ".json", ".json.gz")
+# walked directories pick these up; a plain .json (e.g. the demo's ground_truth.json) only when named
+SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json.gz")
 
 PRIMARY_TABLE = {
     "Account": "accounts", "Contact": "people", "Lead": "people", "Opportunity": "opportunities",
