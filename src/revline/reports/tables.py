@@ -143,7 +143,7 @@ def attribution_by(
     g["share"] = g["conversions"] / totals.where(totals != 0)
     if dimension == "campaign":
         names = rows.drop_duplicates("campaign_id").set_index("campaign_id")["campaign_name"]
-        g.insert(1, "campaign_name", g["campaign_id"].map(names))
+        g.insert(1, "campaign_name", g["campaign_id"].map(names).fillna(g["campaign_id"]))
     g = g.rename(columns={key: dimension})
     order = list(models) if models else sorted(g["model"].unique())
     if long:
@@ -152,7 +152,7 @@ def attribution_by(
         g["model"] = g["model"].astype(str)
         return g
     index = [dimension, "campaign_name"] if dimension == "campaign" else [dimension]
-    wide = g.pivot_table(index=index, columns="model", values=col, aggfunc="sum", fill_value=0.0, dropna=False)
+    wide = g.pivot_table(index=index, columns="model", values=col, aggfunc="sum", fill_value=0.0)
     wide = wide[[m for m in order if m in wide.columns]]
     wide.columns.name = None
     if len(wide.columns):
