@@ -77,6 +77,7 @@ def load_events(ctx: Ctx, staged: Staged) -> None:
     ]
     t = typed_rows(con, fstaged, SPEC, aliases, table_name="events", checks=checks)
     con.execute(f"DROP TABLE {flat}")
+    con.execute(f"DROP TABLE {staged.table}")  # raw lines were only needed for quarantine: free them now
     ctx.record("events", read=staged.rows_read, quarantined=t.quarantined_rows)
     sql = (
         f"SELECT message_id, type, event, anonymous_id, user_id, group_id, previous_id, occurred_at, received_at, "
