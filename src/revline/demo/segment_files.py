@@ -30,6 +30,12 @@ _REFERRALS = ["https://www.g2.com/products/lumora/reviews", "https://www.capterr
 _ASSETS = ["The B2B Attribution Playbook (eBook)", "2025 Pipeline Benchmark Report", "MMM Buyer's Guide", "RevOps Maturity Checklist"]
 _FORMS = ["demo-request", "contact-sales", "newsletter-signup", "free-trial"]
 
+_BAD_LINES = (
+    (3, '{"type": "page", "anonymousId": "broken-export", "timestamp": "2024-10-01T', "(line)", "line is not valid JSON"),
+    (7, json.dumps({"messageId": "ajs-missing-timestamp", "type": "page", "anonymousId": "00000000-0000-4000-8000-000000000000",
+                    "properties": {"path": "/"}, "context": {"page": {"path": "/", "url": SITE + "/"}}}, separators=(",", ":")),
+     "timestamp", "event has no timestamp"),
+)
 EPOCH = np.datetime64("2024-10-01T00:00:00", "s")
 
 
@@ -91,7 +97,7 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
     seg_mask = np.isin(r.t_kind, [PAGE, FORM, CONTENT, WEBINAR]) & ~((r.t_kind == PAGE) & ~np.isin(r.t_channel, list(chan_web)))
     idx = np.flatnonzero(seg_mask)
     person = r.t_person[idx]
-    ts = r.t_day[idx] * 86400 + r.t_sec[idx]
+    ts = r.t_day[idx].astype(np.int64) * 86400 + r.t_sec[idx]
     kind = r.t_kind[idx]
     lag = 1 + (r.t_uk[idx] * 14).astype(np.int64)
     ts = np.where(kind == WEBINAR, ts - lag * 86400, ts)
@@ -135,10 +141,28 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
     for mi, m in enumerate(months):
         lo, hi = by_month_bounds[mi], by_month_bounds[mi + 1]
         rel = f"segment/events-{m}.jsonl.gz"
-        lines = []
+        raw = open(out_dir / rel, "wb")
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+        lines: list[str] = []
+        state = {"written": 0, "first": True}
+
+        def flush() -> None:
+            nonlocal lines
+            if mi == 0 and state["first"]:  # deliberately bad lines, listed in ground_truth.json["bad_rows"]
+                for line_no, text, field, reason in _BAD_LINES:
+                    k = min(line_no - 1, len(lines))
+                    lines.insert(k, text)
+                    bad_rows.append({"file": rel, "row_number": k + 1, "field": field, "reason": reason})
+            state["first"] = False
+            if lines:
+                gz.write(("\n".join(lines) + "\n").encode("utf-8"))
+                state["written"] += len(lines)
+                lines = []
         mids = rng.integers(0, 2**63 - 1, size=(hi - lo, 2), dtype=np.int64).tolist()  # drawn month by month
         stamps = iso(ev_ts[lo:hi]).tolist()
         for j in range(lo, hi):
+            if len(lines) >= 20_000:  # stream: a month of the large demo is a few hundred MB of JSON
+                flush()
             p = int(ev_person[j])
             m0, m1 = mids[j - lo]
             head = f'{{"messageId":"ajs-{m0:016x}{m1:016x}","anonymousId":"{anon[p]}",'
@@ -182,20 +206,10 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
             body["context"] = {"page": page} | ({"campaign": utm} if utm else {})
             lines.append(head + dumps(body)[1:])
             counts["track"] += 1
-        if mi == 0:  # deliberately bad lines, listed in ground_truth.json["bad_rows"]
-            for line_no, text, field, reason in (
-                (3, '{"type": "page", "anonymousId": "broken-export", "timestamp": "2024-10-01T', "(line)", "line is not valid JSON"),
-                (7, json.dumps({"messageId": "ajs-missing-timestamp", "type": "page", "anonymousId": "00000000-0000-4000-8000-000000000000",
-                                "properties": {"path": "/"}, "context": {"page": {"path": "/", "url": SITE + "/"}}}, separators=(",", ":")),
-                 "timestamp", "event has no timestamp"),
-            ):
-                lines.insert(line_no - 1, text)
-                bad_rows.append({"file": rel, "row_number": line_no, "field": field, "reason": reason})
-        path = out_dir / rel
-        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-            if lines:
-                gz.write(("\n".join(lines) + "\n").encode("utf-8"))
-        files[rel] = len(lines)
+        flush()
+        gz.close()
+        raw.close()
+        files[rel] = state["written"]
         if progress:
             progress(f"segment {m}", mi + 1, len(months))
     return {"counts": counts, "files": files}

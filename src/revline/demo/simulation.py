@@ -13,7 +13,7 @@ blocks never interact (spend and campaigns are decided before, in marketing.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import lfilter
@@ -148,15 +148,14 @@ class SimResult:
     o_amount_usd: np.ndarray
     o_stage_frac: np.ndarray  # how far a lost deal got
     o_campaign: np.ndarray
-    extra: dict = field(default_factory=dict)
+    touch_counts: np.ndarray  # per channel (kept even when the touch arrays are dropped)
+    record_counts: np.ndarray
 
     def touches_by_channel(self) -> dict[str, int]:
-        cnt = np.bincount(self.t_channel, minlength=len(CHANNELS))
-        return {c: int(cnt[i]) for i, c in enumerate(CHANNELS)}
+        return {c: int(self.touch_counts[i]) for i, c in enumerate(CHANNELS)}
 
     def records_by_channel(self) -> dict[str, int]:
-        cnt = np.bincount(self.t_channel, weights=RECORDS_PER_KIND[self.t_kind], minlength=len(CHANNELS))
-        return {c: int(cnt[i]) for i, c in enumerate(CHANNELS)}
+        return {c: int(self.record_counts[i]) for i, c in enumerate(CHANNELS)}
 
 
 def _decay(x: np.ndarray, decay: float) -> np.ndarray:
@@ -220,21 +219,29 @@ def _to_currency(usd: np.ndarray, currency: np.ndarray, fx: dict[str, float]) ->
     return amt, amt * rate
 
 
-def simulate(params: Params, draws: Draws, disabled_channels: frozenset[str] = frozenset()) -> SimResult:
-    """Run the company once; `disabled_channels` removes those channels' touches (tv: its lift)."""
+def simulate(params: Params, draws: Draws, disabled_channels: frozenset[str] = frozenset(),
+             keep_touches: bool = True) -> SimResult:
+    """Run the company once; `disabled_channels` removes those channels' touches (tv: its lift).
+
+    `keep_touches=False` drops the per-touch arrays (counts stay): counterfactual runs of the
+    large demo only need outcomes, and millions of touches per run would double the memory.
+    """
     unknown = set(disabled_channels) - set(CHANNELS)
     if unknown:
         raise ValueError(f"unknown channel(s) to disable: {sorted(unknown)}")
-    parts = [_simulate_block(params, draws, b, frozenset(disabled_channels)) for b in range(draws.n_blocks)]
+    parts = [_simulate_block(params, draws, b, frozenset(disabled_channels), keep_touches) for b in range(draws.n_blocks)]
     out = {}
     for f in SimResult.__dataclass_fields__:
-        if f == "extra":
-            continue
-        out[f] = np.concatenate([getattr(p, f) for p in parts])
+        if f in ("touch_counts", "record_counts"):
+            out[f] = np.sum([getattr(p, f) for p in parts], axis=0)
+        else:
+            out[f] = np.concatenate([getattr(p, f) for p in parts])
+            for p in parts:  # free block copies as we go
+                setattr(p, f, None)
     return SimResult(**out)
 
 
-def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[str]) -> SimResult:
+def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[str], keep_touches: bool = True) -> SimResult:
     pop, plan = draws.pop, draws.plan
     D = params.n_days
     a0, a1, p0, p1 = draws.block_people(b)
@@ -449,14 +456,22 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     fx = np.array([params.fx_to_usd[c] for c in pop.currency]) if len(pop.currency) else np.zeros(0)
     oa = np.concatenate(o["account"]).astype(np.int64)
     amount = np.concatenate(o["amount"]).astype(float)
+    t_channel = np.concatenate(cols["channel"]).astype(np.int64)
+    t_kind = np.concatenate(cols["kind"]).astype(np.int64)
+    touch_counts = np.bincount(t_channel, minlength=len(CHANNELS))
+    record_counts = np.bincount(t_channel, weights=RECORDS_PER_KIND[t_kind], minlength=len(CHANNELS)).astype(np.int64)
+    if not keep_touches:
+        cols = {k: [np.zeros(0, dtype=np.int64)] for k in cols}
+        t_channel = t_kind = np.zeros(0, dtype=np.int64)
     return SimResult(
-        t_person=np.concatenate(cols["person"]).astype(np.int64) + p0,
-        t_day=np.concatenate(cols["day"]).astype(np.int64),
-        t_sec=np.concatenate(cols["sec"]).astype(np.int64),
-        t_channel=np.concatenate(cols["channel"]).astype(np.int64),
-        t_campaign=np.concatenate(cols["campaign"]).astype(np.int64),
-        t_kind=np.concatenate(cols["kind"]).astype(np.int64),
+        t_person=(np.concatenate(cols["person"]) + p0).astype(np.int32),
+        t_day=np.concatenate(cols["day"]).astype(np.int32),
+        t_sec=np.concatenate(cols["sec"]).astype(np.int32),
+        t_channel=t_channel.astype(np.int8),
+        t_campaign=np.concatenate(cols["campaign"]).astype(np.int32),
+        t_kind=t_kind.astype(np.int8),
         t_uk=np.concatenate(cols["uk"]).astype(np.float64),
+        touch_counts=touch_counts, record_counts=record_counts,
         lead_day=lead_day, lead_sec=lead_sec, lead_channel=lead_channel, lead_campaign=lead_campaign,
         mql_day=mql_day, sql_day=sql_day, opp_day=opp_day,
         primary_person=np.where(primary >= 0, primary + p0, -1),

@@ -59,7 +59,7 @@ def counterfactual_truth(params: Params, draws: Draws, baseline: SimResult,
     for i, ch in enumerate(CHANNELS):
         if progress:
             progress(f"counterfactual: {ch} off", i, len(CHANNELS))
-        cf = summarize(simulate(params, draws, frozenset({ch})), D)
+        cf = summarize(simulate(params, draws, frozenset({ch}), keep_touches=False), D)
         cf_touches[ch] = cf["touches_by_channel"]
         inc_p = {t: base["pipeline"][t] - cf["pipeline"][t] for t in REVENUE_TYPES}
         inc_r = {t: base["revenue"][t] - cf["revenue"][t] for t in REVENUE_TYPES}
