@@ -21,8 +21,7 @@ def register(app: typer.Typer) -> None:
         no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report.")] = False,
         generate_only: Annotated[bool, typer.Option("--generate-only", help="Only write the source files (no store, no models).")] = False,
     ) -> None:
-        """Generate the demo B2B SaaS company, load it through the real readers, run every
-        attribution model, print revenue/pipeline/ROI by channel and write the HTML report."""
+        """Generate the demo B2B SaaS company, load it through the real readers, run every attribution model, print revenue/pipeline/ROI by channel and write the HTML report."""
         from rich.console import Console
 
         from revline.store import resolve_db_path
