@@ -202,3 +202,13 @@ def test_order_four_and_bad_inputs():
         markov_model(bad)
     with pytest.raises(PathsError, match=r"row 1, field 'path'"):
         markov_model(_paths([("a >  > b", 1, 1.0, 0)]))
+
+
+def test_direct_and_series_solvers_agree():
+    df = pd.read_csv(MTA)
+    for order in (1, 3):
+        direct = _re(df, order, solver="direct")
+        series = _re(df, order, solver="series")
+        pd.testing.assert_frame_equal(direct, series, check_exact=False, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="solver"):
+        markov_model(df, solver="bogus")

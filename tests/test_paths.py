@@ -172,3 +172,26 @@ def test_cli_export_markov_shapley(store, tmp_path):
     bad.write_text("path,total_conversions\na,1\nb,-2\n")
     r = runner.invoke(app, ["paths", "markov", str(bad), "--out", str(m)])
     assert r.exit_code == 1 and "row 2" in r.output
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "email", " paid search ", "x" * 24, "ünïcode", "organic_social", "b\t"]), min_size=1, max_size=6),
+        min_size=1, max_size=15,
+    )
+)
+def test_byte_tokenizer_matches_arrow_split(paths):
+    """The fast byte-level tokenizer and pyarrow's split (forced by a 2-byte separator) agree."""
+    one = pd.DataFrame({"path": [">".join(p) for p in paths], "total_conversions": 1})
+    two = pd.DataFrame({"path": ["->".join(p) for p in paths], "total_conversions": 1})
+    a, b = encode_paths(one, sep=">"), encode_paths(two, sep="->")
+    assert a.channels == b.channels
+    assert a.codes.tolist() == b.codes.tolist() and a.offsets.tolist() == b.offsets.tolist()
+    assert decode_paths(a) == [" > ".join(t.strip() for t in p) for p in paths]
+
+
+def test_long_channel_names_fall_back():
+    df = pd.DataFrame({"path": ["a_very_long_channel_name_over_24_bytes > b", "b"], "total_conversions": 1})
+    enc = encode_paths(df)
+    assert enc.channels == ("a_very_long_channel_name_over_24_bytes", "b")

@@ -6,7 +6,9 @@ absorbing Markov chain, so P(conversion) is a linear solve: with Q the transient
 transition matrix, b the one-step conversion probabilities and pi0 the start distribution,
 P(conv) = pi0' (I - Q)^-1 b. We solve (I - Q)' x = pi0 once (x = expected visits) for the full
 chain and once per removed channel (removing a channel sends its states to null, i.e. drops them
-from the transient set), with scipy's sparse LU.
+from the transient set): with scipy's sparse LU for small chains, and above DIRECT_MAX_STATES
+states with the Neumann series summed until the mass left in transient states is < 1e-15 (a
+certified bound on the remaining error, ~100x faster than LU on half-dense order-3 fill-in).
 
 Conventions, checked against ChannelAttribution 2.2.5 (see tests/test_markov.py):
 - States of order k are the overlapping k-tuples of a path's channels; a path shorter than k is a
@@ -89,37 +91,59 @@ class MarkovChain:
         return out
 
 
+_DENSE_CODES = 1 << 24  # state-code spaces up to this size are compacted with a lookup table
+_DENSE_PAIRS = 1 << 25  # S*S up to this size: transitions counted with one bincount
+
+
 def _state_sequences(enc: EncodedPaths, order: int, collapse_repeats: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each path as a sequence of k-tuple state codes (CSR: codes, offsets)."""
+    """Each path as a sequence of k-tuple state codes (CSR: codes, path of each state).
+
+    A state code is the tuple's channel ids + 1 as base-(n+1) digits, the latest channel lowest,
+    so tuples of different lengths (short paths) never collide. Built with shifted slices of one
+    flat array: no per-path Python, no fancy indexing.
+    """
     n = len(enc.channels)
     base = n + 1
     if order * np.log2(base) > 62:
         raise ValueError(f"order {order} with {n} channels overflows the 64-bit state code")
+    dtype = np.int32 if base**order < 2**31 else np.int64
     lengths = enc.lengths
-    starts = enc.offsets[:-1]
-    pos = np.arange(len(enc.codes), dtype=np.int64)
-    path_of = np.repeat(np.arange(enc.n_paths, dtype=np.int64), lengths)
-    first = starts[path_of]
-    within = pos - first
-    last = within == lengths[path_of] - 1
-    select = (within >= order - 1) | (last & (lengths[path_of] < order))
-    p = pos[select]
-    o = first[select]
-    code = np.zeros(len(p), dtype=np.int64)
-    digits = enc.codes.astype(np.int64) + 1
-    for t in range(order):
-        q = p - (order - 1) + t
-        ok = q >= o
-        code = np.where(ok, code * base + digits[np.where(ok, q, 0)], code)
-    spath = path_of[select]
+    path_of = np.repeat(np.arange(enc.n_paths, dtype=np.int32), lengths)
+    code = enc.codes.astype(dtype) + 1
+    if order > 1:
+        within = np.arange(len(code), dtype=np.int32) - np.repeat(enc.offsets[:-1].astype(np.int32), lengths)
+        digits = code.copy()
+        for shift in range(1, order):
+            part = np.zeros_like(code)
+            part[shift:] = digits[:-shift] * dtype(base**shift)
+            part[within < shift] = 0
+            code += part
+        plen = np.repeat(lengths.astype(np.int32), lengths)
+        select = (within >= order - 1) | ((within == plen - 1) & (plen < order))
+        del within, plen, digits
+        code, path_of = code[select], path_of[select]
     if collapse_repeats and len(code):
-        keep = np.ones(len(code), dtype=bool)
-        keep[1:] = (code[1:] != code[:-1]) | (spath[1:] != spath[:-1])
-        code, spath = code[keep], spath[keep]
-    counts = np.bincount(spath, minlength=enc.n_paths)
-    offsets = np.zeros(enc.n_paths + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return code, offsets
+        keep = np.empty(len(code), dtype=bool)
+        keep[0] = True
+        np.not_equal(code[1:], code[:-1], out=keep[1:])
+        keep[1:] |= path_of[1:] != path_of[:-1]
+        if not keep.all():
+            code, path_of = code[keep], path_of[keep]
+    return code, path_of
+
+
+def _compact(codes: np.ndarray, order: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct codes sorted, id of each code) -- a lookup table when the code space is small."""
+    space = (n + 1) ** order
+    if space <= _DENSE_CODES:
+        present = np.zeros(space, dtype=bool)
+        present[codes] = True
+        uniq = np.flatnonzero(present)
+        table = np.zeros(space, dtype=np.int32)
+        table[uniq] = np.arange(len(uniq), dtype=np.int32)
+        return uniq.astype(np.int64), table[codes]
+    uniq, sid = np.unique(codes, return_inverse=True)
+    return uniq.astype(np.int64), sid.astype(np.int64)
 
 
 def fit_chain(
@@ -133,28 +157,33 @@ def fit_chain(
     if not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
         raise ValueError(f"order must be an integer in 1..{MAX_ORDER}, got {order!r}")
     weight = enc.conversions + enc.nulls
-    live = weight > 0
     if collapse_channels:
         enc = enc.collapse_repeats()
-    codes, offsets = _state_sequences(enc, int(order), collapse_repeats)
-    lengths = np.diff(offsets)
-    live &= lengths > 0
-    uniq, sid = np.unique(codes, return_inverse=True)
+    codes, path_of = _state_sequences(enc, int(order), collapse_repeats)
+    uniq, sid = _compact(codes, int(order), len(enc.channels))
+    del codes
     S = len(uniq)
-    path_of = np.repeat(np.arange(enc.n_paths, dtype=np.int64), lengths)
-    wpos = weight[path_of]
-    # transitions within a path: position i -> i+1 where both belong to the same path
-    same = np.zeros(len(sid), dtype=bool)
+    counts_per_path = np.bincount(path_of, minlength=enc.n_paths)
+    live = (weight > 0) & (counts_per_path > 0)
+    ends = np.cumsum(counts_per_path)
+    first_state = sid[(ends - counts_per_path)[live]]
+    last_state = sid[ends[live] - 1]
+    # transitions within a path: state i -> i+1 where both belong to the same path
     if len(sid) > 1:
-        same[:-1] = path_of[:-1] == path_of[1:]
-    frm = sid[:-1][same[:-1]] if len(sid) > 1 else np.zeros(0, np.int64)
-    to = sid[1:][same[:-1]] if len(sid) > 1 else np.zeros(0, np.int64)
-    w = wpos[:-1][same[:-1]] if len(sid) > 1 else np.zeros(0)
-    nz = w > 0
-    counts = sp.coo_matrix((w[nz], (frm[nz], to[nz])), shape=(S, S)).tocsr()
-    counts.sum_duplicates()
-    first_state = sid[offsets[:-1][live]]
-    last_state = sid[offsets[1:][live] - 1]
+        same = path_of[:-1] == path_of[1:]
+        w = weight[path_of[:-1][same]]
+        frm, to = sid[:-1][same], sid[1:][same]
+    else:
+        w, frm, to = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    del path_of
+    if S * S <= _DENSE_PAIRS:
+        dense = np.bincount(frm.astype(np.int64) * S + to, weights=w, minlength=S * S).reshape(S, S)
+        counts = sp.csr_matrix(dense)
+    else:
+        nz = w > 0
+        counts = sp.coo_matrix((w[nz], (frm[nz], to[nz])), shape=(S, S)).tocsr()
+        counts.sum_duplicates()
+    counts.eliminate_zeros()
     start = np.bincount(first_state, weights=weight[live], minlength=S)
     to_conv = np.bincount(last_state, weights=enc.conversions[live], minlength=S)
     to_null = np.bincount(last_state, weights=enc.nulls[live], minlength=S)
@@ -162,52 +191,81 @@ def fit_chain(
     return MarkovChain(enc.channels, int(order), uniq, counts, start, to_conv, to_null, conv_value)
 
 
-def _absorption(
-    chain: MarkovChain, keep: np.ndarray | None = None, max_step: int | None = None
-) -> tuple[float, float]:
-    """(P(conversion), E[conversion value]) with only the `keep` states transient.
+DIRECT_MAX_STATES = 400
+SERIES_TOL = 1e-15
 
-    Dropped states absorb into null at once, so the chain restricted to kept states is solved.
-    With `max_step`, walks are cut after that many channel states (ChannelAttribution's
-    simulation cap) and the truncated sum of pi0 Q^t b, t < max_step, is computed exactly.
-    """
+
+@dataclass(frozen=True)
+class _System:
+    """Row-normalised chain: Q' (CSR), one-step conversion b, value-weighted bv, start pi0."""
+
+    QT: sp.csr_matrix
+    b: np.ndarray
+    bv: np.ndarray
+    pi0: np.ndarray
+
+
+def _system(chain: MarkovChain) -> _System:
     out_w = np.asarray(chain.counts.sum(axis=1)).ravel() + chain.to_conv + chain.to_null
-    total_start = chain.start.sum()
-    if total_start <= 0:
-        return 0.0, 0.0
     safe = np.where(out_w > 0, out_w, 1.0)
     b = chain.to_conv / safe
     mean_value = np.divide(chain.conv_value, chain.to_conv, out=np.zeros_like(chain.conv_value), where=chain.to_conv > 0)
-    bv = b * mean_value
-    pi0 = chain.start / total_start
+    total_start = chain.start.sum()
+    pi0 = chain.start / total_start if total_start > 0 else np.zeros_like(chain.start)
     Q = sp.diags(1.0 / safe) @ chain.counts
-    if keep is not None:
-        idx = np.flatnonzero(keep)
-        if len(idx) == 0:
-            return 0.0, 0.0
-        Q = Q[idx][:, idx]
-        b, bv, pi0 = b[idx], bv[idx], pi0[idx]
-    if not pi0.any():
-        return 0.0, 0.0
-    if max_step is not None:
-        QT = Q.T.tocsr()
-        x, total = pi0.copy(), np.zeros_like(pi0)
-        for _ in range(int(max_step)):
-            total += x
-            x = QT @ x
-        return float(total @ b), float(total @ bv)
-    A = (sp.identity(Q.shape[0], format="csc") - Q.T).tocsc()
-    x = splu(A).solve(pi0)
-    return float(x @ b), float(x @ bv)
+    return _System(Q.T.tocsr(), b, b * mean_value, pi0)
 
 
-def removal_effects(chain: MarkovChain, max_step: int | None = None) -> pd.DataFrame:
-    """Exact removal effect of every channel: 1 - P(conv | channel removed) / P(conv)."""
-    p_full, v_full = _absorption(chain, None, max_step)
+def _visits(sys_: _System, keep: np.ndarray | None, max_step: int | None, solver: str) -> np.ndarray:
+    """Expected visits x of every state, only `keep` states transient (dropped ones go to null).
+
+    Exact either way: "direct" solves (I - Q_KK)' x = pi0_K by sparse LU (scipy splu);
+    "series" sums x = sum_t (Q' D)^t D pi0 until the probability mass still in transient states
+    is below 1e-15 -- every later term adds at most that mass to P(conversion), so the result is
+    certified to 1e-15 absolute, and at thousands of states it is ~100x faster than LU, whose
+    fill-in on a well-connected order-3 chain is half dense. With `max_step` the sum stops after
+    that many terms (ChannelAttribution's walk cap).
+    """
+    S = len(sys_.pi0)
+    d = np.ones(S) if keep is None else keep.astype(np.float64)
+    x0 = sys_.pi0 * d
+    if max_step is not None or solver == "series" or (solver == "auto" and S > DIRECT_MAX_STATES):
+        total = np.zeros(S)
+        y = x0
+        steps = int(max_step) if max_step is not None else 1_000_000
+        for _ in range(steps):
+            total += y
+            y = (sys_.QT @ y) * d
+            if max_step is None and y.sum() < SERIES_TOL:
+                return total
+        if max_step is not None:
+            return total
+        solver = "direct"  # pathological slow mixing: fall back to LU
+    idx = np.arange(S) if keep is None else np.flatnonzero(keep)
+    out = np.zeros(S)
+    if len(idx) == 0 or not x0.any():
+        return out
+    QT = sys_.QT[idx][:, idx]
+    A = (sp.identity(len(idx), format="csc") - QT).tocsc()
+    out[idx] = splu(A).solve(x0[idx])
+    return out
+
+
+def removal_effects(chain: MarkovChain, max_step: int | None = None, solver: str = "auto") -> pd.DataFrame:
+    """Exact removal effect of every channel: 1 - P(conv | channel removed) / P(conv).
+
+    solver: "auto" (LU up to DIRECT_MAX_STATES states, certified series above), "direct", "series".
+    """
+    if solver not in ("auto", "direct", "series"):
+        raise ValueError(f"solver must be 'auto', 'direct' or 'series', got {solver!r}")
+    sys_ = _system(chain)
+    x = _visits(sys_, None, max_step, solver)
+    p_full, v_full = float(x @ sys_.b), float(x @ sys_.bv)
     member = chain.state_channels()
     rows = []
     for c, name in enumerate(chain.channels):
-        p_c, v_c = _absorption(chain, ~member[:, c], max_step)
+        x = _visits(sys_, ~member[:, c], max_step, solver)
+        p_c, v_c = float(x @ sys_.b), float(x @ sys_.bv)
         rows.append(
             (
                 name,
@@ -251,6 +309,7 @@ def markov_model(
     collapse_channels: bool = False,
     out_transition_matrix: bool = True,
     max_step: int | None = None,
+    solver: str = "auto",
     encoded: EncodedPaths | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Fit an order-k Markov attribution model; the API mirrors ChannelAttribution.markov_model.
@@ -260,6 +319,7 @@ def markov_model(
     "transition_matrix": channel_from, channel_to, transition_probability (when asked)}.
     Conversions and nulls may be fractional. `max_step=None` (default) gives the exact limit of
     unbounded walks; an integer reproduces ChannelAttribution's cap on simulated walk length.
+    `solver` picks sparse LU or the certified series for the absorbing-chain solves (see `_visits`).
     Pass `encoded` to reuse a parse of the same table.
     """
     enc = encoded or encode_paths(
@@ -268,7 +328,7 @@ def markov_model(
     chain = fit_chain(enc, order, collapse_repeats=collapse_repeats, collapse_channels=collapse_channels)
     if max_step is not None and max_step < 1:
         raise ValueError(f"max_step must be >= 1 or None, got {max_step!r}")
-    re = removal_effects(chain, max_step)
+    re = removal_effects(chain, max_step, solver)
     total_conv = float(enc.conversions.sum())
     total_value = float(enc.value.sum())
     s_conv = re["removal_effects_conversion"].sum()
