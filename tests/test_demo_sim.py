@@ -323,3 +323,43 @@ def test_unknown_size_and_channel_are_clear_errors(tmp_path, tiny_draws):
     params, draws, _ = tiny_draws
     with pytest.raises(ValueError, match="unknown channel"):
         simulate(params, draws, frozenset({"radio"}))
+
+
+def test_references_between_files_resolve(demo):
+    out, _, t = demo
+    acc = set(_good(out, "salesforce/Account.csv", t)["Id"])
+    leads = _good(out, "salesforce/Lead.csv", t)
+    contacts = _good(out, "salesforce/Contact.csv", t)
+    opps = _good(out, "salesforce/Opportunity.csv", t)
+    camps = set(_good(out, "salesforce/Campaign.csv", t)["Id"])
+    lead_ids, contact_ids, opp_ids = set(leads["Id"]), set(contacts["Id"]), set(opps["Id"])
+    conv = leads[leads["IsConverted"] == "true"]
+    assert len(conv) > 0
+    assert set(conv["ConvertedContactId"]) <= contact_ids and set(conv["ConvertedAccountId"]) <= acc
+    assert set(conv["ConvertedOpportunityId"]) - {""} <= opp_ids
+    assert (pd.to_datetime(conv["ConvertedDate"]) >= pd.to_datetime(conv["CreatedDate"]).dt.tz_localize(None).dt.normalize()).all()
+    assert set(opps["CampaignId"]) - {""} <= camps
+    roles = _good(out, "salesforce/OpportunityContactRole.csv", t)
+    assert set(roles["OpportunityId"]) <= opp_ids and set(roles["ContactId"]) <= contact_ids
+    assert roles.groupby("OpportunityId")["IsPrimary"].apply(lambda s: (s == "true").sum()).eq(1).all()
+    hist = _good(out, "salesforce/OpportunityHistory.csv", t)
+    assert set(hist["OpportunityId"]) == opp_ids
+    last = hist.groupby("OpportunityId").tail(1).set_index("OpportunityId")["StageName"]
+    assert (last.reindex(opps["Id"]).to_numpy() == opps["StageName"].to_numpy()).all()
+    cm = _good(out, "salesforce/CampaignMember.csv", t)
+    assert set(cm["CampaignId"]) <= camps
+    assert ((cm["LeadId"] != "") | (cm["ContactId"] != "")).all()
+    assert set(cm["LeadId"]) - {""} <= lead_ids and set(cm["ContactId"]) - {""} <= contact_ids
+    assert not cm.duplicated(["CampaignId", "LeadId", "ContactId"]).any()
+    for rel in ("salesforce/Task.csv", "salesforce/Event.csv"):
+        act = _good(out, rel, t)
+        assert set(act["WhoId"]) <= lead_ids | contact_ids
+        assert set(act["WhatId"]) - {""} <= opp_ids | acc
+    # Segment: identify carries an email of a known lead/contact; group ids are Account ids
+    emails = set(leads["Email"]) | set(contacts["Email"])
+    bad_lines = {(b["file"], b["row_number"]) for b in t["bad_rows"] if b["file"].startswith("segment/")}
+    seg = [json.loads(line) for f, i, line in _segment_lines(out) if (f, i) not in bad_lines]
+    idents = [e for e in seg if e["type"] == "identify"]
+    assert idents and {e["traits"]["email"] for e in idents} <= emails
+    assert {e["groupId"] for e in seg if e["type"] == "group"} <= acc
+    assert all(e["timestamp"].endswith("Z") and "2024-10-01" <= e["timestamp"][:10] <= "2026-09-30" for e in seg)
