@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from revline.api import dashboard, openapi_doc, read_api
-from revline.api.collector import Collector
+from revline.api.collector import Collector, CollectorFirst
 from revline.api.keys import resolve_keys
 from revline.api.wal import wal_dir_for
 
@@ -25,7 +25,7 @@ DESCRIPTION = """Read API, Segment-compatible collector and dashboard of a revli
 * **Collector** (`/v1/...`): HTTP Basic with the write key as user name and an empty password,
   exactly like Segment's HTTP tracking API. A 200 means the message is fsynced in the write-ahead
   log; it reaches the `events` table within a fraction of a second. A message without `messageId`
-  gets `rl-<md5 of its JSON>`, so retries of it are deduplicated too.
+  gets `rl-<md5 of its Spec fields>`, so retries of it are deduplicated too.
 * **Dashboard** (`/dashboard`): log in with the read key (form, or `/dashboard?key=<key>` once;
   both set the `rl_read_key` cookie).
 """
@@ -76,6 +76,6 @@ def create_app(
 
     app.include_router(read_api.router)
     dashboard.register(app)
-    app.mount("/v1", collector, name="collector")
+    app.add_middleware(CollectorFirst, collector=collector)
     openapi_doc.document_collector(app)
     return app

@@ -5,13 +5,12 @@ costs the collector's Python thread nothing. Loading is idempotent (INSERT ... O
 NOTHING on message_id), which is what makes replay after a crash safe: a segment that was loaded
 but not yet deleted when the process died is simply loaded again.
 
-A message without messageId gets `rl-` + md5 of its own JSON text: retries of the same message
+A message without messageId gets `rl-` + md5 of its Spec fields: retries of the same message
 dedupe like messages that carry an id, which a random id would not do.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -25,37 +24,43 @@ from revline.api.wal import list_segments, truncate_torn_tail
 
 log = logging.getLogger("revline.collector")
 
-_READ = "read_json(?, format='newline_delimited', columns={rid: 'VARCHAR', rt: 'TIMESTAMP', k: 'VARCHAR', b: 'JSON'})"
+# The Spec fields the loader keeps; read_json parses each line once into these typed structs.
+_SPEC = ("messageId VARCHAR, type VARCHAR, event VARCHAR, name VARCHAR, anonymousId VARCHAR, userId VARCHAR, "
+         "groupId VARCHAR, previousId VARCHAR, timestamp VARCHAR, originalTimestamp VARCHAR, "
+         "properties JSON, traits JSON, context JSON")
+_READ = (f"read_json(?, format='newline_delimited', maximum_object_size=4194304, "
+         f"columns={{rid: 'VARCHAR', rt: 'TIMESTAMP', k: 'VARCHAR', b: 'STRUCT({_SPEC}, batch STRUCT({_SPEC})[])'}})")
 
 _EVENT_COLUMNS = (
     "message_id, type, event, anonymous_id, user_id, group_id, previous_id, occurred_at, received_at, "
     "properties, traits, context, source"
 )
 
-# One row per message: single-message records as they are, batch records unnested; a batch's
-# shared context/integrations are merged under each message's own (the message wins).
+# One row per message: single-message records as they are, batch records unnested. A batch's
+# shared context is merged under each message's own context (the message wins). A message
+# without messageId is hashed over its Spec fields as sent (before that merge).
 _MESSAGES_SQL = """
-WITH rec AS (SELECT * FROM {source}),
+WITH rec AS MATERIALIZED (SELECT * FROM {source}),
 msgs AS (
-    SELECT rid, rt, k AS type, b AS msg, 0 AS ord FROM rec WHERE k <> 'batch'
+    SELECT rid, rt, k AS type, b AS m, NULL::JSON AS bctx, 0 AS ord FROM rec WHERE k <> 'batch'
     UNION ALL
-    SELECT rid, rt, u.m->>'type', CASE WHEN (b->'context') IS NULL THEN u.m
-           ELSE json_merge_patch(json_object('context', b->'context'), u.m) END, u.ord
-    FROM rec, unnest(CAST(b->'batch' AS JSON[])) WITH ORDINALITY AS u(m, ord) WHERE k = 'batch'
+    SELECT rid, rt, m.type, m, bctx, ord
+    FROM (SELECT rid, rt, b.context AS bctx, unnest(b.batch) AS m, generate_subscripts(b.batch, 1) AS ord
+          FROM rec WHERE k = 'batch')
 )
 SELECT
-    coalesce(msg->>'messageId', 'rl-' || md5(CAST(msg AS VARCHAR))) AS message_id,
+    CASE WHEN m.messageId IS NOT NULL THEN m.messageId ELSE 'rl-' || md5(CAST(m AS VARCHAR)) END AS message_id,
     type,
-    CASE WHEN type = 'page' THEN coalesce(msg->>'name', msg->'properties'->>'path') ELSE msg->>'event' END AS event,
-    msg->>'anonymousId' AS anonymous_id,
-    msg->>'userId' AS user_id,
-    msg->>'groupId' AS group_id,
-    msg->>'previousId' AS previous_id,
-    coalesce(timezone('UTC', TRY_CAST(coalesce(msg->>'timestamp', msg->>'originalTimestamp') AS TIMESTAMPTZ)), rt) AS occurred_at,
+    CASE WHEN type = 'page' THEN coalesce(m.name, m.properties->>'path') ELSE m.event END AS event,
+    m.anonymousId AS anonymous_id,
+    m.userId AS user_id,
+    m.groupId AS group_id,
+    m.previousId AS previous_id,
+    coalesce(timezone('UTC', TRY_CAST(coalesce(m.timestamp, m.originalTimestamp) AS TIMESTAMPTZ)), rt) AS occurred_at,
     rt AS received_at,
-    msg->'properties' AS properties,
-    msg->'traits' AS traits,
-    msg->'context' AS context,
+    m.properties AS properties,
+    m.traits AS traits,
+    CASE WHEN bctx IS NULL THEN m.context ELSE json_merge_patch(bctx, coalesce(m.context, '{{}}')) END AS context,
     'collector' AS source
 FROM msgs
 QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY rt, rid, ord) = 1
@@ -115,50 +120,43 @@ def derive_touchpoints(con: duckdb.DuckDBPyConnection, new_ids: list[str]) -> bo
 
 def _load_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     """Fallback when one record breaks the bulk load: good lines load, bad lines go to quarantine."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _wal_line (rid VARCHAR, rt TIMESTAMP, k VARCHAR, b JSON)"
-    )
     new_ids: list[str] = []
+    single = path.with_suffix(".line")
     with open(path, "rb") as fh:
         for number, line in enumerate(fh, start=1):
-            text = line.decode("utf-8", "replace")
+            single.write_bytes(line)
             try:
-                rec = json.loads(text)
                 con.execute("BEGIN TRANSACTION")
-                con.execute("DELETE FROM _wal_line")
-                con.execute(
-                    "INSERT INTO _wal_line VALUES (?, ?, ?, ?)",
-                    [rec["rid"], rec["rt"], rec["k"], json.dumps(rec["b"])],
-                )
-                new_ids += [r[0] for r in con.execute(_insert_sql("_wal_line")).fetchall()]
+                new_ids += [r[0] for r in con.execute(_insert_sql(_READ), [str(single)]).fetchall()]
                 con.execute("COMMIT")
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded, never dropped
-                try:
-                    con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
+            except duckdb.Error as exc:  # every failure is recorded, never dropped
+                con.execute("ROLLBACK")
                 con.execute(
                     "INSERT INTO quarantine (source, table_name, row_number, field, reason, raw, ingested_at) "
                     "VALUES (?, 'events', ?, NULL, ?, ?, ?)",
-                    [f"collector:{path.name}", number, f"{type(exc).__name__}: {exc}"[:1000], text,
-                     datetime.now(timezone.utc).replace(tzinfo=None)],
+                    [f"collector:{path.name}", number, f"{type(exc).__name__}: {exc}"[:1000],
+                     line.decode("utf-8", "replace"), datetime.now(timezone.utc).replace(tzinfo=None)],
                 )
+    single.unlink(missing_ok=True)
     return new_ids
+
+
+_DERIVE_NOW = "derive-now"
 
 
 class EventLoader:
     """A background thread that loads sealed segments in order and deletes them once committed.
 
     Touchpoint derivation costs a fixed few hundred milliseconds per call whatever the number of
-    events, so it runs for all events loaded since the last call: whenever the queue runs dry, and
-    at least every `derive_seconds` under sustained load. Loading never waits for it.
+    events, so it runs for all events loaded since the last call, at most every `derive_seconds`
+    (and at once on `request_derive()`, which `Collector.flush` and shutdown use).
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, derive: bool = True, derive_seconds: float = 2.0) -> None:
         self.con = con.cursor()
         self.con.execute("SET TimeZone = 'UTC'")
         self.derive = derive
-        self._queue: queue.Queue[Path | None] = queue.Queue()
+        self._queue: queue.Queue[Path | str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
@@ -182,7 +180,18 @@ class EventLoader:
             derive_touchpoints(self.con, new_ids)
         return len(new_ids)
 
-    def submit(self, path: Path) -> None:
+    def request_derive(self) -> None:
+        """Derive touchpoints for everything loaded so far, after the segments already queued."""
+        self.submit(_DERIVE_NOW)
+
+    def _derive_pending(self) -> None:
+        if self.derive and self._to_derive:
+            ids, self._to_derive = self._to_derive, []
+            self._last_derive = time.monotonic()
+            if not derive_touchpoints(self.con, ids):
+                self.derive_failures += 1
+
+    def submit(self, path: Path | str) -> None:
         with self._count_lock:
             self._outstanding += 1
             self._idle.clear()
@@ -196,21 +205,18 @@ class EventLoader:
         while True:
             path = self._queue.get()
             if path is None:
-                if self.derive and self._to_derive:
-                    ids, self._to_derive = self._to_derive, []
-                    derive_touchpoints(self.con, ids)
+                self._derive_pending()
                 return
             try:
+                if path == _DERIVE_NOW:
+                    self._derive_pending()
+                    continue
                 new_ids = load_segment(self.con, path)
                 path.unlink()
                 self.loaded_events += len(new_ids)
                 self._to_derive += new_ids
-                due = time.monotonic() - self._last_derive >= self.derive_seconds
-                if self.derive and self._to_derive and (self._queue.empty() or due):
-                    ids, self._to_derive = self._to_derive, []
-                    self._last_derive = time.monotonic()
-                    if not derive_touchpoints(self.con, ids):
-                        self.derive_failures += 1
+                if time.monotonic() - self._last_derive >= self.derive_seconds:
+                    self._derive_pending()
             except Exception:  # the segment stays on disk and is replayed at the next start
                 self.errors += 1
                 log.exception("loading %s failed; it stays on disk for replay", path)

@@ -21,7 +21,7 @@ _OBJ = {"type": "object"}
 
 def _message(kind: str) -> dict[str, Any]:
     props: dict[str, Any] = {
-        "messageId": {**_ID, "description": "Dedupes retries; if absent: rl-<md5 of the message JSON>"},
+        "messageId": {**_ID, "description": "Dedupes retries; if absent: rl-<md5 of the message Spec fields>"},
         "anonymousId": _ID, "userId": _ID, "timestamp": _TIME,
         "context": {**_OBJ, "description": "context.campaign holds utm_* (source, medium, name, term, content)"},
         "integrations": _OBJ,
