@@ -1,0 +1,89 @@
+"""Durability: events acknowledged by a `revline serve` process survive its SIGKILL (replayed at start)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from conftest import API_READ_KEY, API_WRITE_KEY
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(db, port) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "revline", "serve", "--db", str(db), "--port", str(port),
+         "--write-key", API_WRITE_KEY, "--read-key", API_READ_KEY],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("revline serve did not start")
+
+
+@pytest.mark.slow
+def test_acknowledged_events_survive_kill_9(tmp_path):
+    db = tmp_path / "store.duckdb"
+    port = _free_port()
+    server = _serve(db, port)
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def sender(worker: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=(API_WRITE_KEY, ""), timeout=5) as client:
+            for seq in range(100_000):
+                if stop.is_set():
+                    return
+                ids = [f"w{worker}-{seq}-{i}" for i in range(5)]
+                body = {"batch": [{"type": "track", "event": "Clicked", "userId": f"u{worker}", "messageId": m}
+                                  for m in ids]}
+                try:
+                    r = client.post("/v1/batch", json=body)
+                except httpx.HTTPError:
+                    return  # the server is gone: this request was never acknowledged
+                if r.status_code == 200:
+                    with lock:
+                        acked.extend(ids)
+
+    threads = [threading.Thread(target=sender, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    server.send_signal(signal.SIGKILL)  # mid-load, no shutdown hook runs
+    server.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acked) > 0
+
+    from revline.api.app import create_app
+
+    app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY)  # start-up replays the log
+    collector = app.state.collector
+    collector.flush()
+    cur = app.state.con.cursor()
+    cur.execute("CREATE TEMP TABLE acked (message_id VARCHAR)")
+    cur.executemany("INSERT INTO acked VALUES (?)", [[m] for m in acked])
+    missing = cur.execute("SELECT count(*) FROM acked ANTI JOIN events USING (message_id)").fetchone()[0]
+    stored = cur.execute("SELECT count(*) FROM events").fetchone()[0]
+    collector.close()
+    assert missing == 0, f"{missing} of {len(acked)} acknowledged events lost"
+    assert stored >= len(acked)
