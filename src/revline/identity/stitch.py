@@ -298,11 +298,15 @@ def _remap_facts(con: duckdb.DuckDBPyConnection) -> None:
         SELECT t.touchpoint_id, pid AS person_id, coalesce(p.account_id, t.account_id) AS account_id
         FROM (
             SELECT t.*, coalesce(mi.person_id, ma.person_id, mc.person_id) AS pid
-            FROM touchpoints t
+            FROM (
+                -- the stated person counts only for touches observed under no identity; as a key
+                -- column (not a join condition) so the join stays a hash join
+                SELECT *, CASE WHEN identity_value IS NULL AND anonymous_id IS NULL THEN trim(person_id) END AS stated_key
+                FROM touchpoints
+            ) t
             LEFT JOIN _stitch_map mi ON mi.t = t.identity_type AND mi.v = {_norm('t.identity_type', 't.identity_value')}
             LEFT JOIN _stitch_map ma ON ma.t = 'anonymous_id' AND ma.v = trim(t.anonymous_id)
-            LEFT JOIN _stitch_crm_map mc ON mc.v = trim(t.person_id)
-                AND t.identity_value IS NULL AND t.anonymous_id IS NULL
+            LEFT JOIN _stitch_crm_map mc ON mc.v = t.stated_key
         ) t LEFT JOIN _stitch_people p ON p.person_id = t.pid
         """
     )
