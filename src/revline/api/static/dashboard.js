@@ -55,13 +55,13 @@ async function loadKpis() {
 
 async function loadTargets() {
   const t = await api("revenue-vs-target", range());
-  const x = t.rows.map((r) => r.period_start);
+  const x = t.rows.map((r) => `${r.period_start} – ${r.period_end}`);
   Plotly.react("chart-targets", [
     { type: "bar", name: "Revenue won", x, y: t.rows.map((r) => r.revenue), marker: { color: "#3b5bdb" } },
     { type: "scatter", mode: "lines+markers", name: "Revenue target", x, y: t.rows.map((r) => r.revenue_target), line: { color: "#1d2433", dash: "dash" } },
     { type: "bar", name: "Pipeline created", x, y: t.rows.map((r) => r.pipeline), marker: { color: "#9db2ff" } },
     { type: "scatter", mode: "lines+markers", name: "Pipeline target", x, y: t.rows.map((r) => r.pipeline_target), line: { color: "#667085", dash: "dot" } },
-  ], layout({ barmode: "group", yaxis: { tickprefix: "$" } }), config);
+  ], layout({ barmode: "group", xaxis: { type: "category" }, yaxis: { tickprefix: "$" } }), config);
 }
 
 async function loadAttribution() {
