@@ -115,7 +115,9 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
     ev_src = np.concatenate([idx, np.full(len(first_p), -1), np.full(int(grp.sum()), -1)])
     ev_ident = np.concatenate([identified, np.ones(len(first_p) + int(grp.sum()), bool)])
     o = np.lexsort((ev_src, ev_sub, ev_ts))
-    ev_person, ev_ts, ev_sub, ev_src, ev_ident = ev_person[o], ev_ts[o], ev_sub[o], ev_src[o], ev_ident[o]
+    ev_person, ev_ts, ev_sub = ev_person[o].astype(np.int32), ev_ts[o], ev_sub[o].astype(np.int8)
+    ev_src, ev_ident = ev_src[o].astype(np.int32), ev_ident[o]
+    del seg_mask, idx, person, ts, kind, lag, identified, order, sel, o  # the large demo: keep only what the loop reads
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=(7, 7))))
     months = [np.datetime64("2024-10", "M") + i for i in range(24)]
     month_start_s = np.array([(m.astype("datetime64[s]") - EPOCH).astype(np.int64) for m in months]
