@@ -123,6 +123,9 @@ def api_client(api_store, request):
                      derive=request.param if hasattr(request, "param") else False)
     with TestClient(app) as client:
         yield client, app
+    from revline.api.app import close_app
+
+    close_app(app)
 
 
 # Browser tests drive Debian's Chromium (never a downloaded build): see shared recipes.

@@ -74,7 +74,7 @@ def test_acknowledged_events_survive_kill_9(tmp_path):
         t.join()
     assert len(acked) > 0
 
-    from revline.api.app import create_app
+    from revline.api.app import close_app, create_app
 
     app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY)  # start-up replays the log
     collector = app.state.collector
@@ -84,6 +84,6 @@ def test_acknowledged_events_survive_kill_9(tmp_path):
     cur.executemany("INSERT INTO acked VALUES (?)", [[m] for m in acked])
     missing = cur.execute("SELECT count(*) FROM acked ANTI JOIN events USING (message_id)").fetchone()[0]
     stored = cur.execute("SELECT count(*) FROM events").fetchone()[0]
-    collector.close()
+    close_app(app)
     assert missing == 0, f"{missing} of {len(acked)} acknowledged events lost"
     assert stored >= len(acked)

@@ -24,7 +24,7 @@ def live_server(api_store_template, tmp_path_factory):
     """The app on a socket bound to port 0 (no port race), served by uvicorn in a daemon thread."""
     import uvicorn
 
-    from revline.api.app import create_app
+    from revline.api.app import close_app, create_app
 
     db = tmp_path_factory.mktemp("browser") / "store.duckdb"
     shutil.copy(api_store_template, db)
@@ -41,6 +41,7 @@ def live_server(api_store_template, tmp_path_factory):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+    close_app(app)
 
 
 @pytest.fixture

@@ -60,7 +60,6 @@ def create_app(
             yield
         finally:
             await collector.stop()
-            con.close()
 
     app = FastAPI(title="revline", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.con = con
@@ -79,3 +78,9 @@ def create_app(
     app.add_middleware(CollectorFirst, collector=collector)
     openapi_doc.document_collector(app)
     return app
+
+
+def close_app(app: FastAPI) -> None:
+    """Release what create_app opened: seal and load the log, stop threads, close the store."""
+    app.state.collector.close()
+    app.state.con.close()

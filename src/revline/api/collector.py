@@ -70,6 +70,7 @@ class Collector:
         self._boot = os.urandom(6).hex()
         self._counter = 0
         self._sealer: asyncio.Task | None = None
+        self._closed = False
         self.requests = 0
         self.messages = 0
 
@@ -85,13 +86,19 @@ class Collector:
             await loop.run_in_executor(self.wal._executor, self.wal.seal_if_due)
 
     async def stop(self) -> None:
+        """End of a lifespan: everything acknowledged reaches `events`; threads stay for a restart
+        (test clients run one lifespan per request). `close()` releases them for good."""
         if self._sealer is not None:
             self._sealer.cancel()
             self._sealer = None
-        self.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.flush)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.wal.close()
+        self.loader.request_derive()
         self.loader.wait_idle()
         self.loader.stop()
 

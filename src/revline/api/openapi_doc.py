@@ -13,10 +13,18 @@ from fastapi.openapi.utils import get_openapi
 
 from revline.api.segment_spec import MAX_BATCH_BYTES, MAX_EVENT_BYTES
 
-_TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
-         "description": "ISO-8601; when absent the time of receipt is used"}
+# The pattern is a safe subset (days up to 28) so generated examples are always real dates; the
+# collector accepts any ISO-8601 date or date-time, with Z or an offset.
+_TIME = {"type": "string",
+         "pattern": r"^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?Z$",
+         "description": "ISO-8601 date-time (Z or an offset); when absent the time of receipt is used"}
 _ID = {"type": "string", "minLength": 1, "maxLength": 256}
 _OBJ = {"type": "object"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """Optional Spec fields may be sent as null, which the collector treats as absent."""
+    return {**schema, "type": [schema["type"], "null"]}
 
 
 def _message(kind: str) -> dict[str, Any]:
@@ -27,7 +35,7 @@ def _message(kind: str) -> dict[str, Any]:
         "integrations": _OBJ,
     }
     required: list[str] = []
-    any_of: list[dict[str, Any]] = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
+    any_of: list[dict[str, Any]] = [{"required": [k], "properties": {k: _ID}} for k in ("userId", "anonymousId")]
     if kind == "track":
         props |= {"event": {"type": "string", "minLength": 1}, "properties": _OBJ}
         required.append("event")
@@ -42,6 +50,7 @@ def _message(kind: str) -> dict[str, Any]:
         props |= {"previousId": _ID}
         required += ["previousId", "userId"]
         any_of = []
+    props = {k: (v if k in required else _nullable(v)) for k, v in props.items()}
     schema: dict[str, Any] = {"type": "object", "properties": props, "required": required}
     if any_of:
         schema["anyOf"] = any_of
@@ -66,7 +75,7 @@ def _operation(kind: str) -> dict[str, Any]:
     if kind == "batch":
         body = {"type": "object", "required": ["batch"], "properties": {
             "batch": {"type": "array", "items": _batch_item(), "maxItems": 100},
-            "context": _OBJ, "integrations": _OBJ}}
+            "context": _nullable(_OBJ), "integrations": _nullable(_OBJ)}}
         limit = MAX_BATCH_BYTES
     else:
         body, limit = _message(kind), MAX_EVENT_BYTES

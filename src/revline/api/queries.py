@@ -8,7 +8,7 @@ model inline. Each function takes an open DuckDB cursor and plain values, return
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import duckdb
@@ -31,7 +31,12 @@ class NotFound(LookupError):
 def _rows(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     result = cur.execute(sql, params or [])
     names = [d[0] for d in result.description]
-    return [dict(zip(names, row)) for row in result.fetchall()]
+    rows = [dict(zip(names, row)) for row in result.fetchall()]
+    for row in rows:  # the store keeps naive UTC; the API says so explicitly (RFC 3339 with Z)
+        for key, value in row.items():
+            if isinstance(value, datetime) and value.tzinfo is None:
+                row[key] = value.replace(tzinfo=timezone.utc)
+    return rows
 
 
 def _window(start: date | None, end: date | None) -> tuple[datetime, datetime]:

@@ -8,12 +8,14 @@ query runs, and reaches SQL only as a bound parameter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Optional
 
 import duckdb
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
+from pydantic import BeforeValidator
 from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from revline.api import queries
@@ -70,8 +72,17 @@ def cursor(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
 Cursor = Annotated[duckdb.DuckDBPyConnection, Depends(cursor)]
 ModelQ = Annotated[Optional[str], Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
                                         description="Model name as in /api/models (default: linear, else the first).")]
-StartQ = Annotated[Optional[date], Query(description="First day (inclusive) of conversions counted.")]
-EndQ = Annotated[Optional[date], Query(description="Last day (inclusive) of conversions counted.")]
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD: pydantic alone would also take `0` (a Unix time) as a date."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+StartQ = Annotated[Optional[IsoDate], Query(description="First day (inclusive) of conversions counted, YYYY-MM-DD.")]
+EndQ = Annotated[Optional[IsoDate], Query(description="Last day (inclusive) of conversions counted, YYYY-MM-DD.")]
 
 router = APIRouter(
     prefix="/api",

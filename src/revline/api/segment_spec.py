@@ -18,7 +18,7 @@ from typing import Any
 MESSAGE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call / per event
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
-MAX_MESSAGE_ID_CHARS = 256
+MAX_ID_CHARS = 256  # messageId, anonymousId, userId, groupId, previousId
 
 # The ISO-8601 shapes DuckDB's TIMESTAMPTZ cast accepts as well; Python's fromisoformat accepts more
 # (compact forms such as 20240101T1000) that the loader could not read, so they are refused here.
@@ -171,7 +171,8 @@ def _valid_time(value: str) -> bool:
     return True
 
 
-_EXPECTED: dict[str, Any] = {f: str for f in _STRING_FIELDS} | {f: dict for f in _OBJECT_FIELDS} | {f: "time" for f in _TIME_FIELDS}
+_ID_FIELDS = ("messageId", "anonymousId", "userId", "groupId", "previousId")
+_EXPECTED: dict[str, Any] = {f: str for f in _STRING_FIELDS} | {f: "id" for f in _ID_FIELDS} | {f: dict for f in _OBJECT_FIELDS} | {f: "time" for f in _TIME_FIELDS}
 
 
 def _wrong(where: str, field: str, what: str, value: Any) -> None:
@@ -192,7 +193,12 @@ def check_message(msg: Any, kind: str, where: str = "") -> None:
         expected = _EXPECTED.get(field)
         if expected is None or value is None:
             continue
-        if expected is str:
+        if expected == "id":
+            if type(value) is not str:
+                _wrong(where, field, "a string", value)
+            if not 0 < len(value) <= MAX_ID_CHARS:
+                raise SpecError(f"{where + ': ' if where else ''}field '{field}' must be 1..{MAX_ID_CHARS} characters")
+        elif expected is str:
             if type(value) is not str:
                 _wrong(where, field, "a string", value)
         elif expected is dict:
@@ -202,9 +208,6 @@ def check_message(msg: Any, kind: str, where: str = "") -> None:
             raise SpecError(f"{where + ': ' if where else ''}field '{field}' must be an ISO-8601 timestamp string, "
                             f"got {value!r:.60}")
     at = f"{where}: " if where else ""
-    message_id = msg.get("messageId")
-    if message_id is not None and (not message_id or len(message_id) > MAX_MESSAGE_ID_CHARS):
-        raise SpecError(f"{at}field 'messageId' must be 1..{MAX_MESSAGE_ID_CHARS} characters")
     if kind == "alias":
         if not msg.get("userId") or not msg.get("previousId"):
             raise SpecError(f"{at}alias needs both 'userId' and 'previousId'")

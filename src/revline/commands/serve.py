@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
         from rich.console import Console
 
-        from revline.api.app import create_app
+        from revline.api.app import close_app, create_app
         from revline.store import resolve_db_path
 
         console = Console()
@@ -61,4 +61,7 @@ def register(app: typer.Typer) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level, loop=loop, http=http,
                                 access_log=False, backlog=2048, timeout_keep_alive=30)
         server = uvicorn.Server(config)
-        server.run()
+        try:
+            server.run()
+        finally:
+            close_app(app)
