@@ -91,6 +91,9 @@ def fill_api_store(db: Path) -> None:
                                      revenue_credit=amount / len(tps), channel=t[4], campaign_id=t[5],
                                      occurred_at=pd.Timestamp(t[1]), revenue_type=revenue_type))
             write_ledger(con, pd.DataFrame(rows), model=model, milestone=milestone, revenue_type=None)
+    from revline.journeys import build
+
+    build(con)  # the milestones table, as the pipeline would after ingest
     con.close()
 
 

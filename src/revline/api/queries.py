@@ -1,19 +1,20 @@
 """Read-side queries behind the REST API and the dashboard: parameterised SQL over canonical tables.
 
 Why a module of its own: the API must only read what models and ingest wrote (credit_ledger,
-attribution_runs, opportunities, targets, spend, stage_events, touchpoints) and never compute a
-model inline. Each function takes an open DuckDB cursor and plain values, returns plain rows
+attribution_runs, opportunities, targets, spend, touchpoints, milestones) and never compute a
+model inline: ROI, funnel and journeys come from their owners (revline.models.roi,
+revline.journeys); what is left here are plain roll-ups of the ledger and the targets. Each function takes an open DuckDB cursor and plain values, returns plain rows
 (lists of dicts) and is unit-testable without HTTP. Values reach SQL only as parameters.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import duckdb
 
-FUNNEL_STAGES = ("lead", "mql", "sql", "opportunity", "won")
 UNATTRIBUTED = "(unattributed)"
 
 _DIMENSIONS = {
@@ -137,27 +138,34 @@ def attribution(
 
 
 # ---------------------------------------------------------------- ROI
+def _num(value: Any) -> float | None:
+    """NaN/None -> None (JSON has no NaN; an undefined ratio is null)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
 def roi(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | None, end: date | None) -> dict[str, Any]:
-    """Spend against the revenue (won) and pipeline (opportunity) a model credits to each channel."""
-    won = attribution(cur, model=model, milestone="won", revenue_type=None, by="channel", start=start, end=end)
+    """Spend against attributed revenue and pipeline per channel, as `revline.models.roi.roi_table`
+    computes it (touches in the window); the total row is plain sums and ratios of those rows."""
+    from revline.models.roi import roi_table
+    from revline.reports.tables import ReportError
+
+    model = _run_ids(cur, model, "won", None)[0]  # 404 with the available models when absent
     try:
-        pipe = attribution(cur, model=won["model"], milestone="opportunity", revenue_type=None, by="channel",
-                           start=start, end=end)["rows"]
-    except NotFound:
-        pipe = []
-    lo, hi = _window(start, end)
-    spend = dict(cur.execute(
-        "SELECT channel, CAST(sum(spend) AS DOUBLE) FROM spend WHERE date >= ? AND date < ? GROUP BY channel",
-        [lo.date(), hi.date()]).fetchall())
-    revenue = {r["key"]: r["revenue_credit"] for r in won["rows"]}
-    pipeline = {r["key"]: r["revenue_credit"] for r in pipe}
+        table = roi_table(cur, model=model, milestone="won", revenue_type=None, by="channel", start=start, end=end)
+    except ReportError as exc:
+        raise NotFound(str(exc)) from None
     rows = []
-    for channel in sorted(set(spend) | set(revenue) | set(pipeline)):
-        rows.append(_roi_row(channel, spend.get(channel, 0.0), revenue.get(channel, 0.0), pipeline.get(channel, 0.0)))
-    rows.sort(key=lambda r: (-r["attributed_revenue"], r["channel"]))
+    for r in table.to_dict("records"):
+        row = _roi_row(str(r["channel"]), r["spend"], r["revenue"], r["pipeline"])
+        row["cac"], row["payback_months"] = _num(r.get("cac")), _num(r.get("payback_months"))
+        rows.append(row)
     total = _roi_row("total", sum(r["spend"] for r in rows), sum(r["attributed_revenue"] for r in rows),
                      sum(r["attributed_pipeline"] for r in rows))
-    return {"model": won["model"], "start": start, "end": end, "rows": rows, "total": total}
+    total["cac"] = total["payback_months"] = None
+    return {"model": model, "start": start, "end": end, "rows": rows, "total": total}
 
 
 def _roi_row(channel: str, spend: float, revenue: float, pipeline: float) -> dict[str, Any]:
@@ -170,40 +178,16 @@ def _roi_row(channel: str, spend: float, revenue: float, pipeline: float) -> dic
 
 
 # ---------------------------------------------------------------- funnel
-def funnel(cur: duckdb.DuckDBPyConnection, *, start: date | None, end: date | None) -> dict[str, Any]:
-    """Objects entering each stage in the window, stage-to-stage conversion and median days between
-    stages per account (B2B: the lead is a person, the opportunity a deal, the account joins them)."""
-    lo, hi = _window(start, end)
-    rows = _rows(cur, """
-        WITH ev AS (
-            SELECT s.stage, s.object_id, s.entered_at,
-                   CASE s.object_type WHEN 'account' THEN s.object_id
-                        WHEN 'person' THEN p.account_id ELSE o.account_id END AS account_id
-            FROM stage_events s
-            LEFT JOIN people p ON s.object_type = 'person' AND p.person_id = s.object_id
-            LEFT JOIN opportunities o ON s.object_type = 'opportunity' AND o.opportunity_id = s.object_id
-            WHERE list_contains(?, s.stage) AND s.entered_at >= ? AND s.entered_at < ?),
-        counts AS (SELECT stage, count(DISTINCT object_id) AS n FROM ev GROUP BY stage),
-        firsts AS (SELECT account_id, stage, min(entered_at) AS at FROM ev WHERE account_id IS NOT NULL GROUP BY ALL),
-        steps AS (
-            SELECT b.stage, median(date_diff('second', a.at, b.at) / 86400.0) AS days
-            FROM firsts a JOIN firsts b ON a.account_id = b.account_id
-             AND list_position(?, b.stage) = list_position(?, a.stage) + 1 AND b.at >= a.at
-            GROUP BY b.stage)
-        SELECT c.stage, c.n, s.days FROM counts c LEFT JOIN steps s USING (stage)""",
-        [list(FUNNEL_STAGES), lo, hi, list(FUNNEL_STAGES), list(FUNNEL_STAGES)])
-    by_stage = {r["stage"]: r for r in rows}
-    stages, previous = [], None
-    for stage in FUNNEL_STAGES:
-        r = by_stage.get(stage, {"n": 0, "days": None})
-        n = int(r["n"])
-        stages.append({
-            "stage": stage, "count": n,
-            "conversion_from_previous": (n / previous) if previous else None,
-            "median_days_from_previous": float(r["days"]) if r["days"] is not None else None,
-        })
-        previous = n
-    return {"start": start, "end": end, "stages": stages}
+def funnel(cur: duckdb.DuckDBPyConnection, *, revenue_type: str, start: date | None, end: date | None) -> dict[str, Any]:
+    """Accounts reaching each stage, conversion and median days to the next stage, as
+    `revline.journeys.funnel.funnel` defines them (from the milestones table)."""
+    from revline.journeys.funnel import funnel as journeys_funnel
+
+    table = journeys_funnel(cur, start=start, end=end, revenue_type=revenue_type)
+    stages = [{"stage": str(r["stage"]), "count": int(r["count"]),
+               "conversion_to_next": _num(r["conversion_to_next"]),
+               "median_days_to_next": _num(r["median_days_to_next"])} for r in table.to_dict("records")]
+    return {"revenue_type": revenue_type, "start": start, "end": end, "stages": stages}
 
 
 # ---------------------------------------------------------------- revenue vs target
@@ -263,25 +247,31 @@ def search_accounts(cur: duckdb.DuckDBPyConnection, *, search: str, limit: int) 
 
 
 def account_journey(cur: duckdb.DuckDBPyConnection, account_id: str) -> dict[str, Any]:
-    """Every touch and stage change of an account, its people and its deals, in time order."""
+    """The account's touches and milestones in time order (`revline.journeys.timeline`)."""
+    from revline.journeys import timeline
+
     found = search_accounts_exact(cur, account_id)
-    events = _rows(cur, """
-        WITH ppl AS (SELECT person_id FROM people WHERE account_id = ?),
-             opp AS (SELECT opportunity_id FROM opportunities WHERE account_id = ?)
-        SELECT t.occurred_at, 'touch' AS kind, coalesce(t.touch_type, 'touch') AS label, t.channel,
-               t.campaign_id, t.person_id, NULL AS opportunity_id, t.touchpoint_id AS ref
-        FROM touchpoints t
-        WHERE t.account_id = ? OR t.person_id IN (SELECT person_id FROM ppl)
-        UNION ALL
-        SELECT s.entered_at, 'stage', s.stage, NULL, NULL,
-               CASE WHEN s.object_type = 'person' THEN s.object_id END,
-               CASE WHEN s.object_type = 'opportunity' THEN s.object_id END, s.object_type || ':' || s.object_id
-        FROM stage_events s
-        WHERE (s.object_type = 'account' AND s.object_id = ?)
-           OR (s.object_type = 'person' AND s.object_id IN (SELECT person_id FROM ppl))
-           OR (s.object_type = 'opportunity' AND s.object_id IN (SELECT opportunity_id FROM opp))
-        ORDER BY 1, 2, 3, ref""", [account_id, account_id, account_id, account_id])
+    table = timeline(cur, account_id)
+    events = []
+    for r in table.to_dict("records"):
+        touch = r["kind"] == "touch"
+        occurred = r["occurred_at"].to_pydatetime() if hasattr(r["occurred_at"], "to_pydatetime") else r["occurred_at"]
+        events.append({
+            "occurred_at": occurred.replace(tzinfo=timezone.utc),
+            "kind": "touch" if touch else "stage",
+            "label": _str(r["touch_type"]) or "touch" if touch else _str(r["milestone"]) or "milestone",
+            "channel": _str(r["channel"]), "campaign_id": _str(r["campaign_id"]), "person_id": _str(r["person_id"]),
+            "opportunity_id": _str(r["opportunity_id"]),
+            "ref": _str(r["touchpoint_id"]) if touch else f"{_str(r['object_type'])}:{_str(r['milestone'])}",
+        })
     return {"account": found, "events": events}
+
+
+def _str(value: Any) -> str | None:
+    """pandas gives NaN/None/pd.NA for SQL NULL; the API says null."""
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def search_accounts_exact(cur: duckdb.DuckDBPyConnection, account_id: str) -> dict[str, Any]:

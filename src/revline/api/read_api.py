@@ -30,6 +30,7 @@ from revline.api.responses import (
     KpiResponse,
     Milestone,
     ModelsResponse,
+    RevenueType,
     RevenueTypeQ,
     RevenueVsTargetResponse,
     RoiResponse,
@@ -127,9 +128,10 @@ def roi(cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = Non
     return RoiResponse.model_validate(_found(queries.roi, cur, model=model, start=start, end=end))
 
 
-@router.get("/funnel", response_model=FunnelResponse, summary="Stage counts, conversion and velocity")
-def funnel(cur: Cursor, start: StartQ = None, end: EndQ = None) -> FunnelResponse:
-    return FunnelResponse.model_validate(queries.funnel(cur, start=start, end=end))
+@router.get("/funnel", response_model=FunnelResponse,
+            summary="Accounts reaching each stage, conversion and median days to the next stage")
+def funnel(cur: Cursor, revenue_type: RevenueType = "new_business", start: StartQ = None, end: EndQ = None) -> FunnelResponse:
+    return FunnelResponse.model_validate(queries.funnel(cur, revenue_type=revenue_type, start=start, end=end))
 
 
 @router.get("/revenue-vs-target", response_model=RevenueVsTargetResponse, summary="Won revenue and pipeline per target period")

@@ -67,6 +67,8 @@ class RoiRow(Strict):
     attributed_pipeline: float
     roi: Optional[float]
     roas: Optional[float]
+    cac: Optional[float] = None
+    payback_months: Optional[float] = None
 
 
 class RoiResponse(Strict):
@@ -78,13 +80,14 @@ class RoiResponse(Strict):
 
 
 class FunnelStage(Strict):
-    stage: Milestone
+    stage: str
     count: int
-    conversion_from_previous: Optional[float]
-    median_days_from_previous: Optional[float]
+    conversion_to_next: Optional[float]
+    median_days_to_next: Optional[float]
 
 
 class FunnelResponse(Strict):
+    revenue_type: RevenueType
     start: Optional[date]
     end: Optional[date]
     stages: list[FunnelStage]

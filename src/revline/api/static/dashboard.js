@@ -89,17 +89,18 @@ async function loadRoi() {
     const r = await api("roi", { model: $("model").value, ...range() });
     rows("roi-table", [...r.rows, r.total], (x) => [[x.channel, x.channel], [money.format(x.spend), x.spend],
       [money.format(x.attributed_revenue), x.attributed_revenue], [money.format(x.attributed_pipeline), x.attributed_pipeline],
-      [pct(x.roi), x.roi], [x.roas === null ? "—" : num.format(x.roas) + "×", x.roas]]);
+      [pct(x.roi), x.roi], [x.roas === null ? "—" : num.format(x.roas) + "×", x.roas],
+      [x.cac === null ? "—" : money.format(x.cac), x.cac]]);
   } catch (err) { rows("roi-table", [], () => []); }
 }
 
 async function loadFunnel() {
   const f = await api("funnel", range());
   Plotly.react("chart-funnel", [{ type: "funnel", y: f.stages.map((s) => s.stage), x: f.stages.map((s) => s.count),
-    textinfo: "value+percent previous", marker: { color: "#3b5bdb" } }], layout({ margin: { t: 10, r: 10, b: 30, l: 90 } }), config);
+    textinfo: "value+percent initial", marker: { color: "#3b5bdb" } }], layout({ margin: { t: 10, r: 10, b: 30, l: 90 } }), config);
   rows("funnel-table", f.stages, (s) => [[s.stage, s.stage], [num.format(s.count), s.count],
-    [pct(s.conversion_from_previous), s.conversion_from_previous],
-    [s.median_days_from_previous === null ? "—" : num.format(s.median_days_from_previous), s.median_days_from_previous]]);
+    [pct(s.conversion_to_next), s.conversion_to_next],
+    [s.median_days_to_next === null ? "—" : num.format(s.median_days_to_next), s.median_days_to_next]]);
 }
 
 async function searchAccounts() {
