@@ -2,7 +2,8 @@
 
 Generates N distinct paths over 12 channels (default 100k and 1M), then for each order fits
 both models, each in its own subprocess so peak memory (ru_maxrss) is measured per model:
-  wall      seconds of the model call alone (parsing the path strings included, file load not)
+  wall      seconds of the model call alone (parsing the path strings included; imports and
+            the file load not)
   peak_mb   peak RSS of the process
   model_mb  peak RSS minus RSS after loading the data (what the model itself needed)
 and prints the speed and memory ratios plus the largest removal-effect difference between the
@@ -90,17 +91,17 @@ def rss_mb():
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-base = rss_mb()
-t = time.perf_counter()
 if which == "revline":
     from revline.attribution.markov import markov_model
-    out = markov_model(df, order=order, out_transition_matrix=False)
-    re = out["removal_effects"]
+    fit = lambda: markov_model(df, order=order, out_transition_matrix=False)
 else:
     from ChannelAttribution import markov_model
-    out = markov_model(df, "path", "total_conversions", var_value="total_conversion_value",
-                       var_null="total_null", order=order, sep=">", out_more=True, verbose=False, flg_pro=False)
-    re = out["removal_effects"]
+    fit = lambda: markov_model(df, "path", "total_conversions", var_value="total_conversion_value",
+                               var_null="total_null", order=order, sep=">", out_more=True, verbose=False,
+                               flg_pro=False)
+base = rss_mb()
+t = time.perf_counter()
+re = fit()["removal_effects"]
 wall = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"wall": wall, "peak_mb": peak, "model_mb": peak - base,

@@ -116,16 +116,16 @@ def encode_paths(
         arr = None
     if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = pa.array(col.to_numpy(dtype=object, na_value=None), type=pa.string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], type=pa.string())
     if arr.null_count:
-        i = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        i = int(np.flatnonzero(pc.is_null(arr).to_numpy(zero_copy_only=False))[0])
         raise PathsError(f"{source}: row {i + 1}, field {var_path!r}: empty path")
     token = sep.strip() or sep
-    fast = _tokenize_bytes(arr, token)
+    fast = _tokenize(arr, token)
     if fast is not None:
         raw_codes, offsets, raw_names = fast
     else:
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks() if arr.num_chunks else pa.array([], type=pa.string())
         lists = pc.split_pattern(arr, pattern=token)
         flat = lists.flatten()
         offsets = lists.offsets.to_numpy().astype(np.int64)
@@ -147,94 +147,71 @@ def encode_paths(
     return EncodedPaths(tuple(names.tolist()), codes, offsets.astype(np.int64), conv, value, nulls)
 
 
-_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=np.uint64)
-_SPACES = np.zeros(256, dtype=bool)
-_SPACES[[9, 10, 11, 12, 13, 32]] = True
+def _tokenize_chunk(arr, sep_byte: int):
+    """Split one Arrow string array into channel tokens without materialising 10M small strings.
 
-
-def _tokenize_bytes(arr, token: str):
-    """Split and dictionary-encode all paths straight from the Arrow byte buffer.
-
-    Why: building 10M small strings (pyarrow split_pattern) dominates the cost of the whole
-    Markov model at 1M paths. Here separators are found with one vectorised byte comparison and
-    each token (channel names up to 24 bytes) is identified by its length and its bytes read as
-    three little-endian 64-bit words -- an exact key, hashed for pandas' factorize and then
-    verified word by word. Returns None (caller falls back to pyarrow) for multi-byte separators,
-    longer names, or a hash collision. Returns (raw codes, path offsets, raw distinct tokens).
+    Why: pyarrow's split_pattern builds a list array of every token, which dominated the whole
+    Markov model at 1M paths. Paths are contiguous in the Arrow data buffer, so the tokens are
+    too: token i spans from its start to the next token's start (name, then the separator and its
+    spaces, except for a path's last token). Those spans are a zero-copy Arrow string array whose
+    dictionary encoding (one C++ hash pass) has only ~2 entries per channel; the separator and
+    whitespace are stripped from the few dictionary entries afterwards, in Python.
+    Returns (raw codes int32, token offsets per path int64, raw dictionary as Python strings).
     """
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    tb = token.encode("utf-8")
-    if len(tb) != 1 or len(arr) == 0:
-        return None
     bufs = arr.buffers()
-    off_dtype = np.int64 if arr.type == "large_string" else np.int32
+    off_dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     off = np.frombuffer(bufs[1], dtype=off_dtype)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
-    if bufs[2] is None:
-        return None
-    data = np.frombuffer(bufs[2], dtype=np.uint8)[off[0]: off[-1]]
-    off = off - off[0]
-    if len(data) >= 2**31 - 64 or len(data) < 8:
-        return None
-    sep_pos = np.flatnonzero(data == tb[0]).astype(np.int32)
-    n_sep = np.searchsorted(sep_pos, off[1:]) - np.searchsorted(sep_pos, off[:-1])
-    tok_off = np.zeros(len(off), dtype=np.int64)
-    np.cumsum(n_sep + 1, out=tok_off[1:])
+    lo, hi = int(off[0]), int(off[-1])
+    data = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi] if bufs[2] is not None and hi > lo else np.zeros(0, np.uint8)
+    off -= lo
+    sep_pos = np.flatnonzero(data == sep_byte)
+    tok_off = np.searchsorted(sep_pos, off) + np.arange(len(off), dtype=np.int64)
     n_tok = int(tok_off[-1])
-    first = np.zeros(n_tok, dtype=bool)
-    first[tok_off[:-1]] = True
-    start = np.empty(n_tok, dtype=np.int32)
-    start[first] = off[:-1]
-    start[~first] = sep_pos + 1
-    del first
-    last = np.zeros(n_tok, dtype=bool)
-    last[tok_off[1:] - 1] = True
-    end = np.empty(n_tok, dtype=np.int32)
-    end[last] = off[1:]
-    end[~last] = sep_pos
-    del last, sep_pos
-    top = len(data) - 1
-    for _ in range(64):  # trim ASCII whitespace (almost always one pass each way)
-        m = (start < end) & _SPACES[data[np.minimum(start, top)]]
-        if not m.any():
-            break
-        start[m] += 1
-    for _ in range(64):
-        m = (end > start) & _SPACES[data[np.maximum(end - 1, 0)]]
-        if not m.any():
-            break
-        end[m] -= 1
-    length = (end - start).astype(np.int64)
-    del end
-    if n_tok and length.max() > 24:
+    starts = np.empty(n_tok + 1, dtype=np.int64)
+    is_first = np.zeros(n_tok, dtype=bool)
+    is_first[tok_off[:-1]] = True
+    starts[:-1][is_first] = off[:-1]
+    starts[:-1][~is_first] = sep_pos + 1
+    starts[-1] = len(data)
+    del is_first, sep_pos
+    offsets_type = pa.int64() if len(data) >= 2**31 else pa.int32()
+    spans = pa.Array.from_buffers(
+        pa.large_string() if offsets_type == pa.int64() else pa.string(),
+        n_tok,
+        [None, pa.py_buffer(starts.astype(offsets_type.to_pandas_dtype())), pa.py_buffer(data)],
+    )
+    enc = pc.dictionary_encode(spans)
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int32), tok_off, enc.dictionary.to_pylist()
+
+
+def _tokenize(arr, token: str):
+    """All chunks of `arr` tokenized: (raw codes, path offsets, raw names, names already stripped).
+
+    None when the separator is not a single byte (the caller then uses pyarrow's split)."""
+    tb = token.encode("utf-8")
+    if len(tb) != 1:
         return None
-    # every byte offset of the buffer read as a little-endian word (unaligned view, no copy);
-    # a word past the end is read at the last full word and shifted (its excess bytes are masked)
-    words = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
-    lim = len(data) - 8
-    h = length.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    keys = []
-    for k in range(3):
-        if n_tok == 0 or length.max() <= 8 * k:
-            break
-        idx = start + 8 * k
-        base = np.minimum(idx, lim)
-        shift = (np.minimum(idx - base, 7) * 8).astype(np.uint64)
-        w = (words[base] >> shift) & _MASKS[np.clip(length - 8 * k, 0, 8)]
-        keys.append(w)
-        h ^= w * np.uint64([0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93][k])
-        h = (h << np.uint64(31)) | (h >> np.uint64(33))
-    codes, _ = pd.factorize(h, sort=False)
-    n_uniq = int(codes.max()) + 1 if len(codes) else 0
-    rep = np.empty(n_uniq, dtype=np.int64)
-    rep[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    ok = length == length[rep][codes]
-    for w in keys:
-        ok &= w == w[rep][codes]
-    if not ok.all():
-        return None
-    raw_names = [bytes(data[s: s + L]).decode("utf-8") for s, L in zip(start[rep].tolist(), length[rep].tolist())]
-    return codes.astype(np.int32), tok_off, raw_names
+    chunks = arr.chunks if hasattr(arr, "chunks") else [arr]
+    step = 250_000  # bounded temporaries, whatever the chunking of the input
+    pieces = [c.slice(i, step) for c in chunks for i in range(0, len(c), step)]
+    names: dict[str, int] = {}
+    codes_out, offsets_out, base = [], [np.zeros(1, dtype=np.int64)], 0
+    for piece in pieces:
+        raw_codes, tok_off, raw = _tokenize_chunk(piece, tb[0])
+        mapping = np.empty(len(raw), dtype=np.int32)
+        for i, entry in enumerate(raw):
+            name = entry.strip()
+            if name.endswith(token):
+                name = name[: -len(token)].strip()
+            mapping[i] = names.setdefault(name, len(names))
+        codes_out.append(mapping[raw_codes] if len(raw_codes) else raw_codes)
+        offsets_out.append(tok_off[1:] + base)
+        base += int(tok_off[-1])
+    codes = np.concatenate(codes_out) if codes_out else np.zeros(0, dtype=np.int32)
+    return codes, np.concatenate(offsets_out), list(names)
 
 
 def decode_paths(enc: EncodedPaths, sep: str = DEFAULT_SEP) -> list[str]:
