@@ -4,8 +4,8 @@ Generates N distinct paths over 12 channels (default 100k and 1M), then for each
 both models, each in its own subprocess so peak memory (ru_maxrss) is measured per model:
   wall      seconds of the model call alone (parsing the path strings included; imports and
             the file load not)
-  peak_mb   peak RSS of the process
-  model_mb  peak RSS minus RSS after loading the data (what the model itself needed)
+  peak_mb   peak RSS of the process during the model call (peak reset after loading the data)
+  model_mb  that peak minus the RSS after loading the data (what the model itself needed)
 and prints the speed and memory ratios plus the largest removal-effect difference between the
 two (ChannelAttribution simulates, so it differs by its Monte-Carlo noise and walk cap).
 Targets (issue 5): >= 10x faster than ChannelAttribution at 1M paths, order 1 and 3, with less memory.
@@ -86,11 +86,20 @@ import json, resource, sys, time
 import pandas as pd
 which, data, order = sys.argv[1], sys.argv[2], int(sys.argv[3])
 df = pd.read_parquet(data)
-def rss_mb():
+def status_mb(field):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
+def reset_peak():
+    # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so loading the data (whose
+    # transient peak is the same for both models) is not counted as the model's peak
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 if which == "revline":
     from revline.attribution.markov import markov_model
     fit = lambda: markov_model(df, order=order, out_transition_matrix=False)
@@ -99,11 +108,15 @@ else:
     fit = lambda: markov_model(df, "path", "total_conversions", var_value="total_conversion_value",
                                var_null="total_null", order=order, sep=">", out_more=True, verbose=False,
                                flg_pro=False)
-base = rss_mb()
+import gc
+gc.collect()
+base = status_mb("VmRSS")
+if not reset_peak():
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t = time.perf_counter()
 re = fit()["removal_effects"]
 wall = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status_mb("VmHWM")
 print(json.dumps({"wall": wall, "peak_mb": peak, "model_mb": peak - base,
                   "re": dict(zip(re["channel_name"], re["removal_effects_conversion"]))}))
 """

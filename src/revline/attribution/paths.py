@@ -2,10 +2,11 @@
 
 A *paths table* is the shape ChannelAttribution takes: one row per distinct path with columns
 path (channels joined by ' > '), total_conversions, total_conversion_value, total_null.
-`export_paths` builds it from the store (touchpoints + milestones); `read_paths` reads one from
-csv / csv.gz. Models never re-parse path strings in their hot loops: `encode_paths` turns the
-table into a flat integer array (CSR layout: codes + offsets) once, with vectorised pyarrow
-string kernels, and everything downstream works on integers.
+`export_paths` builds it from the store (the journeys of `revline.attribution.eligibility`);
+`read_paths` reads one from csv / csv.gz. Models never re-parse path strings in their hot loops:
+`encode_paths` turns the table into a flat integer array (CSR layout: codes + offsets) once,
+straight from the Arrow buffers (see `_tokenize_chunk`), and everything downstream works on
+integers.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def _tokenize_chunk(arr, sep_byte: int):
 
 
 def _tokenize(arr, token: str):
-    """All chunks of `arr` tokenized: (raw codes, path offsets, raw names, names already stripped).
+    """All chunks of `arr` tokenized: (codes, token offsets per path, channel names by code).
 
     None when the separator is not a single byte (the caller then uses pyarrow's split)."""
     tb = token.encode("utf-8")
