@@ -195,3 +195,34 @@ def test_long_channel_names_fall_back():
     df = pd.DataFrame({"path": ["a_very_long_channel_name_over_24_bytes > b", "b"], "total_conversions": 1})
     enc = encode_paths(df)
     assert enc.channels == ("a_very_long_channel_name_over_24_bytes", "b")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    touches=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["a", "b", "c", "d"])), max_size=30),
+    weights=st.dictionaries(st.sampled_from(["a", "b", "c", "x"]), st.floats(-5, 5), max_size=4),
+    amounts=st.lists(st.floats(0, 1e6), min_size=6, max_size=6),
+)
+def test_distribution_never_loses_a_conversion(touches, weights, amounts):
+    conv = pd.DataFrame(
+        {"conversion_id": [f"o{i}" for i in range(6)], "conversion_type": "opportunity", "value": amounts,
+         "revenue_type": "new_business"}
+    )
+    t = pd.DataFrame(
+        {
+            "conversion_id": [f"o{i}" for i, _ in touches],
+            "touchpoint_id": [f"t{j}" for j in range(len(touches))],
+            "channel": [c for _, c in touches],
+            "campaign_id": None,
+            "occurred_at": pd.Timestamp("2024-01-01"),
+        }
+    )
+    rows = distribute_credit(conv, t, weights)
+    sums = rows.groupby("opportunity_id")[["credit", "revenue_credit"]].sum()
+    assert set(sums.index) == set(conv["conversion_id"])
+    assert np.allclose(sums["credit"], 1.0)
+    assert np.allclose(sums["revenue_credit"], conv.set_index("conversion_id")["value"].reindex(sums.index), rtol=1e-9)
+    assert (rows["credit"] >= 0).all()
+    touched = {f"o{i}" for i, _ in touches}
+    un = rows[rows["channel"] == "(unattributed)"]
+    assert set(un["opportunity_id"]) == set(conv["conversion_id"]) - touched

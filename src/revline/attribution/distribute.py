@@ -31,8 +31,8 @@ def distribute_credit(
     """
     t = touches[touches["conversion_id"].notna()]
     t = t[t["conversion_id"].isin(conversions["conversion_id"])].copy()
-    w = t["channel"].map(lambda c: max(float(channel_weights.get(c, 0.0)), 0.0)).astype("float64")
-    t["_w"] = w.to_numpy()
+    weights = pd.Series({str(k): float(v) for k, v in channel_weights.items()}, dtype="float64")
+    t["_w"] = t["channel"].map(weights).fillna(0.0).clip(lower=0.0).to_numpy(dtype="float64")
     per_ch = t.groupby(["conversion_id", "channel"], sort=False).agg(n_touch=("touchpoint_id", "size"), w=("_w", "first"))
     per_ch = per_ch.reset_index()
     tot = per_ch.groupby("conversion_id")["w"].transform("sum")
