@@ -172,7 +172,7 @@ def test_counts_match_the_rows_written(demo):
             ch = "direct"
         elif any(s in ref for s in ("google.", "bing.", "duckduckgo.")):
             ch = "organic_search"
-        elif any(s in ref for s in ("linkedin.", "t.co", "reddit.")):
+        elif any(s in ref for s in ("linkedin.", "//t.co/", "reddit.")):
             ch = "organic_social"
         else:
             ch = "referral"

@@ -26,7 +26,7 @@ _KEYWORDS = ["b2b attribution software", "multi touch attribution", "marketing m
              "revenue attribution", "pipeline analytics", "bizible alternative", "marketing roi tool"]
 _REFERRALS = ["https://www.g2.com/products/lumora/reviews", "https://www.capterra.com/p/lumora/",
               "https://www.trustradius.com/products/lumora", "https://martech.org/attribution-tools-2025/",
-              "https://news.ycombinator.com/item?id=41872233"]
+              "https://news.ycombinator.com/item?id=41872233", "https://www.producthunt.com/products/lumora"]
 _ASSETS = ["The B2B Attribution Playbook (eBook)", "2025 Pipeline Benchmark Report", "MMM Buyer's Guide", "RevOps Maturity Checklist"]
 _FORMS = ["demo-request", "contact-sales", "newsletter-signup", "free-trial"]
 
@@ -47,20 +47,20 @@ def iso(ts: np.ndarray) -> np.ndarray:
 
 def _context(ch: str, kind: int, camp_id: str, camp_name: str, uk: float) -> tuple[dict | None, str, str, str]:
     """(utm campaign, path, title, referrer) a touch of this channel would carry."""
-    k = int(uk * 1000)
+    k = int(uk * 1000) % 72
     path, title = _PAGES[k % len(_PAGES)]
     utm = None
     ref = ""
     if ch == "paid_search":
         google = "Bing" not in camp_name
         utm = {"source": "google" if google else "bing", "medium": "cpc", "name": camp_id,
-               "term": _KEYWORDS[k % len(_KEYWORDS)], "content": f"ad-{k % 7 + 1}"}
+               "term": _KEYWORDS[k % len(_KEYWORDS)], "content": f"ad-{k % 6 + 1}"}
         ref = "https://www.google.com/" if google else "https://www.bing.com/"
         path, title = _LANDING[k % len(_LANDING)]
     elif ch == "paid_social":
         li = "Meta" not in camp_name
         utm = {"source": "linkedin" if li else "facebook", "medium": "paid_social", "name": camp_id,
-               "content": f"creative-{k % 5 + 1}"}
+               "content": f"creative-{k % 4 + 1}"}
         ref = "https://www.linkedin.com/" if li else "https://www.facebook.com/"
         path, title = _LANDING[k % len(_LANDING)]
     elif ch == "display":
@@ -131,6 +131,7 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
     page_tail: dict[tuple[int, int, int], str] = {}  # encoded page events repeat: cache their JSON tail
 
     def page_json(ch_i: int, c: int, k: int) -> str:
+        k = k % 72  # every detail choice below uses a modulus dividing 72: a small cache covers them all
         key = (ch_i, c, k)
         if key not in page_tail:
             cid, cname = (camp_id[c], camp_name[c]) if c >= 0 else ("", "")
