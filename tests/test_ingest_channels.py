@@ -96,7 +96,7 @@ def test_timestamps_normalise_to_utc_in_every_supported_form(dt, offset_min):
     tz = timezone(timedelta(minutes=offset_min))
     local = dt.replace(tzinfo=timezone.utc).astimezone(tz)
     sf = local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + local.strftime("%z")
-    forms = [local.isoformat(), sf, str(int(dt.replace(tzinfo=timezone.utc).timestamp() * 1000))]
+    forms = [local.isoformat(), sf, str((dt - datetime(1970, 1, 1)) // timedelta(milliseconds=1))]  # exact: float ms can round down
     con = _CON
     for v in forms:
         assert con.execute(f"SELECT {parse_timestamp('$1')}", [v]).fetchone()[0] == dt, v

@@ -150,11 +150,14 @@ def load_files(
                 ctx = base.for_file(path, d.fmt, d.obj)
                 primary = primary_table(d)
                 ctx.entry(primary)
-                staged = stage(con, path, lines=(d.fmt == "segment"))
-                broken = quarantine_broken(con, str(path), primary, staged.broken)
-                _dispatch(ctx, staged, d)
-                ctx.entry(primary).quarantined += broken
-                drop(con, staged)
+                if d.fmt == "segment":  # reads, validates and quarantines in one streaming pass
+                    segment.load_file(ctx, path)
+                else:
+                    staged = stage(con, path)
+                    broken = quarantine_broken(con, str(path), primary, staged.broken)
+                    _dispatch(ctx, staged, d)
+                    ctx.entry(primary).quarantined += broken
+                    drop(con, staged)
                 for table, c in ctx.counts.items():
                     con.execute(
                         "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",

@@ -109,28 +109,37 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     return Staged(path, table, columns, n)
 
 
+def lines_source(path: Path) -> str:
+    """A table function yielding the file's lines as `line` VARCHAR (gzip decoded by DuckDB).
+    Byte 0x01 never occurs unescaped in valid JSON, so it is a safe 'no delimiter'."""
+    return (
+        f"read_csv({lit(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '', "
+        f"header = false, auto_detect = false, strict_mode = false)"
+    )
+
+
+def numbered_lines_sql(path: Path) -> str:
+    """(_row, line) for every line of the file, 1-based. ROW_NUMBER() OVER () runs as DuckDB's
+    streaming window, in file order, without materialising the lines first."""
+    return f"SELECT row_number() OVER () AS _row, line FROM {lines_source(path)}"
+
+
+def split_broken(con: duckdb.DuckDBPyConnection, table: str) -> list[Broken]:
+    """Drop blank lines (their numbers stay unused) and lines that are not a JSON object from
+    `table` (_row, line); the latter are returned as broken rows with their line numbers."""
+    con.execute(f"DELETE FROM {table} WHERE line IS NULL OR trim(line) = ''")
+    bad_when = "NOT coalesce(json_valid(line), false) OR json_type(line) <> 'OBJECT'"
+    bad = con.execute(f"SELECT _row, line FROM {table} WHERE {bad_when} ORDER BY _row").fetchall()
+    if bad:
+        con.execute(f"DELETE FROM {table} WHERE {bad_when}")
+    return [Broken(int(r), "broken line: invalid JSON", text) for r, text in bad]
+
+
 def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
-    """JSON lines as raw text, one row per line. Byte 0x01 never occurs unescaped in valid JSON,
-    so it is a safe 'no delimiter'; blank lines are dropped but keep their numbering."""
-    raw_name, table = _new_name("linesraw"), _new_name("lines")
-    con.execute(
-        f"CREATE TEMP TABLE {raw_name} AS SELECT line FROM read_csv({lit(str(path))}, columns = {{'line': 'VARCHAR'}}, "
-        f"delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)"
-    )
-    con.execute(
-        f"CREATE TEMP TABLE {table} AS SELECT {_ordinal(con, raw_name)} AS _row, line FROM {raw_name} "
-        f"WHERE line IS NOT NULL AND trim(line) <> ''"
-    )
-    con.execute(f"DROP TABLE {raw_name}")
-    bad = con.execute(
-        f"SELECT _row, line FROM {table} WHERE NOT coalesce(json_valid(line), false) "
-        f"OR json_type(line) <> 'OBJECT' ORDER BY _row"
-    ).fetchall()
-    broken = [Broken(int(r), "broken line: invalid JSON", text) for r, text in bad]
-    if broken:
-        con.execute(
-            f"DELETE FROM {table} WHERE NOT coalesce(json_valid(line), false) OR json_type(line) <> 'OBJECT'"
-        )
+    """JSON lines as raw text, one row per line; blank lines are dropped but keep their numbering."""
+    table = _new_name("lines")
+    con.execute(f"CREATE TEMP TABLE {table} AS {numbered_lines_sql(path)}")
+    broken = split_broken(con, table)
     n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return Staged(path, table, ["line"], n + len(broken), broken, is_lines=True)
 

@@ -3,38 +3,54 @@
 Why two steps: the raw event is the record of truth (deduplicated on messageId, so retries and
 re-ingests are no-ops), while touchpoints and identity_links are views of it that the live
 collector also needs; `derive_from_events` is the one place that turns events into both.
+
+Why a fast path and a slow path: a file of a million events must load at DuckDB speed, so one
+streaming query numbers the lines, parses each once with `json_transform` (C++) into the Spec
+fields, types and validates them. Only the few lines that fail anything there (broken JSON, a
+blank line, a bad timestamp, a missing id) are re-read by the generic validator, which names
+the file, line and field of every problem in quarantine.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 
 import duckdb
 
 from revline.ingest.channels import channel_inputs, channel_sql, load_rules
 from revline.ingest.context import Ctx
-from revline.ingest.readers import Staged, _new_name
+from revline.ingest.readers import Staged, _new_name, numbered_lines_sql, split_broken
 from revline.ingest.report import IngestReport
-from revline.ingest.sqlfrag import ident, lit, snake
-from revline.ingest.upsert import upsert
-from revline.ingest.validate import Check, Field, typed_rows
-from revline.ingest.writers import write_identity_links, write_touchpoints
+from revline.ingest.sqlfrag import clean, ident, lit, parse_timestamp, snake
+from revline.ingest.upsert import is_empty, upsert
+from revline.ingest.validate import Check, Field, quarantine_broken, typed_rows
 
 EVENT_TYPES = ("track", "page", "identify", "group", "alias", "screen")
 
-# field -> JSON path(s) in a Segment message (first non-null wins)
-PATHS: dict[str, list[str]] = {
-    "message_id": ["$.messageId"],
-    "type": ["$.type"],
-    "event": ["$.event"],
-    "anonymous_id": ["$.anonymousId"],
-    "user_id": ["$.userId"],
-    "group_id": ["$.groupId"],
-    "previous_id": ["$.previousId"],
-    "occurred_at": ["$.timestamp", "$.originalTimestamp", "$.sentAt", "$.receivedAt"],
-    "received_at": ["$.receivedAt"],
-    "properties": ["$.properties"],
-    "traits": ["$.traits", "$.context.traits"],
-    "context": ["$.context"],
+# The top-level Spec keys read from every line, and the JSON type each is parsed into.
+_SCHEMA = {
+    "messageId": "VARCHAR", "type": "VARCHAR", "event": "VARCHAR", "anonymousId": "VARCHAR",
+    "userId": "VARCHAR", "groupId": "VARCHAR", "previousId": "VARCHAR", "timestamp": "VARCHAR",
+    "originalTimestamp": "VARCHAR", "sentAt": "VARCHAR", "receivedAt": "VARCHAR",
+    "properties": "JSON", "traits": "JSON", "context": "JSON",
+}
+# field -> raw value over the parsed struct `j` (the first non-null of several Spec keys wins)
+RAW: dict[str, str] = {
+    "message_id": "j.messageId",
+    "type": "j.type",
+    "event": "j.event",
+    "anonymous_id": "j.anonymousId",
+    "user_id": "j.userId",
+    "group_id": "j.groupId",
+    "previous_id": "j.previousId",
+    "occurred_at": "coalesce(j.timestamp, j.originalTimestamp, j.sentAt, j.receivedAt)",
+    "received_at": "j.receivedAt",
+    "properties": "j.properties",
+    # traits live at the top level (identify) or under context.traits (track/page); the
+    # `contains` guard keeps the second JSON parse off the rows that cannot have them
+    "traits": "coalesce(j.traits, CASE WHEN contains(j.context, '\"traits\"') THEN j.context -> '$.traits' END)",
+    "context": "j.context",
 }
 SPEC = {
     "message_id": Field(required=True), "type": Field(required=True), "event": Field(),
@@ -42,99 +58,225 @@ SPEC = {
     "occurred_at": Field("timestamp", True), "received_at": Field("timestamp"),
     "properties": Field(), "traits": Field(), "context": Field(),
 }
+JSON_FIELDS = ("properties", "traits", "context")
 HEADER = {  # the name a user sees in quarantine
     "message_id": "messageId", "type": "type", "anonymous_id": "anonymousId", "user_id": "userId",
     "occurred_at": "timestamp", "received_at": "receivedAt",
 }
+CHECKS = [
+    Check("type", f"type NOT IN ({', '.join(lit(t) for t in EVENT_TYPES)})", "'unknown event type: ' || type"),
+    Check("anonymous_id", "anonymous_id IS NULL AND user_id IS NULL", "'missing anonymousId and userId'"),
+    Check("previous_id", "type = 'alias' AND previous_id IS NULL", "'alias without previousId'"),
+]
+EVENT_COLUMNS = ("message_id", "type", "event", "anonymous_id", "user_id", "group_id", "previous_id",
+                 "occurred_at", "received_at", "properties", "traits", "context")
 
 
-def _extract(staged: Staged) -> str:
-    """One JSON parse per line: every path at once."""
-    paths = [p for ps in PATHS.values() for p in ps]
-    return f"json_extract_string(line, [{', '.join(lit(p) for p in paths)}])"
+def _parsed(line: str = "line") -> str:
+    """The line parsed once into the Spec struct; NULL for text that is not JSON at all."""
+    return f"CASE WHEN json_valid({line}) THEN json_transform({line}, {lit(json.dumps(_SCHEMA))}) END"
+
+
+def _typed_select() -> str:
+    """Typed fields from `j`, exactly as the validator would type them (see `SPEC`)."""
+    cols = []
+    for name, f in SPEC.items():
+        if name in JSON_FIELDS:
+            cols.append(f"{RAW[name]} AS {name}")
+        elif f.kind == "timestamp":
+            cols.append(f"{parse_timestamp(RAW[name])} AS {name}")
+        else:
+            cols.append(f"{clean(RAW[name])} AS {name}")
+    return ", ".join(cols)
+
+
+def _ok_condition() -> str:
+    """TRUE only when the validator would find nothing wrong with the row (anything else goes
+    the slow way, so this may be stricter than the rules, never looser)."""
+    conds = [f"{n} IS NOT NULL" for n, f in SPEC.items() if f.required]
+    conds += [f"({clean(RAW[n])} IS NULL OR {n} IS NOT NULL)" for n, f in SPEC.items()
+              if f.kind != "text" and not f.required]
+    conds += [f"NOT coalesce({c.bad_when}, false)" for c in CHECKS]
+    return "coalesce(" + " AND ".join(conds) + ", false)"
+
+
+def stage_events(ctx: Ctx, path: Path) -> tuple[str, int]:
+    """Read, type and validate a Segment file in one streaming pass; returns the temp table of
+    good rows (`_row` + `EVENT_COLUMNS`) and the number of non-blank lines read. Bad lines go to
+    the batch quarantine with their line numbers (and reasons, through the generic validator)."""
+    con = ctx.con
+    table, bad = _new_name("segtyped"), _new_name("segbad")
+    con.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT _row, {', '.join(EVENT_COLUMNS)}, _ok, "
+        f"CASE WHEN NOT _ok THEN line END AS _line FROM ("
+        f" SELECT *, {_ok_condition()} AS _ok FROM ("
+        f"  SELECT _row, line, j, {_typed_select()} FROM (SELECT _row, line, {_parsed()} AS j FROM ({numbered_lines_sql(path)}))))"
+    )
+    con.execute(f"CREATE TEMP TABLE {bad} AS SELECT _row, _line AS line FROM {table} WHERE NOT _ok")
+    lines = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if is_empty(con, bad):
+        con.execute(f"DROP TABLE {bad}")
+        return table, lines
+    con.execute(f"DELETE FROM {table} WHERE NOT _ok")
+    blank = con.execute(f"SELECT count(*) FROM {bad} WHERE line IS NULL OR trim(line) = ''").fetchone()[0]
+    broken = split_broken(con, bad)
+    ctx.record("events", quarantined=quarantine_broken(con, str(path), "events", broken))
+    _validate_slow(ctx, Staged(path, bad, ["line"], 0, is_lines=True), table)
+    con.execute(f"DROP TABLE {bad}")
+    return table, lines - blank
+
+
+def _validate_slow(ctx: Ctx, staged: Staged, good_table: str) -> None:
+    """The rows the fast pass rejected: the generic validator quarantines each problem (file,
+    line, field, reason, raw line); rows it accepts after all join the good rows."""
+    con = ctx.con
+    flat = _new_name("segflat")
+    cols = ", ".join(
+        f"{RAW[n]}::VARCHAR AS {ident(HEADER.get(n, n))}" if n in JSON_FIELDS else f"{RAW[n]} AS {ident(HEADER.get(n, n))}"
+        for n in SPEC
+    )
+    con.execute(f"CREATE TEMP TABLE {flat} AS SELECT _row, {cols} FROM (SELECT _row, {_parsed()} AS j FROM {staged.table})")
+    fstaged = Staged(staged.path, flat, [HEADER.get(n, n) for n in SPEC], 0, is_lines=True, raw_table=staged.table)
+    t = typed_rows(con, fstaged, SPEC, {n: [HEADER.get(n, n)] for n in SPEC}, table_name="events", checks=CHECKS)
+    ctx.record("events", quarantined=t.quarantined_rows)
+    con.execute(
+        f"INSERT INTO {good_table} (_row, {', '.join(EVENT_COLUMNS)}, _ok) SELECT _row, "
+        + ", ".join(f"CAST({n} AS JSON)" if n in JSON_FIELDS else n for n in EVENT_COLUMNS)
+        + f", true FROM {t.table}"
+    )
+    con.execute(f"DROP TABLE {flat}; DROP TABLE {t.table}")
+
+
+def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Leave in `table` only events not stored yet, each messageId once (its first line)."""
+    dups = _new_name("segdup")
+    con.execute(
+        f"CREATE TEMP TABLE {dups} AS SELECT message_id, min(_row) AS first FROM {table} "
+        f"GROUP BY message_id HAVING count(*) > 1"
+    )
+    if not is_empty(con, dups):
+        con.execute(
+            f"DELETE FROM {table} WHERE _row IN (SELECT s._row FROM {table} s JOIN {dups} d "
+            f"ON d.message_id = s.message_id AND s._row <> d.first)"
+        )
+    con.execute(f"DROP TABLE {dups}")
+    if not is_empty(con, "events"):
+        # join (not IN over events): the hash table is built on the smaller side, the batch
+        con.execute(
+            f"DELETE FROM {table} WHERE _row IN (SELECT s._row FROM {table} s JOIN events e ON e.message_id = s.message_id)"
+        )
+
+
+def load_file(ctx: Ctx, path: Path) -> None:
+    """One Segment file into `events`, then its new events into touchpoints and identity links."""
+    con = ctx.con
+    table, read = stage_events(ctx, path)
+    ctx.record("events", read=read)
+    _keep_new(con, table)
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {lit(path.name)} AS source, _row AS _ord FROM {table}"
+    ctx.record("events", loaded_updated=upsert(con, "events", sql, ["message_id"], update=False,
+                                               batch_unique=True, check_existing=False))
+    derive(ctx, source=table)
+    con.execute(f"DROP TABLE {table}")
 
 
 def load_events(ctx: Ctx, staged: Staged) -> None:
+    """Segment lines already staged by `readers.stage_lines` (kept for callers holding a Staged)."""
     con = ctx.con
-    i, cols = 1, []
-    for name, ps in PATHS.items():
-        refs = [f"v[{i + k}]" for k in range(len(ps))]
-        i += len(ps)
-        expr = refs[0] if len(refs) == 1 else f"coalesce({', '.join(refs)})"
-        cols.append(f"{expr} AS {ident(HEADER.get(name, name))}")
-    flat = _new_name("segflat")
+    good = _new_name("segtyped")
     con.execute(
-        f"CREATE TEMP TABLE {flat} AS SELECT _row, {', '.join(cols)} FROM "
-        f"(SELECT _row, line, {_extract(staged)} AS v FROM {staged.table})"
+        f"CREATE TEMP TABLE {good} AS SELECT _row, {', '.join(EVENT_COLUMNS)}, true AS _ok FROM "
+        f"(SELECT NULL::BIGINT AS _row, {_typed_select()} FROM (SELECT {_parsed('NULL::VARCHAR')} AS j)) LIMIT 0"
     )
-    fstaged = Staged(staged.path, flat, [HEADER.get(n, n) for n in PATHS], staged.rows_read, is_lines=True,
-                     raw_table=staged.table)
-    aliases = {n: [HEADER.get(n, n)] for n in PATHS}
-    checks = [
-        Check("type", f"type NOT IN ({', '.join(lit(t) for t in EVENT_TYPES)})", "'unknown event type: ' || type"),
-        Check("anonymous_id", "anonymous_id IS NULL AND user_id IS NULL", "'missing anonymousId and userId'"),
-        Check("previous_id", "type = 'alias' AND previous_id IS NULL", "'alias without previousId'"),
-    ]
-    t = typed_rows(con, fstaged, SPEC, aliases, table_name="events", checks=checks)
-    con.execute(f"DROP TABLE {flat}")
-    con.execute(f"DROP TABLE {staged.table}")  # raw lines were only needed for quarantine: free them now
-    ctx.record("events", read=staged.rows_read, quarantined=t.quarantined_rows)
-    sql = (
-        f"SELECT message_id, type, event, anonymous_id, user_id, group_id, previous_id, occurred_at, received_at, "
-        f"CAST(properties AS JSON) AS properties, CAST(traits AS JSON) AS traits, CAST(context AS JSON) AS context, "
-        f"{lit(staged.path.name)} AS source, _row AS _ord FROM {t.table}"
-    )
-    ids = _new_name("segids")
-    con.execute(f"CREATE TEMP TABLE {ids} AS SELECT DISTINCT message_id FROM {t.table}")
-    ctx.record("events", loaded_updated=upsert(con, "events", sql, ["message_id"], update=False))
-    con.execute(f"DROP TABLE {t.table}")
-    derive(ctx, ids)
-    con.execute(f"DROP TABLE {ids}")
+    ctx.record("events", read=staged.rows_read)
+    _validate_slow(ctx, staged, good)
+    _keep_new(con, good)
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {lit(staged.path.name)} AS source, _row AS _ord FROM {good}"
+    ctx.record("events", loaded_updated=upsert(con, "events", sql, ["message_id"], update=False,
+                                               batch_unique=True, check_existing=False))
+    derive(ctx, source=good)
+    con.execute(f"DROP TABLE {good}")
 
 
-def derive(ctx: Ctx, message_ids_table: str | None = None) -> None:
-    """Touchpoints (page/track) and identity links (identify/alias) from stored events."""
+def derive(ctx: Ctx, message_ids_table: str | None = None, *, source: str | None = None) -> None:
+    """Touchpoints (page/track) and identity links (identify/alias) from events: those of the
+    temp table `source` (same columns as `events`), else the stored events listed in
+    `message_ids_table`, else all stored events."""
     con = ctx.con
-    where = f"WHERE e.message_id IN (SELECT message_id FROM {message_ids_table})" if message_ids_table else ""
-    src = _new_name("segsrc")
+    cols = "message_id, type, event, anonymous_id, user_id, previous_id, occurred_at, properties, traits, context"
+    if source:
+        src = f"SELECT {cols} FROM {source}"
+    else:
+        where = f"WHERE message_id IN (SELECT message_id FROM {message_ids_table})" if message_ids_table else ""
+        src = f"SELECT {cols} FROM events {where}"
+    _derive_touchpoints(ctx, src)
+    _derive_links(ctx, src)
+
+
+_CTX_SCHEMA = json.dumps({"campaign": {"source": "VARCHAR", "medium": "VARCHAR", "name": "VARCHAR"},
+                          "page": {"referrer": "VARCHAR", "url": "VARCHAR"}})
+
+
+def _derive_touchpoints(ctx: Ctx, src: str) -> None:
+    """Channel grouping runs once per distinct raw (source, medium, referrer), not once per
+    touch: a file of a million page views has a few thousand of those, and the rules' regexes
+    are the costly part."""
+    con = ctx.con
+    utm = "nullif(url_decode(regexp_extract(c.page.url, '[?&]utm_{k}=([^&#]*)', 1)), '')"
+    base, combos = _new_name("segtp"), _new_name("segch")
     con.execute(
-        f"CREATE TEMP TABLE {src} AS SELECT e.message_id, e.type, e.event, e.anonymous_id, e.user_id, e.previous_id, "
-        f"e.occurred_at, json_extract_string(e.context, ['$.campaign.source', '$.campaign.medium', '$.campaign.name', "
-        f"'$.page.referrer', '$.page.url']) AS c, json_extract_string(e.traits, '$.email') AS email, "
-        f"json_extract_string(e.properties, '$.referrer') AS prop_referrer "
-        f"FROM events e {where}"
-    )
-    utm = "nullif(url_decode(regexp_extract(c[5], '[?&]utm_{k}=([^&#]*)', 1)), '')"
-    source = f"coalesce(c[1], {utm.format(k='source')})"
-    medium = f"coalesce(c[2], {utm.format(k='medium')})"
-    campaign = f"coalesce(c[3], {utm.format(k='campaign')})"
-    referrer = "coalesce(c[4], prop_referrer)"
-    channel = channel_sql(ctx.rules)
-    write_touchpoints(
-        ctx,
-        f"SELECT message_id AS touchpoint_id, occurred_at, NULL::VARCHAR AS person_id, anonymous_id, "
-        f"NULL::VARCHAR AS account_id, {channel} AS channel, source, medium, campaign_id, touch_type, "
-        f"false AS is_offline, 'segment' AS source_system, message_id AS source_ref, "
-        f"CASE WHEN user_id IS NOT NULL THEN 'user_id' ELSE 'anonymous_id' END AS identity_type, "
-        f"coalesce(user_id, anonymous_id) AS identity_value, 0 AS _ord FROM ("
-        f" SELECT *, {channel_inputs('source', 'medium', 'referrer')} FROM ("
-        f" SELECT *, {source} AS source, {medium} AS medium, {campaign} AS campaign_id, {referrer} AS referrer, "
+        f"CREATE TEMP TABLE {base} AS SELECT message_id, occurred_at, anonymous_id, user_id, "
+        f" coalesce(c.campaign.source, {utm.format(k='source')}) AS source, "
+        f" coalesce(c.campaign.medium, {utm.format(k='medium')}) AS medium, "
+        f" coalesce(c.campaign.name, {utm.format(k='campaign')}) AS campaign_id, "
+        f" coalesce(c.page.referrer, json_extract_string(properties, '$.referrer')) AS referrer, "
         f" CASE WHEN type IN ('page', 'screen') THEN 'page_view' ELSE coalesce(nullif({snake('event')}, ''), 'track') END AS touch_type "
-        f" FROM {src} WHERE type IN ('page', 'screen', 'track')))",
-        update=False,
+        f"FROM (SELECT *, CASE WHEN json_valid(context) THEN json_transform(context, {lit(_CTX_SCHEMA)}) END AS c "
+        f" FROM ({src}) WHERE type IN ('page', 'screen', 'track'))"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE {combos} AS SELECT source, medium, referrer, {channel_sql(ctx.rules)} AS channel, n FROM ("
+        f" SELECT *, {channel_inputs('source', 'medium', 'referrer')} FROM ("
+        f"  SELECT source, medium, referrer, count(*) AS n FROM {base} GROUP BY ALL))"
+    )
+    other = con.execute(f"SELECT coalesce(sum(n), 0) FROM {combos} WHERE channel = 'other'").fetchone()[0]
+    if other:
+        ctx.report.other_channel["touchpoints"] += int(other)
+    on = " AND ".join(f"b.{c} IS NOT DISTINCT FROM k.{c}" for c in ("source", "medium", "referrer"))
+    sql = (
+        f"SELECT b.message_id AS touchpoint_id, b.occurred_at, NULL::VARCHAR AS person_id, b.anonymous_id, "
+        f"NULL::VARCHAR AS account_id, k.channel, b.source, b.medium, b.campaign_id, b.touch_type, "
+        f"false AS is_offline, 'segment' AS source_system, b.message_id AS source_ref, "
+        f"CASE WHEN b.user_id IS NOT NULL THEN 'user_id' ELSE 'anonymous_id' END AS identity_type, "
+        f"coalesce(b.user_id, b.anonymous_id) AS identity_value, 0 AS _ord FROM {base} b JOIN {combos} k ON {on}"
+    )
+    # touchpoint_id = messageId, unique among events: no window over the batch is needed
+    ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", sql, ["touchpoint_id"], update=False,
+                                                    batch_unique=True))
+    con.execute(f"DROP TABLE {base}; DROP TABLE {combos}")
+
+
+def _derive_links(ctx: Ctx, src: str) -> None:
+    from revline.ingest.writers import write_identity_links
+
+    con = ctx.con
+    links = _new_name("segid")
+    con.execute(
+        f"CREATE TEMP TABLE {links} AS SELECT type, anonymous_id, user_id, previous_id, occurred_at, "
+        f"json_extract_string(traits, '$.email') AS email FROM ({src}) WHERE type IN ('identify', 'alias')"
     )
     write_identity_links(
         ctx,
         f"SELECT 'anonymous_id' AS left_type, anonymous_id AS left_value, 'user_id' AS right_type, user_id AS right_value, "
-        f"'segment:identify' AS source, occurred_at AS observed_at, 0 AS _ord FROM {src} WHERE type = 'identify' "
+        f"'segment:identify' AS source, occurred_at AS observed_at, 0 AS _ord FROM {links} WHERE type = 'identify' "
         f"UNION ALL SELECT 'user_id', user_id, 'email', lower(trim(email)), 'segment:identify', occurred_at, 0 "
-        f"FROM {src} WHERE type = 'identify' "
+        f"FROM {links} WHERE type = 'identify' "
         f"UNION ALL SELECT 'anonymous_id', anonymous_id, 'email', lower(trim(email)), 'segment:identify', occurred_at, 0 "
-        f"FROM {src} WHERE type = 'identify' AND user_id IS NULL "
+        f"FROM {links} WHERE type = 'identify' AND user_id IS NULL "
         f"UNION ALL SELECT 'anonymous_id', previous_id, 'user_id', user_id, 'segment:alias', occurred_at, 0 "
-        f"FROM {src} WHERE type = 'alias'",
+        f"FROM {links} WHERE type = 'alias'",
     )
-    con.execute(f"DROP TABLE {src}")
+    con.execute(f"DROP TABLE {links}")
 
 
 def derive_from_events(
@@ -164,4 +306,4 @@ def derive_from_events(
     return ctx.report
 
 
-__all__ = ["derive_from_events", "load_events", "EVENT_TYPES"]
+__all__ = ["derive_from_events", "load_file", "load_events", "EVENT_TYPES"]

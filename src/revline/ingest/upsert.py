@@ -12,6 +12,42 @@ from revline.ingest.readers import _new_name
 from revline.ingest.sqlfrag import ident
 
 
+def is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
+
+
+def insert_new(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    select_sql: str,
+    keys: list[str],
+    *,
+    order_by: str = "_ord",
+    batch_unique: bool = False,
+    check_existing: bool = True,
+) -> int:
+    """Insert the rows of `select_sql` whose key is not in `target` yet; returns how many.
+
+    Why not INSERT OR IGNORE: DuckDB then probes the primary-key index row by row, which made
+    million-row Segment loads crawl. An anti-join against the stored keys (skipped when the
+    target is empty) plus a plain INSERT does the same in bulk. Duplicates inside the batch keep
+    the first row by `order_by`; `batch_unique=True` says the caller already guarantees unique
+    keys (saves a window over the batch), `check_existing=False` that it already removed keys
+    present in `target`."""
+    part = ", ".join(ident(k) for k in keys)
+    not_null = " AND ".join(f"s.{ident(k)} IS NOT NULL" for k in keys)
+    cols = [d[0] for d in con.execute(f"SELECT * EXCLUDE ({order_by}) FROM ({select_sql}) LIMIT 0").description]
+    col_list = ", ".join(ident(c) for c in cols)
+    where = [not_null]
+    if check_existing and not is_empty(con, target):
+        on = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in keys)
+        where.append(f"NOT EXISTS (SELECT 1 FROM {target} t WHERE {on})")
+    body = f"SELECT * FROM ({select_sql}) s WHERE {' AND '.join(where)}"
+    if not batch_unique:
+        body += f" QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {ident(order_by)}) = 1"
+    return con.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM ({body})").fetchone()[0]
+
+
 def upsert(
     con: duckdb.DuckDBPyConnection,
     target: str,
@@ -20,23 +56,19 @@ def upsert(
     *,
     update: bool = True,
     order_by: str = "_ord",
+    batch_unique: bool = False,
+    check_existing: bool = True,
 ) -> tuple[int, int]:
     """Insert the rows of `select_sql` (its columns: some of `target`'s plus `_ord`, the later
     the newer) into `target`; returns (loaded, updated). Duplicates within the batch keep the
-    newest. With `update=False` existing keys are left alone (first observation wins)."""
+    newest. With `update=False` existing keys are left alone (first observation wins; see
+    `insert_new` for `batch_unique` / `check_existing`)."""
+    if not update:
+        return insert_new(con, target, select_sql, keys, order_by=order_by, batch_unique=batch_unique,
+                          check_existing=check_existing), 0
     new = _new_name("new")
     part = ", ".join(ident(k) for k in keys)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
-    if not update:
-        # first observation wins: one INSERT OR IGNORE; the row count tells what was new
-        before = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
-        cols = [d[0] for d in con.execute(f"SELECT * EXCLUDE ({order_by}) FROM ({select_sql}) LIMIT 0").description]
-        col_list = ", ".join(ident(c) for c in cols)
-        # duplicates inside the batch are ignored too (DuckDB keeps the first it meets)
-        con.execute(
-            f"INSERT OR IGNORE INTO {target} ({col_list}) SELECT {col_list} FROM ({select_sql}) WHERE {not_null}"
-        )
-        return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0] - before, 0
     con.execute(
         f"CREATE TEMP TABLE {new} AS SELECT * EXCLUDE ({order_by}) FROM ({select_sql}) WHERE {not_null} "
         f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {order_by} DESC) = 1"
