@@ -1,0 +1,63 @@
+"""Evaluating the fitted model over posterior draws, for any spend plan.
+
+Why a module of its own: the report, the optimiser and the scenarios all need "outcome of
+this spend plan, per draw"; they call these vectorised (vmap + jit) functions instead of
+re-implementing the model.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from revline.models.mmm.model import Design, ModelSpec, channel_contributions, components
+
+
+def hdi(draws: np.ndarray, prob: float = 0.94, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval along `axis`: the narrowest window holding `prob` of draws."""
+    x = np.sort(np.moveaxis(np.asarray(draws, dtype=float), axis, 0), axis=0)
+    n = x.shape[0]
+    k = max(int(np.floor(prob * n)), 1)
+    if k >= n:
+        return x[0], x[-1]
+    widths = x[k:] - x[: n - k]
+    i = np.argmin(widths, axis=0)
+    low = np.take_along_axis(x, i[None, ...], axis=0)[0]
+    high = np.take_along_axis(x, (i + k)[None, ...], axis=0)[0]
+    return low, high
+
+
+def _spec_key(spec: ModelSpec) -> tuple:
+    return (spec.adstock, spec.l_max, spec.normalize, spec.lag_weeks, spec.saturation, spec.yearly_seasonality,
+            spec.trend)
+
+
+@lru_cache(maxsize=32)
+def _channel_fn(key: tuple):
+    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6])
+    return jax.jit(jax.vmap(lambda p, x: channel_contributions(p, x, spec), in_axes=(0, None)))
+
+
+@lru_cache(maxsize=32)
+def _components_fn(key: tuple):
+    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6])
+    return jax.jit(jax.vmap(lambda p, d: components(p, d, spec), in_axes=(0, None)))
+
+
+def media_params(params: dict) -> dict:
+    return {k: jnp.asarray(v) for k, v in params.items() if k.startswith(("adstock_", "saturation_"))}
+
+
+def channel_draws(spec: ModelSpec, params: dict, x_scaled) -> np.ndarray:
+    """(draws, T, C) scaled channel contributions for spend `x_scaled` (T, C)."""
+    return np.asarray(_channel_fn(_spec_key(spec))(media_params(params), jnp.asarray(x_scaled, dtype=jnp.float32)))
+
+
+def component_draws(spec: ModelSpec, params: dict, design: Design) -> dict[str, np.ndarray]:
+    """Every additive part of the mean per draw, scaled units."""
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    out = _components_fn(_spec_key(spec))(p, design)
+    return {k: np.asarray(v) for k, v in out.items()}

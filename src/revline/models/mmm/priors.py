@@ -1,0 +1,111 @@
+"""Weakly informative priors, overridable from a dict or a TOML file.
+
+Why these defaults: they are PyMC-Marketing's (on max-abs scaled data), so its quick-start
+model is reproduced as-is, and on scaled data "weakly informative" means the same thing for a
+startup and an enterprise. A user overrides any site with a mapping such as
+`{"saturation_beta": {"dist": "HalfNormal", "sigma": {"tv": 0.5, "*": 2.0}}}`: a parameter
+may be a number, a list (one per channel/control) or a per-name mapping with "*" as fallback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from copy import deepcopy
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
+    "intercept": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
+    "trend": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+    "adstock_alpha": {"dist": "Beta", "alpha": 1.0, "beta": 3.0},
+    "adstock_theta": {"dist": "HalfNormal", "sigma": 1.0},
+    "saturation_lam": {"dist": "Gamma", "alpha": 3.0, "beta": 1.0},
+    "saturation_beta": {"dist": "HalfNormal", "sigma": 2.0},
+    "saturation_slope": {"dist": "HalfNormal", "sigma": 1.5},
+    "saturation_kappa": {"dist": "HalfNormal", "sigma": 1.5},
+    "gamma_control": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
+    "gamma_fourier": {"dist": "Laplace", "mu": 0.0, "b": 1.0},
+    "sigma": {"dist": "HalfNormal", "sigma": 2.0},
+}
+
+# distribution name -> (numpyro class, ordered parameter names as the user writes them)
+_DISTS = {
+    "Normal": (dist.Normal, ("mu", "sigma")),
+    "HalfNormal": (dist.HalfNormal, ("sigma",)),
+    "LogNormal": (dist.LogNormal, ("mu", "sigma")),
+    "Gamma": (dist.Gamma, ("alpha", "beta")),
+    "Beta": (dist.Beta, ("alpha", "beta")),
+    "Laplace": (dist.Laplace, ("mu", "b")),
+    "Exponential": (dist.Exponential, ("lam",)),
+    "HalfCauchy": (dist.HalfCauchy, ("beta",)),
+    "TruncatedNormal": (None, ("mu", "sigma", "lower")),
+}
+
+
+class PriorError(ValueError):
+    """A prior override that cannot be used; the message names the site and parameter."""
+
+
+def load_priors(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Read overrides from TOML: one table per site, e.g. `[saturation_beta]\\ndist = "HalfNormal"`."""
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def merge_priors(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    out = deepcopy(DEFAULT_PRIORS)
+    for site, spec in (overrides or {}).items():
+        if site not in DEFAULT_PRIORS:
+            raise PriorError(f"prior override {site!r}: unknown site; known sites are {sorted(DEFAULT_PRIORS)}")
+        spec = dict(spec)
+        if "dist" in spec and spec["dist"] != out[site]["dist"]:
+            out[site] = spec  # a new family replaces every parameter
+        else:
+            out[site].update(spec)
+    return out
+
+
+def _param(value: Any, names: Sequence[str] | None, site: str, pname: str):
+    if isinstance(value, Mapping):
+        if names is None:
+            raise PriorError(f"prior {site!r} parameter {pname!r}: a per-name mapping needs a per-channel site")
+        unknown = [k for k in value if k != "*" and k not in names]
+        if unknown:
+            raise PriorError(f"prior {site!r} parameter {pname!r}: unknown name(s) {unknown}; expected {list(names)}")
+        try:
+            return jnp.asarray([float(value[n]) if n in value else float(value["*"]) for n in names])
+        except KeyError as exc:
+            raise PriorError(f"prior {site!r} parameter {pname!r}: no value for {exc.args[0]!r} and no '*' fallback") from None
+    if isinstance(value, (list, tuple)):
+        if names is None or len(value) != len(names):
+            raise PriorError(f"prior {site!r} parameter {pname!r}: list of {len(value)} values, expected {len(names or [])}")
+        return jnp.asarray([float(v) for v in value])
+    try:
+        return jnp.asarray(float(value))
+    except (TypeError, ValueError):
+        raise PriorError(f"prior {site!r} parameter {pname!r}: not a number: {value!r}") from None
+
+
+def build_distribution(site: str, spec: Mapping[str, Any], names: Sequence[str] | None = None):
+    """A numpyro distribution for `site`, batched to len(names) when names are given."""
+    family = spec.get("dist")
+    if family not in _DISTS:
+        raise PriorError(f"prior {site!r}: unknown dist {family!r}; use one of {sorted(_DISTS)}")
+    cls, pnames = _DISTS[family]
+    extra = set(spec) - {"dist", *pnames}
+    if extra:
+        raise PriorError(f"prior {site!r} ({family}): unknown parameter(s) {sorted(extra)}; expected {list(pnames)}")
+    missing = [p for p in pnames if p not in spec]
+    if missing:
+        raise PriorError(f"prior {site!r} ({family}): missing parameter(s) {missing}")
+    args = [_param(spec[p], names, site, p) for p in pnames]
+    if family == "TruncatedNormal":
+        d = dist.TruncatedNormal(args[0], args[1], low=args[2])
+    else:
+        d = cls(*args)
+    if names is not None:
+        d = d.expand([len(names)])
+    return d

@@ -1,0 +1,149 @@
+"""Tables of a fitted mix model: contributions, ROI, marginal ROI, response and decay curves.
+
+Why draws all the way: every figure is computed per posterior draw and summarised last
+(mean and 94% HDI), so intervals on ROI or on a response curve are honest, not the interval
+of a parameter pushed through a formula at its mean.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from revline.models.mmm.model import adstock_weights, control_coefficients
+from revline.models.mmm.posterior import channel_draws, component_draws, hdi
+
+HDI_PROB = 0.94
+_MROI_STEP = 0.01
+
+
+def _x_scaled(fit, spend: np.ndarray | None = None) -> np.ndarray:
+    return (fit.spend if spend is None else spend) / fit.scales.channel
+
+
+def contribution_draws(fit, max_draws: int | None = None) -> np.ndarray:
+    """(draws, T, C) channel contributions in outcome units over the fitted weeks."""
+    return channel_draws(fit.spec, fit.params(max_draws), _x_scaled(fit)) * fit.scales.target
+
+
+def contributions(fit, hdi_prob: float = HDI_PROB, max_draws: int | None = None) -> pd.DataFrame:
+    """Per channel: spend, total contribution, share of outcome, ROI and marginal ROI, each
+    with its HDI. Marginal ROI = extra outcome per extra unit of spend if every week's spend of
+    the channel rose by 1 %: what the next dollar buys, which is what a budget shift needs."""
+    params = fit.params(max_draws)
+    x = _x_scaled(fit)
+    base = channel_draws(fit.spec, params, x).sum(axis=1) * fit.scales.target          # (n, C)
+    spend_tot = fit.spend.sum(axis=0)
+    mroi = np.zeros_like(base)
+    for j in range(len(fit.channels)):
+        bumped = x.copy()
+        bumped[:, j] *= 1.0 + _MROI_STEP
+        up = channel_draws(fit.spec, params, bumped)[:, :, j].sum(axis=1) * fit.scales.target
+        mroi[:, j] = (up - base[:, j]) / max(spend_tot[j] * _MROI_STEP, 1e-12)
+    roi = base / np.where(spend_tot > 0, spend_tot, np.nan)
+    total_y = fit.y.sum()
+    rows = []
+    for j, ch in enumerate(fit.channels):
+        c_lo, c_hi = hdi(base[:, j], hdi_prob)
+        r_lo, r_hi = hdi(roi[:, j], hdi_prob)
+        m_lo, m_hi = hdi(mroi[:, j], hdi_prob)
+        rows.append({
+            "channel": ch, "spend": spend_tot[j],
+            "contribution": base[:, j].mean(), "contribution_low": c_lo, "contribution_high": c_hi,
+            "share": base[:, j].mean() / total_y if total_y else np.nan,
+            "roi": roi[:, j].mean(), "roi_low": r_lo, "roi_high": r_hi,
+            "mroi": mroi[:, j].mean(), "mroi_low": m_lo, "mroi_high": m_hi,
+        })
+    return pd.DataFrame(rows)
+
+
+def roi(fit, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
+    """ROI and marginal ROI per channel (a narrower view of `contributions`)."""
+    return contributions(fit, hdi_prob)[["channel", "spend", "roi", "roi_low", "roi_high", "mroi", "mroi_low", "mroi_high"]]
+
+
+def decomposition(fit, max_draws: int | None = 500) -> pd.DataFrame:
+    """Posterior-mean weekly decomposition in outcome units: baseline parts and each channel,
+    beside the observed outcome and the fitted mean (for stacked-area charts)."""
+    comp = component_draws(fit.spec, fit.params(max_draws), fit.design())
+    s = fit.scales.target
+    out = pd.DataFrame({"week": fit.dates, "observed": fit.y, "fitted": comp["mu"].mean(0) * s})
+    lo, hi = hdi(comp["mu"] * s)
+    out["fitted_low"], out["fitted_high"] = lo, hi
+    out["intercept"] = comp["intercept"].mean(0) * s
+    for part in ("trend", "seasonality"):
+        if part in comp:
+            out[part] = comp[part].mean(0) * s
+    if "controls" in comp:
+        for k, name in enumerate(fit.controls):
+            out[f"control:{name}"] = comp["controls"][:, :, k].mean(0) * s
+    for j, ch in enumerate(fit.channels):
+        out[ch] = comp["channels"][:, :, j].mean(0) * s
+    return out
+
+
+def fit_metrics(fit) -> dict:
+    """In-sample R^2 and MAPE of the posterior-mean fit."""
+    dec = decomposition(fit)
+    y, yhat = dec["observed"].to_numpy(), dec["fitted"].to_numpy()
+    ss_res = float(((y - yhat) ** 2).sum())
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    nz = y != 0
+    return {"r2": 1 - ss_res / ss_tot if ss_tot else np.nan,
+            "mape": float(np.mean(np.abs((y[nz] - yhat[nz]) / y[nz]))) if nz.any() else np.nan}
+
+
+def response_curves(fit, multipliers: Sequence[float] | None = None, hdi_prob: float = HDI_PROB,
+                    max_draws: int | None = 1000) -> pd.DataFrame:
+    """Contribution vs spend per channel: the historical weekly pattern of the channel scaled by
+    each multiplier (0 = channel off, 1 = as spent), others unchanged. Long format."""
+    mult = np.asarray(multipliers if multipliers is not None else np.linspace(0, 2.0, 21), dtype=float)
+    params = fit.params(max_draws)
+    x = _x_scaled(fit)
+    spend_tot = fit.spend.sum(axis=0)
+    rows = []
+    for j, ch in enumerate(fit.channels):
+        for m in mult:
+            xm = x.copy()
+            xm[:, j] *= m
+            c = channel_draws(fit.spec, params, xm)[:, :, j].sum(axis=1) * fit.scales.target
+            lo, hi = hdi(c, hdi_prob)
+            rows.append({"channel": ch, "multiplier": m, "spend": m * spend_tot[j], "contribution": c.mean(),
+                         "contribution_low": lo, "contribution_high": hi})
+    return pd.DataFrame(rows)
+
+
+def adstock_curves(fit, hdi_prob: float = HDI_PROB, max_draws: int | None = 1000) -> pd.DataFrame:
+    """Share of a week's spend effect landing `lag` weeks later, per channel (kernel weights)."""
+    import jax
+
+    params = {k: v for k, v in fit.params(max_draws).items() if k.startswith("adstock_")}
+    w = np.asarray(jax.vmap(lambda p: adstock_weights(p, fit.spec))(params))  # (n, L, C)
+    rows = []
+    for j, ch in enumerate(fit.channels):
+        lo, hi = hdi(w[:, :, j], hdi_prob)
+        for lag in range(w.shape[1]):
+            rows.append({"channel": ch, "lag_weeks": lag, "weight": w[:, lag, j].mean(),
+                         "weight_low": lo[lag], "weight_high": hi[lag]})
+    return pd.DataFrame(rows)
+
+
+def parameter_summary(fit, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
+    """Mean and HDI of every parameter, controls converted back to raw units, plus R-hat/ESS."""
+    rows = []
+    for site, arr in fit.params().items():
+        if site == "gamma_control":
+            arr = control_coefficients(arr, fit.scales)
+        flat = arr.reshape(arr.shape[0], -1)
+        names = fit.channels if site.startswith(("adstock_", "saturation_")) else (
+            fit.controls if site == "gamma_control" else [str(i) for i in range(flat.shape[1])])
+        lo, hi = hdi(flat, hdi_prob)
+        for k in range(flat.shape[1]):
+            label = site if arr.ndim == 1 else f"{site}[{names[k]}]"
+            rows.append({"parameter": label, "mean": flat[:, k].mean(), "hdi_low": lo[k], "hdi_high": hi[k]})
+    out = pd.DataFrame(rows)
+    if fit.diagnostics is not None:
+        out = out.merge(fit.diagnostics[["parameter", "r_hat", "ess_bulk"]], on="parameter", how="left")
+    return out
