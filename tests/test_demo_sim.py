@@ -363,3 +363,20 @@ def test_references_between_files_resolve(demo):
     assert idents and {e["traits"]["email"] for e in idents} <= emails
     assert {e["groupId"] for e in seg if e["type"] == "group"} <= acc
     assert all(e["timestamp"].endswith("Z") and "2024-10-01" <= e["timestamp"][:10] <= "2026-09-30" for e in seg)
+
+
+def test_second_devices_are_linked_only_by_identify(demo):
+    out, _, t = demo
+    bad_lines = {(b["file"], b["row_number"]) for b in t["bad_rows"] if b["file"].startswith("segment/")}
+    seg = [json.loads(line) for f, i, line in _segment_lines(out) if (f, i) not in bad_lines]
+    anon_by_user: dict[str, set[str]] = {}
+    identified_anon = set()
+    for e in seg:  # events are in time order: an anonymousId carries a userId only after its identify
+        if e["type"] == "identify":
+            identified_anon.add(e["anonymousId"])
+        if "userId" in e:
+            assert e["anonymousId"] in identified_anon
+            anon_by_user.setdefault(e["userId"], set()).add(e["anonymousId"])
+    two = sum(len(v) == 2 for v in anon_by_user.values())
+    assert 0 < two <= t["counts"]["people_with_two_devices"]
+    assert max(len(v) for v in anon_by_user.values()) == 2

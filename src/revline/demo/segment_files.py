@@ -103,21 +103,26 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
     ts = np.where(kind == WEBINAR, ts - lag * 86400, ts)
     known_ts = people["known_ts"]
     identified = ts >= known_ts[person]
-    # identify (+ group for some) at the first identified Segment event of each known person
-    order = np.lexsort((ts, person))
+    # People with a second device (phone, home laptop) use it for about a third of their visits.
+    device = (people["anonymous_id_2"][person] != "") & ((ts // 7) % 3 == 0)
+    # identify (+ group for some) at the first identified event of each known person on each device
+    key = person.astype(np.int64) * 2 + device
+    order = np.lexsort((ts, key))
     sel = order[identified[order]]
-    first_p, first_i = np.unique(person[sel], return_index=True)
+    first_k, first_i = np.unique(key[sel], return_index=True)
     id_rows = sel[first_i]
+    first_p = first_k // 2
     grp = people["group_call"][first_p]
     ev_person = np.concatenate([person, first_p, first_p[grp]])
+    ev_device = np.concatenate([device, first_k % 2 == 1, (first_k % 2 == 1)[grp]])
     ev_ts = np.concatenate([ts, ts[id_rows], ts[id_rows][grp]])
     ev_sub = np.concatenate([np.full(len(idx), 2), np.zeros(len(first_p), int), np.ones(int(grp.sum()), int)])
     ev_src = np.concatenate([idx, np.full(len(first_p), -1), np.full(int(grp.sum()), -1)])
     ev_ident = np.concatenate([identified, np.ones(len(first_p) + int(grp.sum()), bool)])
-    o = np.lexsort((ev_src, ev_sub, ev_ts))
+    o = np.lexsort((ev_device, ev_src, ev_sub, ev_ts))
     ev_person, ev_ts, ev_sub = ev_person[o].astype(np.int32), ev_ts[o], ev_sub[o].astype(np.int8)
-    ev_src, ev_ident = ev_src[o].astype(np.int32), ev_ident[o]
-    del seg_mask, idx, person, ts, kind, lag, identified, order, sel, o  # the large demo: keep only what the loop reads
+    ev_src, ev_ident, ev_device = ev_src[o].astype(np.int32), ev_ident[o], ev_device[o]
+    del seg_mask, idx, person, ts, kind, lag, identified, order, sel, o, key, device  # keep only what the loop reads
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=seed, spawn_key=(7, 7))))
     months = [np.datetime64("2024-10", "M") + i for i in range(24)]
     month_start_s = np.array([(m.astype("datetime64[s]") - EPOCH).astype(np.int64) for m in months]
@@ -125,7 +130,7 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
     by_month_bounds = np.searchsorted(ev_ts, month_start_s)
     counts = {"page": 0, "track": 0, "identify": 0, "group": 0}
     files = {}
-    anon, uid, email = people["anonymous_id"], people["user_id"], people["email"]
+    anon, anon2, uid, email = people["anonymous_id"], people["anonymous_id_2"], people["user_id"], people["email"]
     camp_id, camp_name = campaigns["id"], campaigns["name"]
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     page_tail: dict[tuple[int, int, int], str] = {}  # encoded page events repeat: cache their JSON tail
@@ -168,7 +173,7 @@ def write_segment(out_dir: Path, r, people: dict, accounts: dict, campaigns: dic
                 flush()
             p = int(ev_person[j])
             m0, m1 = mids[j - lo]
-            head = f'{{"messageId":"ajs-{m0:016x}{m1:016x}","anonymousId":"{anon[p]}",'
+            head = f'{{"messageId":"ajs-{m0:016x}{m1:016x}","anonymousId":"{anon2[p] if ev_device[j] else anon[p]}",'
             if ev_ident[j]:
                 head += f'"userId":"{uid[p]}",'
             head += f'"timestamp":"{stamps[j - lo]}",'

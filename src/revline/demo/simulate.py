@@ -84,6 +84,11 @@ def _company(params: Params, draws: Draws, r: SimResult) -> dict:
     anon_bits = prng.integers(0, 2**63 - 1, size=(n, 2), dtype=np.int64)
     anon = [f"{a & 0xFFFFFFFF:08x}-{(a >> 32) & 0xFFFF:04x}-4{(a >> 48) & 0xFFF:03x}-{8 | (b & 0x3):x}{(b >> 2) & 0xFFF:03x}-{(b >> 14) & 0xFFFFFFFFFFFF:012x}"
             for a, b in anon_bits.tolist()]
+    drng = streams.rng("devices")
+    second = drng.random(n) < 0.25
+    anon_bits2 = drng.integers(0, 2**63 - 1, size=(n, 2), dtype=np.int64)
+    anon2 = [(f"{a & 0xFFFFFFFF:08x}-{(a >> 32) & 0xFFFF:04x}-4{(a >> 48) & 0xFFF:03x}-{8 | (b & 0x3):x}{(b >> 2) & 0xFFF:03x}-{(b >> 14) & 0xFFFFFFFFFFFF:012x}"
+              if two else "") for (a, b), two in zip(anon_bits2.tolist(), second.tolist())]
     group_call = (prng.random(n) < 0.45) & np.array([not e.endswith(("gmail.com", "yahoo.com", "outlook.com", "hotmail.com")) for e in email])
     known_ts = np.where(existing_p, -10**9, np.where(is_lead, r.lead_day * 86400 + r.lead_sec, 10**12))
     prim = r.primary_person
@@ -99,7 +104,7 @@ def _company(params: Params, draws: Draws, r: SimResult) -> dict:
         "contact_id": np.where(is_contact, sfids("Contact", np.maximum(contact_n, 1)), ""),
         "converted": converted, "convert_day": np.where(converted, opp_day_p, NEVER + 10_000),
         "converted_opp_id": conv_opp, "contact_day": contact_day, "contact_sec": contact_sec,
-        "anonymous_id": anon, "user_id": [f"usr_{i + 1:07d}" for i in range(n)], "known_ts": known_ts,
+        "anonymous_id": anon, "anonymous_id_2": np.array(anon2, dtype=object), "user_id": [f"usr_{i + 1:07d}" for i in range(n)], "known_ts": known_ts,
         "group_call": group_call,
     }
 
@@ -177,6 +182,7 @@ def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progr
             "existing_customers": int(draws.pop.existing.sum()),
             "leads": sf["leads"], "contacts": sf["contacts"],
             "identified_people": int(((company["people"]["lead_n"] > 0) | (company["people"]["contact_n"] > 0)).sum()),
+            "people_with_two_devices": int((company["people"]["anonymous_id_2"] != "").sum()),
             "mqls": int((base.mql_day < params.n_days).sum()), "sqls": int((base.sql_day < params.n_days).sum()),
             "touches": int(len(base.t_person)), "touches_by_channel": base.touches_by_channel(),
             "touchpoints": int(sum(records.values())), "touchpoints_by_channel": records,
