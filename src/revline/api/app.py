@@ -14,7 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from revline.api import dashboard, openapi_doc, read_api
+from revline.api import dashboard, openapi_doc, read_api, result_cache
+from revline.api.result_cache import ResultCache
 from revline.api.collector import Collector, CollectorFirst
 from revline.api.keys import resolve_keys
 from revline.api.wal import wal_dir_for
@@ -39,11 +40,13 @@ def create_app(
     segment_seconds: float = 0.25,
     fsync: bool = True,
     derive: bool = True,
+    warm: bool = True,
 ) -> FastAPI:
     """Open the store, replay the collector's log, and build the app (keys: see revline.api.keys).
 
     `segment_seconds`: how long a log segment stays open (latency from 200 to `events`);
-    `derive`: derive touchpoints/identity links from collected events (revline.ingest.segment).
+    `derive`: derive touchpoints/identity links from collected events (revline.ingest.segment);
+    `warm`: compute the dashboard's default views into the result cache in the background.
     """
     from revline.store import connect
 
@@ -66,6 +69,8 @@ def create_app(
     app.state.keys = keys
     app.state.collector = collector
     app.state.db_path = db_path
+    app.state.cache = ResultCache()
+    app.state.warmer = result_cache.Warmer(con, app.state.cache, _dashboard_views(con)) if warm else None
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,7 +85,24 @@ def create_app(
     return app
 
 
+def _dashboard_views(con) -> list:
+    """What the dashboard asks for first, per model with a `won` run (the default model first)."""
+    from revline.api import queries
+    from revline.api.read_api import cached_call
+
+    models = sorted({m for (m,) in con.execute("SELECT DISTINCT model FROM attribution_runs WHERE milestone = 'won'").fetchall()},
+                    key=lambda m: (m != "linear", m))
+    views = [("funnel", queries.funnel, {"revenue_type": "new_business", "start": None, "end": None})]
+    for m in models:
+        views += [("kpis", queries.kpis, {"model": m, "start": None, "end": None}),
+                  ("attribution", queries.attribution, {"model": m, "milestone": "won", "revenue_type": None,
+                                                        "by": "channel", "start": None, "end": None})]
+    return [lambda cache, cur, v=v: cached_call(cache, cur, v[0], v[1], **v[2]) for v in views]
+
+
 def close_app(app: FastAPI) -> None:
     """Release what create_app opened: seal and load the log, stop threads, close the store."""
+    if app.state.warmer is not None:
+        app.state.warmer.stop()
     app.state.collector.close()
     app.state.con.close()

@@ -101,6 +101,18 @@ def _found(fn, *args, **kwargs):
         raise HTTPException(404, str(exc)) from None
 
 
+def _cached(request: Request, cur, name: str, fn, **params):
+    """`fn(cur, **params)` through the app's result cache (see result_cache.py)."""
+    return _found(cached_call, request.app.state.cache, cur, name, fn, **params)
+
+
+def cached_call(cache, cur, name: str, fn, **params):
+    key = (name, *sorted(params.items()))
+    if name == "kpis":  # the tiles reuse the cached ROI of the same model and window
+        params["roi_fn"] = lambda c, **p: cached_call(cache, c, "roi", queries.roi, **p)
+    return cache.get(cur, key, lambda: fn(cur, **params))
+
+
 @router.get("/models", response_model=ModelsResponse, summary="Attribution runs available")
 def models(cur: Cursor) -> ModelsResponse:
     runs = queries.model_runs(cur)
@@ -110,6 +122,7 @@ def models(cur: Cursor) -> ModelsResponse:
 @router.get("/attribution", response_model=AttributionResponse, responses=_NOT_FOUND,
             summary="Attributed credit and revenue by channel, campaign, touch type or month")
 def attribution(
+    request: Request,
     cur: Cursor,
     model: ModelQ = None,
     milestone: Milestone = "won",
@@ -118,20 +131,22 @@ def attribution(
     start: StartQ = None,
     end: EndQ = None,
 ) -> AttributionResponse:
-    data = _found(queries.attribution, cur, model=model, milestone=milestone, revenue_type=revenue_type,
-                  by=by, start=start, end=end)
+    data = _cached(request, cur, "attribution", queries.attribution, model=model, milestone=milestone,
+                   revenue_type=revenue_type, by=by, start=start, end=end)
     return AttributionResponse.model_validate(data)
 
 
 @router.get("/roi", response_model=RoiResponse, responses=_NOT_FOUND, summary="Spend vs attributed revenue by channel")
-def roi(cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> RoiResponse:
-    return RoiResponse.model_validate(_found(queries.roi, cur, model=model, start=start, end=end))
+def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> RoiResponse:
+    return RoiResponse.model_validate(_cached(request, cur, "roi", queries.roi, model=model, start=start, end=end))
 
 
 @router.get("/funnel", response_model=FunnelResponse,
             summary="Accounts reaching each stage, conversion and median days to the next stage")
-def funnel(cur: Cursor, revenue_type: RevenueType = "new_business", start: StartQ = None, end: EndQ = None) -> FunnelResponse:
-    return FunnelResponse.model_validate(queries.funnel(cur, revenue_type=revenue_type, start=start, end=end))
+def funnel(request: Request, cur: Cursor, revenue_type: RevenueType = "new_business", start: StartQ = None,
+           end: EndQ = None) -> FunnelResponse:
+    return FunnelResponse.model_validate(
+        _cached(request, cur, "funnel", queries.funnel, revenue_type=revenue_type, start=start, end=end))
 
 
 @router.get("/revenue-vs-target", response_model=RevenueVsTargetResponse, summary="Won revenue and pipeline per target period")
@@ -145,8 +160,8 @@ def revenue_vs_target(
 
 
 @router.get("/kpis", response_model=KpiResponse, summary="Headline figures of the dashboard tiles")
-def kpis(cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> KpiResponse:
-    return KpiResponse.model_validate(queries.kpis(cur, model=model, start=start, end=end))
+def kpis(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> KpiResponse:
+    return KpiResponse.model_validate(_cached(request, cur, "kpis", queries.kpis, model=model, start=start, end=end))
 
 
 @router.get("/accounts", response_model=AccountsResponse, summary="Find accounts by name, domain or id")
