@@ -92,16 +92,17 @@ def adstock(x: np.ndarray, theta: float) -> np.ndarray:
     return lfilter([1.0 - theta], [1.0, -theta], x)
 
 
-def _calendar(n_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _calendar(params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n_days = params.n_days
     days = [date_of(i) for i in range(n_days)]
     doy = np.array([d.timetuple().tm_yday for d in days], dtype=float)
     dow = np.array([d.weekday() for d in days])
     month = np.array([(d.year - START.year) * 12 + d.month - START.month for d in days])
-    season = 1.0 + 0.15 * np.sin(2 * np.pi * (doy - 60) / 365.25)
+    season = 1.0 + params.season_amplitude * np.sin(2 * np.pi * (doy - 60) / 365.25)
     holiday = np.array([(d.month == 12 and d.day >= 20) or (d.month == 1 and d.day <= 3) for d in days])
     august = np.array([d.month == 8 for d in days])
-    season = season * np.where(holiday, 0.55, 1.0) * np.where(august, 0.8, 1.0)
-    weekday = np.where(dow == 5, 0.35, np.where(dow == 6, 0.3, 1.0))
+    season = season * np.where(holiday, params.holiday_factor, 1.0) * np.where(august, params.august_factor, 1.0)
+    weekday = np.where(dow == 5, params.weekend_factor[0], np.where(dow == 6, params.weekend_factor[1], 1.0))
     return season, weekday, month, dow
 
 
@@ -109,7 +110,7 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
     """Campaigns, daily spend per campaign and the touch-rate curves that spend buys."""
     n_days = params.n_days
     scale = params.spend_scale
-    season, weekday, month, dow = _calendar(n_days)
+    season, weekday, month, dow = _calendar(params)
     quarter = month // 3
     campaigns: list[Campaign] = []
     spend_rows: list[np.ndarray] = []
@@ -127,11 +128,11 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
     # Always-on paid channels: quarterly budget level x dark weeks x seasonality x daily noise.
     for ch, camps in _ALWAYS_ON.items():
         rng = streams.rng("spend", ch)
-        level = rng.lognormal(0.0, 0.3, size=quarter.max() + 1)[quarter]
+        level = rng.lognormal(0.0, params.budget_level_sigma, size=quarter.max() + 1)[quarter]
         weeks = np.arange(n_days) // 7
-        dark_p = {"paid_search": 0.04, "paid_social": 0.15, "display": 0.22, "content": 0.2, "partner": 0.1}[ch]
+        dark_p = params.dark_week_prob[ch]
         dark = rng.random(weeks.max() + 1) < dark_p
-        noise = rng.lognormal(0.0, 0.12, size=n_days)
+        noise = rng.lognormal(0.0, params.daily_spend_noise_sigma, size=n_days)
         total = params.ref_spend[ch] * scale * level * np.where(dark[weeks], 0.0, 1.0) * (0.6 + 0.4 * season) * noise
         total *= np.where(dow >= 5, 0.7, 1.0)
         live = []
@@ -166,7 +167,7 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
     for m in range(month.max() + 1):
         days_m = np.flatnonzero((month == m) & (dow == 3))
         wd = int(days_m[2]) if len(days_m) > 2 else int(days_m[-1])
-        total = params.ref_spend["webinar"] * scale * rng.lognormal(0.0, 0.45)
+        total = params.ref_spend["webinar"] * scale * rng.lognormal(0.0, params.event_spend_sigma["webinar"])
         idx = add("webinar", f"Webinar {date_of(wd):%Y-%m} - {topics[m % len(topics)]}",
                   parent=parents["webinar"], start=max(0, wd - 21), end=wd)
         s = max(0, wd - 21)
@@ -180,7 +181,7 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
     for k, (name, d0) in enumerate(zip(_TRADE_SHOWS, show_days)):
         d0 = int(d0 - (dow[d0] - 1) % 7) if dow[d0] != 1 else int(d0)  # start on a Tuesday
         length = 2 + int(rng.random() < 0.5)
-        total = params.ref_spend["events"] * scale * rng.lognormal(0.0, 0.4)
+        total = params.ref_spend["events"] * scale * rng.lognormal(0.0, params.event_spend_sigma["events"])
         idx = add("events", f"{name} {date_of(d0).year}", parent=parents["events"], start=d0, end=d0 + length - 1,
                   ctype="Trade Show" if k % 3 else "Conference")
         s = max(0, d0 - 30)
@@ -191,7 +192,7 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
     # Direct mail: six drops; spend on the drop day, delivery five days later.
     rng = streams.rng("spend", "direct_mail")
     for k, d0 in enumerate(np.linspace(60, n_days - 60, 6).astype(int)):
-        total = params.ref_spend["direct_mail"] * scale * rng.lognormal(0.0, 0.35)
+        total = params.ref_spend["direct_mail"] * scale * rng.lognormal(0.0, params.event_spend_sigma["direct_mail"])
         idx = add("direct_mail", f"Direct Mail Drop {k + 1} - {date_of(d0):%b %Y}", start=int(d0), end=int(d0) + 30)
         spend_rows[idx][d0] = round(total, 2)
         ref = params.ref_spend["direct_mail"] * scale
@@ -204,7 +205,7 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
     for d_start, length in params.tv_flights:
         s = day_of(date.fromisoformat(d_start))
         spend_rows[tv_idx][s:s + length] = np.round(
-            params.ref_spend["tv"] * scale * rng.lognormal(0.0, 0.15, length) * np.where(dow[s:s + length] >= 5, 0.6, 1.0), 2)
+            params.ref_spend["tv"] * scale * rng.lognormal(0.0, params.event_spend_sigma["tv"], length) * np.where(dow[s:s + length] >= 5, 0.6, 1.0), 2)
 
     spend = np.vstack(spend_rows)
     for c in campaigns:

@@ -83,6 +83,19 @@ class Params:
     tv_lift_max: float = 0.9
     tv_flights: tuple[tuple[str, int], ...] = (("2025-02-03", 28), ("2025-05-05", 21),
                                                ("2025-10-06", 35), ("2026-03-02", 28))
+    # Calendar of demand and of spend (marketing.py): seasonality, dips, weekdays, budget moves.
+    season_amplitude: float = 0.15  # demand = 1 + a * sin(2 pi (day_of_year - 60) / 365.25)
+    holiday_factor: float = 0.55  # Dec 20 .. Jan 3
+    august_factor: float = 0.8
+    weekend_factor: tuple[float, float] = (0.35, 0.3)  # Saturday, Sunday visit rates
+    budget_level_sigma: float = 0.3  # quarterly lognormal budget level per always-on channel
+    daily_spend_noise_sigma: float = 0.12
+    dark_week_prob: dict[str, float] = field(default_factory=lambda: {
+        "paid_search": 0.04, "paid_social": 0.15, "display": 0.22, "content": 0.2, "partner": 0.1,
+    })
+    event_spend_sigma: dict[str, float] = field(default_factory=lambda: {
+        "webinar": 0.45, "events": 0.4, "direct_mail": 0.35, "tv": 0.15,
+    })
     sales_window_days: int = 120  # sales outreach runs this long after MQL
     # Funnel hazards per day: fit * (base + slope * intent); lead fires only on identifying touch days.
     hazard_lead: tuple[float, float] = (0.0, 0.003)
