@@ -96,11 +96,12 @@ _DENSE_PAIRS = 1 << 25  # S*S up to this size: transitions counted with one binc
 
 
 def _state_sequences(enc: EncodedPaths, order: int, collapse_repeats: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each path as a sequence of k-tuple state codes (CSR: codes, path of each state).
+    """Each path as a sequence of k-tuple state codes (CSR: codes, offsets per path).
 
     A state code is the tuple's channel ids + 1 as base-(n+1) digits, the latest channel lowest,
     so tuples of different lengths (short paths) never collide. Built with shifted slices of one
-    flat array: no per-path Python, no fancy indexing.
+    flat array plus small fix-ups at path heads (scatters over paths, not positions): no per-path
+    Python and no full-length index arrays.
     """
     n = len(enc.channels)
     base = n + 1
@@ -108,28 +109,48 @@ def _state_sequences(enc: EncodedPaths, order: int, collapse_repeats: bool) -> t
         raise ValueError(f"order {order} with {n} channels overflows the 64-bit state code")
     dtype = np.int32 if base**order < 2**31 else np.int64
     lengths = enc.lengths
-    path_of = np.repeat(np.arange(enc.n_paths, dtype=np.int32), lengths)
+    starts = enc.offsets[:-1]
     code = enc.codes.astype(dtype) + 1
+    offsets = enc.offsets
     if order > 1:
-        within = np.arange(len(code), dtype=np.int32) - np.repeat(enc.offsets[:-1].astype(np.int32), lengths)
         digits = code.copy()
         for shift in range(1, order):
-            part = np.zeros_like(code)
-            part[shift:] = digits[:-shift] * dtype(base**shift)
-            part[within < shift] = 0
-            code += part
-        plen = np.repeat(lengths.astype(np.int32), lengths)
-        select = (within >= order - 1) | ((within == plen - 1) & (plen < order))
-        del within, plen, digits
-        code, path_of = code[select], path_of[select]
+            mult = dtype(base**shift)
+            code[shift:] += digits[:-shift] * mult
+            # positions closer than `shift` to their path's start took a digit of the previous path
+            for t in range(shift):
+                heads = starts[lengths > t] + t
+                code[heads] -= _safe_sub(digits, heads, shift) * mult
+        del digits
+        # keep the k-tuples ending at position >= k-1, or a short path's single whole-path state
+        n_drop = np.minimum(lengths, order) - 1
+        drop = np.zeros(len(code), dtype=bool)
+        for t in range(order - 1):
+            drop[starts[n_drop > t] + t] = True
+        code = code[~drop]
+        del drop
+        new_len = lengths - n_drop
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(new_len, out=offsets[1:])
     if collapse_repeats and len(code):
         keep = np.empty(len(code), dtype=bool)
         keep[0] = True
         np.not_equal(code[1:], code[:-1], out=keep[1:])
-        keep[1:] |= path_of[1:] != path_of[:-1]
+        keep[offsets[:-1][np.diff(offsets) > 0]] = True
         if not keep.all():
-            code, path_of = code[keep], path_of[keep]
-    return code, path_of
+            csum = np.zeros(len(code) + 1, dtype=np.int64)
+            np.cumsum(keep, out=csum[1:])
+            offsets = csum[offsets]
+            code = code[keep]
+    return code, offsets
+
+
+def _safe_sub(digits: np.ndarray, heads: np.ndarray, shift: int) -> np.ndarray:
+    """digits[heads - shift], 0 where that index would fall before the array."""
+    out = np.zeros(len(heads), dtype=digits.dtype)
+    ok = heads >= shift
+    out[ok] = digits[heads[ok] - shift]
+    return out
 
 
 def _compact(codes: np.ndarray, order: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,23 +180,26 @@ def fit_chain(
     weight = enc.conversions + enc.nulls
     if collapse_channels:
         enc = enc.collapse_repeats()
-    codes, path_of = _state_sequences(enc, int(order), collapse_repeats)
+    codes, offsets = _state_sequences(enc, int(order), collapse_repeats)
     uniq, sid = _compact(codes, int(order), len(enc.channels))
     del codes
     S = len(uniq)
-    counts_per_path = np.bincount(path_of, minlength=enc.n_paths)
+    counts_per_path = np.diff(offsets)
     live = (weight > 0) & (counts_per_path > 0)
-    ends = np.cumsum(counts_per_path)
-    first_state = sid[(ends - counts_per_path)[live]]
-    last_state = sid[ends[live] - 1]
-    # transitions within a path: state i -> i+1 where both belong to the same path
-    if len(sid) > 1:
-        same = path_of[:-1] == path_of[1:]
-        w = weight[path_of[:-1][same]]
+    first_state = sid[offsets[:-1][live]]
+    last_state = sid[offsets[1:][live] - 1]
+    # transitions within a path: state i -> i+1 unless i+1 starts the next path
+    N = len(sid)
+    if N > 1:
+        is_start = np.zeros(N + 1, dtype=bool)
+        is_start[offsets] = True
+        same = ~is_start[1:N]
+        del is_start
+        w = np.repeat(weight, np.maximum(counts_per_path - 1, 0))
         frm, to = sid[:-1][same], sid[1:][same]
+        del same
     else:
         w, frm, to = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    del path_of
     if S * S <= _DENSE_PAIRS:
         dense = np.bincount(frm.astype(np.int64) * S + to, weights=w, minlength=S * S).reshape(S, S)
         counts = sp.csr_matrix(dense)
