@@ -12,6 +12,17 @@ from revline.ingest.readers import _new_name
 from revline.ingest.sqlfrag import ident
 
 
+def has_key_constraint(con: duckdb.DuckDBPyConnection, table: str, keys: list[str]) -> bool:
+    """Whether `keys` are `table`'s primary key or a unique constraint (ON CONFLICT needs one)."""
+    rows = con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
+        "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND database_name = current_database() "
+        "AND schema_name = current_schema()",
+        [table],
+    ).fetchall()
+    return any(sorted(r[0]) == sorted(keys) for r in rows)
+
+
 def is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
 
@@ -92,12 +103,16 @@ def upsert(
         changed = _new_name("chg")
         con.execute(f"CREATE TEMP TABLE {changed} AS {changed_sql}")
         updated = con.execute(f"SELECT count(*) FROM {changed}").fetchone()[0]
-        if updated:
+        if updated and has_key_constraint(con, target, keys):
             sets = ", ".join(f"{ident(c)} = EXCLUDED.{ident(c)}" for c in others)
             con.execute(
                 f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {changed} "
                 f"ON CONFLICT ({part}) DO UPDATE SET {sets}"
             )
+        elif updated:  # keys kept unique by the writers, not by an index (touchpoints)
+            sets = ", ".join(f"{ident(c)} = n.{ident(c)}" for c in others)
+            on_t = " AND ".join(f"{target}.{ident(k)} = n.{ident(k)}" for k in keys)
+            con.execute(f"UPDATE {target} SET {sets} FROM {changed} n WHERE {on_t}")
         con.execute(f"DROP TABLE {changed}")
     if loaded:
         con.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM ({fresh_sql})")

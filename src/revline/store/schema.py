@@ -229,9 +229,42 @@ _V2 = [
     )""",
 ]
 
+# Version 3 (ingest/): touchpoints without the PRIMARY KEY index. Why: on million-event Segment
+# loads maintaining (and checkpointing) that index cost as much as writing the rows, while every
+# writer already keeps touchpoint_id unique (ingest inserts by anti-join on it). DuckDB cannot drop
+# a constraint, so the table is rebuilt with the same columns; touchpoint_id stays NOT NULL.
+_TOUCHPOINT_COLUMNS = (
+    "touchpoint_id, occurred_at, person_id, anonymous_id, account_id, channel, source, medium, campaign_id, "
+    "touch_type, is_offline, source_system, source_ref, identity_type, identity_value"
+)
+_V3 = [
+    """
+    CREATE TABLE touchpoints_v3 (
+        touchpoint_id VARCHAR NOT NULL,
+        occurred_at TIMESTAMP NOT NULL,
+        person_id VARCHAR,
+        anonymous_id VARCHAR,
+        account_id VARCHAR,
+        channel VARCHAR NOT NULL,
+        source VARCHAR,
+        medium VARCHAR,
+        campaign_id VARCHAR,
+        touch_type VARCHAR,
+        is_offline BOOLEAN NOT NULL DEFAULT FALSE,
+        source_system VARCHAR,
+        source_ref VARCHAR,
+        identity_type VARCHAR,
+        identity_value VARCHAR
+    )""",
+    f"INSERT INTO touchpoints_v3 ({_TOUCHPOINT_COLUMNS}) SELECT {_TOUCHPOINT_COLUMNS} FROM touchpoints",
+    "DROP TABLE touchpoints",
+    "ALTER TABLE touchpoints_v3 RENAME TO touchpoints",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
+    (3, _V3),
 ]
 
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
