@@ -1,9 +1,215 @@
-"""CLI commands for the mmm area (see revline.cli)."""
+"""CLI commands for the mmm area (see revline.cli): `revline mmm fit|optimize|scenario`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+DbOpt = Annotated[Optional[Path], typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).",
+                                               envvar="REVLINE_DB")]
+FitDirOpt = Annotated[Optional[Path], typer.Option("--fit-dir", help="Saved fit (default: <store folder>/mmm/<outcome>).")]
+
+
+def _default_dir(db: Optional[Path], outcome: str) -> Path:
+    from revline.store import resolve_db_path
+
+    return resolve_db_path(db).resolve().parent / "mmm" / outcome
+
+
+def _split(text: Optional[str]) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def _parse_amounts(items: list[str], opt: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        for part in _split(item):
+            try:
+                k, v = part.split("=", 1)
+                out[k.strip()] = float(v)
+            except ValueError:
+                raise typer.BadParameter(f"cannot read {part!r}; expected channel=amount", param_hint=opt) from None
+    return out
+
+
+def _money(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3f}"
+
+
+def _load(fit_dir: Optional[Path], db: Optional[Path], outcome: str):
+    from revline.models.mmm.fit import MMMFit
+
+    path = fit_dir or _default_dir(db, outcome)
+    try:
+        return MMMFit.load(path)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fit-dir") from None
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    mmm = typer.Typer(help="Bayesian marketing-mix model: fit, optimise budgets, run scenarios.", no_args_is_help=True)
+    app.add_typer(mmm, name="mmm")
+
+    @mmm.command("fit")
+    def fit_cmd(
+        db: DbOpt = None,
+        csv: Annotated[Optional[Path], typer.Option("--csv", help="Weekly CSV instead of the store.")] = None,
+        date_col: Annotated[str, typer.Option("--date-col")] = "date",
+        outcome_col: Annotated[str, typer.Option("--outcome-col")] = "y",
+        channels: Annotated[Optional[str], typer.Option("--channels", help="Comma-separated spend columns (CSV) or channels (store).")] = None,
+        controls: Annotated[Optional[str], typer.Option("--controls", help="Comma-separated control columns (CSV).")] = None,
+        outcome: Annotated[str, typer.Option("--outcome", help="pipeline (opportunities created) or revenue (won).")] = "pipeline",
+        revenue_type: Annotated[str, typer.Option("--revenue-type", help="new_business, renewal, expansion or 'all'.")] = "new_business",
+        fast: Annotated[bool, typer.Option("--fast", help="SVI approximation in seconds instead of full NUTS.")] = False,
+        chains: Annotated[int, typer.Option("--chains")] = 2,
+        draws: Annotated[int, typer.Option("--draws")] = 1000,
+        tune: Annotated[int, typer.Option("--tune")] = 1000,
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+        lag_weeks: Annotated[int, typer.Option("--lag-weeks", help="Weeks from spend to first effect (B2B lag).")] = 0,
+        adstock: Annotated[str, typer.Option("--adstock", help="geometric or delayed (peaked).")] = "geometric",
+        saturation: Annotated[str, typer.Option("--saturation", help="logistic or hill.")] = "logistic",
+        l_max: Annotated[int, typer.Option("--l-max", help="Adstock kernel length in weeks.")] = 8,
+        yearly_seasonality: Annotated[int, typer.Option("--yearly-seasonality", help="Fourier order (0 = none).")] = 2,
+        trend: Annotated[bool, typer.Option("--trend/--no-trend", help="Linear trend term.")] = True,
+        priors: Annotated[Optional[Path], typer.Option("--priors", help="TOML file of prior overrides.")] = None,
+        lift_tests: Annotated[Optional[Path], typer.Option("--lift-tests", help="CSV: channel,start,end,lift,sd.")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", help="Where to save the fit.")] = None,
+    ) -> None:
+        """Fit the mix model, save it and print contributions, ROI and convergence."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from revline.models.mmm import report
+        from revline.models.mmm.data import MMMDataError, from_csv, weekly_from_store
+        from revline.models.mmm.fit import fit
+        from revline.models.mmm.model import ModelSpec
+        from revline.models.mmm.priors import load_priors
+
+        console = Console()
+        try:
+            if csv is not None:
+                if not channels:
+                    raise typer.BadParameter("--channels is required with --csv", param_hint="--channels")
+                frame = from_csv(csv, date_col, outcome_col, _split(channels), _split(controls), lag_weeks)
+                label = outcome_col
+            else:
+                from revline.store import connect
+
+                con = connect(db, read_only=True)
+                try:
+                    frame = weekly_from_store(con, outcome, None if revenue_type == "all" else revenue_type, lag_weeks,
+                                              _split(channels) or None)
+                finally:
+                    con.close()
+                label = outcome
+            spec = ModelSpec(adstock=adstock, l_max=l_max, lag_weeks=lag_weeks, saturation=saturation,
+                             yearly_seasonality=yearly_seasonality, trend=trend,
+                             priors=load_priors(priors) if priors else {})
+            lift = None
+            if lift_tests is not None:
+                from revline.models.mmm.calibration import read_lift_tests
+
+                lift = read_lift_tests(lift_tests)
+            with console.status(f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ..."):
+                result = fit(frame, spec=spec, method="svi" if fast else "nuts", chains=chains, draws=draws,
+                             tune=tune, seed=seed, lift_tests=lift)
+        except (MMMDataError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
+        result.save(target)
+        table = report.contributions(result)
+        t = Table(title=f"Channel contribution to {label} (mean [94% HDI])")
+        for col in ("channel", "spend", "contribution", "share", "ROI", "marginal ROI"):
+            t.add_column(col, justify="left" if col == "channel" else "right")
+        for r in table.itertuples(index=False):
+            t.add_row(r.channel, _money(r.spend),
+                      f"{_money(r.contribution)} [{_money(r.contribution_low)}, {_money(r.contribution_high)}]",
+                      f"{r.share:.1%}", f"{r.roi:.2f} [{r.roi_low:.2f}, {r.roi_high:.2f}]",
+                      f"{r.mroi:.2f} [{r.mroi_low:.2f}, {r.mroi_high:.2f}]")
+        console.print(t)
+        info = result.run_info
+        if result.diagnostics is not None:
+            d = Table(title="Convergence")
+            for col in ("parameter", "mean", "r_hat", "ess_bulk"):
+                d.add_column(col, justify="left" if col == "parameter" else "right")
+            for r in result.diagnostics.itertuples(index=False):
+                flag = "[red]" if (r.r_hat or 0) > 1.01 or (r.ess_bulk or 0) < 400 else ""
+                d.add_row(r.parameter, f"{r.mean:.4g}", f"{flag}{r.r_hat:.3f}", f"{flag}{r.ess_bulk:.0f}")
+            console.print(d)
+            console.print(f"divergences: {info.get('divergences')}  max R-hat: {info.get('max_r_hat'):.3f}  "
+                          f"min bulk ESS: {info.get('min_ess_bulk'):.0f}")
+        m = report.fit_metrics(result)
+        console.print(f"in-sample R^2 {m['r2']:.3f}, MAPE {m['mape']:.1%}; {info['seconds']:.1f} s")
+        console.print(f"[green]Saved[/green] to [bold]{target}[/bold]")
+
+    @mmm.command("optimize")
+    def optimize_cmd(
+        budget: Annotated[float, typer.Option("--budget", help="Total budget over the window.")],
+        bounds: Annotated[Optional[str], typer.Option("--bounds", help="channel=low:high,... (either side optional).")] = None,
+        quarter: Annotated[str, typer.Option("--quarter", help="'next' or e.g. 2025Q3.")] = "next",
+        outcome: Annotated[str, typer.Option("--outcome")] = "pipeline",
+        fit_dir: FitDirOpt = None,
+        db: DbOpt = None,
+    ) -> None:
+        """Allocate a budget over channels to maximise the expected outcome."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from revline.models.mmm.data import MMMDataError
+        from revline.models.mmm.optimizer import optimize_budget, parse_bounds
+
+        console = Console()
+        result = _load(fit_dir, db, outcome)
+        try:
+            with console.status("Optimising ..."):
+                table = optimize_budget(result, budget, parse_bounds(bounds), quarter=quarter)
+        except (MMMDataError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        t = Table(title=f"Budget {budget:,.0f} over {table.attrs['weeks']} weeks")
+        for col in ("channel", "current plan", "optimal", "change", "expected contribution (optimal) [94% HDI]"):
+            t.add_column(col, justify="left" if col == "channel" else "right")
+        for r in table.itertuples(index=False):
+            t.add_row(r.channel, _money(r.current_spend), _money(r.optimal_spend), _money(r.change),
+                      f"{_money(r.optimal_contribution)} [{_money(r.optimal_low)}, {_money(r.optimal_high)}]")
+        console.print(t)
+        a = table.attrs
+        console.print(f"expected outcome: optimal {_money(a['optimal_outcome'])} vs today's mix at this budget "
+                      f"{_money(a['current_mix_at_budget_outcome'])} (P(better) = {a['prob_better_than_current_mix']:.0%})")
+
+    @mmm.command("scenario")
+    def scenario_cmd(
+        add: Annotated[Optional[list[str]], typer.Option("--add", help="channel=amount extra spend over the window.")] = None,
+        set_: Annotated[Optional[list[str]], typer.Option("--set", help="channel=amount total spend over the window.")] = None,
+        quarter: Annotated[str, typer.Option("--quarter", help="'next' or e.g. 2025Q3.")] = "next",
+        carryover: Annotated[bool, typer.Option("--carryover/--no-carryover", help="Count effects after the window.")] = False,
+        outcome: Annotated[str, typer.Option("--outcome")] = "pipeline",
+        fit_dir: FitDirOpt = None,
+        db: DbOpt = None,
+    ) -> None:
+        """Predicted outcome of a plan vs the baseline plan for a quarter."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from revline.models.mmm.data import MMMDataError
+        from revline.models.mmm.scenario import scenario
+
+        console = Console()
+        result = _load(fit_dir, db, outcome)
+        try:
+            table = scenario(result, add=_parse_amounts(add or [], "--add"), set=_parse_amounts(set_ or [], "--set"),
+                             quarter=quarter, include_carryover=carryover)
+        except (MMMDataError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        qs = [c for c in table.columns if c.startswith("q")]
+        t = Table(title=f"{result.roles.outcome_col}, {table.attrs['window_start']} .. {table.attrs['window_end']}")
+        for col in ("plan", "spend", "mean", *qs):
+            t.add_column(col, justify="left" if col == "plan" else "right")
+        for r in table.to_dict("records"):
+            t.add_row(r["plan"], _money(r["spend"]), _money(r["mean"]), *[_money(r[q]) for q in qs])
+        console.print(t)
