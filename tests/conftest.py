@@ -90,7 +90,11 @@ def fill_api_store(db: Path) -> None:
                     rows.append(dict(opportunity_id=opp, touchpoint_id=tp, credit=1 / len(tps),
                                      revenue_credit=amount / len(tps), channel=t[4], campaign_id=t[5],
                                      occurred_at=pd.Timestamp(t[1]), revenue_type=revenue_type))
-            write_ledger(con, pd.DataFrame(rows), model=model, milestone=milestone, revenue_type=None)
+            # as the attribution runner does: one run over all revenue types ('all') and one per type
+            frame = pd.DataFrame(rows)
+            write_ledger(con, frame, model=model, milestone=milestone, revenue_type="all")
+            for revenue_type, part in frame.groupby("revenue_type"):
+                write_ledger(con, part, model=model, milestone=milestone, revenue_type=revenue_type)
     from revline.journeys import build
 
     build(con)  # the milestones table, as the pipeline would after ingest

@@ -210,3 +210,23 @@ def test_openapi_documents_auth_and_collector(api_client):
     assert {"readKeyBearer", "readKeyQuery", "readKeyCookie", "writeKeyBasic"} <= set(schemes)
     assert {"/v1/track", "/v1/batch", "/api/attribution"} <= set(spec["paths"])
     assert "/dashboard" not in spec["paths"]
+
+
+def test_cached_results_follow_a_new_model_run(api_client):
+    """The result cache is keyed by a store fingerprint: a new run is visible at once."""
+    import pandas as pd
+
+    from revline.attribution.ledger import write_ledger
+
+    client, app = api_client
+    before = client.get("/api/attribution?model=linear", headers=H).json()
+    assert client.get("/api/attribution?model=linear", headers=H).json() == before  # served from the cache
+    t1 = TOUCH["T1"]
+    rows = pd.DataFrame([dict(opportunity_id=o[0], touchpoint_id="T1", credit=1.0, revenue_credit=o[3],
+                              channel=t1[4], campaign_id=t1[5], revenue_type=o[2])
+                         for o in F["opportunities"] if o[7]])
+    cur = app.state.con.cursor()
+    write_ledger(cur, rows, model="linear", milestone="won", revenue_type=None)
+    after = client.get("/api/attribution?model=linear", headers=H).json()
+    assert {r["key"] for r in after["rows"]} == {t1[4]}
+    assert after["total_revenue_credit"] == pytest.approx(before["total_revenue_credit"])

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 UNATTRIBUTED = "(unattributed)"
+ALL_TYPES = (None, "all")  # the runner writes the all-revenue-types run as 'all' (lead milestones: NULL)
 
 _DIMENSIONS = {
     "channel": "l.channel",
@@ -57,9 +58,10 @@ def model_runs(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 def _run_ids(cur, model: str | None, milestone: str, revenue_type: str | None) -> tuple[str, list[str], bool]:
     """Pick the run(s) answering (model, milestone, revenue_type).
 
-    Preference: a run made for exactly this revenue type; else the all-types run (rows then
-    filtered by their revenue_type); else, when no type is asked, the per-type runs together
-    (they cover disjoint opportunities). Returns (model, run_ids, filter_rows_by_type).
+    Preference: a run made for exactly this revenue type; else the all-types run ('all' or NULL;
+    rows then filtered by their revenue_type); else, when no type is asked, the per-type runs
+    together (disjoint opportunities). Never the all-types run and per-type runs together, which
+    would count each deal twice. Returns (model, run_ids, filter_rows_by_type).
     """
     runs = _rows(cur, "SELECT run_id, model, revenue_type, created_at FROM attribution_runs WHERE milestone = ? "
                       "ORDER BY created_at DESC", [milestone])
@@ -75,13 +77,13 @@ def _run_ids(cur, model: str | None, milestone: str, revenue_type: str | None) -
         exact = [r for r in mine if r["revenue_type"] == revenue_type]
         if exact:
             return model, [exact[0]["run_id"]], False
-    every = [r for r in mine if r["revenue_type"] is None]
+    every = [r for r in mine if r["revenue_type"] in ALL_TYPES]
     if every:
         return model, [every[0]["run_id"]], revenue_type is not None
     if revenue_type is not None:
         raise NotFound(f"no '{model}' run for milestone '{milestone}' covers revenue type '{revenue_type}'")
     latest: dict[str, str] = {}
-    for r in mine:
+    for r in mine:  # no all-types run: the per-type runs together
         latest.setdefault(r["revenue_type"], r["run_id"])
     return model, list(latest.values()), False
 
@@ -153,8 +155,12 @@ def roi(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | None
     from revline.reports.tables import ReportError
 
     model = _run_ids(cur, model, "won", None)[0]  # 404 with the available models when absent
+    has_all = cur.execute("SELECT count(*) FROM attribution_runs WHERE model = ? AND milestone = 'won' "
+                          "AND revenue_type = 'all'", [model]).fetchone()[0]
+    revenue_type = "all" if has_all else None  # never 'all' plus the per-type runs: double counting
     try:
-        table = roi_table(cur, model=model, milestone="won", revenue_type=None, by="channel", start=start, end=end)
+        table = roi_table(cur, model=model, milestone="won", revenue_type=revenue_type, by="channel",
+                          start=start, end=end)
     except ReportError as exc:
         raise NotFound(str(exc)) from None
     rows = []
