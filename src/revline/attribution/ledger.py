@@ -112,57 +112,56 @@ def write_ledger_query(
     Why: a rule model over 10M touchpoints yields millions of ledger rows; round-tripping them
     through pandas costs more than the model itself. The SELECT must produce the columns of
     LEDGER_COLUMNS except model, milestone and run_id. `amounts_sql` (opportunity_id, amount)
-    enables the revenue-credit check. Invariants are checked in SQL before anything is written.
+    enables the revenue-credit check. Invariants are checked in SQL inside the writing
+    transaction; a violation rolls the run back and raises.
     """
     run_id = run_id or new_run_id(model)
-    tmp = f"_ledger_run_{uuid.uuid4().hex[:8]}"
-    con.execute(f"CREATE TEMP TABLE {tmp} AS {select_sql}")
+    con.execute("BEGIN TRANSACTION")
     try:
+        if replace:
+            old = con.execute(
+                "SELECT run_id FROM attribution_runs WHERE model = ? AND milestone = ? AND revenue_type IS NOT DISTINCT FROM ?",
+                [model, milestone, revenue_type],
+            ).fetchall()
+            for (rid,) in old:
+                con.execute("DELETE FROM credit_ledger WHERE run_id = ?", [rid])
+                con.execute("DELETE FROM attribution_runs WHERE run_id = ?", [rid])
+        # insert first, check inside the same transaction: one pass over the rows instead of a
+        # staging copy; a failed check rolls everything back
+        con.execute(
+            f"INSERT INTO credit_ledger ({', '.join(LEDGER_COLUMNS)}) "
+            f"SELECT ?, opportunity_id, coalesce(conversion_type, 'opportunity'), touchpoint_id, ?, credit, revenue_credit, "
+            f"coalesce(revenue_type, ?), channel, campaign_id, touch_position, occurred_at, ? FROM ({select_sql})",
+            [model, milestone, revenue_type, run_id],
+        )
+        per_conv = (
+            "SELECT opportunity_id, sum(credit) AS c, sum(revenue_credit) AS rc, bool_or(touchpoint_id IS NULL) AS un "
+            "FROM credit_ledger WHERE run_id = ? GROUP BY 1"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _ledger_check AS {per_conv}", [run_id])
         if check:
             bad = con.execute(
-                f"SELECT opportunity_id, sum(credit) FROM {tmp} GROUP BY 1 HAVING abs(sum(credit) - 1) > {tol} LIMIT 1"
+                f"SELECT opportunity_id, c, (SELECT count(*) FROM _ledger_check WHERE abs(c - 1) > {tol}) "
+                f"FROM _ledger_check WHERE abs(c - 1) > {tol} LIMIT 1"
             ).fetchall()
-            n_bad = con.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM {tmp} GROUP BY opportunity_id HAVING abs(sum(credit) - 1) > {tol})"
-            ).fetchone()[0] if bad else 0
             if bad:
-                raise ValueError(f"credits do not sum to 1 for {n_bad} opportunities, e.g. {bad[0][0]}={bad[0][1]}")
+                raise ValueError(f"credits do not sum to 1 for {bad[0][2]} opportunities, e.g. {bad[0][0]}={bad[0][1]}")
             if amounts_sql is not None:
                 worst = con.execute(
-                    f"""SELECT r.opportunity_id FROM (SELECT opportunity_id, sum(revenue_credit) rc FROM {tmp} GROUP BY 1) r
-                        JOIN ({amounts_sql}) a USING (opportunity_id)
+                    f"""SELECT r.opportunity_id FROM _ledger_check r JOIN ({amounts_sql}) a USING (opportunity_id)
                         WHERE abs(r.rc - coalesce(a.amount, 0)) > {tol} * (1 + abs(coalesce(a.amount, 0))) LIMIT 1"""
                 ).fetchall()
                 if worst:
                     raise ValueError(f"revenue credit differs from amount for opportunity {worst[0][0]}")
-        n_opps, n_unattr = con.execute(
-            f"SELECT count(DISTINCT opportunity_id), count(DISTINCT opportunity_id) FILTER (WHERE touchpoint_id IS NULL) FROM {tmp}"
-        ).fetchone()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if replace:
-                old = con.execute(
-                    "SELECT run_id FROM attribution_runs WHERE model = ? AND milestone = ? AND revenue_type IS NOT DISTINCT FROM ?",
-                    [model, milestone, revenue_type],
-                ).fetchall()
-                for (rid,) in old:
-                    con.execute("DELETE FROM credit_ledger WHERE run_id = ?", [rid])
-                    con.execute("DELETE FROM attribution_runs WHERE run_id = ?", [rid])
-            con.execute(
-                f"INSERT INTO credit_ledger ({', '.join(LEDGER_COLUMNS)}) "
-                f"SELECT ?, opportunity_id, coalesce(conversion_type, 'opportunity'), touchpoint_id, ?, credit, revenue_credit, "
-                f"coalesce(revenue_type, ?), channel, campaign_id, touch_position, occurred_at, ? FROM {tmp}",
-                [model, milestone, revenue_type, run_id],
-            )
-            con.execute(
-                "INSERT INTO attribution_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, model, milestone, revenue_type, json.dumps(params or {}), int(n_opps), int(n_unattr),
-                 datetime.now(timezone.utc).replace(tzinfo=None)],
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+        n_opps, n_unattr = con.execute("SELECT count(*), count(*) FILTER (WHERE un) FROM _ledger_check").fetchone()
+        con.execute("DROP TABLE _ledger_check")
+        con.execute(
+            "INSERT INTO attribution_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, model, milestone, revenue_type, json.dumps(params or {}), int(n_opps), int(n_unattr),
+             datetime.now(timezone.utc).replace(tzinfo=None)],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
     return run_id

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 
 from revline.attribution.config import BUILTIN_MODELS, POSITIONS, PositionWeights
 from revline.attribution.ledger import UNATTRIBUTED
-from revline.attribution.positions import position_label
+from revline.attribution.positions import position_label, position_rn
 
 LEDGER_OUTPUT = [
     "opportunity_id", "conversion_type", "touchpoint_id", "credit", "revenue_credit",
@@ -32,8 +32,19 @@ def _held(p: ir.Table, spec: PositionWeights) -> ir.Value:
 
 
 def _other_count(p: ir.Table, spec: PositionWeights) -> ir.Value:
-    """Number of the conversion's touches holding none of the model's weighted positions."""
-    return (~_held(p, spec)).cast("int64").sum().over(ibis.window(group_by="conversion_id"))
+    """Number of the conversion's touches holding none of the model's weighted positions.
+
+    n_touches minus the number of distinct touches holding a present weighted position,
+    computed row-wise from the position row numbers (no extra window pass).
+    """
+    rns = [position_rn(p, pos) for pos, w in spec.weights().items() if w > 0]
+    distinct = ibis.literal(0, "int64")
+    for i, rn in enumerate(rns):
+        new = rn.notnull()
+        for prev in rns[:i]:
+            new = new & (prev.isnull() | (prev != rn))
+        distinct = distinct + ibis.cases((new.fill_null(False), 1), else_=0)
+    return p.n_touches - distinct
 
 
 def position_credit(p: ir.Table, spec: PositionWeights, n_other: ir.Value) -> ir.Value:
@@ -99,9 +110,14 @@ def credit_columns(
 
 
 def credited_touches(p: ir.Table, specs: Mapping[str, PositionWeights], *, half_life_days: float = 7.0) -> ir.Table:
-    """Positioned touches with every model's credit column and the ledger's touch_position."""
+    """Positioned touches with every model's credit column and the ledger's touch_position,
+    narrowed to the columns the ledger needs (this table is materialised at full size)."""
     out = credit_columns(p, specs, half_life_days=half_life_days)
-    return out.mutate(touch_position=position_label(out))
+    out = out.mutate(touch_position=position_label(out))
+    return out.select(
+        "conversion_id", "conversion_type", "touchpoint_id", "occurred_at", "channel", "campaign_id",
+        "revenue_type", "amount_usd", "touch_position", *[f"credit__{n}" for n in specs],
+    )
 
 
 def _ledger_select(out: ir.Table, credit: ir.Value) -> ir.Table:

@@ -117,34 +117,41 @@ def _check_weighted(con: Any) -> None:
 _SQL_CACHE: dict[tuple, list[tuple[str, str]]] = {}
 
 
-def _compiled_sql(
+def _materialize_journeys(
     con: Any, be: Any, milestone: str, scope: str, lookback_days: float | None, weighted: bool,
     keyed: tuple[tuple[str, PositionWeights], ...], half_life_days: float, names: dict[str, str],
-) -> list[tuple[str, str]]:
-    """The DuckDB SQL of the portable transforms, compiled once per parameter set.
+) -> None:
+    """Create the temp tables conv, credited (every model's credit per touch) and lost
+    (conversions without an eligible touch) from the portable transforms.
 
-    Why memoised: compiling the Ibis expressions costs ~0.5 s of Python, more than running
-    them on a small store; the SQL depends only on the parameters and the schema version, not
-    on the data. The conversions table is materialised under a fixed temp name before the
-    expressions that read it are built (Ibis needs its schema).
+    Why the compiled SQL is memoised: compiling the Ibis expressions costs ~0.5 s of Python,
+    more than running them on a small store, and the SQL depends only on the parameters and
+    the schema version, not on the data. Each table is created before the expression reading
+    it is built (Ibis needs its schema); `lost` reads the materialised credited table, so the
+    journeys are positioned once.
     """
     from revline.store import SCHEMA_VERSION
 
     key = (SCHEMA_VERSION, milestone, scope, lookback_days, weighted, keyed, half_life_days, tuple(names.items()))
-    if key in _SQL_CACHE:
-        return _SQL_CACHE[key]
+    cached = _SQL_CACHE.get(key)
+    if cached is not None:
+        for name, sql in cached:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        return
+    out: list[tuple[str, str]] = []
+
+    def run(name: str, expr: ir.Table) -> ir.Table:
+        sql = str(ibis.to_sql(expr, dialect="duckdb"))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        out.append((name, sql))
+        return be.table(name)
+
     conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)  # type: ignore[arg-type]
-    conv_sql = ibis.to_sql(conv_all, dialect="duckdb")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {names['conv']} AS {conv_sql}")
-    conv_t = be.table(names["conv"])
+    conv_t = run(names["conv"], conv_all)
     positioned = with_positions(eligible_touches(be, conv_t, keys))
-    out = [
-        (names["conv"], str(conv_sql)),
-        (names["credited"], str(ibis.to_sql(credited_touches(positioned, dict(keyed), half_life_days=half_life_days), dialect="duckdb"))),
-        (names["lost"], str(ibis.to_sql(unattributed_rows(conv_t, positioned), dialect="duckdb"))),
-    ]
+    credited = run(names["credited"], credited_touches(positioned, dict(keyed), half_life_days=half_life_days))
+    run(names["lost"], unattributed_rows(conv_t, credited))
     _SQL_CACHE[key] = out
-    return out
 
 
 def _sql_str(s: str) -> str:
@@ -209,10 +216,9 @@ def run_models(
         # plain projection of these tables.
         names = {k: f"_rl_{k}" for k in ("conv", "credited", "lost")}
         try:
-            for name, sql in _compiled_sql(
+            _materialize_journeys(
                 con, be, milestone, scope, lookback_days, weighted, tuple(keyed.items()), half_life_days, names
-            ):
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            )
             for rt in [r for (m, r) in plan if m == milestone]:
                 rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = '{_sql_str(rt)}'"
                 amounts_sql = f"SELECT conversion_id AS opportunity_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}"

@@ -1,0 +1,46 @@
+"""The SQL ledger writer: invariants checked inside the writing transaction, runs replaced."""
+
+from __future__ import annotations
+
+import pytest
+
+import revline
+from revline.attribution.ledger import write_ledger_query
+
+ROWS = """SELECT * FROM (VALUES
+    ('O1', 'opportunity', 't1', {c1}, {c1} * 100.0, 'new_business', 'email', NULL, 'FT', TIMESTAMP '2024-01-01'),
+    ('O1', 'opportunity', 't2', {c2}, {c2} * 100.0, 'new_business', 'events', NULL, NULL, TIMESTAMP '2024-01-02'),
+    ('O2', 'opportunity', NULL, 1.0, 50.0, 'new_business', '(unattributed)', NULL, NULL, NULL)
+) v(opportunity_id, conversion_type, touchpoint_id, credit, revenue_credit, revenue_type, channel, campaign_id,
+    touch_position, occurred_at)"""
+AMOUNTS = "SELECT * FROM (VALUES ('O1', 100.0), ('O2', 50.0)) a(opportunity_id, amount)"
+
+
+def test_good_run_written_and_replaced():
+    con = revline.connect(":memory:")
+    first = write_ledger_query(con, ROWS.format(c1=0.5, c2=0.5), model="m", milestone="won",
+                               revenue_type="new_business", amounts_sql=AMOUNTS)
+    second = write_ledger_query(con, ROWS.format(c1=0.25, c2=0.75), model="m", milestone="won",
+                                revenue_type="new_business", amounts_sql=AMOUNTS)
+    assert first != second
+    runs = con.execute("SELECT run_id, opportunities, unattributed FROM attribution_runs").fetchall()
+    assert runs == [(second, 2, 1)]
+    assert con.execute("SELECT sum(credit) FROM credit_ledger WHERE touchpoint_id = 't2'").fetchone()[0] == 0.75
+
+
+def test_bad_credits_roll_back_everything():
+    con = revline.connect(":memory:")
+    keep = write_ledger_query(con, ROWS.format(c1=0.5, c2=0.5), model="m", milestone="won", revenue_type="new_business")
+    with pytest.raises(ValueError, match=r"credits do not sum to 1 for 1 opportunities, e.g. O1=0.9"):
+        write_ledger_query(con, ROWS.format(c1=0.5, c2=0.4), model="m", milestone="won", revenue_type="new_business")
+    # the earlier run of the same key survives the failed replacement
+    assert con.execute("SELECT run_id FROM attribution_runs").fetchall() == [(keep,)]
+    assert con.execute("SELECT count(*) FROM credit_ledger").fetchone()[0] == 3
+
+
+def test_revenue_mismatch_detected():
+    con = revline.connect(":memory:")
+    wrong = "SELECT * FROM (VALUES ('O1', 120.0), ('O2', 50.0)) a(opportunity_id, amount)"
+    with pytest.raises(ValueError, match="revenue credit differs from amount for opportunity O1"):
+        write_ledger_query(con, ROWS.format(c1=0.5, c2=0.5), model="m", milestone="won", revenue_type=None, amounts_sql=wrong)
+    assert con.execute("SELECT count(*) FROM credit_ledger").fetchone()[0] == 0
