@@ -116,7 +116,8 @@ def encode_paths(
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arr = None
     if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pa.array(col.to_numpy(dtype=object, na_value=None), type=pa.string())
+        obj = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
+        arr = pa.array([v if v is None else str(v) for v in obj], type=pa.string())
     if arr.null_count:
         i = int(np.flatnonzero(pc.is_null(arr).to_numpy(zero_copy_only=False))[0])
         raise PathsError(f"{source}: row {i + 1}, field {var_path!r}: empty path")
