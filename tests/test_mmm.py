@@ -1,0 +1,358 @@
+"""Fast tests of the mix model: transforms, data readers, priors, SVI fit, report, optimiser,
+scenarios, calibration and CLI. The NUTS validations live in test_mmm_validation.py (slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from revline.models.mmm import transforms as tf
+from revline.models.mmm.data import MMMDataError, Roles, attach_roles, from_csv, weekly_from_store
+from revline.models.mmm.model import ModelSpec
+from revline.models.mmm.priors import PriorError, build_distribution, merge_priors
+
+PYMC_CSV = "/work/shared/data/pymc_marketing/mmm_example.csv"
+
+
+# ---------------------------------------------------------------- transforms
+def test_geometric_weights_match_definition():
+    w = np.asarray(tf.geometric_weights(np.array([0.5]), l_max=4))[:, 0]
+    raw = 0.5 ** np.arange(4)
+    np.testing.assert_allclose(w, raw / raw.sum(), rtol=1e-6)
+
+
+def test_adstock_convolution_matches_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 2)).astype(np.float32)
+    alpha = np.array([0.3, 0.7], dtype=np.float32)
+    got = np.asarray(tf.geometric_adstock(x, alpha, l_max=5, normalize=False))
+    for c in range(2):
+        want = np.convolve(x[:, c], alpha[c] ** np.arange(5))[:30]
+        np.testing.assert_allclose(got[:, c], want, rtol=1e-5)
+
+
+def test_lag_shifts_the_kernel():
+    x = np.zeros((12, 1), dtype=np.float32)
+    x[0] = 1.0
+    out = np.asarray(tf.geometric_adstock(x, np.array([0.5]), l_max=3, lag=4))[:, 0]
+    assert np.all(out[:4] == 0) and out[4] > out[5] > out[6] > 0 and np.all(out[7:] == 0)
+
+
+def test_delayed_kernel_peaks_at_theta():
+    w = np.asarray(tf.delayed_weights(np.array([0.5]), np.array([3.0]), l_max=10))[:, 0]
+    assert int(np.argmax(w)) == 3
+    assert w.sum() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_saturation_half_points():
+    assert float(tf.logistic_saturation(np.log(3.0) / 2.0, 2.0)) == pytest.approx(0.5, rel=1e-5)
+    assert float(tf.hill_saturation(0.7, 2.5, 0.7)) == pytest.approx(0.5, rel=1e-5)
+    assert float(tf.hill_saturation(0.0, 2.5, 0.7)) == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(alpha=st.floats(0.0, 0.95), l_max=st.integers(1, 10), lag=st.integers(0, 5),
+       spend=st.lists(st.floats(0, 1e3), min_size=1, max_size=20))
+def test_normalised_adstock_conserves_spend(alpha, l_max, lag, spend):
+    """With a long enough tail, carry-over only moves spend in time, it never creates or loses it."""
+    x = np.array(spend + [0.0] * (l_max + lag), dtype=np.float64)[:, None]
+    out = np.asarray(tf.geometric_adstock(x.astype(np.float32), np.array([alpha], dtype=np.float32), l_max, lag))
+    assert out.sum() == pytest.approx(x.sum(), rel=1e-4, abs=1e-3)
+    assert np.all(out >= -1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(lam=st.floats(0.1, 10), a=st.floats(0, 5), b=st.floats(0, 5))
+def test_logistic_saturation_is_monotone_and_bounded(lam, a, b):
+    lo, hi = sorted((a, b))
+    ya, yb = float(tf.logistic_saturation(lo, lam)), float(tf.logistic_saturation(hi, lam))
+    assert 0.0 <= ya <= yb + 1e-6 <= 1.0 + 1e-6
+
+
+@pytest.mark.slow  # importing PyMC costs ~10 s
+def test_transforms_match_pymc_marketing():
+    """The peer's own implementation, same inputs (PyTensor, evaluated)."""
+    pmm = pytest.importorskip("pymc_marketing.mmm.transformers")
+    from pytensor.xtensor import as_xtensor
+
+    rng = np.random.default_rng(1)
+    x = rng.random(40)
+    xt = as_xtensor(x, dims=("date",))
+    want = pmm.geometric_adstock(xt, alpha=0.4, l_max=8, normalize=True, dim="date").eval()
+    got = np.asarray(tf.geometric_adstock(x[:, None].astype(np.float32), np.array([0.4], dtype=np.float32), 8))[:, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    want = pmm.delayed_adstock(xt, alpha=0.5, theta=2, l_max=8, normalize=True, dim="date").eval()
+    got = np.asarray(tf.delayed_adstock(x[:, None].astype(np.float32), np.array([0.5], dtype=np.float32),
+                                        np.array([2.0], dtype=np.float32), 8))[:, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(tf.logistic_saturation(x, 3.0)),
+                               pmm.logistic_saturation(xt, lam=3.0).eval(), rtol=1e-5, atol=1e-6)
+    want = pmm.hill_function(xt, slope=2.0, kappa=0.5).eval()
+    np.testing.assert_allclose(np.asarray(tf.hill_saturation(x, 2.0, 0.5)), want, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- data
+def test_from_csv_reads_pymc_example():
+    df = from_csv(PYMC_CSV, "date_week", "y", ["x1", "x2"], ["event_1", "event_2", "t"])
+    assert len(df) == 179 and df.attrs["mmm"]["channel_cols"] == ["x1", "x2"]
+
+
+def _write(tmp_path, frame: pd.DataFrame):
+    p = tmp_path / "weekly.csv"
+    frame.to_csv(p, index=False)
+    return p
+
+
+def _weekly(n=20):
+    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="W-MON").strftime("%Y-%m-%d"),
+                         "y": np.arange(n) + 100.0, "tv": np.arange(n) % 3 + 1.0})
+
+
+def test_from_csv_names_file_row_and_field(tmp_path):
+    bad = _weekly()
+    bad.loc[4, "tv"] = "lots"
+    p = _write(tmp_path, bad)
+    with pytest.raises(MMMDataError, match=r"weekly\.csv: row 5, field 'tv': not a number"):
+        from_csv(p, "date", "y", ["tv"])
+    with pytest.raises(MMMDataError, match=r"missing column\(s\) \['radio'\]"):
+        from_csv(_write(tmp_path, _weekly()), "date", "y", ["radio"])
+    gap = _weekly().drop(index=7)
+    with pytest.raises(MMMDataError, match=r"row 8, field 'date': dates must be consecutive weeks"):
+        from_csv(_write(tmp_path, gap), "date", "y", ["tv"])
+    neg = _weekly()
+    neg.loc[2, "tv"] = -5
+    with pytest.raises(MMMDataError, match=r"row 3, field 'tv': negative spend"):
+        from_csv(_write(tmp_path, neg), "date", "y", ["tv"])
+
+
+def test_weekly_from_store_pipeline_and_revenue():
+    from revline.store import connect
+
+    con = connect(":memory:")
+    con.execute("""INSERT INTO spend (date, channel, campaign_id, spend) VALUES
+        ('2024-01-01', 'tv', '', 100), ('2024-01-03', 'tv', 'c2', 50), ('2024-01-15', 'paid_search', '', 30)""")
+    con.execute("""INSERT INTO opportunities (opportunity_id, revenue_type, amount, created_at, closed_at, is_closed, is_won)
+        VALUES ('o1', 'new_business', 1000, '2024-01-02 10:00', '2024-01-16', TRUE, TRUE),
+               ('o2', 'renewal', 500, '2024-01-09', NULL, FALSE, FALSE),
+               ('o3', 'new_business', 200, '2024-01-10', '2024-01-17', TRUE, FALSE)""")
+    pipe = weekly_from_store(con, "pipeline", "new_business")
+    assert list(pipe["week"].dt.strftime("%Y-%m-%d")) == ["2024-01-01", "2024-01-08", "2024-01-15"]
+    assert pipe["tv"].tolist() == [150.0, 0.0, 0.0] and pipe["paid_search"].tolist() == [0.0, 0.0, 30.0]
+    assert pipe["pipeline"].tolist() == [1000.0, 200.0, 0.0]
+    assert weekly_from_store(con, "pipeline", None)["pipeline"].tolist() == [1000.0, 700.0, 0.0]
+    assert weekly_from_store(con, "revenue", "new_business")["revenue"].tolist() == [0.0, 0.0, 1000.0]
+    with pytest.raises(MMMDataError, match="no rows for channel"):
+        weekly_from_store(con, channels=["radio"])
+
+
+# ---------------------------------------------------------------- priors
+def test_prior_overrides_per_channel():
+    pri = merge_priors({"saturation_beta": {"sigma": {"tv": 0.5, "*": 2.0}}})
+    d = build_distribution("saturation_beta", pri["saturation_beta"], ["tv", "search"])
+    np.testing.assert_allclose(np.asarray(d.base_dist.scale if hasattr(d, "base_dist") else d.scale), [0.5, 2.0])
+    with pytest.raises(PriorError, match="unknown site"):
+        merge_priors({"betaa": {"dist": "Normal"}})
+    with pytest.raises(PriorError, match="unknown name"):
+        build_distribution("saturation_beta", {"dist": "HalfNormal", "sigma": {"radio": 1}}, ["tv"])
+    with pytest.raises(ValueError):
+        ModelSpec(priors={"adstock_alpha": {"dist": "Nope"}})
+
+
+def test_priors_from_toml(tmp_path):
+    from revline.models.mmm.priors import load_priors
+
+    p = tmp_path / "priors.toml"
+    p.write_text('[adstock_alpha]\ndist = "Beta"\nalpha = 2.0\nbeta = 2.0\n')
+    assert merge_priors(load_priors(p))["adstock_alpha"] == {"dist": "Beta", "alpha": 2.0, "beta": 2.0}
+
+
+# ---------------------------------------------------------------- a synthetic world with known truth
+TRUE = {"alpha": np.array([0.6, 0.2]), "lam": np.array([2.0, 4.0]), "beta": np.array([0.3, 0.2])}
+
+
+def _synthetic(n=130, seed=3):
+    """Two channels with known adstock/saturation, a seasonal baseline and noise."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2022-01-03", periods=n, freq="W-MON")
+    spend = np.column_stack([rng.gamma(2.0, 5000, n) * (rng.random(n) > 0.3), rng.gamma(3.0, 2000, n)])
+    xs = spend / spend.max(axis=0)
+    ad = np.asarray(tf.geometric_adstock(xs.astype(np.float32), TRUE["alpha"].astype(np.float32), 8))
+    contrib = TRUE["beta"] * np.tanh(TRUE["lam"] * ad / 2)
+    base = 0.4 + 0.05 * np.sin(2 * np.pi * dates.dayofyear / 365.25)
+    y = (base + contrib.sum(axis=1) + rng.normal(0, 0.02, n)) * 100_000
+    frame = pd.DataFrame({"week": dates, "tv": spend[:, 0], "search": spend[:, 1], "pipeline": y})
+    truth = contrib.sum(axis=0) * 100_000 * (y.max() / y.max())
+    return attach_roles(frame, Roles("week", "pipeline", ("tv", "search"))), truth
+
+
+@pytest.fixture(scope="module")
+def svi_fit():
+    from revline.models.mmm.fit import fit
+
+    frame, truth = _synthetic()
+    return fit(frame, spec=ModelSpec(yearly_seasonality=1), method="svi", draws=400, seed=0, svi_steps=4000), truth
+
+
+def test_svi_recovers_known_contributions(svi_fit):
+    from revline.models.mmm.report import contributions
+
+    f, truth = svi_fit
+    c = contributions(f).set_index("channel")
+    for j, ch in enumerate(["tv", "search"]):
+        assert c.loc[ch, "contribution"] == pytest.approx(truth[j], rel=0.15)
+        assert c.loc[ch, "contribution_low"] <= c.loc[ch, "contribution"] <= c.loc[ch, "contribution_high"]
+    assert (c["roi"] > 0).all() and (c["mroi"] < c["roi"]).all()  # concave curves: next dollar buys less
+
+
+def test_save_load_roundtrip(svi_fit, tmp_path):
+    from revline.models.mmm.fit import MMMFit
+    from revline.models.mmm.report import contributions
+
+    f, _ = svi_fit
+    g = MMMFit.load(f.save(tmp_path / "fit"))
+    assert g.channels == f.channels and g.spec == f.spec
+    pd.testing.assert_frame_equal(contributions(g), contributions(f))
+
+
+def test_map_is_reproducible_with_seed():
+    from revline.models.mmm.fit import fit
+
+    frame, _ = _synthetic(n=60)
+    a = fit(frame, method="map", seed=7, svi_steps=300)
+    b = fit(frame, method="map", seed=7, svi_steps=300)
+    for k in a.samples:
+        np.testing.assert_array_equal(a.samples[k], b.samples[k])
+
+
+def test_curves_and_figures(svi_fit):
+    from revline.models.mmm import figures
+    from revline.models.mmm.report import adstock_curves, decomposition, fit_metrics, response_curves
+
+    f, _ = svi_fit
+    rc = response_curves(f, [0.0, 0.5, 1.0, 2.0], max_draws=200)
+    for _, g in rc.groupby("channel"):
+        assert g["contribution"].iloc[0] == 0.0 and g["contribution"].is_monotonic_increasing
+    ad = adstock_curves(f, max_draws=200)
+    assert np.allclose(ad.groupby("channel")["weight"].sum(), 1.0, atol=1e-4)
+    assert ad[ad.channel == "tv"]["weight"].iloc[1] > ad[ad.channel == "search"]["weight"].iloc[1]  # tv carries more
+    dec = decomposition(f, max_draws=200)
+    parts = dec[["intercept", "seasonality", "tv", "search"]].sum(axis=1)
+    np.testing.assert_allclose(parts, dec["fitted"], rtol=1e-3)
+    assert fit_metrics(f)["r2"] > 0.8
+    figs = figures.all_figures(f)
+    assert set(figs) == {"contributions", "roi", "response_curves", "adstock", "fit", "decomposition"}
+    assert all(len(fig.data) > 0 for fig in figs.values())
+
+
+# ---------------------------------------------------------------- optimiser and scenarios
+def test_optimizer_respects_budget_and_bounds_and_beats_current_mix(svi_fit):
+    from revline.models.mmm.optimizer import optimize_budget, parse_bounds
+
+    f, _ = svi_fit
+    budget = float(f.spend[-13:].sum())
+    out = optimize_budget(f, budget, parse_bounds(f"tv=0:{budget * 0.6:.0f}"), max_draws=200)
+    assert out["optimal_spend"].sum() == pytest.approx(budget, rel=1e-4)
+    assert out.set_index("channel").loc["tv", "optimal_spend"] <= budget * 0.6 + 1
+    assert out.attrs["optimal_outcome"] >= out.attrs["current_mix_at_budget_outcome"] - 1e-6 * budget
+    with pytest.raises(ValueError, match="outside what the bounds allow"):
+        optimize_budget(f, budget, {"tv": (0, 1), "search": (0, 1)})
+    with pytest.raises(MMMDataError, match="unknown channel"):
+        optimize_budget(f, budget, {"radio": (0, 1)})
+    assert parse_bounds("tv=10:,search=:5") == {"tv": (10.0, np.inf), "search": (0.0, 5.0)}
+
+
+def test_scenario_more_spend_more_outcome(svi_fit):
+    from revline.models.mmm.scenario import scenario
+
+    f, _ = svi_fit
+    out = scenario(f, add={"tv": 200_000}, quarter="next").set_index("plan")
+    assert out.attrs["weeks"] == 13
+    assert out.loc["difference", "spend"] == pytest.approx(200_000)
+    assert out.loc["difference", "q0.03"] > 0 and out.loc["scenario", "mean"] > out.loc["baseline", "mean"]
+    carry = scenario(f, add={"tv": 200_000}, include_carryover=True).set_index("plan")
+    assert carry.loc["difference", "mean"] >= out.loc["difference", "mean"]
+    with pytest.raises(MMMDataError, match="unknown channel"):
+        scenario(f, add={"radio": 1})
+    later = scenario(f, add={"tv": 1000}, quarter="2025Q1")
+    assert later.attrs["window_start"] >= "2025-01-01"
+
+
+# ---------------------------------------------------------------- calibration
+def test_lift_test_pulls_contribution_toward_measurement():
+    """A precise lift test stating tv did (almost) nothing in a window must shrink tv's modelled
+    contribution there, compared to the same fit without the test."""
+    from revline.models.mmm.fit import fit
+    from revline.models.mmm.report import contribution_draws
+
+    frame, _ = _synthetic(n=90, seed=5)
+    weeks = frame["week"]
+    lift = pd.DataFrame({"channel": ["tv"], "start": [weeks.iloc[40]], "end": [weeks.iloc[60]], "lift": [1000.0],
+                         "sd": [500.0]})
+    kw = dict(method="svi", draws=300, seed=1, svi_steps=3000)
+    plain = fit(frame, **kw)
+    calib = fit(frame, lift_tests=lift, **kw)
+    window = slice(40, 61)
+    before = contribution_draws(plain)[:, window, 0].sum(axis=1).mean()
+    after = contribution_draws(calib)[:, window, 0].sum(axis=1).mean()
+    assert after < 0.5 * before
+    bad = lift.assign(channel="radio")
+    with pytest.raises(MMMDataError, match="row 1, field 'channel'"):
+        fit(frame, lift_tests=bad, **kw)
+
+
+def test_lift_window_outside_history_is_an_error():
+    from revline.models.mmm.calibration import lift_arrays
+
+    lift = pd.DataFrame({"channel": ["tv"], "start": ["2030-01-01"], "end": ["2030-02-01"], "lift": [1.0], "sd": [1.0]})
+    with pytest.raises(MMMDataError, match="outside the modelled weeks"):
+        lift_arrays(lift, pd.Series(pd.date_range("2024-01-01", periods=10, freq="W-MON")), ["tv"], 1.0)
+
+
+def test_mmm_vs_mta_side_by_side(svi_fit):
+    from revline.models.mmm.calibration import mmm_vs_mta
+
+    f, _ = svi_fit
+    mta = pd.DataFrame({"channel": ["tv", "search", "email"], "roi": [0.5, 3.0, 10.0]})
+    out = mmm_vs_mta(f, mta).set_index("channel")
+    assert set(out.index) == {"tv", "search", "email"}
+    assert np.isnan(out.loc["email", "mmm_roi"]) and out.loc["email", "mta_roi"] == 10.0
+    assert out.loc["search", "roi_ratio_mmm_over_mta"] == pytest.approx(out.loc["search", "mmm_roi"] / 3.0)
+
+
+def test_roi_prior_moves_roi():
+    from revline.models.mmm.fit import fit
+    from revline.models.mmm.report import contributions
+
+    frame, _ = _synthetic(n=90, seed=5)
+    kw = dict(method="svi", draws=300, seed=1, svi_steps=3000)
+    plain = contributions(fit(frame, **kw)).set_index("channel")
+    target = plain.loc["search", "roi"] * 0.3
+    calib = contributions(fit(frame, roi_prior={"search": target, "organic": 9.9}, **kw)).set_index("channel")
+    assert abs(calib.loc["search", "roi"] - target) < abs(plain.loc["search", "roi"] - target)
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_fit_fast_then_scenario_and_optimize(tmp_path):
+    from typer.testing import CliRunner
+
+    from revline.cli import app
+
+    frame, _ = _synthetic(n=70)
+    csv = tmp_path / "w.csv"
+    frame.to_csv(csv, index=False)
+    out = tmp_path / "fit"
+    runner = CliRunner()
+    res = runner.invoke(app, ["mmm", "fit", "--csv", str(csv), "--date-col", "week", "--outcome-col", "pipeline",
+                              "--channels", "tv,search", "--fast", "--yearly-seasonality", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Channel contribution" in res.output and (out / "posterior.npz").exists() and (out / "spec.json").exists()
+    res = runner.invoke(app, ["mmm", "scenario", "--add", "tv=50000", "--fit-dir", str(out)])
+    assert res.exit_code == 0 and "difference" in res.output, res.output
+    res = runner.invoke(app, ["mmm", "optimize", "--budget", "100000", "--bounds", "tv=0:60000", "--fit-dir", str(out)])
+    assert res.exit_code == 0 and "optimal" in res.output, res.output
+    res = runner.invoke(app, ["mmm", "fit", "--csv", str(csv), "--date-col", "week", "--outcome-col", "pipeline",
+                              "--channels", "radio", "--fast", "--out", str(out)])
+    assert res.exit_code == 1 and "radio" in res.output
