@@ -36,6 +36,16 @@ _ORDER = {"accounts": 0, "campaigns": 1, "people": 2, "opportunities": 3, "oppor
           "stage_events": 4, "touchpoints": 5, "spend": 5, "targets": 5, "identity_links": 5, "events": 6}
 
 
+# Segment files are loaded in batches of about this much JSON text (gzip counted as 8x its size),
+# so a directory of monthly exports is one pass while a batch's staging stays well inside memory.
+SEGMENT_BATCH_BYTES = 512 * 2**20
+
+
+def _raw_size(path: Path) -> int:
+    size = path.stat().st_size
+    return size * 8 if path.name.lower().endswith(".gz") else size
+
+
 def primary_table(d: Detected) -> str:
     if d.fmt == "revline":
         return d.obj
@@ -141,30 +151,55 @@ def load_files(
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
         ensure_batch_quarantine(con)
+        done: set[str] = set()  # digests loaded by this call: a copy of a file is skipped too
+        batch: list[tuple[Path, Ctx, str, Detected]] = []
+        waiting: list[tuple[int, Path]] = []  # progress calls held back until the batch is loaded
+
+        def log(path: Path, ctx: Ctx, digest: str, d: Detected) -> None:
+            for table, c in ctx.counts.items():
+                con.execute(
+                    "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                    [digest, str(path), f"{d.fmt}:{d.obj}", table, c.read, c.loaded + c.updated, c.quarantined],
+                )
+
+        def flush() -> None:
+            if batch:
+                segment.load_batch([(p, c) for p, c, _, _ in batch])
+                for p, c, dg, dd in batch:
+                    log(p, c, dg, dd)
+                batch.clear()
+            for j, p in waiting:
+                if progress:
+                    progress(j, len(detected), p)
+            waiting.clear()
+
         for i, (path, d) in enumerate(detected, 1):
             digest = sha256_of(path)
             seen = con.execute("SELECT count(*) FROM ingest_log WHERE file_sha256 = ?", [digest]).fetchone()[0]
-            if seen and not force:
+            if (seen or digest in done) and not force:
                 report.skipped.append(str(path))
+            elif d.fmt == "segment":
+                # Segment files are read together in one streaming pass per batch (see segment.load_batch)
+                if batch and sum(_raw_size(p) for p, *_ in batch) + _raw_size(path) > SEGMENT_BATCH_BYTES:
+                    flush()
+                ctx = base.for_file(path, d.fmt, d.obj)
+                batch.append((path, ctx, digest, d))
             else:
+                flush()
                 ctx = base.for_file(path, d.fmt, d.obj)
                 primary = primary_table(d)
                 ctx.entry(primary)
-                if d.fmt == "segment":  # reads, validates and quarantines in one streaming pass
-                    segment.load_file(ctx, path)
-                else:
-                    staged = stage(con, path)
-                    broken = quarantine_broken(con, str(path), primary, staged.broken)
-                    _dispatch(ctx, staged, d)
-                    ctx.entry(primary).quarantined += broken
-                    drop(con, staged)
-                for table, c in ctx.counts.items():
-                    con.execute(
-                        "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                        [digest, str(path), f"{d.fmt}:{d.obj}", table, c.read, c.loaded + c.updated, c.quarantined],
-                    )
-            if progress:
-                progress(i, len(detected), path)
+                staged = stage(con, path)
+                broken = quarantine_broken(con, str(path), primary, staged.broken)
+                _dispatch(ctx, staged, d)
+                ctx.entry(primary).quarantined += broken
+                drop(con, staged)
+                log(path, ctx, digest, d)
+            done.add(digest)
+            waiting.append((i, path))
+            if not batch:
+                flush()
+        flush()
         con.execute(
             f"INSERT INTO quarantine SELECT source, table_name, row_number, field, reason, raw, now()::TIMESTAMP "
             f"FROM (SELECT * FROM {QUARANTINE_BATCH} EXCEPT "

@@ -109,12 +109,14 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     return Staged(path, table, columns, n)
 
 
-def lines_source(path: Path) -> str:
-    """A table function yielding the file's lines as `line` VARCHAR (gzip decoded by DuckDB).
+def lines_source(path: Path | list[Path], *, filename: bool = False) -> str:
+    """A table function yielding the lines of one file, or of several in order, as `line`
+    VARCHAR (gzip decoded by DuckDB; `filename` adds the file's path as given).
     Byte 0x01 never occurs unescaped in valid JSON, so it is a safe 'no delimiter'."""
+    files = "[" + ", ".join(lit(str(p)) for p in path) + "]" if isinstance(path, list) else lit(str(path))
     return (
-        f"read_csv({lit(str(path))}, columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '', "
-        f"header = false, auto_detect = false, strict_mode = false)"
+        f"read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '', "
+        f"header = false, auto_detect = false, strict_mode = false{', filename = true' if filename else ''})"
     )
 
 

@@ -20,7 +20,7 @@ import duckdb
 
 from revline.ingest.channels import channel_inputs, channel_sql, load_rules
 from revline.ingest.context import Ctx
-from revline.ingest.readers import Staged, _new_name, numbered_lines_sql, split_broken
+from revline.ingest.readers import Staged, _new_name, lines_source, split_broken
 from revline.ingest.report import IngestReport
 from revline.ingest.sqlfrag import clean, ident, lit, parse_timestamp, snake
 from revline.ingest.upsert import is_empty, upsert
@@ -100,33 +100,62 @@ def _ok_condition() -> str:
     return "coalesce(" + " AND ".join(conds) + ", false)"
 
 
-def stage_events(ctx: Ctx, path: Path) -> tuple[str, int]:
-    """Read, type and validate a Segment file in one streaming pass; returns the temp table of
-    good rows (`_row` + `EVENT_COLUMNS`) and the number of non-blank lines read. Bad lines go to
-    the batch quarantine with their line numbers (and reasons, through the generic validator)."""
-    con = ctx.con
-    table, bad = _new_name("segtyped"), _new_name("segbad")
+def _read_batch(con: duckdb.DuckDBPyConnection, paths: list[Path], table: str) -> None:
+    """One streaming pass over all files: lines numbered in file order (`_g`), file index `_f`
+    (1-based position in `paths`), typed Spec fields, `_ok`, and the raw line of rejected rows."""
+    files = "[" + ", ".join(lit(str(p)) for p in paths) + "]"
     con.execute(
-        f"CREATE TEMP TABLE {table} AS SELECT _row, {', '.join(EVENT_COLUMNS)}, _ok, "
+        f"CREATE TEMP TABLE {table} AS SELECT _g, _f, {', '.join(EVENT_COLUMNS)}, _ok, "
         f"CASE WHEN NOT _ok THEN line END AS _line FROM ("
         f" SELECT *, {_ok_condition()} AS _ok FROM ("
-        f"  SELECT _row, line, j, {_typed_select()} FROM (SELECT _row, line, {_parsed()} AS j FROM ({numbered_lines_sql(path)}))))"
+        f"  SELECT _g, _f, line, j, {_typed_select()} FROM ("
+        f"   SELECT _g, _f, line, {_parsed()} AS j FROM ("
+        f"    SELECT row_number() OVER () AS _g, list_position({files}, filename)::INTEGER AS _f, line FROM {lines_source(paths, filename=True)}))))"
     )
-    con.execute(f"CREATE TEMP TABLE {bad} AS SELECT _row, _line AS line FROM {table} WHERE NOT _ok")
-    lines = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _file_offsets(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, tuple[int, int]]:
+    """file index -> (global number of its first line, lines). A file's lines must be one
+    contiguous run of `_g` (DuckDB reads the files in order); checked, not assumed."""
+    out = {}
+    for f, lo, hi, n in con.execute(f"SELECT _f, min(_g), max(_g), count(*) FROM {table} GROUP BY _f").fetchall():
+        if hi - lo + 1 != n:
+            raise RuntimeError(f"lines of file #{f} were not read in one run; cannot number them")
+        out[int(f)] = (int(lo), int(n))
+    return out
+
+
+def stage_batch(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, Ctx]]) -> str:
+    """Read, type and validate Segment files in one streaming pass; returns the temp table of good
+    rows (`_g`, `_f`, `EVENT_COLUMNS`) and records lines read and quarantined per file. Rejected
+    lines are numbered per file and re-checked by the generic validator, which quarantines each
+    problem with file, line, field and reason."""
+    table, bad = _new_name("segtyped"), _new_name("segbad")
+    _read_batch(con, [p for p, _ in files], table)
+    offsets = _file_offsets(con, table)
+    for f, (_, n) in offsets.items():
+        files[f - 1][1].record("events", read=n)
+    con.execute(f"CREATE TEMP TABLE {bad} AS SELECT _f, _g, _line AS line FROM {table} WHERE NOT _ok")
     if is_empty(con, bad):
         con.execute(f"DROP TABLE {bad}")
-        return table, lines
+        return table
     con.execute(f"DELETE FROM {table} WHERE NOT _ok")
-    blank = con.execute(f"SELECT count(*) FROM {bad} WHERE line IS NULL OR trim(line) = ''").fetchone()[0]
-    broken = split_broken(con, bad)
-    ctx.record("events", quarantined=quarantine_broken(con, str(path), "events", broken))
-    _validate_slow(ctx, Staged(path, bad, ["line"], 0, is_lines=True), table)
+    for (f,) in con.execute(f"SELECT DISTINCT _f FROM {bad} ORDER BY _f").fetchall():
+        path, ctx = files[f - 1]
+        lo = offsets[f][0]
+        one = _new_name("segbad")
+        con.execute(f"CREATE TEMP TABLE {one} AS SELECT _g - {lo} + 1 AS _row, line FROM {bad} WHERE _f = {f}")
+        blank = con.execute(f"SELECT count(*) FROM {one} WHERE line IS NULL OR trim(line) = ''").fetchone()[0]
+        ctx.record("events", read=-blank)  # blank lines are not rows
+        broken = split_broken(con, one)
+        ctx.record("events", quarantined=quarantine_broken(con, str(path), "events", broken))
+        _validate_slow(ctx, Staged(path, one, ["line"], 0, is_lines=True), table, f"{lo} - 1 + _row", str(f))
+        con.execute(f"DROP TABLE {one}")
     con.execute(f"DROP TABLE {bad}")
-    return table, lines - blank
+    return table
 
 
-def _validate_slow(ctx: Ctx, staged: Staged, good_table: str) -> None:
+def _validate_slow(ctx: Ctx, staged: Staged, good_table: str, g_expr: str = "_row", f_expr: str = "1") -> None:
     """The rows the fast pass rejected: the generic validator quarantines each problem (file,
     line, field, reason, raw line); rows it accepts after all join the good rows."""
     con = ctx.con
@@ -140,7 +169,7 @@ def _validate_slow(ctx: Ctx, staged: Staged, good_table: str) -> None:
     t = typed_rows(con, fstaged, SPEC, {n: [HEADER.get(n, n)] for n in SPEC}, table_name="events", checks=CHECKS)
     ctx.record("events", quarantined=t.quarantined_rows)
     con.execute(
-        f"INSERT INTO {good_table} (_row, {', '.join(EVENT_COLUMNS)}, _ok) SELECT _row, "
+        f"INSERT INTO {good_table} (_g, _f, {', '.join(EVENT_COLUMNS)}, _ok) SELECT {g_expr}, {f_expr}, "
         + ", ".join(f"CAST({n} AS JSON)" if n in JSON_FIELDS else n for n in EVENT_COLUMNS)
         + f", true FROM {t.table}"
     )
@@ -151,33 +180,51 @@ def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Leave in `table` only events not stored yet, each messageId once (its first line)."""
     dups = _new_name("segdup")
     con.execute(
-        f"CREATE TEMP TABLE {dups} AS SELECT message_id, min(_row) AS first FROM {table} "
+        f"CREATE TEMP TABLE {dups} AS SELECT message_id, min(_g) AS first FROM {table} "
         f"GROUP BY message_id HAVING count(*) > 1"
     )
     if not is_empty(con, dups):
         con.execute(
-            f"DELETE FROM {table} WHERE _row IN (SELECT s._row FROM {table} s JOIN {dups} d "
-            f"ON d.message_id = s.message_id AND s._row <> d.first)"
+            f"DELETE FROM {table} WHERE _g IN (SELECT s._g FROM {table} s JOIN {dups} d "
+            f"ON d.message_id = s.message_id AND s._g <> d.first)"
         )
     con.execute(f"DROP TABLE {dups}")
     if not is_empty(con, "events"):
         # join (not IN over events): the hash table is built on the smaller side, the batch
         con.execute(
-            f"DELETE FROM {table} WHERE _row IN (SELECT s._row FROM {table} s JOIN events e ON e.message_id = s.message_id)"
+            f"DELETE FROM {table} WHERE _g IN (SELECT s._g FROM {table} s JOIN events e ON e.message_id = s.message_id)"
         )
 
 
-def load_file(ctx: Ctx, path: Path) -> None:
-    """One Segment file into `events`, then its new events into touchpoints and identity links."""
-    con = ctx.con
-    table, read = stage_events(ctx, path)
-    ctx.record("events", read=read)
+def _per_file(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, int]:
+    return {int(f): int(n) for f, n in con.execute(f"SELECT _f, count(*) FROM {table} GROUP BY _f").fetchall()}
+
+
+def load_batch(files: list[tuple[Path, Ctx]]) -> None:
+    """Segment files (each with the report context of its file) into `events`, then their new
+    events into touchpoints and identity links: one pass over all of them, so a directory of
+    monthly exports costs a few statements, not a few per file. Earlier files win duplicates."""
+    if not files:
+        return
+    con = files[0][1].con
+    for _, c in files:  # report lines grouped by file
+        for t in ("events", "touchpoints", "identity_links"):
+            c.entry(t)
+    table = stage_batch(con, files)
     _keep_new(con, table)
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {lit(path.name)} AS source, _row AS _ord FROM {table}"
-    ctx.record("events", loaded_updated=upsert(con, "events", sql, ["message_id"], update=False,
-                                               batch_unique=True, check_existing=False))
-    derive(ctx, source=table)
+    counts = _per_file(con, table)
+    for f, (_, c) in enumerate(files, 1):
+        c.record("events", loaded_updated=(counts.get(f, 0), 0))
+    names = "[" + ", ".join(lit(p.name) for p, _ in files) + "]"
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {names}[_f] AS source, _g AS _ord FROM {table}"
+    upsert(con, "events", sql, ["message_id"], update=False, batch_unique=True, check_existing=False)
+    derive(files[0][1], source=table, ctxs={f: c for f, (_, c) in enumerate(files, 1)})
     con.execute(f"DROP TABLE {table}")
+
+
+def load_file(ctx: Ctx, path: Path) -> None:
+    """One Segment file (see `load_batch`)."""
+    load_batch([(path, ctx)])
 
 
 def load_events(ctx: Ctx, staged: Staged) -> None:
@@ -185,39 +232,41 @@ def load_events(ctx: Ctx, staged: Staged) -> None:
     con = ctx.con
     good = _new_name("segtyped")
     con.execute(
-        f"CREATE TEMP TABLE {good} AS SELECT _row, {', '.join(EVENT_COLUMNS)}, true AS _ok FROM "
-        f"(SELECT NULL::BIGINT AS _row, {_typed_select()} FROM (SELECT {_parsed('NULL::VARCHAR')} AS j)) LIMIT 0"
+        f"CREATE TEMP TABLE {good} AS SELECT _g, _f, {', '.join(EVENT_COLUMNS)}, true AS _ok FROM "
+        f"(SELECT NULL::BIGINT AS _g, NULL::INTEGER AS _f, {_typed_select()} FROM (SELECT {_parsed('NULL::VARCHAR')} AS j)) LIMIT 0"
     )
     ctx.record("events", read=staged.rows_read)
     _validate_slow(ctx, staged, good)
     _keep_new(con, good)
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {lit(staged.path.name)} AS source, _row AS _ord FROM {good}"
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {lit(staged.path.name)} AS source, _g AS _ord FROM {good}"
     ctx.record("events", loaded_updated=upsert(con, "events", sql, ["message_id"], update=False,
                                                batch_unique=True, check_existing=False))
     derive(ctx, source=good)
     con.execute(f"DROP TABLE {good}")
 
 
-def derive(ctx: Ctx, message_ids_table: str | None = None, *, source: str | None = None) -> None:
+def derive(ctx: Ctx, message_ids_table: str | None = None, *, source: str | None = None,
+           ctxs: dict[int, Ctx] | None = None) -> None:
     """Touchpoints (page/track) and identity links (identify/alias) from events: those of the
-    temp table `source` (same columns as `events`), else the stored events listed in
-    `message_ids_table`, else all stored events."""
-    con = ctx.con
+    temp table `source` (same columns as `events` plus `_g` order and `_f` file index, whose
+    counts go to `ctxs[_f]`), else the stored events listed in `message_ids_table`, else all
+    stored events (counts to `ctx`)."""
     cols = "message_id, type, event, anonymous_id, user_id, previous_id, occurred_at, properties, traits, context"
     if source:
-        src = f"SELECT {cols} FROM {source}"
+        src = f"SELECT {cols}, _g, _f FROM {source}"
     else:
         where = f"WHERE message_id IN (SELECT message_id FROM {message_ids_table})" if message_ids_table else ""
-        src = f"SELECT {cols} FROM events {where}"
-    _derive_touchpoints(ctx, src)
-    _derive_links(ctx, src)
+        src = f"SELECT {cols}, 0 AS _g, 1 AS _f FROM events {where}"
+    ctxs = ctxs or {1: ctx}
+    _derive_touchpoints(ctx, src, ctxs)
+    _derive_links(ctx, src, ctxs)
 
 
 _CTX_SCHEMA = json.dumps({"campaign": {"source": "VARCHAR", "medium": "VARCHAR", "name": "VARCHAR"},
                           "page": {"referrer": "VARCHAR", "url": "VARCHAR"}})
 
 
-def _derive_touchpoints(ctx: Ctx, src: str) -> None:
+def _derive_touchpoints(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
     """Channel grouping runs once per distinct raw (source, medium, referrer), not once per
     touch: a file of a million page views has a few thousand of those, and the rules' regexes
     are the costly part."""
@@ -225,7 +274,7 @@ def _derive_touchpoints(ctx: Ctx, src: str) -> None:
     utm = "nullif(url_decode(regexp_extract(c.page.url, '[?&]utm_{k}=([^&#]*)', 1)), '')"
     base, combos = _new_name("segtp"), _new_name("segch")
     con.execute(
-        f"CREATE TEMP TABLE {base} AS SELECT message_id, occurred_at, anonymous_id, user_id, "
+        f"CREATE TEMP TABLE {base} AS SELECT _f, message_id, occurred_at, anonymous_id, user_id, "
         f" coalesce(c.campaign.source, {utm.format(k='source')}) AS source, "
         f" coalesce(c.campaign.medium, {utm.format(k='medium')}) AS medium, "
         f" coalesce(c.campaign.name, {utm.format(k='campaign')}) AS campaign_id, "
@@ -234,6 +283,13 @@ def _derive_touchpoints(ctx: Ctx, src: str) -> None:
         f"FROM (SELECT *, CASE WHEN json_valid(context) THEN json_transform(context, {lit(_CTX_SCHEMA)}) END AS c "
         f" FROM ({src}) WHERE type IN ('page', 'screen', 'track'))"
     )
+    if not is_empty(con, "touchpoints"):
+        # touchpoint_id = messageId: drop touches already stored (a re-derivation, or an id a
+        # canonical dump used); a join lets DuckDB build its hash table on the smaller side
+        con.execute(
+            f"DELETE FROM {base} WHERE message_id IN (SELECT b.message_id FROM {base} b "
+            f"JOIN touchpoints t ON t.touchpoint_id = b.message_id)"
+        )
     con.execute(
         f"CREATE TEMP TABLE {combos} AS SELECT source, medium, referrer, {channel_sql(ctx.rules)} AS channel, n FROM ("
         f" SELECT *, {channel_inputs('source', 'medium', 'referrer')} FROM ("
@@ -242,6 +298,9 @@ def _derive_touchpoints(ctx: Ctx, src: str) -> None:
     other = con.execute(f"SELECT coalesce(sum(n), 0) FROM {combos} WHERE channel = 'other'").fetchone()[0]
     if other:
         ctx.report.other_channel["touchpoints"] += int(other)
+    counts = _per_file(con, base)
+    for f, c in ctxs.items():
+        c.record("touchpoints", loaded_updated=(counts.get(f, 0), 0))
     on = " AND ".join(f"b.{c} IS NOT DISTINCT FROM k.{c}" for c in ("source", "medium", "referrer"))
     sql = (
         f"SELECT b.message_id AS touchpoint_id, b.occurred_at, NULL::VARCHAR AS person_id, b.anonymous_id, "
@@ -250,33 +309,48 @@ def _derive_touchpoints(ctx: Ctx, src: str) -> None:
         f"CASE WHEN b.user_id IS NOT NULL THEN 'user_id' ELSE 'anonymous_id' END AS identity_type, "
         f"coalesce(b.user_id, b.anonymous_id) AS identity_value, 0 AS _ord FROM {base} b JOIN {combos} k ON {on}"
     )
-    # touchpoint_id = messageId, unique among events: no window over the batch is needed
-    ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", sql, ["touchpoint_id"], update=False,
-                                                    batch_unique=True))
+    # ids are unique (messageIds of distinct events) and not stored yet: a plain bulk INSERT
+    upsert(con, "touchpoints", sql, ["touchpoint_id"], update=False, batch_unique=True, check_existing=False)
     con.execute(f"DROP TABLE {base}; DROP TABLE {combos}")
 
 
-def _derive_links(ctx: Ctx, src: str) -> None:
-    from revline.ingest.writers import write_identity_links
+_LINK_KEYS = ("left_type", "left_value", "right_type", "right_value")
 
+
+def _derive_links(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
+    """identify: anonymous_id<->user_id, user_id<->email (anonymous_id<->email without a userId);
+    alias: previousId<->userId. An edge is a fact once observed: the first observation stays."""
     con = ctx.con
-    links = _new_name("segid")
+    ev, links = _new_name("segid"), _new_name("seglink")
     con.execute(
-        f"CREATE TEMP TABLE {links} AS SELECT type, anonymous_id, user_id, previous_id, occurred_at, "
-        f"json_extract_string(traits, '$.email') AS email FROM ({src}) WHERE type IN ('identify', 'alias')"
+        f"CREATE TEMP TABLE {ev} AS SELECT _g, _f, type, anonymous_id, user_id, previous_id, occurred_at, "
+        f"lower(trim(json_extract_string(traits, '$.email'))) AS email FROM ({src}) WHERE type IN ('identify', 'alias')"
     )
-    write_identity_links(
-        ctx,
-        f"SELECT 'anonymous_id' AS left_type, anonymous_id AS left_value, 'user_id' AS right_type, user_id AS right_value, "
-        f"'segment:identify' AS source, occurred_at AS observed_at, 0 AS _ord FROM {links} WHERE type = 'identify' "
-        f"UNION ALL SELECT 'user_id', user_id, 'email', lower(trim(email)), 'segment:identify', occurred_at, 0 "
-        f"FROM {links} WHERE type = 'identify' "
-        f"UNION ALL SELECT 'anonymous_id', anonymous_id, 'email', lower(trim(email)), 'segment:identify', occurred_at, 0 "
-        f"FROM {links} WHERE type = 'identify' AND user_id IS NULL "
-        f"UNION ALL SELECT 'anonymous_id', previous_id, 'user_id', user_id, 'segment:alias', occurred_at, 0 "
-        f"FROM {links} WHERE type = 'alias'",
+    edges = [
+        ("'anonymous_id'", "anonymous_id", "'user_id'", "user_id", "'segment:identify'", "type = 'identify'"),
+        ("'user_id'", "user_id", "'email'", "email", "'segment:identify'", "type = 'identify'"),
+        ("'anonymous_id'", "anonymous_id", "'email'", "email", "'segment:identify'", "type = 'identify' AND user_id IS NULL"),
+        ("'anonymous_id'", "previous_id", "'user_id'", "user_id", "'segment:alias'", "type = 'alias'"),
+    ]
+    union = " UNION ALL ".join(
+        f"SELECT {lt} AS left_type, {lv} AS left_value, {rt} AS right_type, {rv} AS right_value, {s} AS source, "
+        f"occurred_at AS observed_at, _g, _f, {i} AS _k FROM {ev} WHERE {w}"
+        for i, (lt, lv, rt, rv, s, w) in enumerate(edges)
     )
-    con.execute(f"DROP TABLE {links}")
+    keys = ", ".join(_LINK_KEYS)
+    con.execute(
+        f"CREATE TEMP TABLE {links} AS SELECT * FROM ({union}) WHERE nullif(left_value, '') IS NOT NULL "
+        f"AND nullif(right_value, '') IS NOT NULL QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _g, _k) = 1"
+    )
+    if not is_empty(con, "identity_links"):
+        on = " AND ".join(f"t.{k} = n.{k}" for k in _LINK_KEYS)
+        con.execute(f"DELETE FROM {links} n WHERE EXISTS (SELECT 1 FROM identity_links t WHERE {on})")
+    counts = _per_file(con, links)
+    for f, c in ctxs.items():
+        c.record("identity_links", loaded_updated=(counts.get(f, 0), 0))
+    upsert(con, "identity_links", f"SELECT {keys}, source, observed_at, _g AS _ord FROM {links}", list(_LINK_KEYS),
+           update=False, batch_unique=True, check_existing=False)
+    con.execute(f"DROP TABLE {ev}; DROP TABLE {links}")
 
 
 def derive_from_events(
