@@ -230,3 +230,22 @@ def test_cached_results_follow_a_new_model_run(api_client):
     after = client.get("/api/attribution?model=linear", headers=H).json()
     assert {r["key"] for r in after["rows"]} == {t1[4]}
     assert after["total_revenue_credit"] == pytest.approx(before["total_revenue_credit"])
+
+
+def test_generated_keys_are_stored_and_reused(tmp_path, monkeypatch):
+    from revline.api.app import close_app, create_app
+
+    monkeypatch.delenv("REVLINE_WRITE_KEY", raising=False)
+    monkeypatch.delenv("REVLINE_READ_KEY", raising=False)
+    db = tmp_path / "keys.duckdb"
+    first = create_app(db, warm=False)
+    keys = first.state.keys
+    close_app(first)
+    assert set(keys.generated) == {"write", "read"} and keys.write != keys.read
+    again = create_app(db, warm=False)
+    assert (again.state.keys.write, again.state.keys.read, again.state.keys.generated) == (keys.write, keys.read, ())
+    close_app(again)
+    monkeypatch.setenv("REVLINE_READ_KEY", "from-env")
+    env = create_app(db, warm=False)
+    assert env.state.keys.read == "from-env" and env.state.keys.write == keys.write
+    close_app(env)

@@ -25,7 +25,7 @@ DESCRIPTION = """Read API, Segment-compatible collector and dashboard of a revli
 * **Read API** (`/api/...`): send the read key as `Authorization: Bearer <key>`, or `?key=<key>`.
 * **Collector** (`/v1/...`): HTTP Basic with the write key as user name and an empty password,
   exactly like Segment's HTTP tracking API. A 200 means the message is fsynced in the write-ahead
-  log; it reaches the `events` table within a fraction of a second. A message without `messageId`
+  log; it normally reaches the `events` table within a second. A message without `messageId`
   gets `rl-<md5 of its Spec fields>`, so retries of it are deduplicated too.
 * **Dashboard** (`/dashboard`): log in with the read key (form, or `/dashboard?key=<key>` once;
   both set the `rl_read_key` cookie).
