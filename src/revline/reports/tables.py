@@ -75,7 +75,12 @@ def ledger_rows(
     """The ledger rows behind every report, with touch_type, campaign name, month and
     conversion date attached."""
     where, params = _runs_filter(milestone, revenue_type, list(models) if models else None)
-    conv_date = {"won": "o.closed_at", "opportunity": "o.created_at"}.get(milestone, "l.occurred_at")
+    # The opportunity join is on equality alone (a conjunct on the left table makes DuckDB plan a
+    # nested loop); the conversion-type guard lives in the CASE instead.
+    conv_date = {
+        "won": "CASE WHEN l.conversion_type = 'opportunity' THEN o.closed_at END",
+        "opportunity": "CASE WHEN l.conversion_type = 'opportunity' THEN o.created_at END",
+    }.get(milestone, "l.occurred_at")
     sql = f"""
         SELECT l.model, l.opportunity_id, l.conversion_type, l.touchpoint_id, l.milestone, l.credit,
                l.revenue_credit, l.revenue_type, l.channel, l.campaign_id,
@@ -86,7 +91,7 @@ def ledger_rows(
         JOIN attribution_runs r USING (run_id)
         LEFT JOIN touchpoints t ON t.touchpoint_id = l.touchpoint_id
         LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id
-        LEFT JOIN opportunities o ON o.opportunity_id = l.opportunity_id AND l.conversion_type = 'opportunity'
+        LEFT JOIN opportunities o ON o.opportunity_id = l.opportunity_id
         WHERE {where}
     """
     s, e = _as_date(start, "start"), _as_date(end, "end")
