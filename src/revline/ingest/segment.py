@@ -231,9 +231,11 @@ def load_events(ctx: Ctx, staged: Staged) -> None:
     """Segment lines already staged by `readers.stage_lines` (kept for callers holding a Staged)."""
     con = ctx.con
     good = _new_name("segtyped")
+    types = {n: "JSON" if n in JSON_FIELDS else "TIMESTAMP" if SPEC[n].kind == "timestamp" else "VARCHAR"
+             for n in EVENT_COLUMNS}
     con.execute(
-        f"CREATE TEMP TABLE {good} AS SELECT _g, _f, {', '.join(EVENT_COLUMNS)}, true AS _ok FROM "
-        f"(SELECT NULL::BIGINT AS _g, NULL::INTEGER AS _f, {_typed_select()} FROM (SELECT {_parsed('NULL::VARCHAR')} AS j)) LIMIT 0"
+        f"CREATE TEMP TABLE {good} (_g BIGINT, _f INTEGER, "
+        + ", ".join(f"{n} {t}" for n, t in types.items()) + ", _ok BOOLEAN)"
     )
     ctx.record("events", read=staged.rows_read)
     _validate_slow(ctx, staged, good)
