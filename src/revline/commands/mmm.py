@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
         qs = [c for c in table.columns if c.startswith("q")]
         t = Table(title=f"{result.roles.outcome_col}, {table.attrs['window_start']} .. {table.attrs['window_end']}")
         for col in ("plan", "spend", "mean", *qs):
-            t.add_column(col, justify="left" if col == "plan" else "right")
+            t.add_column(col, justify="left" if col == "plan" else "right", no_wrap=col == "plan")
         for r in table.to_dict("records"):
             t.add_row(r["plan"], _money(r["spend"]), _money(r["mean"]), *[_money(r[q]) for q in qs])
         console.print(t)

@@ -61,6 +61,8 @@ def merge_priors(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str,
         if site not in DEFAULT_PRIORS:
             raise PriorError(f"prior override {site!r}: unknown site; known sites are {sorted(DEFAULT_PRIORS)}")
         spec = dict(spec)
+        if "dist" in spec and spec["dist"] not in _DISTS:
+            raise PriorError(f"prior override {site!r}: unknown dist {spec['dist']!r}; use one of {sorted(_DISTS)}")
         if "dist" in spec and spec["dist"] != out[site]["dist"]:
             out[site] = spec  # a new family replaces every parameter
         else:
