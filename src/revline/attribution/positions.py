@@ -66,9 +66,19 @@ def position_rn(e: ir.Table, pos: str) -> ir.Value:
 
 
 def position_label(e: ir.Table) -> ir.Value:
-    """'FT', 'FT+LC', ... or NULL for a touch in between, as the ledger's touch_position."""
-    parts = [ibis.cases((e[f"is_{p}"], f"{p}+"), else_="") for p in ("FT", "LC", "OC", "CW")]
-    s = parts[0]
-    for p in parts[1:]:
-        s = s.concat(p)
-    return ibis.cases((s.length() > 0, s.substr(0, s.length() - 1)), else_=None)
+    """'FT', 'FT+LC', ... or NULL for a touch in between, as the ledger's touch_position.
+
+    One CASE over the 15 combinations yields constant strings: no per-row string building.
+    """
+    from itertools import product
+
+    names = ("FT", "LC", "OC", "CW")
+    branches = []
+    for flags in product((True, False), repeat=4):
+        if not any(flags):
+            continue
+        cond = ibis.literal(True)
+        for name, flag in zip(names, flags):
+            cond = cond & (e[f"is_{name}"] if flag else ~e[f"is_{name}"])
+        branches.append((cond, "+".join(n for n, f in zip(names, flags) if f)))
+    return ibis.cases(*branches, else_=ibis.null("string"))
