@@ -18,6 +18,7 @@ from revline.ingest.aliases import fivetran, hubspot, salesforce
 from revline.ingest.channels import load_rules
 from revline.ingest.context import Ctx
 from revline.ingest.detect import Detected, DetectionError, detect
+from revline.ingest.memory import capped_memory
 from revline.ingest.readers import drop, stage
 from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
@@ -145,6 +146,12 @@ def load_files(
             report.unrecognised.append(str(exc))
     detected.sort(key=lambda pd: (_ORDER.get(primary_table(pd[1]), 5), str(pd[0])))
     base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map))
+    with capped_memory(con):
+        _load(con, detected, base, report, progress, force)
+    return report
+
+
+def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool) -> None:
     old_tz = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
     con.execute("BEGIN TRANSACTION")
     try:
@@ -212,4 +219,3 @@ def load_files(
         raise
     finally:
         con.execute(f"SET TimeZone = '{old_tz}'")
-    return report
