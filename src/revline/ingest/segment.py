@@ -321,7 +321,8 @@ _LINK_KEYS = ("left_type", "left_value", "right_type", "right_value")
 
 def _derive_links(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
     """identify: anonymous_id<->user_id, user_id<->email (anonymous_id<->email without a userId);
-    alias: previousId<->userId. An edge is a fact once observed: the first observation stays."""
+    alias: previousId<->userId. An edge is a fact once observed: the earliest observation in a batch
+    is kept, and an edge already stored stays as it is."""
     con = ctx.con
     ev, links = _new_name("segid"), _new_name("seglink")
     con.execute(
@@ -342,7 +343,7 @@ def _derive_links(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
     keys = ", ".join(_LINK_KEYS)
     con.execute(
         f"CREATE TEMP TABLE {links} AS SELECT * FROM ({union}) WHERE nullif(left_value, '') IS NOT NULL "
-        f"AND nullif(right_value, '') IS NOT NULL QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _g, _k) = 1"
+        f"AND nullif(right_value, '') IS NOT NULL QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY observed_at, _g, _k) = 1"
     )
     if not is_empty(con, "identity_links"):
         on = " AND ".join(f"t.{k} = n.{k}" for k in _LINK_KEYS)
