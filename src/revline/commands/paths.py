@@ -152,6 +152,33 @@ def shapley(
         console.print(f"-> [bold]{pos_out}[/bold]")
 
 
+@paths_app.command("heuristic")
+def heuristic(
+    paths_csv: Annotated[Path, typer.Argument(help="Paths csv / csv.gz.")],
+    out: Annotated[Path, typer.Option("--out", help="Per-channel result csv.")],
+    sep: SepOption = " > ",
+) -> None:
+    """First-touch, last-touch and linear credit per channel (ChannelAttribution's heuristic_models)."""
+    from rich.table import Table
+
+    from revline.attribution.heuristics import heuristic_models
+    from revline.attribution.paths import PathsError
+
+    df = _read(paths_csv)
+    try:
+        res = heuristic_models(df, sep=sep, source=str(paths_csv))
+    except PathsError as e:
+        _fail(str(e))
+    res.to_csv(out, index=False)
+    table = Table(title=f"Heuristic models ({len(df):,} paths)")
+    for c in res.columns:
+        table.add_column(c, justify="left" if c == "channel_name" else "right")
+    for row in res.itertuples(index=False):
+        table.add_row(str(row[0]), *[f"{v:,.2f}" for v in row[1:]])
+    console.print(table)
+    console.print(f"-> [bold]{out}[/bold]")
+
+
 def truth(
     db: DbOption = None,
     demo_dir: Annotated[Path, typer.Option("--demo-dir", help="Demo directory holding ground_truth.json.")] = Path("revline-demo"),
