@@ -9,11 +9,15 @@ touches, positions, credit, invariant checks and the ledger write included — a
 subprocess runs all models in one pass (the positioned journeys are computed once).
 Targets: every model < 10 s on 2 cores, peak RSS < 2 GB.
 
-Part 2 (peer): --paths journeys (default 1M) are generated once; ChannelAttribution gets them
-as 1M path strings ('>' separated, one conversion each, value = amount) and revline gets them
-as canonical rows (one account, won opportunity and 1-8 touches per journey). Each side runs in
-its own subprocess; the peer's time is its single heuristic_models call (all three heuristics
-at once), ours is one run_models call per model and one for the three together.
+Part 2 (peer): --paths journeys (default 1M) are generated once, as 1M path strings ('>'
+separated, one conversion each, value = amount) in a parquet file and as canonical rows (one
+account, won opportunity and 1-8 touches per journey) in a store. Every side runs in its own
+subprocess, measured the same way:
+* path level (the like-for-like comparison): ChannelAttribution.heuristic_models and
+  revline.attribution.heuristics.heuristic_models on the same DataFrame read from the parquet
+  file, all three heuristics in one call each; their results are compared (max abs difference).
+* table level: revline run_models over the store (one call per model and one for the three),
+  which also resolves eligibility, positions and writes the ledger - more work than the peer.
 Targets: first/last/linear >= 5x faster than ChannelAttribution, with less memory.
 
 Reported per run: wall (seconds of the model call alone, data already on disk), cpu (user+sys
@@ -24,7 +28,8 @@ and preserve_insertion_order=false.
 `--demo-db FILE` also times every model on a copy of a real store (e.g. the large demo).
 
     .venv/bin/python benchmarks/bench_rules.py [--touchpoints 10000000] [--opportunities 500000]
-        [--paths 1000000] [--models first_touch ...] [--skip-scale] [--skip-peer] [--demo-db FILE]
+        [--paths 1000000] [--models first_touch ...] [--skip-scale] [--skip-peer] [--skip-table-peer]
+        [--demo-db FILE]
 """
 
 from __future__ import annotations
@@ -165,14 +170,24 @@ def child_revline(db: str, models: list[str]) -> dict:
     return {"wall": wall, "cpu": cpu, "peak_mb": peak, "model_mb": peak - base, "ledger_rows": rows, "conversions": conv}
 
 
-def child_peer(paths_file: str) -> dict:
+def child_peer(paths_file: str, side: str = "channelattribution") -> dict:
+    """One heuristic_models call on the paths parquet: ChannelAttribution's or revline's."""
     import contextlib
     import io
 
     import pandas as pd
 
     with contextlib.redirect_stdout(io.StringIO()):
-        import ChannelAttribution as ca
+        if side == "channelattribution":
+            from ChannelAttribution import heuristic_models as fit
+
+            def run(df):
+                return fit(df, "path", "total_conversions", var_value="total_conversion_value", sep=">", flg_pro=False)
+        else:
+            from revline.attribution.heuristics import heuristic_models as fit
+
+            def run(df):
+                return fit(df, "path", "total_conversions", var_value="total_conversion_value", sep=">")
     import resource
 
     df = pd.read_parquet(paths_file)
@@ -180,12 +195,22 @@ def child_peer(paths_file: str) -> dict:
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        res = ca.heuristic_models(df, "path", "total_conversions", var_value="total_conversion_value", sep=">", flg_pro=False)
+        res = run(df)
     wall = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     peak = _peak_mb()
-    return {"wall": wall, "cpu": cpu, "peak_mb": peak, "model_mb": peak - base, "paths": len(df), "channels": len(res)}
+    return {
+        "wall": wall, "cpu": cpu, "peak_mb": peak, "model_mb": peak - base, "paths": len(df), "channels": len(res),
+        "result": res.set_index("channel_name").to_dict(orient="index"),
+    }
+
+
+def _max_diff(a: dict, b: dict) -> float:
+    """Largest absolute difference between two heuristic tables (inf if the channels differ)."""
+    if set(a) != set(b):
+        return float("inf")
+    return max(abs(a[ch][c] - b[ch][c]) for ch in a for c in a[ch])
 
 
 def run_child(*args: str) -> dict:
@@ -226,6 +251,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=RULE_MODELS)
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--skip-table-peer", action="store_true", help="peer part: only the path-level comparison")
     ap.add_argument("--demo-db", type=Path, help="also time every model on a copy of this store")
     ap.add_argument("--workdir", type=Path, help="keep generated stores here (default: a temp dir)")
     args = ap.parse_args()
@@ -249,11 +275,22 @@ def main() -> None:
                 t = time.perf_counter()
                 build_path_store(db, pq, args.paths)
                 print(f"\ngenerated {args.paths:,} journeys in {time.perf_counter() - t:.1f} s")
-            print(f"\n[peer] {args.paths:,} journeys: revline vs ChannelAttribution.heuristic_models")
-            peer = run_child("peer", str(pq))
+            print(f"\n[peer] {args.paths:,} paths: revline vs ChannelAttribution.heuristic_models")
+            peer = run_child("peer", str(pq), "channelattribution")
             _row("ChannelAttribution (3 at once)", peer)
+            mine = run_child("peer", str(pq), "revline")
+            speed, cpu_speed = peer["wall"] / mine["wall"], peer["cpu"] / mine["cpu"]
+            mem = peer["peak_mb"] / mine["peak_mb"]
+            ok = "OK " if speed >= 5 and mine["peak_mb"] < peer["peak_mb"] else "MISS"
+            _row(
+                "revline paths (3 at once)", mine,
+                f"speed x{speed:5.2f} (cpu x{cpu_speed:5.2f})  memory ratio x{mem:4.2f}  [{ok} target >=5x, less memory]",
+            )
+            print(f"  results agree: max abs difference {_max_diff(peer['result'], mine['result']):.3g} over {mine['channels']} channels")
+            if not args.skip_table_peer:
+                print(f"\n[peer, table level] {args.paths:,} journeys as canonical rows: run_models (eligibility, positions, ledger write)")
             ours = {}
-            for m in PEER_MODELS + ["three"]:
+            for m in [] if args.skip_table_peer else PEER_MODELS + ["three"]:
                 work = tmp / f"paths-{m}.duckdb"
                 shutil.copy(db, work)
                 ms = PEER_MODELS if m == "three" else [m]
@@ -279,7 +316,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         kind, rest = sys.argv[2], sys.argv[3:]
-        result = child_revline(rest[0], rest[1:]) if kind == "revline" else child_peer(rest[0])
+        result = child_revline(rest[0], rest[1:]) if kind == "revline" else child_peer(*rest)
         print(json.dumps(result))
     else:
         main()
