@@ -136,3 +136,21 @@ def test_cli_attribute_then_report(tmp_path):
     assert res.exit_code == 1 and "unknown model 'nope'" in res.output
     res = runner.invoke(app, ["report", "--db", str(db), "--milestone", "sql"])
     assert res.exit_code == 1 and "run `revline attribute` first" in res.output
+
+
+@pytest.mark.parametrize("dimension", ["channel", "campaign", "touch_type", "month", "touch_position"])
+@pytest.mark.parametrize("milestone, revenue_type", [("won", "new_business"), ("opportunity", "all"), ("lead", None), ("won", None)])
+def test_sql_sums_equal_regrouped_ledger_rows(store, dimension, milestone, revenue_type):
+    """attribution_by sums inside DuckDB; regrouping the row-level ledger in pandas agrees."""
+    from revline.reports.tables import ledger_rows
+
+    rows = ledger_rows(store, None, milestone, revenue_type)
+    key = {"campaign": "campaign_id"}.get(dimension, dimension)
+    rows[key] = rows[key].astype(object).where(rows[key].notna(), "(none)")
+    want = rows.groupby([key, "model"])[["credit", "revenue_credit"]].sum()
+    got = attribution_by(store, dimension, None, milestone, revenue_type, long=True)
+    got = got.rename(columns={dimension: key}).set_index([key, "model"])
+    assert len(got) == len(want) > 0
+    for k, r in want.iterrows():
+        assert got.loc[k, "conversions"] == pytest.approx(r.credit, abs=1e-12)
+        assert got.loc[k, "revenue"] == pytest.approx(r.revenue_credit, abs=1e-9)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from revline.reports.tables import ReportError, ledger_rows, usd_sql
+from revline.reports.tables import ReportError, ledger_sql, ledger_sums, usd_sql
 
 By = Literal["channel", "campaign", "month"]
 NONE_KEY = "(none)"
@@ -54,16 +54,13 @@ def _key(df: pd.DataFrame, by: str, date_col: str) -> pd.Series:
     return k.astype(object).where(k.notna(), NONE_KEY)
 
 
-def _touch_window(rows: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
-    if start is None and end is None:
-        return rows
-    d = pd.to_datetime(rows["occurred_at"]).dt.normalize()
-    keep = pd.Series(True, index=rows.index)
-    if start is not None:
-        keep &= d >= pd.Timestamp(start)
-    if end is not None:
-        keep &= d <= pd.Timestamp(end)
-    return rows[keep.fillna(False)]
+_LEDGER_KEY = {"channel": "channel", "campaign": "campaign_id", "month": "month"}
+
+
+def _ledger_key(by: str) -> str:
+    if by not in _LEDGER_KEY:
+        raise ReportError(f"by must be channel, campaign or month, got {by!r}")
+    return _LEDGER_KEY[by]
 
 
 def spend_by(con: Any, by: By = "channel", start: Any = None, end: Any = None) -> pd.DataFrame:
@@ -75,13 +72,24 @@ def spend_by(con: Any, by: By = "channel", start: Any = None, end: Any = None) -
     if end is not None:
         where.append("date <= ?")
         params.append(pd.Timestamp(end).date())
+    if by not in ("channel", "campaign", "month"):
+        raise ReportError(f"by must be channel, campaign or month, got {by!r}")
+    # partial sums per raw key in DuckDB; `_key` then maps them (NULL/'' campaigns to '(none)')
+    raw = {"channel": "channel", "campaign": "campaign_id", "month": "date_trunc('month', date)::DATE"}[by]
+    col = {"channel": "channel", "campaign": "campaign_id", "month": "date"}[by]
     df = con.execute(
-        f"SELECT date, channel, campaign_id, {usd_sql('spend', 'currency')}::DOUBLE AS spend, impressions, clicks "
-        f"FROM spend WHERE {' AND '.join(where)}",
+        f"SELECT {raw} AS {col}, sum({usd_sql('spend', 'currency')}::DOUBLE) AS spend, "
+        f"coalesce(sum(impressions), 0)::BIGINT AS impressions, coalesce(sum(clicks), 0)::BIGINT AS clicks, "
+        f"count(*) FILTER (WHERE impressions IS NULL) AS _null_impressions, "
+        f"count(*) FILTER (WHERE clicks IS NULL) AS _null_clicks "
+        f"FROM spend WHERE {' AND '.join(where)} GROUP BY 1",
         params,
     ).df()
     if df.empty:
         return pd.DataFrame(columns=[by, "spend", "impressions", "clicks"])
+    for c in ("impressions", "clicks"):  # counts with gaps stay nullable integers, as the rows were
+        if df.pop(f"_null_{c}").any():
+            df[c] = df[c].astype("Int64")
     df[by] = _key(df, by, "date")
     return df.groupby(by, dropna=False)[["spend", "impressions", "clicks"]].sum().reset_index()
 
@@ -108,10 +116,16 @@ def roi_table(
     """
     if not 0 < gross_margin <= 1:
         raise ReportError(f"gross_margin must be in (0, 1], got {gross_margin}")
-    rev_rows = _touch_window(ledger_rows(con, [model], milestone, revenue_type), start, end)
+    key = _ledger_key(by)
+
+    def sums(ms: str, rt: str | None) -> pd.DataFrame:
+        # credit sums per key inside DuckDB over the touch-date window (not every ledger row)
+        return ledger_sums(con, [key], [model], ms, rt, touch_start=start, touch_end=end)
+
+    rev_rows = sums(milestone, revenue_type)
     _require(rev_rows, con, model, milestone, revenue_type)
-    pipe_rows = _touch_window(ledger_rows(con, [model], "opportunity", revenue_type), start, end)
-    cust_rows = _touch_window(ledger_rows(con, [model], "won", "new_business"), start, end)
+    pipe_rows = sums("opportunity", revenue_type)
+    cust_rows = sums("won", "new_business")
 
     def agg(rows: pd.DataFrame, credit_name: str, money_name: str | None) -> pd.DataFrame:
         if rows.empty:
@@ -163,16 +177,33 @@ def sourced_vs_influenced(
     """
     if by not in ("channel", "campaign"):
         raise ReportError(f"by must be channel or campaign, got {by!r}")
-    lin = ledger_rows(con, ["linear"], "opportunity", revenue_type, start, end)
-    _require(lin, con, "linear", "opportunity", revenue_type)
-    lin = lin.assign(**{by: _key(lin, by, "occurred_at")})
-    amounts = lin.groupby("opportunity_id")["revenue_credit"].sum()
-    touched = lin[lin["touchpoint_id"].notna()].drop_duplicates(["opportunity_id", by])
-    touched = touched.assign(amount=touched["opportunity_id"].map(amounts))
-    infl = touched.groupby(by).agg(influenced_opportunities=("opportunity_id", "nunique"), influenced_pipeline=("amount", "sum"))
+    key = _ledger_key(by)
+    inner, params = ledger_sql(
+        ["linear"], "opportunity", revenue_type, start, end,
+        columns=["opportunity_id", "touchpoint_id", key, "revenue_credit"],
+    )
+    # the same NULL/'' -> '(none)' mapping as `_key`, applied before the distinct
+    k = f"coalesce({key}, '{NONE_KEY}')" if by == "channel" else (
+        f"CASE WHEN campaign_id IS NULL OR campaign_id = '' THEN '{NONE_KEY}' ELSE campaign_id END"
+    )
+    infl = con.execute(
+        f"""
+        WITH l AS ({inner}),
+        amounts AS (SELECT opportunity_id, sum(revenue_credit) AS amount FROM l GROUP BY opportunity_id),
+        touched AS (SELECT DISTINCT opportunity_id, {k} AS k FROM l WHERE touchpoint_id IS NOT NULL)
+        SELECT touched.k AS {by}, count(DISTINCT touched.opportunity_id) AS influenced_opportunities,
+               sum(amounts.amount) AS influenced_pipeline, (SELECT count(*) FROM amounts) AS _n
+        FROM touched JOIN amounts USING (opportunity_id) GROUP BY touched.k
+        """,
+        params,
+    ).df()
+    if infl.empty:
+        n_lin = con.execute(f"SELECT count(*) FROM ({inner})", params).fetchone()[0]
+        _require(pd.DataFrame(index=range(n_lin)), con, "linear", "opportunity", revenue_type)
+    infl = infl.drop(columns="_n").set_index(by).sort_index()
 
     if sourced_by == "first_touch":
-        ft = ledger_rows(con, ["first_touch"], "opportunity", revenue_type, start, end)
+        ft = ledger_sums(con, [key], ["first_touch"], "opportunity", revenue_type, start, end)
         _require(ft, con, "first_touch", "opportunity", revenue_type)
         ft = ft.assign(**{by: _key(ft, by, "occurred_at")})
         src = ft.groupby(by).agg(sourced_opportunities=("credit", "sum"), sourced_pipeline=("revenue_credit", "sum"))

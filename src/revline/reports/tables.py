@@ -64,6 +64,84 @@ def _runs_filter(milestone: str, revenue_type: str | None, models: Sequence[str]
     return " AND ".join(where), params
 
 
+_CONV_DATE = {
+    "won": "CASE WHEN l.conversion_type = 'opportunity' THEN o.closed_at END",
+    "opportunity": "CASE WHEN l.conversion_type = 'opportunity' THEN o.created_at END",
+}
+LEDGER_ROW_COLUMNS: tuple[str, ...] = (
+    "model", "opportunity_id", "conversion_type", "touchpoint_id", "milestone", "credit", "revenue_credit",
+    "revenue_type", "channel", "campaign_id", "campaign_name", "touch_type", "touch_position", "occurred_at",
+    "converted_at", "month", "run_id",
+)
+
+
+def ledger_sql(
+    models: Sequence[str] | None = None,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    start: Any = None,
+    end: Any = None,
+    *,
+    columns: Sequence[str] = LEDGER_ROW_COLUMNS,
+    touch_start: Any = None,
+    touch_end: Any = None,
+) -> tuple[str, list[Any]]:
+    """The SELECT (and its parameters) behind every report: the latest runs' ledger rows with
+    the requested `columns` of LEDGER_ROW_COLUMNS.
+
+    Why SQL text and not a DataFrame: reports aggregate these rows inside DuckDB (a report
+    needs a few hundred sums, not millions of rows in pandas), and only the joins the asked-for
+    columns need are made (touchpoints for touch_type, campaigns for campaign_name,
+    opportunities for converted_at/month and the conversion-date filter). `start`/`end` filter
+    on the conversion date (see the module doc), `touch_start`/`touch_end` on the touch date
+    (rows without a touch date drop out, as in ROI).
+    """
+    where, params = _runs_filter(milestone, revenue_type, list(models) if models else None)
+    conv_date = _CONV_DATE.get(milestone, "l.occurred_at")
+    s, e = _as_date(start, "start"), _as_date(end, "end")
+    cols = set(columns)
+    unknown = cols - set(LEDGER_ROW_COLUMNS)
+    if unknown:
+        raise ReportError(f"unknown ledger columns {sorted(unknown)}; expected some of {list(LEDGER_ROW_COLUMNS)}")
+    needs_opp = bool(cols & {"converted_at", "month"}) or (
+        milestone in _CONV_DATE and (s is not None or e is not None)
+    )
+    exprs = {
+        "campaign_name": "coalesce(c.name, l.campaign_id)",
+        "touch_type": "t.touch_type",
+        "converted_at": conv_date,
+        "month": f"date_trunc('month', coalesce(l.occurred_at, {conv_date}))::DATE",
+    }
+    select = ", ".join(f"{exprs[c]} AS {c}" if c in exprs else f"l.{c}" for c in LEDGER_ROW_COLUMNS if c in cols)
+    # Joins on equality alone (a conjunct on the left table makes DuckDB plan a nested loop); the
+    # conversion-type guard lives in the CASE instead. The ledger's own milestone column (always
+    # the run's milestone) lets the scan skip row groups of other milestones by their zone maps.
+    sql = f"""
+        SELECT {select}
+        FROM credit_ledger l
+        JOIN attribution_runs r USING (run_id)
+        {"LEFT JOIN touchpoints t ON t.touchpoint_id = l.touchpoint_id" if "touch_type" in cols else ""}
+        {"LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id" if "campaign_name" in cols else ""}
+        {"LEFT JOIN opportunities o ON o.opportunity_id = l.opportunity_id" if needs_opp else ""}
+        WHERE l.milestone = ? AND {where}
+    """
+    params = [milestone, *params]
+    if s is not None:
+        sql += f" AND CAST({conv_date} AS DATE) >= ?"
+        params.append(s)
+    if e is not None:
+        sql += f" AND CAST({conv_date} AS DATE) <= ?"
+        params.append(e)
+    ts, te = _as_date(touch_start, "start"), _as_date(touch_end, "end")
+    if ts is not None:
+        sql += " AND CAST(l.occurred_at AS DATE) >= ?"
+        params.append(ts)
+    if te is not None:
+        sql += " AND CAST(l.occurred_at AS DATE) <= ?"
+        params.append(te)
+    return sql, params
+
+
 def ledger_rows(
     con: Any,
     models: Sequence[str] | None = None,
@@ -73,34 +151,38 @@ def ledger_rows(
     end: Any = None,
 ) -> pd.DataFrame:
     """The ledger rows behind every report, with touch_type, campaign name, month and
-    conversion date attached."""
-    where, params = _runs_filter(milestone, revenue_type, list(models) if models else None)
-    # The opportunity join is on equality alone (a conjunct on the left table makes DuckDB plan a
-    # nested loop); the conversion-type guard lives in the CASE instead.
-    conv_date = {
-        "won": "CASE WHEN l.conversion_type = 'opportunity' THEN o.closed_at END",
-        "opportunity": "CASE WHEN l.conversion_type = 'opportunity' THEN o.created_at END",
-    }.get(milestone, "l.occurred_at")
-    sql = f"""
-        SELECT l.model, l.opportunity_id, l.conversion_type, l.touchpoint_id, l.milestone, l.credit,
-               l.revenue_credit, l.revenue_type, l.channel, l.campaign_id,
-               coalesce(c.name, l.campaign_id) AS campaign_name, t.touch_type, l.touch_position,
-               l.occurred_at, {conv_date} AS converted_at,
-               date_trunc('month', coalesce(l.occurred_at, {conv_date}))::DATE AS month, l.run_id
-        FROM credit_ledger l
-        JOIN attribution_runs r USING (run_id)
-        LEFT JOIN touchpoints t ON t.touchpoint_id = l.touchpoint_id
-        LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id
-        LEFT JOIN opportunities o ON o.opportunity_id = l.opportunity_id
-        WHERE {where}
+    conversion date attached (every row: for exports and drill-downs; reports aggregate in
+    SQL through `ledger_sql` instead)."""
+    sql, params = ledger_sql(models, milestone, revenue_type, start, end)
+    return con.execute(sql, params).df()
+
+
+def ledger_sums(
+    con: Any,
+    keys: Sequence[str],
+    models: Sequence[str] | None = None,
+    milestone: str = "won",
+    revenue_type: str | None = "new_business",
+    start: Any = None,
+    end: Any = None,
+    *,
+    touch_start: Any = None,
+    touch_end: Any = None,
+) -> pd.DataFrame:
+    """credit and revenue_credit summed per distinct value of `keys` (ledger columns), in DuckDB.
+
+    The result has the columns of `ledger_rows` named in `keys` plus credit and revenue_credit,
+    so pandas code written for the rows runs unchanged on these (far fewer) partial sums.
     """
-    s, e = _as_date(start, "start"), _as_date(end, "end")
-    if s is not None:
-        sql += f" AND CAST({conv_date} AS DATE) >= ?"
-        params.append(s)
-    if e is not None:
-        sql += f" AND CAST({conv_date} AS DATE) <= ?"
-        params.append(e)
+    inner, params = ledger_sql(
+        models, milestone, revenue_type, start, end,
+        columns=[*keys, "credit", "revenue_credit"], touch_start=touch_start, touch_end=touch_end,
+    )
+    key_list = ", ".join(keys)
+    sql = (
+        f"SELECT {key_list}, sum(credit) AS credit, sum(revenue_credit) AS revenue_credit "
+        f"FROM ({inner}) GROUP BY {key_list}"
+    )
     return con.execute(sql, params).df()
 
 
@@ -135,8 +217,11 @@ def attribution_by(
     if dimension not in DIMENSIONS:
         raise ReportError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
     col = _value_column(milestone, value)
-    rows = ledger_rows(con, models, milestone, revenue_type, start, end)
     key = {"campaign": "campaign_id"}.get(dimension, dimension)
+    # partial sums per (key, model) from DuckDB; the pandas below regroups them exactly as it
+    # would the rows (NULL keys become '(none)')
+    keys = [key, "model"] + (["campaign_name"] if dimension == "campaign" else [])
+    rows = ledger_sums(con, keys, models, milestone, revenue_type, start, end)
     if rows.empty:
         if long:
             return pd.DataFrame(columns=[dimension, "model", "conversions", "revenue", "share"])
@@ -202,17 +287,25 @@ def unattributed(
     if models:
         where.append(f"r.model IN ({', '.join('?' for _ in models)})")
         params.extend(models)
+    # per run first (one grouping key), then the few run rows get their labels
     return con.execute(
         f"""
+        WITH r AS (SELECT * FROM attribution_runs r WHERE {' AND '.join(where)}),
+        l AS (
+            SELECT run_id,
+                   count(DISTINCT opportunity_id) AS conversions,
+                   count(DISTINCT opportunity_id) FILTER (WHERE touchpoint_id IS NULL) AS unattributed,
+                   sum(revenue_credit) AS revenue,
+                   sum(revenue_credit) FILTER (WHERE touchpoint_id IS NULL) AS unattributed_revenue
+            FROM credit_ledger WHERE run_id IN (SELECT run_id FROM r) GROUP BY run_id
+        )
         SELECT r.model, r.milestone, r.revenue_type,
-               count(DISTINCT l.opportunity_id) AS conversions,
-               count(DISTINCT l.opportunity_id) FILTER (WHERE l.touchpoint_id IS NULL) AS unattributed,
-               coalesce(sum(l.revenue_credit), 0) AS revenue,
-               coalesce(sum(l.revenue_credit) FILTER (WHERE l.touchpoint_id IS NULL), 0) AS unattributed_revenue,
+               coalesce(l.conversions, 0) AS conversions,
+               coalesce(l.unattributed, 0) AS unattributed,
+               coalesce(l.revenue, 0) AS revenue,
+               coalesce(l.unattributed_revenue, 0) AS unattributed_revenue,
                r.run_id
-        FROM attribution_runs r LEFT JOIN credit_ledger l USING (run_id)
-        WHERE {' AND '.join(where)}
-        GROUP BY ALL
+        FROM r LEFT JOIN l USING (run_id)
         ORDER BY r.milestone, r.revenue_type NULLS FIRST, r.model
         """,
         params,
@@ -297,6 +390,6 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
 
 
 __all__ = [
-    "DIMENSIONS", "ReportError", "attribution_by", "available_runs", "ledger_rows", "model_comparison",
-    "revenue_vs_target", "unattributed", "usd_sql", "write_table",
+    "DIMENSIONS", "LEDGER_ROW_COLUMNS", "ReportError", "attribution_by", "available_runs", "ledger_rows",
+    "ledger_sql", "ledger_sums", "model_comparison", "revenue_vs_target", "unattributed", "usd_sql", "write_table",
 ]
