@@ -9,6 +9,9 @@ from rich.table import Table
 from revline.demo.pipeline import DemoResult
 
 SUMMARY_MODELS = ["first_touch", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
+# Short headers keep the side-by-side table readable in an 80-column terminal.
+SHORT = {"first_touch": "first", "last_touch": "last", "linear": "linear", "time_decay": "decay",
+         "u_shaped": "U", "w_shaped": "W", "full_path": "Z", "markov": "markov", "shapley": "shapley"}
 
 
 def _k(x: float) -> str:
@@ -42,10 +45,12 @@ def print_summary(result: DemoResult, console: Console) -> None:
         present = {r[0] for r in con.execute("SELECT DISTINCT model FROM attribution_runs").fetchall()}
         models = [m for m in SUMMARY_MODELS if m in present]
         console.print()
-        rev = attribution_by(con, "channel", models, milestone="won", revenue_type="new_business")
+        rev = attribution_by(con, "channel", models, milestone="won", revenue_type="new_business").rename(columns=SHORT)
         console.print(df_to_rich(rev, "New-business revenue won, by channel and model (USD)"))
-        pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type="new_business")
+        pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type="new_business").rename(columns=SHORT)
         console.print(df_to_rich(pipe, "New-business pipeline created, by channel and model (USD)"))
+        console.print("[dim]first/last = first/last touch, decay = time decay (7-day half-life), U = 40/20/40, "
+                      "W = 30/30/30/10, Z = full path 22.5x4/10; markov and shapley are data-driven.[/dim]")
         roi = roi_table(con, "w_shaped", milestone="won", revenue_type="new_business", by="channel")
         roi = roi[["channel", "spend", "pipeline", "revenue", "roas", "roi", "cac", "payback_months"]]
         console.print(df_to_rich(roi, "ROI by channel (W-shaped, new business)", ratio_cols=("roas", "roi", "payback_months")))
