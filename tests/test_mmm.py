@@ -170,10 +170,16 @@ def test_priors_from_toml(tmp_path):
 
 
 # ---------------------------------------------------------------- a synthetic world with known truth
+# Every fit below uses frames of one length, one spec and one SVI length: a fit costs mostly XLA
+# compilation (hundreds of small eager programs plus the optimiser loop), and equal shapes let
+# later fits reuse what the first one compiled (in-process and via fit()'s persistent cache).
+N_WEEKS = 104
+SPEC = ModelSpec(yearly_seasonality=1)
+SVI = dict(method="svi", draws=400, svi_steps=2000)
 TRUE = {"alpha": np.array([0.6, 0.2]), "lam": np.array([2.0, 4.0]), "beta": np.array([0.3, 0.2])}
 
 
-def _synthetic(n=130, seed=3):
+def _synthetic(n=N_WEEKS, seed=3):
     """Two channels with known adstock/saturation, a seasonal baseline and noise."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2022-01-03", periods=n, freq="W-MON")
@@ -193,7 +199,7 @@ def svi_fit():
     from revline.models.mmm.fit import fit
 
     frame, truth = _synthetic()
-    return fit(frame, spec=ModelSpec(yearly_seasonality=1), method="svi", draws=400, seed=0, svi_steps=4000), truth
+    return fit(frame, spec=SPEC, seed=0, **SVI), truth
 
 
 def test_svi_recovers_known_contributions(svi_fit):
@@ -220,9 +226,9 @@ def test_save_load_roundtrip(svi_fit, tmp_path):
 def test_map_is_reproducible_with_seed():
     from revline.models.mmm.fit import fit
 
-    frame, _ = _synthetic(n=60)
-    a = fit(frame, method="map", seed=7, svi_steps=300)
-    b = fit(frame, method="map", seed=7, svi_steps=300)
+    frame, _ = _synthetic()
+    a = fit(frame, spec=SPEC, method="map", seed=7, svi_steps=SVI["svi_steps"])
+    b = fit(frame, spec=SPEC, method="map", seed=7, svi_steps=SVI["svi_steps"])
     for k in a.samples:
         np.testing.assert_array_equal(a.samples[k], b.samples[k])
 
@@ -281,19 +287,19 @@ def test_scenario_more_spend_more_outcome(svi_fit):
 
 
 # ---------------------------------------------------------------- calibration
-@pytest.mark.slow  # two SVI fits
-def test_lift_test_pulls_contribution_toward_measurement():
+@pytest.mark.slow  # one more SVI fit
+def test_lift_test_pulls_contribution_toward_measurement(svi_fit):
     """A precise lift test stating tv did (almost) nothing in a window must shrink tv's modelled
     contribution there, compared to the same fit without the test."""
     from revline.models.mmm.fit import fit
     from revline.models.mmm.report import contribution_draws
 
-    frame, _ = _synthetic(n=90, seed=5)
+    plain, _ = svi_fit
+    frame, _ = _synthetic()
     weeks = frame["week"]
     lift = pd.DataFrame({"channel": ["tv"], "start": [weeks.iloc[40]], "end": [weeks.iloc[60]], "lift": [1000.0],
                          "sd": [500.0]})
-    kw = dict(method="svi", draws=300, seed=1, svi_steps=3000)
-    plain = fit(frame, **kw)
+    kw = dict(spec=SPEC, seed=0, **SVI)
     calib = fit(frame, lift_tests=lift, **kw)
     window = slice(40, 61)
     before = contribution_draws(plain)[:, window, 0].sum(axis=1).mean()
@@ -323,16 +329,16 @@ def test_mmm_vs_mta_side_by_side(svi_fit):
     assert out.loc["search", "roi_ratio_mmm_over_mta"] == pytest.approx(out.loc["search", "mmm_roi"] / 3.0)
 
 
-@pytest.mark.slow  # two SVI fits
-def test_roi_prior_moves_roi():
+@pytest.mark.slow  # one more SVI fit
+def test_roi_prior_moves_roi(svi_fit):
     from revline.models.mmm.fit import fit
     from revline.models.mmm.report import contributions
 
-    frame, _ = _synthetic(n=90, seed=5)
-    kw = dict(method="svi", draws=300, seed=1, svi_steps=3000)
-    plain = contributions(fit(frame, **kw)).set_index("channel")
+    frame, _ = _synthetic()
+    plain = contributions(svi_fit[0]).set_index("channel")  # the same fit without the prior
     target = plain.loc["search", "roi"] * 0.3
-    calib = contributions(fit(frame, roi_prior={"search": target, "organic": 9.9}, **kw)).set_index("channel")
+    calib = contributions(fit(frame, roi_prior={"search": target, "organic": 9.9}, spec=SPEC, seed=0, **SVI)
+                          ).set_index("channel")
     assert abs(calib.loc["search", "roi"] - target) < abs(plain.loc["search", "roi"] - target)
 
 
@@ -342,13 +348,14 @@ def test_cli_fit_fast_then_scenario_and_optimize(tmp_path):
 
     from revline.cli import app
 
-    frame, _ = _synthetic(n=70)
+    frame, _ = _synthetic()
     csv = tmp_path / "w.csv"
     frame.to_csv(csv, index=False)
     out = tmp_path / "fit"
     runner = CliRunner()
     res = runner.invoke(app, ["mmm", "fit", "--csv", str(csv), "--date-col", "week", "--outcome-col", "pipeline",
-                              "--channels", "tv,search", "--fast", "--yearly-seasonality", "1", "--out", str(out)])
+                              "--channels", "tv,search", "--fast", "--yearly-seasonality", "1", "--out", str(out),
+                              "--svi-steps", str(SVI["svi_steps"]), "--draws", str(SVI["draws"]), "--no-trend"])
     assert res.exit_code == 0, res.output
     assert "Channel contribution" in res.output and (out / "posterior.npz").exists() and (out / "spec.json").exists()
     res = runner.invoke(app, ["mmm", "scenario", "--add", "tv=50000", "--fit-dir", str(out)])

@@ -25,8 +25,7 @@ def test_pymc_marketing_quickstart_is_reproduced():
     from revline.models.mmm.report import contributions, parameter_summary
 
     df = from_csv(PYMC_CSV, "date_week", "y", ["x1", "x2"], ["event_1", "event_2", "t"])
-    f = fit(df, spec=ModelSpec(l_max=8, yearly_seasonality=2), chains=2, tune=600, draws=600, seed=3,
-            chain_method="vectorized")
+    f = fit(df, spec=ModelSpec(l_max=8, yearly_seasonality=2), chains=2, tune=600, draws=600, seed=3)
     assert f.run_info["divergences"] <= 5
     assert f.run_info["max_r_hat"] < 1.02 and f.run_info["min_ess_bulk"] > 200
     p = parameter_summary(f).set_index("parameter")["mean"]
@@ -57,8 +56,7 @@ def test_demo_company_intervals_cover_ground_truth(tmp_path_factory):
     frame = weekly_from_store(con, "pipeline", revenue_type=None)  # truth is over all revenue types
     con.close()
     truth = json.loads((out / "ground_truth.json").read_text())["channels"]
-    f = fit(frame, spec=ModelSpec(yearly_seasonality=2, trend=True), chains=2, tune=500, draws=500, seed=0,
-            chain_method="vectorized")
+    f = fit(frame, spec=ModelSpec(yearly_seasonality=2, trend=True), chains=2, tune=500, draws=500, seed=0)
     c = contributions(f).set_index("channel")
     assert "tv" in c.index
     missed = {ch: (truth[ch]["incremental_pipeline"], round(r.contribution_low), round(r.contribution_high))

@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
         outcome: Annotated[str, typer.Option("--outcome", help="pipeline (opportunities created) or revenue (won).")] = "pipeline",
         revenue_type: Annotated[str, typer.Option("--revenue-type", help="new_business, renewal, expansion or 'all'.")] = "new_business",
         fast: Annotated[bool, typer.Option("--fast", help="SVI approximation in seconds instead of full NUTS.")] = False,
+        svi_steps: Annotated[int, typer.Option("--svi-steps", help="Optimisation steps per SVI stage (--fast).")] = 5000,
         chains: Annotated[int, typer.Option("--chains")] = 2,
         draws: Annotated[int, typer.Option("--draws")] = 1000,
         tune: Annotated[int, typer.Option("--tune")] = 1000,
@@ -115,7 +116,7 @@ def register(app: typer.Typer) -> None:
                 lift = read_lift_tests(lift_tests)
             with console.status(f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ..."):
                 result = fit(frame, spec=spec, method="svi" if fast else "nuts", chains=chains, draws=draws,
-                             tune=tune, seed=seed, lift_tests=lift)
+                             tune=tune, seed=seed, lift_tests=lift, svi_steps=svi_steps)
         except (MMMDataError, ValueError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None

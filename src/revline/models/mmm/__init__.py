@@ -7,6 +7,16 @@ Heavy modules (jax, numpyro) load on first use of a function, not on `import rev
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+# NUTS chains run one per core (chain_method="parallel"), which needs JAX to expose one host
+# device per core; that is only possible before JAX is first imported, as PyMC does for its
+# numpyro sampler. A flag the user set wins; if JAX came first, fit() falls back to sequential.
+if "jax" not in _sys.modules and "xla_force_host_platform_device_count" not in _os.environ.get("XLA_FLAGS", ""):
+    _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "")
+                                + f" --xla_force_host_platform_device_count={_os.cpu_count() or 1}").strip()
+
 from revline.models.mmm.data import MMMDataError, from_csv, weekly_from_store
 from revline.models.mmm.model import ModelSpec
 
