@@ -44,3 +44,31 @@ def test_revenue_mismatch_detected():
     with pytest.raises(ValueError, match="revenue credit differs from amount for opportunity O1"):
         write_ledger_query(con, ROWS.format(c1=0.5, c2=0.5), model="m", milestone="won", revenue_type=None, amounts_sql=wrong)
     assert con.execute("SELECT count(*) FROM credit_ledger").fetchone()[0] == 0
+
+
+def test_totals_check_accepts_good_runs_and_counts_like_the_full_check():
+    con = revline.connect(":memory:")
+    rid = write_ledger_query(con, ROWS.format(c1=0.25, c2=0.75), model="m", milestone="won",
+                             revenue_type="new_business", amounts_sql=AMOUNTS, check="totals")
+    assert con.execute("SELECT run_id, opportunities, unattributed FROM attribution_runs").fetchall() == [(rid, 2, 1)]
+
+
+@pytest.mark.parametrize("rows, amounts, message", [
+    (ROWS.format(c1=0.5, c2=0.4), AMOUNTS, "credits of run .* sum to 1.9, expected one per conversion"),
+    (ROWS.format(c1=1.5, c2=-0.5), AMOUNTS, r"credits outside \[0, 1\]"),
+    # a conversion missing from the rows is a whole credit short
+    (ROWS.format(c1=0.5, c2=0.5), AMOUNTS.replace("('O2', 50.0)", "('O2', 50.0), ('O3', 0.0)"), "expected one per conversion"),
+    (ROWS.format(c1=0.5, c2=0.5), AMOUNTS.replace("100.0", "120.0"), "revenue credit of run .* expected the amounts"),
+])
+def test_totals_check_rolls_back_bad_runs(rows, amounts, message):
+    con = revline.connect(":memory:")
+    with pytest.raises(ValueError, match=message):
+        write_ledger_query(con, rows, model="m", milestone="won", revenue_type=None, amounts_sql=amounts, check="totals")
+    assert con.execute("SELECT count(*) FROM credit_ledger").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM attribution_runs").fetchone()[0] == 0
+
+
+def test_totals_check_needs_the_conversions():
+    con = revline.connect(":memory:")
+    with pytest.raises(ValueError, match="needs amounts_sql"):
+        write_ledger_query(con, ROWS.format(c1=0.5, c2=0.5), model="m", milestone="won", revenue_type=None, check="totals")

@@ -146,3 +146,23 @@ def test_time_decay_credit_non_decreasing_toward_conversion(tables, half_life):
         # equal times, equal credit
         assert (g.groupby("occurred_at").credit.agg(lambda s: s.max() - s.min()) < 1e-12).all()
     con.close()
+
+
+@SETTINGS
+@given(tables=journeys(), model=st.sampled_from(ALL_MODELS), milestone=st.sampled_from(["won", "opportunity", "lead"]))
+def test_single_run_streamed_equals_shared_tables(tables, model, milestone):
+    """A lone (model, milestone, revenue type) run inserts straight from its query and finds its
+    unattributed conversions from the ledger; with company it reads shared temp tables. Same rows."""
+    a, b = make_store(tables), make_store(tables)
+    run_models(a, [model], [milestone], ["all"])
+    others = [m for m in ALL_MODELS if m != model][:2]
+    run_models(b, [model, *others], [milestone], ["all"])
+    cols = ["opportunity_id", "touchpoint_id", "credit", "revenue_credit", "channel", "touch_position", "occurred_at"]
+    key = ["opportunity_id", "touchpoint_id"]
+    la = ledger(a, model, milestone)[cols].sort_values(key, na_position="first").reset_index(drop=True)
+    lb = ledger(b, model, milestone)[cols].sort_values(key, na_position="first").reset_index(drop=True)
+    pd.testing.assert_frame_equal(la, lb, check_exact=False, rtol=1e-12)
+    runs = "SELECT opportunities, unattributed FROM attribution_runs WHERE model = ? AND milestone = ?"
+    assert a.execute(runs, [model, milestone]).fetchall() == b.execute(runs, [model, milestone]).fetchall()
+    a.close()
+    b.close()

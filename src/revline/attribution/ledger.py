@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Literal
 
 import duckdb
 import pandas as pd
@@ -95,7 +97,7 @@ def write_ledger(
 
 def write_ledger_query(
     con: duckdb.DuckDBPyConnection,
-    select_sql: str,
+    select_sql: str | Sequence[str],
     *,
     model: str,
     milestone: str,
@@ -103,7 +105,7 @@ def write_ledger_query(
     params: dict | None = None,
     run_id: str | None = None,
     replace: bool = True,
-    check: bool = True,
+    check: bool | Literal["totals"] = True,
     amounts_sql: str | None = None,
     tol: float = 1e-6,
 ) -> str:
@@ -111,10 +113,21 @@ def write_ledger_query(
 
     Why: a rule model over 10M touchpoints yields millions of ledger rows; round-tripping them
     through pandas costs more than the model itself. The SELECT must produce the columns of
-    LEDGER_COLUMNS except model, milestone and run_id. `amounts_sql` (opportunity_id, amount)
+    LEDGER_COLUMNS except model, milestone and run_id; several SELECTs are inserted in order, in
+    the same transaction (a later one may read the rows of an earlier one through the run_id
+    the caller passes). `amounts_sql` (opportunity_id, amount)
     enables the revenue-credit check. Invariants are checked in SQL inside the writing
     transaction; a violation rolls the run back and raises.
+
+    `check="totals"` is the cheap check for writers whose query guarantees the per-conversion
+    sums by construction (the rule models): one aggregate pass over the run instead of a
+    per-conversion GROUP BY. It needs `amounts_sql` listing every conversion of the run, and
+    verifies that the credits add up to the number of conversions, the revenue credits to
+    their amounts, and that every credit lies in [0, 1]; a dropped or duplicated conversion
+    shifts the total by a whole credit.
     """
+    if check == "totals" and amounts_sql is None:
+        raise ValueError("check='totals' needs amounts_sql (every conversion of the run and its amount)")
     run_id = run_id or new_run_id(model)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -128,12 +141,38 @@ def write_ledger_query(
                 con.execute("DELETE FROM attribution_runs WHERE run_id = ?", [rid])
         # insert first, check inside the same transaction: one pass over the rows instead of a
         # staging copy; a failed check rolls everything back
-        con.execute(
-            f"INSERT INTO credit_ledger ({', '.join(LEDGER_COLUMNS)}) "
-            f"SELECT ?, opportunity_id, coalesce(conversion_type, 'opportunity'), touchpoint_id, ?, credit, revenue_credit, "
-            f"coalesce(revenue_type, ?), channel, campaign_id, touch_position, occurred_at, ? FROM ({select_sql})",
-            [model, milestone, revenue_type, run_id],
-        )
+        for sql in [select_sql] if isinstance(select_sql, str) else select_sql:
+            con.execute(
+                f"INSERT INTO credit_ledger ({', '.join(LEDGER_COLUMNS)}) "
+                f"SELECT ?, opportunity_id, coalesce(conversion_type, 'opportunity'), touchpoint_id, ?, credit, revenue_credit, "
+                f"coalesce(revenue_type, ?), channel, campaign_id, touch_position, occurred_at, ? FROM ({sql})",
+                [model, milestone, revenue_type, run_id],
+            )
+        if check == "totals":
+            n_rows, c_sum, rc_sum, c_min, c_max, n_unattr = con.execute(
+                "SELECT count(*), coalesce(sum(credit), 0)::DOUBLE, coalesce(sum(revenue_credit), 0)::DOUBLE, "
+                "min(credit)::DOUBLE, max(credit)::DOUBLE, "
+                "count(*) FILTER (WHERE touchpoint_id IS NULL) FROM credit_ledger WHERE run_id = ?",
+                [run_id],
+            ).fetchone()
+            n_opps, amount, abs_amount = con.execute(
+                f"SELECT count(*), coalesce(sum(coalesce(amount, 0)), 0)::DOUBLE, "
+                f"coalesce(sum(abs(coalesce(amount, 0))), 0)::DOUBLE "
+                f"FROM ({amounts_sql})"
+            ).fetchone()
+            if n_rows and (c_min < -tol or c_max > 1 + tol):
+                raise ValueError(f"credits outside [0, 1] in run {run_id}: min {c_min}, max {c_max}")
+            if abs(c_sum - n_opps) > tol * max(1, n_opps):
+                raise ValueError(f"credits of run {run_id} sum to {c_sum}, expected one per conversion ({n_opps})")
+            if abs(rc_sum - amount) > tol * (n_opps + abs_amount):
+                raise ValueError(f"revenue credit of run {run_id} sums to {rc_sum}, expected the amounts' {amount}")
+            con.execute(
+                "INSERT INTO attribution_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, model, milestone, revenue_type, json.dumps(params or {}), int(n_opps), int(n_unattr),
+                 datetime.now(timezone.utc).replace(tzinfo=None)],
+            )
+            con.execute("COMMIT")
+            return run_id
         per_conv = (
             "SELECT opportunity_id, sum(credit) AS c, sum(revenue_credit) AS rc, bool_or(touchpoint_id IS NULL) AS un "
             "FROM credit_ledger WHERE run_id = ? GROUP BY 1"

@@ -25,7 +25,7 @@ from revline.attribution.eligibility import (
     conversions,
     eligible_touches,
 )
-from revline.attribution.ledger import write_ledger_query
+from revline.attribution.ledger import new_run_id, write_ledger_query
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
 
@@ -115,12 +115,15 @@ def _check_weighted(con: Any) -> None:
 
 
 _SQL_CACHE: dict[tuple, list[tuple[str, str]]] = {}
+SEEN = "_rl_seen"
+"""Inline mode: the conversions the run being written already credited (a view on the ledger)."""
 
 
 def _materialize_journeys(
     con: Any, be: Any, milestone: str, scope: str, lookback_days: float | None, weighted: bool,
     keyed: tuple[tuple[str, PositionWeights], ...], half_life_days: float, names: dict[str, str],
-) -> None:
+    *, inline: bool = False,
+) -> dict[str, str]:
     """Create the temp tables conv, credited (every model's credit per touch) and lost
     (conversions without an eligible touch) from the portable transforms.
 
@@ -129,29 +132,42 @@ def _materialize_journeys(
     the schema version, not on the data. Each table is created before the expression reading
     it is built (Ibis needs its schema); `lost` reads the materialised credited table, so the
     journeys are positioned once.
+
+    `inline=True` (a milestone written by a single run) materialises conv only and returns the
+    SQL of credited and lost instead: the run inserts credited straight from its query (a temp
+    table of millions of rows costs about as much as computing them, and one run reads them
+    once), then lost, compiled against the view SEEN of the conversions that run just credited.
     """
     from revline.store import SCHEMA_VERSION
 
-    key = (SCHEMA_VERSION, milestone, scope, lookback_days, weighted, keyed, half_life_days, tuple(names.items()))
+    key = (SCHEMA_VERSION, milestone, scope, lookback_days, weighted, keyed, half_life_days, tuple(names.items()), inline)
     cached = _SQL_CACHE.get(key)
-    if cached is not None:
-        for name, sql in cached:
+    if cached is None:
+        cached = []
+
+        def run(name: str, expr: ir.Table, materialize: bool = True) -> ir.Table:
+            sql = str(ibis.to_sql(expr, dialect="duckdb"))
+            # Ibis needs the schema of a table to build the next expression; the rows only when kept
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql}){'' if materialize else ' LIMIT 0'}")
+            cached.append((name, sql))
+            return be.table(name)
+
+        conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)  # type: ignore[arg-type]
+        conv_t = run(names["conv"], conv_all)
+        positioned = with_positions(eligible_touches(be, conv_t, keys))
+        credited = run(names["credited"], credited_touches(positioned, dict(keyed), half_life_days=half_life_days), not inline)
+        if inline:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {SEEN} (conversion_id VARCHAR)")
+            credited = be.table(SEEN)
+        run(names["lost"], unattributed_rows(conv_t, credited), not inline)
+        _SQL_CACHE[key] = cached
+        if inline:
+            for name in (names["credited"], names["lost"], SEEN):
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+    else:
+        for name, sql in cached if not inline else cached[:1]:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        return
-    out: list[tuple[str, str]] = []
-
-    def run(name: str, expr: ir.Table) -> ir.Table:
-        sql = str(ibis.to_sql(expr, dialect="duckdb"))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        out.append((name, sql))
-        return be.table(name)
-
-    conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)  # type: ignore[arg-type]
-    conv_t = run(names["conv"], conv_all)
-    positioned = with_positions(eligible_touches(be, conv_t, keys))
-    credited = run(names["credited"], credited_touches(positioned, dict(keyed), half_life_days=half_life_days))
-    run(names["lost"], unattributed_rows(conv_t, credited))
-    _SQL_CACHE[key] = out
+    return {name: sql for name, sql in cached[1:]} if inline else {}
 
 
 def _sql_str(s: str) -> str:
@@ -215,23 +231,37 @@ def run_models(
         # does not depend on the revenue-type filter, so each (revenue type, model) run is then a
         # plain projection of these tables.
         names = {k: f"_rl_{k}" for k in ("conv", "credited", "lost")}
+        milestone_rts = [r for (m, r) in plan if m == milestone]
         try:
-            _materialize_journeys(
-                con, be, milestone, scope, lookback_days, weighted, tuple(keyed.items()), half_life_days, names
+            inline = _materialize_journeys(
+                con, be, milestone, scope, lookback_days, weighted, tuple(keyed.items()), half_life_days, names,
+                inline=len(milestone_rts) * len(rule_models) == 1,
             )
-            for rt in [r for (m, r) in plan if m == milestone]:
+            credited_src = f"({inline[names['credited']]})" if inline else names["credited"]
+            lost_src = f"({inline[names['lost']]})" if inline else names["lost"]
+            for rt in milestone_rts:
                 rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = '{_sql_str(rt)}'"
                 amounts_sql = f"SELECT conversion_id AS opportunity_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}"
                 for i, model in enumerate(rule_models):
                     spec = specs[model]
                     c = f"credit__m{i}"
-                    rows_sql = (
+                    run_id = new_run_id(model)
+                    credited_sql = (
                         f"SELECT conversion_id AS opportunity_id, conversion_type, touchpoint_id, {c} AS credit, "
                         f"{c} * amount_usd AS revenue_credit, revenue_type, channel, campaign_id, touch_position, "
-                        f"CAST(occurred_at AS TIMESTAMP) AS occurred_at FROM {names['credited']} WHERE {c} > 0{rt_sql} "
-                        f"UNION ALL SELECT opportunity_id, conversion_type, touchpoint_id, credit, revenue_credit, revenue_type, "
-                        f"channel, campaign_id, touch_position, CAST(occurred_at AS TIMESTAMP) FROM {names['lost']} WHERE TRUE{rt_sql}"
+                        f"CAST(occurred_at AS TIMESTAMP) AS occurred_at FROM {credited_src} WHERE {c} > 0{rt_sql}"
                     )
+                    lost_sql = (
+                        f"SELECT opportunity_id, conversion_type, touchpoint_id, credit, revenue_credit, revenue_type, "
+                        f"channel, campaign_id, touch_position, CAST(occurred_at AS TIMESTAMP) AS occurred_at "
+                        f"FROM {lost_src} WHERE TRUE{rt_sql}"
+                    )
+                    if inline:
+                        # lost = conversions this run did not credit, read back inside the writing transaction
+                        con.execute(
+                            f"CREATE OR REPLACE TEMP VIEW {SEEN} AS SELECT opportunity_id AS conversion_id "
+                            f"FROM credit_ledger WHERE run_id = '{_sql_str(run_id)}'"
+                        )
                     params = {
                         "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
                         "half_life_days": half_life_days if spec.kind == "time_decay" else None,
@@ -239,8 +269,8 @@ def run_models(
                     }
                     run_ids.append(
                         write_ledger_query(
-                            con, rows_sql, model=model, milestone=milestone, revenue_type=rt, params=params,
-                            amounts_sql=amounts_sql,
+                            con, [credited_sql, lost_sql], model=model, milestone=milestone, revenue_type=rt,
+                            params=params, amounts_sql=amounts_sql, check="totals", run_id=run_id,
                         )
                     )
                     done += 1
@@ -249,6 +279,7 @@ def run_models(
         finally:
             for name in names.values():
                 con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute(f"DROP VIEW IF EXISTS {SEEN}")
     for model in other_models:
         run_ids.extend(
             MODELS[model](
