@@ -241,19 +241,24 @@ def eligible_touches(be: Any, conv: ir.Table, keys: ir.Table) -> ir.Table:
     """Every (conversion, touch) pair where the touch may claim credit.
 
     Two equi-joins (account keys, person keys) unioned, instead of one OR join, so both
-    DuckDB and Spark use hash joins.
+    DuckDB and Spark use hash joins. The (small) conversions are joined to their keys first,
+    so each touch is probed once against keys that already carry the conversion's time
+    window: the time filter runs inside that join, and the millions of key matches never
+    need a second join to the conversions.
     """
     t = scoped_touches(be)
-    acc = keys.filter(keys.key_kind == "account")
-    per = keys.filter(keys.key_kind == "person")
-    cols = ["conversion_id", "touchpoint_id", "occurred_at", "channel", "campaign_id", "touch_type"]
-    by_account = acc.join(t, acc.key == t.eff_account).select(*cols)
-    by_person = per.join(t, per.key == t.person_id).select(*cols)
-    pairs = by_account.union(by_person, distinct=False)
-    e = pairs.join(conv, "conversion_id")
-    e = e.filter(
-        e.converted_at.notnull()
-        & (e.occurred_at <= e.converted_at)
-        & (e.window_start.isnull() | (e.occurred_at >= e.window_start))
-    )
-    return e
+    ck = keys.join(conv, "conversion_id")
+    conv_cols = [c for c in conv.columns if c != "conversion_id"]
+    touch_cols = ["touchpoint_id", "occurred_at", "channel", "campaign_id", "touch_type"]
+
+    def half(kind: str, on: str) -> ir.Table:
+        k = ck.filter(ck.key_kind == kind)
+        j = k.join(t, k.key == t[on])
+        j = j.filter(
+            j.converted_at.notnull()
+            & (j.occurred_at <= j.converted_at)
+            & (j.window_start.isnull() | (j.occurred_at >= j.window_start))
+        )
+        return j.select("conversion_id", *touch_cols, *conv_cols)
+
+    return half("account", "eff_account").union(half("person", "person_id"), distinct=False)
