@@ -22,8 +22,8 @@ def _rn_from_count(cnt: ir.Value) -> ir.Value:
 
 
 def with_positions(e: ir.Table) -> ir.Table:
-    """Add rn (0-based), n_touches, rn_LC/rn_OC/rn_CW, is_FT/is_LC/is_OC/is_CW/is_LAST and
-    has_FT/has_LC/has_OC/has_CW/has_LAST.
+    """Add rn (0-based), n_touches, last_at (time of the journey's last touch), rn_LC/rn_OC/rn_CW,
+    is_FT/is_LC/is_OC/is_CW/is_LAST and has_FT/has_LC/has_OC/has_CW/has_LAST.
 
     Why counts instead of "max rn at/before the anchor": touches are ordered by time, so the
     touches at/before an anchor are a prefix of the order and the last of them has
@@ -36,6 +36,7 @@ def with_positions(e: ir.Table) -> ir.Table:
     e = e.mutate(
         rn=ibis.row_number().over(order),
         n_touches=e.touchpoint_id.count().over(full),
+        last_at=e.occurred_at.max().over(full),
         _lc_cnt=_count_at_or_before(e.occurred_at, e.lc_at, full),
         _oc_cnt=_count_at_or_before(e.occurred_at, e.oc_at, full),
         _cw_cnt=_count_at_or_before(e.occurred_at, e.cw_at, full),

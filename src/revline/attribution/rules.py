@@ -79,9 +79,10 @@ def credit_columns(
 
     Why all models in one expression: the positioned journeys are scanned once and the query
     is compiled once, whatever the number of models. Time decay is 2^(-age/half-life) with ages
-    taken relative to the conversion's latest eligible touch, so the largest weight is exactly
-    1 and old journeys never underflow to an all-zero (undefined) split. The steps are separate
-    mutates because window functions cannot nest.
+    taken relative to the conversion's latest eligible touch (`last_at`, from the positions
+    pass), so the largest weight is exactly 1 and old journeys never underflow to an all-zero
+    (undefined) split; only the sum of the weights needs a window of its own. The steps are
+    separate mutates because window functions cannot nest.
     """
     wg = ibis.window(group_by="conversion_id")
     names = list(specs)
@@ -89,14 +90,14 @@ def credit_columns(
     decay = any(specs[n].kind == "time_decay" for n in names)
     if decay:
         _check_half_life(half_life_days)
-        step1["_age"] = (p.converted_at.epoch_seconds() - p.occurred_at.epoch_seconds()).cast("float64") / 86400.0
+        # age relative to the latest touch: (converted - occurred) - (converted - last)
+        step1["_age"] = (p.last_at.epoch_seconds() - p.occurred_at.epoch_seconds()).cast("float64") / 86400.0
     for i, n in enumerate(names):
         if specs[n].kind != "time_decay":
             step1[f"_n_other_{i}"] = _other_count(p, specs[n])
     p = p.mutate(**step1) if step1 else p
     if decay:
-        p = p.mutate(_age_min=p._age.min().over(wg))
-        p = p.mutate(_raw=((p._age - p._age_min) * (-math.log(2.0) / float(half_life_days))).exp())
+        p = p.mutate(_raw=(p._age * (-math.log(2.0) / float(half_life_days))).exp())
         p = p.mutate(_raw_sum=p._raw.sum().over(wg))
     cols: dict[str, ir.Value] = {}
     for i, n in enumerate(names):
