@@ -8,9 +8,9 @@ from rich.table import Table
 
 from revline.demo.pipeline import DemoResult
 
-SUMMARY_MODELS = ["first_touch", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
+SUMMARY_MODELS = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
 # Short headers keep the side-by-side table readable in an 80-column terminal.
-SHORT = {"first_touch": "first", "last_touch": "last", "linear": "linear", "time_decay": "decay",
+SHORT = {"first_touch": "first", "lead_creation": "lead", "last_touch": "last", "linear": "linear", "time_decay": "decay",
          "u_shaped": "U", "w_shaped": "W", "full_path": "Z", "markov": "markov", "shapley": "shapley"}
 
 
@@ -49,7 +49,7 @@ def print_summary(result: DemoResult, console: Console) -> None:
         console.print(df_to_rich(rev, "New-business revenue won, by channel and model (USD)"))
         pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type="new_business").rename(columns=SHORT)
         console.print(df_to_rich(pipe, "New-business pipeline created, by channel and model (USD)"))
-        console.print("[dim]first/last = first/last touch, decay = time decay (7-day half-life), U = 40/20/40, "
+        console.print("[dim]first/last = first/last touch, lead = lead creation, decay = time decay (7-day half-life), U = 40/20/40, "
                       "W = 30/30/30/10, Z = full path 22.5x4/10; markov and shapley are data-driven.[/dim]")
         roi = roi_table(con, "w_shaped", milestone="won", revenue_type="new_business", by="channel")
         roi = roi[["channel", "spend", "pipeline", "revenue", "roas", "roi", "cac", "payback_months"]]
