@@ -40,6 +40,18 @@ def check_invariants(rows: pd.DataFrame, amounts: pd.Series | None = None, tol: 
             raise ValueError(f"revenue credit differs from amount for {len(worst)} opportunities, e.g. {worst.index[0]}")
 
 
+def _drop_earlier_runs(con: duckdb.DuckDBPyConnection, model: str, milestone: str, revenue_type: str | None) -> None:
+    """Reports show the latest run of a (model, milestone, revenue type); older ones go, inside
+    the caller's transaction, so a failed write keeps them."""
+    old = con.execute(
+        "SELECT run_id FROM attribution_runs WHERE model = ? AND milestone = ? AND revenue_type IS NOT DISTINCT FROM ?",
+        [model, milestone, revenue_type],
+    ).fetchall()
+    for (rid,) in old:
+        con.execute("DELETE FROM credit_ledger WHERE run_id = ?", [rid])
+        con.execute("DELETE FROM attribution_runs WHERE run_id = ?", [rid])
+
+
 def write_ledger(
     con: duckdb.DuckDBPyConnection,
     rows: pd.DataFrame,
@@ -73,13 +85,7 @@ def write_ledger(
     con.execute("BEGIN TRANSACTION")
     try:
         if replace:
-            old = con.execute(
-                "SELECT run_id FROM attribution_runs WHERE model = ? AND milestone = ? AND revenue_type IS NOT DISTINCT FROM ?",
-                [model, milestone, revenue_type],
-            ).fetchall()
-            for (rid,) in old:
-                con.execute("DELETE FROM credit_ledger WHERE run_id = ?", [rid])
-                con.execute("DELETE FROM attribution_runs WHERE run_id = ?", [rid])
+            _drop_earlier_runs(con, model, milestone, revenue_type)
         con.register("_ledger_rows", df)
         con.execute(f"INSERT INTO credit_ledger ({', '.join(LEDGER_COLUMNS)}) SELECT {', '.join(LEDGER_COLUMNS)} FROM _ledger_rows")
         con.unregister("_ledger_rows")
@@ -132,13 +138,7 @@ def write_ledger_query(
     con.execute("BEGIN TRANSACTION")
     try:
         if replace:
-            old = con.execute(
-                "SELECT run_id FROM attribution_runs WHERE model = ? AND milestone = ? AND revenue_type IS NOT DISTINCT FROM ?",
-                [model, milestone, revenue_type],
-            ).fetchall()
-            for (rid,) in old:
-                con.execute("DELETE FROM credit_ledger WHERE run_id = ?", [rid])
-                con.execute("DELETE FROM attribution_runs WHERE run_id = ?", [rid])
+            _drop_earlier_runs(con, model, milestone, revenue_type)
         # insert first, check inside the same transaction: one pass over the rows instead of a
         # staging copy; a failed check rolls everything back
         for sql in [select_sql] if isinstance(select_sql, str) else select_sql:
