@@ -11,7 +11,7 @@ conversion with no eligible touch gets one '(unattributed)' row. Nothing is drop
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -91,21 +91,18 @@ def run_markov(
     'markov_o{k}', so runs of several orders live side by side in the ledger.
     """
     from revline.attribution.markov import markov_model
-    from revline.attribution.paths import conversion_touches, paths_from_touches
 
-    if weight not in ("conversions", "value"):
-        raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
-    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days, weighted)
-    paths = paths_from_touches(conversions, touches)
     col = "removal_effects_conversion" if weight == "conversions" else "removal_effects_conversion_value"
-    weights: dict[str, float] = {}
-    if len(paths):
+
+    def channel_weights(paths: pd.DataFrame) -> dict[str, float]:
         re = markov_model(paths, order=order, out_transition_matrix=False)["removal_effects"]
-        weights = dict(zip(re["channel_name"], re[col]))
-    rows = distribute_credit(conversions, touches, weights)
-    name = model or ("markov" if order == 1 else f"markov_o{order}")
-    params = {"order": order, "scope": scope, "lookback_days": lookback_days, "weighted": weighted, "weight": weight, "removal_effects": weights}
-    return write_ledger(con, rows, model=name, milestone=milestone, revenue_type=revenue_type, params=params)
+        return dict(zip(re["channel_name"], re[col]))
+
+    return _fit_and_write(
+        con, channel_weights, model=model or ("markov" if order == 1 else f"markov_o{order}"),
+        milestone=milestone, revenue_type=revenue_type, scope=scope, lookback_days=lookback_days,
+        weighted=weighted, weight=weight, params={"order": order}, weights_key="removal_effects",
+    )
 
 
 def run_shapley(
@@ -124,21 +121,46 @@ def run_shapley(
 
     Channel weights are the Shapley values (of conversions, or of value with weight='value').
     """
-    from revline.attribution.paths import conversion_touches, paths_from_touches
     from revline.attribution.shapley import shapley_model
+
+    col = "total_conversions" if weight == "conversions" else "total_conversion_value"
+
+    def channel_weights(paths: pd.DataFrame) -> dict[str, float]:
+        res = shapley_model(paths, worth=worth)["result"]
+        return dict(zip(res["channel_name"], res[col]))
+
+    return _fit_and_write(
+        con, channel_weights, model=model, milestone=milestone, revenue_type=revenue_type, scope=scope,
+        lookback_days=lookback_days, weighted=weighted, weight=weight, params={"worth": worth}, weights_key="shapley",
+    )
+
+
+def _fit_and_write(
+    con,
+    channel_weights: Callable[[pd.DataFrame], dict[str, float]],
+    *,
+    model: str,
+    milestone: str,
+    revenue_type: str | None,
+    scope: str,
+    lookback_days: float | None,
+    weighted: bool,
+    weight: str,
+    params: dict,
+    weights_key: str,
+) -> str:
+    """The part every data-driven model shares: journeys -> paths -> channel weights -> ledger run."""
+    from revline.attribution.paths import conversion_touches, paths_from_touches
 
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
     conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days, weighted)
     paths = paths_from_touches(conversions, touches)
-    col = "total_conversions" if weight == "conversions" else "total_conversion_value"
-    weights: dict[str, float] = {}
-    if len(paths):
-        res = shapley_model(paths, worth=worth)["result"]
-        weights = dict(zip(res["channel_name"], res[col]))
+    weights = channel_weights(paths) if len(paths) else {}
     rows = distribute_credit(conversions, touches, weights)
-    params = {"scope": scope, "lookback_days": lookback_days, "weighted": weighted, "worth": worth, "weight": weight, "shapley": weights}
-    return write_ledger(con, rows, model=model, milestone=milestone, revenue_type=revenue_type, params=params)
+    run_params = {**params, "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
+                  "weight": weight, weights_key: weights}
+    return write_ledger(con, rows, model=model, milestone=milestone, revenue_type=revenue_type, params=run_params)
 
 
 def _registry_runner(fit, con, *, milestones, revenue_types, scope="account", lookback_days=None, weighted=False, **params):

@@ -52,6 +52,16 @@ def _drop_earlier_runs(con: duckdb.DuckDBPyConnection, model: str, milestone: st
         con.execute("DELETE FROM attribution_runs WHERE run_id = ?", [rid])
 
 
+def _record_run(con: duckdb.DuckDBPyConnection, run_id: str, model: str, milestone: str,
+                revenue_type: str | None, params: dict | None, n_opps: int, n_unattr: int) -> None:
+    """One row of attribution_runs, written in the caller's transaction beside the ledger rows."""
+    con.execute(
+        "INSERT INTO attribution_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, model, milestone, revenue_type, json.dumps(params or {}), int(n_opps), int(n_unattr),
+         datetime.now(timezone.utc).replace(tzinfo=None)],
+    )
+
+
 def write_ledger(
     con: duckdb.DuckDBPyConnection,
     rows: pd.DataFrame,
@@ -89,11 +99,7 @@ def write_ledger(
         con.register("_ledger_rows", df)
         con.execute(f"INSERT INTO credit_ledger ({', '.join(LEDGER_COLUMNS)}) SELECT {', '.join(LEDGER_COLUMNS)} FROM _ledger_rows")
         con.unregister("_ledger_rows")
-        con.execute(
-            "INSERT INTO attribution_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, model, milestone, revenue_type, json.dumps(params or {}), n_opps, n_unattr,
-             datetime.now(timezone.utc).replace(tzinfo=None)],
-        )
+        _record_run(con, run_id, model, milestone, revenue_type, params, n_opps, n_unattr)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -194,11 +200,7 @@ def write_ledger_query(
                     raise ValueError(f"revenue credit differs from amount for opportunity {worst[0][0]}")
         n_opps, n_unattr = con.execute("SELECT count(*), count(*) FILTER (WHERE un) FROM _ledger_check").fetchone()
         con.execute("DROP TABLE _ledger_check")
-        con.execute(
-            "INSERT INTO attribution_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, model, milestone, revenue_type, json.dumps(params or {}), int(n_opps), int(n_unattr),
-             datetime.now(timezone.utc).replace(tzinfo=None)],
-        )
+        _record_run(con, run_id, model, milestone, revenue_type, params, n_opps, n_unattr)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
