@@ -155,3 +155,51 @@ def test_migration_3_keeps_touchpoints_and_drops_their_index(tmp_path):
     n = con.execute("SELECT count(*) FROM touchpoints").fetchone()[0]
     segment.derive_from_events(con)
     assert con.execute("SELECT count(*), count(DISTINCT touchpoint_id) FROM touchpoints").fetchone() == (n, n)
+
+
+def test_migration_4_keeps_events_and_drops_their_index(tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, target=3)
+    con.execute("INSERT INTO events (message_id, type, anonymous_id, occurred_at, context) "
+                "VALUES ('m1', 'page', 'a1', '2025-01-01', '{\"page\": {\"url\": \"https://x.io/\"}}'), "
+                "('m2', 'identify', 'a1', '2025-01-02', NULL)")
+    before = con.execute("SELECT * FROM events ORDER BY 1").fetchall()
+    con.close()
+    con = connect(db)
+    assert con.execute("SELECT * FROM events ORDER BY 1").fetchall() == before
+    kinds = {r[0] for r in con.execute(
+        "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'events'").fetchall()}
+    assert kinds == {"NOT NULL"}
+    # messageId stays unique without the index: a file repeating m1 and a new m3 adds only m3
+    path = tmp_path / "e.jsonl"
+    path.write_text(_event(1, "page") + "\n" + _event(3, "page") + "\n" + _event(3, "track") + "\n")
+    report = load_files(con, [path])
+    assert report.by_table()["events"]["loaded"] == 1
+    assert con.execute("SELECT count(*), count(DISTINCT message_id) FROM events").fetchone() == (3, 3)
+
+
+def test_line_endings_encoding_and_cut_files(tmp_path):
+    """CRLF lines, a last line without newline, a line that is not UTF-8 (quarantined with its
+    number, the rest loads) and a gzip file cut short (a clear error, nothing written)."""
+    path = tmp_path / "crlf.jsonl"
+    lines = [_event(0, "page").encode(), _event(1, "page").encode(), b'{"messageId": "m2", "type": "page", "x": "\xff"}',
+             _event(3, "track").encode()]
+    path.write_bytes(b"\r\n".join(lines))  # no newline after the last line
+    con = connect(":memory:")
+    report = load_files(con, [path])
+    assert report.by_table()["events"] == {**report.by_table()["events"], "read": 4, "loaded": 3, "quarantined": 1}
+    q = con.execute("SELECT row_number, field, reason, raw FROM quarantine").fetchall()
+    assert q == [(3, "(line)", "broken line: not valid UTF-8", '{"messageId": "m2", "type": "page", "x": "\ufffd"}')]
+    assert sorted(r[0] for r in con.execute("SELECT message_id FROM events").fetchall()) == ["m0", "m1", "m3"]
+
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(("\n".join(_event(i, "page") for i in range(2000)) + "\n").encode())[:-200])
+    con = connect(":memory:")
+    try:
+        load_files(con, [cut])
+    except ValueError as exc:
+        assert "cut.jsonl.gz" in str(exc) and "ends early" in str(exc)
+    else:
+        raise AssertionError("a cut gzip file must not load silently")
+    assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 0

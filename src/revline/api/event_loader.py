@@ -1,8 +1,8 @@
 """Moving sealed write-ahead-log segments into the `events` table, then deriving touchpoints.
 
 Why SQL over the raw log: DuckDB parses the JSON lines and unnests batches in C++, so loading
-costs the collector's Python thread nothing. Loading is idempotent (INSERT ... ON CONFLICT DO
-NOTHING on message_id), which is what makes replay after a crash safe: a segment that was loaded
+costs the collector's Python thread nothing. Loading is idempotent (only messageIds not stored
+yet are inserted), which is what makes replay after a crash safe: a segment that was loaded
 but not yet deleted when the process died is simply loaded again.
 
 A message without messageId gets `rl-` + md5 of its Spec fields: retries of the same message
@@ -68,9 +68,11 @@ QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY rt, rid, ord) = 1
 
 
 def _insert_sql(source: str) -> str:
+    """Messages of the segment whose id is not stored yet (an anti-join: `events` has no key
+    index, see store schema version 4; the QUALIFY above dedupes within the segment)."""
     return (
-        f"INSERT INTO events ({_EVENT_COLUMNS}) " + _MESSAGES_SQL.format(source=source)
-        + " ON CONFLICT DO NOTHING RETURNING message_id"
+        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM (" + _MESSAGES_SQL.format(source=source)
+        + ") m WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.message_id) RETURNING message_id"
     )
 
 

@@ -261,10 +261,41 @@ _V3 = [
     "ALTER TABLE touchpoints_v3 RENAME TO touchpoints",
 ]
 
+# Version 4 (ingest/, api/): events without the PRIMARY KEY index, for the reason of version 3:
+# a million-event load spent as long maintaining the messageId index as writing the events, and
+# ran single-threaded because of it. Both writers (file ingest, collector) insert by anti-join on
+# message_id and dedupe within their batch, which keeps message_id unique without the index.
+_EVENT_COLUMNS = (
+    "message_id, type, event, anonymous_id, user_id, group_id, previous_id, occurred_at, received_at, "
+    "properties, traits, context, source"
+)
+_V4 = [
+    """
+    CREATE TABLE events_v4 (
+        message_id VARCHAR NOT NULL,    -- Segment messageId: dedupes retries and re-ingests
+        type VARCHAR NOT NULL,          -- track, page, identify, group, alias
+        event VARCHAR,
+        anonymous_id VARCHAR,
+        user_id VARCHAR,
+        group_id VARCHAR,
+        previous_id VARCHAR,
+        occurred_at TIMESTAMP NOT NULL,
+        received_at TIMESTAMP,
+        properties JSON,
+        traits JSON,
+        context JSON,
+        source VARCHAR
+    )""",
+    f"INSERT INTO events_v4 ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM events",
+    "DROP TABLE events",
+    "ALTER TABLE events_v4 RENAME TO events",
+]
+
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, _V1),
     (2, _V2),
     (3, _V3),
+    (4, _V4),
 ]
 
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
