@@ -145,8 +145,8 @@ def _enable_compile_cache() -> None:
 
 
 def convergence(samples: dict[str, np.ndarray], names: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """R-hat (rank-normalised, split) and bulk ESS per scalar parameter, via ArviZ."""
-    import arviz as az
+    """R-hat (rank-normalised, split) and bulk ESS per scalar parameter (ArviZ's definitions)."""
+    from revline.models.mmm.diagnostics import ess_bulk, rhat
 
     names = names or {}
     rows = []
@@ -159,8 +159,8 @@ def convergence(samples: dict[str, np.ndarray], names: dict[str, list[str]] | No
             ok = np.all(np.isfinite(x)) and np.ptp(x) > 0
             rows.append({
                 "parameter": label, "mean": float(x.mean()), "sd": float(x.std()),
-                "r_hat": float(az.rhat(x)) if ok and x.shape[0] > 1 else np.nan,
-                "ess_bulk": float(az.ess(x, method="bulk")) if ok else np.nan,
+                "r_hat": rhat(x) if ok and x.shape[0] > 1 else np.nan,
+                "ess_bulk": ess_bulk(x) if ok else np.nan,
             })
     return pd.DataFrame(rows)
 
@@ -201,11 +201,12 @@ def fit(
     """
     import jax
     import numpyro
-    from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, init_to_median, init_to_value
+    from numpyro.infer import SVI, Trace_ELBO, init_to_value
     from numpyro.infer.autoguide import AutoDelta, AutoMultivariateNormal
 
     from revline.models.mmm.calibration import lift_arrays, make_calibration, roi_arrays
     from revline.models.mmm.model import build_model
+    from revline.models.mmm.sampler import run_nuts
 
     _enable_compile_cache()
     frame, roles = _resolve(df, date_col, outcome_col, channels, controls, lag_weeks)
@@ -223,29 +224,24 @@ def fit(
     calib = make_calibration(lift, roi)
     model = build_model(spec, list(roles.channel_cols), list(roles.control_cols), scales.control)
     y_s = jax.numpy.asarray(y / scales.target, dtype=jax.numpy.float32)
-    key = jax.random.PRNGKey(seed)
     started = time.perf_counter()
     run_info: dict = {"seed": seed, "method": method}
     if method == "nuts":
         if chain_method == "parallel" and jax.local_device_count() < chains:
             chain_method = "sequential"  # JAX was imported before the package could ask for more host devices
-        kernel = NUTS(model, target_accept_prob=target_accept, init_strategy=init_to_median, dense_mass=dense_mass,
-                      max_tree_depth=max_tree_depth)
-        mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains, chain_method=chain_method,
-                    progress_bar=progress)
-        mcmc.run(key, design, y_s, calib, extra_fields=("diverging", "num_steps"))
-        raw = mcmc.get_samples(group_by_chain=True)
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        divergences = int(np.asarray(extra["diverging"]).sum())
-        run_info.update(chains=chains, draws=draws, tune=tune, chain_method=chain_method, divergences=divergences,
-                        target_accept=target_accept, dense_mass=dense_mass, max_tree_depth=max_tree_depth,
-                        mean_leapfrog_steps=float(np.asarray(extra["num_steps"]).mean()))
+        raw, stats = run_nuts(model, (design, y_s, calib), seed=seed, chains=chains, draws=draws, tune=tune,
+                              chain_method=chain_method, target_accept=target_accept, dense_mass=dense_mass,
+                              max_tree_depth=max_tree_depth, progress=progress)
+        run_info.update(chains=chains, draws=draws, tune=tune, chain_method=chain_method,
+                        target_accept=target_accept, dense_mass=dense_mass, max_tree_depth=max_tree_depth, **stats)
     elif method in ("svi", "map"):
         # Stage 1, MAP by Adam with a decaying step from a data-informed start (intercept at the
         # mean, noise at the sd): from the prior median, plain Adam stalls in the linear regime
         # of the saturation curve (beta up, lam down). Stage 2 (svi): a full-rank Gaussian around
         # the MAP gives quick, approximate intervals.
         from jax.example_libraries.optimizers import exponential_decay
+
+        key = jax.random.PRNGKey(seed)
 
         init = init_to_value(values={"intercept": float(y_s.mean()), "sigma": float(y_s.std())})
         delta = AutoDelta(model, init_loc_fn=init)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -123,12 +124,9 @@ def make_design(
     ctrl = np.asarray(controls, dtype=float).reshape(t, -1)
     if ctrl.shape[1]:
         ctrl = ctrl / scales.control
-    return Design(
-        jnp.asarray(np.asarray(spend, dtype=float) / scales.channel, dtype=jnp.float32),
-        jnp.asarray(ctrl, dtype=jnp.float32),
-        jnp.asarray(fourier, dtype=jnp.float32),
-        jnp.asarray(t_norm, dtype=jnp.float32),
-    )
+    # cast in NumPy, then one transfer per array: an eager JAX cast would compile a program each
+    return Design(*(jnp.asarray(np.asarray(a, dtype=np.float32)) for a in
+                    (np.asarray(spend, dtype=float) / scales.channel, ctrl, fourier, t_norm)))
 
 
 def adstock_weights(params: dict, spec: ModelSpec):
@@ -212,15 +210,22 @@ def build_model(spec: ModelSpec, channels: list[str], controls: list[str], contr
                     [f"cos_{k}" for k in range(1, spec.yearly_seasonality + 1)]
     names_for = {"gamma_control": controls, "gamma_fourier": fourier_names}
     sites = param_sites(spec, len(channels), len(controls), len(fourier_names))
-    dists = {s: build_distribution(s, priors[s], None if n is None else names_for.get(s, channels))
-             for s, n in sites.items()}
-    if controls:
-        scale = jnp.asarray(np.ones(len(controls)) if control_scale is None else control_scale, dtype=jnp.float32)
-        dists["gamma_control"] = dist.TransformedDistribution(
-            dists["gamma_control"], dist.transforms.AffineTransform(0.0, scale))
+    scale = np.asarray(np.ones(len(controls)) if control_scale is None else control_scale, dtype=np.float32)
+
+    def priors_now() -> dict:
+        # built while the model is traced, so their parameter arithmetic lands in the compiled
+        # program instead of running (and compiling) op by op
+        dists = {s: build_distribution(s, priors[s], None if n is None else names_for.get(s, channels))
+                 for s, n in sites.items()}
+        if controls:
+            dists["gamma_control"] = dist.TransformedDistribution(
+                dists["gamma_control"], dist.transforms.AffineTransform(0.0, jnp.asarray(scale)))
+        return dists
+
+    jax.eval_shape(lambda: (priors_now(), 0)[1])  # a bad prior fails here, at build time, without compiling
 
     def model(design: Design, y=None, calib: Calibration | None = None):
-        params = {s: numpyro.sample(s, d) for s, d in dists.items()}
+        params = {s: numpyro.sample(s, d) for s, d in priors_now().items()}
         comp = components(params, design, spec)
         numpyro.sample("y", dist.Normal(comp["mu"], params["sigma"]), obs=y)
         if calib is not None and calib.lift_obs is not None:

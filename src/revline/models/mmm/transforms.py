@@ -13,6 +13,7 @@ coefficient `beta` multiplies it.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 
 def geometric_weights(alpha, l_max: int, lag: int = 0, normalize: bool = True):
@@ -84,8 +85,10 @@ def hill_saturation(x, slope, kappa):
 
 
 def fourier_features(day_of_year, n_order: int, period: float = 365.25):
-    """sin(2 pi k d / period) for k = 1..n, then the cosines (PyMC-Marketing's mode order)."""
-    d = jnp.asarray(day_of_year, dtype=jnp.float32)[:, None]
-    k = jnp.arange(1, n_order + 1, dtype=jnp.float32)[None, :]
-    arg = 2.0 * jnp.pi * d / period * k
-    return jnp.concatenate([jnp.sin(arg), jnp.cos(arg)], axis=1)
+    """sin(2 pi k d / period) for k = 1..n, then the cosines (PyMC-Marketing's mode order).
+
+    NumPy, not JAX: it runs once on data, and each eager JAX op would compile its own program."""
+    d = np.asarray(day_of_year, dtype=float)[:, None]
+    k = np.arange(1, n_order + 1, dtype=float)[None, :]
+    arg = 2.0 * np.pi * d / period * k
+    return np.concatenate([np.sin(arg), np.cos(arg)], axis=1).astype(np.float32)
