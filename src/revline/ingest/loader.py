@@ -151,71 +151,92 @@ def load_files(
     return report
 
 
+def _plan(con, detected, base: Ctx, report: IngestReport, force: bool) -> list[tuple[Path, Ctx, str, Detected]]:
+    """The files to load, each with its report context and sha256; files already in `ingest_log`
+    (or copies of a file earlier in this call) are recorded as skipped unless `force`."""
+    plan, done = [], set()
+    for path, d in detected:
+        digest = sha256_of(path)
+        seen = con.execute("SELECT count(*) FROM ingest_log WHERE file_sha256 = ?", [digest]).fetchone()[0]
+        if (seen or digest in done) and not force:
+            report.skipped.append(str(path))
+        else:
+            plan.append((path, base.for_file(path, d.fmt, d.obj), digest, d))
+        done.add(digest)
+    return plan
+
+
+def _segment_batches(plan) -> list[list]:
+    """Segment files grouped into batches of about SEGMENT_BATCH_BYTES, in plan order."""
+    batches: list[list] = []
+    size = 0
+    for item in plan:
+        if item[3].fmt != "segment":
+            continue
+        if not batches or size + _raw_size(item[0]) > SEGMENT_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += _raw_size(item[0])
+    return batches
+
+
 def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool) -> None:
     old_tz = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
-    con.execute("BEGIN TRANSACTION")
+    staged: list[str] = []
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
         ensure_batch_quarantine(con)
-        done: set[str] = set()  # digests loaded by this call: a copy of a file is skipped too
-        batch: list[tuple[Path, Ctx, str, Detected]] = []
-        waiting: list[tuple[int, Path]] = []  # progress calls held back until the batch is loaded
+        plan = _plan(con, detected, base, report, force)
+        batches = _segment_batches(plan)
+        # Segment lines are read and validated into temp tables before the transaction opens
+        # (see segment.stage); only temp tables are written until then, so a kill leaves the
+        # store as it was.
+        for batch in batches:
+            staged.append(segment.stage([(p, c) for p, c, _, _ in batch]))
+        total, done = len(detected), len(report.skipped)
 
         def log(path: Path, ctx: Ctx, digest: str, d: Detected) -> None:
+            nonlocal done
             for table, c in ctx.counts.items():
                 con.execute(
                     "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
                     [digest, str(path), f"{d.fmt}:{d.obj}", table, c.read, c.loaded + c.updated, c.quarantined],
                 )
+            done += 1
+            if progress:
+                progress(done, total, path)
 
-        def flush() -> None:
-            if batch:
-                segment.load_batch([(p, c) for p, c, _, _ in batch])
-                for p, c, dg, dd in batch:
-                    log(p, c, dg, dd)
-                batch.clear()
-            for j, p in waiting:
-                if progress:
-                    progress(j, len(detected), p)
-            waiting.clear()
-
-        for i, (path, d) in enumerate(detected, 1):
-            digest = sha256_of(path)
-            seen = con.execute("SELECT count(*) FROM ingest_log WHERE file_sha256 = ?", [digest]).fetchone()[0]
-            if (seen or digest in done) and not force:
-                report.skipped.append(str(path))
-            elif d.fmt == "segment":
-                # Segment files are read together in one streaming pass per batch (see segment.load_batch)
-                if batch and sum(_raw_size(p) for p, *_ in batch) + _raw_size(path) > SEGMENT_BATCH_BYTES:
-                    flush()
-                ctx = base.for_file(path, d.fmt, d.obj)
-                batch.append((path, ctx, digest, d))
-            else:
-                flush()
-                ctx = base.for_file(path, d.fmt, d.obj)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for path, ctx, digest, d in plan:
+                if d.fmt == "segment":
+                    continue
                 primary = primary_table(d)
                 ctx.entry(primary)
-                staged = stage(con, path)
-                broken = quarantine_broken(con, str(path), primary, staged.broken)
-                _dispatch(ctx, staged, d)
+                stg = stage(con, path)
+                broken = quarantine_broken(con, str(path), primary, stg.broken)
+                _dispatch(ctx, stg, d)
                 ctx.entry(primary).quarantined += broken
-                drop(con, staged)
+                drop(con, stg)
                 log(path, ctx, digest, d)
-            done.add(digest)
-            waiting.append((i, path))
-            if not batch:
-                flush()
-        flush()
-        con.execute(
-            f"INSERT INTO quarantine SELECT source, table_name, row_number, field, reason, raw, now()::TIMESTAMP "
-            f"FROM (SELECT * FROM {QUARANTINE_BATCH} EXCEPT "
-            f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine) ORDER BY source, row_number"
-        )
-        con.execute(f"DROP TABLE {QUARANTINE_BATCH}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            for batch, table in zip(batches, list(staged)):
+                segment.write_staged([(p, c) for p, c, _, _ in batch], table)
+                staged.remove(table)
+                for item in batch:
+                    log(*item)
+            con.execute(
+                f"INSERT INTO quarantine SELECT source, table_name, row_number, field, reason, raw, now()::TIMESTAMP "
+                f"FROM (SELECT * FROM {QUARANTINE_BATCH} EXCEPT "
+                f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine) ORDER BY source, row_number"
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
+        for table in staged:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
         con.execute(f"SET TimeZone = '{old_tz}'")

@@ -226,8 +226,8 @@ def _validate_slow(ctx: Ctx, staged: Staged, good_table: str, g_expr: str = "_ro
     con.execute(f"DROP TABLE {flat}; DROP TABLE {t.table}")
 
 
-def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Leave in `table` only events not stored yet, each messageId once (its first line)."""
+def _dedupe_batch(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Each messageId once within the staged batch: its first line (the earlier file) wins."""
     dups = _new_name("segdup")
     con.execute(
         f"CREATE TEMP TABLE {dups} AS SELECT message_id, min(_g) AS first FROM {table} "
@@ -239,6 +239,10 @@ def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> None:
             f"ON d.message_id = s.message_id AND s._g <> d.first)"
         )
     con.execute(f"DROP TABLE {dups}")
+
+
+def _drop_stored(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop from the staged batch the events already in the store."""
     if not is_empty(con, "events"):
         # join (not IN over events): the hash table is built on the smaller side, the batch
         con.execute(
@@ -246,22 +250,35 @@ def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> None:
         )
 
 
+def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Leave in `table` only events not stored yet, each messageId once (its first line)."""
+    _dedupe_batch(con, table)
+    _drop_stored(con, table)
+
+
 def _per_file(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, int]:
     return {int(f): int(n) for f, n in con.execute(f"SELECT _f, count(*) FROM {table} GROUP BY _f").fetchall()}
 
 
-def load_batch(files: list[tuple[Path, Ctx]]) -> None:
-    """Segment files (each with the report context of its file) into `events`, then their new
-    events into touchpoints and identity links: one pass over all of them, so a directory of
-    monthly exports costs a few statements, not a few per file. Earlier files win duplicates."""
-    if not files:
-        return
+def stage(files: list[tuple[Path, Ctx]]) -> str:
+    """Read, validate and dedupe Segment files into a staging temp table (returned); nothing of
+    the store is written. Call it BEFORE the ingest transaction opens: DuckDB scans a temp table
+    filled inside an open transaction on one thread (it lives in the transaction's local
+    storage), which made the writes that follow cost twice as much and the commit half a second."""
     con = files[0][1].con
     for _, c in files:  # report lines grouped by file
         for t in ("events", "touchpoints", "identity_links"):
             c.entry(t)
     table = stage_batch(con, files)
-    _keep_new(con, table)
+    _dedupe_batch(con, table)
+    return table
+
+
+def write_staged(files: list[tuple[Path, Ctx]], table: str) -> None:
+    """The staged batch (see `stage`) into `events`, then its new events into touchpoints and
+    identity links; drops the staging table. Runs inside the ingest transaction."""
+    con = files[0][1].con
+    _drop_stored(con, table)
     counts = _per_file(con, table)
     for f, (_, c) in enumerate(files, 1):
         c.record("events", loaded_updated=(counts.get(f, 0), 0))
@@ -270,6 +287,15 @@ def load_batch(files: list[tuple[Path, Ctx]]) -> None:
     upsert(con, "events", sql, ["message_id"], update=False, batch_unique=True, check_existing=False)
     derive(files[0][1], source=table, ctxs={f: c for f, (_, c) in enumerate(files, 1)})
     con.execute(f"DROP TABLE {table}")
+
+
+def load_batch(files: list[tuple[Path, Ctx]]) -> None:
+    """Segment files (each with the report context of its file) into `events`, then their new
+    events into touchpoints and identity links: one pass over all of them, so a directory of
+    monthly exports costs a few statements, not a few per file. Earlier files win duplicates.
+    (`load_files` calls `stage` before its transaction and `write_staged` inside it.)"""
+    if files:
+        write_staged(files, stage(files))
 
 
 def load_file(ctx: Ctx, path: Path) -> None:
