@@ -76,8 +76,9 @@ EVENT_COLUMNS = ("message_id", "type", "event", "anonymous_id", "user_id", "grou
 
 
 def _parsed(line: str = "line") -> str:
-    """The line parsed once into the Spec struct; NULL for text that is not JSON at all."""
-    return f"CASE WHEN json_valid({line}) THEN json_transform({line}, {lit(json.dumps(_SCHEMA))}) END"
+    """The line parsed once into the Spec struct; NULL for text that is not JSON at all.
+    (`try` rather than a json_valid guard: the guard parsed every good line twice.)"""
+    return f"try(json_transform({line}, {lit(json.dumps(_SCHEMA))}))"
 
 
 def _typed_select() -> str:
@@ -108,7 +109,9 @@ _CTX_SCHEMA = json.dumps({"campaign": {"source": "VARCHAR", "medium": "VARCHAR",
 TOUCH_TYPES = ("page", "screen", "track")
 # what a touch needs from an event, computed from its `context` (parsed into `c`), `properties`,
 # `type` and `event`: the same expressions for a file's lines and for events already stored
-_UTM = "nullif(url_decode(regexp_extract(c.page.url, '[?&]utm_{k}=([^&#]*)', 1)), '')"
+# (the `contains` guard keeps the regex off the URLs without that parameter: most of them)
+_UTM = ("CASE WHEN contains(c.page.url, 'utm_{k}=') THEN "
+        "nullif(url_decode(regexp_extract(c.page.url, '[?&]utm_{k}=([^&#]*)', 1)), '') END")
 TOUCH_COLUMNS = {
     "t_source": f"coalesce(c.campaign.source, {_UTM.format(k='source')})",
     "t_medium": f"coalesce(c.campaign.medium, {_UTM.format(k='medium')})",
