@@ -154,6 +154,7 @@ def main() -> None:
         keep = set(args.only.split(","))
         contenders = {k: v for k, v in contenders.items() if v in keep}
     results = {}
+    print(f"1-min load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     import shutil
     import tempfile
 
@@ -166,7 +167,7 @@ def main() -> None:
             env["REVLINE_JAX_CACHE"] = shared_cache
         cmd = [sys.executable, __file__, "--child", tag, "--chains", str(args.chains), "--tune", str(args.tune),
                "--draws", str(args.draws), "--seed", str(args.seed)]
-        t0 = time.perf_counter()
+        t0, load0 = time.perf_counter(), os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
         if proc.returncode or not line:
@@ -179,8 +180,10 @@ def main() -> None:
         r["ess_per_s"] = r["ess_min"] / r["wall"]
         r["ess_per_cpu_s"] = r["ess_min"] / r["cpu"]
         r["err"] = {c: abs(r["contrib"][c] - TRUTH[c]) / TRUTH[c] for c in TRUTH}
+        r["load"] = (load0, os.getloadavg()[0])
         results[name] = r
-        print(f"{name}: done in {r['wall']:.1f} s", flush=True)
+        print(f"{name}: done in {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU (1-min load average {load0:.2f} before, "
+              f"{r['load'][1]:.2f} after)", flush=True)
 
     print(f"\n{args.chains} chains x ({args.tune} tune + {args.draws} draws); truth x1 {TRUTH['x1']:,.0f}, x2 {TRUTH['x2']:,.0f}")
     hdr = f"{'contender':40s} {'wall s':>7s} {'CPU s':>7s} {'ESS min':>8s} {'ESS med':>8s} {'ESS/s':>7s} {'ESS/CPUs':>8s} {'x1':>9s} {'err':>6s} {'x2':>8s} {'err':>6s} {'R2':>6s} {'MAPE':>6s} {'div':>4s} {'RSS MB':>7s}"

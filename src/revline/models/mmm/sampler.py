@@ -30,10 +30,11 @@ from numpyro.infer.util import potential_energy
 class FlatPosterior(NamedTuple):
     """The model's posterior as a function of one unconstrained vector."""
 
-    potential: Callable[[Any], Any]   # (D,) -> scalar, minus log density
+    potential: Callable[[Any], Any]   # (D,) -> scalar, minus log density at the fitted data
+    potential_for: Callable[..., Callable[[Any], Any]]  # (*model args) -> potential at those data
     unravel: Callable[[Any], dict]    # (D,) -> {site: unconstrained value}
     transforms: dict                  # site -> unconstrained-to-support bijection
-    center: Callable[[], Any]         # () -> (D,) prior mean, unconstrained (traceable)
+    center: Callable[..., Any]        # (*model args) -> (D,) prior mean, unconstrained (traceable)
     size: int
 
 
@@ -83,27 +84,27 @@ def flatten(model: Callable, args: tuple) -> FlatPosterior:
         # plain slices (jax.flatten_util would run eager ops on a prototype to learn the layout)
         return {k: q[o:o + int(np.prod(sh, dtype=int))].reshape(sh) for k, (o, sh) in layout.items()}
 
-    def potential(q):
-        return potential_energy(model, args, {}, unravel(q))
+    def potential_for(*a):
+        return lambda q: potential_energy(model, a, {}, unravel(q))
 
-    def center():
-        tr = trace(substitute(model, substitute_fn=_prior_center)).get_trace(*args)
+    def center(*a):
+        tr = trace(substitute(model, substitute_fn=_prior_center)).get_trace(*(a or args))
         return jnp.concatenate([jnp.ravel(transforms[k].inv(tr[k]["value"])) for k in layout])
 
-    return FlatPosterior(potential, unravel, transforms, center, offset)
+    return FlatPosterior(potential_for(*args), potential_for, unravel, transforms, center, offset)
 
 
-def _keys_and_starts(post: FlatPosterior, seed: int, chains: int):
+def _keys_and_starts(post: FlatPosterior, seed: int, chains: int, args: tuple = ()):
     """One compiled program for every key and start: each eager PRNG op would compile its own."""
 
     @jax.jit
-    def make(s):
+    def make(s, a):
         key = jax.random.PRNGKey(s)
         k_init, k_run = jax.random.split(key)
-        z = post.center() + jax.random.uniform(k_init, (chains, post.size), minval=-1.0, maxval=1.0)
+        z = post.center(*a) + jax.random.uniform(k_init, (chains, post.size), minval=-1.0, maxval=1.0)
         return z, jax.random.split(k_run, chains)
 
-    return make(seed)
+    return make(seed, args)
 
 
 def constrain(post: FlatPosterior, q) -> dict[str, np.ndarray]:
@@ -116,27 +117,58 @@ def constrain(post: FlatPosterior, q) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in jax.vmap(jax.vmap(one))(q).items()}
 
 
+def _chain(post: FlatPosterior, *, tune: int, draws: int, target_accept: float, dense_mass: bool,
+           max_tree_depth: int) -> Callable:
+    """One chain, warm-up and draws in a single scan, from NumPyro's functional NUTS kernel.
+
+    Why not `numpyro.infer.MCMC`: it closes the data into the program (a potential_fn cannot take
+    model arguments), so a refit on other data of the same shapes (another outcome, another
+    revenue type) would miss the persistent compile cache; here the data are arguments."""
+    from numpyro.infer.hmc import hmc
+
+    def run(key, z0, args):
+        init_kernel, sample_kernel = hmc(potential_fn_gen=post.potential_for, algo="NUTS")
+        state = init_kernel(z0, tune, dense_mass=dense_mass, target_accept_prob=target_accept,
+                            max_tree_depth=max_tree_depth, model_args=args, rng_key=key)
+
+        def step(s, _):
+            s = sample_kernel(s, model_args=args)
+            return s, (s.z, s.diverging, s.num_steps, s.potential_energy)
+
+        _, out = jax.lax.scan(step, state, None, length=tune + draws)
+        return tuple(x[tune:] for x in out)
+
+    return run
+
+
 def run_nuts(model: Callable, args: tuple, *, seed: int, chains: int, draws: int, tune: int, chain_method: str,
              target_accept: float, dense_mass: bool, max_tree_depth: int, progress: bool = False
              ) -> tuple[dict[str, np.ndarray], dict]:
-    """Posterior draws {site: (chain, draw, ...)} and sampler statistics of a NumPyro model."""
-    from numpyro.infer import MCMC, NUTS
+    """Posterior draws {site: (chain, draw, ...)} and sampler statistics of a NumPyro model.
 
+    chain_method: "parallel" (one chain per host device, pmap), "vectorized" (vmap, lockstep) or
+    "sequential" (one compiled chain run chain after chain). `progress` is accepted for the API's
+    sake; the chains run as one compiled program with no per-draw callback."""
     post = flatten(model, args)
-    z0, keys = _keys_and_starts(post, seed, chains)
-    kernel = NUTS(potential_fn=post.potential, target_accept_prob=target_accept, dense_mass=dense_mass,
-                  max_tree_depth=max_tree_depth)
-    mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains, chain_method=chain_method,
-                progress_bar=progress)
-    mcmc.run(keys if chains > 1 else keys[0], init_params=z0 if chains > 1 else z0[0],
-             extra_fields=("diverging", "num_steps", "potential_energy"))
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    if not np.all(np.isfinite(np.asarray(extra["potential_energy"]))):
+    z0, keys = _keys_and_starts(post, seed, chains, args)
+    run = _chain(post, tune=tune, draws=draws, target_accept=target_accept, dense_mass=dense_mass,
+                 max_tree_depth=max_tree_depth)
+    if chain_method == "parallel":
+        out = jax.pmap(run, in_axes=(0, 0, None))(keys, z0, args)
+    elif chain_method == "vectorized":
+        out = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))(keys, z0, args)
+    elif chain_method == "sequential":
+        one = jax.jit(run)
+        per_chain = [one(keys[c], z0[c], args) for c in range(chains)]
+        out = tuple(jnp.stack(parts) for parts in zip(*per_chain))
+    else:
+        raise ValueError(f"chain_method must be 'parallel', 'vectorized' or 'sequential', got {chain_method!r}")
+    q, diverging, num_steps, pe = (np.asarray(x) for x in out)
+    if not np.all(np.isfinite(pe)):
         # a start with no finite density never moves; checked here, not before sampling, so the
         # common case compiles no extra program
         raise RuntimeError("NUTS met a non-finite log density (a start or a region the priors allow but the "
                            "model cannot evaluate); check the priors and the data for extreme values")
-    stats = {"divergences": int(np.asarray(extra["diverging"]).sum()),
-             "mean_leapfrog_steps": float(np.asarray(extra["num_steps"]).mean()),
+    stats = {"divergences": int(diverging.sum()), "mean_leapfrog_steps": float(num_steps.mean()),
              "init": "prior mean + uniform(-1, 1) jitter, unconstrained"}
-    return constrain(post, mcmc.get_samples(group_by_chain=True)), stats
+    return constrain(post, q), stats
