@@ -191,11 +191,11 @@ def fit(
     """Fit the mix model to a weekly frame (from `weekly_from_store` or `from_csv`).
 
     `lag_weeks` (default: the frame's) delays every channel's kernel by that many weeks.
-    NUTS: chains run in parallel, one per core. `dense_mass=True` cuts the leapfrog steps per
+    NUTS (`sampler.run_nuts`): chains run in parallel, one per core, over one flat unconstrained
+    vector, from PyMC-style jittered prior-mean starts. `dense_mass=True` cuts the leapfrog steps per
     draw from ~60 to ~15 on PyMC-Marketing's quick-start, but the bulk ESS of the weakest channel's
     saturation rate fell from ~785 to ~300 (its ridge with the channel coefficient is curved, which
-    a dense metric cannot straighten); compiling dominates the run, so the diagonal metric gives
-    more ESS per second and stays the default (docs/mmm.md).
+    a dense metric cannot straighten), so the diagonal metric stays the default (docs/mmm.md).
     `method="svi"` fits a multivariate-normal approximation in seconds (quick looks);
     `"map"` a point estimate; `"nuts"` the full posterior with convergence diagnostics.
     """

@@ -27,6 +27,8 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import substitute, trace
 from numpyro.infer.util import potential_energy
 
+JITTER = 1.0  # half-width of the uniform start jitter on the unconstrained scale (PyMC's)
+
 class FlatPosterior(NamedTuple):
     """The model's posterior as a function of one unconstrained vector."""
 
@@ -101,7 +103,7 @@ def _keys_and_starts(post: FlatPosterior, seed: int, chains: int, args: tuple = 
     def make(s, a):
         key = jax.random.PRNGKey(s)
         k_init, k_run = jax.random.split(key)
-        z = post.center(*a) + jax.random.uniform(k_init, (chains, post.size), minval=-1.0, maxval=1.0)
+        z = post.center(*a) + jax.random.uniform(k_init, (chains, post.size), minval=-JITTER, maxval=JITTER)
         return z, jax.random.split(k_run, chains)
 
     return make(seed, args)
