@@ -37,7 +37,13 @@ def parse_timestamp(expr: str) -> str:
     The session runs with TimeZone=UTC during ingest (see loader), so zone-less strings are
     read as UTC and zoned ones are converted to it.
     """
-    v = clean(expr)
+    return parse_clean_timestamp(clean(expr))
+
+
+def parse_clean_timestamp(v: str) -> str:
+    """`parse_timestamp` of a value already cleaned (see `clean`). `v` appears several times:
+    pass a column, not an expression, where speed matters (DuckDB does not factor repeated
+    expressions out of CASE branches)."""
     # coalesce evaluates later arguments only for rows still NULL. First the commonest form,
     # ISO 8601 in UTC ('...Z', as Segment and most APIs write it): a plain TIMESTAMP cast reads
     # it exactly and costs a tenth of the zone-aware TIMESTAMPTZ cast (DuckDB's TIMESTAMP cast
