@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from revline.models.mmm import transforms as tf
-from revline.models.mmm.data import MMMDataError, Roles, attach_roles, from_csv, weekly_from_store
+from revline.models.mmm.data import MMMDataError, Roles, attach_roles, from_csv, linear_time_controls, weekly_from_store
 from revline.models.mmm.model import ModelSpec
 from revline.models.mmm.priors import PriorError, build_distribution, merge_priors
 
@@ -98,6 +98,8 @@ def test_transforms_match_pymc_marketing():
 def test_from_csv_reads_pymc_example():
     df = from_csv(PYMC_CSV, "date_week", "y", ["x1", "x2"], ["event_1", "event_2", "t"])
     assert len(df) == 179 and df.attrs["mmm"]["channel_cols"] == ["x1", "x2"]
+    # `t` is a week index: the same regressor as the model's own trend, which the CLI then drops
+    assert linear_time_controls(df) == ["t"]
 
 
 def _write(tmp_path, frame: pd.DataFrame):

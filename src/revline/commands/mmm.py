@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from revline.models.mmm import report
-        from revline.models.mmm.data import MMMDataError, from_csv, weekly_from_store
+        from revline.models.mmm.data import MMMDataError, from_csv, linear_time_controls, weekly_from_store
         from revline.models.mmm.fit import fit
         from revline.models.mmm.model import ModelSpec
         from revline.models.mmm.priors import load_priors
@@ -106,6 +106,10 @@ def register(app: typer.Typer) -> None:
                 finally:
                     con.close()
                 label = outcome
+            if trend and (linear := linear_time_controls(frame)):
+                console.print(f"[yellow]note:[/yellow] control {', '.join(linear)} is already a linear time trend; "
+                              "fitting without the extra --trend term (the two would be the same regressor)")
+                trend = False
             spec = ModelSpec(adstock=adstock, l_max=l_max, lag_weeks=lag_weeks, saturation=saturation,
                              yearly_seasonality=yearly_seasonality, trend=trend,
                              priors=load_priors(priors) if priors else {})
