@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import duckdb
 
-DEFAULT_LIMIT = "1536MiB"
+DEFAULT_LIMIT = "1200MiB"  # with the Python side (Arrow chunks, libraries) the large demo peaks at 1.8 GB
 _UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
@@ -30,7 +30,7 @@ def size_bytes(text: str) -> int:
 
 @contextmanager
 def capped_memory(con: duckdb.DuckDBPyConnection, limit: str | None = None) -> Iterator[None]:
-    """Lower `memory_limit` to `limit` (default $REVLINE_INGEST_MEMORY_LIMIT or 1536MiB) if it is
+    """Lower `memory_limit` to `limit` (default $REVLINE_INGEST_MEMORY_LIMIT or 1200MiB) if it is
     higher, and put it back on exit."""
     limit = limit or os.environ.get("REVLINE_INGEST_MEMORY_LIMIT") or DEFAULT_LIMIT
     current = _get(con)
