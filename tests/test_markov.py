@@ -177,9 +177,7 @@ path_rows = st.lists(
 ).filter(lambda rows: sum(r[1] for r in rows) > 0)
 
 
-# derandomize: CI must not hinge on a rare draw; a scale-invariance miss on the value removal
-# effects was seen once in a random run and could not be reproduced in 1,000+ further examples.
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=40, deadline=None)
 @given(rows=path_rows, seed=st.integers(0, 2**31 - 1), order=st.integers(1, 3))
 def test_shuffle_and_scale_invariance(rows, seed, order):
     df = _paths(rows)
@@ -192,6 +190,15 @@ def test_shuffle_and_scale_invariance(rows, seed, order):
     assert ((base >= 0) & (base <= 1 + 1e-12)).all().all()
     res = markov_model(df, order=order)["result"]
     assert res["total_conversions"].sum() == pytest.approx(df["total_conversions"].sum())
+
+
+def test_tiny_values_do_not_underflow():
+    """Found by the property above: a conversion value of 5e-324 underflowed to 0 in the value
+    chain, so removing the only channel removed 'no value' unless the counts were scaled."""
+    df = _paths([("a", 1, 5e-324, 1)])
+    for scale in (1.0, 0.37):
+        re = _re(df.assign(total_conversions=df.total_conversions * scale, total_null=df.total_null * scale), 1)
+        assert re["removal_effects_conversion_value"].tolist() == [1.0]
 
 
 def test_order_four_and_bad_inputs():

@@ -233,7 +233,15 @@ def _system(chain: MarkovChain) -> _System:
     out_w = np.asarray(chain.counts.sum(axis=1)).ravel() + chain.to_conv + chain.to_null
     safe = np.where(out_w > 0, out_w, 1.0)
     b = chain.to_conv / safe
-    mean_value = np.divide(chain.conv_value, chain.to_conv, out=np.zeros_like(chain.conv_value), where=chain.to_conv > 0)
+    # value removal effects are ratios, so the value scale is free: rescale it to a maximum of 1
+    # first, or tiny values (a 5e-324 conversion value) underflow to 0 on the way and the channel
+    # that carries all the value gets a removal effect of 0 instead of 1
+    top = chain.conv_value.max(initial=0.0)
+    value = chain.conv_value / top if top > 0 else chain.conv_value
+    mean_value = np.divide(value, chain.to_conv, out=np.zeros_like(value), where=chain.to_conv > 0)
+    top = mean_value.max(initial=0.0)
+    if top > 0:
+        mean_value = mean_value / top
     total_start = chain.start.sum()
     pi0 = chain.start / total_start if total_start > 0 else np.zeros_like(chain.start)
     Q = sp.diags(1.0 / safe) @ chain.counts
