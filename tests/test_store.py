@@ -79,3 +79,17 @@ def test_env_and_flag_resolution(tmp_path, monkeypatch):
     assert resolve_db_path(tmp_path / "flag.duckdb") == tmp_path / "flag.duckdb"
     monkeypatch.delenv("REVLINE_DB")
     assert str(resolve_db_path(None)) == "revline.duckdb"
+
+
+def test_transaction_commits_or_rolls_back_everything():
+    from revline.store import transaction
+
+    con = connect(":memory:")
+    con.execute("CREATE TABLE t (x INT)")
+    with transaction(con):
+        con.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(KeyboardInterrupt):
+        with transaction(con):
+            con.execute("INSERT INTO t VALUES (2)")
+            raise KeyboardInterrupt
+    assert con.execute("SELECT list(x) FROM t").fetchone()[0] == [1]

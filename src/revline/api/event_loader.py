@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from revline.api.wal import list_segments, truncate_torn_tail
+from revline.store.transaction import transaction
 
 log = logging.getLogger("revline.collector")
 
@@ -100,11 +101,9 @@ def load_segment(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     if path.stat().st_size == 0:
         return []
     try:
-        con.execute("BEGIN TRANSACTION")
-        new_ids = [r[0] for r in con.execute(_insert_sql(_READ), [str(path)]).fetchall()]
-        con.execute("COMMIT")
+        with transaction(con):
+            new_ids = [r[0] for r in con.execute(_insert_sql(_READ), [str(path)]).fetchall()]
     except duckdb.Error as exc:
-        con.execute("ROLLBACK")
         log.warning("bulk load of %s failed (%s); loading it line by line", path, exc)
         new_ids = _load_line_by_line(con, path)
     return new_ids
@@ -128,11 +127,9 @@ def _load_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         for number, line in enumerate(fh, start=1):
             single.write_bytes(line)
             try:
-                con.execute("BEGIN TRANSACTION")
-                new_ids += [r[0] for r in con.execute(_insert_sql(_READ), [str(single)]).fetchall()]
-                con.execute("COMMIT")
+                with transaction(con):
+                    new_ids += [r[0] for r in con.execute(_insert_sql(_READ), [str(single)]).fetchall()]
             except duckdb.Error as exc:  # every failure is recorded, never dropped
-                con.execute("ROLLBACK")
                 con.execute(
                     "INSERT INTO quarantine (source, table_name, row_number, field, reason, raw, ingested_at) "
                     "VALUES (?, 'events', ?, NULL, ?, ?, ?)",

@@ -15,6 +15,8 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
+from revline.store.transaction import transaction
+
 LEDGER_COLUMNS = [
     "model", "opportunity_id", "conversion_type", "touchpoint_id", "milestone", "credit", "revenue_credit",
     "revenue_type", "channel", "campaign_id", "touch_position", "occurred_at", "run_id",
@@ -92,18 +94,13 @@ def write_ledger(
         check_invariants(df)
     n_opps = int(df["opportunity_id"].nunique()) if len(df) else 0
     n_unattr = int(df.loc[df["touchpoint_id"].isna(), "opportunity_id"].nunique()) if len(df) else 0
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if replace:
             _drop_earlier_runs(con, model, milestone, revenue_type)
         con.register("_ledger_rows", df)
         con.execute(f"INSERT INTO credit_ledger ({', '.join(LEDGER_COLUMNS)}) SELECT {', '.join(LEDGER_COLUMNS)} FROM _ledger_rows")
         con.unregister("_ledger_rows")
         _record_run(con, run_id, model, milestone, revenue_type, params, n_opps, n_unattr)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return run_id
 
 
@@ -141,8 +138,7 @@ def write_ledger_query(
     if check == "totals" and amounts_sql is None:
         raise ValueError("check='totals' needs amounts_sql (every conversion of the run and its amount)")
     run_id = run_id or new_run_id(model)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if replace:
             _drop_earlier_runs(con, model, milestone, revenue_type)
         # insert first, check inside the same transaction: one pass over the rows instead of a
@@ -172,12 +168,7 @@ def write_ledger_query(
                 raise ValueError(f"credits of run {run_id} sum to {c_sum}, expected one per conversion ({n_opps})")
             if abs(rc_sum - amount) > tol * (n_opps + abs_amount):
                 raise ValueError(f"revenue credit of run {run_id} sums to {rc_sum}, expected the amounts' {amount}")
-            con.execute(
-                "INSERT INTO attribution_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, model, milestone, revenue_type, json.dumps(params or {}), int(n_opps), int(n_unattr),
-                 datetime.now(timezone.utc).replace(tzinfo=None)],
-            )
-            con.execute("COMMIT")
+            _record_run(con, run_id, model, milestone, revenue_type, params, n_opps, n_unattr)
             return run_id
         per_conv = (
             "SELECT opportunity_id, sum(credit) AS c, sum(revenue_credit) AS rc, bool_or(touchpoint_id IS NULL) AS un "
@@ -201,8 +192,4 @@ def write_ledger_query(
         n_opps, n_unattr = con.execute("SELECT count(*), count(*) FILTER (WHERE un) FROM _ledger_check").fetchone()
         con.execute("DROP TABLE _ledger_check")
         _record_run(con, run_id, model, milestone, revenue_type, params, n_opps, n_unattr)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return run_id

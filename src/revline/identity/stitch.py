@@ -26,6 +26,7 @@ import pandas as pd
 
 from revline.identity.domains import domain_sql, free_mail_sql
 from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, representatives
+from revline.store.transaction import transaction
 
 DERIVED_SOURCE = "revline:identity"
 """`people.source_system` of persons stitching created (no CRM record): re-derived every run."""
@@ -334,8 +335,7 @@ def _remap_facts(con: duckdb.DuckDBPyConnection) -> None:
 
 def _write(con: duckdb.DuckDBPyConnection) -> None:
     """Replace the stitched tables in one transaction: readers never see half a graph."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM identities")
         con.execute(
             "INSERT INTO identities (identity_type, identity_value, person_id, first_seen_at, source_system) "
@@ -366,10 +366,6 @@ def _write(con: duckdb.DuckDBPyConnection) -> None:
             "INSERT INTO stage_events (object_type, object_id, stage, entered_at, source_system) "
             "SELECT object_type, object_id, stage, entered_at, source_system FROM _stitch_se"
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _report(con: duckdb.DuckDBPyConnection, n_nodes: int, n_edges: int, seconds: float) -> StitchReport:

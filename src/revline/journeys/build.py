@@ -11,7 +11,7 @@ import duckdb
 import ibis
 
 from revline.journeys.milestones import MILESTONE_COLUMNS, TABLES_READ, milestones_expr
-from revline.store import ibis_backend
+from revline.store import ibis_backend, transaction
 
 
 def milestones_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -25,14 +25,9 @@ def build(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
     """Rebuild `milestones`; returns row counts per (object_type, milestone)."""
     sql = milestones_sql(con)
     cols = ", ".join(MILESTONE_COLUMNS)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM milestones")
         con.execute(f"INSERT INTO milestones ({cols}) SELECT {cols} FROM ({sql})")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     rows = con.execute(
         "SELECT object_type, milestone, count(*) FROM milestones GROUP BY ALL ORDER BY 1, 2"
     ).fetchall()

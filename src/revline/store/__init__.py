@@ -3,6 +3,7 @@
 from revline.store.connection import connect, ibis_backend, resolve_db_path
 from revline.store.migrations import current_version, migrate
 from revline.store.schema import CANONICAL_TABLES, SCHEMA_VERSION
+from revline.store.transaction import transaction
 
 __all__ = [
     "CANONICAL_TABLES",
@@ -12,4 +13,5 @@ __all__ = [
     "ibis_backend",
     "migrate",
     "resolve_db_path",
+    "transaction",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from revline.store.schema import MIGRATIONS
+from revline.store.transaction import transaction
 
 
 class SchemaTooNewError(RuntimeError):
@@ -34,17 +35,12 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[i
     for step_version, statements in MIGRATIONS:
         if step_version <= version or step_version > target:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute("CREATE TABLE IF NOT EXISTS schema_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
             for sql in statements:
                 con.execute(sql)
             con.execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)", [str(step_version)]
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         applied.append(step_version)
     return applied
