@@ -77,6 +77,9 @@ def _newlines(data: bytes) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
+SCHEMA = pa.schema([("line", pa.large_string()), ("_row", pa.int64()), ("_bad_utf8", pa.bool_())])
+
+
 def _batch(data: bytes, offsets: np.ndarray, first_row: int) -> pa.RecordBatch:
     """Lines data[offsets[0]:offsets[1]], data[offsets[1]:offsets[2]], ... as a record batch that
     points into `data` (no copy), unless some line is not UTF-8."""
@@ -98,9 +101,6 @@ def _batch(data: bytes, offsets: np.ndarray, first_row: int) -> pa.RecordBatch:
         lines = pa.array(texts, pa.large_string())
     rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
     return pa.RecordBatch.from_arrays([lines, rows, pa.array(bad)], schema=SCHEMA)
-
-
-SCHEMA = pa.schema([("line", pa.large_string()), ("_row", pa.int64()), ("_bad_utf8", pa.bool_())])
 
 
 def _chunks(path: Path, chunk_bytes: int) -> Iterator[pa.Table]:

@@ -23,6 +23,7 @@ from revline.ingest.readers import drop, stage
 from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
+from revline.store.transaction import transaction
 
 # walked directories pick these up; a plain .json (e.g. the demo's ground_truth.json) only when named
 SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json.gz")
@@ -85,9 +86,8 @@ def _aliases(convention: str, obj: str) -> dict[str, list[str]]:
 
 
 def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
-    if d.fmt == "segment":
-        segment.load_events(ctx, staged)
-    elif d.fmt == "spend":
+    """A staged non-Segment file to its reader (Segment files go through `segment.stage`)."""
+    if d.fmt == "spend":
         tabular.load_spend(ctx, staged)
     elif d.fmt == "targets":
         tabular.load_targets(ctx, staged)
@@ -193,8 +193,9 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool)
         # Segment lines are read and validated into temp tables before the transaction opens
         # (see segment.stage); only temp tables are written until then, so a kill leaves the
         # store as it was.
-        for batch in batches:
-            staged.append(segment.stage([(p, c) for p, c, _, _ in batch]))
+        files = [[(p, c) for p, c, _, _ in batch] for batch in batches]
+        for batch_files in files:
+            staged.append(segment.stage(batch_files))
         total, done = len(detected), len(report.skipped)
 
         def log(path: Path, ctx: Ctx, digest: str, d: Detected) -> None:
@@ -208,8 +209,7 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool)
             if progress:
                 progress(done, total, path)
 
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for path, ctx, digest, d in plan:
                 if d.fmt == "segment":
                     continue
@@ -221,8 +221,8 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool)
                 ctx.entry(primary).quarantined += broken
                 drop(con, stg)
                 log(path, ctx, digest, d)
-            for batch, table in zip(batches, list(staged)):
-                segment.write_staged([(p, c) for p, c, _, _ in batch], table)
+            for batch, batch_files, table in zip(batches, files, list(staged)):
+                segment.write_staged(batch_files, table)
                 staged.remove(table)
                 for item in batch:
                     log(*item)
@@ -231,10 +231,6 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool)
                 f"FROM (SELECT * FROM {QUARANTINE_BATCH} EXCEPT "
                 f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine) ORDER BY source, row_number"
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for table in staged:
             con.execute(f"DROP TABLE IF EXISTS {table}")

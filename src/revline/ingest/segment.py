@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
@@ -30,6 +30,7 @@ from revline.ingest.report import IngestReport
 from revline.ingest.sqlfrag import clean, ident, lit, parse_clean_timestamp, snake
 from revline.ingest.upsert import is_empty, upsert
 from revline.ingest.validate import Check, Field, quarantine_broken, typed_rows
+from revline.store.transaction import transaction as _transaction
 
 EVENT_TYPES = ("track", "page", "identify", "group", "alias", "screen")
 
@@ -149,32 +150,36 @@ def _staging_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     )
 
 
+_STAGED = ["_g", "_f", *EVENT_COLUMNS, "_ok", "_line", "_bad_utf8", *TOUCH_COLUMNS]
+
+
+def _chunk_sql(offset: int, f: int) -> str:
+    """The staged rows of the Arrow chunk `_rl_chunk`, lines numbered from `offset` + 1, file `f`.
+    Both numbers go in as literals: as prepared-statement parameters they cost a third more."""
+    lines = f"SELECT _row + {int(offset)} AS _g, {int(f)}::INTEGER AS _f, line, _bad_utf8, {_parsed()} AS j FROM _rl_chunk"
+    parse = f"SELECT * EXCLUDE (_ok), _ok AND NOT _bad_utf8 AS _ok FROM ({_typed(lines)})"
+    raw = f"SELECT * EXCLUDE (line, j), CASE WHEN NOT _ok THEN rtrim(line, chr(13) || chr(10)) END AS _line FROM ({parse})"
+    return f"SELECT {', '.join(_STAGED)} FROM ({_with_touch(raw, f'_ok AND type IN {TOUCH_TYPES}')})"
+
+
 def _read_batch(con: duckdb.DuckDBPyConnection, paths: list[Path], table: str) -> dict[int, tuple[int, int]]:
     """Every line of every file into `table`: `_g` numbers lines across the files in order, `_f`
     is the file's 1-based position in `paths`, then the typed Spec fields, `_ok`, the raw line of
     rejected rows and the touch columns of good touch rows. Returns file -> (first `_g`, lines).
     The lines arrive as Arrow chunks (see `lines.py`) that DuckDB parses on all cores."""
     _staging_table(con, table)
-    # offsets are spliced in as literals: as prepared-statement parameters they cost a third more
-    lines = f"SELECT _row + {{off}} AS _g, {{f}}::INTEGER AS _f, line, _bad_utf8, {_parsed()} AS j FROM _rl_chunk"
-    parse = f"SELECT * EXCLUDE (_ok), _ok AND NOT _bad_utf8 AS _ok FROM ({_typed(lines)})"
-    cols = ["_g", "_f", *EVENT_COLUMNS, "_ok", "_line", "_bad_utf8", *TOUCH_COLUMNS]
-    body = (
-        f"SELECT {', '.join(cols)} FROM ({_with_touch(f'SELECT * EXCLUDE (line, j), CASE WHEN NOT _ok THEN rtrim(line, chr(13) || chr(10)) END AS _line FROM ({parse})', f'_ok AND type IN {TOUCH_TYPES}')})"
-    )
     offsets: dict[int, tuple[int, int]] = {}
     g = 0
     for f, path in enumerate(paths, 1):
-        first, n = g, 0
+        first = g
         for chunk in line_chunks(path):
             con.register("_rl_chunk", batches(chunk))
             try:
-                con.execute(f"INSERT INTO {table} ({', '.join(cols)}) " + body.replace("{off}", str(int(g))).replace("{f}", str(int(f))))
+                con.execute(f"INSERT INTO {table} ({', '.join(_STAGED)}) {_chunk_sql(g, f)}")
             finally:
                 con.unregister("_rl_chunk")
             g += chunk.num_rows
-            n += chunk.num_rows
-        offsets[f] = (first + 1, n)
+        offsets[f] = (first + 1, g - first)
     return offsets
 
 
@@ -312,20 +317,6 @@ def write_staged(files: list[tuple[Path, Ctx]], table: str) -> None:
     con.execute(f"DROP TABLE {table}")
 
 
-def load_batch(files: list[tuple[Path, Ctx]]) -> None:
-    """Segment files (each with the report context of its file) into `events`, then their new
-    events into touchpoints and identity links: one pass over all of them, so a directory of
-    monthly exports costs a few statements, not a few per file. Earlier files win duplicates.
-    (`load_files` calls `stage` before its transaction and `write_staged` inside it.)"""
-    if files:
-        write_staged(files, stage(files))
-
-
-def load_file(ctx: Ctx, path: Path) -> None:
-    """One Segment file (see `load_batch`)."""
-    load_batch([(path, ctx)])
-
-
 def load_events(ctx: Ctx, staged: Staged) -> None:
     """Segment lines already staged by `readers.stage_lines` (kept for callers holding a Staged)."""
     con = ctx.con
@@ -452,18 +443,10 @@ def derive_from_events(
     this per batch. `transaction=False` when the caller already holds one."""
     ctx = Ctx(con, IngestReport(), load_rules(channel_rules), {}, obj="events", fmt="segment")
     ctx.path = type(ctx.path)(message_ids_table or "events")
-    if transaction:
-        con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con) if transaction else nullcontext():
         con.execute("SET TimeZone = 'UTC'")
         derive(ctx, message_ids_table)
-        if transaction:
-            con.execute("COMMIT")
-    except BaseException:
-        if transaction:
-            con.execute("ROLLBACK")
-        raise
     return ctx.report
 
 
-__all__ = ["derive_from_events", "load_file", "load_events", "EVENT_TYPES"]
+__all__ = ["derive_from_events", "load_events", "stage", "write_staged", "EVENT_TYPES"]
