@@ -239,9 +239,6 @@ def _system(chain: MarkovChain) -> _System:
     top = chain.conv_value.max(initial=0.0)
     value = chain.conv_value / top if top > 0 else chain.conv_value
     mean_value = np.divide(value, chain.to_conv, out=np.zeros_like(value), where=chain.to_conv > 0)
-    top = mean_value.max(initial=0.0)
-    if top > 0:
-        mean_value = mean_value / top
     total_start = chain.start.sum()
     pi0 = chain.start / total_start if total_start > 0 else np.zeros_like(chain.start)
     Q = sp.diags(1.0 / safe) @ chain.counts
