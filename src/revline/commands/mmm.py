@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,6 +50,16 @@ def _load(fit_dir: Optional[Path], db: Optional[Path], outcome: str):
         raise typer.BadParameter(str(exc), param_hint="--fit-dir") from None
 
 
+@contextmanager
+def _user_errors(console) -> Iterator[None]:
+    """Bad input (MMMDataError is a ValueError) as one red line and exit code 1, not a traceback."""
+    try:
+        yield
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     mmm = typer.Typer(help="Bayesian marketing-mix model: fit, optimise budgets, run scenarios.", no_args_is_help=True)
@@ -84,13 +96,13 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from revline.models.mmm import report
-        from revline.models.mmm.data import MMMDataError, from_csv, linear_time_controls, weekly_from_store
+        from revline.models.mmm.data import from_csv, linear_time_controls, weekly_from_store
         from revline.models.mmm.fit import fit
         from revline.models.mmm.model import ModelSpec
         from revline.models.mmm.priors import load_priors
 
         console = Console()
-        try:
+        with _user_errors(console):
             if csv is not None:
                 if not channels:
                     raise typer.BadParameter("--channels is required with --csv", param_hint="--channels")
@@ -121,9 +133,6 @@ def register(app: typer.Typer) -> None:
             with console.status(f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ..."):
                 result = fit(frame, spec=spec, method="svi" if fast else "nuts", chains=chains, draws=draws,
                              tune=tune, seed=seed, lift_tests=lift, svi_steps=svi_steps)
-        except (MMMDataError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
         target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
         result.save(target)
         table = report.contributions(result)
@@ -164,17 +173,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from revline.models.mmm.data import MMMDataError
         from revline.models.mmm.optimizer import optimize_budget, parse_bounds
 
         console = Console()
         result = _load(fit_dir, db, outcome)
-        try:
+        with _user_errors(console):
             with console.status("Optimising ..."):
                 table = optimize_budget(result, budget, parse_bounds(bounds), quarter=quarter)
-        except (MMMDataError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
         t = Table(title=f"Budget {budget:,.0f} over {table.attrs['weeks']} weeks")
         for col in ("channel", "current plan", "optimal", "change", "expected contribution (optimal) [94% HDI]"):
             t.add_column(col, justify="left" if col == "channel" else "right")
@@ -200,17 +205,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from revline.models.mmm.data import MMMDataError
         from revline.models.mmm.scenario import scenario
 
         console = Console()
         result = _load(fit_dir, db, outcome)
-        try:
+        with _user_errors(console):
             table = scenario(result, add=_parse_amounts(add or [], "--add"), set=_parse_amounts(set_ or [], "--set"),
                              quarter=quarter, include_carryover=carryover)
-        except (MMMDataError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
         qs = [c for c in table.columns if c.startswith("q")]
         t = Table(title=f"{result.roles.outcome_col}, {table.attrs['window_start']} .. {table.attrs['window_end']}")
         for col in ("plan", "spend", "mean", *qs):
