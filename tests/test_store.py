@@ -30,6 +30,8 @@ def _storage_version(con) -> str:
 def test_new_store_uses_the_pinned_duckdb_format_and_an_old_one_keeps_its_own(tmp_path):
     from revline.store.connection import STORAGE_VERSION
 
+    # the format follows the pinned DuckDB: bumping the pin means choosing the format again
+    assert STORAGE_VERSION == "v{}.{}.0".format(*duckdb.__version__.split(".")[:2])
     con = connect(tmp_path / "new.duckdb")
     assert _storage_version(con).startswith(STORAGE_VERSION)
     # nothing set on the returned connection: plain duckdb can open the same file beside it
