@@ -203,3 +203,47 @@ def test_line_endings_encoding_and_cut_files(tmp_path):
     else:
         raise AssertionError("a cut gzip file must not load silently")
     assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def _compression(con, table: str) -> dict[str, set[str]]:
+    con.execute("CHECKPOINT")
+    out: dict[str, set[str]] = {}
+    for col, kind in con.execute(f"SELECT column_name, compression FROM pragma_storage_info('{table}') "
+                                 "WHERE segment_type <> 'VALIDITY'").fetchall():
+        out.setdefault(col, set()).add(kind)
+    return out
+
+
+_MANY_EVENTS = ("INSERT INTO events (message_id, type, anonymous_id, occurred_at, properties, traits, context) "
+                "SELECT 'm' || i, 'page', 'a' || (i % 50), TIMESTAMP '2025-01-01' + to_seconds(i), "
+                "'{\"path\": \"/p/' || (i % 9) || '\"}', '{\"plan\": \"pro\"}', "
+                "'{\"userAgent\": \"Mozilla/5.0 ' || (i % 7) || '\", \"page\": {\"url\": \"https://x.io/' || (i % 11) || '\"}}' "
+                "FROM range(5000) t(i)")
+
+
+def test_migration_5_compresses_event_json_with_zstd_only_where_the_format_has_it(tmp_path):
+    from revline.store import SCHEMA_VERSION, current_version
+    from revline.store.connection import STORAGE_VERSION
+
+    new = tmp_path / "new.duckdb"
+    con = duckdb.connect(str(new), config={"storage_compatibility_version": STORAGE_VERSION})
+    migrate(con, target=4)
+    con.execute(_MANY_EVENTS)
+    before = con.execute("SELECT * FROM events ORDER BY occurred_at").fetchall()
+    con.close()
+    con = connect(new)
+    assert current_version(con) == SCHEMA_VERSION == 5
+    assert con.execute("SELECT * FROM events ORDER BY occurred_at").fetchall() == before
+    kinds = _compression(con, "events")
+    assert all(kinds[c] == {"ZSTD"} for c in ("properties", "traits", "context")), kinds
+    assert "ZSTD" not in kinds["message_id"]
+    con.close()
+    # a store in DuckDB's 1.0 format has no ZSTD (a named one would store the column
+    # uncompressed): the step only records the version and DuckDB keeps choosing
+    old = tmp_path / "old.duckdb"
+    duckdb.connect(str(old)).close()
+    con = connect(old)
+    assert current_version(con) == 5
+    con.execute(_MANY_EVENTS)
+    kinds = _compression(con, "events")
+    assert not kinds["context"] & {"ZSTD", "Uncompressed"}, kinds

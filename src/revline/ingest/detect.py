@@ -184,11 +184,11 @@ def _canonical_columns(table: str) -> frozenset[str]:
     """Column names of a canonical table, read from the DDL (the contract) in a scratch database."""
     import duckdb
 
-    from revline.store.schema import MIGRATIONS
+    from revline.store.schema import MIGRATIONS, statements
 
     con = duckdb.connect()
-    for _, stmts in MIGRATIONS:
-        for s in stmts:
+    for _, step in MIGRATIONS:
+        for s in statements(step, con):
             con.execute(s)
     cols = frozenset(r[0] for r in con.execute(f"DESCRIBE {table}").fetchall())
     con.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from revline.store.schema import MIGRATIONS
+from revline.store.schema import MIGRATIONS, statements
 from revline.store.transaction import transaction
 
 
@@ -32,12 +32,12 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[i
             f"store schema version {version} is newer than this revline supports ({newest}); upgrade revline"
         )
     applied: list[int] = []
-    for step_version, statements in MIGRATIONS:
+    for step_version, step in MIGRATIONS:
         if step_version <= version or step_version > target:
             continue
         with transaction(con):
             con.execute("CREATE TABLE IF NOT EXISTS schema_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            for sql in statements:
+            for sql in statements(step, con):
                 con.execute(sql)
             con.execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)", [str(step_version)]
