@@ -299,7 +299,7 @@ _V4 = [
 # Version 5 (ingest/, api/): the JSON columns of `events` (properties, traits, context) compressed
 # with ZSTD. Why: browser events carry long, nearly unique JSON (user agent, IP, full URLs), which
 # DuckDB's automatic choice (DICT_FSST) compresses about 2x at a high CPU cost; ZSTD made the
-# events of 1M such events 2.6x smaller and their write 0.6 s faster. DuckDB never picks ZSTD by
+# JSON of 1M such events 2.6x smaller and their ingest 0.6 s faster (7.4 s before). DuckDB never picks ZSTD by
 # itself for strings under 4 KB, so the columns name it. Only a store in a format that has ZSTD
 # (DuckDB >= 1.2; new stores, see connection.STORAGE_VERSION) gets it: on an older file a named
 # ZSTD silently stores the column uncompressed, so there this step only records the version.
@@ -344,6 +344,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
 def statements(step: Step, con: duckdb.DuckDBPyConnection) -> list[str]:
     """The SQL of one migration step for the store behind `con`."""
     return step(con) if callable(step) else step
+
 
 SCHEMA_VERSION: int = MIGRATIONS[-1][0]
 
