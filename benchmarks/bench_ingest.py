@@ -36,76 +36,71 @@ import time
 from pathlib import Path
 
 
-def generate_events(path: Path, n: int, bad_every: int = 10_000) -> None:
-    """Spec-shaped events written by DuckDB itself (fast); every `bad_every`-th has a bad timestamp."""
+def _write_events(path: Path, n: int, columns: str) -> None:
+    """`n` events, one per `i` in range(n), written by DuckDB itself (fast) as gzipped JSON lines."""
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"""
-        COPY (
-          SELECT 'msg-' || i AS messageId,
-                 CASE WHEN i % 10 = 0 THEN 'identify' WHEN i % 4 = 0 THEN 'track' ELSE 'page' END AS type,
-                 CASE WHEN i % 4 = 0 AND i % 10 <> 0 THEN 'Form Submitted' END AS event,
-                 'anon-' || (i % 200000) AS anonymousId,
-                 CASE WHEN i % 3 = 0 THEN 'user-' || (i % 50000) END AS userId,
-                 CASE WHEN i % {bad_every} = 7 THEN 'not-a-time'
-                      ELSE strftime(TIMESTAMP '2025-01-01' + to_seconds(i * 7), '%Y-%m-%dT%H:%M:%SZ') END AS timestamp,
-                 {{'campaign': {{'source': ['google', 'linkedin', 'newsletter', NULL][1 + i % 4],
-                                'medium': ['cpc', 'paid_social', 'email', NULL][1 + i % 4],
-                                'name': 'cmp-' || (i % 40)}},
-                  'page': {{'url': 'https://example.com/p/' || (i % 1000), 'path': '/p/' || (i % 1000),
-                           'referrer': ['https://www.google.com/', 'https://t.co/x', NULL, 'https://news.ycombinator.com/'][1 + i % 4],
-                           'title': 'Page ' || (i % 1000)}}}} AS context,
-                 CASE WHEN i % 10 = 0 THEN {{'email': 'user' || (i % 50000) || '@example.com'}} END AS traits,
-                 {{'path': '/p/' || (i % 1000)}} AS properties
-          FROM range({n}) t(i)
-        ) TO '{path}' (FORMAT json, COMPRESSION gzip)
-    """)
+    con.execute(f"COPY (SELECT {columns} FROM range({n}) t(i)) TO '{path}' (FORMAT json, COMPRESSION gzip)")
     con.close()
+
+
+def _calls(bad_every: int, time_format: str) -> str:
+    """The mix of calls both shapes share: 10% identify, then track and page; a userId on every
+    third event; every `bad_every`-th event has a timestamp that does not parse."""
+    return f"""
+        CASE WHEN i % 10 = 0 THEN 'identify' WHEN i % 4 = 0 THEN 'track' ELSE 'page' END AS type,
+        CASE WHEN i % 3 = 0 THEN 'user-' || (i % 50000) END AS userId,
+        CASE WHEN i % {bad_every} = 7 THEN 'not-a-time'
+             ELSE strftime(TIMESTAMP '2025-01-01' + to_seconds(i * 7), '{time_format}') END AS timestamp"""
+
+
+def generate_events(path: Path, n: int, bad_every: int = 10_000) -> None:
+    """Spec-shaped events with the fields revline reads and little else."""
+    _write_events(path, n, f"""
+        'msg-' || i AS messageId, {_calls(bad_every, '%Y-%m-%dT%H:%M:%SZ')},
+        CASE WHEN i % 4 = 0 AND i % 10 <> 0 THEN 'Form Submitted' END AS event,
+        'anon-' || (i % 200000) AS anonymousId,
+        {{'campaign': {{'source': ['google', 'linkedin', 'newsletter', NULL][1 + i % 4],
+                       'medium': ['cpc', 'paid_social', 'email', NULL][1 + i % 4],
+                       'name': 'cmp-' || (i % 40)}},
+         'page': {{'url': 'https://example.com/p/' || (i % 1000), 'path': '/p/' || (i % 1000),
+                  'referrer': ['https://www.google.com/', 'https://t.co/x', NULL, 'https://news.ycombinator.com/'][1 + i % 4],
+                  'title': 'Page ' || (i % 1000)}}}} AS context,
+        CASE WHEN i % 10 = 0 THEN {{'email': 'user' || (i % 50000) || '@example.com'}} END AS traits,
+        {{'path': '/p/' || (i % 1000)}} AS properties""")
 
 
 def generate_browser_events(path: Path, n: int, bad_every: int = 10_000) -> None:
     """Events as a browser's analytics.js sends them: the same mix of calls as `generate_events`,
     plus the context a real page view carries (user agent, IP, library, locale, time zone, full
     URL with utm parameters and a click id), uuid messageIds and hashed anonymousIds."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"""
-        COPY (
-          SELECT 'msg-' || uuid()::VARCHAR AS messageId,
-                 CASE WHEN i % 10 = 0 THEN 'identify' WHEN i % 4 = 0 THEN 'track' ELSE 'page' END AS type,
-                 CASE WHEN i % 4 = 0 AND i % 10 <> 0
-                      THEN ['Form Submitted', 'Demo Requested', 'Pricing Viewed', 'Signed Up'][1 + i % 4] END AS event,
-                 'anon-' || md5((i % 200000)::VARCHAR) AS anonymousId,
-                 CASE WHEN i % 3 = 0 THEN 'user-' || (i % 50000) END AS userId,
-                 CASE WHEN i % {bad_every} = 7 THEN 'not-a-time'
-                      ELSE strftime(TIMESTAMP '2025-01-01' + to_seconds(i * 7), '%Y-%m-%dT%H:%M:%S.000Z') END AS timestamp,
-                 strftime(TIMESTAMP '2025-01-01' + to_seconds(i * 7 + 1), '%Y-%m-%dT%H:%M:%S.000Z') AS sentAt,
-                 {{'campaign': CASE WHEN i % 3 = 0 THEN {{'source': ['google', 'linkedin', 'newsletter', 'bing', 'facebook'][1 + i % 5],
-                                                          'medium': ['cpc', 'paid_social', 'email', 'cpc', 'social'][1 + i % 5],
-                                                          'name': 'cmp-' || (i % 140)}} END,
-                  'ip': ((i * 7919) % 223 + 1) || '.' || ((i * 104729) % 255) || '.' || ((i * 31) % 255) || '.' || (i % 254 + 1),
-                  'library': {{'name': 'analytics.js', 'version': '4.' || (i % 20) || '.0'}},
-                  'locale': ['en-US', 'en-GB', 'de-DE', 'fr-FR'][1 + i % 4],
-                  'timezone': ['America/New_York', 'Europe/London', 'Europe/Berlin', 'Asia/Tokyo'][1 + i % 4],
-                  'userAgent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/'
-                               || (100 + i % 30) || '.0.' || (i % 5000) || '.0 Safari/537.36',
-                  'page': {{'url': 'https://www.example.com/' || ['pricing', 'blog/post-' || (i % 3000), 'docs/' || (i % 800), 'product'][1 + i % 4]
-                                  || CASE WHEN i % 5 = 0 THEN '?utm_source=google&utm_medium=cpc&utm_campaign=brand-' || (i % 30)
-                                          || '&gclid=' || md5(i::VARCHAR) ELSE '' END,
-                           'path': '/' || (i % 1000), 'search': '',
-                           'referrer': ['https://www.google.com/', 'https://t.co/x', NULL, 'https://news.ycombinator.com/',
-                                        'https://www.linkedin.com/feed/'][1 + i % 5],
-                           'title': 'Example - ' || (i % 1000)}}}} AS context,
-                 CASE WHEN i % 10 = 0 THEN {{'email': 'user' || (i % 50000) || '@corp' || (i % 900) || '.com',
-                                            'name': 'User ' || (i % 50000), 'company': 'Corp ' || (i % 900),
-                                            'plan': ['free', 'pro', 'enterprise'][1 + i % 3]}} END AS traits,
-                 {{'path': '/p/' || (i % 1000), 'url': 'https://www.example.com/p/' || i, 'title': 'Page ' || (i % 1000)}} AS properties
-          FROM range({n}) t(i)
-        ) TO '{path}' (FORMAT json, COMPRESSION gzip)
-    """)
-    con.close()
+    _write_events(path, n, f"""
+        'msg-' || uuid()::VARCHAR AS messageId, {_calls(bad_every, '%Y-%m-%dT%H:%M:%S.000Z')},
+        CASE WHEN i % 4 = 0 AND i % 10 <> 0
+             THEN ['Form Submitted', 'Demo Requested', 'Pricing Viewed', 'Signed Up'][1 + i % 4] END AS event,
+        'anon-' || md5((i % 200000)::VARCHAR) AS anonymousId,
+        strftime(TIMESTAMP '2025-01-01' + to_seconds(i * 7 + 1), '%Y-%m-%dT%H:%M:%S.000Z') AS sentAt,
+        {{'campaign': CASE WHEN i % 3 = 0 THEN {{'source': ['google', 'linkedin', 'newsletter', 'bing', 'facebook'][1 + i % 5],
+                                                 'medium': ['cpc', 'paid_social', 'email', 'cpc', 'social'][1 + i % 5],
+                                                 'name': 'cmp-' || (i % 140)}} END,
+         'ip': ((i * 7919) % 223 + 1) || '.' || ((i * 104729) % 255) || '.' || ((i * 31) % 255) || '.' || (i % 254 + 1),
+         'library': {{'name': 'analytics.js', 'version': '4.' || (i % 20) || '.0'}},
+         'locale': ['en-US', 'en-GB', 'de-DE', 'fr-FR'][1 + i % 4],
+         'timezone': ['America/New_York', 'Europe/London', 'Europe/Berlin', 'Asia/Tokyo'][1 + i % 4],
+         'userAgent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/'
+                      || (100 + i % 30) || '.0.' || (i % 5000) || '.0 Safari/537.36',
+         'page': {{'url': 'https://www.example.com/' || ['pricing', 'blog/post-' || (i % 3000), 'docs/' || (i % 800), 'product'][1 + i % 4]
+                         || CASE WHEN i % 5 = 0 THEN '?utm_source=google&utm_medium=cpc&utm_campaign=brand-' || (i % 30)
+                                 || '&gclid=' || md5(i::VARCHAR) ELSE '' END,
+                  'path': '/' || (i % 1000), 'search': '',
+                  'referrer': ['https://www.google.com/', 'https://t.co/x', NULL, 'https://news.ycombinator.com/',
+                               'https://www.linkedin.com/feed/'][1 + i % 5],
+                  'title': 'Example - ' || (i % 1000)}}}} AS context,
+        CASE WHEN i % 10 = 0 THEN {{'email': 'user' || (i % 50000) || '@corp' || (i % 900) || '.com',
+                                   'name': 'User ' || (i % 50000), 'company': 'Corp ' || (i % 900),
+                                   'plan': ['free', 'pro', 'enterprise'][1 + i % 3]}} END AS traits,
+        {{'path': '/p/' || (i % 1000), 'url': 'https://www.example.com/p/' || i, 'title': 'Page ' || (i % 1000)}} AS properties""")
 
 
 SHAPES = {"light": generate_events, "browser": generate_browser_events}
