@@ -115,3 +115,17 @@ def test_transaction_commits_or_rolls_back_everything():
             con.execute("INSERT INTO t VALUES (2)")
             raise KeyboardInterrupt
     assert con.execute("SELECT list(x) FROM t").fetchone()[0] == [1]
+
+
+def test_setting_is_put_back_even_when_the_block_fails():
+    from revline.store.settings import setting
+
+    con = connect(":memory:")
+    con.execute("SET TimeZone = 'Europe/Berlin'")
+    with pytest.raises(RuntimeError):
+        with setting(con, "TimeZone", "UTC"), setting(con, "preserve_insertion_order", False):
+            assert con.execute("SELECT current_setting('TimeZone'), current_setting('preserve_insertion_order')"
+                               ).fetchone() == ("UTC", False)
+            raise RuntimeError
+    assert con.execute("SELECT current_setting('TimeZone'), current_setting('preserve_insertion_order')"
+                       ).fetchone() == ("Europe/Berlin", True)

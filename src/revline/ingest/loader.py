@@ -23,6 +23,7 @@ from revline.ingest.readers import drop, stage
 from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
+from revline.store.settings import setting
 from revline.store.transaction import transaction
 
 # walked directories pick these up; a plain .json (e.g. the demo's ground_truth.json) only when named
@@ -146,7 +147,8 @@ def load_files(
             report.unrecognised.append(str(exc))
     detected.sort(key=lambda pd: (_ORDER.get(primary_table(pd[1]), 5), str(pd[0])))
     base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map))
-    with capped_memory(con):
+    # UTC: zone-less timestamps in exports are read as UTC (see sqlfrag.parse_timestamp)
+    with capped_memory(con), setting(con, "TimeZone", "UTC"):
         _load(con, detected, base, report, progress, force)
     return report
 
@@ -182,10 +184,8 @@ def _segment_batches(plan) -> list[list]:
 
 
 def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool) -> None:
-    old_tz = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
     staged: list[str] = []
     try:
-        con.execute("SET TimeZone = 'UTC'")
         con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
         ensure_batch_quarantine(con)
         plan = _plan(con, detected, base, report, force)
@@ -235,4 +235,3 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool)
         for table in staged:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
-        con.execute(f"SET TimeZone = '{old_tz}'")

@@ -16,8 +16,7 @@ quarantine.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import duckdb
@@ -30,6 +29,7 @@ from revline.ingest.report import IngestReport
 from revline.ingest.sqlfrag import clean, ident, lit, parse_clean_timestamp, snake
 from revline.ingest.upsert import is_empty, upsert
 from revline.ingest.validate import Check, Field, quarantine_broken, typed_rows
+from revline.store.settings import setting
 from revline.store.transaction import transaction as _transaction
 
 EVENT_TYPES = ("track", "page", "identify", "group", "alias", "screen")
@@ -272,18 +272,12 @@ def _per_file(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, int]:
     return {int(f): int(n) for f, n in con.execute(f"SELECT _f, count(*) FROM {table} GROUP BY _f").fetchall()}
 
 
-@contextmanager
-def _unordered(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def _unordered(con: duckdb.DuckDBPyConnection):
     """Inserts free to write rows in any order. Every Segment row carries its own order (`_g`),
     while an order-preserving insert from the many small row groups of the staging table
     re-merged them on one thread: the events insert took twice as long. (CSV staging numbers
     rows by insertion order, so this stays scoped to the Segment path.)"""
-    old = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    con.execute("SET preserve_insertion_order = false")
-    try:
-        yield
-    finally:
-        con.execute(f"SET preserve_insertion_order = {'true' if old else 'false'}")
+    return setting(con, "preserve_insertion_order", False)
 
 
 def stage(files: list[tuple[Path, Ctx]]) -> str:

@@ -1,0 +1,29 @@
+"""A DuckDB setting changed for the length of a `with` block, then put back.
+
+Why a helper: the ingest path runs with settings a user's session may not have (UTC time zone,
+unordered inserts) and must hand the connection back as it found it, whatever fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@contextmanager
+def setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """`SET name = value` for the block; the value it had before comes back on exit."""
+    old = con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+    con.execute(f"SET {name} = {_literal(value)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET {name} = {_literal(old)}")
