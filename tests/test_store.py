@@ -23,17 +23,13 @@ def test_init_creates_every_canonical_table(tmp_path):
             "revenue_type", "channel", "campaign_id", "run_id"} <= cols
 
 
-def _storage_version(con) -> str:
-    return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
-
-
 def test_new_store_uses_the_pinned_duckdb_format_and_an_old_one_keeps_its_own(tmp_path):
     from revline.store.connection import STORAGE_VERSION
 
     # the format follows the pinned DuckDB: bumping the pin means choosing the format again
     assert STORAGE_VERSION == "v{}.{}.0".format(*duckdb.__version__.split(".")[:2])
     con = connect(tmp_path / "new.duckdb")
-    assert _storage_version(con).startswith(STORAGE_VERSION)
+    assert schema_mod.storage_version(con).startswith(STORAGE_VERSION)
     # nothing set on the returned connection: plain duckdb can open the same file beside it
     other = duckdb.connect(str(tmp_path / "new.duckdb"))
     assert other.execute("SELECT count(*) FROM events").fetchone() == (0,)
@@ -41,7 +37,7 @@ def test_new_store_uses_the_pinned_duckdb_format_and_an_old_one_keeps_its_own(tm
     con.close()
     duckdb.connect(str(tmp_path / "old.duckdb")).close()  # DuckDB's default, 1.0-compatible format
     con = connect(tmp_path / "old.duckdb")
-    assert _storage_version(con).startswith("v1.0.0")
+    assert schema_mod.storage_version(con).startswith("v1.0.0")
     assert current_version(con) == SCHEMA_VERSION
 
 

@@ -299,16 +299,22 @@ _V4 = [
 # Version 5 (ingest/, api/): the JSON columns of `events` (properties, traits, context) compressed
 # with ZSTD. Why: browser events carry long, nearly unique JSON (user agent, IP, full URLs), which
 # DuckDB's automatic choice (DICT_FSST) compresses about 2x at a high CPU cost; ZSTD made the
-# JSON of 1M such events 2.6x smaller and their ingest 0.6 s faster (7.4 s before). DuckDB never picks ZSTD by
-# itself for strings under 4 KB, so the columns name it. Only a store in a format that has ZSTD
-# (DuckDB >= 1.2; new stores, see connection.STORAGE_VERSION) gets it: on an older file a named
-# ZSTD silently stores the column uncompressed, so there this step only records the version.
+# JSON of 1M such events 2.6x smaller and their ingest 0.6 s faster (7.4 s before). DuckDB never
+# picks ZSTD by itself for strings under 4 KB, so the columns name it. Only a store in a format
+# that has ZSTD (DuckDB >= 1.2; new stores, see connection.STORAGE_VERSION) gets it: on an older
+# file a named ZSTD silently stores the column uncompressed, so there this step only records the
+# version.
 _JSON_COLUMNS = ("properties", "traits", "context")
 
 
-def _has_zstd(con: duckdb.DuckDBPyConnection) -> bool:
+def storage_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The on-disk format of the store behind `con` ('v1.5.0+'); None for an in-memory database."""
     tags = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
-    version = tags.get("storage_version")  # 'v1.5.0+'; none for an in-memory database
+    return tags.get("storage_version")
+
+
+def _has_zstd(con: duckdb.DuckDBPyConnection) -> bool:
+    version = storage_version(con)
     if version is None:
         return True  # nothing in memory is compressed: keep the same DDL as a file store
     return tuple(int(x) for x in version.strip("v+").split(".")[:2]) >= (1, 2)

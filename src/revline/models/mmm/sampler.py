@@ -29,6 +29,7 @@ from numpyro.infer.util import potential_energy
 
 JITTER = 1.0  # half-width of the uniform start jitter on the unconstrained scale (PyMC's)
 
+
 class FlatPosterior(NamedTuple):
     """The model's posterior as a function of one unconstrained vector."""
 
@@ -172,5 +173,5 @@ def run_nuts(model: Callable, args: tuple, *, seed: int, chains: int, draws: int
         raise RuntimeError("NUTS met a non-finite log density (a start or a region the priors allow but the "
                            "model cannot evaluate); check the priors and the data for extreme values")
     stats = {"divergences": int(diverging.sum()), "mean_leapfrog_steps": float(num_steps.mean()),
-             "init": "prior mean + uniform(-1, 1) jitter, unconstrained"}
+             "init": f"prior mean + uniform(-{JITTER:g}, {JITTER:g}) jitter, unconstrained"}
     return constrain(post, q), stats
