@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from revline.store.sql import lit
+
 # Exact free-mail domains (consumer mailbox providers).
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
     {
@@ -73,6 +75,6 @@ def domain_sql(expr: str) -> str:
 def free_mail_sql(domain_expr: str, extra: Iterable[str] = ()) -> str:
     """DuckDB predicate: the (already normalised) domain expression is free mail."""
     exact = sorted(FREE_MAIL_DOMAINS | {d for d in (normalize_domain(e) for e in extra) if d})
-    quoted = ", ".join("'" + d.replace("'", "''") + "'" for d in exact)
-    likes = " OR ".join(f"starts_with({domain_expr}, '{p}')" for p in FREE_MAIL_PREFIXES)
+    quoted = ", ".join(lit(d) for d in exact)
+    likes = " OR ".join(f"starts_with({domain_expr}, {lit(p)})" for p in FREE_MAIL_PREFIXES)
     return f"({domain_expr} IN ({quoted}) OR {likes})"

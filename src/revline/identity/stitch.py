@@ -26,6 +26,7 @@ import pandas as pd
 
 from revline.identity.domains import domain_sql, free_mail_sql
 from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, representatives
+from revline.store.sql import lit
 from revline.store.transaction import transaction
 
 DERIVED_SOURCE = "revline:identity"
@@ -67,7 +68,7 @@ def _norm(type_expr: str, value_expr: str) -> str:
 
 
 def _priority_sql(type_expr: str) -> str:
-    cases = " ".join(f"WHEN '{t}' THEN {p}" for t, p in TYPE_PRIORITY.items())
+    cases = " ".join(f"WHEN {lit(t)} THEN {int(p)}" for t, p in TYPE_PRIORITY.items())
     return f"CASE {type_expr} {cases} ELSE {UNKNOWN_PRIORITY} END"
 
 
@@ -82,7 +83,7 @@ def _crm_type_sql(value_expr: str) -> str:
 
 def _crm_types(con: duckdb.DuckDBPyConnection) -> None:
     """The CRM type of every CRM id named in links or touches (a lead id vs a contact id)."""
-    crm_list = ", ".join(f"'{t}'" for t in CRM_TYPES)
+    crm_list = ", ".join(lit(t) for t in CRM_TYPES)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stitch_crm AS
@@ -200,7 +201,7 @@ def _solve(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         FROM _stitch_nodes n JOIN _stitch_rep r USING (code) JOIN _stitch_persons p USING (rep_code)
         """
     )
-    crm_list = ", ".join(f"'{t}'" for t in CRM_TYPES)
+    crm_list = ", ".join(lit(t) for t in CRM_TYPES)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stitch_crm_map AS
@@ -380,7 +381,7 @@ def _report(con: duckdb.DuckDBPyConnection, n_nodes: int, n_edges: int, seconds:
         ).fetchall()
     )
     largest = q("SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM _stitch_map GROUP BY person_id)")[0]
-    known = ", ".join(f"'{t}'" for t in TYPE_PRIORITY)
+    known = ", ".join(lit(t) for t in TYPE_PRIORITY)
     unknown = dict(con.execute(f"SELECT t, count(*) FROM _stitch_map WHERE t NOT IN ({known}) GROUP BY 1 ORDER BY 1").fetchall())
     tps, tp_person, tp_account = q("SELECT count(*), count(person_id), count(account_id) FROM _stitch_tp")
     return StitchReport(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revline.ingest.aliases import norm
-from revline.ingest.readers import file_kind
+from revline.ingest.readers import duckdb_path, file_kind
 
 FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
 SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory",
@@ -47,7 +47,8 @@ def read_headers(path: Path) -> list[str]:
     if kind == "parquet":
         import duckdb
 
-        return [r[0] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+        with duckdb_path(path) as name, duckdb.connect() as con:
+            return [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [name]).fetchall()]
     with _open_text(path) as fh:
         if kind == "jsonl":
             for line in fh:

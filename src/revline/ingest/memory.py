@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import duckdb
 
+from revline.store.sql import lit
+
 DEFAULT_LIMIT = "1200MiB"  # with the Python side (Arrow chunks, libraries) the large demo peaks at 1.8 GB
 _UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -40,11 +42,11 @@ def capped_memory(con: duckdb.DuckDBPyConnection, limit: str | None = None) -> I
     # restore the default with RESET: re-setting its rounded display text would drift down
     con.execute("RESET memory_limit")
     was_default = _get(con) == current
-    con.execute(f"SET memory_limit = '{size_bytes(limit)}B'")
+    con.execute(f"SET memory_limit = {lit(f'{size_bytes(limit)}B')}")
     try:
         yield
     finally:
-        con.execute("RESET memory_limit" if was_default else f"SET memory_limit = '{current}'")
+        con.execute("RESET memory_limit" if was_default else f"SET memory_limit = {lit(current)}")
 
 
 def _get(con: duckdb.DuckDBPyConnection) -> str:

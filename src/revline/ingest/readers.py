@@ -9,12 +9,17 @@ with their row numbers so the rest of the file still loads.
 from __future__ import annotations
 
 import itertools
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from revline.ingest.sqlfrag import ident, lit
+from revline.ingest.sqlfrag import ident, json_pointer
 
 _counter = itertools.count()
 
@@ -53,6 +58,31 @@ def file_kind(path: Path) -> str:
     return "csv"
 
 
+# DuckDB takes a file name given to its readers as a glob pattern: `a[1].csv` reads `a1.csv`, and
+# `*` or `?` may match other files. There is no escape that works with every name (a backslash
+# cannot be escaped inside a pattern), so such a file is read through a link with a plain name.
+_GLOB_CHARS = re.compile(r"[*?\[{]")
+
+
+@contextmanager
+def duckdb_path(path: Path) -> Iterator[str]:
+    """The name to bind for DuckDB's readers (`read_csv(?)`): the file's own path, or, when that
+    path holds glob characters, a symlink to it in a private temporary directory (same suffix
+    kind, so DuckDB still sees `.gz`). Paths always reach DuckDB as bound parameters."""
+    path = Path(path)
+    text = str(path.absolute())
+    if not _GLOB_CHARS.search(text):
+        yield text
+        return
+    suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}[file_kind(path)]
+    if path.name.lower().endswith(".gz"):
+        suffix += ".gz"
+    with tempfile.TemporaryDirectory(prefix="revline-read-") as tmp:
+        link = Path(tmp) / ("file" + suffix)
+        os.symlink(path.resolve(), link)
+        yield str(link)
+
+
 def _new_name(prefix: str) -> str:
     return f"_rl_{prefix}_{next(_counter)}"
 
@@ -65,11 +95,12 @@ def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     raw_name, rej, scan = _new_name("csvraw"), _new_name("rej"), _new_name("rejscan")
-    con.execute(
-        f"CREATE TEMP TABLE {raw_name} AS SELECT * FROM read_csv({lit(str(path))}, all_varchar = true, "
-        f"header = true, ignore_errors = true, store_rejects = true, rejects_table = {lit(rej)}, "
-        f"rejects_scan = {lit(scan)})"
-    )
+    with duckdb_path(path) as name:
+        con.execute(
+            f"CREATE TEMP TABLE {raw_name} AS SELECT * FROM read_csv(?, all_varchar = true, header = true, "
+            f"ignore_errors = true, store_rejects = true, rejects_table = ?, rejects_scan = ?)",
+            [name, rej, scan],
+        )
     rejects = con.execute(
         f"SELECT line, any_value(csv_line), string_agg(DISTINCT error_type, '; ') FROM {rej} GROUP BY line ORDER BY line"
     ).fetchall()
@@ -100,30 +131,25 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     table = _new_name("stg")
-    con.execute(
-        f"CREATE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, COLUMNS(*)::VARCHAR "
-        f"FROM read_parquet({lit(str(path))})"
-    )
+    with duckdb_path(path) as name:
+        con.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, COLUMNS(*)::VARCHAR "
+            f"FROM read_parquet(?)", [name]
+        )
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "_row"]
     n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return Staged(path, table, columns, n)
 
 
-def lines_source(path: Path | list[Path], *, filename: bool = False) -> str:
-    """A table function yielding the lines of one file, or of several in order, as `line`
-    VARCHAR (gzip decoded by DuckDB; `filename` adds the file's path as given).
-    Byte 0x01 never occurs unescaped in valid JSON, so it is a safe 'no delimiter'."""
-    files = "[" + ", ".join(lit(str(p)) for p in path) + "]" if isinstance(path, list) else lit(str(path))
-    return (
-        f"read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = chr(1), quote = '', escape = '', "
-        f"header = false, auto_detect = false, strict_mode = false{', filename = true' if filename else ''})"
-    )
-
-
-def numbered_lines_sql(path: Path) -> str:
-    """(_row, line) for every line of the file, 1-based. ROW_NUMBER() OVER () runs as DuckDB's
-    streaming window, in file order, without materialising the lines first."""
-    return f"SELECT row_number() OVER () AS _row, line FROM {lines_source(path)}"
+# The lines of the file bound to `?`, as `line` VARCHAR (gzip decoded by DuckDB). Byte 0x01
+# never occurs unescaped in valid JSON, so it is a safe 'no delimiter'.
+LINES_SOURCE = (
+    "read_csv(?, columns = {'line': 'VARCHAR'}, delim = chr(1), quote = '', escape = '', "
+    "header = false, auto_detect = false, strict_mode = false)"
+)
+# (_row, line) for every line of the file bound to `?`, 1-based. ROW_NUMBER() OVER () runs as
+# DuckDB's streaming window, in file order, without materialising the lines first.
+NUMBERED_LINES_SQL = f"SELECT row_number() OVER () AS _row, line FROM {LINES_SOURCE}"
 
 
 def split_broken(con: duckdb.DuckDBPyConnection, table: str) -> list[Broken]:
@@ -140,7 +166,8 @@ def split_broken(con: duckdb.DuckDBPyConnection, table: str) -> list[Broken]:
 def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     """JSON lines as raw text, one row per line; blank lines are dropped but keep their numbering."""
     table = _new_name("lines")
-    con.execute(f"CREATE TEMP TABLE {table} AS {numbered_lines_sql(path)}")
+    with duckdb_path(path) as name:
+        con.execute(f"CREATE TEMP TABLE {table} AS {NUMBERED_LINES_SQL}", [name])
     broken = split_broken(con, table)
     n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return Staged(path, table, ["line"], n + len(broken), broken, is_lines=True)
@@ -158,7 +185,7 @@ def flatten_lines(con: duckdb.DuckDBPyConnection, staged: Staged) -> Staged:
     keys = list(dict.fromkeys(keys))
     table = _new_name("stg")
     cols = ", ".join(
-        f"json_extract_string(line, {lit('$.' + ident(k))}) AS {ident(k)}" for k in keys
+        f"json_extract_string(line, {json_pointer(k)}) AS {ident(k)}" for k in keys
     ) or "NULL AS _empty"
     con.execute(f"CREATE TEMP TABLE {table} AS SELECT _row, {cols} FROM {staged.table}")
     con.execute(f"DROP TABLE {staged.table}")

@@ -8,15 +8,15 @@ with the raw cell to tell "empty" from "unparsable".
 
 from __future__ import annotations
 
+from revline.store.sql import ident, lit
 
-def ident(name: str) -> str:
-    """Quote an identifier for DuckDB (headers may hold spaces, dots or quotes)."""
-    return '"' + name.replace('"', '""') + '"'
+__all__ = ["PARSERS", "clean", "ident", "json_pointer", "lit", "snake"]
 
 
-def lit(value: str) -> str:
-    """Quote a string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
+def json_pointer(key: str) -> str:
+    """A JSON pointer to a top-level key, as a quoted literal. Unlike a `$.key` path it reaches
+    every key as written: dots, quotes, brackets, `*` and the empty key ('~' and '/' escaped)."""
+    return lit("/" + key.replace("~", "~0").replace("/", "~1"))
 
 
 def clean(expr: str) -> str:

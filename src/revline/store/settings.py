@@ -11,19 +11,16 @@ from contextlib import contextmanager
 
 import duckdb
 
-
-def _literal(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "'" + str(value).replace("'", "''") + "'"
+from revline.store.sql import lit, setting_name
 
 
 @contextmanager
 def setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
     """`SET name = value` for the block; the value it had before comes back on exit."""
-    old = con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
-    con.execute(f"SET {name} = {_literal(value)}")
+    name = setting_name(name)
+    old = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
+    con.execute(f"SET {name} = {lit(value)}")
     try:
         yield
     finally:
-        con.execute(f"SET {name} = {_literal(old)}")
+        con.execute(f"SET {name} = {lit(old)}")
