@@ -275,3 +275,86 @@ def test_collected_page_views_become_touchpoints(api_client):
     assert row[1:4] == ("C1", "page_view", "anon-9") and row[0] == "paid_search"
     links = cur.execute("SELECT right_type, right_value FROM identity_links WHERE left_value = 'anon-9'").fetchall()
     assert ("user_id", "user-9") in links
+
+
+# ------------------------------------------------------------------ D1: derivation owed survives a crash
+_TOUCHLESS = ("SELECT count(*) FROM events e WHERE e.type IN ('page', 'screen', 'track') "
+              "AND NOT EXISTS (SELECT 1 FROM touchpoints t WHERE t.touchpoint_id = e.message_id)")
+
+
+def _page_record(i: int, mid: str) -> bytes:
+    body = {"type": "page", "anonymousId": "a-crash", "messageId": mid, "name": "Pricing",
+            "timestamp": "2026-03-01T12:00:00Z"}
+    return (json.dumps({"rid": f"r{i}", "rt": "2026-03-01 12:00:01", "k": "page", "b": body}) + "\n").encode()
+
+
+def test_events_loaded_but_not_derived_at_a_crash_are_derived_at_the_next_start(tmp_path):
+    """Issue 20 D1: m-A is loaded and derived, m-B loaded, then the process dies before its
+    derivation (the loader derives every few seconds). The restart must derive m-B."""
+    db, wal = tmp_path / "s.duckdb", tmp_path / "wal"
+    wal.mkdir()
+    con = connect(db)
+    loader = EventLoader(con, derive=True)
+    (wal / "segment-000000000001.jsonl").write_bytes(_page_record(1, "m-A"))
+    loader.recover(wal)  # loads and derives m-A
+    seg = wal / "segment-000000000002.jsonl"
+    seg.write_bytes(_page_record(2, "m-B"))
+    assert load_segment(loader.con, seg) == ["m-B"]  # stored: the loader's next step would be the derivation
+    seg.unlink()
+    con.close()  # ... which never comes: the process is killed here
+
+    con = connect(db)
+    assert con.execute(_TOUCHLESS).fetchone()[0] == 1
+    EventLoader(con, derive=True).recover(wal)  # the restart (no segment left to replay)
+    assert con.execute(_TOUCHLESS).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM events_to_derive").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM touchpoints WHERE touchpoint_id IN ('m-A', 'm-B')").fetchone()[0] == 2
+
+
+def test_revline_stitch_derives_what_the_collector_still_owed(tmp_path):
+    from typer.testing import CliRunner
+
+    from revline.cli import app as cli
+
+    db, wal = tmp_path / "s.duckdb", tmp_path / "wal"
+    wal.mkdir()
+    con = connect(db)
+    seg = wal / "segment-000000000001.jsonl"
+    identify = {"type": "identify", "anonymousId": "a-crash", "userId": "u-crash", "messageId": "id-1"}
+    seg.write_bytes(_page_record(1, "m-B") + (json.dumps(
+        {"rid": "r2", "rt": "2026-03-01 12:00:02", "k": "identify", "b": identify}) + "\n").encode())
+    assert sorted(load_segment(con, seg)) == ["id-1", "m-B"]
+    con.close()
+    result = CliRunner().invoke(cli, ["stitch", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "collected events derived now" in result.output
+    con = connect(db)
+    assert con.execute(_TOUCHLESS).fetchone()[0] == 0
+    # the identify's link was owed too, and stitching used it: the page view has its person
+    person = con.execute("SELECT person_id FROM touchpoints WHERE touchpoint_id = 'm-B'").fetchone()[0]
+    assert person is not None
+    assert con.execute("SELECT count(*) FROM identity_links WHERE left_value = 'a-crash' AND right_value = 'u-crash'"
+                       ).fetchone()[0] == 1
+
+
+def test_migration_6_queues_touch_events_an_older_version_left_underived(tmp_path):
+    from revline.store import migrate
+
+    db = tmp_path / "old.duckdb"
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    migrate(con, target=5)
+    con.execute("INSERT INTO events (message_id, type, anonymous_id, occurred_at, source) VALUES "
+                "('lost', 'page', 'a1', TIMESTAMP '2026-01-01', 'collector'), "
+                "('done', 'page', 'a1', TIMESTAMP '2026-01-01', 'collector'), "
+                "('idf', 'identify', 'a1', TIMESTAMP '2026-01-01', 'collector')")
+    con.execute("INSERT INTO touchpoints (touchpoint_id, occurred_at, channel) VALUES ('done', TIMESTAMP '2026-01-01', 'direct')")
+    con.close()
+    con = connect(db)
+    assert sorted(r[0] for r in con.execute("SELECT message_id FROM events_to_derive").fetchall()) == ["idf", "lost"]
+    from revline.ingest.pending import derive_owed
+
+    assert derive_owed(con) == 2
+    assert con.execute(_TOUCHLESS).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM touchpoints").fetchone()[0] == 2

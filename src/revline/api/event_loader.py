@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from revline.api.wal import list_segments, truncate_torn_tail
+from revline.ingest.pending import derive_owed, enqueue
 from revline.store.transaction import transaction
 
 log = logging.getLogger("revline.collector")
@@ -77,24 +78,6 @@ def _insert_sql(source: str) -> str:
     )
 
 
-def _derive_touchpoints(con: duckdb.DuckDBPyConnection, new_ids: list[str]) -> None:
-    """Hand the newly inserted messages to ingest's derivation (when that module exists)."""
-    if not new_ids:
-        return
-    try:
-        from revline.ingest.segment import derive_from_events
-    except ImportError:
-        return
-    import pandas as pd
-
-    con.register("_collector_ids_df", pd.DataFrame({"message_id": new_ids}))
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _collector_new_ids AS SELECT message_id FROM _collector_ids_df")
-    finally:
-        con.unregister("_collector_ids_df")
-    derive_from_events(con, message_ids_table="_collector_new_ids")
-
-
 def load_segment(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     """Load one sealed segment; returns the message ids that were new. The file is left in place."""
     truncate_torn_tail(path)
@@ -103,19 +86,21 @@ def load_segment(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
         with transaction(con):
             new_ids = [r[0] for r in con.execute(_insert_sql(_READ), [str(path)]).fetchall()]
+            enqueue(con, new_ids)  # owed a derivation, durably: see revline.ingest.pending
     except duckdb.Error as exc:
         log.warning("bulk load of %s failed (%s); loading it line by line", path, exc)
         new_ids = _load_line_by_line(con, path)
     return new_ids
 
 
-def derive_touchpoints(con: duckdb.DuckDBPyConnection, new_ids: list[str]) -> bool:
-    """Best effort: the events are already safe, and derivation can be rerun from them."""
+def derive_touchpoints(con: duckdb.DuckDBPyConnection) -> bool:
+    """Derive every stored event still owed a derivation (revline.ingest.pending). A failure is
+    logged and leaves the events queued: the next call, the next start or `revline stitch` retries."""
     try:
-        _derive_touchpoints(con, new_ids)
+        derive_owed(con)
         return True
     except Exception:  # noqa: BLE001
-        log.exception("deriving touchpoints for %d collected events failed", len(new_ids))
+        log.exception("deriving touchpoints from collected events failed; they stay queued")
         return False
 
 
@@ -128,7 +113,9 @@ def _load_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             single.write_bytes(line)
             try:
                 with transaction(con):
-                    new_ids += [r[0] for r in con.execute(_insert_sql(_READ), [str(single)]).fetchall()]
+                    ids = [r[0] for r in con.execute(_insert_sql(_READ), [str(single)]).fetchall()]
+                    enqueue(con, ids)
+                new_ids += ids
             except duckdb.Error as exc:  # every failure is recorded, never dropped
                 con.execute(
                     "INSERT INTO quarantine (source, table_name, row_number, field, reason, raw, ingested_at) "
@@ -148,7 +135,9 @@ class EventLoader:
 
     Touchpoint derivation costs a fixed few hundred milliseconds per call whatever the number of
     events, so it runs for all events loaded since the last call, at most every `derive_seconds`
-    (and at once on `request_derive()`, which `Collector.flush` and shutdown use).
+    (and at once on `request_derive()`, which `Collector.flush` and shutdown use). Which events
+    are owed a derivation is kept in the store (revline.ingest.pending), not in memory, so a
+    crash between loading and deriving loses nothing: `recover` derives them at the next start.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, derive: bool = True, derive_seconds: float = 2.0) -> None:
@@ -164,20 +153,21 @@ class EventLoader:
         self.loaded_events = 0
         self.errors = 0
         self.derive_seconds = derive_seconds
-        self._to_derive: list[str] = []
+        self._to_derive = 0  # events loaded since the last derivation (the ids are in the store)
         self._last_derive = 0.0
         self.derive_failures = 0
 
     def recover(self, directory: Path) -> int:
         """Replay every segment a previous process left (synchronously, before serving)."""
-        new_ids: list[str] = []
+        loaded = 0
         for path in list_segments(directory):
-            new_ids += load_segment(self.con, path)
+            loaded += len(load_segment(self.con, path))
             path.unlink()
-        self.loaded_events += len(new_ids)
-        if self.derive:
-            derive_touchpoints(self.con, new_ids)
-        return len(new_ids)
+        self.loaded_events += loaded
+        if self.derive:  # also what a crashed process loaded but had not derived yet
+            if not derive_touchpoints(self.con):
+                self.derive_failures += 1
+        return loaded
 
     def request_derive(self) -> None:
         """Derive touchpoints for everything loaded so far, after the segments already queued."""
@@ -185,9 +175,10 @@ class EventLoader:
 
     def _derive_pending(self) -> None:
         if self.derive and self._to_derive:
-            ids, self._to_derive = self._to_derive, []
             self._last_derive = time.monotonic()
-            if not derive_touchpoints(self.con, ids):
+            if derive_touchpoints(self.con):
+                self._to_derive = 0
+            else:  # still queued in the store; retried at the next segment or flush
                 self.derive_failures += 1
 
     def submit(self, path: Path | str) -> None:
@@ -213,7 +204,7 @@ class EventLoader:
                 new_ids = load_segment(self.con, path)
                 path.unlink()
                 self.loaded_events += len(new_ids)
-                self._to_derive += new_ids
+                self._to_derive += len(new_ids)
                 if time.monotonic() - self._last_derive >= self.derive_seconds:
                     self._derive_pending()
             except Exception:  # the segment stays on disk and is replayed at the next start

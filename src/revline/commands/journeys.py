@@ -77,6 +77,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from revline.identity import stitch as run_stitch
+        from revline.ingest.pending import derive_owed
         from revline.journeys import build
         from revline.store import connect, resolve_db_path
 
@@ -86,7 +87,9 @@ def register(app: typer.Typer) -> None:
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                           console=console, transient=True) as progress:
-                task = progress.add_task("Stitching identities", total=None)
+                task = progress.add_task("Deriving touchpoints of collected events", total=None)
+                derived = derive_owed(con)  # what a crashed `revline serve` stored but never derived
+                progress.update(task, description="Stitching identities")
                 report = run_stitch(con, free_mail=free_mail or ())
                 progress.update(task, description="Building journeys and milestones")
                 counts = build(con)
@@ -96,6 +99,7 @@ def register(app: typer.Typer) -> None:
         table.add_column("what")
         table.add_column("count", justify="right")
         for label, value in [
+            *([("collected events derived now", derived)] if derived else []),
             ("identities", report.identities), ("identity edges", report.edges), ("persons", report.persons),
             ("CRM records", report.crm_records), ("CRM records merged", report.crm_records_merged),
             ("anonymous-only persons", report.anonymous_persons),

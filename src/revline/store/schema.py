@@ -335,6 +335,25 @@ def _v5(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
+# Version 6 (api/, ingest/): `events_to_derive`, the messageIds the collector stored but has not yet
+# derived touchpoints and identity links from. Why a table: the collector inserts events and derives
+# from them in separate transactions (derivation costs a fixed few hundred ms, so it runs every few
+# seconds over many segments); a kill -9 between the two left events without touchpoints for good.
+# The ids are inserted in the transaction that stores the events and deleted in the one that
+# derives them, so a restart (and `revline stitch`) derives exactly what is still owed. The step
+# queues what earlier versions may have left: touch-type events without a touchpoint, and the
+# collector's identify/alias events (deriving those again is a no-op for links already stored).
+_V6 = [
+    "CREATE TABLE IF NOT EXISTS events_to_derive (message_id VARCHAR NOT NULL)",
+    """
+    INSERT INTO events_to_derive
+    SELECT e.message_id FROM events e
+    WHERE (e.type IN ('page', 'screen', 'track')
+           AND NOT EXISTS (SELECT 1 FROM touchpoints t WHERE t.touchpoint_id = e.message_id))
+       OR (e.type IN ('identify', 'alias') AND e.source = 'collector')""",
+]
+
+
 # A step is its statements, or a function of the store giving them (when they depend on its format).
 Step = list[str] | Callable[[duckdb.DuckDBPyConnection], list[str]]
 
@@ -344,6 +363,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
     (3, _V3),
     (4, _V4),
     (5, _v5),
+    (6, _V6),
 ]
 
 
