@@ -19,6 +19,8 @@ class Ctx:
     path: Path = Path(".")
     fmt: str = ""
     obj: str = ""
+    digest: str = ""  # sha256 of the file: rows that keep their file identity (spend) store it
+    convention: str = ""  # the detected naming convention (spend: the ad platform)
     counts: dict[str, TableCount] = field(default_factory=dict)
 
     def entry(self, table: str) -> TableCount:
@@ -34,5 +36,5 @@ class Ctx:
         e.updated += loaded_updated[1]
         e.quarantined += quarantined
 
-    def for_file(self, path: Path, fmt: str, obj: str) -> "Ctx":
-        return Ctx(self.con, self.report, self.rules, self.type_map, path, fmt, obj)
+    def for_file(self, path: Path, fmt: str, obj: str, digest: str = "", convention: str = "") -> "Ctx":
+        return Ctx(self.con, self.report, self.rules, self.type_map, path, fmt, obj, digest, convention)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revline.ingest.aliases import norm
+from revline.ingest.preamble import title_lines
 from revline.ingest.readers import duckdb_path, file_kind
+from revline.ingest.spend import platform_of
 
 FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
 SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory",
@@ -60,7 +62,10 @@ def read_headers(path: Path) -> list[str]:
                     if isinstance(obj, dict):
                         return list(obj.keys())
             return []
-        first = next(csv.reader(fh), [])
+        reader = csv.reader(fh)
+        for _ in range(title_lines(path)):
+            next(reader, None)
+        first = next(reader, [])
         return [h.strip() for h in first]
 
 
@@ -157,6 +162,9 @@ def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None) -> D
             return Detected("revline", table, "revline")
     if fmt == "revline":
         raise DetectionError(f"{path}: a revline table dump must be named after its table (e.g. accounts.csv)")
+    platform = platform_of(headers) if fmt in ("auto", "spend") else None
+    if platform:
+        return Detected("spend", "spend", platform)
     if fmt in ("auto", "spend") and {"date", "spend"} <= h or (fmt == "spend"):
         if fmt == "spend" or "channel" in h:
             return Detected("spend", "spend", "spend")

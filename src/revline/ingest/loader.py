@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from revline.ingest import crm, segment, tabular
+from revline.ingest import crm, segment, spend, tabular
 from revline.ingest.aliases import fivetran, hubspot, salesforce
 from revline.ingest.channels import load_rules
 from revline.ingest.context import Ctx
@@ -24,6 +24,7 @@ from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
 from revline.store.settings import setting
+from revline.store.state import bump_data_version
 from revline.store.transaction import transaction
 
 # walked directories pick these up; a plain .json (e.g. the demo's ground_truth.json) only when named
@@ -35,6 +36,9 @@ PRIMARY_TABLE = {
     "Campaign": "campaigns", "CampaignMember": "touchpoints", "Task": "touchpoints", "Event": "touchpoints",
     "companies": "accounts", "contacts": "people", "deals": "opportunities",
 }
+# tables whose changes a stitch (and the journeys built after it) must see
+STITCH_INPUTS = frozenset({"accounts", "people", "identity_links", "touchpoints", "opportunities",
+                           "opportunity_contacts", "stage_events", "events"})
 _ORDER = {"accounts": 0, "campaigns": 1, "people": 2, "opportunities": 3, "opportunity_contacts": 4,
           "stage_events": 4, "touchpoints": 5, "spend": 5, "targets": 5, "identity_links": 5, "events": 6}
 
@@ -89,7 +93,7 @@ def _aliases(convention: str, obj: str) -> dict[str, list[str]]:
 def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
     """A staged non-Segment file to its reader (Segment files go through `segment.stage`)."""
     if d.fmt == "spend":
-        tabular.load_spend(ctx, staged)
+        spend.load_spend(ctx, staged)
     elif d.fmt == "targets":
         tabular.load_targets(ctx, staged)
     elif d.fmt == "revline":
@@ -163,7 +167,7 @@ def _plan(con, detected, base: Ctx, report: IngestReport, force: bool) -> list[t
         if (seen or digest in done) and not force:
             report.skipped.append(str(path))
         else:
-            plan.append((path, base.for_file(path, d.fmt, d.obj), digest, d))
+            plan.append((path, base.for_file(path, d.fmt, d.obj, digest, d.convention), digest, d))
         done.add(digest)
     return plan
 
@@ -226,6 +230,8 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool)
                 staged.remove(table)
                 for item in batch:
                     log(*item)
+            if any(e.loaded or e.updated for e in report.entries if e.table in STITCH_INPUTS):
+                bump_data_version(con)  # same transaction: `attribute` knows a stitch is due
             con.execute(
                 f"INSERT INTO quarantine SELECT source, table_name, row_number, field, reason, raw, now()::TIMESTAMP "
                 f"FROM (SELECT * FROM {QUARANTINE_BATCH} EXCEPT "

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from revline.ingest.preamble import title_lines
 from revline.ingest.sqlfrag import ident, json_pointer
 
 _counter = itertools.count()
@@ -95,10 +96,11 @@ def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     raw_name, rej, scan = _new_name("csvraw"), _new_name("rej"), _new_name("rejscan")
+    skip = title_lines(path)  # report exports' title lines above the header (see preamble.py)
     with duckdb_path(path) as name:
         con.execute(
             f"CREATE TEMP TABLE {raw_name} AS SELECT * FROM read_csv(?, all_varchar = true, header = true, "
-            f"ignore_errors = true, store_rejects = true, rejects_table = ?, rejects_scan = ?)",
+            f"skip = {int(skip)}, ignore_errors = true, store_rejects = true, rejects_table = ?, rejects_scan = ?)",
             [name, rej, scan],
         )
     rejects = con.execute(
@@ -108,7 +110,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     columns = [r[0] for r in con.execute(f"DESCRIBE {raw_name}").fetchall()]
     good = con.execute(f"SELECT count(*) FROM {raw_name}").fetchone()[0]
     broken = [
-        Broken(int(line) - 1, f"broken line: {str(kind).lower().replace('_', ' ')}", text)
+        Broken(int(line) - 1 - skip, f"broken line: {str(kind).lower().replace('_', ' ')}", text)
         for line, text, kind in rejects
     ]
     table = _new_name("stg")

@@ -25,6 +25,7 @@ class IngestReport:
     unrecognised: list[str] = field(default_factory=list)  # files in walked directories of no known format
     unmapped_types: Counter = field(default_factory=Counter)  # Opportunity Type values with no revenue_type
     other_channel: Counter = field(default_factory=Counter)  # table -> rows grouped as 'other'
+    notes: list[str] = field(default_factory=list)  # what a reader decided that the counts do not show
 
     def add(self, entry: TableCount) -> TableCount:
         self.entries.append(entry)
@@ -77,6 +78,7 @@ class IngestReport:
         if self.other_channel:
             notes.append("rows grouped as channel 'other' (extend with --channel-rules): "
                          + ", ".join(f"{k} {v:,}" for k, v in self.other_channel.items()))
+        notes.extend(self.notes)
         if notes:
             from rich.text import Text
 

@@ -1,47 +1,13 @@
-"""Flat files with revline's own meaning: ad spend, revenue targets, canonical table dumps."""
+"""Flat files with revline's own meaning: revenue targets, canonical table dumps (spend: spend.py)."""
 
 from __future__ import annotations
 
-from revline.ingest.channels import CHANNELS, channel_case
 from revline.ingest.context import Ctx
 from revline.ingest.crm import BAD_CURRENCY
 from revline.ingest.readers import Staged, _new_name
-from revline.ingest.sqlfrag import ident, lit, snake
+from revline.ingest.sqlfrag import ident
 from revline.ingest.upsert import upsert
 from revline.ingest.validate import Check, Field, typed_rows
-
-SPEND_ALIASES = {
-    "date": ["date", "day"], "channel": ["channel"], "campaign_id": ["campaign", "campaign_id", "campaign id"],
-    "spend": ["spend", "cost", "amount"], "impressions": ["impressions", "impr"], "clicks": ["clicks"],
-    "currency": ["currency", "currency_code"],
-}
-SPEND_SPEC = {
-    "date": Field("date", True), "channel": Field(required=True), "campaign_id": Field(),
-    "spend": Field("decimal", True), "impressions": Field("int"), "clicks": Field("int"), "currency": Field(),
-}
-
-
-def load_spend(ctx: Ctx, staged: Staged) -> None:
-    checks = [
-        Check("spend", "spend < 0", "'negative amount: ' || CAST(spend AS VARCHAR)"),
-        Check("impressions", "impressions < 0", "'negative count'"),
-        Check("clicks", "clicks < 0", "'negative count'"),
-        BAD_CURRENCY,
-    ]
-    t = typed_rows(ctx.con, staged, SPEND_SPEC, SPEND_ALIASES, table_name="spend", checks=checks)
-    ctx.record("spend", read=staged.rows_read, quarantined=t.quarantined_rows)
-    known = ", ".join(lit(c) for c in CHANNELS)
-    ch = (f"CASE WHEN {snake('channel')} IN ({known}) THEN {snake('channel')} "
-          f"ELSE {channel_case(source='channel', medium='channel', campaign_type='channel', rules=ctx.rules)} END")
-    sql = (
-        f"SELECT date, {ch} AS channel, coalesce(campaign_id, '') AS campaign_id, spend, impressions, clicks, "
-        f"upper(coalesce(currency, 'USD')) AS currency, _row AS _ord FROM {t.table}"
-    )
-    other = ctx.con.execute(f"SELECT count(*) FROM ({sql}) WHERE channel = 'other'").fetchone()[0]
-    if other:
-        ctx.report.other_channel["spend"] += other
-    ctx.record("spend", loaded_updated=upsert(ctx.con, "spend", sql, ["date", "channel", "campaign_id"]))
-
 
 TARGET_ALIASES = {
     "period": ["period", "quarter", "month"], "period_start": ["period_start", "start", "start_date"],

@@ -354,6 +354,44 @@ _V6 = [
 ]
 
 
+# Version 7 (ingest/, journeys/):
+# - spend rows keep where they came from instead of a (date, channel, campaign) key. Why: ad-group
+#   rows, ad sets and two ad accounts share that key, and keyed rows overwrote each other (a
+#   108-row file kept 90 rows' money). Rows of one file now add up; a row is identified by its file
+#   (sha256) and row number, so re-ingesting a file changes nothing, and a later export of the same
+#   platform and ad account replaces the overlapping period (ingest/spend.py states the rule).
+# - store_state: small counters written in the same transaction as the data they describe, so
+#   `attribute`, `paths` and `report` can tell cheaply whether the store changed since the last
+#   stitch (store/state.py).
+_SPEND_COLUMNS = "date, channel, campaign_id, spend, impressions, clicks, currency"
+_V7 = [
+    """
+    CREATE TABLE spend_v7 (
+        date DATE NOT NULL,
+        channel VARCHAR NOT NULL,
+        campaign_id VARCHAR NOT NULL DEFAULT '',
+        spend DECIMAL(18, 2) NOT NULL,
+        impressions BIGINT,
+        clicks BIGINT,
+        currency VARCHAR NOT NULL DEFAULT 'USD',
+        platform VARCHAR NOT NULL DEFAULT '',    -- google_ads, meta_ads, linkedin_ads; '' for a revline spend file
+        ad_account VARCHAR NOT NULL DEFAULT '',  -- the platform's account (id or name) when the file names it
+        source_file VARCHAR NOT NULL DEFAULT '', -- sha256 of the file the row was read from
+        source_row BIGINT                        -- its 1-based data row in that file
+    )""",
+    f"INSERT INTO spend_v7 ({_SPEND_COLUMNS}, source_file, source_row) SELECT {_SPEND_COLUMNS}, 'before-v7', "
+    f"row_number() OVER (ORDER BY date, channel, campaign_id) FROM spend",
+    "DROP TABLE spend",
+    "ALTER TABLE spend_v7 RENAME TO spend",
+    """
+    CREATE TABLE IF NOT EXISTS store_state (
+        key VARCHAR PRIMARY KEY,        -- data_version, stitched_version, stitched:<table>
+        value BIGINT NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+]
+
+
 # A step is its statements, or a function of the store giving them (when they depend on its format).
 Step = list[str] | Callable[[duckdb.DuckDBPyConnection], list[str]]
 
@@ -364,6 +402,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
     (4, _V4),
     (5, _v5),
     (6, _V6),
+    (7, _V7),
 ]
 
 

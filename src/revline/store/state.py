@@ -1,0 +1,89 @@
+"""Store-level counters: has the data changed since the last stitch?
+
+Why counters and not timestamps of rows: the question must be answered in constant time on a
+store of millions of touches. Every ingest that writes a row bumps `data_version` inside its own
+transaction (so a rolled-back ingest bumps nothing); a stitch records the version it saw plus
+the row counts of the tables it reads. Writers that do not bump (the collector appends events
+and touches directly) are still caught by the counts, which DuckDB answers from metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+DATA_VERSION = "data_version"
+STITCHED_VERSION = "stitched_version"
+# tables whose rows a stitch reads (events: touches are derived from them); compared by count
+WATCHED_TABLES: tuple[str, ...] = ("touchpoints", "identity_links", "events", "opportunity_contacts")
+
+
+def _has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_state' AND schema_name = 'main' "
+        "AND database_name = current_database()"
+    ).fetchone()[0])
+
+
+def _get(con: duckdb.DuckDBPyConnection, key: str) -> int | None:
+    row = con.execute("SELECT value FROM store_state WHERE key = ?", [key]).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _set(con: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
+    con.execute(
+        "INSERT INTO store_state VALUES (?, ?, now()::TIMESTAMP) "
+        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+        [key, int(value)],
+    )
+
+
+def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Record that stitch inputs changed; call inside the writer's transaction. Returns the new version."""
+    version = (_get(con, DATA_VERSION) or 0) + 1
+    _set(con, DATA_VERSION, version)
+    return version
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in WATCHED_TABLES}
+
+
+def record_stitch(con: duckdb.DuckDBPyConnection) -> None:
+    """After a stitch (and journey build): the version and counts the store now stands at."""
+    _set(con, STITCHED_VERSION, _get(con, DATA_VERSION) or 0)
+    for table, n in _counts(con).items():
+        _set(con, f"stitched:{table}", n)
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """Why the store needs a stitch (empty `reasons`: it does not)."""
+
+    reasons: tuple[str, ...]
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.reasons)
+
+    def __str__(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def staleness(con: duckdb.DuckDBPyConnection) -> Staleness:
+    """Whether touchpoints, identities or CRM records changed since the last stitch (read-only)."""
+    counts = _counts(con)
+    if not any(counts.values()) and not con.execute("SELECT count(*) FROM people").fetchone()[0]:
+        return Staleness(())  # an empty store: nothing to stitch (commands say what is missing)
+    if not _has_state(con) or _get(con, STITCHED_VERSION) is None:
+        return Staleness(("the store was never stitched",))
+    reasons = []
+    data, stitched = _get(con, DATA_VERSION) or 0, _get(con, STITCHED_VERSION) or 0
+    if data != stitched:
+        reasons.append(f"{data - stitched} ingest(s) since the last stitch")
+    for table, n in counts.items():
+        before = _get(con, f"stitched:{table}")
+        if before is not None and before != n:
+            reasons.append(f"{table}: {n - before:+,} rows since the last stitch")
+    return Staleness(tuple(reasons))
