@@ -22,7 +22,8 @@ _CAMPAIGN_TYPE = {
     "content": "Content Syndication", "partner": "Partners", "email": "Email",
     "webinar": "Webinar", "direct_mail": "Direct Mail", "tv": "Television",
 }
-_ALWAYS_ON = {
+# channel -> [(campaign name, share of the channel's spend, first day, last day or None = to the end)]
+_ALWAYS_ON: dict[str, list[tuple[str, float, int, int | None]]] = {
     "paid_search": [("Google Ads - Brand", 0.30, 0, None), ("Google Ads - Non-Brand", 0.45, 0, None),
                     ("Bing Ads - Non-Brand", 0.10, 0, None), ("Google Ads - Competitor", 0.15, 182, None)],
     "paid_social": [("LinkedIn - ABM Sponsored Content", 0.5, 0, None),
@@ -41,6 +42,8 @@ _TRADE_SHOWS = ["SaaStr Annual", "Dreamforce", "B2B Marketing Exchange", "Forres
 
 @dataclass
 class Campaign:
+    """One Salesforce campaign of the plan: its row in `spend`, its channel and its live days."""
+
     idx: int
     channel: str
     name: str
@@ -75,14 +78,17 @@ class MarketingPlan:
 
 
 def day_of(d: date) -> int:
+    """Day index of a date in the simulated window (0 = START)."""
     return (d - START).days
 
 
 def date_of(day: int) -> date:
+    """Calendar date of a day index (the inverse of `day_of`)."""
     return START + timedelta(days=int(day))
 
 
 def hill(x: np.ndarray, k: float, s: float) -> np.ndarray:
+    """Hill saturation in [0, 1): half of the effect at spend k, steepness s."""
     x = np.maximum(x, 0.0)
     return x**s / (x**s + k**s)
 
@@ -136,8 +142,8 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
         total = params.ref_spend[ch] * scale * level * np.where(dark[weeks], 0.0, 1.0) * (0.6 + 0.4 * season) * noise
         total *= np.where(dow >= 5, 0.7, 1.0)
         live = []
-        for name, share, s, e in camps:
-            e = n_days - 1 if e is None else e
+        for name, share, s, end in camps:
+            e = n_days - 1 if end is None else end
             idx = add(ch, name, parent=parents.get(ch, -1), start=s, end=e)
             live.append((idx, share, s, e))
         shares = np.zeros((len(live), n_days))
@@ -153,8 +159,7 @@ def build_plan(params: Params, streams: Streams) -> MarketingPlan:
     newsletters = []
     for m in range(month.max() + 1):
         days_m = np.flatnonzero(month == m)
-        d0 = date_of(days_m[0])
-        newsletters.append(add("email", f"Newsletter {d0:%Y-%m}", parent=parents["email"],
+        newsletters.append(add("email", f"Newsletter {date_of(days_m[0]):%Y-%m}", parent=parents["email"],
                                start=int(days_m[0]), end=int(days_m[-1])))
     nurture = add("email", "Nurture - Evaluation Track", parent=parents["email"])
     email_campaigns = (np.array(newsletters), nurture)

@@ -21,6 +21,7 @@ def sfid(obj: str, n: int) -> str:
 
 
 def sfids(obj: str, ns: np.ndarray) -> np.ndarray:
+    """`sfid` for every number in `ns`, as an object array ready for a DataFrame column."""
     return np.array([sfid(obj, int(n)) for n in ns], dtype=object)
 
 
@@ -53,7 +54,9 @@ def company_names(streams: Streams, n: int) -> tuple[list[str], list[str]]:
     b = rng.integers(0, len(_SYL_B), n)
     s = rng.integers(0, len(_SUFFIX), n)
     t = rng.integers(0, len(_TLD), n)
-    names, domains, seen = [], [], {}
+    names: list[str] = []
+    domains: list[str] = []
+    seen: dict[str, int] = {}
     for i in range(n):
         stem = _SYL_A[a[i]] + _SYL_B[b[i]]
         k = seen.get(stem, 0)
@@ -67,6 +70,8 @@ def company_names(streams: Streams, n: int) -> tuple[list[str], list[str]]:
 
 def person_names(streams: Streams, n: int, domain_of_person: list[str], freemail_share: float
                  ) -> tuple[list[str], list[str], list[str]]:
+    """First names, last names and unique emails; a `freemail_share` of people sign up with a
+    free mailbox instead of their company's domain, which identity stitching must survive."""
     rng = streams.rng("names", "people")
     f = rng.integers(0, len(FIRST), n)
     l_ = rng.integers(0, len(LAST), n)
@@ -83,5 +88,7 @@ def person_names(streams: Streams, n: int, domain_of_person: list[str], freemail
             email = f"{local}{k}@{dom}"
             k += 1
         seen.add(email)
-        firsts.append(fn); lasts.append(ln); emails.append(email)
+        firsts.append(fn)
+        lasts.append(ln)
+        emails.append(email)
     return firsts, lasts, emails

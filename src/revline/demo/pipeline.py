@@ -6,7 +6,6 @@ readers work on realistic exports, and it is what a new user runs first.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +14,19 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from revline.attribution.runner import run_models
+from revline.demo.simulate import generate
+from revline.identity import stitch
+from revline.ingest import load_files
+from revline.journeys import build as build_journeys
+from revline.reports.html import write_report
+from revline.store import connect
+
 
 @dataclass
 class DemoResult:
+    """What `revline demo` made (store, source files, report) and how long each step took."""
+
     db: Path
     out_dir: Path
     report_path: Path | None
@@ -46,13 +55,6 @@ def run_demo(
     fresh: bool = True,
 ) -> DemoResult:
     """Run the whole demo. `fresh` replaces an existing store file so reruns are reproducible."""
-    from revline.attribution.runner import run_models
-    from revline.demo.simulate import generate
-    from revline.identity import stitch
-    from revline.ingest import load_files
-    from revline.journeys import build as build_journeys
-    from revline.store import connect
-
     console = console or Console()
     timings: dict[str, float] = {}
     db = Path(db)
@@ -78,8 +80,6 @@ def run_demo(
                          lambda: _data_driven(con))
         report = None
         if report_path is not None:
-            from revline.reports.html import write_report
-
             truth = out_dir / "ground_truth.json"
             report = _step(progress, timings, "Write HTML report",
                            lambda: write_report(con, Path(report_path), truth_path=truth if truth.exists() else None))
@@ -90,11 +90,5 @@ def run_demo(
 
 
 def _data_driven(con) -> list[str]:
-    from revline.attribution.runner import run_models
-
     return run_models(con, models=["markov", "shapley"])
 
-
-def load_truth(out_dir: Path) -> dict | None:
-    path = Path(out_dir) / "ground_truth.json"
-    return json.loads(path.read_text()) if path.exists() else None

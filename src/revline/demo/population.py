@@ -68,6 +68,8 @@ class Population:
 
 
 def build_population(params: Params, streams: Streams) -> Population:
+    """Accounts, their buying committees and every per-account draw, made once per seed so that
+    each counterfactual run sees the same company."""
     n_acc = params.n_accounts
     rng = streams.rng("accounts")
     probs = np.asarray(params.committee_size_probs)

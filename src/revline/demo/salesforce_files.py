@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from revline.demo.marketing import MarketingPlan
@@ -31,11 +32,11 @@ LEAD_SOURCE = {"paid_search": "Paid Search", "paid_social": "Paid Social", "disp
                "referral": "Referral", "content": "Content Syndication", "partner": "Partner Referral"}
 
 
-def _date(day: np.ndarray) -> np.ndarray:
+def _date(day: npt.ArrayLike) -> np.ndarray:
     return np.datetime_as_string(np.datetime64("2024-10-01", "D") + np.asarray(day).astype("timedelta64[D]"), unit="D")
 
 
-def _dt(day: np.ndarray, sec: np.ndarray) -> np.ndarray:
+def _dt(day: npt.ArrayLike, sec: npt.ArrayLike) -> np.ndarray:
     return iso(np.asarray(day) * 86400 + np.asarray(sec))
 
 
@@ -43,7 +44,7 @@ def _blank_never(values: np.ndarray, day: np.ndarray, n_days: int) -> np.ndarray
     return np.where(np.asarray(day) < n_days, values, "")
 
 
-def _bool(x: np.ndarray) -> np.ndarray:
+def _bool(x: npt.ArrayLike) -> np.ndarray:
     return np.where(np.asarray(x, dtype=bool), "true", "false")
 
 
@@ -147,7 +148,7 @@ def write_salesforce(out_dir: Path, params: Params, pop: Population, plan: Marke
     typ, created, close = r.o_type[o_order], r.o_created[o_order], r.o_close[o_order]
     closed, won = r.o_closed[o_order], r.o_won[o_order]
     stage_names, probs = [], []
-    hist = {k: [] for k in ("OpportunityId", "StageName", "Amount", "CloseDate", "Probability", "CreatedDate")}
+    hist: dict[str, list] = {k: [] for k in ("OpportunityId", "StageName", "Amount", "CloseDate", "Probability", "CreatedDate")}
     for j in range(n_o):
         stages = OPEN_STAGES[int(typ[j])]
         cyc = max(int(close[j] - created[j]), 1)
@@ -162,17 +163,24 @@ def write_salesforce(out_dir: Path, params: Params, pop: Population, plan: Marke
         close_s = str(_date([close[j]])[0])
         for i in range(reached):
             d = int(created[j] + (i * cyc) // len(stages))
-            hist["OpportunityId"].append(opp["id"][j]); hist["StageName"].append(stages[i][0])
-            hist["Amount"].append(amount); hist["CloseDate"].append(close_s); hist["Probability"].append(stages[i][1])
+            hist["OpportunityId"].append(opp["id"][j])
+            hist["StageName"].append(stages[i][0])
+            hist["Amount"].append(amount)
+            hist["CloseDate"].append(close_s)
+            hist["Probability"].append(stages[i][1])
             hist["CreatedDate"].append(str(_dt([d], [opp["sec"][j] + 60 * i])[0]))
         if closed[j]:
             final = ("Closed Won", 100) if won[j] else ("Closed Lost", 0)
-            hist["OpportunityId"].append(opp["id"][j]); hist["StageName"].append(final[0])
-            hist["Amount"].append(amount); hist["CloseDate"].append(close_s); hist["Probability"].append(final[1])
+            hist["OpportunityId"].append(opp["id"][j])
+            hist["StageName"].append(final[0])
+            hist["Amount"].append(amount)
+            hist["CloseDate"].append(close_s)
+            hist["Probability"].append(final[1])
             hist["CreatedDate"].append(str(_dt([close[j]], [opp["sec"][j] + 3600])[0]))
         else:
             final = stages[reached - 1]
-        stage_names.append(final[0]); probs.append(final[1])
+        stage_names.append(final[0])
+        probs.append(final[1])
     odf = pd.DataFrame({
         "Id": opp["id"], "AccountId": acc["id"][r.o_account[o_order]], "Name": opp["name"],
         "Type": [TYPE_PICKLIST[int(t)] for t in typ], "StageName": stage_names,

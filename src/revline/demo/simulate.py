@@ -11,14 +11,14 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from revline.demo.naming import company_names, person_names, sfids
 from revline.demo.params import CHANNELS, SIZES, Params, params_for
 from revline.demo.population import ROLES, TITLES
-from revline.demo.salesforce_files import write_salesforce, write_spend, write_targets
+from revline.demo.salesforce_files import _dt, write_salesforce, write_spend, write_targets
 from revline.demo.segment_files import write_segment
 from revline.demo.simulation import (
     CALL, CONTENT, EVENT, EXPANSION, FORM, MAIL, MEETING, NB, PAGE, PARTNER, RENEWAL, REVENUE_TYPES, TASK_EMAIL,
@@ -57,8 +57,8 @@ def _company(params: Params, draws: Draws, r: SimResult) -> dict:
     nb_id = np.full(pop.n_acc, "", dtype=object)
     nb_created = np.full(pop.n_acc, NEVER + 10_000)
     nb_close = np.full(pop.n_acc, NEVER + 10_000)
-    for j in np.flatnonzero(typ == NB):
-        a = r.o_account[order[j]]
+    for j in np.flatnonzero(typ == NB).tolist():
+        a = int(r.o_account[order[j]])
         nb_id[a], nb_created[a], nb_close[a] = opp_ids[j], r.o_created[order[j]], r.o_close[order[j]]
     churned = np.zeros(pop.n_acc, bool)
     ren_lost = (r.o_type == RENEWAL) & r.o_closed & ~r.o_won
@@ -109,8 +109,7 @@ def _company(params: Params, draws: Draws, r: SimResult) -> dict:
     }
 
     # contact roles: new business -> converted contacts; renewals/expansions -> the account's contacts
-    roles = {"opp": [], "contact": [], "role": [], "primary": [], "created": []}
-    from revline.demo.salesforce_files import _dt  # local: shared date formatting
+    roles: dict[str, list] = {"opp": [], "contact": [], "role": [], "primary": [], "created": []}
     created_str = _dt(r.o_created[order], osec)
     for j in range(n_o):
         a = int(r.o_account[order[j]])
@@ -120,9 +119,11 @@ def _company(params: Params, draws: Draws, r: SimResult) -> dict:
             continue
         p_primary = prim[a] if prim[a] >= 0 and prim[a] in members else members[0]
         for m in members:
-            roles["opp"].append(opp_ids[j]); roles["contact"].append(people["contact_id"][m])
+            roles["opp"].append(opp_ids[j])
+            roles["contact"].append(people["contact_id"][m])
             roles["role"].append(ROLES[0] if m == p_primary else ROLES[1 + int(pop.person_rank[m]) % (len(ROLES) - 1)])
-            roles["primary"].append(m == p_primary); roles["created"].append(created_str[j])
+            roles["primary"].append(m == p_primary)
+            roles["created"].append(created_str[j])
     return {
         "accounts": {"id": acc_ids, "name": acc_names, "domain": np.array(domains, dtype=object), "industry": industry,
                      "employees": pop.employees, "annual_revenue": annual_revenue.astype(np.int64),
@@ -173,7 +174,7 @@ def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progr
     records = base.records_by_channel()
     by_type = {t: int((base.o_type == i).sum()) for i, t in enumerate(REVENUE_TYPES)}
     kinds = base.t_kind
-    truth = {
+    truth: dict[str, Any] = {
         "seed": seed, "size": size,
         "period": {"start": params.start, "end": params.end},
         "parameters": params.to_json(),

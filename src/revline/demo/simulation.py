@@ -342,8 +342,10 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     cand_p, cand_s, cand_c, cand_k = [], [], [], []
     for ch, (pot, m, camp) in web_pots.items():
         sel = np.flatnonzero(m & via_web[pot.person] & (pot.day == lead_day[pot.person]))
-        cand_p.append(pot.person[sel]); cand_s.append(pot.sec[sel])
-        cand_c.append(np.full(len(sel), CH[ch])); cand_k.append(camp[sel])
+        cand_p.append(pot.person[sel])
+        cand_s.append(pot.sec[sel])
+        cand_c.append(np.full(len(sel), CH[ch]))
+        cand_k.append(camp[sel])
     cp, cs, cc, ck = (np.concatenate(v) for v in (cand_p, cand_s, cand_c, cand_k))
     order = np.lexsort((cc, cs, cp))
     pp, i = np.unique(cp[order], return_index=True)
@@ -351,9 +353,13 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     lead_campaign[pp] = ck[order[i]]
     lead_sec[pp] = np.minimum(cs[order[i]] + 90, 86399)
     form_p = pp
-    cols["person"].append(form_p); cols["day"].append(lead_day[form_p]); cols["sec"].append(lead_sec[form_p])
-    cols["channel"].append(lead_channel[form_p]); cols["campaign"].append(lead_campaign[form_p])
-    cols["kind"].append(np.full(len(form_p), FORM, dtype=np.int64)); cols["uk"].append(np.zeros(len(form_p)))
+    cols["person"].append(form_p)
+    cols["day"].append(lead_day[form_p])
+    cols["sec"].append(lead_sec[form_p])
+    cols["channel"].append(lead_channel[form_p])
+    cols["campaign"].append(lead_campaign[form_p])
+    cols["kind"].append(np.full(len(form_p), FORM, dtype=np.int64))
+    cols["uk"].append(np.zeros(len(form_p)))
 
     # 3. Touches that need a known person (lead or contact): email clicks, webinars, events, mail.
     known_day = np.where(existing_p, -1, lead_day)
@@ -375,8 +381,8 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     pot, m = accepted("sales_outreach")
     md = mql_day[pot.person]
     m = m & (pot.day > md) & (pot.day <= md + params.sales_window_days)
-    kind = np.where(pot.uk < 0.45, CALL, np.where(pot.uk < 0.8, TASK_EMAIL, MEETING))
-    keep("sales_outreach", pot, m, kind, np.full(len(pot.person), -1, dtype=np.int64))
+    outreach_kind = np.where(pot.uk < 0.45, CALL, np.where(pot.uk < 0.8, TASK_EMAIL, MEETING))
+    keep("sales_outreach", pot, m, outreach_kind, np.full(len(pot.person), -1, dtype=np.int64))
     I2 = I1 + _decay(_grid([pot.person[m] * D + pot.day[m]], [np.full(int(m.sum()), params.effect["sales_outreach"])], n, D), decay)
     del I1
     sql_day = _passage(I2, fit_p, params.hazard_sql, pop.e_sql[p0:p1], np.minimum(mql_day + 1, NEVER))
@@ -412,7 +418,6 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     lead_days = params.renewal_lead_days
     renew_rows = []  # (account, anniv, created)
     churn = np.full(na, NEVER, dtype=np.int64)
-    arr_ccy = amt_nb.copy()
     alive = np.ones(na, dtype=bool)
     for j, anniv in enumerate((anniv1, anniv2)):
         created = np.maximum(anniv - lead_days, 0)
@@ -434,13 +439,17 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     exp_won = exp_closed & exp_won_ev
     amt_exp, amt_exp_usd = _to_currency(pop.arr_draw[a0:a1] * pop.exp_share[a0:a1], currency, params.fx_to_usd)
 
-    o = {k: [] for k in ("account", "type", "created", "close", "closed", "won", "amount", "stage", "campaign")}
+    o: dict[str, list[np.ndarray]] = {k: [] for k in ("account", "type", "created", "close", "closed", "won", "amount", "stage", "campaign")}
 
     def add(mask, typ, created, close_, closed, won, amount, campaign=None):
         idx = np.flatnonzero(mask)
-        o["account"].append(idx + a0); o["type"].append(np.full(len(idx), typ))
-        o["created"].append(created[idx]); o["close"].append(close_[idx])
-        o["closed"].append(closed[idx]); o["won"].append(won[idx]); o["amount"].append(amount[idx])
+        o["account"].append(idx + a0)
+        o["type"].append(np.full(len(idx), typ))
+        o["created"].append(created[idx])
+        o["close"].append(close_[idx])
+        o["closed"].append(closed[idx])
+        o["won"].append(won[idx])
+        o["amount"].append(amount[idx])
         o["stage"].append(pop.lost_stage[a0:a1][idx])
         o["campaign"].append(campaign[idx] if campaign is not None else np.full(len(idx), -1))
 

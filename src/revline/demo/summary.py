@@ -19,6 +19,7 @@ def _k(x: float) -> str:
 
 
 def df_to_rich(df: pd.DataFrame, title: str, money: bool = True, ratio_cols: tuple[str, ...] = ()) -> Table:
+    """A report table for the terminal: money in thousands, `ratio_cols` with two decimals, NaN as a dash."""
     table = Table(title=title, title_justify="left", header_style="bold cyan")
     for i, c in enumerate(df.columns):
         table.add_column(str(c), justify="left" if i == 0 else "right")

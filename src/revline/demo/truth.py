@@ -22,7 +22,7 @@ def summarize(r: SimResult, n_days: int) -> dict:
     """Window totals of one run (USD): pipeline = created in window, revenue = won and closed in it."""
     in_window = r.o_created <= n_days - 1
     won = r.o_won & r.o_closed & (r.o_close <= n_days - 1)
-    out = {"pipeline": {}, "revenue": {}, "opportunities": {}, "won": {}}
+    out: dict[str, dict] = {"pipeline": {}, "revenue": {}, "opportunities": {}, "won": {}}
     for t, name in enumerate(REVENUE_TYPES):
         m = r.o_type == t
         out["pipeline"][name] = float(r.o_amount_usd[m & in_window].sum())
@@ -40,6 +40,7 @@ def summarize(r: SimResult, n_days: int) -> dict:
 
 
 def week_starts(n_days: int) -> list[str]:
+    """ISO dates of the Mondays that start the weeks of the window (the weekly truth's index)."""
     first_monday = date_of(0) - timedelta(days=date_of(0).weekday())
     n_weeks = (n_days - 1 + date_of(0).weekday()) // 7 + 1
     return [(first_monday + timedelta(days=7 * w)).isoformat() for w in range(n_weeks)]
