@@ -16,6 +16,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from revline.store.sql import lit
+
 NEW_BUSINESS_STAGES: tuple[str, ...] = ("first_touch", "lead", "mql", "sql", "opportunity", "won")
 RECURRING_STAGES: tuple[str, ...] = ("opportunity", "won")
 REVENUE_TYPES: tuple[str, ...] = ("new_business", "renewal", "expansion", "contraction")
@@ -23,6 +25,7 @@ FUNNEL_COLUMNS: tuple[str, ...] = ("stage", "count", "conversion_to_next", "medi
 
 
 def funnel_stages(revenue_type: str) -> tuple[str, ...]:
+    """The funnel's stages for a revenue type: renewals and expansions start at the opportunity."""
     if revenue_type not in REVENUE_TYPES:
         raise ValueError(f"revenue_type must be one of {', '.join(REVENUE_TYPES)}, got {revenue_type!r}")
     return NEW_BUSINESS_STAGES if revenue_type == "new_business" else RECURRING_STAGES
@@ -34,7 +37,7 @@ def stage_dates(
     """One row per account, one column per stage: the first time the account reached it."""
     stages = funnel_stages(revenue_type)
     pre = [s for s in stages if s not in RECURRING_STAGES]
-    pre_sql = ", ".join(f"'{s}'" for s in pre) or "NULL"
+    pre_sql = ", ".join(lit(s) for s in pre) or "NULL"
     long = con.execute(
         f"""
         SELECT object_id AS account_id, milestone AS stage, min(occurred_at) AS at
@@ -46,7 +49,7 @@ def stage_dates(
         WHERE m.object_type = 'opportunity' AND m.milestone IN ('opportunity', 'won')
           AND coalesce(o.revenue_type, 'new_business') = ? AND o.account_id IS NOT NULL
         GROUP BY 1, 2
-        """,
+        """,  # noqa: S608 - stage names from this module's constants, quoted by lit
         [revenue_type],
     ).df()
     wide = long.pivot(index="account_id", columns="stage", values="at") if len(long) else pd.DataFrame()

@@ -68,6 +68,7 @@ def _earliest(t: ir.Table, keys: list[str], tiebreak: list[str]) -> ir.Table:
 
 
 def person_milestones(tables: Mapping[str, ir.Table]) -> ir.Table:
+    """Each person's first touch and the first time they entered each lifecycle stage."""
     tp, people, se = tables["touchpoints"], tables["people"], tables["stage_events"]
     acct = people.select(p_person_id=people.person_id, p_account_id=people.account_id)
     touches = tp.filter(tp.person_id.notnull())
@@ -89,6 +90,7 @@ def person_milestones(tables: Mapping[str, ir.Table]) -> ir.Table:
 
 
 def opportunity_milestones(tables: Mapping[str, ir.Table]) -> ir.Table:
+    """Each opportunity's creation, its close (won or lost) and the stages it passed, first time each."""
     opp, se = tables["opportunities"], tables["stage_events"]
     closed = opp.filter(opp.is_closed.fill_null(False) | opp.is_won.fill_null(False))
     parts = [
@@ -113,6 +115,8 @@ def opportunity_milestones(tables: Mapping[str, ir.Table]) -> ir.Table:
 def account_milestones(
     tables: Mapping[str, ir.Table], persons: ir.Table, opportunities: ir.Table
 ) -> ir.Table:
+    """Account milestones: its first touch, the funnel stages its first person (or the account
+    record) reached, its new-business opportunity stages, and renewals, expansions and churn."""
     tp, se, opp = tables["touchpoints"], tables["stage_events"], tables["opportunities"]
     touches = tp.filter(tp.account_id.notnull())
     first = _rows(

@@ -11,9 +11,13 @@ from datetime import datetime
 
 import duckdb
 
+from revline.store.rows import one_row
+
 
 @dataclass(frozen=True)
 class AccountSummary:
+    """The facts `revline account`, the report and the dashboard show for one account."""
+
     account_id: str
     name: str | None
     domain: str | None
@@ -45,14 +49,15 @@ def account_summary(con: duckdb.DuckDBPyConnection, account_id: str) -> AccountS
         if known is None:
             raise KeyError(f"no account {account_id!r} in accounts, people or opportunities")
         acct = (account_id, None, None)
-    people, known_people = con.execute(
+    people, known_people = one_row(
+        con,
         "SELECT count(*), count(*) FILTER (WHERE source_system IS DISTINCT FROM 'revline:identity') "
         "FROM people WHERE account_id = ?",
         [account_id],
-    ).fetchone()
-    touches, first_at, last_at = con.execute(
-        "SELECT count(*), min(occurred_at), max(occurred_at) FROM touchpoints WHERE account_id = ?", [account_id]
-    ).fetchone()
+    )
+    touches, first_at, last_at = one_row(
+        con, "SELECT count(*), min(occurred_at), max(occurred_at) FROM touchpoints WHERE account_id = ?", [account_id]
+    )
     by_channel = dict(
         con.execute(
             "SELECT channel, count(*) FROM touchpoints WHERE account_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
@@ -66,11 +71,12 @@ def account_summary(con: duckdb.DuckDBPyConnection, account_id: str) -> AccountS
             [account_id],
         ).fetchall()
     )
-    n_opps, open_pipe, won = con.execute(
+    n_opps, open_pipe, won = one_row(
+        con,
         "SELECT count(*), coalesce(sum(amount) FILTER (WHERE NOT coalesce(is_closed, false)), 0), "
         "coalesce(sum(amount) FILTER (WHERE is_won), 0) FROM opportunities WHERE account_id = ?",
         [account_id],
-    ).fetchone()
+    )
     won_by_type = dict(
         con.execute(
             "SELECT coalesce(revenue_type, 'new_business'), sum(amount) FROM opportunities "

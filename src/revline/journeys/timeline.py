@@ -39,7 +39,8 @@ def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
     if "@" not in key:
         domain = normalize_domain(key)
         row = con.execute(
-            f"SELECT min(account_id) FROM accounts WHERE {domain_sql('domain')} = ?", [domain]
+            f"SELECT min(account_id) FROM accounts WHERE {domain_sql('domain')} = ?",  # noqa: S608 - fixed column, bound domain
+            [domain],
         ).fetchone()
         if row and row[0] is not None:
             return JourneyKey("account", row[0], "domain")
@@ -95,7 +96,7 @@ def timeline(con: duckdb.DuckDBPyConnection, key: str) -> pd.DataFrame:
             WHERE {milestone_filter}
         )
         ORDER BY occurred_at, kind_order, person_id NULLS LAST, touchpoint_id, milestone, opportunity_id
-        """,
+        """,  # noqa: S608 - filters are fixed fragments; the key is bound as $id
         {"id": k.id},
     ).df()
     df.attrs["key"] = k
