@@ -12,7 +12,7 @@ from attribution_data import make_store
 from test_attribution_rules import W5
 
 from revline.attribution import run_models
-from revline.models.roi import roi_table, sourced_vs_influenced, spend_by
+from revline.reports.roi import roi_table, sourced_vs_influenced, spend_by
 from revline.reports.tables import ReportError
 
 SPEND = [

@@ -2,7 +2,7 @@
 
 Why a module of its own: the API must only read what models and ingest wrote (credit_ledger,
 attribution_runs, opportunities, targets, spend, touchpoints, milestones) and never compute a
-model inline: ROI, funnel and journeys come from their owners (revline.models.roi,
+model inline: ROI, funnel and journeys come from their owners (revline.reports.roi,
 revline.journeys); what is left here are plain roll-ups of the ledger and the targets. Each function takes an open DuckDB cursor and plain values, returns plain rows
 (lists of dicts) and is unit-testable without HTTP. Values reach SQL only as parameters.
 """
@@ -149,9 +149,9 @@ def _num(value: Any) -> float | None:
 
 
 def roi(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | None, end: date | None) -> dict[str, Any]:
-    """Spend against attributed revenue and pipeline per channel, as `revline.models.roi.roi_table`
+    """Spend against attributed revenue and pipeline per channel, as `revline.reports.roi.roi_table`
     computes it (touches in the window); the total row is plain sums and ratios of those rows."""
-    from revline.models.roi import roi_table
+    from revline.reports.roi import roi_table
     from revline.reports.tables import ReportError
 
     model = _run_ids(cur, model, "won", None)[0]  # 404 with the available models when absent

@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Print attributed revenue (or ROI) per channel, campaign, touch type or month."""
-        from revline.models.roi import roi_table
+        from revline.reports.roi import roi_table
         from revline.reports.tables import attribution_by, write_table
         from revline.store import connect
 

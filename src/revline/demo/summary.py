@@ -36,7 +36,7 @@ def df_to_rich(df: pd.DataFrame, title: str, money: bool = True, ratio_cols: tup
 
 
 def print_summary(result: DemoResult, console: Console) -> None:
-    from revline.models.roi import roi_table
+    from revline.reports.roi import roi_table
     from revline.reports.tables import attribution_by
     from revline.reports.truth import truth_summary, truth_table
     from revline.store import connect

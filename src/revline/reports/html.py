@@ -2,7 +2,7 @@
 
 Why one file with plotly.js inlined: it must open offline, be mailed around and archived
 next to the data it describes. Every number comes from the report functions
-(`reports.tables`, `models.roi`, `reports.truth`, `journeys.funnel`), which read the
+(`reports.tables`, `reports.roi`, `reports.truth`, `journeys.funnel`), which read the
 ledger; nothing here computes a model.
 """
 
@@ -135,7 +135,7 @@ def _removal_effects(con) -> pd.DataFrame:
 def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, str]]:
     """(title, note, html body) per section, in reading order."""
     from revline.journeys.funnel import funnel
-    from revline.models.roi import roi_table
+    from revline.reports.roi import roi_table
     from revline.reports.tables import attribution_by, revenue_vs_target
 
     models = _models_present(con)

@@ -111,23 +111,6 @@ def make_calibration(lift: dict | None, roi: dict | None) -> Calibration | None:
     return Calibration(**{k: jnp.asarray(v) for k, v in fields.items()})
 
 
-def mta_roi(con=None, roi: pd.DataFrame | None = None, model: str = "markov", **kwargs) -> pd.DataFrame:
-    """Touch-level ROI per channel: from `revline.models.roi.roi_table` when that module is
-    present and a store is given, else the DataFrame passed in (columns channel, roi)."""
-    if roi is not None:
-        return roi
-    if con is None:
-        raise MMMDataError("mta_roi needs a store connection or a DataFrame of channel, roi")
-    try:
-        from revline.models.roi import roi_table
-    except ImportError as exc:
-        raise MMMDataError("revline.models.roi is not available; pass a DataFrame of channel, roi") from exc
-    table = roi_table(con, model=model, **kwargs) if model else roi_table(con, **kwargs)
-    if "roi" not in table.columns:
-        raise MMMDataError(f"roi_table returned no 'roi' column: {list(table.columns)}")
-    return table[["channel", "roi"]]
-
-
 def mmm_vs_mta(fit, mta: pd.DataFrame) -> pd.DataFrame:
     """Per channel: the mix model's contribution and ROI (with 94% HDI) beside attribution's
     credited outcome and ROI, and their ratio. Channels only one side knows keep NaN."""
