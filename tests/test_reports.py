@@ -11,11 +11,11 @@ from test_attribution_rules import W5
 from typer.testing import CliRunner
 
 from revline.attribution import run_models
+from revline.reports.revenue import revenue_vs_target
 from revline.reports.tables import (
     ReportError,
     attribution_by,
     model_comparison,
-    revenue_vs_target,
     unattributed,
     write_table,
 )

@@ -18,6 +18,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from revline.reports.revenue import actuals, revenue_vs_target
+from revline.reports.roi import roi_table, spend_by
+from revline.reports.tables import attribution_by
+
 RULE_ORDER = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay",
               "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
 REVENUE_TYPES = ("new_business", "renewal", "expansion")
@@ -86,34 +90,23 @@ def _grouped_bars(wide: pd.DataFrame, dim: str, models: list[str], title: str, y
 
 
 def _kpis(con) -> list[tuple[str, str]]:
-    q = con.execute(
-        """
-        SELECT
-          sum(CASE WHEN is_won AND revenue_type = 'new_business' THEN amount END),
-          sum(CASE WHEN is_won AND revenue_type = 'renewal' THEN amount END),
-          sum(CASE WHEN is_won AND revenue_type = 'expansion' THEN amount END),
-          sum(CASE WHEN revenue_type = 'new_business' THEN amount END),
-          count(*) FILTER (WHERE is_won AND revenue_type = 'new_business'),
-          count(*)
-        FROM opportunities
-        """
-    ).fetchone()
-    spend = con.execute("SELECT sum(spend) FROM spend").fetchone()[0]
+    """The headline tiles, from the same report functions (USD) as every other screen."""
+    won = {rt: actuals(con, revenue_type=rt) for rt in REVENUE_TYPES}
+    spend = float(spend_by(con, "channel")["spend"].sum())
     touches = con.execute("SELECT count(*) FROM touchpoints").fetchone()[0]
     quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
-    nb = float(q[0] or 0)
-    out = [
-        ("New-business revenue won", _money(nb)),
-        ("Renewals won", _money(float(q[1] or 0))),
-        ("Expansion won", _money(float(q[2] or 0))),
-        ("New-business pipeline created", _money(float(q[3] or 0))),
-        ("New customers", f"{int(q[4] or 0):,}"),
-        ("Marketing spend", _money(float(spend or 0))),
-        ("New-business ROAS (all spend)", f"{nb / float(spend):.2f}x" if spend else "–"),
+    nb = won["new_business"]
+    return [
+        ("New-business revenue won", _money(nb["won_revenue"])),
+        ("Renewals won", _money(won["renewal"]["won_revenue"])),
+        ("Expansion won", _money(won["expansion"]["won_revenue"])),
+        ("New-business pipeline created", _money(nb["pipeline_created"])),
+        ("New customers", f"{nb['won_deals']:,}"),
+        ("Marketing spend", _money(spend)),
+        ("New-business ROAS (all spend)", f"{nb['won_revenue'] / spend:.2f}x" if spend else "–"),
         ("Touchpoints under one roof", f"{int(touches):,}"),
         ("Source rows quarantined", f"{int(quarantined):,}"),
     ]
-    return out
 
 
 def _removal_effects(con) -> pd.DataFrame:
@@ -132,11 +125,26 @@ def _removal_effects(con) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "channel", "removal_effect"])
 
 
+_TARGET_MONEY = ("revenue_target", "won_revenue", "pipeline_target", "pipeline_created")
+
+
+def _target_figure(rvt: pd.DataFrame) -> go.Figure:
+    """Money lines on the USD axis, attainment on a percent axis of its own (deal counts stay in
+    the table: on either axis they would be flat lines)."""
+    x = rvt["period"].astype(str)
+    fig = go.Figure()
+    for col in _TARGET_MONEY:
+        fig.add_scatter(name=col, x=x, y=rvt[col], mode="lines+markers")
+    for col in ("revenue_attainment", "pipeline_attainment"):
+        fig.add_scatter(name=col, x=x, y=rvt[col], mode="lines+markers", yaxis="y2", line=dict(dash="dot"))
+    fig.update_layout(title="Revenue and pipeline vs the company target, by quarter", yaxis_title="USD",
+                      yaxis2=dict(title="attainment", overlaying="y", side="right", tickformat=".0%"))
+    return fig
+
+
 def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, str]]:
     """(title, note, html body) per section, in reading order."""
     from revline.journeys.funnel import funnel
-    from revline.reports.roi import roi_table
-    from revline.reports.tables import attribution_by, revenue_vs_target
 
     models = _models_present(con)
     sections: list[tuple[str, str, str]] = []
@@ -238,13 +246,11 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
 
     rvt = revenue_vs_target(con, period="quarter")
     if not rvt.empty:
-        fig = go.Figure()
-        xcol = rvt.columns[0]
-        for col in [c for c in rvt.columns if c != xcol and pd.api.types.is_numeric_dtype(rvt[c])]:
-            fig.add_scatter(name=col, x=rvt[xcol].astype(str), y=rvt[col], mode="lines+markers")
-        fig.update_layout(title="Revenue and pipeline vs the shared target, by quarter", yaxis_title="USD")
-        sections.append(("Revenue and pipeline vs target", "Targets come from the targets file; actuals from the CRM.",
-                         _fig(fig) + _table(rvt)))
+        sections.append(("Revenue and pipeline vs target",
+                         "Company targets (the 'all' rows of the targets file; a quarter without one sums its "
+                         "segments) against won revenue by close date and pipeline by creation date, in USD.",
+                         _fig(_target_figure(rvt)) + _table(rvt, money=_TARGET_MONEY,
+                                                            pct=("revenue_attainment", "pipeline_attainment"))))
 
     fun = funnel(con)
     if not fun.empty:
@@ -260,19 +266,7 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
                      "Rows that failed validation are kept in the quarantine table with file, row, field and reason (`revline quarantine`).",
                      _table(q)))
 
-    mmm = _mmm_section(con)
-    if mmm:
-        sections.append(mmm)
     return sections
-
-
-def _mmm_section(con) -> tuple[str, str, str] | None:
-    """The mix model's section, when a fit has been saved next to the store (revline mmm fit)."""
-    try:
-        from revline.models.mmm.report import html_section  # type: ignore[attr-defined]
-    except Exception:  # no mix model fitted or module absent: the report simply has no MMM section
-        return None
-    return html_section(con)
 
 
 def write_report(con, path: Path, truth_path: Path | None = None, title: str = "revline revenue report") -> Path:

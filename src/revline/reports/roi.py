@@ -22,24 +22,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from revline.reports.tables import ReportError, ledger_sql, ledger_sums, usd_sql
+from revline.reports.tables import ReportError, ledger_sql, ledger_sums, require_run, usd_sql
 
 By = Literal["channel", "campaign", "month"]
 NONE_KEY = "(none)"
-
-
-def _require(rows: pd.DataFrame, con: Any, model: str, milestone: str, revenue_type: str | None) -> None:
-    if rows.empty:
-        q = con.execute(
-            "SELECT count(*) FROM attribution_runs WHERE model = ? AND milestone = ? AND revenue_type IS NOT DISTINCT FROM ?",
-            [model, milestone, revenue_type],
-        ).fetchone()[0]
-        if q == 0:
-            rt = f" --revenue-type {revenue_type}" if revenue_type else ""
-            raise ReportError(
-                f"no {model} run at milestone {milestone}{' / ' + revenue_type if revenue_type else ''}; "
-                f"run `revline attribute --model {model} --milestone {milestone}{rt}` first"
-            )
 
 
 def _key(df: pd.DataFrame, by: str, date_col: str) -> pd.Series:
@@ -122,8 +108,8 @@ def roi_table(
         # credit sums per key inside DuckDB over the touch-date window (not every ledger row)
         return ledger_sums(con, [key], [model], ms, rt, touch_start=start, touch_end=end)
 
+    require_run(con, model, milestone, revenue_type)
     rev_rows = sums(milestone, revenue_type)
-    _require(rev_rows, con, model, milestone, revenue_type)
     pipe_rows = sums("opportunity", revenue_type)
     cust_rows = sums("won", "new_business")
 
@@ -159,6 +145,17 @@ def roi_table(
     return out.sort_values(["spend", "revenue"], ascending=False).reset_index(drop=True)
 
 
+def roi_totals(table: pd.DataFrame) -> dict[str, float | None]:
+    """The total row of a `roi_table`: plain sums of spend, pipeline and revenue, and the ratios
+    of those sums (CAC and payback are per-channel figures and have no total here)."""
+    spend, pipeline, revenue = (float(table[c].sum()) if len(table) else 0.0 for c in ("spend", "pipeline", "revenue"))
+    return {
+        "spend": spend, "pipeline": pipeline, "revenue": revenue,
+        "roas": revenue / spend if spend > 0 else None,
+        "roi": (revenue - spend) / spend if spend > 0 else None,
+    }
+
+
 def sourced_vs_influenced(
     con: Any,
     by: Literal["channel", "campaign"] = "channel",
@@ -178,8 +175,9 @@ def sourced_vs_influenced(
     if by not in ("channel", "campaign"):
         raise ReportError(f"by must be channel or campaign, got {by!r}")
     key = _ledger_key(by)
+    require_run(con, "linear", "opportunity", revenue_type)
     inner, params = ledger_sql(
-        ["linear"], "opportunity", revenue_type, start, end,
+        con, ["linear"], "opportunity", revenue_type, start, end,
         columns=["opportunity_id", "touchpoint_id", key, "revenue_credit"],
     )
     # the same NULL/'' -> '(none)' mapping as `_key`, applied before the distinct
@@ -197,14 +195,11 @@ def sourced_vs_influenced(
         """,
         params,
     ).df()
-    if infl.empty:
-        n_lin = con.execute(f"SELECT count(*) FROM ({inner})", params).fetchone()[0]
-        _require(pd.DataFrame(index=range(n_lin)), con, "linear", "opportunity", revenue_type)
     infl = infl.drop(columns="_n").set_index(by).sort_index()
 
     if sourced_by == "first_touch":
+        require_run(con, "first_touch", "opportunity", revenue_type)
         ft = ledger_sums(con, [key], ["first_touch"], "opportunity", revenue_type, start, end)
-        _require(ft, con, "first_touch", "opportunity", revenue_type)
         ft = ft.assign(**{by: _key(ft, by, "occurred_at")})
         src = ft.groupby(by).agg(sourced_opportunities=("credit", "sum"), sourced_pipeline=("revenue_credit", "sum"))
     elif sourced_by == "campaign":
@@ -233,4 +228,4 @@ def sourced_vs_influenced(
     return out.sort_values("influenced_pipeline", ascending=False).reset_index(drop=True)
 
 
-__all__ = ["roi_table", "sourced_vs_influenced", "spend_by"]
+__all__ = ["roi_table", "roi_totals", "sourced_vs_influenced", "spend_by"]

@@ -19,6 +19,7 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -34,7 +35,7 @@ class ReportError(ValueError):
     """A report was asked for something the store cannot answer; the message says what to run."""
 
 
-def _as_date(x: Any, name: str) -> date | None:
+def as_date(x: Any, name: str) -> date | None:
     if x is None:
         return None
     if isinstance(x, datetime):
@@ -47,21 +48,116 @@ def _as_date(x: Any, name: str) -> date | None:
         raise ReportError(f"{name} must be a date like 2024-01-31, got {x!r}") from None
 
 
-def _runs_filter(milestone: str, revenue_type: str | None, models: Sequence[str] | None) -> tuple[str, list]:
+class NotFound(ReportError, LookupError):
+    """The store holds no run (or account) answering the request; the message says what to run."""
+
+
+ALL_TYPES: tuple[str | None, ...] = ("all", None)
+"""How a run over every revenue type is labelled: 'all' (opportunity/won), NULL (lead milestones)."""
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """The ledger runs answering one question, and which of them are read for one revenue type.
+
+    `typed_runs` are all-types runs read for a single revenue type: their rows are filtered by
+    the ledger's own revenue_type column (the run has no per-type sibling).
+    """
+
+    run_ids: tuple[str, ...]
+    typed_runs: tuple[str, ...] = ()
+    revenue_type: str | None = None
+
+    def sql(self, alias: str = "l") -> tuple[str, list[Any]]:
+        """A WHERE conjunct keeping the selected runs' rows, with its parameters."""
+        cond = f"list_contains(?::VARCHAR[], {alias}.run_id)"
+        params: list[Any] = [list(self.run_ids)]
+        if self.typed_runs:
+            cond += f" AND (NOT list_contains(?::VARCHAR[], {alias}.run_id) OR {alias}.revenue_type = ?)"
+            params += [list(self.typed_runs), self.revenue_type]
+        return cond, params
+
+
+def _check_milestone(milestone: str) -> None:
     if milestone not in MILESTONES:
         raise ReportError(f"unknown milestone {milestone!r}; expected one of {', '.join(MILESTONES)}")
-    where = ["r.milestone = ?"]
-    params: list[Any] = [milestone]
-    if milestone in LEAD_MILESTONES or revenue_type is None:
-        if milestone in LEAD_MILESTONES:
-            where.append("r.revenue_type IS NULL")
-    else:
-        where.append("r.revenue_type = ?")
-        params.append(revenue_type)
-    if models:
-        where.append(f"r.model IN ({', '.join('?' for _ in models)})")
-        params.extend(models)
-    return " AND ".join(where), params
+
+
+def select_runs(con: Any, milestone: str, revenue_type: str | None, models: Sequence[str] | None = None) -> RunSelection:
+    """Pick, per model, the latest run(s) answering (milestone, revenue_type): the one rule of
+    run selection every report, the CLI and the API share.
+
+    * A revenue type is asked: the run made for exactly that type; else the model's all-types
+      run with its rows filtered to the type.
+    * No type (None or 'all'): the all-types run; else the model's per-type runs together
+      (their conversions are disjoint).
+    * Lead milestones have no revenue type: their runs are read whatever is asked.
+    Never an all-types run together with per-type runs of the same model: that counts each
+    conversion twice. Models without a matching run are left out (the caller decides whether
+    that is an error, see `require_run`).
+    """
+    _check_milestone(milestone)
+    if milestone in LEAD_MILESTONES or revenue_type in ALL_TYPES:
+        revenue_type = None
+    runs = con.execute(
+        "SELECT model, revenue_type, run_id FROM attribution_runs WHERE milestone = ? ORDER BY created_at DESC",
+        [milestone],
+    ).fetchall()
+    wanted = set(models) if models else None
+    by_model: dict[str, list[tuple[str | None, str]]] = {}
+    for model, rt, run_id in runs:
+        if wanted is None or model in wanted:
+            by_model.setdefault(model, []).append((rt, run_id))
+    chosen: list[str] = []
+    typed: list[str] = []
+    for mine in by_model.values():
+        exact = [rid for rt, rid in mine if revenue_type is not None and rt == revenue_type]
+        every = [rid for rt, rid in mine if rt in ALL_TYPES]
+        if exact:
+            chosen.append(exact[0])
+        elif every:
+            chosen.append(every[0])
+            if revenue_type is not None:
+                typed.append(every[0])
+        elif revenue_type is None:
+            latest: dict[str | None, str] = {}
+            for rt, rid in mine:
+                latest.setdefault(rt, rid)
+            chosen.extend(latest.values())
+    return RunSelection(tuple(chosen), tuple(typed), revenue_type)
+
+
+def model_names(con: Any, milestone: str) -> list[str]:
+    """Models with a run at `milestone`, sorted."""
+    rows = con.execute("SELECT DISTINCT model FROM attribution_runs WHERE milestone = ? ORDER BY 1", [milestone])
+    return [m for (m,) in rows.fetchall()]
+
+
+def resolve_model(con: Any, model: str | None, milestone: str) -> str:
+    """`model`, checked to have a run at `milestone`; None picks the default (linear, else the
+    first by name). Raises NotFound naming the models that do have runs."""
+    _check_milestone(milestone)
+    available = model_names(con, milestone)
+    if model is None:
+        if not available:
+            raise NotFound(f"no attribution run for milestone '{milestone}'; run `revline attribute` first")
+        return "linear" if "linear" in available else available[0]
+    if model not in available:
+        raise NotFound(f"no '{model}' run for milestone '{milestone}'; available: {', '.join(available) or 'none'}")
+    return model
+
+
+def require_run(con: Any, model: str, milestone: str, revenue_type: str | None) -> RunSelection:
+    """`select_runs` for one model, raising NotFound (with the command to run) when it has none."""
+    sel = select_runs(con, milestone, revenue_type, [model])
+    if not sel.run_ids:
+        rt = revenue_type if revenue_type not in ALL_TYPES and milestone not in LEAD_MILESTONES else None
+        flag = f" --revenue-type {rt}" if rt else ""
+        raise NotFound(
+            f"no {model} run at milestone {milestone}{' / ' + rt if rt else ''}; "
+            f"run `revline attribute --model {model} --milestone {milestone}{flag}` first"
+        )
+    return sel
 
 
 _CONV_DATE = {
@@ -76,6 +172,7 @@ LEDGER_ROW_COLUMNS: tuple[str, ...] = (
 
 
 def ledger_sql(
+    con: Any,
     models: Sequence[str] | None = None,
     milestone: str = "won",
     revenue_type: str | None = "new_business",
@@ -86,8 +183,8 @@ def ledger_sql(
     touch_start: Any = None,
     touch_end: Any = None,
 ) -> tuple[str, list[Any]]:
-    """The SELECT (and its parameters) behind every report: the latest runs' ledger rows with
-    the requested `columns` of LEDGER_ROW_COLUMNS.
+    """The SELECT (and its parameters) behind every report: the ledger rows of the runs
+    `select_runs` picks, with the requested `columns` of LEDGER_ROW_COLUMNS.
 
     Why SQL text and not a DataFrame: reports aggregate these rows inside DuckDB (a report
     needs a few hundred sums, not millions of rows in pandas), and only the joins the asked-for
@@ -96,9 +193,9 @@ def ledger_sql(
     on the conversion date (see the module doc), `touch_start`/`touch_end` on the touch date
     (rows without a touch date drop out, as in ROI).
     """
-    where, params = _runs_filter(milestone, revenue_type, list(models) if models else None)
+    runs_cond, run_params = select_runs(con, milestone, revenue_type, models).sql()
     conv_date = _CONV_DATE.get(milestone, "l.occurred_at")
-    s, e = _as_date(start, "start"), _as_date(end, "end")
+    s, e = as_date(start, "start"), as_date(end, "end")
     cols = set(columns)
     unknown = cols - set(LEDGER_ROW_COLUMNS)
     if unknown:
@@ -119,20 +216,19 @@ def ledger_sql(
     sql = f"""
         SELECT {select}
         FROM credit_ledger l
-        JOIN attribution_runs r USING (run_id)
         {"LEFT JOIN touchpoints t ON t.touchpoint_id = l.touchpoint_id" if "touch_type" in cols else ""}
         {"LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id" if "campaign_name" in cols else ""}
         {"LEFT JOIN opportunities o ON o.opportunity_id = l.opportunity_id" if needs_opp else ""}
-        WHERE l.milestone = ? AND {where}
+        WHERE l.milestone = ? AND {runs_cond}
     """
-    params = [milestone, *params]
+    params = [milestone, *run_params]
     if s is not None:
         sql += f" AND CAST({conv_date} AS DATE) >= ?"
         params.append(s)
     if e is not None:
         sql += f" AND CAST({conv_date} AS DATE) <= ?"
         params.append(e)
-    ts, te = _as_date(touch_start, "start"), _as_date(touch_end, "end")
+    ts, te = as_date(touch_start, "start"), as_date(touch_end, "end")
     if ts is not None:
         sql += " AND CAST(l.occurred_at AS DATE) >= ?"
         params.append(ts)
@@ -153,7 +249,7 @@ def ledger_rows(
     """The ledger rows behind every report, with touch_type, campaign name, month and
     conversion date attached (every row: for exports and drill-downs; reports aggregate in
     SQL through `ledger_sql` instead)."""
-    sql, params = ledger_sql(models, milestone, revenue_type, start, end)
+    sql, params = ledger_sql(con, models, milestone, revenue_type, start, end)
     return con.execute(sql, params).df()
 
 
@@ -175,7 +271,7 @@ def ledger_sums(
     so pandas code written for the rows runs unchanged on these (far fewer) partial sums.
     """
     inner, params = ledger_sql(
-        models, milestone, revenue_type, start, end,
+        con, models, milestone, revenue_type, start, end,
         columns=[*keys, "credit", "revenue_credit"], touch_start=touch_start, touch_end=touch_end,
     )
     key_list = ", ".join(keys)
@@ -250,6 +346,38 @@ def attribution_by(
     return wide.reset_index()
 
 
+def attribution_summary(
+    con: Any,
+    dimension: Dimension,
+    model: str,
+    milestone: str = "won",
+    revenue_type: str | None = None,
+    start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
+    """One model's credit, revenue credit and distinct conversions per dimension value, with
+    each value's share of the credit: `attribution_by` for one model, plus the conversion count
+    (what the API and the dashboard show). Keys as in `attribution_by`; sorted by revenue
+    credit, then credit, then key."""
+    if dimension not in DIMENSIONS:
+        raise ReportError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
+    require_run(con, model, milestone, revenue_type)
+    key = {"campaign": "campaign_id"}.get(dimension, dimension)
+    inner, params = ledger_sql(con, [model], milestone, revenue_type, start, end,
+                               columns=[key, "opportunity_id", "credit", "revenue_credit"])
+    df = con.execute(
+        f"SELECT {key} AS key, sum(credit)::DOUBLE AS credit, sum(revenue_credit)::DOUBLE AS revenue_credit, "
+        f"count(DISTINCT opportunity_id) AS conversions FROM ({inner}) GROUP BY 1",
+        params,
+    ).df()
+    df["key"] = df["key"].astype(object).where(df["key"].notna(), "(none)")
+    total = df["credit"].sum()
+    df["share"] = df["credit"] / total if total else 0.0
+    df["_k"] = df["key"].astype(str)
+    return df.sort_values(["revenue_credit", "credit", "_k"], ascending=[False, False, True]) \
+        .drop(columns="_k").reset_index(drop=True)
+
+
 def model_comparison(
     con: Any,
     milestone: str = "won",
@@ -322,49 +450,6 @@ def usd_sql(amount: str, currency: str) -> str:
     return f"(coalesce({amount}, 0) * CASE upper(coalesce({currency}, 'USD')) {cases} END)"
 
 
-def revenue_vs_target(
-    con: Any,
-    period: Literal["month", "quarter", "year"] = "quarter",
-    revenue_type: str | None = None,
-) -> pd.DataFrame:
-    """Targets against won revenue (by close date) and pipeline created (by creation date).
-
-    Targets of all segments in a period are summed: opportunities carry no segment, so actuals
-    cannot be split by one. Periods with actuals but no target (or the reverse) are kept.
-    Amounts in USD.
-    """
-    if period not in ("month", "quarter", "year"):
-        raise ReportError(f"period must be month, quarter or year, got {period!r}")
-    rt_filter = "" if revenue_type in (None, "all") else "AND revenue_type = ?"
-    params: list[Any] = [] if not rt_filter else [revenue_type, revenue_type]
-    usd = usd_sql("amount", "currency")
-    return con.execute(
-        f"""
-        WITH t AS (
-            SELECT date_trunc('{period}', period_start)::DATE AS period,
-                   sum(revenue_target)::DOUBLE AS revenue_target, sum(pipeline_target)::DOUBLE AS pipeline_target
-            FROM targets GROUP BY 1
-        ), won AS (
-            SELECT date_trunc('{period}', closed_at)::DATE AS period, sum({usd})::DOUBLE AS won_revenue,
-                   count(*) AS won_deals
-            FROM opportunities WHERE coalesce(is_won, FALSE) AND closed_at IS NOT NULL {rt_filter} GROUP BY 1
-        ), pipe AS (
-            SELECT date_trunc('{period}', created_at)::DATE AS period, sum({usd})::DOUBLE AS pipeline_created,
-                   count(*) AS opportunities_created
-            FROM opportunities WHERE created_at IS NOT NULL {rt_filter} GROUP BY 1
-        )
-        SELECT period, revenue_target, coalesce(won_revenue, 0) AS won_revenue,
-               coalesce(won_revenue, 0) / nullif(revenue_target, 0) AS revenue_attainment,
-               pipeline_target, coalesce(pipeline_created, 0) AS pipeline_created,
-               coalesce(pipeline_created, 0) / nullif(pipeline_target, 0) AS pipeline_attainment,
-               coalesce(won_deals, 0) AS won_deals, coalesce(opportunities_created, 0) AS opportunities_created
-        FROM t FULL OUTER JOIN won USING (period) FULL OUTER JOIN pipe USING (period)
-        ORDER BY period
-        """,
-        params,
-    ).df()
-
-
 def available_runs(con: Any) -> pd.DataFrame:
     """The latest runs in the store (what the reports can show)."""
     return con.execute(
@@ -390,6 +475,7 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
 
 
 __all__ = [
-    "DIMENSIONS", "LEDGER_ROW_COLUMNS", "ReportError", "attribution_by", "available_runs", "ledger_rows",
-    "ledger_sql", "ledger_sums", "model_comparison", "revenue_vs_target", "unattributed", "usd_sql", "write_table",
+    "DIMENSIONS", "LEDGER_ROW_COLUMNS", "ReportError", "as_date", "attribution_by", "attribution_summary", "available_runs", "ledger_rows",
+    "ledger_sql", "ledger_sums", "model_comparison", "NotFound", "RunSelection", "resolve_model", "require_run",
+    "select_runs", "unattributed", "usd_sql", "write_table",
 ]

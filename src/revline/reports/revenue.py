@@ -1,0 +1,136 @@
+"""Revenue actuals and targets: won revenue, pipeline created and the company's targets.
+
+Why one module: the CLI, the HTML report, the REST API and the dashboard tiles all show "revenue
+won", "pipeline created" and "attainment", and they must agree. Every figure here is in USD
+(`usd_sql`, the attribution's fixed rates), won revenue is counted at its close date and
+pipeline at its creation date, and a period's company target is its 'all' row, or the sum of
+its segments' rows when it has no 'all' row (the regional rows break the 'all' one down; adding
+them on top would count the target twice).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+
+from revline.reports.tables import ReportError, as_date, usd_sql
+
+Period = Literal["month", "quarter", "year"]
+COMPANY = "all"
+
+_USD = usd_sql("amount", "currency")
+
+# one row per target period: the 'all' row, else the sum of the segments' rows
+_COMPANY_TARGETS = f"""
+    SELECT period_start, period_end, '{COMPANY}' AS segment,
+           (CASE WHEN bool_or(segment = '{COMPANY}') THEN sum(revenue_target) FILTER (WHERE segment = '{COMPANY}')
+                 ELSE sum(revenue_target) END)::DOUBLE AS revenue_target,
+           (CASE WHEN bool_or(segment = '{COMPANY}') THEN sum(pipeline_target) FILTER (WHERE segment = '{COMPANY}')
+                 ELSE sum(pipeline_target) END)::DOUBLE AS pipeline_target
+    FROM targets GROUP BY period_start, period_end"""
+
+_SEGMENT_TARGETS = """
+    SELECT period_start, period_end, segment, revenue_target::DOUBLE AS revenue_target,
+           pipeline_target::DOUBLE AS pipeline_target
+    FROM targets WHERE segment = ?"""
+
+
+def _type_filter(revenue_type: str | None) -> tuple[str, list[Any]]:
+    if revenue_type in (None, "all"):
+        return "", []
+    return " AND revenue_type = ?", [revenue_type]
+
+
+def actuals(con: Any, start: Any = None, end: Any = None, revenue_type: str | None = None) -> dict[str, float]:
+    """Won revenue (closed in [start, end]) and pipeline created (created in it), in USD, with
+    the deal counts; inclusive dates, None for an open end."""
+    s, e = as_date(start, "start"), as_date(end, "end")
+    lo = s or date(1, 1, 1)
+    hi = e + timedelta(days=1) if e is not None and e < date(9999, 12, 31) else date(9999, 12, 31)
+    rt, rt_params = _type_filter(revenue_type)
+    won_revenue, won_deals, pipeline, created = con.execute(
+        f"""SELECT coalesce(sum({_USD}) FILTER (WHERE won), 0)::DOUBLE, count(*) FILTER (WHERE won),
+                   coalesce(sum({_USD}) FILTER (WHERE created), 0)::DOUBLE, count(*) FILTER (WHERE created)
+            FROM (SELECT *, coalesce(is_won, FALSE) AND closed_at >= ? AND closed_at < ? AS won,
+                            created_at >= ? AND created_at < ? AS created
+                  FROM opportunities WHERE TRUE{rt})""",
+        [lo, hi, lo, hi, *rt_params],
+    ).fetchone()
+    return {"won_revenue": won_revenue, "won_deals": int(won_deals),
+            "pipeline_created": pipeline, "opportunities_created": int(created)}
+
+
+def target_periods(con: Any, segment: str = COMPANY, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Each target period of `segment` overlapping [start, end] with its actuals (USD) and
+    attainment. The 'all' segment is the company target (see the module doc). Actuals are the
+    company's whatever the segment: opportunities carry no segment."""
+    s, e = as_date(start, "start"), as_date(end, "end")
+    targets, params = (_COMPANY_TARGETS, []) if segment == COMPANY else (_SEGMENT_TARGETS, [segment])
+    df = con.execute(
+        f"""
+        WITH t AS ({targets})
+        SELECT t.period_start, t.period_end, t.segment,
+               coalesce((SELECT sum({_USD}) FROM opportunities o WHERE o.is_won AND o.closed_at >= t.period_start
+                         AND o.closed_at < t.period_end + INTERVAL 1 DAY), 0)::DOUBLE AS revenue,
+               t.revenue_target,
+               coalesce((SELECT sum({_USD}) FROM opportunities o WHERE o.created_at >= t.period_start
+                         AND o.created_at < t.period_end + INTERVAL 1 DAY), 0)::DOUBLE AS pipeline,
+               t.pipeline_target
+        FROM t WHERE t.period_end >= ? AND t.period_start <= ?
+        ORDER BY t.period_start, t.period_end""",
+        [*params, s or date(1, 1, 1), e or date(9999, 12, 31)],
+    ).df()
+    df["revenue_attainment"] = df["revenue"] / df["revenue_target"].where(df["revenue_target"] != 0)
+    df["pipeline_attainment"] = df["pipeline"] / df["pipeline_target"].where(df["pipeline_target"] != 0)
+    return df
+
+
+def revenue_vs_target(con: Any, period: Period = "quarter", revenue_type: str | None = None) -> pd.DataFrame:
+    """Company targets against won revenue (by close date) and pipeline created (by creation
+    date) per calendar month, quarter or year, in USD. Periods with actuals but no target (or
+    the reverse) are kept."""
+    if period not in ("month", "quarter", "year"):
+        raise ReportError(f"period must be month, quarter or year, got {period!r}")
+    rt, rt_params = _type_filter(revenue_type)
+    return con.execute(
+        f"""
+        WITH t AS (
+            SELECT date_trunc('{period}', period_start)::DATE AS period,
+                   sum(revenue_target)::DOUBLE AS revenue_target, sum(pipeline_target)::DOUBLE AS pipeline_target
+            FROM ({_COMPANY_TARGETS}) GROUP BY 1
+        ), won AS (
+            SELECT date_trunc('{period}', closed_at)::DATE AS period, sum({_USD})::DOUBLE AS won_revenue,
+                   count(*) AS won_deals
+            FROM opportunities WHERE coalesce(is_won, FALSE) AND closed_at IS NOT NULL{rt} GROUP BY 1
+        ), pipe AS (
+            SELECT date_trunc('{period}', created_at)::DATE AS period, sum({_USD})::DOUBLE AS pipeline_created,
+                   count(*) AS opportunities_created
+            FROM opportunities WHERE created_at IS NOT NULL{rt} GROUP BY 1
+        )
+        SELECT period, revenue_target, coalesce(won_revenue, 0) AS won_revenue,
+               coalesce(won_revenue, 0) / nullif(revenue_target, 0) AS revenue_attainment,
+               pipeline_target, coalesce(pipeline_created, 0) AS pipeline_created,
+               coalesce(pipeline_created, 0) / nullif(pipeline_target, 0) AS pipeline_attainment,
+               coalesce(won_deals, 0) AS won_deals, coalesce(opportunities_created, 0) AS opportunities_created
+        FROM t FULL OUTER JOIN won USING (period) FULL OUTER JOIN pipe USING (period)
+        ORDER BY period
+        """,
+        [*rt_params, *rt_params],
+    ).df()
+
+
+def headline(con: Any, start: Any = None, end: Any = None) -> dict[str, float]:
+    """The revenue tiles: won revenue and pipeline created in [start, end] (USD, every revenue
+    type) and the company targets of the target periods overlapping it."""
+    a = actuals(con, start, end)
+    t = target_periods(con, COMPANY, start, end)
+    return {
+        "revenue": a["won_revenue"], "pipeline": a["pipeline_created"],
+        "revenue_target": float(t["revenue_target"].fillna(0.0).sum()),
+        "pipeline_target": float(t["pipeline_target"].fillna(0.0).sum()),
+    }
+
+
+__all__ = ["COMPANY", "actuals", "headline", "revenue_vs_target", "target_periods"]
