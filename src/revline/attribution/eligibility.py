@@ -24,7 +24,7 @@ Conventions (documented for users in the CLI help and the architecture doc):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import ibis
 import ibis.expr.types as ir
@@ -214,19 +214,24 @@ def scoped_touches(be: Any) -> ir.Table:
     return shape(with_account, with_account.account_id).union(shape(bare, bare.p_account), distinct=False)
 
 
+def _is_scope(scope: str) -> TypeGuard[Scope]:
+    return scope in SCOPES
+
+
 def conversions(
     be: Any,
     milestone: str,
     *,
-    scope: Scope = "account",
+    scope: str = "account",
     revenue_type: str | None = None,
     lookback_days: float | None = None,
     weighted: bool = False,
 ) -> tuple[ir.Table, ir.Table]:
-    """Conversions of one milestone and their scope keys."""
+    """Conversions of one milestone and their scope keys (`scope` is checked here: it comes from
+    the CLI, the API and model configs as plain text)."""
     if milestone not in MILESTONES:
         raise ValueError(f"unknown milestone {milestone!r}; expected one of {', '.join(MILESTONES)}")
-    if scope not in SCOPES:
+    if not _is_scope(scope):
         raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
     if lookback_days is not None and lookback_days < 0:
         raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")

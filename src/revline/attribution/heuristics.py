@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from revline.attribution.paths import DEFAULT_SEP, EncodedPaths, encode_paths
+from revline.attribution.paths import DEFAULT_SEP, EncodedPaths, PathsError, encode_paths
 
 HEURISTICS: tuple[str, ...] = ("first_touch", "last_touch", "linear_touch")
 
@@ -99,8 +99,6 @@ def heuristic_models(
     first_touch, last_touch, linear_touch (conversions), as in ChannelAttribution.
     """
     if var_value is not None and var_value not in paths.columns:
-        from revline.attribution.paths import PathsError
-
         raise PathsError(f"{source}: missing column {var_value!r} (have {list(paths.columns)})")
     enc = encode_paths(
         paths, var_path=var_path, var_conv=var_conv, var_value=var_value, var_null=None, sep=sep, source=source

@@ -110,10 +110,10 @@ def _state_sequences(enc: EncodedPaths, order: int, collapse_repeats: bool) -> t
     dtype = np.int32 if base**order < 2**31 else np.int64
     lengths = enc.lengths
     starts = enc.offsets[:-1]
-    code = enc.codes.astype(dtype) + 1
+    code: np.ndarray = enc.codes.astype(dtype) + 1
     offsets = enc.offsets
     if order > 1:
-        digits = code.copy()
+        digits: np.ndarray = code.copy()
         for shift in range(1, order):
             mult = dtype(base**shift)
             code[shift:] += digits[:-shift] * mult

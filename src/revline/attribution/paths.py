@@ -15,8 +15,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from revline.attribution import eligibility as el
+from revline.store.connection import ibis_backend
 
 PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
 DEFAULT_SEP = " > "
@@ -101,9 +107,6 @@ def encode_paths(
     sep '>' or ' > ' (ChannelAttribution trims the same way). Channel ids follow sorted names,
     which makes every result independent of row order. Row numbers in errors are 1-based data rows.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if var_path not in df.columns:
         raise PathsError(f"{source}: missing column {var_path!r} (have {list(df.columns)})")
     conv = _numeric(df, var_conv, source, required=True)
@@ -160,9 +163,6 @@ def _tokenize_chunk(arr, sep_byte: int):
     whitespace are stripped from the few dictionary entries afterwards, in Python.
     Returns (raw codes int32, token offsets per path int64, raw dictionary as Python strings).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     bufs = arr.buffers()
     off_dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     off = np.frombuffer(bufs[1], dtype=off_dtype)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
@@ -273,11 +273,6 @@ def conversion_touches(
       entities (accounts, or persons for person scopes) that never reached the milestone, with
       conversion_id NULL: the non-converting journeys.
     """
-    import ibis
-
-    from revline.attribution import eligibility as el
-    from revline.store.connection import ibis_backend
-
     if milestone not in el.MILESTONES:
         raise ValueError(f"milestone must be one of {el.MILESTONES}, got {milestone!r}")
     be = ibis_backend(con)

@@ -8,6 +8,8 @@ depend on input row order.
 
 from __future__ import annotations
 
+from itertools import product
+
 import ibis
 import ibis.expr.types as ir
 
@@ -71,8 +73,6 @@ def position_label(e: ir.Table) -> ir.Value:
 
     One CASE over the 15 combinations yields constant strings: no per-row string building.
     """
-    from itertools import product
-
     names = ("FT", "LC", "OC", "CW")
     branches = []
     for flags in product((True, False), repeat=4):
