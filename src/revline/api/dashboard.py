@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from plotly.offline import get_plotlyjs
 
 from revline.api.keys import same
 from revline.api.read_api import COOKIE, read_key_given
@@ -27,8 +28,6 @@ _TYPES = {".js": "application/javascript; charset=utf-8", ".css": "text/css; cha
 
 @lru_cache(maxsize=1)
 def _plotly_js() -> bytes:
-    from plotly.offline import get_plotlyjs
-
     return get_plotlyjs().encode("utf-8")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import duckdb
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
@@ -58,11 +58,13 @@ def require_read_key(
     _q: Annotated[Optional[str], Security(_query)] = None,
     _c: Annotated[Optional[str], Security(_cookie)] = None,
 ) -> None:
+    """Every /api route depends on this: 401 unless the request carries the read key."""
     if not same(read_key_given(request), request.app.state.keys.read):
         raise HTTPException(401, "missing or invalid read key", headers={"WWW-Authenticate": "Bearer"})
 
 
 def cursor(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of the app's connection per request (a DuckDB connection must not serve several threads at once)."""
     cur = request.app.state.con.cursor()
     try:
         yield cur
@@ -91,7 +93,7 @@ router = APIRouter(
     dependencies=[Depends(require_read_key)],
     responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"}},
 )
-_NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such model run or account"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such model run or account"}}
 
 
 def _found(fn, *args, **kwargs):
@@ -107,6 +109,7 @@ def _cached(request: Request, cur, name: str, fn, **params):
 
 
 def cached_call(cache, cur, name: str, fn, **params):
+    """`fn(cur, **params)` through `cache`, keyed by name and parameters (see result_cache.py)."""
     key = (name, *sorted(params.items()))
     if name == "kpis":  # the tiles reuse the cached ROI of the same model and window
         params["roi_fn"] = lambda c, **p: cached_call(cache, c, "roi", queries.roi, **p)
@@ -115,6 +118,7 @@ def cached_call(cache, cur, name: str, fn, **params):
 
 @router.get("/models", response_model=ModelsResponse, summary="Attribution runs available")
 def models(cur: Cursor) -> ModelsResponse:
+    """The attribution models with runs in the store, and every run."""
     runs = queries.model_runs(cur)
     return ModelsResponse.model_validate({"models": sorted({r["model"] for r in runs}), "runs": runs})
 
@@ -131,6 +135,7 @@ def attribution(
     start: StartQ = None,
     end: EndQ = None,
 ) -> AttributionResponse:
+    """Attributed credit of one model by channel, campaign, touch type or month."""
     data = _cached(request, cur, "attribution", queries.attribution, model=model, milestone=milestone,
                    revenue_type=revenue_type, by=by, start=start, end=end)
     return AttributionResponse.model_validate(data)
@@ -138,6 +143,7 @@ def attribution(
 
 @router.get("/roi", response_model=RoiResponse, responses=_NOT_FOUND, summary="Spend vs attributed revenue by channel")
 def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> RoiResponse:
+    """Spend against attributed revenue and pipeline per channel, with a total row."""
     return RoiResponse.model_validate(_cached(request, cur, "roi", queries.roi, model=model, start=start, end=end))
 
 
@@ -145,6 +151,7 @@ def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = Non
             summary="Accounts reaching each stage, conversion and median days to the next stage")
 def funnel(request: Request, cur: Cursor, revenue_type: RevenueType = "new_business", start: StartQ = None,
            end: EndQ = None) -> FunnelResponse:
+    """Accounts reaching each funnel stage, the conversion to the next and the median days it took."""
     return FunnelResponse.model_validate(
         _cached(request, cur, "funnel", queries.funnel, revenue_type=revenue_type, start=start, end=end))
 
@@ -156,11 +163,13 @@ def revenue_vs_target(
     start: StartQ = None,
     end: EndQ = None,
 ) -> RevenueVsTargetResponse:
+    """Won revenue and pipeline against the targets of each period."""
     return RevenueVsTargetResponse.model_validate(queries.revenue_vs_target(cur, segment=segment, start=start, end=end))
 
 
 @router.get("/kpis", response_model=KpiResponse, summary="Headline figures of the dashboard tiles")
 def kpis(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> KpiResponse:
+    """The headline figures of the dashboard tiles."""
     return KpiResponse.model_validate(_cached(request, cur, "kpis", queries.kpis, model=model, start=start, end=end))
 
 
@@ -170,6 +179,7 @@ def accounts(
     search: Annotated[str, Query(max_length=200)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> AccountsResponse:
+    """Accounts whose name, domain or id contains the search text."""
     rows = queries.search_accounts(cur, search=search, limit=limit)
     return AccountsResponse.model_validate({"search": search, "accounts": rows})
 
@@ -177,4 +187,5 @@ def accounts(
 @router.get("/accounts/{account_id}/journey", response_model=JourneyResponse, responses=_NOT_FOUND,
             summary="An account's touches and stage changes in time order")
 def journey(cur: Cursor, account_id: Annotated[str, Path(max_length=200)]) -> JourneyResponse:
+    """An account's touches and stage changes, oldest first."""
     return JourneyResponse.model_validate(_found(queries.account_journey, cur, account_id))

@@ -17,14 +17,20 @@ Dimension = Literal["channel", "campaign", "touch_type", "month"]
 
 
 class Strict(BaseModel):
+    """Base of every response: no coercion, no extra fields."""
+
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class ErrorResponse(Strict):
+    """The body of a 4xx answer: one line saying what was wrong."""
+
     detail: str
 
 
 class ModelRun(Strict):
+    """One stored attribution run (a model for one milestone and revenue type)."""
+
     run_id: str
     model: str
     milestone: str
@@ -35,11 +41,15 @@ class ModelRun(Strict):
 
 
 class ModelsResponse(Strict):
+    """The models that have runs in the store, and the runs themselves."""
+
     models: list[str]
     runs: list[ModelRun]
 
 
 class AttributionRow(Strict):
+    """Credit of one key (channel, campaign, touch type or month) in the chosen run."""
+
     key: str
     credit: float
     revenue_credit: float
@@ -48,6 +58,8 @@ class AttributionRow(Strict):
 
 
 class AttributionResponse(Strict):
+    """Attributed credit by one dimension, for one model, milestone and window."""
+
     model: str
     milestone: Milestone
     revenue_type: Optional[RevenueType]
@@ -61,6 +73,8 @@ class AttributionResponse(Strict):
 
 
 class RoiRow(Strict):
+    """Spend against attributed revenue and pipeline for one channel (or the total)."""
+
     channel: str
     spend: float
     attributed_revenue: float
@@ -72,6 +86,8 @@ class RoiRow(Strict):
 
 
 class RoiResponse(Strict):
+    """ROI per channel for one model and window, with a total row."""
+
     model: str
     start: Optional[date]
     end: Optional[date]
@@ -80,6 +96,8 @@ class RoiResponse(Strict):
 
 
 class FunnelStage(Strict):
+    """Accounts that reached a stage, and how many went on to the next."""
+
     stage: str
     count: int
     conversion_to_next: Optional[float]
@@ -87,6 +105,8 @@ class FunnelStage(Strict):
 
 
 class FunnelResponse(Strict):
+    """The funnel of one revenue type within a window."""
+
     revenue_type: RevenueType
     start: Optional[date]
     end: Optional[date]
@@ -94,6 +114,8 @@ class FunnelResponse(Strict):
 
 
 class TargetRow(Strict):
+    """Won revenue and pipeline of one target period and segment, against its targets."""
+
     period_start: date
     period_end: date
     segment: str
@@ -106,6 +128,8 @@ class TargetRow(Strict):
 
 
 class RevenueVsTargetResponse(Strict):
+    """Revenue and pipeline against target, period by period."""
+
     segment: str
     start: Optional[date]
     end: Optional[date]
@@ -113,6 +137,8 @@ class RevenueVsTargetResponse(Strict):
 
 
 class KpiResponse(Strict):
+    """The headline figures of the dashboard tiles."""
+
     model: Optional[str]
     start: Optional[date]
     end: Optional[date]
@@ -126,6 +152,8 @@ class KpiResponse(Strict):
 
 
 class AccountSummary(Strict):
+    """An account as listed in search results and at the head of its journey."""
+
     account_id: str
     name: Optional[str]
     domain: Optional[str]
@@ -135,11 +163,15 @@ class AccountSummary(Strict):
 
 
 class AccountsResponse(Strict):
+    """Accounts matching a search by name, domain or id."""
+
     search: str
     accounts: list[AccountSummary]
 
 
 class JourneyEvent(Strict):
+    """One touch or stage change of an account, with who and what it concerned."""
+
     occurred_at: datetime
     kind: Literal["touch", "stage"]
     label: str
@@ -151,6 +183,8 @@ class JourneyEvent(Strict):
 
 
 class JourneyResponse(Strict):
+    """An account and its touches and stage changes, oldest first."""
+
     account: AccountSummary
     events: list[JourneyEvent]
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import duckdb
 
+from revline.store.rows import one_row
+
 log = logging.getLogger("revline.api")
 
 _FINGERPRINT_SQL = """
@@ -30,10 +32,14 @@ SELECT (SELECT count(*) || '/' || coalesce(max(created_at)::VARCHAR, '') FROM at
 
 
 def fingerprint(cur: duckdb.DuckDBPyConnection) -> tuple:
-    return tuple(cur.execute(_FINGERPRINT_SQL).fetchone())
+    """A cheap summary (counts, sums, latest run) of the tables the cached reports read; an entry
+    is served only while the summary it was computed under is unchanged."""
+    return one_row(cur, _FINGERPRINT_SQL)
 
 
 class ResultCache:
+    """A bounded LRU of report results, each stored with the fingerprint it was computed under."""
+
     def __init__(self, max_entries: int = 512) -> None:
         self._data: OrderedDict[Hashable, tuple[tuple, Any]] = OrderedDict()
         self._lock = threading.Lock()
