@@ -91,7 +91,7 @@ def test_values_are_normalised(loaded):
     assert opp["probability"] == pytest.approx(0.6) and opp["closed_at"] is None and opp["is_won"] is False
     assert con.execute("SELECT revenue_type FROM opportunities WHERE opportunity_id = '006F'").fetchone() == (None,)
     # Salesforce '+0000', HubSpot US dates, zoned ISO and epoch ms all land as naive UTC
-    assert str(con.execute("SELECT created_at FROM accounts WHERE account_id = '001C'").fetchone()[0]) == "2025-01-07 09:30:00"
+    assert str(con.execute("SELECT created_at FROM accounts WHERE account_id = '001C'").fetchone()[0]) == "2025-01-17 09:30:00"
     assert str(con.execute("SELECT occurred_at FROM events WHERE message_id = 'm2'").fetchone()[0]) == "2025-03-01 09:05:00.123000"
     assert str(con.execute("SELECT created_at FROM people WHERE person_id = '00QC'").fetchone()[0]) == "2025-01-21 08:00:00"
     assert con.execute("SELECT domain FROM accounts WHERE account_id = '001A'").fetchone() == ("acme.com",)

@@ -85,7 +85,8 @@ def test_hubspot_labels_and_internal_names(con, tmp_path):
     (tmp_path / "deals.csv").write_text(HS_DEALS_INTERNAL)
     (tmp_path / "deals_api.csv").write_text(HS_DEALS_PROPERTY_PREFIX)
     assert detect(tmp_path / "hubspot-contacts-export.csv").obj == "contacts"
-    report = load_files(con, [tmp_path])
+    # every UI date here has day and month <= 12: the order must be said (issue 12)
+    report = load_files(con, [tmp_path], date_order="mdy")
     t = report.by_table()
     assert t["accounts"]["loaded"] == 1 and t["opportunities"]["loaded"] == 3
     assert t["people"] == {"read": 2, "loaded": 1, "updated": 0, "quarantined": 1}  # 502: unknown company

@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         channel_rules: Annotated[Optional[Path], typer.Option("--channel-rules", exists=True, help="TOML/YAML channel rules tried before the defaults.")] = None,
         type_map: Annotated[Optional[Path], typer.Option("--type-map", exists=True, help="TOML/YAML/JSON: opportunity Type -> revenue_type.")] = None,
         force: Annotated[bool, typer.Option("--force", help="Re-read files already ingested (same sha256).")] = False,
+        decimal: Annotated[Optional[str], typer.Option("--decimal", help="Decimal separator of every number: ',' or '.' (default: decided per column from its values).")] = None,
+        date_order: Annotated[Optional[str], typer.Option("--date-order", help="mdy|dmy|ymd for dates like 3/1/2017 (default: decided per column from its values).")] = None,
     ) -> None:
         """Load exports into the store in one transaction; prints loaded/quarantined per table."""
         from rich.console import Console
@@ -43,7 +45,7 @@ def register(app: typer.Typer) -> None:
                     bar.update(task, completed=done, total=total, description=path.name)
 
                 report = load_files(con, paths, fmt=fmt, channel_rules=channel_rules, type_map=type_map,
-                                    progress=step, force=force)
+                                    progress=step, force=force, decimal=decimal, date_order=date_order)
         except (DetectionError, FileNotFoundError, ValueError) as exc:
             console.print(f"[red]ingest failed, store unchanged:[/red] {exc}")
             raise typer.Exit(1)

@@ -7,6 +7,7 @@ order (accounts before the contacts and opportunities that must name a known acc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +23,7 @@ from revline.ingest.memory import capped_memory
 from revline.ingest.readers import drop, stage
 from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
+from revline.ingest.values import ParseOptions
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
 from revline.store.settings import setting
 from revline.store.state import bump_data_version
@@ -131,6 +133,8 @@ def load_files(
     progress: Callable[[int, int, Path], None] | None = None,
     *,
     force: bool = False,
+    decimal: str | None = None,
+    date_order: str | None = None,
 ) -> IngestReport:
     """Load exports (files or directories) into the store as one transaction.
 
@@ -138,8 +142,10 @@ def load_files(
     command line fails the call with nothing changed (unrecognised files met while walking a
     directory are listed in `report.unrecognised` instead). A file whose sha256 is already in `ingest_log` is skipped unless
     `force` (re-loading it would change nothing anyway: every write is keyed).
-    `progress(done, total, path)` is called after each file.
+    `progress(done, total, path)` is called after each file. `decimal` (',' or '.') and
+    `date_order` (mdy, dmy, ymd) override what each column's values decide (see ingest.values).
     """
+    parse = ParseOptions(decimal=decimal, date_order=date_order)  # checks the values first
     report = IngestReport()
     detected: list[tuple[Path, Detected]] = []
     for path, named in expand_paths(paths):
@@ -153,7 +159,7 @@ def load_files(
     base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map))
     # UTC: zone-less timestamps in exports are read as UTC (see sqlfrag.parse_timestamp)
     with capped_memory(con), setting(con, "TimeZone", "UTC"):
-        _load(con, detected, base, report, progress, force)
+        _load(con, detected, base, report, progress, force, parse)
     return report
 
 
@@ -187,7 +193,7 @@ def _segment_batches(plan) -> list[list]:
     return batches
 
 
-def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool) -> None:
+def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool, parse: ParseOptions) -> None:
     staged: list[str] = []
     try:
         con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
@@ -220,6 +226,7 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool)
                 primary = primary_table(d)
                 ctx.entry(primary)
                 stg = stage(con, path)
+                stg.parse = dataclasses.replace(stg.parse, decimal=parse.decimal, date_order=parse.date_order)
                 broken = quarantine_broken(con, str(path), primary, stg.broken)
                 _dispatch(ctx, stg, d)
                 ctx.entry(primary).quarantined += broken

@@ -21,6 +21,7 @@ import duckdb
 
 from revline.ingest.preamble import title_lines
 from revline.ingest.sqlfrag import ident, json_pointer
+from revline.ingest.values import ParseOptions
 
 _counter = itertools.count()
 
@@ -45,6 +46,7 @@ class Staged:
     broken: list[Broken] = field(default_factory=list)
     is_lines: bool = False  # JSON lines staged raw: one `line` column, parsed by the reader
     raw_table: str | None = None  # where the raw row lives when `table` holds extracted fields
+    parse: ParseOptions = field(default_factory=ParseOptions)  # number format / date order settings
 
 
 def file_kind(path: Path) -> str:
@@ -103,6 +105,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
             f"skip = {int(skip)}, ignore_errors = true, store_rejects = true, rejects_table = ?, rejects_scan = ?)",
             [name, rej, scan],
         )
+        delimiter = con.execute(f"SELECT delimiter FROM sniff_csv(?, skip = {int(skip)})", [name]).fetchone()[0]
     rejects = con.execute(
         f"SELECT line, any_value(csv_line), string_agg(DISTINCT error_type, '; ') FROM {rej} GROUP BY line ORDER BY line"
     ).fetchall()
@@ -128,7 +131,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
             f"JOIN slots s ON s.k = r._k ORDER BY s._row"
         )
     con.execute(f"DROP TABLE {raw_name}")
-    return Staged(path, table, columns, good + len(broken), broken)
+    return Staged(path, table, columns, good + len(broken), broken, parse=ParseOptions(delimiter=delimiter))
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:

@@ -8,6 +8,7 @@ with the raw cell to tell "empty" from "unparsable".
 
 from __future__ import annotations
 
+from revline.ingest.values import number_sql, timestamp_sql
 from revline.store.sql import ident, lit
 
 __all__ = ["PARSERS", "clean", "ident", "json_pointer", "lit", "snake"]
@@ -41,21 +42,9 @@ def parse_timestamp(expr: str) -> str:
 
 
 def parse_clean_timestamp(v: str) -> str:
-    """`parse_timestamp` of a value already cleaned (see `clean`). `v` appears several times:
-    pass a column, not an expression, where speed matters (DuckDB does not factor repeated
-    expressions out of CASE branches)."""
-    # coalesce evaluates later arguments only for rows still NULL. First the commonest form,
-    # ISO 8601 in UTC ('...Z', as Segment and most APIs write it): a plain TIMESTAMP cast reads
-    # it exactly and costs a tenth of the zone-aware TIMESTAMPTZ cast (DuckDB's TIMESTAMP cast
-    # ignores any other offset, so only 'Z' takes this path); then any ISO text with or without
-    # an offset or zone name
-    return (
-        f"coalesce(CASE WHEN suffix({v}, 'Z') THEN TRY_CAST({v} AS TIMESTAMP) END, "
-        f"CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP), "
-        f"CASE WHEN regexp_full_match({v}, '\\d{{11,13}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000) "
-        f"WHEN regexp_full_match({v}, '\\d{{1,2}}/\\d{{1,2}}/\\d{{4}}.*') THEN "
-        f"try_strptime({v}, ['%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S', '%m/%d/%Y %I:%M %p', '%m/%d/%Y']) END)"
-    )
+    """`parse_timestamp` of a value already cleaned (see `clean`); slash dates read month first.
+    `v` appears several times: pass a column, not an expression, where speed matters."""
+    return timestamp_sql(v, "mdy")
 
 
 def parse_date(expr: str) -> str:
@@ -63,19 +52,17 @@ def parse_date(expr: str) -> str:
 
 
 def parse_decimal(expr: str) -> str:
-    """Amounts as exported: tolerate thousands separators, currency symbols and spaces."""
-    v = clean(expr)
-    return f"TRY_CAST(regexp_replace({v}, '[,$€£\\s]', '', 'g') AS DECIMAL(18, 2))"
+    """Amounts as exported, English style ('$1,054.00'); the readers decide the style per
+    column with revline.ingest.values instead."""
+    return number_sql(clean(expr), ".", "decimal")
 
 
 def parse_double(expr: str) -> str:
-    v = clean(expr)
-    return f"TRY_CAST(regexp_replace({v}, '[,%\\s]', '', 'g') AS DOUBLE)"
+    return number_sql(clean(expr), ".", "double")
 
 
 def parse_int(expr: str) -> str:
-    v = clean(expr)
-    return f"CAST(round(TRY_CAST(regexp_replace({v}, '[,\\s]', '', 'g') AS DOUBLE)) AS BIGINT)"
+    return number_sql(clean(expr), ".", "int")
 
 
 def parse_bool(expr: str) -> str:

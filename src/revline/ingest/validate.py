@@ -15,6 +15,7 @@ import duckdb
 from revline.ingest.aliases import resolve
 from revline.ingest.readers import Broken, Staged, _new_name
 from revline.ingest.sqlfrag import PARSERS, clean, ident, lit
+from revline.ingest.values import decide_date_order, decide_decimal, number_reason_sql, number_sql, timestamp_sql
 
 QUARANTINE_BATCH = "_rl_quarantine_batch"
 
@@ -73,6 +74,23 @@ def raw_json_expr(staged: Staged, alias: str = "s") -> str:
     ) + "))"
 
 
+def _parser(con, staged: Staged, name: str, kind: str, raw_expr: str, header: str, reasons: dict[str, str]) -> str:
+    """The parse of one typed field over its `<name>__raw` column, with the column's number
+    format or date order decided from its values first (see revline.ingest.values); a numeric
+    field's quarantine reason goes into `reasons`."""
+    raw = ident(name + "__raw")
+    source = f"{staged.table} s"
+    if kind in ("decimal", "double", "int"):
+        decimal = decide_decimal(con, source, raw_expr, staged.parse)
+        reasons[name] = number_reason_sql(raw, kind, decimal)
+        return number_sql(raw, decimal, kind)
+    if kind in ("timestamp", "date"):
+        order = decide_date_order(con, source, raw_expr, staged.parse, source=str(staged.path), header=header)
+        ts = timestamp_sql(raw, order)
+        return ts if kind == "timestamp" else f"CAST({ts} AS DATE)"
+    return PARSERS[kind](raw)
+
+
 def typed_rows(
     con: duckdb.DuckDBPyConnection,
     staged: Staged,
@@ -101,12 +119,14 @@ def typed_rows(
         raw_exprs[name] = "NULL::VARCHAR" if not cells else cells[0] if len(cells) == 1 else f"coalesce({', '.join(cells)})"
     typed = _new_name("typed")
     cols = []
+    reasons: dict[str, str] = {}
     for name, f in spec.items():
         if f.kind == "text":  # the cleaned cell is the value: one column, no copy
             cols.append(f"{raw_exprs[name]} AS {ident(name)}")
             continue
-        cols.append(f"{raw_exprs[name]} AS {ident(name + '__raw')}")
-        cols.append(f"{PARSERS[f.kind](ident(name + '__raw'))} AS {ident(name)}")
+        raw = ident(name + "__raw")
+        cols.append(f"{raw_exprs[name]} AS {raw}")
+        cols.append(f"{_parser(con, staged, name, f.kind, raw_exprs[name], headers[name], reasons)} AS {ident(name)}")
     con.execute(f"CREATE TEMP TABLE {typed} AS SELECT s._row, {', '.join(cols)} FROM {staged.table} s")
 
     rules: list[str] = []
@@ -115,8 +135,9 @@ def typed_rows(
         if f.required:
             rules.append(f"SELECT _row, {field} AS field, 'missing required field' AS reason FROM {typed} WHERE {raw} IS NULL")
         if f.kind != "text":
+            reason = reasons.get(name) or f"'cannot parse ' || {lit(f.kind)} || ': ' || {raw}"
             rules.append(
-                f"SELECT _row, {field} AS field, 'cannot parse ' || {lit(f.kind)} || ': ' || {raw} AS reason FROM {typed} "
+                f"SELECT _row, {field} AS field, {reason} AS reason FROM {typed} "
                 f"WHERE {raw} IS NOT NULL AND {ident(name)} IS NULL"
             )
     for c in checks:
