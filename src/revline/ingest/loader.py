@@ -45,6 +45,10 @@ _ORDER = {"accounts": 0, "campaigns": 1, "people": 2, "opportunities": 3, "oppor
           "stage_events": 4, "touchpoints": 5, "spend": 5, "targets": 5, "identity_links": 5, "events": 6}
 
 
+# Sources that write one date order whatever the user's locale: used when a column's values
+# do not decide it (LinkedIn Campaign Manager exports m/d/yyyy).
+USUAL_DATE_ORDER = {"linkedin_ads": "mdy"}
+
 # Segment files are loaded in batches of about this much JSON text (gzip counted as 8x its size),
 # so a directory of monthly exports is one pass while a batch's staging stays well inside memory.
 SEGMENT_BATCH_BYTES = 512 * 2**20
@@ -226,7 +230,8 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
                 primary = primary_table(d)
                 ctx.entry(primary)
                 stg = stage(con, path)
-                stg.parse = dataclasses.replace(stg.parse, decimal=parse.decimal, date_order=parse.date_order)
+                stg.parse = dataclasses.replace(stg.parse, decimal=parse.decimal, date_order=parse.date_order,
+                                                usual_date_order=USUAL_DATE_ORDER.get(d.convention))
                 broken = quarantine_broken(con, str(path), primary, stg.broken)
                 _dispatch(ctx, stg, d)
                 ctx.entry(primary).quarantined += broken

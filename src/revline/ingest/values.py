@@ -44,6 +44,7 @@ class ParseOptions:
     decimal: str | None = None      # ',' or '.', forced for every column
     date_order: str | None = None   # mdy, dmy or ymd, forced for every column
     delimiter: str | None = None    # the CSV's field delimiter (';' implies decimal ',')
+    usual_date_order: str | None = None  # what the source always writes (LinkedIn: m/d/yyyy), if known
 
     def __post_init__(self) -> None:
         if self.decimal not in (None, *DECIMALS):
@@ -233,7 +234,8 @@ def timestamp_sql(v: str, order: str | None) -> str:
 def decide_date_order(con: duckdb.DuckDBPyConnection, table: str, column: str, opts: ParseOptions,
                       *, source: str = "", header: str = "") -> str | None:
     """mdy or dmy for this column from its values (a first field over 12 means day first, a
-    second over 12 means month first), `--date-order` when given, or None when the column has
+    second over 12 means month first), `--date-order` when given, the order the source is known
+    to write when the values do not say, or None when the column has
     no day/month dates (or only dotted ones, read day first). Raises AmbiguousDates when the
     values contradict each other or never decide."""
     if opts.date_order:
@@ -260,6 +262,8 @@ def decide_date_order(con: duckdb.DuckDBPyConnection, table: str, column: str, o
         return "mdy"
     if not n_slash:
         return None  # dotted only: day first
+    if opts.usual_date_order:
+        return opts.usual_date_order
     raise AmbiguousDates(
         f"{where}: cannot tell day/month order, every date has both fields <= 12 (e.g. 3/1/2017); "
         f"pass --date-order mdy|dmy|ymd"
