@@ -247,12 +247,58 @@ def test_curves_and_figures(svi_fit):
     assert np.allclose(ad.groupby("channel")["weight"].sum(), 1.0, atol=1e-4)
     assert ad[ad.channel == "tv"]["weight"].iloc[1] > ad[ad.channel == "search"]["weight"].iloc[1]  # tv carries more
     dec = decomposition(f, max_draws=200)
-    parts = dec[["intercept", "seasonality", "tv", "search"]].sum(axis=1)
-    np.testing.assert_allclose(parts, dec["fitted"], rtol=1e-3)
+    np.testing.assert_allclose(dec[["baseline", "tv", "search"]].sum(axis=1), dec["fitted"], rtol=1e-3)
+    parts = dec[["baseline:intercept", "baseline:seasonality", "baseline:floor"]].sum(axis=1)
+    np.testing.assert_allclose(parts, dec["baseline"], rtol=1e-3)
     assert fit_metrics(f)["r2"] > 0.8
     figs = figures.all_figures(f)
     assert set(figs) == {"contributions", "roi", "response_curves", "adstock", "fit", "decomposition"}
     assert all(len(fig.data) > 0 for fig in figs.values())
+
+
+# ---------------------------------------------------------------- the decomposition adds up
+def _random_world(seed: int, level: float, slope: float, noise: float) -> pd.DataFrame:
+    """A small weekly data set: three channels, a baseline that may be ~0 or fall steeply, noise."""
+    rng = np.random.default_rng(seed)
+    n = 52
+    dates = pd.date_range("2023-01-02", periods=n, freq="W-MON")
+    spend = rng.gamma(2.0, 1000.0, (n, 3)) * (rng.random((n, 3)) > 0.25)
+    xs = spend / spend.max(axis=0)
+    beta = rng.uniform(0.0, 0.4, 3)
+    contrib = beta * np.tanh(rng.uniform(1, 5, 3) * xs / 2)
+    base = np.maximum(level + slope * np.linspace(0, 1, n), 0.0)
+    y = np.maximum(base + contrib.sum(axis=1) + rng.normal(0, noise, n), 0.0) * 1000.0
+    frame = pd.DataFrame({"week": dates, "a": spend[:, 0], "b": spend[:, 1], "c": spend[:, 2], "y": y})
+    return attach_roles(frame, Roles("week", "y", ("a", "b", "c")))
+
+
+@settings(max_examples=4, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), level=st.sampled_from([0.0, 0.05, 0.5]), slope=st.floats(-0.5, 0.5),
+       noise=st.sampled_from([0.01, 0.2]))
+def test_baseline_is_non_negative_and_parts_add_up(seed, level, slope, noise):
+    """Whatever the data, every posterior draw has a non-negative baseline in every week, baseline
+    plus channels is the fitted mean, and the channels' shares add to at most 100 %."""
+    from revline.models.mmm.fit import fit
+    from revline.models.mmm.posterior import component_draws
+    from revline.models.mmm.report import contributions, decomposition
+
+    f = fit(_random_world(seed, level, slope, noise), spec=ModelSpec(yearly_seasonality=1, trend=True),
+            method="svi", draws=100, svi_steps=300, seed=seed)
+    comp = component_draws(f.spec, f.params(), f.design())
+    assert (comp["baseline"] >= 0).all() and (f.params()["intercept"] >= 0).all()
+    np.testing.assert_allclose(comp["baseline"] + comp["channels"].sum(axis=2), comp["mu"], rtol=1e-5, atol=1e-6)
+    dec = decomposition(f)
+    np.testing.assert_allclose(dec[["baseline", "a", "b", "c"]].sum(axis=1), dec["fitted"], rtol=1e-4)
+    shares = contributions(f)["share"]
+    assert (shares >= 0).all() and shares.sum() <= 1.0 + 1e-6
+
+
+def test_prior_that_allows_a_negative_baseline_is_refused():
+    with pytest.raises(PriorError, match="non-negative prior"):
+        merge_priors({"intercept": {"dist": "Normal", "mu": 0.0, "sigma": 2.0}})
+    with pytest.raises(PriorError, match="non-negative prior"):
+        merge_priors({"intercept": {"dist": "TruncatedNormal", "mu": 0.5, "sigma": 1.0, "lower": -1.0}})
+    assert merge_priors({"intercept": {"dist": "LogNormal", "mu": -1.0, "sigma": 1.0}})["intercept"]["dist"] == "LogNormal"
 
 
 # ---------------------------------------------------------------- optimiser and scenarios

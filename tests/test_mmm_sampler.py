@@ -97,7 +97,9 @@ def test_start_is_prior_mean_plus_bounded_jitter():
     center = np.asarray(post.center())
     mean = post.unravel(jnp.asarray(center))
     np.testing.assert_allclose(np.asarray(post.transforms["adstock_alpha"](mean["adstock_alpha"])), 0.25, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(post.transforms["intercept"](mean["intercept"])), 0.0, atol=1e-6)
+    # HalfNormal(2) baseline level: its mean is 2 * sqrt(2 / pi)
+    np.testing.assert_allclose(np.asarray(post.transforms["intercept"](mean["intercept"])), 2 * np.sqrt(2 / np.pi),
+                               rtol=1e-5)
     z, keys = _keys_and_starts(post, 3, 2)
     assert z.shape == (2, post.size) and keys.shape[0] == 2
     assert np.all(np.abs(np.asarray(z) - center) <= 1.0) and not np.allclose(z[0], z[1])

@@ -87,7 +87,8 @@ def fit_figure(fit, dec: pd.DataFrame | None = None) -> go.Figure:
 def decomposition_figure(fit, dec: pd.DataFrame | None = None) -> go.Figure:
     d = report.decomposition(fit) if dec is None else dec
     fig = go.Figure()
-    parts = [c for c in d.columns if c not in ("week", "observed", "fitted", "fitted_low", "fitted_high")]
+    parts = [c for c in d.columns if c not in ("week", "observed", "fitted", "fitted_low", "fitted_high")
+             and c not in report.baseline_columns(d)]
     for p in parts:
         fig.add_trace(go.Scatter(x=d["week"], y=d[p], name=p, stackgroup="one"))
     fig.add_trace(go.Scatter(x=d["week"], y=d["observed"], name="observed", mode="markers", marker={"size": 3}))

@@ -243,7 +243,7 @@ def fit(
 
         key = jax.random.PRNGKey(seed)
 
-        init = init_to_value(values={"intercept": float(y_s.mean()), "sigma": float(y_s.std())})
+        init = init_to_value(values={"intercept": max(float(y_s.mean()), 1e-3), "sigma": float(y_s.std())})
         delta = AutoDelta(model, init_loc_fn=init)
         svi = SVI(model, delta, numpyro.optim.ClippedAdam(step_size=exponential_decay(0.05, svi_steps, 0.01)),
                   Trace_ELBO())

@@ -40,12 +40,15 @@ class ModelSpec:
     yearly_seasonality: int = 0
     trend: bool = False
     priors: dict[str, Any] = field(default_factory=dict)
+    baseline: Literal["additive", "multiplicative"] = "additive"
 
     def __post_init__(self) -> None:
         if self.adstock not in ("geometric", "delayed"):
             raise ValueError(f"adstock must be 'geometric' or 'delayed', got {self.adstock!r}")
         if self.saturation not in ("logistic", "hill"):
             raise ValueError(f"saturation must be 'logistic' or 'hill', got {self.saturation!r}")
+        if self.baseline not in ("additive", "multiplicative"):
+            raise ValueError(f"baseline must be 'additive' or 'multiplicative', got {self.baseline!r}")
         if self.l_max < 1 or self.lag_weeks < 0 or self.yearly_seasonality < 0:
             raise ValueError("l_max must be >= 1, lag_weeks and yearly_seasonality >= 0")
         merge_priors(self.priors)  # fail early on a bad override
@@ -148,22 +151,41 @@ def channel_contributions(params: dict, x, spec: ModelSpec):
     return saturate(tf.convolve(x, adstock_weights(params, spec)), params, spec)
 
 
+BASELINE_FLOOR = 0.01  # softness of the additive baseline's floor at zero, in max|y| units
+
+
+def floor_at_zero(v):
+    """A smooth max(v, 0): equal to v (to 7e-5 of max|y|) once v > 5 % of max|y|, never below 0."""
+    return BASELINE_FLOOR * jax.nn.softplus(v / BASELINE_FLOOR)
+
+
 def components(params: dict, design: Design, spec: ModelSpec) -> dict:
-    """Every additive part of the mean, in scaled units."""
+    """Every part of the mean, in scaled units: mu = baseline + sum of channels, every week.
+
+    The baseline cannot go negative (docs/mmm.md, "Baseline"): the intercept has a positive
+    prior, and the sum of the baseline parts is floored at zero (`additive`, PyMC-Marketing's
+    shape wherever it is positive) or multiplies the intercept as exp(...) (`multiplicative`).
+    Channels are non-negative (beta >= 0, saturation >= 0) and added on top, so the channels'
+    share of the fitted outcome is at most 100 %. `controls`, `seasonality` and `trend` are the
+    parts of the baseline's linear predictor (additive terms, or log factors)."""
     T = design.x.shape[0]
     channels = channel_contributions(params, design.x, spec)
     out = {"channels": channels, "intercept": jnp.broadcast_to(params["intercept"], (T,))}
-    mu = out["intercept"] + channels.sum(axis=1)
+    linear = jnp.zeros((T,), dtype=channels.dtype)
     if design.controls.shape[1]:
         out["controls"] = design.controls * params["gamma_control"]
-        mu = mu + out["controls"].sum(axis=1)
+        linear = linear + out["controls"].sum(axis=1)
     if design.fourier.shape[1]:
         out["seasonality"] = design.fourier @ params["gamma_fourier"]
-        mu = mu + out["seasonality"]
+        linear = linear + out["seasonality"]
     if spec.trend:
         out["trend"] = params["trend"] * design.t_norm
-        mu = mu + out["trend"]
-    out["mu"] = mu
+        linear = linear + out["trend"]
+    if spec.baseline == "multiplicative":
+        out["baseline"] = out["intercept"] * jnp.exp(linear)
+    else:
+        out["baseline"] = floor_at_zero(out["intercept"] + linear)
+    out["mu"] = out["baseline"] + channels.sum(axis=1)
     return out
 
 

@@ -32,18 +32,18 @@ def hdi(draws: np.ndarray, prob: float = 0.94, axis: int = 0) -> tuple[np.ndarra
 
 def _spec_key(spec: ModelSpec) -> tuple:
     return (spec.adstock, spec.l_max, spec.normalize, spec.lag_weeks, spec.saturation, spec.yearly_seasonality,
-            spec.trend)
+            spec.trend, spec.baseline)
 
 
 @lru_cache(maxsize=32)
 def _channel_fn(key: tuple):
-    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6])
+    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6], baseline=key[7])
     return jax.jit(jax.vmap(lambda p, x: channel_contributions(p, x, spec), in_axes=(0, None)))
 
 
 @lru_cache(maxsize=32)
 def _components_fn(key: tuple):
-    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6])
+    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6], baseline=key[7])
     return jax.jit(jax.vmap(lambda p, d: components(p, d, spec), in_axes=(0, None)))
 
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    "intercept": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
+    "intercept": {"dist": "HalfNormal", "sigma": 2.0},
     "trend": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
     "adstock_alpha": {"dist": "Beta", "alpha": 1.0, "beta": 3.0},
     "adstock_theta": {"dist": "HalfNormal", "sigma": 1.0},
@@ -45,6 +45,13 @@ _DISTS = {
 }
 
 
+# Sites whose value must stay non-negative whatever the user overrides: the baseline level (a
+# negative one means "without marketing, negative pipeline" and lets channel shares exceed 100 %)
+# and the channel coefficients (a channel that destroys pipeline is not what the model is for).
+_POSITIVE_FAMILIES = {"HalfNormal", "LogNormal", "Gamma", "Exponential", "HalfCauchy"}
+NON_NEGATIVE_SITES = ("intercept", "saturation_beta")
+
+
 class PriorError(ValueError):
     """A prior override that cannot be used; the message names the site and parameter."""
 
@@ -55,6 +62,20 @@ def load_priors(path: str | Path) -> dict[str, dict[str, Any]]:
         return tomllib.load(fh)
 
 
+def _non_negative(spec: Mapping[str, Any]) -> bool:
+    """Whether a prior family (with its parameters) puts no mass below zero."""
+    if spec["dist"] in _POSITIVE_FAMILIES:
+        return True
+    if spec["dist"] != "TruncatedNormal":
+        return False
+    lower = spec.get("lower", -1.0)
+    values = lower.values() if isinstance(lower, Mapping) else lower if isinstance(lower, (list, tuple)) else [lower]
+    try:
+        return all(float(v) >= 0 for v in values)
+    except (TypeError, ValueError):
+        return False
+
+
 def merge_priors(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
     out = deepcopy(DEFAULT_PRIORS)
     for site, spec in (overrides or {}).items():
@@ -63,6 +84,10 @@ def merge_priors(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str,
         spec = dict(spec)
         if "dist" in spec and spec["dist"] not in _DISTS:
             raise PriorError(f"prior override {site!r}: unknown dist {spec['dist']!r}; use one of {sorted(_DISTS)}")
+        if site in NON_NEGATIVE_SITES and "dist" in spec and not _non_negative(spec):
+            raise PriorError(f"prior override {site!r}: {spec['dist']} allows negative values; the model needs "
+                             f"a non-negative prior here (one of {sorted(_POSITIVE_FAMILIES)}, or TruncatedNormal "
+                             "with lower >= 0)")
         if "dist" in spec and spec["dist"] != out[site]["dist"]:
             out[site] = spec  # a new family replaces every parameter
         else:

@@ -29,8 +29,9 @@ def contribution_draws(fit, max_draws: int | None = None) -> np.ndarray:
 
 
 def contributions(fit, hdi_prob: float = HDI_PROB, max_draws: int | None = None) -> pd.DataFrame:
-    """Per channel: spend, total contribution, share of outcome, ROI and marginal ROI, each
-    with its HDI. Marginal ROI = extra outcome per extra unit of spend if every week's spend of
+    """Per channel: spend, total contribution, share of the fitted outcome, ROI and marginal ROI,
+    each with its HDI. The share is computed per draw against that draw's fitted total (baseline
+    + channels), so the shares add up to at most 100 %. Marginal ROI = extra outcome per extra unit of spend if every week's spend of
     the channel rose by 1 %: what the next dollar buys, which is what a budget shift needs."""
     params = fit.params(max_draws)
     x = _x_scaled(fit)
@@ -43,7 +44,9 @@ def contributions(fit, hdi_prob: float = HDI_PROB, max_draws: int | None = None)
         up = channel_draws(fit.spec, params, bumped)[:, :, j].sum(axis=1) * fit.scales.target
         mroi[:, j] = (up - base[:, j]) / max(spend_tot[j] * _MROI_STEP, 1e-12)
     roi = base / np.where(spend_tot > 0, spend_tot, np.nan)
-    total_y = fit.y.sum()
+    # share of the fitted outcome, per draw: baseline >= 0, so the channels' shares add to <= 100 %
+    fitted = component_draws(fit.spec, params, fit.design())["mu"].sum(axis=1) * fit.scales.target  # (n,)
+    share = base / np.where(fitted > 0, fitted, np.nan)[:, None]
     rows = []
     for j, ch in enumerate(fit.channels):
         c_lo, c_hi = hdi(base[:, j], hdi_prob)
@@ -52,7 +55,7 @@ def contributions(fit, hdi_prob: float = HDI_PROB, max_draws: int | None = None)
         rows.append({
             "channel": ch, "spend": spend_tot[j],
             "contribution": base[:, j].mean(), "contribution_low": c_lo, "contribution_high": c_hi,
-            "share": base[:, j].mean() / total_y if total_y else np.nan,
+            "share": float(np.nanmean(share[:, j])),
             "roi": roi[:, j].mean(), "roi_low": r_lo, "roi_high": r_hi,
             "mroi": mroi[:, j].mean(), "mroi_low": m_lo, "mroi_high": m_hi,
         })
@@ -65,23 +68,37 @@ def roi(fit, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
 
 
 def decomposition(fit, max_draws: int | None = 500) -> pd.DataFrame:
-    """Posterior-mean weekly decomposition in outcome units: baseline parts and each channel,
-    beside the observed outcome and the fitted mean (for stacked-area charts)."""
+    """Posterior-mean weekly decomposition in outcome units, beside the observed outcome and the
+    fitted mean: `baseline` plus one column per channel add up to `fitted` in every week (for
+    stacked-area charts). With the additive baseline its parts follow as `baseline:intercept`,
+    `baseline:trend`, `baseline:seasonality`, `baseline:control:<name>` and `baseline:floor` (what
+    the floor at zero added back; ~0 unless the parts sum below zero), which add up to `baseline`."""
     comp = component_draws(fit.spec, fit.params(max_draws), fit.design())
     s = fit.scales.target
     out = pd.DataFrame({"week": fit.dates, "observed": fit.y, "fitted": comp["mu"].mean(0) * s})
     lo, hi = hdi(comp["mu"] * s)
     out["fitted_low"], out["fitted_high"] = lo, hi
-    out["intercept"] = comp["intercept"].mean(0) * s
-    for part in ("trend", "seasonality"):
-        if part in comp:
-            out[part] = comp[part].mean(0) * s
-    if "controls" in comp:
-        for k, name in enumerate(fit.controls):
-            out[f"control:{name}"] = comp["controls"][:, :, k].mean(0) * s
+    out["baseline"] = comp["baseline"].mean(0) * s
     for j, ch in enumerate(fit.channels):
         out[ch] = comp["channels"][:, :, j].mean(0) * s
+    if fit.spec.baseline == "additive":
+        linear = comp["intercept"].copy()
+        out["baseline:intercept"] = comp["intercept"].mean(0) * s
+        for part in ("trend", "seasonality"):
+            if part in comp:
+                out[f"baseline:{part}"] = comp[part].mean(0) * s
+                linear = linear + comp[part]
+        if "controls" in comp:
+            for k, name in enumerate(fit.controls):
+                out[f"baseline:control:{name}"] = comp["controls"][:, :, k].mean(0) * s
+            linear = linear + comp["controls"].sum(axis=2)
+        out["baseline:floor"] = (comp["baseline"] - linear).mean(0) * s
     return out
+
+
+def baseline_columns(dec: pd.DataFrame) -> list[str]:
+    """The columns of `decomposition` that split the baseline (not to be stacked with it)."""
+    return [c for c in dec.columns if c.startswith("baseline:")]
 
 
 def fit_metrics(fit) -> dict:
