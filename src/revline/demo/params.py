@@ -137,8 +137,18 @@ class Params:
         return d
 
 
-def params_for(size: str, seed: int) -> Params:
-    """The parameters of one named size; only the number of accounts differs between sizes."""
+# Named variants of the company, each a set of parameter overrides. "default" is the demo everyone
+# sees; the others exist so a model can be checked against the truth on more than one company
+# (tests/test_mmm_truth.py): "strong_tv" multiplies the TV flight's lift on direct and organic search
+# visits by ~4.4 (tv_lift_max 0.9 -> 4.0), everything else equal.
+CONFIGS: dict[str, dict] = {"default": {}, "strong_tv": {"tv_lift_max": 4.0}}
+
+
+def params_for(size: str, seed: int, config: str = "default") -> Params:
+    """The parameters of one named size (only the number of accounts differs between sizes) and
+    one named configuration (`CONFIGS`)."""
     if size not in SIZES:
         raise ValueError(f"unknown demo size {size!r}; choose one of {', '.join(SIZES)}")
-    return Params(n_accounts=SIZES[size], seed=seed)
+    if config not in CONFIGS:
+        raise ValueError(f"unknown demo configuration {config!r}; choose one of {', '.join(CONFIGS)}")
+    return Params(n_accounts=SIZES[size], seed=seed, **CONFIGS[config])

@@ -138,15 +138,17 @@ def _company(params: Params, draws: Draws, r: SimResult) -> dict:
     }
 
 
-def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progress | None = None) -> dict:
+def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progress | None = None,
+             config: str = "default") -> dict:
     """Write the demo company under out_dir and return a manifest (paths, row counts, timings).
 
+    `config` names a variant of the company's parameters (`params.CONFIGS`; "default" is the demo).
     `progress(description, done, total)` is called as work advances (e.g. to drive a Rich bar).
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = params_for(size, seed)
+    params = params_for(size, seed, config)
     say = progress or (lambda *_: None)
     say("simulating the company", 0, 4)
     draws = Draws(params, cache=params.n_accounts <= SIZES["medium"])
@@ -175,7 +177,7 @@ def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progr
     by_type = {t: int((base.o_type == i).sum()) for i, t in enumerate(REVENUE_TYPES)}
     kinds = base.t_kind
     truth: dict[str, Any] = {
-        "seed": seed, "size": size,
+        "seed": seed, "size": size, "config": config,
         "period": {"start": params.start, "end": params.end},
         "parameters": params.to_json(),
         "counts": {
