@@ -272,6 +272,31 @@ def _random_world(seed: int, level: float, slope: float, noise: float) -> pd.Dat
     return attach_roles(frame, Roles("week", "y", ("a", "b", "c")))
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), intercept=st.floats(0.0, 3.0), trend=st.floats(-5.0, 5.0),
+       season=st.floats(-3.0, 3.0), baseline=st.sampled_from(["additive", "multiplicative"]))
+def test_components_baseline_never_negative(seed, intercept, trend, season, baseline):
+    """For any parameter values the priors allow (the baseline parts summing far below zero
+    included): baseline >= 0 in every week and baseline + channels = mu exactly."""
+    from revline.models.mmm.model import Scales, components, make_design
+
+    rng = np.random.default_rng(seed)
+    spec = ModelSpec(yearly_seasonality=1, trend=True, baseline=baseline)
+    spend = rng.gamma(2.0, 100.0, (30, 2))
+    design = make_design(pd.date_range("2024-01-01", periods=30, freq="W-MON"), spend, np.zeros((30, 0)), spec,
+                         Scales(spend.max(axis=0), 1.0))
+    params = {"intercept": np.float32(intercept), "trend": np.float32(trend),
+              "gamma_fourier": np.array([season, -season], np.float32),
+              "adstock_alpha": rng.uniform(0, 1, 2).astype(np.float32),
+              "saturation_lam": rng.uniform(0.1, 8, 2).astype(np.float32),
+              "saturation_beta": rng.uniform(0, 3, 2).astype(np.float32)}
+    comp = components(params, design, spec)
+    assert (np.asarray(comp["baseline"]) >= 0).all() and (np.asarray(comp["channels"]) >= 0).all()
+    np.testing.assert_allclose(np.asarray(comp["baseline"] + comp["channels"].sum(axis=1)), np.asarray(comp["mu"]),
+                               rtol=1e-6)
+
+
+@pytest.mark.slow  # four small SVI fits: ~15 s alone, ~45 s on the shared machine
 @settings(max_examples=4, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10_000), level=st.sampled_from([0.0, 0.05, 0.5]), slope=st.floats(-0.5, 0.5),
        noise=st.sampled_from([0.01, 0.2]))
