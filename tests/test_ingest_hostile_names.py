@@ -37,10 +37,13 @@ ACCOUNTS = [
 ]
 
 
+def _quote(v: str) -> str:
+    return '"' + v.replace('"', '""') + '"'
+
+
 def _csv_text() -> str:
     cols = list(ACCOUNTS[0])
-    quote = lambda v: '"' + v.replace('"', '""') + '"'  # noqa: E731
-    return "\n".join([",".join(quote(c) for c in cols)] + [",".join(quote(r[c]) for c in cols) for r in ACCOUNTS]) + "\n"
+    return "\n".join([",".join(_quote(c) for c in cols)] + [",".join(_quote(r[c]) for c in cols) for r in ACCOUNTS]) + "\n"
 
 
 def _write(path: Path, kind: str) -> None:
