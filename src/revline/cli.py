@@ -11,10 +11,39 @@ import importlib
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message of an error the user can act on (the store is locked, damaged or
+    from a newer revline; a file is missing), or None for a bug, which keeps its traceback."""
+    from revline.store.errors import StoreError
+
+    if isinstance(exc, StoreError | FileNotFoundError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+class _Group(TyperGroup):
+    """Every command runs inside this: a user error becomes `revline: <one line>` on stderr and
+    exit status 1, never a traceback (each command need not repeat the handling)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            msg = user_error(exc)
+            if msg is None:
+                raise
+            click.echo(f"revline: {msg}", err=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
+    cls=_Group,
     name="revline",
     help="revline: every go-to-market touchpoint under one roof, attributed to revenue.",
     no_args_is_help=True,

@@ -47,8 +47,9 @@ def register(app: typer.Typer) -> None:
                 report = load_files(con, paths, fmt=fmt, channel_rules=channel_rules, type_map=type_map,
                                     progress=step, force=force, decimal=decimal, date_order=date_order)
         except (DetectionError, FileNotFoundError, ValueError) as exc:
-            console.print(f"[red]ingest failed, store unchanged:[/red] {exc}")
-            raise typer.Exit(1)
+            # plain echo, not rich: one unwrapped line, and file names are not read as markup
+            typer.echo(f"ingest failed, store unchanged: {exc}", err=True)
+            raise typer.Exit(1) from None
         finally:
             con.close()
         console.print(report)

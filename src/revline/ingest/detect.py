@@ -17,7 +17,7 @@ from pathlib import Path
 
 from revline.ingest.aliases import norm
 from revline.ingest.preamble import title_lines
-from revline.ingest.readers import duckdb_path, file_kind
+from revline.ingest.readers import UnreadableFile, check_readable, duckdb_path, file_kind, is_json_array
 from revline.ingest.spend import platform_of
 
 FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
@@ -45,12 +45,32 @@ def _open_text(path: Path):
 
 
 def read_headers(path: Path) -> list[str]:
+    """The file's column names (the keys of the first JSON object), refusing files no reader
+    can take (see `readers.check_readable`) in one line."""
+    path = Path(path)
+    check_readable(path)
     kind = file_kind(path)
-    if kind == "parquet":
+    try:
+        if kind == "parquet":
+            import duckdb
+
+            with duckdb_path(path) as name, duckdb.connect() as con:
+                return [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [name]).fetchall()]
+        if kind == "jsonl" and is_json_array(path):
+            return _array_headers(path)
+        return _text_headers(path, kind)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise UnreadableFile(f"{path}: cannot be read ({exc}); check the file, or download it again") from None
+    except Exception as exc:
         import duckdb
 
-        with duckdb_path(path) as name, duckdb.connect() as con:
-            return [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [name]).fetchall()]
+        if isinstance(exc, duckdb.Error):
+            first = str(exc).splitlines()[0]
+            raise UnreadableFile(f"{path}: cannot be read as {kind} ({first}); check the file and its name") from None
+        raise
+
+
+def _text_headers(path: Path, kind: str) -> list[str]:
     with _open_text(path) as fh:
         if kind == "jsonl":
             for line in fh:
@@ -67,6 +87,18 @@ def read_headers(path: Path) -> list[str]:
             next(reader, None)
         first = next(reader, [])
         return [h.strip() for h in first]
+
+
+def _array_headers(path: Path) -> list[str]:
+    """Keys of the first object of a JSON array file (read by DuckDB: the array may be large)."""
+    import duckdb
+
+    with duckdb_path(path) as name, duckdb.connect() as con:
+        row = con.execute(
+            "SELECT json_keys(json) FROM read_json_objects(?, format = 'array') "
+            "WHERE json_type(json) = 'OBJECT' LIMIT 1", [name]
+        ).fetchone()
+    return list(row[0]) if row else []
 
 
 def _stem_hint(path: Path) -> str:
@@ -153,6 +185,9 @@ def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None) -> D
     if fmt in ("auto", "segment") and file_kind(path) == "jsonl" and "type" in h and (
         {"messageid", "anonymousid", "userid"} & h
     ):
+        if is_json_array(path):
+            raise UnreadableFile(f"{path}: Segment events in one JSON array; write them as JSON lines, one "
+                                 f"event per line (for example `jq -c '.[]' {path.name}`), then ingest that")
         return Detected("segment", "events", "segment")
     if fmt == "segment":
         raise DetectionError(f"{path}: not Segment events (need JSON lines with type and messageId/anonymousId/userId)")

@@ -20,7 +20,7 @@ from revline.ingest.channels import load_rules
 from revline.ingest.context import Ctx
 from revline.ingest.detect import Detected, DetectionError, detect
 from revline.ingest.memory import capped_memory
-from revline.ingest.readers import drop, stage
+from revline.ingest.readers import UnreadableFile, drop, stage
 from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
 from revline.ingest.values import ParseOptions
@@ -155,7 +155,7 @@ def load_files(
     for path, named in expand_paths(paths):
         try:
             detected.append((path, detect(path, fmt)))
-        except DetectionError as exc:
+        except (DetectionError, UnreadableFile) as exc:
             if named:
                 raise
             report.unrecognised.append(str(exc))

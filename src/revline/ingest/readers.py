@@ -49,6 +49,54 @@ class Staged:
     parse: ParseOptions = field(default_factory=ParseOptions)  # number format / date order settings
 
 
+class UnreadableFile(ValueError):
+    """A file that is not what its name says (a `.gz` that is not gzip or is cut short, a
+    `.parquet` that is not Parquet, an empty file); the message names it and what to do."""
+
+
+def check_readable(path: Path) -> None:
+    """Refuse, in one line, a file no reader can take, before DuckDB meets it (it would raise
+    an error naming neither the file's problem nor the fix). Looks only at the first and last
+    bytes; a gzip stream cut short is found by `check_gzip_complete`."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise UnreadableFile(f"{path}: the file is empty (0 bytes); re-export it or leave it out")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(max(size - 4, 0))
+        tail = fh.read(4)
+    if path.name.lower().endswith(".gz"):
+        if head[:2] != b"\x1f\x8b":
+            raise UnreadableFile(f"{path}: not a gzip file although its name ends in .gz; "
+                                 f"rename it without .gz, or compress it with gzip")
+    elif file_kind(path) == "parquet" and (head != b"PAR1" or tail != b"PAR1"):
+        raise UnreadableFile(f"{path}: not a Parquet file (no PAR1 marker); re-export it, or rename it "
+                             f"after its real format (.csv, .jsonl)")
+
+
+def check_gzip_complete(path: Path) -> None:
+    """Decode a `.gz` once to its end: DuckDB's CSV reader stops quietly at the end of a cut
+    gzip stream, which would load the first part of the file and drop the rest unreported."""
+    from revline.ingest.lines import TruncatedFile, _pieces
+
+    try:
+        for _ in _pieces(Path(path)):
+            pass
+    except TruncatedFile as exc:
+        raise UnreadableFile(f"{exc}; download or copy the file again") from None
+
+
+def is_json_array(path: Path) -> bool:
+    """Whether a JSON file holds one array (`[{...}, {...}]`) rather than JSON lines."""
+    import gzip
+
+    opener = gzip.open if Path(path).name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1] == b"["
+
+
 def file_kind(path: Path) -> str:
     """csv, parquet or jsonl from the file name (gzip suffix ignored)."""
     name = path.name.lower()
@@ -178,6 +226,24 @@ def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     return Staged(path, table, ["line"], n + len(broken), broken, is_lines=True)
 
 
+def stage_json_array(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    """A JSON array file as staged lines: element N of the array is row N (an element that is
+    not an object is a broken row, like a bad line of JSON lines)."""
+    table = _new_name("lines")
+    try:
+        with duckdb_path(path) as name:
+            con.execute(
+                f"CREATE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, json::VARCHAR AS line "
+                f"FROM read_json_objects(?, format = 'array')", [name]
+            )
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+        first = str(exc).splitlines()[0]
+        raise UnreadableFile(f"{path}: not a valid JSON array ({first}); fix the file or export JSON lines") from None
+    broken = split_broken(con, table)
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return Staged(path, table, ["line"], n + len(broken), broken, is_lines=True)
+
+
 def flatten_lines(con: duckdb.DuckDBPyConnection, staged: Staged) -> Staged:
     """Turn staged JSON lines into one VARCHAR column per top-level key (for tabular sources)."""
     keys = [
@@ -200,12 +266,19 @@ def flatten_lines(con: duckdb.DuckDBPyConnection, staged: Staged) -> Staged:
 def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False) -> Staged:
     """Stage any supported file. `lines=True` keeps JSON lines raw (Segment reads them itself)."""
     kind = file_kind(path)
-    if kind == "parquet":
-        return stage_parquet(con, path)
-    if kind == "jsonl":
-        staged = stage_lines(con, path)
-        return staged if lines else flatten_lines(con, staged)
-    return stage_csv(con, path)
+    check_readable(path)
+    if path.name.lower().endswith(".gz"):
+        check_gzip_complete(path)
+    try:
+        if kind == "parquet":
+            return stage_parquet(con, path)
+        if kind == "jsonl":
+            staged = stage_json_array(con, path) if is_json_array(path) else stage_lines(con, path)
+            return staged if lines else flatten_lines(con, staged)
+        return stage_csv(con, path)
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+        first = str(exc).splitlines()[0]
+        raise UnreadableFile(f"{path}: cannot be read as {kind} ({first}); check the file and its name") from None
 
 
 def drop(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:

@@ -1,6 +1,7 @@
 """The one-roof warehouse: schema, connection and migrations."""
 
 from revline.store.connection import connect, ibis_backend, resolve_db_path
+from revline.store.errors import StoreError
 from revline.store.migrations import current_version, migrate
 from revline.store.schema import CANONICAL_TABLES, SCHEMA_VERSION
 from revline.store.transaction import transaction
@@ -8,6 +9,7 @@ from revline.store.transaction import transaction
 __all__ = [
     "CANONICAL_TABLES",
     "SCHEMA_VERSION",
+    "StoreError",
     "connect",
     "current_version",
     "ibis_backend",

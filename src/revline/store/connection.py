@@ -11,7 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from revline.store.migrations import migrate
+from revline.store.errors import StoreReadOnlyError, check_size, open_error
+from revline.store.migrations import check_version, migrate
 
 DEFAULT_DB = "revline.duckdb"
 # The on-disk format a new store is written in: the pinned DuckDB's own (see pyproject), not the
@@ -40,14 +41,43 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open (and, unless read-only, migrate to the current schema) the store file.
 
+    Every command and the server open the store here, so every one of them gets the same
+    checks: the file is whole (`errors.check_size`), its schema is one this revline reads
+    (`migrations.check_version`), and a failure is a `StoreError` of one line naming the file
+    and the next step (the CLI prints it; see revline.cli).
+
     `db=":memory:"` gives a throwaway store, handy in tests and notebooks.
     """
     path = resolve_db_path(db)
+    if str(path) != ":memory:" and not path.exists() and (read_only or not create):
+        raise FileNotFoundError(f"No revline store at {path}. Run `revline init --db {path}` or `revline demo` first.")
+    try:
+        con = _open(path, read_only)
+    except duckdb.Error as exc:
+        err = open_error(path, exc)
+        if err is None:
+            raise
+        raise err from None
+    except PermissionError as exc:
+        raise StoreReadOnlyError(
+            f"store {path} cannot be created or written ({exc.strerror}); fix the permissions or pass another --db"
+        ) from None
+    try:
+        check_size(con, path)
+        check_version(con, path, read_only=read_only)
+        if not read_only:
+            migrate(con)
+    except BaseException as exc:
+        con.close()
+        err = open_error(path, exc) if isinstance(exc, duckdb.Error) else None
+        if err is None:
+            raise
+        raise err from None
+    return con
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     if str(path) != ":memory:":
-        if not path.exists() and (read_only or not create):
-            raise FileNotFoundError(
-                f"No revline store at {path}. Run `revline init --db {path}` or `revline demo` first."
-            )
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
@@ -55,10 +85,7 @@ def connect(
             # else in this process opening the file with plain duckdb.connect ("different
             # configuration")
             duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION}).close()
-    con = duckdb.connect(str(path), read_only=read_only)
-    if not read_only:
-        migrate(con)
-    return con
+    return duckdb.connect(str(path), read_only=read_only)
 
 
 def ibis_backend(con: duckdb.DuckDBPyConnection):

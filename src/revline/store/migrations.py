@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
+from revline.store.errors import SchemaTooNewError, SchemaTooOldError
 from revline.store.schema import MIGRATIONS, statements
 from revline.store.transaction import transaction
 
-
-class SchemaTooNewError(RuntimeError):
-    """The file was written by a newer revline; refusing to touch it protects the data."""
+__all__ = ["SchemaTooNewError", "check_version", "current_version", "migrate"]
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -20,6 +21,24 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     row = con.execute("SELECT value FROM schema_meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else 0
+
+
+def check_version(con: duckdb.DuckDBPyConnection, path: Path | str, *, read_only: bool) -> int:
+    """The store's schema version, refusing a newer one (this revline would misread it) and, for
+    a read-only opening that cannot migrate, an older one. Every command runs this on open."""
+    newest = MIGRATIONS[-1][0]
+    version = current_version(con)
+    if version > newest:
+        raise SchemaTooNewError(
+            f"store {path} has schema version {version}, newer than this revline supports ({newest}); "
+            f"upgrade revline (pip install -U revline) to use it"
+        )
+    if read_only and version < newest:
+        raise SchemaTooOldError(
+            f"store {path} has schema version {version} and this revline needs {newest}; "
+            f"run `revline init --db {path}` to migrate it, then run the command again"
+        )
+    return version
 
 
 def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[int]:
