@@ -28,6 +28,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def contributions_figure(fit, table: pd.DataFrame | None = None) -> go.Figure:
+    """Each channel's contribution to the outcome with its 94% HDI (`table`: a computed
+    `report.contributions`, to reuse)."""
     t = report.contributions(fit) if table is None else table
     fig = go.Figure(go.Bar(
         x=t["channel"], y=t["contribution"],
@@ -38,6 +40,7 @@ def contributions_figure(fit, table: pd.DataFrame | None = None) -> go.Figure:
 
 
 def roi_figure(fit, table: pd.DataFrame | None = None) -> go.Figure:
+    """ROI and marginal ROI per channel, side by side, with their 94% HDIs."""
     t = report.contributions(fit) if table is None else table
     fig = go.Figure()
     for col, name in (("roi", "ROI"), ("mroi", "marginal ROI")):
@@ -48,6 +51,7 @@ def roi_figure(fit, table: pd.DataFrame | None = None) -> go.Figure:
 
 
 def response_curves_figure(fit, curves: pd.DataFrame | None = None) -> go.Figure:
+    """Contribution against total spend per channel, with a marker at the spend actually made."""
     c = report.response_curves(fit) if curves is None else curves
     fig = go.Figure()
     for i, (ch, g) in enumerate(c.groupby("channel", sort=False)):
@@ -63,6 +67,7 @@ def response_curves_figure(fit, curves: pd.DataFrame | None = None) -> go.Figure
 
 
 def adstock_figure(fit, curves: pd.DataFrame | None = None) -> go.Figure:
+    """How each channel's effect spreads over the weeks after the spend."""
     c = report.adstock_curves(fit) if curves is None else curves
     fig = go.Figure()
     for i, (ch, g) in enumerate(c.groupby("channel", sort=False)):
@@ -75,6 +80,7 @@ def adstock_figure(fit, curves: pd.DataFrame | None = None) -> go.Figure:
 
 
 def fit_figure(fit, dec: pd.DataFrame | None = None) -> go.Figure:
+    """Observed outcome against the fitted mean and its 94% HDI, week by week."""
     d = report.decomposition(fit) if dec is None else dec
     fig = go.Figure()
     _band(fig, d["week"], d["fitted_low"], d["fitted_high"], "fitted", "rgba(31,119,180,0.2)")
@@ -85,6 +91,7 @@ def fit_figure(fit, dec: pd.DataFrame | None = None) -> go.Figure:
 
 
 def decomposition_figure(fit, dec: pd.DataFrame | None = None) -> go.Figure:
+    """The fitted outcome stacked by component (intercept, trend, seasonality, controls, each channel)."""
     d = report.decomposition(fit) if dec is None else dec
     fig = go.Figure()
     parts = [c for c in d.columns if c not in ("week", "observed", "fitted", "fitted_low", "fitted_high")
@@ -97,6 +104,7 @@ def decomposition_figure(fit, dec: pd.DataFrame | None = None) -> go.Figure:
 
 
 def all_figures(fit) -> dict[str, go.Figure]:
+    """Every figure of a fit by name, computing the contributions table once."""
     table = report.contributions(fit)
     return {
         "contributions": contributions_figure(fit, table), "roi": roi_figure(fit, table),

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 
 from revline.models.mmm.data import MMMDataError
+from revline.models.mmm.model import channel_contributions
 from revline.models.mmm.plan import baseline_weekly, check_channels, future_weeks
 from revline.models.mmm.posterior import hdi, media_params
 
@@ -34,11 +38,6 @@ def parse_bounds(text: str | None) -> dict[str, tuple[float, float]]:
 
 def _objective(fit, n_window: int, max_draws: int | None):
     """f(budgets per channel) -> mean over draws of window+tail contribution, and its gradient."""
-    import jax
-    import jax.numpy as jnp
-
-    from revline.models.mmm.model import channel_contributions
-
     spec = fit.spec
     params = media_params(fit.params(max_draws))
     hist = jnp.asarray(fit.spend / fit.scales.channel, dtype=jnp.float32)
@@ -67,8 +66,6 @@ def optimize_budget(fit, budget: float, bounds: Mapping[str, tuple[float, float]
     with optional (low, high) bounds per channel (default 0..budget). Returns per channel the
     current plan (recent weekly average x weeks), the optimal plan and each plan's expected
     contribution (window + carry-over tail) with its 94% HDI; totals in `.attrs`."""
-    from scipy.optimize import minimize
-
     if not np.isfinite(budget) or budget <= 0:
         raise ValueError(f"budget must be a positive number, got {budget}")
     bounds = dict(bounds or {})

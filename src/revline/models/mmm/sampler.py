@@ -25,6 +25,7 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import substitute, trace
+from numpyro.infer.hmc import hmc
 from numpyro.infer.util import potential_energy
 
 JITTER = 1.0  # half-width of the uniform start jitter on the unconstrained scale (PyMC's)
@@ -127,8 +128,6 @@ def _chain(post: FlatPosterior, *, tune: int, draws: int, target_accept: float, 
     Why not `numpyro.infer.MCMC`: it closes the data into the program (a potential_fn cannot take
     model arguments), so a refit on other data of the same shapes (another outcome, another
     revenue type) would miss the persistent compile cache; here the data are arguments."""
-    from numpyro.infer.hmc import hmc
-
     def run(key, z0, args):
         init_kernel, sample_kernel = hmc(potential_fn_gen=post.potential_for, algo="NUTS")
         state = init_kernel(z0, tune, dense_mass=dense_mass, target_accept_prob=target_accept,

@@ -56,8 +56,8 @@ def convolve(x, weights):
     n_lags = weights.shape[0]
     t = x.shape[0]
     padded = jnp.concatenate([jnp.zeros((n_lags - 1,) + x.shape[1:], dtype=x.dtype), x], axis=0)
-    # lagged[l] = x shifted down by l
-    lagged = jnp.stack([padded[n_lags - 1 - l: n_lags - 1 - l + t] for l in range(n_lags)], axis=0)
+    # lagged[lag] = x shifted down by lag
+    lagged = jnp.stack([padded[n_lags - 1 - lag: n_lags - 1 - lag + t] for lag in range(n_lags)], axis=0)
     return jnp.sum(lagged * weights[:, None, ...], axis=0)
 
 
