@@ -41,7 +41,7 @@ def _write_events(path: Path, n: int, columns: str) -> None:
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"COPY (SELECT {columns} FROM range({n}) t(i)) TO '{path}' (FORMAT json, COMPRESSION gzip)")
+    con.execute(f"COPY (SELECT {columns} FROM range({n}) t(i)) TO '{path}' (FORMAT json, COMPRESSION gzip)")  # noqa: S608 - columns are this file's constants, n an int, path a temp file it made
     con.close()
 
 
@@ -152,7 +152,7 @@ def child(kind: str, path: str, db: str) -> None:
             con.close()
         else:
             con = duckdb.connect(db)
-            con.execute(f"CREATE TABLE raw AS SELECT * FROM read_json('{path}', format='newline_delimited')")
+            con.execute("CREATE TABLE raw AS SELECT * FROM read_json(?, format='newline_delimited')", [str(path)])
             rows = {"raw": {"loaded": con.execute("SELECT count(*) FROM raw").fetchone()[0]}}
             con.close()
         secs, cpu = time.perf_counter() - t0, _cpu() - c0

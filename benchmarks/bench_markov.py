@@ -34,7 +34,7 @@ CHANNELS = [
 
 
 def generate(n: int, seed: int = 0, n_channels: int = 12) -> pd.DataFrame:
-    """n distinct paths: first-order channel chains with channel-dependent conversion odds.
+    """The n distinct paths: first-order channel chains with channel-dependent conversion odds.
 
     Vectorised (pyarrow builds the strings), so 1M paths take seconds.
     """

@@ -71,8 +71,6 @@ def run_revline(chains: int, tune: int, draws: int, seed: int, chain_method: str
 
         os.environ["REVLINE_JAX_CACHE"] = tempfile.mkdtemp(prefix="bench_mmm_jax_")
         atexit.register(shutil.rmtree, os.environ["REVLINE_JAX_CACHE"], True)
-    import numpy as np
-
     from revline.models.mmm import from_csv
     from revline.models.mmm.fit import fit
     from revline.models.mmm.model import ModelSpec
@@ -169,7 +167,7 @@ def main() -> None:
                "--draws", str(args.draws), "--seed", str(args.seed)]
         t0, load0 = time.perf_counter(), os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not line:
             print(f"{name}: FAILED\n{proc.stderr[-2000:]}")
             continue

@@ -19,7 +19,7 @@ from revline.store import connect
 
 def populate(con, n: int) -> None:
     n_acc = max(n // 20, 1)
-    con.execute(f"INSERT INTO accounts (account_id, domain) SELECT '001' || i, 'company' || i || '.com' FROM range({n_acc}) t(i)")
+    con.execute(f"INSERT INTO accounts (account_id, domain) SELECT '001' || i, 'company' || i || '.com' FROM range({n_acc}) t(i)")  # noqa: S608 - sizes are ints
     con.execute(
         f"""
         CREATE TEMP TABLE _p AS SELECT i,
@@ -28,7 +28,7 @@ def populate(con, n: int) -> None:
             CASE WHEN i % 2 = 0 THEN '00Q' || i END AS lead, CASE WHEN i % 4 = 0 THEN '003' || i END AS contact,
             TIMESTAMP '2024-01-01' + to_minutes((i * 7) % 500000) AS ts
         FROM range({n}) t(i)
-        """
+        """  # noqa: S608 - sizes are ints
     )
     con.execute(
         """
@@ -59,7 +59,7 @@ def populate(con, n: int) -> None:
         f"""
         INSERT INTO events (message_id, type, anonymous_id, user_id, group_id, occurred_at)
         SELECT 'g' || i, 'group', a1, u, 'company' || ((i + 1) % {n_acc}) || '.com', ts FROM _p WHERE i % 10 = 3
-        """
+        """  # noqa: S608 - sizes are ints
     )
     con.execute(
         """

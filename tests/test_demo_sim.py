@@ -82,7 +82,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(demo, tmp_path
     again = generate(tmp_path / "b", size="tiny", seed=SEED)
     assert again["rows"] == demo[1]["rows"]
     assert _hashes(out) == _hashes(tmp_path / "b")
-    other = generate(tmp_path / "c", size="tiny", seed=SEED + 1)
+    generate(tmp_path / "c", size="tiny", seed=SEED + 1)
     h_other = _hashes(tmp_path / "c")
     differing = [f for f, h in _hashes(out).items() if f != "GROUND_TRUTH.md" and h_other.get(f) != h]
     assert "salesforce/Opportunity.csv" in differing and "ground_truth.json" in differing
