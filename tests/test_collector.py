@@ -358,3 +358,95 @@ def test_migration_6_queues_touch_events_an_older_version_left_underived(tmp_pat
     assert derive_owed(con) == 2
     assert con.execute(_TOUCHLESS).fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM touchpoints").fetchone()[0] == 2
+
+
+# ------------------------------------------------------------------ D4, D5, D9: refused before the 200
+def _nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [65, 300, 990, 5000])
+def test_deep_nesting_gets_a_400_with_the_reason_never_a_500(api_client, depth):
+    """Issue 20 D4: a /v1/batch body over 32 KB whose properties nest ~990 deep raised RecursionError."""
+    client, app = api_client
+    pad = {"type": "track", "userId": "u", "event": "e", "properties": {"pad": "x" * 40_000}}
+    deep = '{"type":"track","userId":"u","event":"e","messageId":"deep-1","properties":' + _nested(depth) + "}"
+    body = '{"batch":[' + deep + "," + json.dumps(pad) + "]}"
+    assert len(body) > 32 * 1024
+    for kind, data in (("batch", body), ("track", deep)):
+        r = _post(client, kind, data)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "JSON nested deeper than 64 levels"
+    app.state.collector.flush()
+    assert _events(app, "message_id = 'deep-1'") == []
+
+
+def test_nesting_within_the_limit_is_stored(api_client):
+    client, app = api_client
+    body = '{"userId":"u","event":"e","messageId":"ok-deep","properties":' + _nested(62) + "}"  # 64 levels in all
+    assert _post(client, "track", body).status_code == 200
+    # brackets inside strings do not count as nesting
+    assert _post(client, "track", {"userId": "u", "event": "e", "messageId": "ok-brackets",
+                                   "properties": {"s": "[" * 500 + "{" * 500}}).status_code == 200
+    app.state.collector.flush()
+    assert len(_events(app, "message_id IN ('ok-deep', 'ok-brackets')")) == 2
+
+
+@pytest.mark.parametrize("kind,body,key", [
+    ("track", '{"userId":"u","userId":"v","event":"e","messageId":"dup-1"}', "userId"),
+    ("track", '{"userId":"u","event":"e","messageId":"dup-2","properties":{"a":1,"a":2}}', "a"),
+    ("track", '{"userId":"u","\\u0075serId":"v","event":"e","messageId":"dup-3"}', "userId"),  # escaped
+    ("track", '{"userId" : "u", "userId":"v", "url":"http://x:1", "event":"e","messageId":"dup-4"}', "userId"),
+    ("batch", '{"batch":[{"type":"track","userId":"u","userId":"x","event":"e","messageId":"dup-5"}]}', "userId"),
+    ("batch", '{"batch":[{"type":"track","userId":"u","event":"e","messageId":"dup-6"}],"context":{},"context":{}}',
+     "context"),
+])
+def test_duplicate_keys_get_a_400_naming_the_key(api_client, kind, body, key):
+    """Issue 20 D5: a 200, then quarantined by the loader (DuckDB refuses a repeated Spec field)."""
+    client, app = api_client
+    r = _post(client, kind, body)
+    assert r.status_code == 400 and f"duplicate key {key!r}" in r.json()["error"], r.text
+    # the same on a batch above 32 KB (another parse path)
+    if kind == "batch":
+        big = body[:-1] + ',"pad":"' + "x" * 40_000 + '"}'
+        r = _post(client, kind, big)
+        assert r.status_code == 400 and "duplicate key" in r.json()["error"], r.text
+    app.state.collector.flush()
+    assert _events(app, "message_id LIKE 'dup-%'") == []
+
+
+@pytest.mark.parametrize("kind", ["track", "page", "identify"])
+@pytest.mark.parametrize("batch", [5, "x", {"a": 1}, [1], []])
+def test_a_batch_field_outside_v1_batch_gets_a_400(api_client, kind, batch):
+    """Issue 20 D5: a non-array `batch` field on /v1/track got a 200 and was quarantined."""
+    client, app = api_client
+    r = _post(client, kind, {**MESSAGES[kind], "messageId": "b-field", "batch": batch})
+    assert r.status_code == 400 and "'batch'" in r.json()["error"]
+
+
+def test_a_5000_digit_number_gets_a_json_reason(api_client):
+    """Issue 20 D9: the reason was 'invalid Content-Length header'."""
+    client, _ = api_client
+    r = _post(client, "track", '{"userId":"u","event":"e","properties":{"n":' + "9" * 5000 + "}}")
+    assert r.status_code == 400
+    assert "Content-Length" not in r.json()["error"] and "digits" in r.json()["error"]
+
+
+def test_one_bad_line_costs_a_few_bulk_loads_not_one_per_line(tmp_path, monkeypatch):
+    """Issue 20 D5: each record the loader could not read sent its whole segment line by line."""
+    import revline.api.event_loader as el
+
+    calls = []
+    real = el._insert_sql
+    monkeypatch.setattr(el, "_insert_sql", lambda source: calls.append(source) or real(source))
+    seg = tmp_path / "segment-000000000001.jsonl"
+    n = 1024
+    lines = [_record(i, {"userId": "u", "event": "e", "messageId": f"g{i}"}) for i in range(n)]
+    lines[700] = b'{"rid":"x","rt":"2026-01-01 00:00:00","k":"track","b":{"userId":"u","userId":"v","messageId":"bad"}}\n'
+    seg.write_bytes(b"".join(lines))
+    con = connect(tmp_path / "s.duckdb")
+    assert len(load_segment(con, seg)) == n - 1
+    assert len(calls) <= 2 * 10 + 1, len(calls)  # the whole, then two halves per level down to one line
+    [(row_number, raw)] = con.execute("SELECT row_number, raw FROM quarantine").fetchall()
+    assert row_number == 701 and '"bad"' in raw
+    assert con.execute("SELECT count(*) FROM events_to_derive").fetchone()[0] == n - 1

@@ -13,7 +13,10 @@ import json
 import json.scanner
 import re
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 try:  # optional speed-up (a dependency of revline; the stdlib path gives the same answers)
     import orjson
@@ -24,6 +27,10 @@ MESSAGE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call / per event
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
 MAX_ID_CHARS = 256  # messageId, anonymousId, userId, groupId, previousId
+# JSON nesting (the body's own object is level 1; a batch's messages are level 3). Deeper bodies
+# are refused: no analytics payload needs it, and recursive code downstream (Python's json, the
+# read API) has a stack of about a thousand frames.
+MAX_DEPTH = 64
 
 # The ISO-8601 shapes DuckDB's TIMESTAMPTZ cast accepts as well; Python's fromisoformat accepts more
 # (compact forms such as 20240101T1000) that the loader could not read, so they are refused here.
@@ -49,24 +56,90 @@ def _reject_constant(name: str) -> Any:
     raise SpecError(f"malformed JSON: {name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """object_pairs_hook of the stdlib decoders: a key twice in one object is refused, as the
+    loader (DuckDB) refuses it for the Spec fields; last-wins would silently drop a value."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise SpecError(f"malformed JSON: duplicate key {key!r:.60} in one object")
+            seen.add(key)
+    return obj
+
+
+# What the shape checks read of a body: brackets and colons only (bytes.translate runs in C).
+_NOT_SHAPE = bytes(range(256)).translate(None, b"{}[]:")
+_STEPS = bytes.maketrans(b"{[}]:", b"\x01\x01\xff\xff\x00")
+
+
+def _too_deep(obj: Any) -> bool:
+    """Exact nesting check on a decoded value (iterative, stops at the first path too deep)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for child in value.values() if type(value) is dict else value:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
+    return False
+
+
+def check_shape(body: bytes, obj: Any, dumped_colons: Callable[[], int] | None) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and, on orjson's path (which keeps the last of
+    duplicate keys without a word), a key twice in one object. Cheap: one C pass keeps the
+    brackets and colons of the body.
+
+    Depth: the running bracket count is an upper bound (brackets inside strings count too); only
+    a body above the bound is walked exactly. Duplicates: every key has one colon, so the body has
+    more colons than orjson's re-serialisation of what it decoded (`dumped_colons()`, called once
+    the depth is known to be within orjson's limits) exactly when keys were dropped, unless the
+    body spells a colon inside a string as an escape; such a body (rare) is decoded again by the
+    stdlib, which names the key.
+    """
+    shape = body.translate(None, _NOT_SHAPE)
+    colons = shape.count(b":")
+    if len(shape) - colons > MAX_DEPTH:  # fewer brackets than the limit cannot nest past it
+        steps = np.frombuffer(shape.translate(_STEPS), dtype=np.int8)
+        if int(np.cumsum(steps, dtype=np.int32).max()) > MAX_DEPTH and _too_deep(obj):
+            raise SpecError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if dumped_colons is not None and (
+        colons != dumped_colons() or (b"\\u" in body and (b"\\u003a" in body or b"\\u003A" in body))
+    ):
+        _stdlib_loads(body.decode("utf-8"))  # raises SpecError naming the duplicate key
+
+
+def _stdlib_loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except SpecError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise SpecError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise SpecError(f"malformed JSON: {exc}"[:200]) from None
+
+
 def parse_body(body: bytes, limit: int) -> dict[str, Any]:
-    """Decode one request body: strict UTF-8, strict JSON (no NaN), an object, within `limit` bytes."""
+    """Decode one request body: strict UTF-8, strict JSON (no NaN, no key twice in one object,
+    at most MAX_DEPTH levels), an object, within `limit` bytes."""
     if orjson is not None and len(body) <= limit:
         try:  # fast path; anything orjson refuses goes through the stdlib for the exact reason
             obj = orjson.loads(body)
             if type(obj) is dict:
+                check_shape(body, obj, lambda: orjson.dumps(obj).count(b":"))
                 return obj
         except orjson.JSONDecodeError:
             pass
     text = _decode(body, limit)
-    try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise SpecError("malformed JSON: nested too deeply") from None
+    obj = _stdlib_loads(text)
     if not isinstance(obj, dict):
         raise SpecError(f"body must be a JSON object, got {type(obj).__name__}")
+    check_shape(body, obj, None)
     _check_surrogates(text, obj)
     return obj
 
@@ -90,7 +163,7 @@ def _check_surrogates(text: str, obj: Any) -> None:
             raise SpecError("malformed JSON: lone UTF-16 surrogate escape") from None
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 _SCAN = json.scanner.make_scanner(_DECODER)
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -112,13 +185,26 @@ def parse_batch_body(body: bytes, limit: int) -> tuple[dict[str, Any], list[int]
             obj = None
         if type(obj) is dict:
             batch = obj.get("batch")
-            sizes = [len(orjson.dumps(m)) for m in batch] if type(batch) is list else []
-            return obj, sizes
+            if type(batch) is not list:
+                check_shape(body, obj, lambda: orjson.dumps(obj).count(b":"))
+                return obj, []
+            dumped: list[bytes] = []
+
+            def colons() -> int:  # the messages' re-serialisations also size them
+                dumped.extend(orjson.dumps(m) for m in batch)
+                rest = orjson.dumps({k: v for k, v in obj.items() if k != "batch"})
+                return 1 + rest.count(b":") + sum(d.count(b":") for d in dumped)
+
+            check_shape(body, obj, colons)
+            return obj, [len(d) for d in dumped]
     text = _decode(body, limit)
     try:
         obj, sizes = _scan_top_level(text)
-    except (StopIteration, ValueError, IndexError):
+    except SpecError:
+        raise
+    except (StopIteration, ValueError, IndexError, RecursionError):
         return parse_body(body, limit), []  # raises the precise error if it is malformed
+    check_shape(body, obj, None)
     _check_surrogates(text, obj)
     return obj, sizes
 
@@ -166,6 +252,8 @@ def _scan_top_level(text: str) -> tuple[dict[str, Any], list[int]]:
                 value = items
             else:
                 value, i = _SCAN(text, i)
+            if key in obj:
+                raise SpecError(f"malformed JSON: duplicate key {key!r:.60} in one object")
             obj[key] = value
             i = ws(text, i).end()
             if text[i] == ",":
@@ -245,6 +333,8 @@ def check_single(body: dict[str, Any], kind: str) -> int:
     declared = body.get("type")
     if declared is not None and declared != kind:
         raise SpecError(f"field 'type' is {declared!r:.30} but the endpoint is /v1/{kind}")
+    if body.get("batch") is not None:  # the loader reads `batch` as an array of messages, whatever the endpoint
+        raise SpecError(f"field 'batch' belongs on /v1/batch, not on /v1/{kind}")
     check_message(body, kind)
     return 1
 
