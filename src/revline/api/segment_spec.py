@@ -16,8 +16,6 @@ from datetime import datetime
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 try:  # optional speed-up (a dependency of revline; the stdlib path gives the same answers)
     import orjson
 except ImportError:  # pragma: no cover
@@ -69,9 +67,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-# What the shape checks read of a body: brackets and colons only (bytes.translate runs in C).
-_NOT_SHAPE = bytes(range(256)).translate(None, b"{}[]:")
-_STEPS = bytes.maketrans(b"{[}]:", b"\x01\x01\xff\xff\x00")
+# What the shape checks read of a body: brackets, colons and backslashes (bytes.translate runs in C).
+_NOT_SHAPE = bytes(range(256)).translate(None, b"{}[]:\\")
+
+
+def _nesting_bound(brackets: bytes) -> int:
+    """An upper bound of the nesting of `brackets` (only {}[] of a body): each pass removes the
+    innermost pairs, so a body of depth d is empty after d passes. Brackets inside strings can
+    leave it unbalanced; then the bound is MAX_DEPTH + 1 and the caller checks exactly."""
+    for depth in range(MAX_DEPTH + 1):
+        if not brackets:
+            return depth
+        shorter = brackets.replace(b"{}", b"").replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            break
+        brackets = shorter
+    return MAX_DEPTH + 1
 
 
 def _too_deep(obj: Any) -> bool:
@@ -101,12 +112,11 @@ def check_shape(body: bytes, obj: Any, dumped_colons: Callable[[], int] | None) 
     """
     shape = body.translate(None, _NOT_SHAPE)
     colons = shape.count(b":")
-    if len(shape) - colons > MAX_DEPTH:  # fewer brackets than the limit cannot nest past it
-        steps = np.frombuffer(shape.translate(_STEPS), dtype=np.int8)
-        if int(np.cumsum(steps, dtype=np.int32).max()) > MAX_DEPTH and _too_deep(obj):
-            raise SpecError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    brackets = shape.translate(None, b":\\")
+    if len(brackets) > MAX_DEPTH and _nesting_bound(brackets) > MAX_DEPTH and _too_deep(obj):
+        raise SpecError(f"JSON nested deeper than {MAX_DEPTH} levels")
     if dumped_colons is not None and (
-        colons != dumped_colons() or (b"\\u" in body and (b"\\u003a" in body or b"\\u003A" in body))
+        colons != dumped_colons() or (b"\\" in shape and (b"\\u003a" in body or b"\\u003A" in body))
     ):
         _stdlib_loads(body.decode("utf-8"))  # raises SpecError naming the duplicate key
 
@@ -193,7 +203,7 @@ def parse_batch_body(body: bytes, limit: int) -> tuple[dict[str, Any], list[int]
             def colons() -> int:  # the messages' re-serialisations also size them
                 dumped.extend(orjson.dumps(m) for m in batch)
                 rest = orjson.dumps({k: v for k, v in obj.items() if k != "batch"})
-                return 1 + rest.count(b":") + sum(d.count(b":") for d in dumped)
+                return 1 + rest.count(b":") + b"".join(dumped).count(b":")
 
             check_shape(body, obj, colons)
             return obj, [len(d) for d in dumped]
