@@ -58,10 +58,14 @@ def insert(con: Any, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def make_store(tables: Mapping[str, Iterable[Mapping[str, Any]]], db: str = ":memory:") -> Any:
-    """A migrated store holding exactly the given rows."""
+    """A migrated store holding exactly the given rows, recorded as stitched: the rows already carry
+    resolved person and account ids, as a stitch would leave them (so commands do not re-stitch)."""
+    from revline.store.state import record_stitch
+
     con = revline.connect(db)
     for table, rows in tables.items():
         insert(con, table, rows)
+    record_stitch(con)
     return con
 
 

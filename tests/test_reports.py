@@ -135,7 +135,7 @@ def test_cli_attribute_then_report(tmp_path):
     res = runner.invoke(app, ["attribute", "--db", str(db), "--model", "nope"])
     assert res.exit_code == 1 and "unknown model 'nope'" in res.output
     res = runner.invoke(app, ["report", "--db", str(db), "--milestone", "sql"])
-    assert res.exit_code == 1 and "run `revline attribute` first" in res.output
+    assert res.exit_code == 1 and "no conversions at milestone 'sql'" in res.output
 
 
 @pytest.mark.parametrize("dimension", ["channel", "campaign", "touch_type", "month", "touch_position"])

@@ -17,6 +17,32 @@ DbOption = Annotated[
 ]
 
 
+NoStitchOption = Annotated[
+    bool,
+    typer.Option("--no-stitch", help="Refuse (naming the command to run) instead of stitching a store that changed since its last stitch."),
+]
+
+
+def _stitch_notice(state) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[yellow]the store changed since the last stitch ({state}): stitching first[/yellow]")
+
+
+def open_fresh(db: Optional[Path], *, read_only: bool, no_stitch: bool, notice=_stitch_notice):
+    """The store, stitched first when it changed since the last stitch (or exit 1 with --no-stitch)."""
+    from revline.journeys.freshness import StaleStoreError, fresh_connection
+    from revline.store import resolve_db_path
+
+    path = resolve_db_path(db)
+    if read_only and not path.exists():
+        _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+    try:
+        return fresh_connection(db, read_only=read_only, allow=not no_stitch, on_stitch=notice)
+    except StaleStoreError as exc:
+        _fail(str(exc).replace("`revline stitch`", f"`revline stitch --db {path}`") + ", or drop --no-stitch")
+
+
 def _fail(msg: str) -> None:
     from rich.console import Console
 
@@ -50,6 +76,29 @@ def print_frame(df, title: str) -> None:
     Console().print(table)
 
 
+def _report_problem(con, df, roi: bool, models, milestone: str, revenue_type: str) -> str | None:
+    """Why the report would be empty or all zeros (and what to run), or None when it has figures."""
+    from revline.attribution.diagnose import conversion_problem, touch_problem
+    from revline.reports.tables import unattributed
+
+    if roi and not df.empty:
+        return None  # spend alone is a figure worth showing
+    runs = unattributed(con, milestone, None if milestone in ("lead", "mql", "sql") else revenue_type, models or None)
+    if df.empty or runs.empty:
+        if con.execute("SELECT count(*) FROM attribution_runs").fetchone()[0] == 0:
+            return (touch_problem(con) or "") + ("; then " if touch_problem(con) else "") + \
+                "no attribution runs in the store: run `revline attribute`"
+        return (conversion_problem(con, milestone, revenue_type)
+                or "no ledger rows match; run `revline attribute` for this milestone and revenue type (or widen the filters)")
+    if (runs["conversions"] == 0).all():
+        return conversion_problem(con, milestone, revenue_type) or "the matching runs hold no conversions; run `revline attribute`"
+    if (runs["conversions"] == runs["unattributed"]).all():
+        return ("every conversion is unattributed: " + (touch_problem(con) or
+                "no touch precedes any conversion within the lookback; check the touch dates or run `revline stitch`")
+                + "; then run `revline attribute` again")
+    return None
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
 
@@ -63,19 +112,29 @@ def register(app: typer.Typer) -> None:
         half_life: Annotated[float, typer.Option("--half-life", help="Time-decay half-life in days.")] = 7.0,
         weights: Annotated[Optional[Path], typer.Option("--weights", help="TOML/YAML file of custom position weights (FT, LC, OC, CW, other).")] = None,
         weighted: Annotated[bool, typer.Option("--weighted", help="Pipeline = amount x probability at the opportunity milestone.")] = False,
+        no_stitch: NoStitchOption = False,
         db: DbOption = None,
     ) -> None:
-        """Run rule-based attribution models and write the credit ledger."""
+        """Run rule-based attribution models and write the credit ledger (stitching first if the store changed)."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from revline.attribution import run_models
-        from revline.store import connect
+        from revline.attribution.diagnose import nothing_to_attribute
+        from revline.attribution.eligibility import LEAD_MILESTONES, MILESTONES, REVENUE_TYPES
 
         if weights is not None and not weights.exists():
             _fail(f"weights file {weights} does not exist")
-        con = connect(db)
+        con = open_fresh(db, read_only=False, no_stitch=no_stitch)
         console = Console()
+        ms = milestone or list(MILESTONES)
+        rts = revenue_type or [*REVENUE_TYPES, "all"]
+        pairs = [(m, None) if m in LEAD_MILESTONES else (m, r) for m in ms for r in ([None] if m in LEAD_MILESTONES else rts)]
+        if set(ms) <= set(MILESTONES):
+            reason = nothing_to_attribute(con, pairs, scope)
+            if reason:
+                con.close()
+                _fail(f"nothing to attribute, no runs written: {reason}")
         try:
             with Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -96,10 +155,19 @@ def register(app: typer.Typer) -> None:
             _fail(str(exc))
         from revline.reports.tables import unattributed
 
+        from revline.attribution.diagnose import conversion_problem
+
         summary = unattributed(con)
         summary = summary[summary["run_id"].isin(run_ids)].drop(columns=["run_id"])
+        empty = summary[summary["conversions"] == 0]
+        notes = {
+            (m, r): conversion_problem(con, m, None if r is None or r != r else r)
+            for m, r in empty[["milestone", "revenue_type"]].drop_duplicates().itertuples(index=False)
+        }
         con.close()
-        print_frame(summary, f"{len(run_ids)} attribution runs written")
+        print_frame(summary[summary["conversions"] > 0], f"{len(run_ids)} attribution runs written")
+        for reason in dict.fromkeys(n for n in notes.values() if n):
+            Console(stderr=True).print(f"[yellow]empty runs:[/yellow] {reason}")
 
     @app.command()
     def report(
@@ -111,14 +179,23 @@ def register(app: typer.Typer) -> None:
         start: Annotated[Optional[str], typer.Option(help="First date (YYYY-MM-DD).")] = None,
         end: Annotated[Optional[str], typer.Option(help="Last date (YYYY-MM-DD).")] = None,
         out: Annotated[Optional[Path], typer.Option("--out", help="Also save the table (.csv, .parquet or .json).")] = None,
+        no_stitch: NoStitchOption = False,
         db: DbOption = None,
     ) -> None:
         """Print attributed revenue (or ROI) per channel, campaign, touch type or month."""
+        from rich.console import Console
+
         from revline.reports.roi import roi_table
         from revline.reports.tables import attribution_by, write_table
-        from revline.store import connect
 
-        con = connect(db, read_only=True)
+        stitched: list[object] = []
+
+        def notice(state) -> None:
+            stitched.append(state)
+            _stitch_notice(state)
+
+        con = open_fresh(db, read_only=True, no_stitch=no_stitch, notice=notice)
+        why = None
         try:
             if roi:
                 if by not in ("channel", "campaign", "month"):
@@ -129,12 +206,16 @@ def register(app: typer.Typer) -> None:
             else:
                 df = attribution_by(con, by, models or None, milestone, revenue_type, start, end)  # type: ignore[arg-type]
                 title = f"Attribution by {by} at {milestone}" + ("" if milestone in ("lead", "mql", "sql") else f" ({revenue_type})")
+            why = _report_problem(con, df, roi, models, milestone, revenue_type)
+            if stitched and not why:
+                Console(stderr=True).print(
+                    "[yellow]the ledger was written before this stitch: run `revline attribute` to refresh it[/yellow]")
         except ValueError as exc:
             _fail(str(exc))
         finally:
             con.close()
-        if df.empty:
-            _fail("no ledger rows match; run `revline attribute` first (or widen the filters)")
+        if why:
+            _fail(why)
         print_frame(df, title)
         if out is not None:
             try:

@@ -80,6 +80,7 @@ def register(app: typer.Typer) -> None:
         from revline.ingest.pending import derive_owed
         from revline.journeys import build
         from revline.store import connect, resolve_db_path
+        from revline.store.state import record_stitch
 
         console = Console()
         path = resolve_db_path(db)
@@ -93,6 +94,7 @@ def register(app: typer.Typer) -> None:
                 report = run_stitch(con, free_mail=free_mail or ())
                 progress.update(task, description="Building journeys and milestones")
                 counts = build(con)
+                record_stitch(con)  # `attribute`, `paths`, `report` see the store as stitched
         finally:
             con.close()
         table = Table(title=f"Stitched {path}", show_header=True)

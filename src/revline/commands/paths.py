@@ -60,19 +60,28 @@ def export(
     revenue_type: Annotated[str, typer.Option(help="new_business, renewal, expansion or all.")] = "new_business",
     scope: Annotated[str, typer.Option(help="account, person or contact_roles.")] = "account",
     lookback_days: Annotated[Optional[float], typer.Option(help="Only touches this many days before the conversion.")] = None,
+    no_stitch: Annotated[bool, typer.Option("--no-stitch", help="Refuse instead of stitching a store that changed since its last stitch.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Export the store's journeys as a ChannelAttribution paths table."""
+    """Export the store's journeys as a ChannelAttribution paths table (stitching first if the store changed)."""
+    from revline.attribution.diagnose import nothing_to_attribute
     from revline.attribution.paths import export_paths
-    from revline.store import connect
+    from revline.commands.attribution import open_fresh
 
-    con = connect(db, read_only=True)
+    con = open_fresh(db, read_only=True, no_stitch=no_stitch)
+    why = None
     try:
         df = export_paths(con, milestone, revenue_type, scope, lookback_days=lookback_days)
+        if df.empty or df["total_conversions"].sum() == 0:
+            why = nothing_to_attribute(con, [(milestone, revenue_type)], scope) or (
+                f"no converting journey at milestone '{milestone}' ({revenue_type}): no touch precedes a conversion"
+                + (" within the lookback" if lookback_days else "") + "; check `revline journey <account>`")
     except ValueError as e:
         _fail(str(e))
     finally:
         con.close()
+    if why:
+        _fail(f"nothing to export: {why}")
     df.to_csv(out, index=False)
     console.print(
         f"[green]{len(df):,} distinct paths[/green] ({df['total_conversions'].sum():,.0f} conversions, "

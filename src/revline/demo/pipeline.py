@@ -21,6 +21,7 @@ from revline.ingest import load_files
 from revline.journeys import build as build_journeys
 from revline.reports.html import write_report
 from revline.store import connect
+from revline.store.state import record_stitch
 
 
 @dataclass
@@ -74,6 +75,7 @@ def run_demo(
         ingest_report = _step(progress, timings, "Ingest source files", lambda: load_files(con, [out_dir]))
         _step(progress, timings, "Stitch identities", lambda: stitch(con))
         _step(progress, timings, "Build journeys and milestones", lambda: build_journeys(con))
+        record_stitch(con)  # later `revline attribute/report` runs see the store as stitched
         run_ids = _step(progress, timings, "Rule-based attribution (every model, milestone, revenue type)",
                         lambda: run_models(con))
         run_ids += _step(progress, timings, "Data-driven attribution (Markov, Shapley)",

@@ -71,6 +71,15 @@ class Staleness:
         return "; ".join(self.reasons)
 
 
+def _owed_events(con: duckdb.DuckDBPyConnection) -> int:
+    """Events the collector stored but has not derived yet (`events_to_derive`, schema v6)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events_to_derive' AND schema_name = 'main' "
+        "AND database_name = current_database()"
+    ).fetchone()[0]
+    return int(con.execute("SELECT count(*) FROM events_to_derive").fetchone()[0]) if exists else 0
+
+
 def staleness(con: duckdb.DuckDBPyConnection) -> Staleness:
     """Whether touchpoints, identities or CRM records changed since the last stitch (read-only)."""
     counts = _counts(con)
@@ -79,6 +88,9 @@ def staleness(con: duckdb.DuckDBPyConnection) -> Staleness:
     if not _has_state(con) or _get(con, STITCHED_VERSION) is None:
         return Staleness(("the store was never stitched",))
     reasons = []
+    owed = _owed_events(con)
+    if owed:
+        reasons.append(f"{owed:,} collected event(s) not yet derived into touchpoints")
     data, stitched = _get(con, DATA_VERSION) or 0, _get(con, STITCHED_VERSION) or 0
     if data != stitched:
         reasons.append(f"{data - stitched} ingest(s) since the last stitch")
