@@ -84,7 +84,7 @@ def ledger(con: Any, model: str | None = None, milestone: str | None = None, rev
     return con.execute(
         f"""SELECT r.model AS run_model, r.revenue_type AS run_revenue_type, l.* FROM credit_ledger l
             JOIN attribution_runs r USING (run_id) WHERE {' AND '.join(where)}
-            ORDER BY r.model, r.milestone, r.revenue_type, l.opportunity_id, l.occurred_at, l.touchpoint_id""",
+            ORDER BY r.model, r.milestone, r.revenue_type, l.conversion_id, l.occurred_at, l.touchpoint_id""",
         params,
     ).df()
 
@@ -95,5 +95,5 @@ def credits(con: Any, model: str, milestone: str = "won", revenue_type: Any = "a
     out: dict[str, dict[str, float]] = {}
     for r in df.itertuples():
         tp = None if pd.isna(r.touchpoint_id) else r.touchpoint_id
-        out.setdefault(r.opportunity_id, {})[tp] = out.get(r.opportunity_id, {}).get(tp, 0.0) + r.credit
+        out.setdefault(r.conversion_id, {})[tp] = out.get(r.conversion_id, {}).get(tp, 0.0) + r.credit
     return out

@@ -83,11 +83,11 @@ def fill_api_store(db: Path) -> None:
             for opp, tps in paths.items():
                 amount, revenue_type = opps[opp][3], opps[opp][2]
                 if not tps:
-                    rows.append(dict(opportunity_id=opp, touchpoint_id=None, credit=1.0, revenue_credit=amount,
+                    rows.append(dict(conversion_id=opp, touchpoint_id=None, credit=1.0, revenue_credit=amount,
                                      channel=UNATTRIBUTED, revenue_type=revenue_type))
                 for tp in tps:
                     t = touches[tp]
-                    rows.append(dict(opportunity_id=opp, touchpoint_id=tp, credit=1 / len(tps),
+                    rows.append(dict(conversion_id=opp, touchpoint_id=tp, credit=1 / len(tps),
                                      revenue_credit=amount / len(tps), channel=t[4], campaign_id=t[5],
                                      occurred_at=pd.Timestamp(t[1]), revenue_type=revenue_type))
             # as the attribution runner does: one run over all revenue types ('all') and one per type

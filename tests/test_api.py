@@ -222,7 +222,7 @@ def test_cached_results_follow_a_new_model_run(api_client):
     before = client.get("/api/attribution?model=linear", headers=H).json()
     assert client.get("/api/attribution?model=linear", headers=H).json() == before  # served from the cache
     t1 = TOUCH["T1"]
-    rows = pd.DataFrame([dict(opportunity_id=o[0], touchpoint_id="T1", credit=1.0, revenue_credit=o[3],
+    rows = pd.DataFrame([dict(conversion_id=o[0], touchpoint_id="T1", credit=1.0, revenue_credit=o[3],
                               channel=t1[4], campaign_id=t1[5], revenue_type=o[2])
                          for o in F["opportunities"] if o[7]])
     cur = app.state.con.cursor()

@@ -44,12 +44,12 @@ def store():
 
 def _paths(con) -> pd.DataFrame:
     rows = con.execute("""
-        SELECT l.opportunity_id, l.channel, l.revenue_credit / l.credit AS amount
+        SELECT l.conversion_id, l.channel, l.revenue_credit / l.credit AS amount
         FROM credit_ledger l JOIN attribution_runs r USING (run_id)
         WHERE r.model = 'linear' AND l.touchpoint_id IS NOT NULL
-        ORDER BY l.opportunity_id, l.occurred_at, l.touchpoint_id
+        ORDER BY l.conversion_id, l.occurred_at, l.touchpoint_id
     """).df()
-    paths = rows.groupby("opportunity_id", sort=False).agg(path=("channel", ">".join), value=("amount", "first"))
+    paths = rows.groupby("conversion_id", sort=False).agg(path=("channel", ">".join), value=("amount", "first"))
     paths["conv"] = 1.0
     return paths.groupby("path", as_index=False).agg(conv=("conv", "sum"), value=("value", "sum"))
 

@@ -90,17 +90,17 @@ def test_every_conversion_credits_sum_to_one_and_revenue_to_amount(tables, weigh
     for milestone in ("won", "opportunity", "lead"):
         for model in ALL_MODELS:
             df = ledger(con, model, milestone)
-            assert set(df.opportunity_id) == _expected_conversions(tables, milestone), (model, milestone)
+            assert set(df.conversion_id) == _expected_conversions(tables, milestone), (model, milestone)
             assert (df.credit > 0).all() and (df.credit <= 1 + 1e-12).all()
-            sums = df.groupby("opportunity_id").credit.sum()
+            sums = df.groupby("conversion_id").credit.sum()
             assert ((sums - 1).abs() < 1e-9).all(), (model, milestone)
             unattributed = df[df.touchpoint_id.isna()]
             assert (unattributed.channel == "(unattributed)").all()
-            assert unattributed.opportunity_id.is_unique
+            assert unattributed.conversion_id.is_unique
             if milestone == "lead":
                 assert (df.revenue_credit == 0).all()
                 continue
-            rev = df.groupby("opportunity_id").revenue_credit.sum()
+            rev = df.groupby("conversion_id").revenue_credit.sum()
             for oid, r in rev.items():
                 want = amounts[oid]
                 if weighted and milestone == "opportunity":
@@ -111,7 +111,7 @@ def test_every_conversion_credits_sum_to_one_and_revenue_to_amount(tables, weigh
             opp = {o["opportunity_id"]: o for o in tables["opportunities"]}
             at = "closed_at" if milestone == "won" else "created_at"
             for row in df.dropna(subset=["touchpoint_id"]).itertuples():
-                assert row.occurred_at <= opp[row.opportunity_id][at]
+                assert row.occurred_at <= opp[row.conversion_id][at]
     con.close()
 
 
@@ -123,10 +123,10 @@ def test_input_row_order_changes_nothing(tables, seed):
     rng = random.Random(seed)
     shuffled = {k: rng.sample(v, len(v)) for k, v in tables.items()}
     b = make_store(dict(reversed(list(shuffled.items()))))
-    cols = ["run_model", "milestone", "opportunity_id", "touchpoint_id", "credit", "revenue_credit", "touch_position"]
+    cols = ["run_model", "milestone", "conversion_id", "touchpoint_id", "credit", "revenue_credit", "touch_position"]
     for con in (a, b):
         run_models(con, models, ["won", "lead"], ["all"])
-    key = ["run_model", "milestone", "opportunity_id", "touchpoint_id"]
+    key = ["run_model", "milestone", "conversion_id", "touchpoint_id"]
     la = ledger(a)[cols].sort_values(key, na_position="first").reset_index(drop=True)
     lb = ledger(b)[cols].sort_values(key, na_position="first").reset_index(drop=True)
     pd.testing.assert_frame_equal(la, lb, check_exact=False, rtol=1e-12)
@@ -140,7 +140,7 @@ def test_time_decay_credit_non_decreasing_toward_conversion(tables, half_life):
     con = make_store(tables)
     run_models(con, ["time_decay"], ["won", "opportunity"], ["all"], half_life_days=half_life)
     df = ledger(con, "time_decay").dropna(subset=["touchpoint_id"])
-    for _, g in df.groupby(["milestone", "opportunity_id"]):
+    for _, g in df.groupby(["milestone", "conversion_id"]):
         g = g.sort_values("occurred_at")
         assert (g.credit.diff().dropna() >= -1e-12).all()
         # equal times, equal credit
@@ -157,8 +157,8 @@ def test_single_run_streamed_equals_shared_tables(tables, model, milestone):
     run_models(a, [model], [milestone], ["all"])
     others = [m for m in ALL_MODELS if m != model][:2]
     run_models(b, [model, *others], [milestone], ["all"])
-    cols = ["opportunity_id", "touchpoint_id", "credit", "revenue_credit", "channel", "touch_position", "occurred_at"]
-    key = ["opportunity_id", "touchpoint_id"]
+    cols = ["conversion_id", "touchpoint_id", "credit", "revenue_credit", "channel", "touch_position", "occurred_at"]
+    key = ["conversion_id", "touchpoint_id"]
     la = ledger(a, model, milestone)[cols].sort_values(key, na_position="first").reset_index(drop=True)
     lb = ledger(b, model, milestone)[cols].sort_values(key, na_position="first").reset_index(drop=True)
     pd.testing.assert_frame_equal(la, lb, check_exact=False, rtol=1e-12)

@@ -93,7 +93,7 @@ def test_opportunity_milestone_redistributes_absent_cw(w5):
 def test_unattributed_conversion_is_kept_with_its_revenue(w5):
     run_models(w5, ["linear"], ["won"], ["new_business"])
     rows = ledger(w5, "linear")
-    o2 = rows[rows.opportunity_id == "O2"]
+    o2 = rows[rows.conversion_id == "O2"]
     assert len(o2) == 1
     assert o2.touchpoint_id.isna().all()
     assert o2.channel.iloc[0] == "(unattributed)"
@@ -124,7 +124,7 @@ def test_lead_milestone_person_and_account_scope(w5):
     assert (rows.revenue_credit == 0).all()
     run_models(w5, ["linear"], ["lead"], scope="account")
     rows = ledger(w5, "linear", "lead")
-    assert set(rows.conversion_type) == {"account"} and set(rows.opportunity_id) == {"A1"}
+    assert set(rows.conversion_type) == {"account"} and set(rows.conversion_id) == {"A1"}
     assert set(rows.touchpoint_id) == {"t1", "t2"}
 
 
@@ -188,7 +188,7 @@ def test_revenue_types_separate_and_all(w5):
     w5.execute("""INSERT INTO opportunities (opportunity_id, account_id, revenue_type, amount, currency, created_at,
                   closed_at, is_closed, is_won) VALUES ('R1', 'A1', 'renewal', 200, 'USD', '2024-02-20', '2024-02-25', TRUE, TRUE)""")
     run_models(w5, ["linear"], ["won"])
-    by_type = {rt: set(ledger(w5, "linear", "won", rt).opportunity_id) for rt in ("new_business", "renewal", "expansion", "all")}
+    by_type = {rt: set(ledger(w5, "linear", "won", rt).conversion_id) for rt in ("new_business", "renewal", "expansion", "all")}
     assert by_type == {"new_business": {"O1", "O2"}, "renewal": {"R1"}, "expansion": set(), "all": {"O1", "O2", "R1"}}
     assert w5.execute("SELECT count(*) FROM attribution_runs WHERE milestone = 'won'").fetchone()[0] == 4
 
@@ -197,7 +197,7 @@ def test_weighted_pipeline_stays_fractional(w5):
     w5.execute("UPDATE opportunities SET probability = 0.25, is_won = FALSE, is_closed = FALSE WHERE opportunity_id = 'O1'")
     run_models(w5, ["linear"], ["opportunity"], ["new_business"], weighted=True)
     rows = ledger(w5, "linear", "opportunity")
-    o1 = rows[rows.opportunity_id == "O1"]
+    o1 = rows[rows.conversion_id == "O1"]
     assert o1.credit.sum() == pytest.approx(1.0)
     assert o1.revenue_credit.sum() == pytest.approx(250.0)
 

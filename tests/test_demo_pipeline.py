@@ -41,7 +41,7 @@ def _fingerprint(db: Path) -> dict[str, str]:
         rows = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
         out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     ledger = con.execute(
-        "SELECT model, milestone, revenue_type, opportunity_id, touchpoint_id, round(credit, 9), round(revenue_credit, 4) "
+        "SELECT model, milestone, revenue_type, conversion_id, touchpoint_id, round(credit, 9), round(revenue_credit, 4) "
         "FROM credit_ledger ORDER BY ALL"
     ).fetchall()
     out["credit_ledger"] = hashlib.sha256(repr(ledger).encode()).hexdigest()
@@ -79,13 +79,13 @@ def test_demo_ledger_invariants(demo_run):
     assert {"first_touch", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path",
             "lead_creation", "markov", "shapley"} <= models
     bad = con.execute(
-        "SELECT run_id, opportunity_id, sum(credit) s FROM credit_ledger GROUP BY 1, 2 HAVING abs(s - 1) > 1e-6"
+        "SELECT run_id, conversion_id, sum(credit) s FROM credit_ledger GROUP BY 1, 2 HAVING abs(s - 1) > 1e-6"
     ).fetchall()
     assert bad == []
     # revenue credit of each won opportunity equals its amount (USD) in every won run
     won = con.execute(
         """
-        SELECT l.run_id, l.opportunity_id, sum(l.revenue_credit) AS credited
+        SELECT l.run_id, l.conversion_id, sum(l.revenue_credit) AS credited
         FROM credit_ledger l WHERE l.milestone = 'won' GROUP BY 1, 2
         """
     ).df()
@@ -93,7 +93,7 @@ def test_demo_ledger_invariants(demo_run):
     # every won opportunity appears in the won runs, attributed or explicitly unattributed
     n_won = con.execute("SELECT count(*) FROM opportunities WHERE is_won AND revenue_type = 'new_business'").fetchone()[0]
     n_led = con.execute(
-        "SELECT count(DISTINCT opportunity_id) FROM credit_ledger WHERE model = 'linear' AND milestone = 'won' AND revenue_type = 'new_business'"
+        "SELECT count(DISTINCT conversion_id) FROM credit_ledger WHERE model = 'linear' AND milestone = 'won' AND revenue_type = 'new_business'"
     ).fetchone()[0]
     assert n_led == n_won
     # the quarantine shows the deliberately bad source rows of the demo

@@ -113,16 +113,16 @@ def test_export_paths_from_store(store):
 def test_distribute_invariants(store):
     conv, touches = conversion_touches(store, "won", "new_business")
     rows = distribute_credit(conv, touches, {"email": 3.0, "paid_search": 1.0, "display": 0.0})
-    sums = rows.groupby("opportunity_id")[["credit", "revenue_credit"]].sum()
+    sums = rows.groupby("conversion_id")[["credit", "revenue_credit"]].sum()
     assert np.allclose(sums["credit"], 1.0)
     amounts = conv.set_index("conversion_id")["value"]
     assert np.allclose(sums["revenue_credit"], amounts.reindex(sums.index))
-    o1 = rows[rows.opportunity_id == "O1"].set_index("touchpoint_id")["credit"]
+    o1 = rows[rows.conversion_id == "O1"].set_index("touchpoint_id")["credit"]
     # email weighs 3 of 4 and has two touches in O1; paid_search 1 of 4
     assert o1.to_dict() == pytest.approx({"t1": 0.375, "t3": 0.375, "t2": 0.25})
     # display weighs 0 but is O2's only channel: it still gets the whole conversion
-    assert rows.loc[rows.opportunity_id == "O2", "credit"].tolist() == [1.0]
-    un = rows[rows.opportunity_id == "O3"]
+    assert rows.loc[rows.conversion_id == "O2", "credit"].tolist() == [1.0]
+    un = rows[rows.conversion_id == "O3"]
     assert un["channel"].tolist() == ["(unattributed)"] and un["touchpoint_id"].isna().all()
     assert un["revenue_credit"].tolist() == [700.0]
 
@@ -133,7 +133,7 @@ def test_run_markov_and_shapley_write_ledger(store):
     rid = run_markov(store, "won", "new_business", order=2)
     led = store.execute("SELECT * FROM credit_ledger WHERE run_id = ?", [rid]).df()
     assert set(led["model"]) == {"markov_o2"}
-    assert led.groupby("opportunity_id")["credit"].sum().round(9).eq(1.0).all()
+    assert led.groupby("conversion_id")["credit"].sum().round(9).eq(1.0).all()
     assert led["revenue_credit"].sum() == pytest.approx(2200.0)
     run = store.execute("SELECT unattributed, opportunities FROM attribution_runs WHERE run_id = ?", [rid]).fetchone()
     assert run == (1, 3)
@@ -141,7 +141,7 @@ def test_run_markov_and_shapley_write_ledger(store):
     ids = run_models(store, models=["markov", "shapley"], milestones=["won", "mql"], revenue_types=["new_business"])
     assert len(ids) == 4
     rs = run_shapley(store, "won", "new_business")
-    assert store.execute("SELECT count(DISTINCT opportunity_id) FROM credit_ledger WHERE run_id = ?", [rs]).fetchone()[0] == 3
+    assert store.execute("SELECT count(DISTINCT conversion_id) FROM credit_ledger WHERE run_id = ?", [rs]).fetchone()[0] == 3
 
 
 def test_cli_export_markov_shapley(store, tmp_path):
@@ -218,11 +218,11 @@ def test_distribution_never_loses_a_conversion(touches, weights, amounts):
         }
     )
     rows = distribute_credit(conv, t, weights)
-    sums = rows.groupby("opportunity_id")[["credit", "revenue_credit"]].sum()
+    sums = rows.groupby("conversion_id")[["credit", "revenue_credit"]].sum()
     assert set(sums.index) == set(conv["conversion_id"])
     assert np.allclose(sums["credit"], 1.0)
     assert np.allclose(sums["revenue_credit"], conv.set_index("conversion_id")["value"].reindex(sums.index), rtol=1e-9)
     assert (rows["credit"] >= 0).all()
     touched = {f"o{i}" for i, _ in touches}
     un = rows[rows["channel"] == "(unattributed)"]
-    assert set(un["opportunity_id"]) == set(conv["conversion_id"]) - touched
+    assert set(un["conversion_id"]) == set(conv["conversion_id"]) - touched

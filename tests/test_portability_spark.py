@@ -151,7 +151,7 @@ def test_credits_equal_on_duckdb_and_spark(backends, milestone, scope, lookback)
         lost = unattributed_rows(conv, p)
         results.append((
             _frame(credited.select(*cols), ["conversion_id", "touchpoint_id"]),
-            _frame(lost, ["opportunity_id"]),
+            _frame(lost, ["conversion_id"]),
         ))
     (dc, dl), (sc, sl) = results
     assert len(dc) > 5, "the fixture must exercise real journeys"
@@ -161,8 +161,8 @@ def test_credits_equal_on_duckdb_and_spark(backends, milestone, scope, lookback)
 
 def test_full_ledger_of_one_model_equal(backends):
     frames = [
-        _frame(attribute(be, "w_shaped", "won", revenue_type="new_business"), ["opportunity_id", "touchpoint_id"])
+        _frame(attribute(be, "w_shaped", "won", revenue_type="new_business"), ["conversion_id", "touchpoint_id"])
         for be in backends
     ]
-    assert frames[0]["opportunity_id"].nunique() > 3
+    assert frames[0]["conversion_id"].nunique() > 3
     pd.testing.assert_frame_equal(frames[0], frames[1], check_dtype=False, rtol=1e-9)

@@ -19,8 +19,28 @@ def test_init_creates_every_canonical_table(tmp_path):
     assert set(CANONICAL_TABLES) <= _tables(con)
     assert current_version(con) == SCHEMA_VERSION
     cols = {r[0] for r in con.execute("DESCRIBE credit_ledger").fetchall()}
-    assert {"model", "opportunity_id", "touchpoint_id", "milestone", "credit", "revenue_credit",
+    assert {"model", "conversion_id", "touchpoint_id", "milestone", "credit", "revenue_credit",
             "revenue_type", "channel", "campaign_id", "run_id"} <= cols
+
+
+def test_ledger_table_is_the_ledger_contract(tmp_path):
+    """The table the migrations build has exactly the columns and types declared once in
+    revline.attribution.ledger.COLUMNS (migrations are frozen history, so they are checked, not derived)."""
+    from revline.attribution.ledger import COLUMNS
+
+    con = connect(tmp_path / "s.duckdb")
+    got = [(name, ty) for name, ty, *_ in con.execute("DESCRIBE credit_ledger").fetchall()]
+    assert got == [(c.name, c.sql) for c in COLUMNS]
+
+
+def test_v8_renames_the_ledger_key_and_keeps_the_rows():
+    con = duckdb.connect(":memory:")
+    migrate(con, target=7)
+    con.execute("INSERT INTO credit_ledger (model, opportunity_id, touchpoint_id, milestone, credit, revenue_credit, "
+                "channel, run_id) VALUES ('m', 'P1', 't1', 'lead', 1.0, 0.0, 'email', 'r1')")
+    assert migrate(con) == list(range(8, SCHEMA_VERSION + 1))
+    assert con.execute("SELECT conversion_id, conversion_type, credit FROM credit_ledger").fetchall() == [
+        ("P1", "opportunity", 1.0)]
 
 
 def test_new_store_uses_the_pinned_duckdb_format_and_an_old_one_keeps_its_own(tmp_path):

@@ -29,7 +29,7 @@ def _ledger(con, model, milestone, credits):
     """credits: {channel: revenue}; one opportunity per channel, one touch each."""
     rows = pd.DataFrame(
         {
-            "opportunity_id": [f"{model}-{c}" for c in credits],
+            "conversion_id": [f"{model}-{c}" for c in credits],
             "touchpoint_id": [None if c == "(unattributed)" else f"t-{c}" for c in credits],
             "credit": 1.0,
             "revenue_credit": list(credits.values()),

@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from revline.attribution.ledger import UNATTRIBUTED, write_ledger
+from revline.attribution.ledger import ROW_COLUMNS, UNATTRIBUTED, write_ledger
 
 
 def distribute_credit(
@@ -45,18 +45,13 @@ def distribute_credit(
     t["revenue_type"] = conv["revenue_type"].reindex(t["conversion_id"]).to_numpy()
     amount = conv["value"].astype("float64").fillna(0.0)
     t["revenue_credit"] = t["credit"] * amount.reindex(t["conversion_id"]).to_numpy()
-    t = t.rename(columns={"conversion_id": "opportunity_id"})
     t["touch_position"] = None
-    cols = [
-        "opportunity_id", "conversion_type", "touchpoint_id", "credit", "revenue_credit", "revenue_type",
-        "channel", "campaign_id", "touch_position", "occurred_at",
-    ]
-    rows = t[cols]
-    missing = conversions[~conversions["conversion_id"].isin(t["opportunity_id"])]
+    rows = t[list(ROW_COLUMNS)]
+    missing = conversions[~conversions["conversion_id"].isin(t["conversion_id"])]
     if len(missing):
         un = pd.DataFrame(
             {
-                "opportunity_id": missing["conversion_id"].to_numpy(),
+                "conversion_id": missing["conversion_id"].to_numpy(),
                 "conversion_type": missing["conversion_type"].to_numpy(),
                 "touchpoint_id": None,
                 "credit": 1.0,

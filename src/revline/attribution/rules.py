@@ -14,13 +14,8 @@ import ibis
 import ibis.expr.types as ir
 
 from revline.attribution.config import BUILTIN_MODELS, POSITIONS, PositionWeights
-from revline.attribution.ledger import UNATTRIBUTED
+from revline.attribution.ledger import UNATTRIBUTED, conform
 from revline.attribution.positions import position_label, position_rn
-
-LEDGER_OUTPUT = [
-    "opportunity_id", "conversion_type", "touchpoint_id", "credit", "revenue_credit",
-    "revenue_type", "channel", "campaign_id", "touch_position", "occurred_at",
-]
 
 
 def _held(p: ir.Table, spec: PositionWeights) -> ir.Value:
@@ -122,31 +117,7 @@ def credited_touches(p: ir.Table, specs: Mapping[str, PositionWeights], *, half_
 
 
 def _ledger_select(out: ir.Table, credit: ir.Value) -> ir.Table:
-    return out.select(
-        opportunity_id=out.conversion_id.cast("string"),
-        conversion_type=out.conversion_type.cast("string"),
-        touchpoint_id=out.touchpoint_id.cast("string"),
-        credit=credit.cast("float64"),
-        revenue_credit=(credit * out.amount_usd).cast("float64"),
-        revenue_type=out.revenue_type.cast("string"),
-        channel=out.channel.cast("string"),
-        campaign_id=out.campaign_id.cast("string"),
-        touch_position=out.touch_position.cast("string"),
-        occurred_at=out.occurred_at.cast("timestamp"),
-    )
-
-
-_LEDGER_TYPES = {
-    "opportunity_id": "string", "conversion_type": "string", "touchpoint_id": "string", "credit": "float64",
-    "revenue_credit": "float64", "revenue_type": "string", "channel": "string", "campaign_id": "string",
-    "touch_position": "string", "occurred_at": "timestamp",
-}
-
-
-def conform(t: ir.Table) -> ir.Table:
-    """Ledger rows with exactly the ledger's column types (a cached table may read back
-    `timestamp(6)`, which set operations refuse to mix with `timestamp`)."""
-    return t.select(**{c: t[c].cast(ty) for c, ty in _LEDGER_TYPES.items()})
+    return conform(out.mutate(credit=credit, revenue_credit=credit * out.amount_usd))
 
 
 def model_rows(credited: ir.Table, name: str) -> ir.Table:
@@ -164,18 +135,11 @@ def unattributed_rows(conv: ir.Table, p: ir.Table) -> ir.Table:
     """One row per conversion with no eligible touch: credit 1 to '(unattributed)'."""
     seen = p.select(seen_id=p.conversion_id).distinct()
     lost = conv.anti_join(seen, conv.conversion_id == seen.seen_id)
-    return lost.select(
-        opportunity_id=lost.conversion_id.cast("string"),
-        conversion_type=lost.conversion_type.cast("string"),
-        touchpoint_id=ibis.null("string"),
-        credit=ibis.literal(1.0, "float64"),
-        revenue_credit=lost.amount_usd.cast("float64"),
-        revenue_type=lost.revenue_type.cast("string"),
-        channel=ibis.literal(UNATTRIBUTED),
-        campaign_id=ibis.null("string"),
-        touch_position=ibis.null("string"),
+    return conform(lost.mutate(
+        touchpoint_id=ibis.null("string"), credit=ibis.literal(1.0), revenue_credit=lost.amount_usd,
+        channel=ibis.literal(UNATTRIBUTED), campaign_id=ibis.null("string"), touch_position=ibis.null("string"),
         occurred_at=ibis.null("timestamp"),
-    )
+    ))
 
 
 def ledger_rows(
@@ -196,6 +160,6 @@ def spec_for(model: str, custom: dict[str, PositionWeights] | None = None) -> Po
 
 
 __all__ = [
-    "LEDGER_OUTPUT", "POSITIONS", "credit_columns", "credit_rows", "credited_touches", "ledger_rows",
+    "POSITIONS", "credit_columns", "credit_rows", "credited_touches", "ledger_rows",
     "conform", "model_rows", "position_credit", "spec_for", "unattributed_rows",
 ]

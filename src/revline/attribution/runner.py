@@ -25,7 +25,7 @@ from revline.attribution.eligibility import (
     conversions,
     eligible_touches,
 )
-from revline.attribution.ledger import new_run_id, write_ledger_query
+from revline.attribution.ledger import ROW_COLUMNS, new_run_id, write_ledger
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
 
@@ -241,36 +241,32 @@ def run_models(
             lost_src = f"({inline[names['lost']]})" if inline else names["lost"]
             for rt in milestone_rts:
                 rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = '{_sql_str(rt)}'"
-                amounts_sql = f"SELECT conversion_id AS opportunity_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}"
+                amounts = con.sql(f"SELECT conversion_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}")
                 for i, model in enumerate(rule_models):
                     spec = specs[model]
                     c = f"credit__m{i}"
                     run_id = new_run_id(model)
-                    credited_sql = (
-                        f"SELECT conversion_id AS opportunity_id, conversion_type, touchpoint_id, {c} AS credit, "
+                    credited = con.sql(
+                        f"SELECT conversion_id, conversion_type, touchpoint_id, {c} AS credit, "
                         f"{c} * amount_usd AS revenue_credit, revenue_type, channel, campaign_id, touch_position, "
                         f"CAST(occurred_at AS TIMESTAMP) AS occurred_at FROM {credited_src} WHERE {c} > 0{rt_sql}"
-                    )
-                    lost_sql = (
-                        f"SELECT opportunity_id, conversion_type, touchpoint_id, credit, revenue_credit, revenue_type, "
-                        f"channel, campaign_id, touch_position, CAST(occurred_at AS TIMESTAMP) AS occurred_at "
-                        f"FROM {lost_src} WHERE TRUE{rt_sql}"
                     )
                     if inline:
                         # lost = conversions this run did not credit, read back inside the writing transaction
                         con.execute(
-                            f"CREATE OR REPLACE TEMP VIEW {SEEN} AS SELECT opportunity_id AS conversion_id "
+                            f"CREATE OR REPLACE TEMP VIEW {SEEN} AS SELECT conversion_id "
                             f"FROM credit_ledger WHERE run_id = '{_sql_str(run_id)}'"
                         )
+                    lost = con.sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {lost_src} WHERE TRUE{rt_sql}")
                     params = {
                         "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
                         "half_life_days": half_life_days if spec.kind == "time_decay" else None,
                         "weights": spec.to_params(), "currency": "USD",
                     }
                     run_ids.append(
-                        write_ledger_query(
-                            con, [credited_sql, lost_sql], model=model, milestone=milestone, revenue_type=rt,
-                            params=params, amounts_sql=amounts_sql, check="totals", run_id=run_id,
+                        write_ledger(
+                            con, [credited, lost], model=model, milestone=milestone, revenue_type=rt,
+                            params=params, amounts=amounts, check="totals", run_id=run_id,
                         )
                     )
                     done += 1

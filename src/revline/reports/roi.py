@@ -178,7 +178,7 @@ def sourced_vs_influenced(
     require_run(con, "linear", "opportunity", revenue_type)
     inner, params = ledger_sql(
         con, ["linear"], "opportunity", revenue_type, start, end,
-        columns=["opportunity_id", "touchpoint_id", key, "revenue_credit"],
+        columns=["conversion_id", "touchpoint_id", key, "revenue_credit"],
     )
     # the same NULL/'' -> '(none)' mapping as `_key`, applied before the distinct
     k = f"coalesce({key}, '{NONE_KEY}')" if by == "channel" else (
@@ -187,11 +187,11 @@ def sourced_vs_influenced(
     infl = con.execute(
         f"""
         WITH l AS ({inner}),
-        amounts AS (SELECT opportunity_id, sum(revenue_credit) AS amount FROM l GROUP BY opportunity_id),
-        touched AS (SELECT DISTINCT opportunity_id, {k} AS k FROM l WHERE touchpoint_id IS NOT NULL)
-        SELECT touched.k AS {by}, count(DISTINCT touched.opportunity_id) AS influenced_opportunities,
+        amounts AS (SELECT conversion_id, sum(revenue_credit) AS amount FROM l GROUP BY conversion_id),
+        touched AS (SELECT DISTINCT conversion_id, {k} AS k FROM l WHERE touchpoint_id IS NOT NULL)
+        SELECT touched.k AS {by}, count(DISTINCT touched.conversion_id) AS influenced_opportunities,
                sum(amounts.amount) AS influenced_pipeline, (SELECT count(*) FROM amounts) AS _n
-        FROM touched JOIN amounts USING (opportunity_id) GROUP BY touched.k
+        FROM touched JOIN amounts USING (conversion_id) GROUP BY touched.k
         """,
         params,
     ).df()

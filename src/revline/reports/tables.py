@@ -19,11 +19,13 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 import pandas as pd
+
+from revline.attribution import ledger
+from revline.attribution.ledger import ALL_TYPES, RunSelection
 
 Dimension = Literal["channel", "campaign", "touch_type", "month", "touch_position"]
 DIMENSIONS: tuple[str, ...] = ("channel", "campaign", "touch_type", "month", "touch_position")
@@ -52,79 +54,16 @@ class NotFound(ReportError, LookupError):
     """The store holds no run (or account) answering the request; the message says what to run."""
 
 
-ALL_TYPES: tuple[str | None, ...] = ("all", None)
-"""How a run over every revenue type is labelled: 'all' (opportunity/won), NULL (lead milestones)."""
-
-
-@dataclass(frozen=True)
-class RunSelection:
-    """The ledger runs answering one question, and which of them are read for one revenue type.
-
-    `typed_runs` are all-types runs read for a single revenue type: their rows are filtered by
-    the ledger's own revenue_type column (the run has no per-type sibling).
-    """
-
-    run_ids: tuple[str, ...]
-    typed_runs: tuple[str, ...] = ()
-    revenue_type: str | None = None
-
-    def sql(self, alias: str = "l") -> tuple[str, list[Any]]:
-        """A WHERE conjunct keeping the selected runs' rows, with its parameters."""
-        cond = f"list_contains(?::VARCHAR[], {alias}.run_id)"
-        params: list[Any] = [list(self.run_ids)]
-        if self.typed_runs:
-            cond += f" AND (NOT list_contains(?::VARCHAR[], {alias}.run_id) OR {alias}.revenue_type = ?)"
-            params += [list(self.typed_runs), self.revenue_type]
-        return cond, params
-
-
 def _check_milestone(milestone: str) -> None:
     if milestone not in MILESTONES:
         raise ReportError(f"unknown milestone {milestone!r}; expected one of {', '.join(MILESTONES)}")
 
 
 def select_runs(con: Any, milestone: str, revenue_type: str | None, models: Sequence[str] | None = None) -> RunSelection:
-    """Pick, per model, the latest run(s) answering (milestone, revenue_type): the one rule of
-    run selection every report, the CLI and the API share.
-
-    * A revenue type is asked: the run made for exactly that type; else the model's all-types
-      run with its rows filtered to the type.
-    * No type (None or 'all'): the all-types run; else the model's per-type runs together
-      (their conversions are disjoint).
-    * Lead milestones have no revenue type: their runs are read whatever is asked.
-    Never an all-types run together with per-type runs of the same model: that counts each
-    conversion twice. Models without a matching run are left out (the caller decides whether
-    that is an error, see `require_run`).
-    """
+    """`revline.attribution.ledger.select_runs` (the one rule of run selection), with the
+    milestone checked as the reports check it."""
     _check_milestone(milestone)
-    if milestone in LEAD_MILESTONES or revenue_type in ALL_TYPES:
-        revenue_type = None
-    runs = con.execute(
-        "SELECT model, revenue_type, run_id FROM attribution_runs WHERE milestone = ? ORDER BY created_at DESC",
-        [milestone],
-    ).fetchall()
-    wanted = set(models) if models else None
-    by_model: dict[str, list[tuple[str | None, str]]] = {}
-    for model, rt, run_id in runs:
-        if wanted is None or model in wanted:
-            by_model.setdefault(model, []).append((rt, run_id))
-    chosen: list[str] = []
-    typed: list[str] = []
-    for mine in by_model.values():
-        exact = [rid for rt, rid in mine if revenue_type is not None and rt == revenue_type]
-        every = [rid for rt, rid in mine if rt in ALL_TYPES]
-        if exact:
-            chosen.append(exact[0])
-        elif every:
-            chosen.append(every[0])
-            if revenue_type is not None:
-                typed.append(every[0])
-        elif revenue_type is None:
-            latest: dict[str | None, str] = {}
-            for rt, rid in mine:
-                latest.setdefault(rt, rid)
-            chosen.extend(latest.values())
-    return RunSelection(tuple(chosen), tuple(typed), revenue_type)
+    return ledger.select_runs(con, milestone, revenue_type, models)
 
 
 def model_names(con: Any, milestone: str) -> list[str]:
@@ -165,7 +104,7 @@ _CONV_DATE = {
     "opportunity": "CASE WHEN l.conversion_type = 'opportunity' THEN o.created_at END",
 }
 LEDGER_ROW_COLUMNS: tuple[str, ...] = (
-    "model", "opportunity_id", "conversion_type", "touchpoint_id", "milestone", "credit", "revenue_credit",
+    "model", "conversion_id", "conversion_type", "touchpoint_id", "milestone", "credit", "revenue_credit",
     "revenue_type", "channel", "campaign_id", "campaign_name", "touch_type", "touch_position", "occurred_at",
     "converted_at", "month", "run_id",
 )
@@ -218,7 +157,7 @@ def ledger_sql(
         FROM credit_ledger l
         {"LEFT JOIN touchpoints t ON t.touchpoint_id = l.touchpoint_id" if "touch_type" in cols else ""}
         {"LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id" if "campaign_name" in cols else ""}
-        {"LEFT JOIN opportunities o ON o.opportunity_id = l.opportunity_id" if needs_opp else ""}
+        {"LEFT JOIN opportunities o ON o.opportunity_id = l.conversion_id" if needs_opp else ""}
         WHERE l.milestone = ? AND {runs_cond}
     """
     params = [milestone, *run_params]
@@ -364,10 +303,10 @@ def attribution_summary(
     require_run(con, model, milestone, revenue_type)
     key = {"campaign": "campaign_id"}.get(dimension, dimension)
     inner, params = ledger_sql(con, [model], milestone, revenue_type, start, end,
-                               columns=[key, "opportunity_id", "credit", "revenue_credit"])
+                               columns=[key, "conversion_id", "credit", "revenue_credit"])
     df = con.execute(
         f"SELECT {key} AS key, sum(credit)::DOUBLE AS credit, sum(revenue_credit)::DOUBLE AS revenue_credit, "
-        f"count(DISTINCT opportunity_id) AS conversions FROM ({inner}) GROUP BY 1",
+        f"count(DISTINCT conversion_id) AS conversions FROM ({inner}) GROUP BY 1",
         params,
     ).df()
     df["key"] = df["key"].astype(object).where(df["key"].notna(), "(none)")
@@ -421,8 +360,8 @@ def unattributed(
         WITH r AS (SELECT * FROM attribution_runs r WHERE {' AND '.join(where)}),
         l AS (
             SELECT run_id,
-                   count(DISTINCT opportunity_id) AS conversions,
-                   count(DISTINCT opportunity_id) FILTER (WHERE touchpoint_id IS NULL) AS unattributed,
+                   count(DISTINCT conversion_id) AS conversions,
+                   count(DISTINCT conversion_id) FILTER (WHERE touchpoint_id IS NULL) AS unattributed,
                    sum(revenue_credit) AS revenue,
                    sum(revenue_credit) FILTER (WHERE touchpoint_id IS NULL) AS unattributed_revenue
             FROM credit_ledger WHERE run_id IN (SELECT run_id FROM r) GROUP BY run_id

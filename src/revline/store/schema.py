@@ -392,6 +392,13 @@ _V7 = [
 ]
 
 
+# Version 8 (attribution/): the ledger's key is named for what it holds. `opportunity_id` also held
+# the person or account converting at lead/mql/sql; `conversion_id` (with conversion_type) is the
+# converting object at every milestone. The ledger's columns are declared once, in
+# revline.attribution.ledger.COLUMNS; tests/test_store.py checks a migrated store against it.
+_V8 = ["ALTER TABLE credit_ledger RENAME COLUMN opportunity_id TO conversion_id"]
+
+
 # A step is its statements, or a function of the store giving them (when they depend on its format).
 Step = list[str] | Callable[[duckdb.DuckDBPyConnection], list[str]]
 
@@ -403,6 +410,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
     (5, _v5),
     (6, _V6),
     (7, _V7),
+    (8, _V8),
 ]
 
 
