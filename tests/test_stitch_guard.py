@@ -73,7 +73,7 @@ def test_attribute_on_an_unstitched_store_stitches_first_or_refuses(tmp_path, cr
     assert "stitching first" in res.output
     con = connect(db, read_only=True)
     assert not staleness(con).stale
-    attributed = con.execute("SELECT count(DISTINCT opportunity_id) FROM credit_ledger WHERE touchpoint_id IS NOT NULL").fetchone()[0]
+    attributed = con.execute("SELECT count(DISTINCT conversion_id) FROM credit_ledger WHERE touchpoint_id IS NOT NULL").fetchone()[0]
     con.close()
     assert attributed >= 2  # the webinar members' accounts (Acme, Globex) are credited
     res = runner.invoke(app, ["report", "--db", str(db), "--models", "linear", "--no-stitch"])
