@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 
 import duckdb
 
+from revline.store.rows import scalar
+
 ENV = {"write": "REVLINE_WRITE_KEY", "read": "REVLINE_READ_KEY"}
 PREFIX = {"write": "rlw_", "read": "rlr_"}
 
@@ -31,7 +33,7 @@ class ApiKeys:
 
 def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(
-        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'api_keys'").fetchone()[0]
+        scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'api_keys'")
     )
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 SEGMENT_PREFIX = "segment-"
 SEGMENT_SUFFIX = ".jsonl"
@@ -91,7 +92,7 @@ class WriteAheadLog:
         self.fsync = fsync
         existing = list_segments(self.directory)
         self._seq = (int(existing[-1].name[len(SEGMENT_PREFIX):-len(SEGMENT_SUFFIX)]) + 1) if existing else 1
-        self._fh = None
+        self._fh: BinaryIO | None = None
         self._path: Path | None = None
         self._opened_at = 0.0
         self._size = 0
@@ -104,17 +105,18 @@ class WriteAheadLog:
         self.fsyncs = 0
 
     # -- synchronous core (runs on the single WAL thread, or under the lock) --
-    def _open_segment(self) -> None:
+    def _open_segment(self) -> BinaryIO:
         self._path = self.directory / f"{SEGMENT_PREFIX}{self._seq:012d}{SEGMENT_SUFFIX}"
         self._seq += 1
-        self._fh = open(self._path, "ab", buffering=0)
+        self._fh = fh = open(self._path, "ab", buffering=0)
         self._opened_at = time.monotonic()
         self._size = 0
         if self.fsync:
             _fsync_dir(self.directory)
+        return fh
 
     def _seal_locked(self) -> None:
-        if self._fh is None:
+        if self._fh is None or self._path is None:  # both are set by _open_segment, unset here
             return
         self._fh.close()
         path = self._path
@@ -124,11 +126,10 @@ class WriteAheadLog:
     def write_sync(self, data: bytes, count: int = 1) -> None:
         """Append and fsync `data` (whole lines); returns once it is on disk."""
         with self._lock:
-            if self._fh is None:
-                self._open_segment()
-            self._fh.write(data)
+            fh = self._open_segment() if self._fh is None else self._fh
+            fh.write(data)
             if self.fsync:
-                os.fdatasync(self._fh.fileno())
+                os.fdatasync(fh.fileno())
             self.fsyncs += 1
             self.records_written += count
             self._size += len(data)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from revline.identity.domains import domain_sql, free_mail_sql
 from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, representatives
+from revline.store.rows import one_row, scalar
 from revline.store.sql import lit
 from revline.store.transaction import transaction
 
@@ -169,7 +170,7 @@ def _solve(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         )
         """
     )
-    n = con.execute("SELECT count(*) FROM _stitch_nodes").fetchone()[0]
+    n = scalar(con, "SELECT count(*) FROM _stitch_nodes")
     arrays = con.execute(
         """
         SELECT a.code AS l, b.code AS r FROM _stitch_edges e
@@ -370,7 +371,7 @@ def _write(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _report(con: duckdb.DuckDBPyConnection, n_nodes: int, n_edges: int, seconds: float) -> StitchReport:
-    q = lambda sql: con.execute(sql).fetchone()  # noqa: E731 - local shorthand
+    q = lambda sql: one_row(con, sql)  # noqa: E731 - local shorthand
     persons, crm_persons, crm_rows, anonymous, with_account = q(
         "SELECT count(*), count(*) FILTER (WHERE crm_rows > 0), sum(crm_rows), "
         "count(*) FILTER (WHERE crm_rows = 0), count(account_id) FROM _stitch_people"

@@ -18,7 +18,7 @@ from __future__ import annotations
 try:  # zlib-ng decodes gzip ~7x faster than the stdlib's zlib, same API and checks
     from zlib_ng import zlib_ng as zlib
 except ImportError:  # pragma: no cover - an unusual platform without its wheel
-    import zlib
+    import zlib  # type: ignore[no-redef]  # same API as zlib_ng
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,7 +56,7 @@ def _pieces(path: Path) -> Iterator[bytes]:
                 break
             try:  # max_length bounds each piece, however well the data compresses
                 piece = d.decompress(raw, PIECE_BYTES)
-            except zlib.error as exc:
+            except zlib.error as exc:  # type: ignore[misc]  # zlib_ng's stub types `error` as an instance
                 raise TruncatedFile(f"{path}: not a readable gzip stream near byte {fh.tell()}: {exc}") from exc
             if piece:
                 yield piece

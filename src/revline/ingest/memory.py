@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import duckdb
 
+from revline.store.rows import scalar
 from revline.store.sql import lit
 
 DEFAULT_LIMIT = "1200MiB"  # with the Python side (Arrow chunks, libraries) the large demo peaks at 1.8 GB
@@ -50,4 +51,4 @@ def capped_memory(con: duckdb.DuckDBPyConnection, limit: str | None = None) -> I
 
 
 def _get(con: duckdb.DuckDBPyConnection) -> str:
-    return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    return scalar(con, "SELECT current_setting('memory_limit')")

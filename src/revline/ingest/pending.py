@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from revline.ingest.segment import derive_from_events
+from revline.store.rows import scalar
 from revline.store.transaction import transaction
 
 TABLE = "events_to_derive"
@@ -26,7 +27,7 @@ def enqueue(con: duckdb.DuckDBPyConnection, message_ids: list[str]) -> None:
 
 def owed(con: duckdb.DuckDBPyConnection) -> int:
     """How many queued events wait for derivation."""
-    return int(con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])
+    return int(scalar(con, f"SELECT count(*) FROM {TABLE}"))
 
 
 def derive_owed(con: duckdb.DuckDBPyConnection, *, channel_rules=None) -> int:

@@ -29,6 +29,7 @@ from revline.ingest.report import IngestReport
 from revline.ingest.sqlfrag import clean, ident, lit, parse_clean_timestamp, snake
 from revline.ingest.upsert import is_empty, upsert
 from revline.ingest.validate import Check, Field, quarantine_broken, typed_rows
+from revline.store.rows import scalar
 from revline.store.settings import setting
 from revline.store.transaction import transaction as _transaction
 
@@ -202,7 +203,7 @@ def stage_batch(con: duckdb.DuckDBPyConnection, files: list[tuple[Path, Ctx]]) -
         lo = offsets[f][0]
         one = _new_name("segbad")
         con.execute(f"CREATE TEMP TABLE {one} AS SELECT _g - {lo} + 1 AS _row, line, _bad_utf8 FROM {bad} WHERE _f = {f}")
-        blank = con.execute(f"SELECT count(*) FROM {one} WHERE line IS NULL OR trim(line) = ''").fetchone()[0]
+        blank = scalar(con, f"SELECT count(*) FROM {one} WHERE line IS NULL OR trim(line) = ''")
         ctx.record("events", read=-blank)  # blank lines are not rows
         encoding = [Broken(int(r), "broken line: not valid UTF-8", text) for r, text in
                     con.execute(f"SELECT _row, line FROM {one} WHERE _bad_utf8 ORDER BY _row").fetchall()]
@@ -230,9 +231,9 @@ def _validate_slow(ctx: Ctx, staged: Staged, good_table: str, g_expr: str = "_ro
     ctx.record("events", quarantined=t.quarantined_rows)
     typed = ", ".join(f"CAST({n} AS JSON) AS {n}" if n in JSON_FIELDS else n for n in EVENT_COLUMNS)
     rows = f"SELECT {g_expr} AS _g, {f_expr} AS _f, {typed}, true AS _ok FROM {t.table}"
-    cols = ["_g", "_f", *EVENT_COLUMNS, "_ok", *TOUCH_COLUMNS]
+    good_cols = ", ".join(["_g", "_f", *EVENT_COLUMNS, "_ok", *TOUCH_COLUMNS])
     con.execute(
-        f"INSERT INTO {good_table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM "
+        f"INSERT INTO {good_table} ({good_cols}) SELECT {good_cols} FROM "
         f"({_with_touch(rows, f'type IN {TOUCH_TYPES}')})"
     )
     con.execute(f"DROP TABLE {flat}; DROP TABLE {t.table}")
@@ -364,7 +365,7 @@ def _derive_touchpoints(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
         f" SELECT *, {channel_inputs('source', 'medium', 'referrer')} FROM ("
         f"  SELECT t_source AS source, t_medium AS medium, t_referrer AS referrer, count(*) AS n FROM ({touches}) GROUP BY ALL))"
     )
-    other = con.execute(f"SELECT coalesce(sum(n), 0) FROM {combos} WHERE channel = 'other'").fetchone()[0]
+    other = scalar(con, f"SELECT coalesce(sum(n), 0) FROM {combos} WHERE channel = 'other'")
     if other:
         ctx.report.other_channel["touchpoints"] += int(other)
     counts = {int(f): int(n) for f, n in con.execute(f"SELECT _f, count(*) FROM ({touches}) GROUP BY _f").fetchall()}

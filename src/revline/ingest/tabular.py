@@ -8,6 +8,7 @@ from revline.ingest.readers import Staged, _new_name
 from revline.ingest.sqlfrag import ident
 from revline.ingest.upsert import upsert
 from revline.ingest.validate import Check, Field, typed_rows
+from revline.store.rows import scalar
 
 TARGET_ALIASES = {
     "period": ["period", "quarter", "month"], "period_start": ["period_start", "start", "start_date"],
@@ -109,7 +110,7 @@ def load_canonical(ctx: Ctx, staged: Staged, table: str) -> None:
         new = _new_name("canon")
         cl = ", ".join(ident(n) for n in use)
         con.execute(f"CREATE TEMP TABLE {new} AS SELECT DISTINCT {sel} FROM {t.table} EXCEPT SELECT {cl} FROM {table}")
-        n = con.execute(f"SELECT count(*) FROM {new}").fetchone()[0]
+        n = scalar(con, f"SELECT count(*) FROM {new}")
         con.execute(f"INSERT INTO {table} ({cl}) SELECT {cl} FROM {new}")
         con.execute(f"DROP TABLE {new}")
         ctx.record(table, loaded_updated=(n, 0))

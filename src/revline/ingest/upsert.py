@@ -10,6 +10,7 @@ import duckdb
 
 from revline.ingest.readers import _new_name
 from revline.ingest.sqlfrag import ident
+from revline.store.rows import scalar
 
 
 def has_key_constraint(con: duckdb.DuckDBPyConnection, table: str, keys: list[str]) -> bool:
@@ -24,7 +25,7 @@ def has_key_constraint(con: duckdb.DuckDBPyConnection, table: str, keys: list[st
 
 
 def is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
+    return scalar(con, f"SELECT NOT EXISTS (SELECT 1 FROM {table})")
 
 
 def insert_new(
@@ -56,7 +57,7 @@ def insert_new(
     body = f"SELECT * FROM ({select_sql}) s WHERE {' AND '.join(where)}"
     if not batch_unique:
         body += f" QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {ident(order_by)}) = 1"
-    return con.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM ({body})").fetchone()[0]
+    return scalar(con, f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM ({body})")
 
 
 def upsert(
@@ -97,12 +98,12 @@ def upsert(
     else:
         changed_sql = None
     fresh_sql = f"SELECT n.* FROM {new} n WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {on})"
-    loaded = con.execute(f"SELECT count(*) FROM ({fresh_sql})").fetchone()[0]
+    loaded = scalar(con, f"SELECT count(*) FROM ({fresh_sql})")
     updated = 0
     if changed_sql:
         changed = _new_name("chg")
         con.execute(f"CREATE TEMP TABLE {changed} AS {changed_sql}")
-        updated = con.execute(f"SELECT count(*) FROM {changed}").fetchone()[0]
+        updated = scalar(con, f"SELECT count(*) FROM {changed}")
         if updated and has_key_constraint(con, target, keys):
             sets = ", ".join(f"{ident(c)} = EXCLUDED.{ident(c)}" for c in others)
             con.execute(

@@ -10,6 +10,7 @@ from revline.ingest.context import Ctx
 from revline.ingest.readers import _new_name
 from revline.ingest.sqlfrag import lit
 from revline.ingest.upsert import upsert
+from revline.store.rows import scalar
 
 _SLOT = "CASE WHEN stage IN ('won', 'lost') THEN 'closed' ELSE stage END"
 
@@ -37,7 +38,7 @@ def write_stage_events(ctx: Ctx, select_sql: str, source_system: str, *, replace
             f"AND NOT EXISTS (SELECT 1 FROM {new} n WHERE n.object_type = e.object_type AND n.object_id = e.object_id "
             f"AND n.stage = e.stage AND n.entered_at = e.entered_at)"
         )
-        moved = con.execute(f"SELECT count(*) {cond}").fetchone()[0]
+        moved = scalar(con, f"SELECT count(*) {cond}")
         if moved:
             con.execute(f"DELETE {cond}")
     loaded, _ = upsert(
@@ -69,7 +70,7 @@ def write_touchpoints(ctx: Ctx, select_sql: str, *, update: bool = True) -> None
     con = ctx.con
     tmp = _new_name("tp")
     con.execute(f"CREATE TEMP TABLE {tmp} AS {select_sql}")
-    other = con.execute(f"SELECT count(*) FROM {tmp} WHERE channel = 'other'").fetchone()[0]
+    other = scalar(con, f"SELECT count(*) FROM {tmp} WHERE channel = 'other'")
     if other:
         ctx.report.other_channel["touchpoints"] += other
     ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", f"SELECT * FROM {tmp}", ["touchpoint_id"], update=update))

@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 
 from revline.store.errors import SchemaTooNewError, SchemaTooOldError
+from revline.store.rows import scalar
 from revline.store.schema import MIGRATIONS, statements
 from revline.store.transaction import transaction
 
@@ -14,9 +15,7 @@ __all__ = ["SchemaTooNewError", "check_version", "current_version", "migrate"]
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_meta'"
-    ).fetchone()[0]
+    exists = scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_meta'")
     if not exists:
         return 0
     row = con.execute("SELECT value FROM schema_meta WHERE key = 'schema_version'").fetchone()

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import duckdb
 
+from revline.store.rows import scalar
 from revline.store.sql import lit, setting_name
 
 
@@ -18,7 +19,7 @@ from revline.store.sql import lit, setting_name
 def setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
     """`SET name = value` for the block; the value it had before comes back on exit."""
     name = setting_name(name)
-    old = con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
+    old = scalar(con, "SELECT current_setting(?)", [name])
     con.execute(f"SET {name} = {lit(value)}")
     try:
         yield
