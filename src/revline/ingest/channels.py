@@ -122,4 +122,4 @@ def channel_case(
 ) -> str:
     """One self-contained SQL expression for the channel (a scalar subquery over the inputs);
     handy for small tables. Large tables use `channel_inputs` + `channel_sql` in two layers."""
-    return f"(SELECT {channel_sql(rules)} FROM (SELECT {channel_inputs(source, medium, referrer, campaign_type)}))"
+    return f"(SELECT {channel_sql(rules)} FROM (SELECT {channel_inputs(source, medium, referrer, campaign_type)}))"  # noqa: S608 - rule values quoted by lit in channel_sql; inputs are column expressions

@@ -25,13 +25,13 @@ def write_stage_events(ctx: Ctx, select_sql: str, source_system: str, *, replace
     con = ctx.con
     new = _new_name("se")
     con.execute(
-        f"CREATE TEMP TABLE {new} AS SELECT DISTINCT object_type, object_id, stage, entered_at, "
+        f"CREATE TEMP TABLE {new} AS SELECT DISTINCT object_type, object_id, stage, entered_at, "  # noqa: S608 - temp-table name from _new_name, source_system quoted by lit, select_sql built by the readers
         f"{lit(source_system)} AS source_system FROM ({select_sql}) WHERE entered_at IS NOT NULL AND object_id IS NOT NULL"
     )
     moved = 0
     if replace_slots:
         cond = (
-            f"FROM stage_events e WHERE e.source_system = {lit(source_system)} AND EXISTS (SELECT 1 FROM {new} n "
+            f"FROM stage_events e WHERE e.source_system = {lit(source_system)} AND EXISTS (SELECT 1 FROM {new} n "  # noqa: S608 - temp-table name from _new_name, source_system quoted by lit, select_sql built by the readers
             f"WHERE n.object_type = e.object_type AND n.object_id = e.object_id "
             f"AND (CASE WHEN n.stage IN ('won', 'lost') THEN 'closed' ELSE n.stage END) = "
             f"(CASE WHEN e.stage IN ('won', 'lost') THEN 'closed' ELSE e.stage END)) "
@@ -42,7 +42,7 @@ def write_stage_events(ctx: Ctx, select_sql: str, source_system: str, *, replace
         if moved:
             con.execute(f"DELETE {cond}")
     loaded, _ = upsert(
-        con, "stage_events", f"SELECT *, 0 AS _ord FROM {new}",
+        con, "stage_events", f"SELECT *, 0 AS _ord FROM {new}",  # noqa: S608 - temp-table name from _new_name, source_system quoted by lit, select_sql built by the readers
         ["object_type", "object_id", "stage", "entered_at"], update=False,
     )
     con.execute(f"DROP TABLE {new}")
@@ -54,7 +54,7 @@ def write_identity_links(ctx: Ctx, select_sql: str) -> None:
     """`select_sql` yields left_type, left_value, right_type, right_value, source, observed_at, _ord.
     An edge is a fact once observed: the first observation is kept."""
     sql = (
-        f"SELECT * FROM ({select_sql}) WHERE left_value IS NOT NULL AND right_value IS NOT NULL "
+        f"SELECT * FROM ({select_sql}) WHERE left_value IS NOT NULL AND right_value IS NOT NULL "  # noqa: S608 - select_sql built by the ingest readers (user names quoted there)
         f"AND left_value <> '' AND right_value <> ''"
     )
     ctx.record(
@@ -70,8 +70,8 @@ def write_touchpoints(ctx: Ctx, select_sql: str, *, update: bool = True) -> None
     con = ctx.con
     tmp = _new_name("tp")
     con.execute(f"CREATE TEMP TABLE {tmp} AS {select_sql}")
-    other = scalar(con, f"SELECT count(*) FROM {tmp} WHERE channel = 'other'")
+    other = scalar(con, f"SELECT count(*) FROM {tmp} WHERE channel = 'other'")  # noqa: S608 - temp-table name from _new_name, select_sql built by the readers
     if other:
         ctx.report.other_channel["touchpoints"] += other
-    ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", f"SELECT * FROM {tmp}", ["touchpoint_id"], update=update))
+    ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", f"SELECT * FROM {tmp}", ["touchpoint_id"], update=update))  # noqa: S608 - temp-table name from _new_name, select_sql built by the readers
     con.execute(f"DROP TABLE {tmp}")
