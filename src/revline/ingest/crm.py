@@ -8,6 +8,7 @@ except where the source names it directly (Contact.AccountId).
 
 from __future__ import annotations
 
+from revline.ingest.account_names import resolve_account_names
 from revline.ingest.channels import channel_case
 from revline.ingest.context import Ctx
 from revline.ingest.currencies import ISO_CURRENCIES
@@ -54,6 +55,8 @@ def _person_stage_events(ctx: Ctx, typed: str, stages: dict[str, str], source_sy
 def _start(ctx: Ctx, staged: Staged, table: str, spec, aliases, checks=()):
     t = typed_rows(ctx.con, staged, spec, aliases, table_name=table, checks=list(checks))
     ctx.record(table, read=staged.rows_read, quarantined=t.quarantined_rows)
+    if "account_name" in spec:  # report exports: the account by name when its id is absent
+        resolve_account_names(ctx, t.table, "hubspot" if ctx.fmt == "hubspot" else "salesforce")
     return t
 
 
@@ -73,8 +76,8 @@ def load_accounts(ctx: Ctx, staged: Staged, aliases, source_system: str) -> None
 
 
 CONTACT_SPEC = {
-    "person_id": F(required=REQ), "account_id": F(), "email": F(), "first_name": F(), "last_name": F(),
-    "title": F(), "created_at": F("timestamp"), "mql_at": F("timestamp"), "sql_at": F("timestamp"),
+    "person_id": F(required=REQ), "account_id": F(), "account_name": F(), "email": F(), "first_name": F(),
+    "last_name": F(), "title": F(), "created_at": F("timestamp"), "mql_at": F("timestamp"), "sql_at": F("timestamp"),
 }
 
 
@@ -129,7 +132,7 @@ def load_leads(ctx: Ctx, staged: Staged, aliases) -> None:
 
 
 OPPORTUNITY_SPEC = {
-    "opportunity_id": F(required=REQ), "account_id": F(), "name": F(), "type_raw": F(), "stage": F(required=REQ),
+    "opportunity_id": F(required=REQ), "account_id": F(), "account_name": F(), "name": F(), "type_raw": F(), "stage": F(required=REQ),
     "amount": F("decimal"), "currency": F(), "probability": F("double"), "created_at": F("timestamp", REQ),
     "close_date": F("timestamp"), "is_closed": F("bool"), "is_won": F("bool"), "campaign_id": F(),
 }

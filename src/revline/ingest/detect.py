@@ -37,6 +37,11 @@ class Detected:
     fmt: str         # salesforce, hubspot, segment, spend, targets, revline
     obj: str         # Salesforce object, HubSpot object, or canonical table
     convention: str  # salesforce (API names), fivetran (snake_case), hubspot, segment, ...
+    sheet: str | None = None  # the sheet of an Excel workbook this is about
+
+    def shown(self, path: Path) -> Path:
+        """The file as reports name it: a workbook's sheet as `book.xlsx[Sheet]`."""
+        return Path(f"{path}[{self.sheet}]") if self.sheet else Path(path)
 
 
 def _open_text(path: Path):
@@ -127,6 +132,9 @@ def _salesforce_object(h: set[str], hint: str) -> str | None:
         return named[hint[:-1]]
     if hint == "opportunities":
         return "Opportunity"
+    label = _salesforce_label_object(h)
+    if label:
+        return label
     if {"opportunityid", "contactid"} <= h:
         return "OpportunityContactRole"
     if "stagename" in h and ("opportunityid" in h or "fivetranstart" in h):
@@ -150,6 +158,62 @@ def _salesforce_object(h: set[str], hint: str) -> str | None:
     return None
 
 
+def _salesforce_label_object(h: set[str]) -> str | None:
+    """The object of a report export (field labels, see aliases/salesforce_labels.py), or of a
+    CRM export in the same shape (deal_stage, close_value)."""
+    history = {"tostage", "fromstage", "editdate"}
+    if ({"stage", "dealstage"} & h) and not (history & h) and (
+        {"opportunityname", "accountname", "account", "won", "closed", "amount", "closevalue", "closedate"} & h
+    ):
+        return "Opportunity"
+    if "opportunityid" in h and ("stage" in h or history & h):
+        return "OpportunityHistory"
+    if "campaignmemberid" in h or ("campaignid" in h and {"contactid", "leadid"} & h and {"memberstatus", "responded"} & h):
+        return "CampaignMember"
+    if "leadid" in h and ({"leadstatus", "converted", "companyaccount", "company", "email", "leadsource"} & h):
+        return "Lead"
+    if "contactid" in h and ({"email", "firstname", "lastname", "accountname", "accountid"} & h):
+        return "Contact"
+    if "campaignid" in h and ({"campaignname", "budgetedcostincampaign", "actualcostincampaign", "startdate"} & h):
+        return "Campaign"
+    if ({"eventid", "startdatetime", "eventsubtype"} & h) and ({"activityid", "eventid", "nameid", "subject"} & h):
+        return "Event"
+    if ({"activityid", "taskid"} & h) and ({"nameid", "relatedtoid", "duedate", "tasksubtype", "subject"} & h):
+        return "Task"
+    if "accountid" in h and "accountname" in h and "email" not in h and "stage" not in h:
+        return "Account"
+    return None
+
+
+# What decides each Salesforce object, for the error that lists them (API name / report label).
+DECIDING = {
+    "Opportunity": "StageName, or Stage with Opportunity Name/Account Name/Amount/Close Date",
+    "OpportunityHistory": "OpportunityId with StageName, or Opportunity ID with Stage/To Stage/Edit Date",
+    "OpportunityContactRole": "OpportunityId with ContactId",
+    "Lead": "IsConverted/ConvertedContactId/ConvertedAccountId, or Lead ID with Lead Status/Company",
+    "Contact": "AccountId with Email/FirstName/LastName, or Contact ID with Email/Account Name",
+    "Account": "BillingCountry/NumberOfEmployees/AnnualRevenue/Website/Industry without Email, or Account ID with Account Name",
+    "Campaign": "BudgetedCost/ActualCost/NumberOfLeads, or Campaign ID with Campaign Name",
+    "CampaignMember": "CampaignId with ContactId/LeadId and Status/HasResponded, or Campaign Member ID",
+    "Task": "WhoId with TaskSubtype/ActivityDate/CallType/Status, or Activity ID with Name ID/Due Date",
+    "Event": "StartDateTime/EventSubtype/DurationInMinutes",
+}
+
+
+def _forced_object(obj: str, fmt: str, path: Path) -> Detected:
+    """`--object NAME`: the object as named (any case; HubSpot objects too), its format implied."""
+    sf = {o.lower(): o for o in SF_OBJECTS}
+    key = obj.strip().lower()
+    if key in sf and fmt in ("auto", "salesforce"):
+        return Detected("salesforce", sf[key], "salesforce")
+    if key in HS_OBJECTS and fmt in ("auto", "hubspot"):
+        return Detected("hubspot", key, "hubspot")
+    choices = ", ".join(SF_OBJECTS) if fmt == "salesforce" else ", ".join(HS_OBJECTS) if fmt == "hubspot" \
+        else ", ".join((*SF_OBJECTS, *HS_OBJECTS))
+    raise DetectionError(f"{path}: unknown --object {obj!r}{' for --format ' + fmt if fmt != 'auto' else ''}; "
+                         f"choose one of {choices}")
+
+
 def _hubspot_object(h: set[str], hint: str) -> str | None:
     for o in HS_OBJECTS:
         if hint in (o, o.rstrip("s"), "all" + o):
@@ -168,11 +232,12 @@ def _is_hubspot(headers: list[str], h: set[str]) -> bool:
     return (
         "recordid" in h or "hsobjectid" in h or any(x.startswith(("hs_", "property_", "properties.")) for x in low)
         or bool({"dealstage", "lifecyclestage", "companydomainname", "associatedcompanyid"} & h)
-    )
+    ) and "opportunityid" not in h  # HubSpot calls them deals: an opportunity_id is another CRM's
 
 
-def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None) -> Detected:
-    """Detect the source format and object of one file (or check them when `fmt` is forced)."""
+def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None, obj: str | None = None) -> Detected:
+    """Detect the source format and object of one file (or check them when `fmt` is forced);
+    `obj` (--object) names the CRM object whatever the headers and file name say."""
     path = Path(path)
     if fmt not in FORMATS:
         raise DetectionError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -181,6 +246,9 @@ def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None) -> D
     hint = _stem_hint(path)
     snakey = any("_" in x for x in headers) and all(x == x.lower() for x in headers)
     conv = "fivetran" if snakey else "salesforce"
+    if obj:
+        forced = _forced_object(obj, fmt, path)
+        return Detected(forced.fmt, forced.obj, conv if forced.fmt == "salesforce" else "hubspot")
 
     if fmt in ("auto", "segment") and file_kind(path) == "jsonl" and "type" in h and (
         {"messageid", "anonymousid", "userid"} & h
@@ -212,11 +280,21 @@ def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None) -> D
         if obj:
             return Detected("hubspot", obj, "hubspot")
         if fmt == "hubspot":
-            raise DetectionError(f"{path}: cannot tell which HubSpot object (contacts, companies, deals) from headers {headers[:8]}")
+            raise DetectionError(
+                f"{path}: cannot tell which HubSpot object (contacts, companies, deals) from headers {headers[:8]}; "
+                f"pass --object NAME. Headers that decide it: deals: Deal Stage/Deal Name/Pipeline; "
+                f"contacts: Email/Lifecycle Stage/First Name/Last Name; companies: Company name/Company Domain Name/Name"
+            )
     if fmt in ("auto", "salesforce"):
-        obj = _salesforce_object(h, hint)
-        if obj:
-            return Detected("salesforce", obj, conv)
+        found = _salesforce_object(h, hint)
+        if found:
+            return Detected("salesforce", found, conv)
+    if fmt == "salesforce":
+        deciding = "; ".join(f"{o}: {d}" for o, d in DECIDING.items())
+        raise DetectionError(
+            f"{path}: cannot tell which Salesforce object from headers {headers[:10]}; pass --object NAME. "
+            f"Headers that decide it: {deciding}"
+        )
     raise DetectionError(
         f"{path}: cannot tell what this file is from its headers {headers[:10]}; "
         f"pass --format ({', '.join(FORMATS[1:])}) or name it after its object (e.g. Opportunity.csv)"

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import duckdb
 
-from revline.ingest import crm, segment, spend, tabular
-from revline.ingest.aliases import fivetran, hubspot, salesforce
+from revline.ingest import crm, segment, spend, tabular, xlsx
+from revline.ingest.aliases import fivetran, hubspot, salesforce, salesforce_labels
 from revline.ingest.channels import load_rules
 from revline.ingest.context import Ctx
 from revline.ingest.detect import Detected, DetectionError, detect
 from revline.ingest.memory import capped_memory
 from revline.ingest.readers import UnreadableFile, drop, stage
+from revline.ingest.report_lines import drop_report_lines
 from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
 from revline.ingest.values import ParseOptions
@@ -30,7 +31,8 @@ from revline.store.state import bump_data_version
 from revline.store.transaction import transaction
 
 # walked directories pick these up; a plain .json (e.g. the demo's ground_truth.json) only when named
-SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json.gz")
+SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json.gz",
+            *xlsx.SUFFIXES)
 
 PRIMARY_TABLE = {
     "Account": "accounts", "Contact": "people", "Lead": "people", "Opportunity": "opportunities",
@@ -90,10 +92,12 @@ def sha256_of(path: Path) -> str:
 
 
 def _aliases(convention: str, obj: str) -> dict[str, list[str]]:
-    """The object's alias map, the file's own convention first, the sibling convention after."""
+    """The object's alias map, the file's own convention first, the sibling convention after,
+    report labels last (a report export of API names' labels: "Opportunity ID", "Stage")."""
     first, second = (fivetran.ALIASES, salesforce.ALIASES) if convention == "fivetran" else (salesforce.ALIASES, fivetran.ALIASES)
-    a, b = first.get(obj, {}), second.get(obj, {})
-    return {k: list(dict.fromkeys([*a.get(k, []), *b.get(k, [])])) for k in {**a, **b}}
+    maps = [m.get(obj, {}) for m in (first, second, salesforce_labels.ALIASES)]
+    fields = dict.fromkeys(k for m in maps for k in m)
+    return {k: list(dict.fromkeys(a for m in maps for a in m.get(k, []))) for k in fields}
 
 
 def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
@@ -139,6 +143,8 @@ def load_files(
     force: bool = False,
     decimal: str | None = None,
     date_order: str | None = None,
+    obj: str | None = None,
+    sheet: str | None = None,
 ) -> IngestReport:
     """Load exports (files or directories) into the store as one transaction.
 
@@ -147,14 +153,19 @@ def load_files(
     directory are listed in `report.unrecognised` instead). A file whose sha256 is already in `ingest_log` is skipped unless
     `force` (re-loading it would change nothing anyway: every write is keyed).
     `progress(done, total, path)` is called after each file. `decimal` (',' or '.') and
-    `date_order` (mdy, dmy, ymd) override what each column's values decide (see ingest.values).
+    `date_order` (mdy, dmy, ymd) override what each column's values decide (see ingest.values);
+    `obj` (--object) names the CRM object of every file whatever its headers say; Excel
+    workbooks load every sheet, or only `sheet` (--sheet).
     """
     parse = ParseOptions(decimal=decimal, date_order=date_order)  # checks the values first
     report = IngestReport()
     detected: list[tuple[Path, Detected]] = []
     for path, named in expand_paths(paths):
+        if xlsx.is_workbook(path):
+            detected.extend(_detect_sheets(path, named, fmt, obj, sheet, report))
+            continue
         try:
-            detected.append((path, detect(path, fmt)))
+            detected.append((path, detect(path, fmt, obj=obj)))
         except (DetectionError, UnreadableFile) as exc:
             if named:
                 raise
@@ -167,17 +178,39 @@ def load_files(
     return report
 
 
+def _detect_sheets(path: Path, named: bool, fmt: str, obj: str | None, sheet: str | None,
+                   report: IngestReport) -> list[tuple[Path, Detected]]:
+    """Every sheet of a workbook (or only `sheet`) detected like a file of its own. A sheet of
+    no known shape (a pivot, notes) is listed as unrecognised; a workbook named on the command
+    line with no recognised sheet, or a `--sheet` that is not recognised, fails the call."""
+    names = [sheet] if sheet else xlsx.sheet_names(path)
+    out, errors = [], []
+    for name in names:
+        try:
+            headers = xlsx.read_headers(path, name)
+            d = detect(Path(f"{path}[{name}]"), fmt, headers=headers, obj=obj)
+            out.append((path, dataclasses.replace(d, sheet=name)))
+        except DetectionError as exc:
+            errors.append(str(exc))
+    if errors and named and (sheet or not out):
+        raise DetectionError(errors[0])
+    report.unrecognised.extend(errors)
+    return out
+
+
 def _plan(con, detected, base: Ctx, report: IngestReport, force: bool) -> list[tuple[Path, Ctx, str, Detected]]:
     """The files to load, each with its report context and sha256; files already in `ingest_log`
     (or copies of a file earlier in this call) are recorded as skipped unless `force`."""
     plan, done = [], set()
     for path, d in detected:
         digest = sha256_of(path)
+        if d.sheet:  # each sheet of a workbook is logged apart
+            digest = hashlib.sha256(f"{digest}:{d.sheet}".encode()).hexdigest()
         seen = con.execute("SELECT count(*) FROM ingest_log WHERE file_sha256 = ?", [digest]).fetchone()[0]
         if (seen or digest in done) and not force:
-            report.skipped.append(str(path))
+            report.skipped.append(str(d.shown(path)))
         else:
-            plan.append((path, base.for_file(path, d.fmt, d.obj, digest, d.convention), digest, d))
+            plan.append((path, base.for_file(d.shown(path), d.fmt, d.obj, digest, d.convention), digest, d))
         done.add(digest)
     return plan
 
@@ -217,7 +250,7 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
             for table, c in ctx.counts.items():
                 con.execute(
                     "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                    [digest, str(path), f"{d.fmt}:{d.obj}", table, c.read, c.loaded + c.updated, c.quarantined],
+                    [digest, str(d.shown(path)), f"{d.fmt}:{d.obj}", table, c.read, c.loaded + c.updated, c.quarantined],
                 )
             done += 1
             if progress:
@@ -229,10 +262,12 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
                     continue
                 primary = primary_table(d)
                 ctx.entry(primary)
-                stg = stage(con, path)
+                stg = xlsx.stage_sheet(con, path, d.sheet) if d.sheet else stage(con, path)
+                if d.fmt in ("salesforce", "hubspot"):
+                    drop_report_lines(con, stg, report)
                 stg.parse = dataclasses.replace(stg.parse, decimal=parse.decimal, date_order=parse.date_order,
                                                 usual_date_order=USUAL_DATE_ORDER.get(d.convention))
-                broken = quarantine_broken(con, str(path), primary, stg.broken)
+                broken = quarantine_broken(con, str(d.shown(path)), primary, stg.broken)
                 _dispatch(ctx, stg, d)
                 ctx.entry(primary).quarantined += broken
                 drop(con, stg)

@@ -47,6 +47,7 @@ class Staged:
     is_lines: bool = False  # JSON lines staged raw: one `line` column, parsed by the reader
     raw_table: str | None = None  # where the raw row lives when `table` holds extracted fields
     parse: ParseOptions = field(default_factory=ParseOptions)  # number format / date order settings
+    title_rows: int = 0  # report title/filter lines skipped above the header
 
 
 class UnreadableFile(ValueError):
@@ -179,7 +180,8 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
             f"JOIN slots s ON s.k = r._k ORDER BY s._row"
         )
     con.execute(f"DROP TABLE {raw_name}")
-    return Staged(path, table, columns, good + len(broken), broken, parse=ParseOptions(delimiter=delimiter))
+    return Staged(path, table, columns, good + len(broken), broken, parse=ParseOptions(delimiter=delimiter),
+                  title_rows=skip)
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:

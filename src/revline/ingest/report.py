@@ -26,6 +26,8 @@ class IngestReport:
     unmapped_types: Counter = field(default_factory=Counter)  # Opportunity Type values with no revenue_type
     other_channel: Counter = field(default_factory=Counter)  # table -> rows grouped as 'other'
     notes: list[str] = field(default_factory=list)  # what a reader decided that the counts do not show
+    non_data_lines: Counter = field(default_factory=Counter)  # file -> report title/total/footer lines skipped
+    account_names: Counter = field(default_factory=Counter)  # how "Account Name"-only rows found their account
 
     def add(self, entry: TableCount) -> TableCount:
         self.entries.append(entry)
