@@ -91,6 +91,11 @@ def _text_headers(path: Path, kind: str) -> list[str]:
         for _ in range(title_lines(path)):
             next(reader, None)
         first = next(reader, [])
+        if len(first) == 1:  # one field: maybe another delimiter (';' in European exports, tab)
+            line = first[0]
+            delim = max(";\t|", key=line.count)
+            if line.count(delim):
+                first = next(csv.reader([line], delimiter=delim))
         return [h.strip() for h in first]
 
 

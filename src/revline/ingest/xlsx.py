@@ -106,9 +106,8 @@ def _table(path: Path, sheet: str) -> tuple[list[str], list[list[str | None]], i
     header = rows[top]
     keep = [j for j in range(width) if header[j] is not None or any(r[j] is not None for r in rows[top + 1:])]
     headers = _unique([header[j] or f"column{j + 1}" for j in keep])
-    data = [[r[j] for j in keep] for r in rows[top + 1:]]
-    while data and all(c is None for c in data[-1]):
-        data.pop()
+    # blank rows are skipped, as DuckDB skips a CSV's blank lines
+    data = [d for d in ([r[j] for j in keep] for r in rows[top + 1:]) if any(c is not None for c in d)]
     return headers, data, top
 
 
