@@ -194,6 +194,7 @@ def test_cli_refuses_an_ambiguous_date_column_with_the_flag_to_use(tmp_path):
     env = {**os.environ, "COLUMNS": "500"}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert out.returncode == 1 and "Traceback" not in out.stderr + out.stdout
-    assert "column 'date'" in out.stdout and "--date-order" in out.stdout
+    said = out.stdout + out.stderr
+    assert "column 'date'" in said and "--date-order" in said
     out = subprocess.run([*cmd, "--date-order", "dmy"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
