@@ -326,6 +326,75 @@ def test_prior_that_allows_a_negative_baseline_is_refused():
     assert merge_priors({"intercept": {"dist": "LogNormal", "mu": -1.0, "sigma": 1.0}})["intercept"]["dist"] == "LogNormal"
 
 
+# ---------------------------------------------------------------- can the data tell?
+def test_well_measured_channels_are_identified(svi_fit):
+    from revline.models.mmm.diagnostics import identification, identification_messages
+
+    f, truth = svi_fit
+    ident = identification(f).set_index("channel")
+    assert ident["identified"].all(), ident
+    assert (ident["contraction"] < 0.5).all() and (ident["relative_width"] < 1.0).all()
+    assert (ident["prior_low"] <= ident["low"]).all() and (ident["high"] <= ident["prior_high"]).all()
+    assert identification_messages(ident.reset_index()) == []
+
+
+def test_a_posterior_that_is_its_prior_is_not_identified(svi_fit):
+    """Draws taken from the priors alone stand for data that told the model nothing: every
+    channel must be reported as not pinned down, with its range and an experiment to run."""
+    from dataclasses import replace
+
+    from revline.models.mmm.diagnostics import identification, identification_messages, prior_draws
+    from revline.models.mmm.report import fit_report
+
+    f, _ = svi_fit
+    blind = replace(f, samples={k: v[None] for k, v in prior_draws(f, 2000, seed=5).items()})
+    ident = identification(blind, seed=6)
+    assert not ident["identified"].any()
+    assert ((ident["contraction"] > 0.8) & (ident["contraction"] < 1.25)).all(), ident["contraction"]
+    messages = identification_messages(ident)
+    assert len(messages) == 2 and messages[0].startswith("the data cannot pin tv down: plausible range ")
+    assert all("lift test" in m or "geo holdout" in m for m in messages)
+    text = fit_report(blind)
+    assert "What the data cannot tell" in text and "| tv |" in text and "| no |" in text
+
+
+def test_flighted_channels_get_a_geo_holdout():
+    from revline.models.mmm.diagnostics import _advice
+
+    assert "geo holdout" in _advice(np.array([0, 0, 0, 5.0, 5.0, 0]), "tv")
+    assert "lift test" in _advice(np.array([1.0, 2.0, 0, 3.0]), "search")
+
+
+def test_convergence_warnings_name_the_channel():
+    from revline.models.mmm.diagnostics import convergence_warnings
+
+    table = pd.DataFrame({"parameter": ["adstock_alpha[tv]", "adstock_alpha[search]", "sigma"],
+                          "r_hat": [1.05, 1.0, 1.0], "ess_bulk": [900.0, 120.0, 800.0]})
+    out = convergence_warnings({"divergences": 31, "chains": 2, "draws": 500}, table)
+    assert len(out) == 3
+    assert out[0].startswith("31 divergent transitions (3.1% of draws)") and "target_accept" in out[0]
+    assert "adstock_alpha[tv]" in out[1] and "search" not in out[1] and "adstock_alpha[search]" in out[2]
+    assert convergence_warnings({"divergences": 0}, table.assign(r_hat=1.0, ess_bulk=1000.0)) == []
+
+
+@pytest.mark.slow  # compiles a NUTS program
+def test_cli_convergence_rows_name_their_channel(tmp_path):
+    """Issue #16: rich read "adstock_alpha[tv]" as a style tag and printed "adstock_alpha" per channel."""
+    from typer.testing import CliRunner
+
+    from revline.cli import app
+
+    frame, _ = _synthetic()
+    csv = tmp_path / "w.csv"
+    frame.to_csv(csv, index=False)
+    res = CliRunner().invoke(app, ["mmm", "fit", "--csv", str(csv), "--date-col", "week", "--outcome-col", "pipeline",
+                                   "--channels", "tv,search", "--yearly-seasonality", "1", "--no-trend",
+                                   "--chains", "2", "--draws", "100", "--tune", "100", "--out", str(tmp_path / "f")])
+    assert res.exit_code == 0, res.output
+    for name in ("adstock_alpha[tv]", "adstock_alpha[search]", "saturation_beta[tv]", "saturation_lam[search]"):
+        assert name in res.output
+
+
 # ---------------------------------------------------------------- optimiser and scenarios
 def test_optimizer_respects_budget_and_bounds_and_beats_current_mix(svi_fit):
     from revline.models.mmm.optimizer import optimize_budget, parse_bounds
@@ -431,6 +500,8 @@ def test_cli_fit_fast_then_scenario_and_optimize(tmp_path):
                               "--svi-steps", str(SVI["svi_steps"]), "--draws", str(SVI["draws"]), "--no-trend"])
     assert res.exit_code == 0, res.output
     assert "Channel contribution" in res.output and (out / "posterior.npz").exists() and (out / "spec.json").exists()
+    assert "shares add up to" in " ".join(res.output.split())
+    assert "| identified |" in (out / "report.md").read_text()
     res = runner.invoke(app, ["mmm", "scenario", "--add", "tv=50000", "--fit-dir", str(out)])
     assert res.exit_code == 0 and "differ" in res.output, res.output
     res = runner.invoke(app, ["mmm", "optimize", "--budget", "100000", "--bounds", "tv=0:60000", "--fit-dir", str(out)])

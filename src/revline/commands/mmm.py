@@ -93,9 +93,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit the mix model, save it and print contributions, ROI and convergence."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from revline.models.mmm import report
+        from revline.models.mmm.diagnostics import convergence_warnings, identification, identification_messages
         from revline.models.mmm.data import from_csv, linear_time_controls, weekly_from_store
         from revline.models.mmm.fit import fit
         from revline.models.mmm.model import ModelSpec
@@ -136,15 +138,22 @@ def register(app: typer.Typer) -> None:
         target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
         result.save(target)
         table = report.contributions(result)
+        ident = identification(result)
+        identified = dict(zip(ident["channel"], ident["identified"]))
         t = Table(title=f"Channel contribution to {label} (mean [94% HDI])")
-        for col in ("channel", "spend", "contribution", "share", "ROI", "marginal ROI"):
+        for col in ("channel", "spend", "contribution", "share", "ROI", "marginal ROI", "identified"):
             t.add_column(col, justify="left" if col == "channel" else "right")
         for r in table.itertuples(index=False):
-            t.add_row(r.channel, _money(r.spend),
+            t.add_row(escape(r.channel), _money(r.spend),
                       f"{_money(r.contribution)} [{_money(r.contribution_low)}, {_money(r.contribution_high)}]",
                       f"{r.share:.1%}", f"{r.roi:.2f} [{r.roi_low:.2f}, {r.roi_high:.2f}]",
-                      f"{r.mroi:.2f} [{r.mroi_low:.2f}, {r.mroi_high:.2f}]")
+                      f"{r.mroi:.2f} [{r.mroi_low:.2f}, {r.mroi_high:.2f}]",
+                      "yes" if identified.get(r.channel) else "[yellow]no[/yellow]")
         console.print(t)
+        console.print(f"channels' shares add up to {table['share'].sum():.1%} of the fitted {label}; "
+                      "the rest is the baseline")
+        for message in identification_messages(ident):
+            console.print(f"[yellow]note:[/yellow] {escape(message)}")
         info = result.run_info
         if result.diagnostics is not None:
             d = Table(title="Convergence")
@@ -152,13 +161,17 @@ def register(app: typer.Typer) -> None:
                 d.add_column(col, justify="left" if col == "parameter" else "right")
             for r in result.diagnostics.itertuples(index=False):
                 flag = "[red]" if (r.r_hat or 0) > 1.01 or (r.ess_bulk or 0) < 400 else ""
-                d.add_row(r.parameter, f"{r.mean:.4g}", f"{flag}{r.r_hat:.3f}", f"{flag}{r.ess_bulk:.0f}")
+                # escape: rich would read "adstock_alpha[tv]" as a style tag and drop the channel
+                d.add_row(escape(r.parameter), f"{r.mean:.4g}", f"{flag}{r.r_hat:.3f}", f"{flag}{r.ess_bulk:.0f}")
             console.print(d)
             console.print(f"divergences: {info.get('divergences')}  max R-hat: {info.get('max_r_hat'):.3f}  "
                           f"min bulk ESS: {info.get('min_ess_bulk'):.0f}")
+        for warning in convergence_warnings(info, result.diagnostics):
+            console.print(f"[red]warning:[/red] {escape(warning)}")
+        (Path(target) / "report.md").write_text(report.fit_report(result, table, ident), encoding="utf-8")
         m = report.fit_metrics(result)
         console.print(f"in-sample R^2 {m['r2']:.3f}, MAPE {m['mape']:.1%}; {info['seconds']:.1f} s")
-        console.print(f"[green]Saved[/green] to [bold]{target}[/bold]")
+        console.print(f"[green]Saved[/green] to [bold]{target}[/bold] (the fit report: {target}/report.md)")
 
     @mmm.command("optimize")
     def optimize_cmd(

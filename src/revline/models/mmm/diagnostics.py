@@ -8,6 +8,7 @@ of a mix model. These are ports of ArviZ 0.23's `rhat(method="rank")` and `ess(m
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.fft import next_fast_len
 from scipy.special import ndtri
 from scipy.stats import rankdata
@@ -91,3 +92,119 @@ def ess_bulk(x) -> float:
     if not _valid(x, min_chains=1):
         return float("nan")
     return _ess(_z_scale(_split_chains(x)))
+
+
+# ---------------------------------------------------------------- can the data tell?
+# A channel is "identified" when its contribution's 94 % interval both contracted from the prior
+# and is narrow enough to act on. Thresholds (docs/mmm.md, "When the data cannot tell"):
+CONTRACTION_MAX = 0.5      # posterior interval width / prior interval width above this: the data
+                           # barely narrowed what the priors alone allowed
+RELATIVE_WIDTH_MAX = 1.0   # posterior interval width / posterior mean above this: the interval is
+                           # wider than the estimate itself (e.g. [0.1x, 2x] the mean)
+FLIGHTED_SHARE = 0.5       # a channel dark in at least this share of weeks runs in flights
+PRIOR_DRAWS = 1000
+
+
+def prior_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
+    """Draws from the priors alone (NumPy, `priors.sample_prior`): {site: (n, ...)}, on the model's
+    scaled units (control coefficients per max-abs unit, as the sampler sees them)."""
+    from revline.models.mmm.model import param_sites
+    from revline.models.mmm.priors import merge_priors, sample_prior
+
+    priors = merge_priors(fit.spec.priors)
+    rng = np.random.default_rng(seed)
+    n_fourier = 2 * fit.spec.yearly_seasonality
+    names = {"gamma_control": fit.controls,
+             "gamma_fourier": [f"f{k}" for k in range(n_fourier)]}
+    out = {}
+    for site, size in param_sites(fit.spec, len(fit.channels), len(fit.controls), n_fourier).items():
+        out[site] = sample_prior(site, priors[site], None if size is None else names.get(site, fit.channels), n, rng)
+    if "gamma_control" in out:
+        out["gamma_control"] = out["gamma_control"] * fit.scales.control
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def prior_contribution_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> np.ndarray:
+    """(n, C) channel totals over the fitted weeks, in outcome units, under the priors alone."""
+    from revline.models.mmm.posterior import channel_draws
+
+    x = fit.spend / fit.scales.channel
+    return channel_draws(fit.spec, prior_draws(fit, n, seed), x).sum(axis=1) * fit.scales.target
+
+
+def _advice(spend: np.ndarray, channel: str) -> str:
+    """The experiment that would settle a channel's effect, from how it is bought."""
+    if (spend <= 0).mean() >= FLIGHTED_SHARE:
+        return (f"run a geo holdout: during the next {channel} flight keep matched regions dark and compare "
+                "their outcome with the regions that saw it; or feed an earlier one with --lift-tests")
+    return (f"run a lift test: pause or double {channel} in randomly chosen regions or audiences for 4-6 weeks, "
+            "then refit with --lift-tests FILE")
+
+
+def identification(fit, hdi_prob: float = 0.94, n_prior: int = PRIOR_DRAWS, seed: int = 0) -> pd.DataFrame:
+    """Per channel: the contribution's posterior and prior intervals, how much the data narrowed
+    it (`contraction`), how wide it is against its mean (`relative_width`), whether the channel is
+    `identified`, and what would settle it. A confident-looking mean of an unidentified channel is
+    a draw from the priors' assumptions, not a measurement."""
+    from revline.models.mmm.posterior import hdi
+    from revline.models.mmm.report import contribution_draws
+
+    post = contribution_draws(fit).sum(axis=1)                       # (draws, C)
+    prior = prior_contribution_draws(fit, n_prior, seed)              # (n, C)
+    p_lo, p_hi = hdi(post, hdi_prob)
+    q_lo, q_hi = hdi(prior, hdi_prob)
+    rows = []
+    for j, ch in enumerate(fit.channels):
+        mean = float(post[:, j].mean())
+        width = float(p_hi[j] - p_lo[j])
+        contraction = width / float(q_hi[j] - q_lo[j]) if q_hi[j] > q_lo[j] else np.nan
+        relative = width / mean if mean > 0 else np.inf
+        identified = bool(contraction <= CONTRACTION_MAX and relative <= RELATIVE_WIDTH_MAX)
+        reason = "" if identified else (
+            "the posterior interval is still {:.0%} of the prior's".format(contraction)
+            if contraction > CONTRACTION_MAX else "the interval is {:.1f}x as wide as the estimate".format(relative))
+        rows.append({"channel": ch, "contribution": mean, "low": float(p_lo[j]), "high": float(p_hi[j]),
+                     "prior_low": float(q_lo[j]), "prior_high": float(q_hi[j]), "contraction": contraction,
+                     "relative_width": relative, "identified": identified, "reason": reason,
+                     "advice": "" if identified else _advice(fit.spend[:, j], ch)})
+    return pd.DataFrame(rows)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
+
+
+def identification_messages(table: pd.DataFrame) -> list[str]:
+    """One plain sentence per channel the data cannot pin down, with the plausible range and the
+    experiment that would settle it."""
+    return [f"the data cannot pin {r.channel} down: plausible range {_fmt(r.low)}–{_fmt(r.high)} "
+            f"({r.reason}); {r.advice}" for r in table.itertuples(index=False) if not r.identified]
+
+
+# ---------------------------------------------------------------- did the sampler converge?
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+def convergence_warnings(run_info: dict, table: pd.DataFrame | None) -> list[str]:
+    """Warnings with what to do, for divergences, R-hat above 1.01 and bulk ESS below 400; each
+    names the parameters (with their channel) that tripped it."""
+    out: list[str] = []
+    div = int(run_info.get("divergences") or 0)
+    if div:
+        n = int(run_info.get("chains", 1)) * int(run_info.get("draws", 0))
+        out.append(f"{div} divergent transitions ({div / max(n, 1):.1%} of draws): the sampler could not explore part "
+                   "of the posterior, so intervals may be too narrow or shifted. Rerun with a higher target "
+                   "acceptance (fit(..., target_accept=0.95)) and more tuning (--tune 2000); if they persist, the "
+                   "model is too flexible for the data: tighter priors for the unidentified channels, or fewer channels")
+    if table is None or table.empty:
+        return out
+    bad_r = table.loc[table["r_hat"] > RHAT_MAX, "parameter"].tolist()
+    if bad_r:
+        out.append(f"R-hat above {RHAT_MAX} for {', '.join(bad_r[:6])}{' ...' if len(bad_r) > 6 else ''}: the chains "
+                   "disagree. Rerun with more draws and tuning (--draws 2000 --tune 2000) before reading these figures")
+    bad_e = table.loc[table["ess_bulk"] < ESS_MIN, "parameter"].tolist()
+    if bad_e:
+        out.append(f"bulk ESS below {ESS_MIN} for {', '.join(bad_e[:6])}{' ...' if len(bad_e) > 6 else ''}: too few "
+                   "independent draws for stable intervals. Rerun with more draws (--draws 2000)")
+    return out

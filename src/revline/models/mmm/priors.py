@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
@@ -136,3 +137,37 @@ def build_distribution(site: str, spec: Mapping[str, Any], names: Sequence[str] 
     if names is not None:
         d = d.expand([len(names)])
     return d
+
+
+def sample_prior(site: str, spec: Mapping[str, Any], names: Sequence[str] | None, n: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """`n` draws of one site's prior, shaped (n,) or (n, len(names)), in NumPy.
+
+    Why not NumPyro: drawing from the priors is what the identification check and the prior
+    predictive check do after every fit, and NumPyro's Gamma/Beta samplers compile ~10 s of XLA
+    program for a few thousand numbers that NumPy draws in microseconds. Same families, same
+    parameterisations as `build_distribution` (Gamma and Exponential take rates)."""
+    build_distribution(site, spec, names)  # the same validation and messages
+    family = spec["dist"]
+    _, pnames = _DISTS[family]
+    a = [np.asarray(_param(spec[p], names, site, p), dtype=float) for p in pnames]
+    size = (n,) if names is None else (n, len(names))
+    if family == "Normal":
+        return rng.normal(a[0], a[1], size)
+    if family == "HalfNormal":
+        return np.abs(rng.normal(0.0, a[0], size))
+    if family == "LogNormal":
+        return rng.lognormal(a[0], a[1], size)
+    if family == "Gamma":
+        return rng.gamma(a[0], 1.0 / a[1], size)
+    if family == "Beta":
+        return rng.beta(a[0], a[1], size)
+    if family == "Laplace":
+        return rng.laplace(a[0], a[1], size)
+    if family == "Exponential":
+        return rng.exponential(1.0 / a[0], size)
+    if family == "HalfCauchy":
+        return np.abs(a[0] * rng.standard_cauchy(size))
+    from scipy.stats import truncnorm  # TruncatedNormal
+
+    return truncnorm.rvs((a[2] - a[0]) / a[1], np.inf, loc=a[0], scale=a[1], size=size, random_state=rng)

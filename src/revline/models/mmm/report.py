@@ -164,3 +164,35 @@ def parameter_summary(fit, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
     if fit.diagnostics is not None:
         out = out.merge(fit.diagnostics[["parameter", "r_hat", "ess_bulk"]], on="parameter", how="left")
     return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
+
+
+def fit_report(fit, table: pd.DataFrame | None = None, ident: pd.DataFrame | None = None) -> str:
+    """The fit report (Markdown, saved beside the fit as report.md): contributions with each
+    channel's identification, the sentences for channels the data cannot pin down, and the
+    sampler's convergence warnings with what to do."""
+    from revline.models.mmm.diagnostics import convergence_warnings, identification, identification_messages
+
+    table = contributions(fit) if table is None else table
+    ident = identification(fit) if ident is None else ident
+    ok = dict(zip(ident["channel"], ident["identified"]))
+    lines = [f"# Mix model fit: {fit.roles.outcome_col}", "",
+             f"{len(fit.frame)} weeks, {len(fit.channels)} channels, method {fit.method}, seed {fit.run_info.get('seed')}.",
+             "", "| channel | spend | contribution [94% HDI] | share | ROI [94% HDI] | identified |",
+             "|---|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.channel} | {_fmt(r.spend)} | {_fmt(r.contribution)} [{_fmt(r.contribution_low)}, "
+                     f"{_fmt(r.contribution_high)}] | {r.share:.1%} | {r.roi:.2f} [{r.roi_low:.2f}, {r.roi_high:.2f}] | "
+                     f"{'yes' if ok.get(r.channel) else 'no'} |")
+    lines += ["", f"Channels' shares of the fitted outcome add up to {table['share'].sum():.1%}; the rest is the "
+              "baseline (never negative)."]
+    messages = identification_messages(ident)
+    if messages:
+        lines += ["", "## What the data cannot tell", ""] + [f"- {m}" for m in messages]
+    warnings = convergence_warnings(fit.run_info, fit.diagnostics)
+    if warnings:
+        lines += ["", "## Convergence warnings", ""] + [f"- {w}" for w in warnings]
+    return "\n".join(lines) + "\n"
