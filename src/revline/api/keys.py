@@ -26,6 +26,8 @@ PREFIX = {"write": "rlw_", "read": "rlr_"}
 
 @dataclass(frozen=True)
 class ApiKeys:
+    """The write key (public, in tracking snippets) and the read key (private, for reports)."""
+
     write: str
     read: str
     generated: tuple[str, ...] = ()  # which kinds were generated now ("write", "read")
@@ -38,6 +40,8 @@ def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def resolve_keys(con: duckdb.DuckDBPyConnection, write_key: str | None, read_key: str | None) -> ApiKeys:
+    """Each key from the argument, else the environment, else the store, else generated and stored;
+    `generated` names the ones made now."""
     given = {"write": write_key, "read": read_key}
     out: dict[str, str] = {}
     generated: list[str] = []

@@ -147,7 +147,7 @@ class WriteAheadLog:
 
     # -- asyncio front: group commit --
     async def append(self, record: bytes) -> None:
-        """Resolve once `record` (one line, ending in \\n) is fsynced."""
+        r"""Resolve once `record` (one line, ending in \n) is fsynced."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._pending.append(record)

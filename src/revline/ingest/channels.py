@@ -40,6 +40,7 @@ def _load_file(path: Path) -> dict:
 
 
 def default_rules() -> list[dict]:
+    """The channel rules shipped with revline (channel_rules.toml), in match order."""
     text = resources.files("revline.ingest").joinpath("channel_rules.toml").read_text()
     return tomllib.loads(text)["rule"]
 

@@ -12,6 +12,8 @@ from revline.ingest.report import IngestReport, TableCount
 
 @dataclass
 class Ctx:
+    """One file being loaded: where its rows go, which rules apply, and the report they count into."""
+
     con: duckdb.DuckDBPyConnection
     report: IngestReport
     rules: list[dict]

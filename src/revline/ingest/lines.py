@@ -1,4 +1,4 @@
-"""Lines of a text file (gzip or not) as Arrow chunks, numbered, for DuckDB to parse in parallel.
+r"""Lines of a text file (gzip or not) as Arrow chunks, numbered, for DuckDB to parse in parallel.
 
 Why not DuckDB's own reader: a gzip stream can only be decoded by one thread, and every operator
 DuckDB puts behind such a scan runs on that thread too, so a million-event export parsed at one
@@ -7,7 +7,7 @@ parses the current one on every core; the lines are cut with numpy and handed ov
 zero-copy Arrow string array, numbered by the reader itself so that no order-preserving window
 is needed downstream.
 
-A line is what ends with '\\n' (or the end of the file); its number is the count of '\\n' before
+A line is what ends with '\n' (or the end of the file); its number is the count of '\n' before
 it plus one, as an editor shows it. The newline stays on the line (JSON treats it as
 whitespace); callers strip it where the raw text is shown. Bytes that are not UTF-8 would be
 undefined behaviour inside DuckDB, so such lines are decoded with U+FFFD and flagged `_bad_utf8`.
@@ -69,7 +69,7 @@ def _pieces(path: Path) -> Iterator[bytes]:
 
 
 def _newlines(data: bytes) -> np.ndarray:
-    """Positions of b'\\n' in `data`, scanned in cache-sized slices (one pass over a big buffer's
+    r"""Positions of b'\n' in `data`, scanned in cache-sized slices (one pass over a big buffer's
     boolean temporaries would cost more than the scan)."""
     buf = np.frombuffer(data, np.uint8)
     step = 1 << 20

@@ -43,6 +43,9 @@ def period_bounds(expr: str) -> tuple[str, str]:
 
 
 def load_targets(ctx: Ctx, staged: Staged) -> None:
+    """Revenue and pipeline targets per period and segment. The period is period_start/period_end
+    or a `period` ('2025-Q1', '2025-01', '2025', a date range); one that cannot be read or ends
+    before it starts is quarantined."""
     ps, pe = period_bounds("period")
     start, end = f"coalesce(period_start, {ps})", f"coalesce(period_end, {pe})"
     checks = [
@@ -79,6 +82,7 @@ def canonical_columns(con, table: str) -> list[tuple[str, str, bool]]:
 
 
 def primary_key(con, table: str) -> list[str]:
+    """The primary-key columns of a canonical table, from the catalog ([] if it has none)."""
     rows = con.execute(
         "SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
         "AND constraint_type = 'PRIMARY KEY' AND schema_name = 'main'", [table]

@@ -25,6 +25,7 @@ def has_key_constraint(con: duckdb.DuckDBPyConnection, table: str, keys: list[st
 
 
 def is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `table` has no row (cheaper than count(*) on a big table)."""
     return scalar(con, f"SELECT NOT EXISTS (SELECT 1 FROM {table})")
 
 

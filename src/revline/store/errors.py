@@ -43,6 +43,7 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<
 
 
 def damaged(path: Path, detail: str) -> StoreDamagedError:
+    """The one-line error for a store that cannot be read, with the way out."""
     return StoreDamagedError(
         f"store {path} is damaged ({detail}); restore it from a backup, or move it aside and rebuild it "
         f"with `revline ingest` (or `revline demo`)"

@@ -15,6 +15,7 @@ __all__ = ["SchemaTooNewError", "check_version", "current_version", "migrate"]
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version recorded in the store; 0 for a store without schema_meta (a new file)."""
     exists = scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_meta'")
     if not exists:
         return 0

@@ -40,8 +40,9 @@ def _xla_flags() -> None:
 
 _xla_flags()
 
-from revline.models.mmm.data import MMMDataError, from_csv, weekly_from_store
-from revline.models.mmm.model import ModelSpec
+# after _xla_flags(): model.py imports jax, which reads XLA_FLAGS once, at import
+from revline.models.mmm.data import MMMDataError, from_csv, weekly_from_store  # noqa: E402
+from revline.models.mmm.model import ModelSpec  # noqa: E402
 
 __all__ = ["MMMDataError", "ModelSpec", "from_csv", "weekly_from_store", "fit_mmm", "MMMFit", "contributions", "roi",
            "response_curves", "adstock_curves", "optimize_budget", "scenario", "mmm_vs_mta"]

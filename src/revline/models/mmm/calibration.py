@@ -33,6 +33,8 @@ def read_lift_tests(path: str | Path) -> pd.DataFrame:
 
 
 def validate_lift_tests(df: pd.DataFrame, source: str = "lift tests", channels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Lift tests as channel, start, end, lift, sd (common aliases renamed); the first bad row is an
+    MMMDataError naming the row and field."""
     aliases = {"measured_lift": "lift", "lift_sd": "sd", "start_date": "start", "end_date": "end"}
     df = df.rename(columns={k: v for k, v in aliases.items() if k in df.columns})
     missing = [c for c in LIFT_COLUMNS if c not in df.columns]
@@ -105,6 +107,7 @@ def roi_arrays(roi: pd.DataFrame | dict, channels: Sequence[str], spend_totals: 
 
 
 def make_calibration(lift: dict | None, roi: dict | None) -> Calibration | None:
+    """The likelihood terms of lift tests and ROI priors for the model, or None without either."""
     if lift is None and roi is None:
         return None
     fields = {**(lift or {}), **(roi or {})}

@@ -47,11 +47,13 @@ class Roles:
 
 
 def attach_roles(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """Record in `df.attrs` which column is the date, the outcome, each channel and each control."""
     df.attrs[ROLES_KEY] = roles.to_dict()
     return df
 
 
 def roles_of(df: pd.DataFrame) -> Roles | None:
+    """The roles `attach_roles` recorded on `df`, or None."""
     d = df.attrs.get(ROLES_KEY)
     return Roles.from_dict(d) if d else None
 
@@ -90,7 +92,7 @@ def weekly_from_store(
     out = con.execute(
         f"""SELECT CAST(date_trunc('week', {ts}) AS DATE) AS week, SUM(CAST(amount AS DOUBLE)) AS y
             FROM opportunities WHERE {ts} IS NOT NULL AND amount IS NOT NULL AND {where}{rt}
-            GROUP BY 1 ORDER BY 1""",
+            GROUP BY 1 ORDER BY 1""",  # noqa: S608 - column and filter chosen from two fixed pairs; revenue_type is bound
         params,
     ).df()
     wide = spend.pivot_table(index="week", columns="channel", values="spend", aggfunc="sum", fill_value=0.0)

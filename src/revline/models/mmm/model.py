@@ -76,6 +76,9 @@ class Design(NamedTuple):
 
 @dataclass
 class Scales:
+    """Divisors that bring spend, outcome and controls to about [0, 1] for the sampler, kept with
+    the fit to turn scaled draws back into money."""
+
     channel: np.ndarray  # (C,)
     target: float
     control: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (K,)
@@ -97,13 +100,14 @@ def _max_abs(a: np.ndarray) -> np.ndarray:
 
 
 def compute_scales(spend: np.ndarray, y: np.ndarray, controls: np.ndarray | None = None) -> Scales:
+    """Each channel and control scaled by its largest absolute value, the outcome by its own (1 where 0)."""
     tgt = float(np.abs(y).max()) or 1.0
     ctrl = np.zeros(0) if controls is None or np.asarray(controls).size == 0 else _max_abs(np.asarray(controls))
     return Scales(_max_abs(spend), tgt, ctrl)
 
 
 def control_coefficients(gamma_scaled, scales: Scales):
-    """gamma per original unit of each control (PyMC-Marketing's `gamma_control`)."""
+    """Gamma per original unit of each control (PyMC-Marketing's `gamma_control`)."""
     return np.asarray(gamma_scaled) / scales.control
 
 
@@ -141,6 +145,7 @@ def adstock_weights(params: dict, spec: ModelSpec):
 
 
 def saturate(x, params: dict, spec: ModelSpec):
+    """The saturation curve of the spec (logistic or Hill) times each channel's beta."""
     if spec.saturation == "logistic":
         return params["saturation_beta"] * tf.logistic_saturation(x, params["saturation_lam"])
     return params["saturation_beta"] * tf.hill_saturation(x, params["saturation_slope"], params["saturation_kappa"])

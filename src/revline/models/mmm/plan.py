@@ -74,6 +74,7 @@ def future_controls(fit, n_weeks: int, controls: Mapping[str, float] | pd.DataFr
 
 
 def check_channels(fit, names, what: str) -> None:
+    """MMMDataError for any name in `names` that is not a channel of the fit."""
     unknown = [c for c in names if c not in fit.channels]
     if unknown:
         raise MMMDataError(f"{what}: unknown channel(s) {unknown}; the model has {fit.channels}")

@@ -48,6 +48,7 @@ def _components_fn(key: tuple):
 
 
 def media_params(params: dict) -> dict:
+    """The adstock and saturation draws only: what a channel contribution needs."""
     return {k: jnp.asarray(v) for k, v in params.items() if k.startswith(("adstock_", "saturation_"))}
 
 

@@ -58,7 +58,7 @@ class PriorError(ValueError):
 
 
 def load_priors(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Read overrides from TOML: one table per site, e.g. `[saturation_beta]\\ndist = "HalfNormal"`."""
+    r"""Read overrides from TOML: one table per site, e.g. `[saturation_beta]\ndist = "HalfNormal"`."""
     with open(path, "rb") as fh:
         return tomllib.load(fh)
 
@@ -78,6 +78,8 @@ def _non_negative(spec: Mapping[str, Any]) -> bool:
 
 
 def merge_priors(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The default priors with `overrides` applied per site; an unknown site or distribution, or a
+    prior allowing negative values where the model needs a non-negative one, is a PriorError."""
     out = deepcopy(DEFAULT_PRIORS)
     for site, spec in (overrides or {}).items():
         if site not in DEFAULT_PRIORS:
