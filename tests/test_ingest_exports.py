@@ -154,6 +154,9 @@ def test_api_and_report_shapes_load_the_source_won_count_and_revenue(exports, tm
         t = report.by_table()["opportunities"]
         assert t == {"read": 60, "loaded": 60, "updated": 0, "quarantined": 0}, shape
         assert _won_in_store(con) == source, shape
+        # the amounts' own currency when there is no currency column ('1.054,00 €')
+        assert con.execute("SELECT list(DISTINCT currency) FROM opportunities").fetchone()[0] == (
+            ["EUR"] if shape == "european" else ["USD"]), shape
         assert con.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 0
         con.close()
 

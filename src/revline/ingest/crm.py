@@ -17,6 +17,7 @@ from revline.ingest.revenue_types import revenue_type_case
 from revline.ingest.sqlfrag import lit, snake
 from revline.ingest.upsert import upsert
 from revline.ingest.validate import Check, Field, typed_rows
+from revline.ingest.values import currency_sql
 from revline.ingest.writers import write_identity_links, write_stage_events, write_touchpoints
 
 F, REQ = Field, True
@@ -33,6 +34,11 @@ CANON_STAGE = (
     "CASE WHEN {s} IN ('closed_won', 'closedwon', 'won') THEN 'won' "
     "WHEN {s} IN ('closed_lost', 'closedlost', 'lost') THEN 'lost' ELSE {s} END"
 )
+
+
+# the currency an amount cell names ('1.054,00 €', 'USD 1,054.00') when the file has no currency column
+_AMOUNT_CURRENCY = (f"CASE WHEN {currency_sql('amount__raw')} IN ({_CURRENCY_LIST}) "
+                    f"THEN {currency_sql('amount__raw')} END")
 
 
 def canon_stage(expr: str) -> str:
@@ -158,7 +164,7 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
         ctx.report.unmapped_types[raw] += n
     sql = (
         f"SELECT opportunity_id, account_id, name, {revenue_type_case('type_raw', ctx.type_map)} AS revenue_type, "
-        f"type_raw, stage, amount, upper(coalesce(currency, 'USD')) AS currency, "
+        f"type_raw, stage, amount, upper(coalesce(currency, {_AMOUNT_CURRENCY}, 'USD')) AS currency, "
         f"CASE WHEN probability > 1 THEN probability / 100 ELSE probability END AS probability, created_at, "
         f"CASE WHEN closed THEN close_date END AS closed_at, closed AS is_closed, won AND closed AS is_won, "
         f"campaign_id, {lit(source_system)} AS source_system, _row AS _ord FROM {t.table}_o"

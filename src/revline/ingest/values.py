@@ -122,6 +122,18 @@ def number_sql(v: str, decimal: str | None, kind: str = "decimal") -> str:
     return f"CAST(round({expr}) AS BIGINT)" if kind == "int" else expr
 
 
+# currency symbols that name one currency ('$' does not: dollars of many countries)
+SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+
+
+def currency_sql(v: str) -> str:
+    """The currency a formatted amount names itself ('USD 1,054.00', '1.054,00 €', '£5'), as an
+    ISO code, or NULL ('$1,054.00', '1054'): the fallback when a file has no currency column."""
+    code = f"upper(regexp_extract({v}, '(?:^|[\s\d(])([A-Za-z]{{3}})(?:$|[\s\d)])', 1))"
+    symbol = "CASE " + " ".join(f"WHEN contains({v}, {_q(k)}) THEN {_q(c)}" for k, c in SYMBOLS.items()) + " END"
+    return f"coalesce(nullif({code}, ''), {symbol})"
+
+
 def ambiguous_sql(v: str) -> str:
     """TRUE for a value whose separator is ambiguous on its own ('1.200', '1,200')."""
     return f"coalesce(regexp_full_match({digits_sql(v)}, {_q(_AMBIGUOUS)}), false)"
