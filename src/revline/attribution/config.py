@@ -71,10 +71,8 @@ BUILTIN_MODELS: dict[str, PositionWeights] = {
     "w_shaped": PositionWeights(FT=0.3, LC=0.3, OC=0.3, other=0.1),
     "full_path": PositionWeights(FT=0.225, LC=0.225, OC=0.225, CW=0.225, other=0.1),
 }
-"""The rule models of design.md. `full_path` is also called Z-shaped."""
-
-U_SHAPED_50_50 = PositionWeights(FT=0.5, LC=0.5, other=0.0)
-"""The Marketo Measure variant of U-shaped: first and lead creation touches only."""
+"""The built-in rule models (README, Models). `full_path` is also called Z-shaped. Other
+splits, such as the 50/50 U-shaped variant (FT=50, LC=50), are a weights file away."""
 
 
 _KEY_ALIASES = {

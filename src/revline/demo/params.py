@@ -139,7 +139,7 @@ class Params:
 
 # Named variants of the company, each a set of parameter overrides. "default" is the demo everyone
 # sees; the others exist so a model can be checked against the truth on more than one company
-# (tests/test_mmm_truth.py): "strong_tv" multiplies the TV flight's lift on direct and organic search
+# (`generate(..., config="strong_tv")`): "strong_tv" multiplies the TV flight's lift on direct and organic search
 # visits by ~4.4 (tv_lift_max 0.9 -> 4.0), everything else equal.
 CONFIGS: dict[str, dict] = {"default": {}, "strong_tv": {"tv_lift_max": 4.0}}
 

@@ -12,8 +12,6 @@ from revline.ingest.sqlfrag import lit
 from revline.ingest.upsert import upsert
 from revline.store.rows import scalar
 
-_SLOT = "CASE WHEN stage IN ('won', 'lost') THEN 'closed' ELSE stage END"
-
 
 def write_stage_events(ctx: Ctx, select_sql: str, source_system: str, *, replace_slots: bool) -> None:
     """`select_sql` yields object_type, object_id, stage, entered_at, _ord.

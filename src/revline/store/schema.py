@@ -1,4 +1,4 @@
-"""The one-roof schema: every canonical table of design.md, versioned.
+"""The one-roof schema: every canonical table, versioned.
 
 Why versioned migrations instead of `CREATE TABLE IF NOT EXISTS` alone: a user's store file
 outlives a release. Each entry of MIGRATIONS moves a file from version N-1 to N inside one
