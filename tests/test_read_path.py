@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from conftest import API_READ_KEY, API_WRITE_KEY
 from revline.attribution import run_models
-from revline.attribution.eligibility import USD_RATES
+from revline.vocabulary import USD_RATES
 from revline.journeys import build, funnel
 from revline.reports.accounts import find_accounts
 from revline.reports.revenue import revenue_vs_target, target_periods

@@ -8,13 +8,13 @@ Heavy imports happen inside the commands, which keeps `revline --help` instant.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import Annotated, Optional
 
 import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
+
+from revline.commands.options import DbOption
 
 
 def user_error(exc: BaseException) -> str | None:
@@ -52,10 +52,6 @@ app = typer.Typer(
 )
 console = Console()
 
-DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
-]
 
 
 @app.callback()

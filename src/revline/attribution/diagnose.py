@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from revline.attribution.eligibility import LEAD_MILESTONES
+from revline.vocabulary import LEAD_MILESTONES
 
 INGEST_TOUCHES = (
     "ingest web events (Segment), CampaignMember/Task/Event exports, or CRM records carrying Lead Source / "

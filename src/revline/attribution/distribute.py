@@ -160,7 +160,7 @@ def _fit_and_write(
 
 def _registry_runner(fit, con, *, milestones, revenue_types, scope="account", lookback_days=None, weighted=False, **params):
     """`revline.attribution.MODELS` signature: one run per milestone and revenue type."""
-    from revline.attribution.eligibility import LEAD_MILESTONES
+    from revline.vocabulary import LEAD_MILESTONES
 
     run_ids = []
     for milestone in milestones:

@@ -14,7 +14,7 @@ Conventions (documented for users in the CLI help and the architecture doc):
   the people in scope; OC = `created_at`; CW = `closed_at`.
 * `lead`/`mql`/`sql` conversions are people (scope person/contact_roles) or accounts (scope
   account; a person without an account stays a person conversion so it is not lost).
-* Amounts are converted to USD with the fixed table `USD_RATES` (a deliberate, documented
+* Amounts are converted to USD with the fixed table `revline.vocabulary.USD_RATES` (a deliberate, documented
   approximation: attribution shares do not depend on it, only cross-currency sums do). A null
   amount counts as 0. `weighted=True` multiplies by `probability` (won = 1, closed lost = 0 when
   probability is missing).
@@ -29,19 +29,10 @@ from typing import Any, Literal, TypeGuard
 import ibis
 import ibis.expr.types as ir
 
-Scope = Literal["account", "contact_roles", "person"]
-LEAD_MILESTONES: tuple[str, ...] = ("lead", "mql", "sql")
-OPPORTUNITY_MILESTONES: tuple[str, ...] = ("opportunity", "won")
-MILESTONES: tuple[str, ...] = LEAD_MILESTONES + OPPORTUNITY_MILESTONES
-SCOPES: tuple[str, ...] = ("account", "contact_roles", "person")
-REVENUE_TYPES: tuple[str, ...] = ("new_business", "renewal", "expansion")
+from revline.vocabulary import MILESTONES, OPPORTUNITY_MILESTONES, USD_RATES
 
-USD_RATES: dict[str, float] = {
-    "USD": 1.0, "EUR": 1.08, "GBP": 1.27, "CAD": 0.73, "AUD": 0.66, "NZD": 0.60,
-    "CHF": 1.13, "JPY": 0.0067, "SEK": 0.095, "NOK": 0.093, "DKK": 0.145, "INR": 0.012,
-    "SGD": 0.74, "BRL": 0.18, "MXN": 0.055, "ZAR": 0.055, "PLN": 0.25, "HKD": 0.128,
-}
-"""Fixed conversion rates to USD (approximate 2024 averages). Unknown currencies are an error."""
+Scope = Literal["account", "contact_roles", "person"]
+SCOPES: tuple[str, ...] = ("account", "contact_roles", "person")
 
 CONVERSION_COLUMNS = [
     "conversion_id", "conversion_type", "account_id", "converted_at", "window_start",

@@ -29,11 +29,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from revline.store.transaction import transaction
+from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, UNATTRIBUTED
 
-UNATTRIBUTED = "(unattributed)"
-ALL_TYPES: tuple[str | None, ...] = ("all", None)
+ALL_TYPES: tuple[str | None, ...] = (ALL_REVENUE, None)
 """How a run over every revenue type is labelled: 'all' (opportunity/won), NULL (lead milestones)."""
-LEAD_MILESTONES: tuple[str, ...] = ("lead", "mql", "sql")
 
 
 @dataclass(frozen=True)

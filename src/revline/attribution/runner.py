@@ -15,24 +15,16 @@ import ibis
 import ibis.expr.types as ir
 
 from revline.attribution.config import BUILTIN_MODELS, PositionWeights, load_weights_file
-from revline.attribution.eligibility import (
-    LEAD_MILESTONES,
-    MILESTONES,
-    REVENUE_TYPES,
-    SCOPES,
-    USD_RATES,
-    Scope,
-    conversions,
-    eligible_touches,
-)
+from revline.attribution.eligibility import SCOPES, Scope, conversions, eligible_touches
 from revline.attribution.ledger import ROW_COLUMNS, new_run_id, write_ledger
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
+from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, MILESTONES, REVENUE_TYPES, USD_RATES
+from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as DEFAULT_REVENUE_TYPES
 
 Progress = Callable[[int, int, str], None]
 """progress(done, total, label): called after each run is written."""
 
-ALL_REVENUE = "all"
 
 
 def attribute(
@@ -89,7 +81,7 @@ def _check_inputs(con: Any, milestones: Iterable[str]) -> None:
         examples = ", ".join(f"{oid} (currency={cur!r})" for oid, cur in bad)
         raise ValueError(
             f"opportunities: {n} rows have a currency without a USD rate in "
-            f"revline.attribution.eligibility.USD_RATES, field currency, e.g. {examples}"
+            f"revline.vocabulary.USD_RATES, field currency, e.g. {examples}"
         )
     null_cur = con.execute("SELECT opportunity_id FROM opportunities WHERE currency IS NULL LIMIT 1").fetchall()
     if null_cur:
@@ -205,10 +197,10 @@ def run_models(
     for m in ms:
         if m not in MILESTONES:
             raise ValueError(f"unknown milestone {m!r}; expected one of {', '.join(MILESTONES)}")
-    rts = list(revenue_types) if revenue_types is not None else [*REVENUE_TYPES, ALL_REVENUE]
+    rts = list(revenue_types) if revenue_types is not None else [*DEFAULT_REVENUE_TYPES, ALL_REVENUE]
     for r in rts:
-        if r not in (*REVENUE_TYPES, "contraction", ALL_REVENUE):
-            raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, contraction, all")
+        if r not in (*REVENUE_TYPES, ALL_REVENUE):
+            raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, {ALL_REVENUE}")
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
     if not half_life_days > 0:

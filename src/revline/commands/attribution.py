@@ -11,10 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
-]
+from revline.commands.options import DbOption
+
 
 
 NoStitchOption = Annotated[
@@ -121,14 +119,14 @@ def register(app: typer.Typer) -> None:
 
         from revline.attribution import run_models
         from revline.attribution.diagnose import nothing_to_attribute
-        from revline.attribution.eligibility import LEAD_MILESTONES, MILESTONES, REVENUE_TYPES
+        from revline.vocabulary import ALL_REVENUE, ATTRIBUTED_REVENUE_TYPES, LEAD_MILESTONES, MILESTONES
 
         if weights is not None and not weights.exists():
             _fail(f"weights file {weights} does not exist")
         con = open_fresh(db, read_only=False, no_stitch=no_stitch)
         console = Console()
         ms = milestone or list(MILESTONES)
-        rts = revenue_type or [*REVENUE_TYPES, "all"]
+        rts = revenue_type or [*ATTRIBUTED_REVENUE_TYPES, ALL_REVENUE]
         pairs = [(m, None) if m in LEAD_MILESTONES else (m, r) for m in ms for r in ([None] if m in LEAD_MILESTONES else rts)]
         if set(ms) <= set(MILESTONES):
             reason = nothing_to_attribute(con, pairs, scope)

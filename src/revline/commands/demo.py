@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+
+from revline.commands.options import DbOption
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +18,7 @@ def register(app: typer.Typer) -> None:
         size: Annotated[str, typer.Option(help="small (2,000 accounts), medium or large (>= 5M touchpoints).")] = "small",
         out: Annotated[Path, typer.Option("--out", help="Where the demo's source files and ground truth go.")] = Path("revline-demo"),
         seed: Annotated[int, typer.Option(help="Random seed: same seed, same company.")] = 42,
-        db: Annotated[Optional[Path], typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB")] = None,
+        db: DbOption = None,
         report: Annotated[Path, typer.Option("--report", help="Self-contained HTML report to write.")] = Path("revline_report.html"),
         no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report.")] = False,
         generate_only: Annotated[bool, typer.Option("--generate-only", help="Only write the source files (no store, no models).")] = False,

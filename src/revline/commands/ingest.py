@@ -7,10 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
-]
+from revline.commands.options import DbOption
+
 
 
 def register(app: typer.Typer) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
-]
+from revline.commands.options import DbOption
+
 
 _MARKERS = {
     "first_touch": "◆ first touch", "lead": "● lead", "mql": "● MQL", "sql": "● SQL",

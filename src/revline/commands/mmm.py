@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).",
-                                               envvar="REVLINE_DB")]
+from revline.commands.options import DbOption
+
 FitDirOpt = Annotated[Optional[Path], typer.Option("--fit-dir", help="Saved fit (default: <store folder>/mmm/<outcome>).")]
 
 
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
 
     @mmm.command("fit")
     def fit_cmd(
-        db: DbOpt = None,
+        db: DbOption = None,
         csv: Annotated[Optional[Path], typer.Option("--csv", help="Weekly CSV instead of the store.")] = None,
         date_col: Annotated[str, typer.Option("--date-col")] = "date",
         outcome_col: Annotated[str, typer.Option("--outcome-col")] = "y",
@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
         quarter: Annotated[str, typer.Option("--quarter", help="'next' or e.g. 2025Q3.")] = "next",
         outcome: Annotated[str, typer.Option("--outcome")] = "pipeline",
         fit_dir: FitDirOpt = None,
-        db: DbOpt = None,
+        db: DbOption = None,
     ) -> None:
         """Allocate a budget over channels to maximise the expected outcome."""
         from rich.console import Console
@@ -212,7 +212,7 @@ def register(app: typer.Typer) -> None:
         carryover: Annotated[bool, typer.Option("--carryover/--no-carryover", help="Count effects after the window.")] = False,
         outcome: Annotated[str, typer.Option("--outcome")] = "pipeline",
         fit_dir: FitDirOpt = None,
-        db: DbOpt = None,
+        db: DbOption = None,
     ) -> None:
         """Predicted outcome of a plan vs the baseline plan for a quarter."""
         from rich.console import Console

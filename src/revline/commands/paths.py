@@ -13,12 +13,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from revline.commands.options import DbOption
+
 console = Console()
 
-DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).", envvar="REVLINE_DB"),
-]
 SepOption = Annotated[str, typer.Option("--sep", help="Separator between channels in the path column.")]
 
 paths_app = typer.Typer(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from revline.commands.options import DbOption
 
 
 def register(app: typer.Typer) -> None:
@@ -13,8 +14,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def serve(
-        db: Annotated[Optional[Path], typer.Option("--db", help="Store file (default ./revline.duckdb, or $REVLINE_DB).",
-                                                   envvar="REVLINE_DB")] = None,
+        db: DbOption = None,
         host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
         write_key: Annotated[Optional[str], typer.Option("--write-key", envvar="REVLINE_WRITE_KEY",
@@ -28,7 +28,6 @@ def register(app: typer.Typer) -> None:
         Keys: --write-key/--read-key, else $REVLINE_WRITE_KEY/$REVLINE_READ_KEY, else the keys stored
         in the store; if there are none, new keys are generated, stored and printed here.
         """
-        import asyncio
 
         import uvicorn
         from rich.console import Console

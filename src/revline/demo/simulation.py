@@ -19,6 +19,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from revline.demo.marketing import MarketingPlan, build_plan
+from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES
 from revline.demo.params import (
     BLOCK_ACCOUNTS, CHANNELS, EVENT_CHANNELS, WEB_CHANNELS, Params,
 )
@@ -32,8 +33,8 @@ KIND_NAMES = ("page", "form_fill", "content_download", "webinar", "event", "dire
               "call", "sales_email", "meeting")
 # records written per touch of each kind (a webinar is a Segment registration + a CampaignMember)
 RECORDS_PER_KIND = np.array([1, 1, 1, 2, 1, 1, 1, 1, 1, 1])
-NB, RENEWAL, EXPANSION = 0, 1, 2
-REVENUE_TYPES = ("new_business", "renewal", "expansion")
+NB, RENEWAL, EXPANSION = 0, 1, 2  # indexes of REVENUE_TYPES (revline.vocabulary.ATTRIBUTED_REVENUE_TYPES)
+REVENUE_TYPES = ATTRIBUTED_REVENUE_TYPES
 RATE_CHANNELS = WEB_CHANNELS + ("content", "partner", "email", "sales_outreach")
 
 

@@ -12,8 +12,7 @@ import tomllib
 from pathlib import Path
 
 from revline.ingest.sqlfrag import lit, snake
-
-REVENUE_TYPES = ("new_business", "renewal", "expansion", "contraction")
+from revline.vocabulary import REVENUE_TYPES
 
 DEFAULT_TYPE_MAP: dict[str, str] = {
     "New Customer": "new_business",

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from revline.store.sql import lit
+from revline.vocabulary import REVENUE_TYPES
 
 NEW_BUSINESS_STAGES: tuple[str, ...] = ("first_touch", "lead", "mql", "sql", "opportunity", "won")
 RECURRING_STAGES: tuple[str, ...] = ("opportunity", "won")
-REVENUE_TYPES: tuple[str, ...] = ("new_business", "renewal", "expansion", "contraction")
 FUNNEL_COLUMNS: tuple[str, ...] = ("stage", "count", "conversion_to_next", "median_days_to_next")
 
 

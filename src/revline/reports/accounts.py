@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from revline.reports.tables import NotFound, usd_sql
+from revline.reports.tables import NotFound
+from revline.vocabulary import usd_sql
 
 _ACCOUNTS = rf"""
     SELECT a.account_id, a.name, a.domain, a.industry,

@@ -21,10 +21,10 @@ from plotly.offline import get_plotlyjs
 from revline.reports.revenue import actuals, revenue_vs_target
 from revline.reports.roi import roi_table, spend_by
 from revline.reports.tables import attribution_by
+from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as REVENUE_TYPES
 
 RULE_ORDER = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay",
               "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
-REVENUE_TYPES = ("new_business", "renewal", "expansion")
 DEFAULT_ROI_MODEL = "w_shaped"
 
 _CSS = """

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from revline.reports.tables import ReportError, as_date, usd_sql
+from revline.reports.tables import ReportError, as_date
+from revline.vocabulary import usd_sql
 
 Period = Literal["month", "quarter", "year"]
 COMPANY = "all"

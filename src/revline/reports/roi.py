@@ -3,7 +3,7 @@
 Why ledger-based: ROI must use the same credit as the attribution reports, so it joins the
 ledger of one model to spend by channel, campaign or month rather than re-deriving credit.
 
-Conventions (all money in USD through attribution.eligibility.USD_RATES):
+Conventions (all money in USD through revline.vocabulary.USD_RATES):
 * Spend is summed over `spend.date` in [start, end]; attributed pipeline/revenue over the
   touch date in [start, end] (a touch is what spend buys, so both sides use the same clock;
   `by='month'` is the touch month against the spend month).
@@ -22,7 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from revline.reports.tables import ReportError, ledger_sql, ledger_sums, require_run, usd_sql
+from revline.reports.tables import ReportError, ledger_sql, ledger_sums, require_run
+from revline.vocabulary import usd_sql
 
 By = Literal["channel", "campaign", "month"]
 NONE_KEY = "(none)"

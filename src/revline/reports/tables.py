@@ -8,7 +8,7 @@ is never double counted with the per-type runs.
 
 Conventions:
 * Values: at `opportunity` the money is pipeline, at `won` revenue (USD, see
-  attribution.eligibility.USD_RATES); at lead/mql/sql there is no money and `value='auto'`
+  revline.vocabulary.USD_RATES); at lead/mql/sql there is no money and `value='auto'`
   reports conversions (sum of credits).
 * `start`/`end` (inclusive dates) filter on the conversion date for opportunity conversions
   (created_at for `opportunity`, closed_at for `won`) and on the touch date for lead/mql/sql
@@ -26,11 +26,10 @@ import pandas as pd
 
 from revline.attribution import ledger
 from revline.attribution.ledger import ALL_TYPES, RunSelection
+from revline.vocabulary import LEAD_MILESTONES, MILESTONES
 
 Dimension = Literal["channel", "campaign", "touch_type", "month", "touch_position"]
 DIMENSIONS: tuple[str, ...] = ("channel", "campaign", "touch_type", "month", "touch_position")
-LEAD_MILESTONES = ("lead", "mql", "sql")
-MILESTONES = ("lead", "mql", "sql", "opportunity", "won")
 
 
 class ReportError(ValueError):
@@ -381,14 +380,6 @@ def unattributed(
     )
 
 
-def usd_sql(amount: str, currency: str) -> str:
-    """SQL expression converting an amount to USD with the attribution rate table."""
-    from revline.attribution.eligibility import USD_RATES
-
-    cases = " ".join(f"WHEN '{c}' THEN {r}" for c, r in USD_RATES.items())
-    return f"(coalesce({amount}, 0) * CASE upper(coalesce({currency}, 'USD')) {cases} END)"
-
-
 def available_runs(con: Any) -> pd.DataFrame:
     """The latest runs in the store (what the reports can show)."""
     return con.execute(
@@ -416,5 +407,5 @@ def write_table(df: pd.DataFrame, path: Any) -> None:
 __all__ = [
     "DIMENSIONS", "LEDGER_ROW_COLUMNS", "ReportError", "as_date", "attribution_by", "attribution_summary", "available_runs", "ledger_rows",
     "ledger_sql", "ledger_sums", "model_comparison", "NotFound", "RunSelection", "resolve_model", "require_run",
-    "select_runs", "unattributed", "usd_sql", "write_table",
+    "select_runs", "unattributed", "write_table",
 ]
