@@ -22,6 +22,7 @@ import duckdb
 
 from revline.api.wal import list_segments, truncate_torn_tail
 from revline.ingest.pending import derive_owed, enqueue
+from revline.ingest.timewindow import lower_z_as_utc
 from revline.store.transaction import transaction
 
 log = logging.getLogger("revline.collector")
@@ -58,7 +59,7 @@ SELECT
     m.userId AS user_id,
     m.groupId AS group_id,
     m.previousId AS previous_id,
-    coalesce(timezone('UTC', TRY_CAST(coalesce(m.timestamp, m.originalTimestamp) AS TIMESTAMPTZ)), rt) AS occurred_at,
+    coalesce(timezone('UTC', TRY_CAST({sent} AS TIMESTAMPTZ)), rt) AS occurred_at,
     rt AS received_at,
     m.properties AS properties,
     m.traits AS traits,
@@ -69,11 +70,16 @@ QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY rt, rid, ord) = 1
 """
 
 
+# the time as sent (a lowercase 'z' suffix is UTC too); a time outside the plausibility window is
+# kept on the event, and its touch dated by the receive time (revline.ingest.timewindow)
+_SENT = lower_z_as_utc("coalesce(m.timestamp, m.originalTimestamp)")
+
+
 def _insert_sql(source: str) -> str:
     """Messages of the segment whose id is not stored yet (an anti-join: `events` has no key
     index, see store schema version 4; the QUALIFY above dedupes within the segment)."""
     return (
-        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM (" + _MESSAGES_SQL.format(source=source)
+        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM (" + _MESSAGES_SQL.format(source=source, sent=_SENT)
         + ") m WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.message_id) RETURNING message_id"
     )
 

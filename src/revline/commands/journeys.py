@@ -57,6 +57,11 @@ def _rows_for_display(df):
     return lines
 
 
+def _minute(when) -> str:
+    """YYYY-MM-DD HH:MM for any year (strftime writes year 1 as '1' and refuses year 0 in pandas)."""
+    return f"{when.year:04d}-{when.month:02d}-{when.day:02d} {when.hour:02d}:{when.minute:02d}"
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
 
@@ -154,7 +159,7 @@ def register(app: typer.Typer) -> None:
         shown = lines if limit <= 0 else lines[:limit]
         for line in shown:
             when = line["time"]
-            table.add_row(when.strftime("%Y-%m-%d %H:%M") if hasattr(when, "strftime") else _fmt(when), line["person"], line["channel"], line["touch"], line["campaign"],
+            table.add_row(_minute(when) if hasattr(when, "year") else _fmt(when), line["person"], line["channel"], line["touch"], line["campaign"],
                           ", ".join(line["marks"]))
         console.print(table)
         if len(shown) < len(lines):

@@ -27,6 +27,7 @@ from revline.ingest.lines import batches, line_chunks
 from revline.ingest.readers import Broken, Staged, _new_name, split_broken
 from revline.ingest.report import IngestReport
 from revline.ingest.sqlfrag import clean, ident, lit, parse_clean_timestamp, snake
+from revline.ingest.timewindow import TimeWindow, lower_z_as_utc
 from revline.ingest.upsert import is_empty, upsert
 from revline.ingest.validate import Check, Field, quarantine_broken, typed_rows
 from revline.store.rows import scalar
@@ -51,8 +52,8 @@ RAW: dict[str, str] = {
     "user_id": "j.userId",
     "group_id": "j.groupId",
     "previous_id": "j.previousId",
-    "occurred_at": "coalesce(j.timestamp, j.originalTimestamp, j.sentAt, j.receivedAt)",
-    "received_at": "j.receivedAt",
+    "occurred_at": lower_z_as_utc("coalesce(j.timestamp, j.originalTimestamp, j.sentAt, j.receivedAt)"),
+    "received_at": lower_z_as_utc("j.receivedAt"),
     "properties": "j.properties",
     # traits live at the top level (identify) or under context.traits (track/page); the
     # `contains` guard keeps the second JSON parse off the rows that cannot have them
@@ -333,7 +334,7 @@ def derive(ctx: Ctx, message_ids_table: str | None = None, *, source: str | None
     staging table `source` (see `_staging_table`: the columns of `events`, the touch columns,
     `_g` order and `_f` file index, whose counts go to `ctxs[_f]`), else the stored events listed
     in `message_ids_table`, else all stored events (counts to `ctx`)."""
-    cols = "message_id, type, event, anonymous_id, user_id, previous_id, occurred_at, properties, traits, context"
+    cols = "message_id, type, event, anonymous_id, user_id, previous_id, occurred_at, received_at, properties, traits, context"
     if source:
         src = f"SELECT {cols}, {', '.join(TOUCH_COLUMNS)}, _g, _f FROM {source}"
     else:
@@ -373,8 +374,10 @@ def _derive_touchpoints(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
         c.record("touchpoints", loaded_updated=(counts.get(f, 0), 0))
     # plain equality on a NUL-coalesced key: DuckDB's hash join on IS NOT DISTINCT FROM cost twice as much
     on = " AND ".join(f"coalesce(b.t_{c}, chr(0)) = coalesce(k.{c}, chr(0))" for c in ("source", "medium", "referrer"))
+    # a sent time outside the plausibility window dates the touch by the receive time, flagged
+    at, flag = TimeWindow.from_env().touch_time_sql("b.occurred_at", "b.received_at")
     sql = (
-        f"SELECT b.message_id AS touchpoint_id, b.occurred_at, NULL::VARCHAR AS person_id, b.anonymous_id, "
+        f"SELECT b.message_id AS touchpoint_id, {at} AS occurred_at, {flag} AS time_flag, NULL::VARCHAR AS person_id, b.anonymous_id, "
         f"NULL::VARCHAR AS account_id, k.channel, b.t_source AS source, b.t_medium AS medium, b.t_campaign AS campaign_id, "
         f"b.t_touch_type AS touch_type, false AS is_offline, 'segment' AS source_system, b.message_id AS source_ref, "
         f"CASE WHEN b.user_id IS NOT NULL THEN 'user_id' ELSE 'anonymous_id' END AS identity_type, "
@@ -394,8 +397,9 @@ def _derive_links(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
     is kept, and an edge already stored stays as it is."""
     con = ctx.con
     ev, links = _new_name("segid"), _new_name("seglink")
+    observed, _ = TimeWindow.from_env().touch_time_sql("occurred_at", "received_at")  # the touches' rule
     con.execute(
-        f"CREATE TEMP TABLE {ev} AS SELECT _g, _f, type, anonymous_id, user_id, previous_id, occurred_at, "
+        f"CREATE TEMP TABLE {ev} AS SELECT _g, _f, type, anonymous_id, user_id, previous_id, {observed} AS observed_at, "
         f"lower(trim(json_extract_string(traits, '$.email'))) AS email FROM ({src}) WHERE type IN ('identify', 'alias')"
     )
     edges = [
@@ -406,7 +410,7 @@ def _derive_links(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
     ]
     union = " UNION ALL ".join(
         f"SELECT {lt} AS left_type, {lv} AS left_value, {rt} AS right_type, {rv} AS right_value, {s} AS source, "
-        f"occurred_at AS observed_at, _g, _f, {i} AS _k FROM {ev} WHERE {w}"
+        f"observed_at, _g, _f, {i} AS _k FROM {ev} WHERE {w}"
         for i, (lt, lv, rt, rv, s, w) in enumerate(edges)
     )
     keys = ", ".join(_LINK_KEYS)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import duckdb
 
+from revline.journeys.timeline import python_time
 from revline.store.rows import one_row
 
 
@@ -56,7 +57,8 @@ def account_summary(con: duckdb.DuckDBPyConnection, account_id: str) -> AccountS
         [account_id],
     )
     touches, first_at, last_at = one_row(
-        con, "SELECT count(*), min(occurred_at), max(occurred_at) FROM touchpoints WHERE account_id = ?", [account_id]
+        con, f"SELECT count(*), {python_time('min(occurred_at)')}, {python_time('max(occurred_at)')} "  # noqa: S608 - fixed SQL
+        "FROM touchpoints WHERE account_id = ?", [account_id]
     )
     by_channel = dict(
         con.execute(
@@ -66,7 +68,8 @@ def account_summary(con: duckdb.DuckDBPyConnection, account_id: str) -> AccountS
     )
     milestones = dict(
         con.execute(
-            "SELECT milestone, min(occurred_at) FROM milestones WHERE object_type = 'account' AND object_id = ? "
+            f"SELECT milestone, {python_time('min(occurred_at)')} FROM milestones "  # noqa: S608 - fixed SQL
+            "WHERE object_type = 'account' AND object_id = ? "
             "GROUP BY 1 ORDER BY 2, 1",
             [account_id],
         ).fetchall()

@@ -62,6 +62,15 @@ def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
     raise KeyError(f"no account id, account domain, person id or email matches {key!r}")
 
 
+# Times a Python datetime can hold (years 1-9999). Why: a store may hold any TIMESTAMP (DuckDB's
+# run from 290,309 BC), e.g. a CRM date typed as year 0 or 20260; such a time is shown at the
+# nearest representable instant (and still sorted by its true value) instead of failing every
+# reader of the journey (API, CLI) that turns it into a datetime.
+def python_time(expr: str) -> str:
+    """SQL: the TIMESTAMP `expr` moved into the years a Python datetime holds (1-9999)."""
+    return f"least(greatest({expr}, TIMESTAMP '0001-01-01 00:00:00'), TIMESTAMP '9999-12-31 23:59:59.999999')"
+
+
 def timeline(con: duckdb.DuckDBPyConnection, key: str) -> pd.DataFrame:
     """Touches and milestones of an account (all its people) or a person, oldest first.
 
@@ -80,22 +89,22 @@ def timeline(con: duckdb.DuckDBPyConnection, key: str) -> pd.DataFrame:
         )
     df = con.execute(
         f"""
-        SELECT occurred_at, kind, person_id, email, channel, touch_type, campaign_id, source, medium,
-               milestone, object_type, opportunity_id, touchpoint_id, account_id
+        SELECT {python_time("occurred_at")} AS occurred_at, kind, person_id, email, channel, touch_type,
+               campaign_id, source, medium, milestone, object_type, opportunity_id, touchpoint_id, account_id
         FROM (
-            SELECT t.occurred_at, 'touch' AS kind, t.person_id, p.email, t.channel, t.touch_type,
+            SELECT t.occurred_at AS _at, t.occurred_at, 'touch' AS kind, t.person_id, p.email, t.channel, t.touch_type,
                    t.campaign_id, t.source, t.medium, NULL AS milestone, NULL AS object_type,
                    NULL AS opportunity_id, t.touchpoint_id, t.account_id, 0 AS kind_order
             FROM touchpoints t LEFT JOIN people p ON p.person_id = t.person_id
             WHERE {touch_filter}
             UNION ALL
-            SELECT m.occurred_at, 'milestone', m.person_id, p.email, NULL, NULL, NULL, NULL, NULL,
+            SELECT m.occurred_at, m.occurred_at, 'milestone', m.person_id, p.email, NULL, NULL, NULL, NULL, NULL,
                    m.milestone, m.object_type, m.opportunity_id, m.touchpoint_id, m.account_id,
                    CASE m.object_type WHEN 'person' THEN 1 WHEN 'account' THEN 2 ELSE 3 END
             FROM milestones m LEFT JOIN people p ON p.person_id = m.person_id
             WHERE {milestone_filter}
         )
-        ORDER BY occurred_at, kind_order, person_id NULLS LAST, touchpoint_id, milestone, opportunity_id
+        ORDER BY _at, kind_order, person_id NULLS LAST, touchpoint_id, milestone, opportunity_id
         """,  # noqa: S608 - filters are fixed fragments; the key is bound as $id
         {"id": k.id},
     ).df()

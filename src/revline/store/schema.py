@@ -399,6 +399,16 @@ _V7 = [
 _V8 = ["ALTER TABLE credit_ledger RENAME COLUMN opportunity_id TO conversion_id"]
 
 
+# Version 9 (ingest/, api/): touchpoints.time_flag. NULL, or 'received_at': the event's own
+# timestamp lay outside the plausibility window (ingest/timewindow.py: by default more than 2 years
+# before or 1 day after its receipt), so the touch is dated by the receive time while the event
+# keeps the time as sent. Why: a timestamp is whatever a sender says, and the collector's key is
+# public; a touch dated 1 BC won first-touch credit and broke every journey of its account.
+_V9 = [
+    "ALTER TABLE touchpoints ADD COLUMN time_flag VARCHAR",
+]
+
+
 # A step is its statements, or a function of the store giving them (when they depend on its format).
 Step = list[str] | Callable[[duckdb.DuckDBPyConnection], list[str]]
 
@@ -411,6 +421,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
     (6, _V6),
     (7, _V7),
     (8, _V8),
+    (9, _V9),
 ]
 
 
