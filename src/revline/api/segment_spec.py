@@ -14,12 +14,12 @@ import json.scanner
 import re
 from datetime import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 try:  # optional speed-up (a dependency of revline; the stdlib path gives the same answers)
     import orjson
 except ImportError:  # pragma: no cover
-    orjson = None
+    orjson = None  # type: ignore[assignment]  # the stdlib path is taken then
 
 MESSAGE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 MAX_EVENT_BYTES = 32 * 1024  # Segment: 32 KB per call / per event
@@ -174,7 +174,7 @@ def _check_surrogates(text: str, obj: Any) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-_SCAN = json.scanner.make_scanner(_DECODER)
+_SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]  # typeshed: the C scanner takes a decoder
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -200,9 +200,11 @@ def parse_batch_body(body: bytes, limit: int) -> tuple[dict[str, Any], list[int]
                 return obj, []
             dumped: list[bytes] = []
 
+            top: dict[str, Any] = obj
+
             def colons() -> int:  # the messages' re-serialisations also size them
                 dumped.extend(orjson.dumps(m) for m in batch)
-                rest = orjson.dumps({k: v for k, v in obj.items() if k != "batch"})
+                rest = orjson.dumps({k: v for k, v in top.items() if k != "batch"})
                 return 1 + rest.count(b":") + b"".join(dumped).count(b":")
 
             check_shape(body, obj, colons)
@@ -220,7 +222,7 @@ def parse_batch_body(body: bytes, limit: int) -> tuple[dict[str, Any], list[int]
 
 
 def _scan_top_level(text: str) -> tuple[dict[str, Any], list[int]]:
-    ws = _WS.match
+    ws = cast(Callable[[str, int], re.Match[str]], _WS.match)  # `[ \t\n\r]*` matches at every index
     i = ws(text, 0).end()
     if text[i] != "{":
         raise ValueError("not an object")

@@ -17,6 +17,7 @@ from revline.ingest.context import Ctx
 from revline.ingest.readers import _new_name
 from revline.ingest.sqlfrag import lit
 from revline.ingest.upsert import insert_new
+from revline.store.rows import scalar
 
 LEGAL_SUFFIXES = (
     "inc", "incorporated", "llc", "l l c", "ltd", "limited", "gmbh", "ag", "sa", "sas", "sarl", "bv", "nv",
@@ -38,14 +39,14 @@ def resolve_account_names(ctx: Ctx, table: str, source_system: str) -> None:
     con = ctx.con
     names = _new_name("acctnames")
     con.execute(
-        f"CREATE TEMP TABLE {names} AS SELECT DISTINCT account_name AS name, {normalised_name('account_name')} AS norm "
+        f"CREATE TEMP TABLE {names} AS SELECT DISTINCT account_name AS name, {normalised_name('account_name')} AS norm "  # noqa: S608 - temp names from _new_name, this module's expressions, source through lit
         f"FROM {table} WHERE account_id IS NULL AND account_name IS NOT NULL"
     )
-    if not con.execute(f"SELECT count(*) FROM {names}").fetchone()[0]:
+    if not scalar(con, f"SELECT count(*) FROM {names}"):  # noqa: S608 - temp names from _new_name, this module's expressions, source through lit
         con.execute(f"DROP TABLE {names}")
         return
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {names}_m AS "
+        f"CREATE OR REPLACE TEMP TABLE {names}_m AS "  # noqa: S608 - temp names from _new_name, this module's expressions, source through lit
         f"WITH exact AS (SELECT n.name, min(a.account_id) AS id, count(*) AS k FROM {names} n "
         f"  JOIN accounts a ON a.name = n.name GROUP BY n.name), "
         f"normed AS (SELECT n.name, min(a.account_id) AS id, count(*) AS k FROM {names} n "
@@ -59,15 +60,15 @@ def resolve_account_names(ctx: Ctx, table: str, source_system: str) -> None:
     )
     created = insert_new(
         con, "accounts",
-        f"SELECT id AS account_id, min(name) AS name, {lit(source_system)} AS source_system, min(name) AS _ord "
+        f"SELECT id AS account_id, min(name) AS name, {lit(source_system)} AS source_system, min(name) AS _ord "  # noqa: S608 - temp names from _new_name, this module's expressions, source through lit
         f"FROM {names}_m WHERE how = 'created' GROUP BY id", ["account_id"], batch_unique=True,
     )
-    con.execute(f"UPDATE {table} t SET account_id = m.id FROM {names}_m m WHERE t.account_id IS NULL "
+    con.execute(f"UPDATE {table} t SET account_id = m.id FROM {names}_m m WHERE t.account_id IS NULL "  # noqa: S608 - temp names from _new_name, this module's expressions, source through lit
                 f"AND t.account_name = m.name AND m.id IS NOT NULL")
-    counts = dict(con.execute(f"SELECT how, count(*) FROM {names}_m GROUP BY how").fetchall())
+    counts = dict(con.execute(f"SELECT how, count(*) FROM {names}_m GROUP BY how").fetchall())  # noqa: S608 - temp names from _new_name, this module's expressions, source through lit
     for how, n in counts.items():
         ctx.report.account_names[how] += n
-    ambiguous = [r[0] for r in con.execute(f"SELECT name FROM {names}_m WHERE how = 'ambiguous' ORDER BY name LIMIT 5").fetchall()]
+    ambiguous = [r[0] for r in con.execute(f"SELECT name FROM {names}_m WHERE how = 'ambiguous' ORDER BY name LIMIT 5").fetchall()]  # noqa: S608 - temp names from _new_name, this module's expressions, source through lit
     ctx.report.notes.append(
         f"{ctx.path}: accounts by name: {counts.get('exact', 0)} matched exactly, {counts.get('normalised', 0)} "
         f"by normalised name, {created} created"

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
 
 @dataclass
 class TableCount:
+    """One file's rows for one table: how many were read, loaded as new, updated and quarantined."""
+
     file: str
     format: str
     object: str
@@ -20,6 +26,8 @@ class TableCount:
 
 @dataclass
 class IngestReport:
+    """Everything one `load_files` call did, per file and table, and what it decided on the way."""
+
     entries: list[TableCount] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files already ingested (same sha256)
     unrecognised: list[str] = field(default_factory=list)  # files in walked directories of no known format
@@ -52,17 +60,14 @@ class IngestReport:
     def to_rows(self) -> list[dict]:
         return [e.__dict__.copy() for e in self.entries]
 
-    def __rich__(self):
-        from rich.console import Group
-        from rich.table import Table
-
+    def __rich__(self) -> Group:
         t = Table(title="revline ingest", show_lines=False)
         for col in ("file", "object", "table", "read", "loaded", "updated", "quarantined"):
             t.add_column(col, justify="right" if col in ("read", "loaded", "updated", "quarantined") else "left")
         for e in self.entries:
             t.add_row(e.file, e.object, e.table, f"{e.read:,}", f"{e.loaded:,}", f"{e.updated:,}",
                       f"[red]{e.quarantined:,}[/red]" if e.quarantined else "0")
-        parts = [t]
+        parts: list[RenderableType] = [t]
         totals = Table(title="per table")
         for col in ("table", "loaded", "updated", "quarantined"):
             totals.add_column(col)
@@ -82,7 +87,5 @@ class IngestReport:
                          + ", ".join(f"{k} {v:,}" for k, v in self.other_channel.items()))
         notes.extend(self.notes)
         if notes:
-            from rich.text import Text
-
             parts.append(Text("\n".join(notes)))
         return Group(*parts)

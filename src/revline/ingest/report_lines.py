@@ -18,6 +18,7 @@ import duckdb
 from revline.ingest.readers import Staged
 from revline.ingest.report import IngestReport
 from revline.ingest.sqlfrag import clean, ident, lit
+from revline.store.rows import scalar
 
 FOOTER = (
     r"(grand\s+totals?(\s*\(\d[\d,.\s]*records?\))?|totals?|sub-?totals?|count|sum|average|"
@@ -46,9 +47,9 @@ def drop_report_lines(con: duckdb.DuckDBPyConnection, staged: Staged, report: In
         # (a "Total" row of a summary report carries a sum or two)
         cond = (f"({filled}) = 0 OR (regexp_full_match({first}, {lit(FOOTER)}, 'i') "
                 f"AND ({filled}) <= greatest(2, {len(cols)} // 2))")
-        removed = con.execute(f"SELECT count(*) FROM {staged.table} WHERE {cond}").fetchone()[0]
+        removed = scalar(con, f"SELECT count(*) FROM {staged.table} WHERE {cond}")  # noqa: S608 - headers quoted by ident, the pattern by lit, temp table
         if removed:
-            con.execute(f"DELETE FROM {staged.table} WHERE {cond}")
+            con.execute(f"DELETE FROM {staged.table} WHERE {cond}")  # noqa: S608 - headers quoted by ident, the pattern by lit, temp table
     footers = [b for b in staged.broken if _is_footer_text(b.raw)]
     if footers:
         staged.broken = [b for b in staged.broken if b not in footers]

@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import re
 
+from revline.ingest.aliases import resolve
 from revline.ingest.channels import CHANNELS, channel_case
 from revline.ingest.context import Ctx
 from revline.ingest.crm import BAD_CURRENCY
 from revline.ingest.readers import Staged, _new_name
 from revline.ingest.sqlfrag import clean, ident, lit, snake
 from revline.ingest.validate import Check, Field, typed_rows
+from revline.store.rows import scalar
 
 _COMMON = {"impressions": ["impressions", "impr", "impr."], "clicks": ["clicks"]}
 _ACCOUNT = ["account", "account_id", "account id", "customer id", "account name", "ad account"]
@@ -99,17 +101,15 @@ def _header_currency(headers: list[str]) -> tuple[str | None, str | None]:
 
 def _drop_footers(ctx: Ctx, staged: Staged, date_aliases: list[str]) -> int:
     """Delete "Total: ..." / "Grand total" lines (no date, a cell starting with Total); returns how many."""
-    from revline.ingest.aliases import resolve
-
     cols = [ident(c) for c in staged.columns]
     dates = [f"{clean(ident(c))} IS NULL" for c in resolve(staged.columns, date_aliases)] or ["true"]
     texts = " OR ".join(f"regexp_matches(coalesce({c}, ''), '^\\s*(grand\\s+)?totals?\\b', 'i')" for c in cols)
     if not texts:
         return 0
     cond = f"({' AND '.join(dates)}) AND ({texts})"
-    n = ctx.con.execute(f"SELECT count(*) FROM {staged.table} WHERE {cond}").fetchone()[0]
+    n = scalar(ctx.con, f"SELECT count(*) FROM {staged.table} WHERE {cond}")  # noqa: S608 - headers quoted by ident, temp table from _new_name
     if n:
-        ctx.con.execute(f"DELETE FROM {staged.table} WHERE {cond}")
+        ctx.con.execute(f"DELETE FROM {staged.table} WHERE {cond}")  # noqa: S608 - headers quoted by ident, temp table from _new_name
         ctx.report.notes.append(f"{staged.path}: skipped {n} total line(s) (not spend rows)")
     return int(n)
 
@@ -151,12 +151,12 @@ def load_spend(ctx: Ctx, staged: Staged) -> None:
     currency = f"upper(coalesce(currency, {lit(header_currency or 'USD')}))"
     rows = _new_name("spend")
     con.execute(
-        f"CREATE TEMP TABLE {rows} AS SELECT date, coalesce(date_end, date) AS date_end, {_channel_sql(platform, ctx)} AS channel, "
+        f"CREATE TEMP TABLE {rows} AS SELECT date, coalesce(date_end, date) AS date_end, {_channel_sql(platform, ctx)} AS channel, "  # noqa: S608 - values through lit, channel rules through channel_sql, temp names
         f"coalesce(campaign_id, '') AS campaign_id, spend, impressions, clicks, {currency} AS currency, "
         f"{lit('' if platform == 'revline' else platform)} AS platform, coalesce(ad_account, '') AS ad_account, "
         f"{lit(ctx.digest)} AS source_file, _row AS source_row FROM {t.table}"
     )
-    other = con.execute(f"SELECT count(*) FROM {rows} WHERE channel = 'other'").fetchone()[0]
+    other = scalar(con, f"SELECT count(*) FROM {rows} WHERE channel = 'other'")  # noqa: S608 - temp table from _new_name
     if other:
         ctx.report.other_channel["spend"] += other
     days = _spread(con, rows)
@@ -178,7 +178,7 @@ def _spread(con, rows: str) -> str:
         f"ELSE floor({col} * {unit} / {n}) / {unit} END"
     )
     con.execute(
-        f"CREATE TEMP TABLE {days} AS SELECT CAST(date + k * INTERVAL 1 DAY AS DATE) AS date, channel, campaign_id, "
+        f"CREATE TEMP TABLE {days} AS SELECT CAST(date + k * INTERVAL 1 DAY AS DATE) AS date, channel, campaign_id, "  # noqa: S608 - this module's expressions over a temp table
         f"CAST({share('spend', 100)} AS DECIMAL(18, 2)) AS spend, "
         f"CAST({share('impressions', 1)} AS BIGINT) AS impressions, CAST({share('clicks', 1)} AS BIGINT) AS clicks, "
         f"currency, platform, ad_account, source_file, source_row "
@@ -191,8 +191,8 @@ def _replace_periods(con, days: str, *, by_channel: bool) -> int:
     """Delete rows of other files that the new file's period supersedes (rule 3); returns how many."""
     scope = ["platform", "ad_account", *(["channel"] if by_channel else [])]
     on = " AND ".join(f"s.{c} = p.{c}" for c in scope)
-    periods = f"SELECT {', '.join(scope)}, min(date) AS first, max(date) AS last, any_value(source_file) AS f FROM {days} GROUP BY ALL"
-    cond = (f"FROM spend s WHERE EXISTS (SELECT 1 FROM ({periods}) p WHERE {on} "
+    periods = f"SELECT {', '.join(scope)}, min(date) AS first, max(date) AS last, any_value(source_file) AS f FROM {days} GROUP BY ALL"  # noqa: S608 - fixed column names over a temp table
+    cond = (f"FROM spend s WHERE EXISTS (SELECT 1 FROM ({periods}) p WHERE {on} "  # noqa: S608 - fixed column names over a temp table
             f"AND s.date BETWEEN p.first AND p.last AND s.source_file <> p.f)")
     n = con.execute(f"SELECT count(*) {cond}").fetchone()[0]
     if n:
@@ -203,11 +203,11 @@ def _replace_periods(con, days: str, *, by_channel: bool) -> int:
 def _insert(con, days: str) -> int:
     """Insert rows not stored yet (same file, row and day); returns how many file rows were new."""
     cols = "date, channel, campaign_id, spend, impressions, clicks, currency, platform, ad_account, source_file, source_row"
-    fresh = (f"SELECT {cols} FROM {days} d WHERE NOT EXISTS (SELECT 1 FROM spend s WHERE s.source_file = d.source_file "
+    fresh = (f"SELECT {cols} FROM {days} d WHERE NOT EXISTS (SELECT 1 FROM spend s WHERE s.source_file = d.source_file "  # noqa: S608 - fixed column names over a temp table
              f"AND s.source_row = d.source_row AND s.date = d.date)")
     new = _new_name("spend_new")
     con.execute(f"CREATE TEMP TABLE {new} AS {fresh}")
-    n = con.execute(f"SELECT count(DISTINCT source_row) FROM {new}").fetchone()[0]
-    con.execute(f"INSERT INTO spend ({cols}) SELECT {cols} FROM {new}")
+    n = con.execute(f"SELECT count(DISTINCT source_row) FROM {new}").fetchone()[0]  # noqa: S608 - temp table from _new_name
+    con.execute(f"INSERT INTO spend ({cols}) SELECT {cols} FROM {new}")  # noqa: S608 - fixed column names, temp table from _new_name
     con.execute(f"DROP TABLE {new}")
     return int(n)

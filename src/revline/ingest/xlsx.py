@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from python_calamine import CalamineWorkbook
 
 from revline.ingest.readers import Staged, _new_name
 from revline.ingest.values import ParseOptions
@@ -28,12 +29,11 @@ class WorkbookError(ValueError):
 
 
 def is_workbook(path: Path) -> bool:
+    """Whether the file name says Excel (.xlsx or .xlsm)."""
     return Path(path).name.lower().endswith(SUFFIXES)
 
 
-def _book(path: Path):
-    from python_calamine import CalamineWorkbook
-
+def _book(path: Path) -> CalamineWorkbook:
     try:
         return CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every broken workbook
@@ -41,6 +41,7 @@ def _book(path: Path):
 
 
 def sheet_names(path: Path) -> list[str]:
+    """The workbook's sheets, in order."""
     return list(_book(path).sheet_names)
 
 
@@ -112,6 +113,7 @@ def _table(path: Path, sheet: str) -> tuple[list[str], list[list[str | None]], i
 
 
 def read_headers(path: Path, sheet: str) -> list[str]:
+    """The header row of a sheet (the first row after any report title rows)."""
     return _table(path, sheet)[0]
 
 
@@ -126,7 +128,7 @@ def stage_sheet(con: duckdb.DuckDBPyConnection, path: Path, sheet: str) -> Stage
     view = _new_name("arrow")
     con.register(view, arrow)
     try:
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {view}")
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {view}")  # noqa: S608 - both names from _new_name
     finally:
         con.unregister(view)
     return Staged(Path(f"{path}[{sheet}]"), table, headers, len(data), parse=ParseOptions(), title_rows=top)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from revline.store.rows import scalar
+
 DATA_VERSION = "data_version"
 STITCHED_VERSION = "stitched_version"
 # tables whose rows a stitch reads (events: touches are derived from them); compared by count
@@ -20,10 +22,11 @@ WATCHED_TABLES: tuple[str, ...] = ("touchpoints", "identity_links", "events", "o
 
 
 def _has_state(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
+    return bool(scalar(
+        con,
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_state' AND schema_name = 'main' "
-        "AND database_name = current_database()"
-    ).fetchone()[0])
+        "AND database_name = current_database()",
+    ))
 
 
 def _get(con: duckdb.DuckDBPyConnection, key: str) -> int | None:
@@ -47,7 +50,7 @@ def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in WATCHED_TABLES}
+    return {t: int(scalar(con, f"SELECT count(*) FROM {t}")) for t in WATCHED_TABLES}  # noqa: S608 - table names from WATCHED_TABLES
 
 
 def record_stitch(con: duckdb.DuckDBPyConnection) -> None:
@@ -73,17 +76,18 @@ class Staleness:
 
 def _owed_events(con: duckdb.DuckDBPyConnection) -> int:
     """Events the collector stored but has not derived yet (`events_to_derive`, schema v6)."""
-    exists = con.execute(
+    exists = scalar(
+        con,
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'events_to_derive' AND schema_name = 'main' "
-        "AND database_name = current_database()"
-    ).fetchone()[0]
-    return int(con.execute("SELECT count(*) FROM events_to_derive").fetchone()[0]) if exists else 0
+        "AND database_name = current_database()",
+    )
+    return int(scalar(con, "SELECT count(*) FROM events_to_derive")) if exists else 0
 
 
 def staleness(con: duckdb.DuckDBPyConnection) -> Staleness:
     """Whether touchpoints, identities or CRM records changed since the last stitch (read-only)."""
     counts = _counts(con)
-    if not any(counts.values()) and not con.execute("SELECT count(*) FROM people").fetchone()[0]:
+    if not any(counts.values()) and not scalar(con, "SELECT count(*) FROM people"):
         return Staleness(())  # an empty store: nothing to stitch (commands say what is missing)
     if not _has_state(con) or _get(con, STITCHED_VERSION) is None:
         return Staleness(("the store was never stitched",))

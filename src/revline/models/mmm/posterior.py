@@ -30,20 +30,27 @@ def hdi(draws: np.ndarray, prob: float = 0.94, axis: int = 0) -> tuple[np.ndarra
     return low, high
 
 
+# the fields of a ModelSpec the compiled functions depend on (a hashable cache key; priors are not)
+_KEY_FIELDS = ("adstock", "l_max", "normalize", "lag_weeks", "saturation", "yearly_seasonality", "trend", "baseline")
+
+
 def _spec_key(spec: ModelSpec) -> tuple:
-    return (spec.adstock, spec.l_max, spec.normalize, spec.lag_weeks, spec.saturation, spec.yearly_seasonality,
-            spec.trend, spec.baseline)
+    return tuple(getattr(spec, f) for f in _KEY_FIELDS)
+
+
+def _spec_of(key: tuple) -> ModelSpec:
+    return ModelSpec(**dict(zip(_KEY_FIELDS, key)))
 
 
 @lru_cache(maxsize=32)
 def _channel_fn(key: tuple):
-    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6], baseline=key[7])
+    spec = _spec_of(key)
     return jax.jit(jax.vmap(lambda p, x: channel_contributions(p, x, spec), in_axes=(0, None)))
 
 
 @lru_cache(maxsize=32)
 def _components_fn(key: tuple):
-    spec = ModelSpec(*key[:5], yearly_seasonality=key[5], trend=key[6], baseline=key[7])
+    spec = _spec_of(key)
     return jax.jit(jax.vmap(lambda p, d: components(p, d, spec), in_axes=(0, None)))
 
 
