@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP_CORE := $(VENV)/.core-installed
 STAMP_DEV := $(VENV)/.dev-installed
 
-.PHONY: demo test bench clean install install-dev system-deps
+.PHONY: demo test lint bench clean install install-dev system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,11 @@ system-deps:
 demo: install
 	$(BIN)/revline demo
 
+# ruff (pyflakes, bandit's security rules, pydocstyle) and mypy; both read pyproject.toml.
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
 test: install-dev
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
@@ -44,4 +49,4 @@ bench: install-dev
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) revline.duckdb revline-demo revline_report.html
+	rm -rf $(VENV) .mypy_cache .ruff_cache revline.duckdb revline-demo revline_report.html
