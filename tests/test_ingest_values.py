@@ -26,7 +26,7 @@ STYLES = {"en": (".", ","), "de": (",", "."), "fr": (",", "\u202f"), "fr_space":
 
 
 def fmt_number(x: Decimal, style: str, decorate: int = 0) -> str:
-    """x (2 places) as a person in that locale writes it, optionally with a currency or parentheses."""
+    """Write x (2 places) as a person in that locale does, optionally with a currency or parentheses."""
     dec, grp = STYLES[style]
     whole, frac = f"{abs(x):.2f}".split(".")
     groups = []
