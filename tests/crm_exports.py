@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 
 ACCOUNTS = [("001A", "Acme", "acme.com"), ("001B", "Globex", "globex.com"), ("001C", "Initech", "initech.com"),
-            ("001D", "Umbrella", "umbrella.com")]
+            ("001D", "Umbrella", "umbrella.com"), ("001E", "Hooli", "hooli.com")]
 # contact id, account, email, created, LeadSource
 CONTACTS = [
     ("003A1", "001A", "ann@acme.com", "2025-02-01T10:00:00.000+0000", "Web"),            # converted from 00QA1
@@ -31,9 +31,10 @@ OPPORTUNITIES = [
     ("006B", "001B", "Closed Won", "2000", "2025-02-12T00:00:00.000+0000", "2025-03-05", "Trade Show"),
     ("006C", "001C", "Closed Won", "4000", "2025-02-14T00:00:00.000+0000", "2025-03-09", ""),      # sourceless
     ("006D", "001D", "Closed Won", "8000", "2025-02-16T00:00:00.000+0000", "2025-03-12", "Partner Referral"),
-    ("006E", "001C", "Closed Won", "500", "2025-02-18T00:00:00.000+0000", "2025-03-15", "Google AdWords"),  # opp only
+    ("006E", "001E", "Closed Won", "500", "2025-02-18T00:00:00.000+0000", "2025-03-15", "Google AdWords"),  # opp only
+    ("006F", "001B", "Closed Won", "700", "2025-02-20T00:00:00.000+0000", "2025-03-20", "Webinar"),  # a new source
 ]
-ROLES = [("006A", "003A1"), ("006B", "003B1"), ("006C", "003C1"), ("006D", "003D1"), ("006E", "003C1")]
+ROLES = [("006A", "003A1"), ("006B", "003B1"), ("006C", "003C1"), ("006D", "003D1"), ("006F", "003B1")]
 
 
 def write(path: Path, header: list[str], rows) -> Path:

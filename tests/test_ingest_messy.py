@@ -34,7 +34,8 @@ EXPECTED_QUARANTINE = {
     ("targets.csv", 4, "period"),                 # 2025-Q5
 }
 EXPECTED_ROWS = {
-    "accounts": 2, "campaigns": 3, "people": 4, "opportunities": 3, "stage_events": 16, "touchpoints": 7,
+    # touchpoints: 7 campaign members and activities + 2 Lead.LeadSource touches (00QA, 00QC; 00QB is quarantined)
+    "accounts": 2, "campaigns": 3, "people": 4, "opportunities": 3, "stage_events": 16, "touchpoints": 9,
     # spend: ad_spend.csv's last row repeats its first; rows of a file add up (ingest/spend.py), so 4
     "identity_links": 8, "events": 6, "spend": 4, "targets": 3, "opportunity_contacts": 0,
 }

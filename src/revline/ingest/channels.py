@@ -18,7 +18,7 @@ CHANNELS: tuple[str, ...] = (
     "paid_search", "paid_social", "display", "organic_search", "organic_social", "email", "referral",
     "direct", "events", "webinar", "content", "partner", "direct_mail", "tv", "sales_outreach", "other",
 )
-_FIELDS = ("source", "medium", "campaign_type", "referrer")
+_FIELDS = ("source", "medium", "campaign_type", "referrer", "lead_source")
 
 
 class ChannelRuleError(ValueError):
@@ -73,15 +73,19 @@ def _norm_values(values: Iterable[str], field: str) -> list[str]:
     return out
 
 
-CHANNEL_INPUTS = ("_ch_source", "_ch_medium", "_ch_referrer", "_ch_type")
+CHANNEL_INPUTS = ("_ch_source", "_ch_medium", "_ch_referrer", "_ch_type", "_ch_lead_source")
 
 
-def channel_inputs(source: str = "NULL", medium: str = "NULL", referrer: str = "NULL", campaign_type: str = "NULL") -> str:
-    """Select-list computing the normalised rule inputs once per row (see `channel_sql`)."""
+def channel_inputs(source: str = "NULL", medium: str = "NULL", referrer: str = "NULL", campaign_type: str = "NULL",
+                   lead_source: str = "NULL") -> str:
+    """Select-list computing the normalised rule inputs once per row (see `channel_sql`).
+    `lead_source`: a CRM's own source field (Salesforce LeadSource, HubSpot Original/Latest Source)."""
+    lead = "NULL::VARCHAR" if lead_source == "NULL" else f"nullif({snake(lead_source)}, '')"
     return (
         f"nullif({snake(source)}, '') AS _ch_source, nullif({snake(medium)}, '') AS _ch_medium, "
         f"nullif(regexp_extract(lower(trim({referrer})), '^(?:[a-z][a-z0-9+.-]*://)?(?:www\\.)?([^/:?#]+)', 1), '') AS _ch_referrer, "
-        f"nullif({snake(campaign_type)}, '') AS _ch_type"
+        f"nullif({snake(campaign_type)}, '') AS _ch_type, "
+        f"{lead} AS _ch_lead_source"
     )
 
 
@@ -91,7 +95,7 @@ def channel_sql(rules: list[dict] | None = None) -> str:
     Why two steps: DuckDB evaluates every CASE branch's expressions separately, so normalising
     the inputs once (instead of inside each of ~40 rules) makes grouping cheap per row."""
     rules = default_rules() if rules is None else rules
-    cols = dict(zip(("source", "medium", "referrer", "campaign_type"), CHANNEL_INPUTS))
+    cols = dict(zip(("source", "medium", "referrer", "campaign_type", "lead_source"), CHANNEL_INPUTS))
     whens = []
     for rule in rules:
         conds = []
@@ -120,7 +124,8 @@ def channel_case(
     referrer: str = "NULL",
     campaign_type: str = "NULL",
     rules: list[dict] | None = None,
+    lead_source: str = "NULL",
 ) -> str:
     """One self-contained SQL expression for the channel (a scalar subquery over the inputs);
     handy for small tables. Large tables use `channel_inputs` + `channel_sql` in two layers."""
-    return f"(SELECT {channel_sql(rules)} FROM (SELECT {channel_inputs(source, medium, referrer, campaign_type)}))"  # noqa: S608 - rule values quoted by lit in channel_sql; inputs are column expressions
+    return f"(SELECT {channel_sql(rules)} FROM (SELECT {channel_inputs(source, medium, referrer, campaign_type, lead_source)}))"  # noqa: S608 - rule values quoted by lit in channel_sql; inputs are column expressions

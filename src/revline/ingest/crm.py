@@ -14,6 +14,7 @@ from revline.ingest.context import Ctx
 from revline.ingest.currencies import ISO_CURRENCIES
 from revline.ingest.readers import Staged
 from revline.ingest.revenue_types import revenue_type_case
+from revline.ingest.source_touches import contact_touches, lead_touches, opportunity_touches
 from revline.ingest.sqlfrag import lit, snake
 from revline.ingest.upsert import upsert
 from revline.ingest.validate import Check, Field, typed_rows
@@ -87,12 +88,21 @@ CONTACT_SPEC = {
 }
 
 
+# read when the alias map names them: HubSpot's lead date and source fields, Salesforce's LeadSource
+CONTACT_OPTIONAL = {
+    "lead_at": "timestamp", "lead_source": "text", "original_source": "text", "original_source_1": "text",
+    "original_source_2": "text", "first_seen_at": "timestamp", "latest_source": "text", "latest_source_1": "text",
+    "latest_source_2": "text", "latest_source_at": "timestamp",
+}
+
+
 def load_contacts(ctx: Ctx, staged: Staged, aliases, source_system: str = "salesforce",
                   id_type: str = "crm_contact_id", lead_expr: str = "created_at") -> None:
     """`lead_expr`: when the person became a lead (Salesforce: created; HubSpot: its lead date)."""
     spec = dict(CONTACT_SPEC)
-    if "lead_at" in aliases:
-        spec["lead_at"] = F("timestamp")
+    for name, kind in CONTACT_OPTIONAL.items():
+        if name in aliases:
+            spec[name] = F(kind)
     t = _start(ctx, staged, "people", spec, aliases, [UNKNOWN_ACCOUNT, BAD_EMAIL])
     con = ctx.con
     con.execute(f"UPDATE {t.table} SET email = lower(email)")
@@ -108,6 +118,7 @@ def load_contacts(ctx: Ctx, staged: Staged, aliases, source_system: str = "sales
     )
     stages = {"lead": lead_expr, "mql": "mql_at", "sql": "sql_at"}
     _person_stage_events(ctx, t.table, stages, source_system)
+    contact_touches(ctx, t.table, source_system)
 
 
 LEAD_SPEC = {
@@ -135,12 +146,14 @@ def load_leads(ctx: Ctx, staged: Staged, aliases) -> None:
         f"'salesforce:lead_conversion', coalesce(converted_at, created_at), _row FROM {t.table}",
     )
     _person_stage_events(ctx, t.table, {"lead": "created_at", "mql": "mql_at", "sql": "sql_at"}, "salesforce")
+    lead_touches(ctx, t.table)
 
 
 OPPORTUNITY_SPEC = {
     "opportunity_id": F(required=REQ), "account_id": F(), "account_name": F(), "name": F(), "type_raw": F(), "stage": F(required=REQ),
     "amount": F("decimal"), "currency": F(), "probability": F("double"), "created_at": F("timestamp", REQ),
     "close_date": F("timestamp"), "is_closed": F("bool"), "is_won": F("bool"), "campaign_id": F(),
+    "lead_source": F(),
 }
 
 
@@ -177,6 +190,7 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
         f"coalesce(close_date, created_at), _row FROM {t.table}_o WHERE closed",
         source_system, replace_slots=True,
     )
+    opportunity_touches(ctx, t.table, source_system)
     con.execute(f"DROP TABLE {t.table}_o")
 
 
@@ -242,7 +256,7 @@ def load_campaign_members(ctx: Ctx, staged: Staged, aliases) -> None:
         f"THEN m.responded_at ELSE m.created_at END AS occurred_at, "
         f"NULL::VARCHAR AS person_id, NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS account_id, "
         f"coalesce(c.channel, 'other') AS channel, NULL::VARCHAR AS source, NULL::VARCHAR AS medium, "
-        f"m.campaign_id, coalesce(nullif({snake('m.status')}, ''), 'member') AS touch_type, "
+        f"m.campaign_id, 'campaign_member' AS touch_type, "
         f"coalesce(c.channel IN ('events', 'direct_mail', 'tv'), false) AS is_offline, 'salesforce' AS source_system, "
         f"m.member_id AS source_ref, CASE WHEN m.contact_id IS NOT NULL THEN 'crm_contact_id' ELSE 'crm_lead_id' END AS identity_type, "
         f"coalesce(m.contact_id, m.lead_id) AS identity_value, m._row AS _ord "

@@ -13,7 +13,7 @@ ALIASES = {
     "Contact": {
         "person_id": ["id"], "account_id": ["account_id"], "email": ["email"], "first_name": ["first_name"],
         "last_name": ["last_name"], "title": ["title"], "created_at": ["created_date"],
-        "mql_at": ["mql_date_c"], "sql_at": ["sql_date_c"],
+        "mql_at": ["mql_date_c"], "sql_at": ["sql_date_c"], "lead_source": ["lead_source"],
     },
     "Lead": {
         "person_id": ["id"], "email": ["email"], "first_name": ["first_name"], "last_name": ["last_name"],
@@ -28,6 +28,7 @@ ALIASES = {
         "stage": ["stage_name"], "amount": ["amount"], "currency": ["currency_iso_code"],
         "probability": ["probability"], "created_at": ["created_date"], "close_date": ["close_date"],
         "is_closed": ["is_closed"], "is_won": ["is_won"], "campaign_id": ["campaign_id"],
+        "lead_source": ["lead_source"],
     },
     "OpportunityContactRole": {
         "opportunity_id": ["opportunity_id"], "person_id": ["contact_id"], "role": ["role"],

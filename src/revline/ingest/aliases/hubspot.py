@@ -27,6 +27,15 @@ ALIASES = {
         "sql_at": ["Became a Sales Qualified Lead Date", "hs_lifecyclestage_salesqualifiedlead_date"],
         "opportunity_at": ["Became an Opportunity Date", "hs_lifecyclestage_opportunity_date"],
         "customer_at": ["Became a Customer Date", "hs_lifecyclestage_customer_date"],
+        # source fields -> touches (crm.SOURCE_TOUCHES): the category, its drill-downs, its date
+        "original_source": ["Original Source", "Original Source Type", "hs_analytics_source"],
+        "original_source_1": ["Original Source Drill-Down 1", "hs_analytics_source_data_1"],
+        "original_source_2": ["Original Source Drill-Down 2", "hs_analytics_source_data_2"],
+        "first_seen_at": ["Time First Seen", "First Seen", "hs_analytics_first_timestamp"],
+        "latest_source": ["Latest Source", "hs_latest_source"],
+        "latest_source_1": ["Latest Source Drill-Down 1", "hs_latest_source_data_1"],
+        "latest_source_2": ["Latest Source Drill-Down 2", "hs_latest_source_data_2"],
+        "latest_source_at": ["Latest Source Timestamp", "Latest Source Date", "hs_latest_source_timestamp"],
     },
     "deals": {
         "opportunity_id": ["Record ID", "Deal ID", "hs_object_id", "dealId"],

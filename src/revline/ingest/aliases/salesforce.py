@@ -9,7 +9,7 @@ ALIASES = {
     "Contact": {
         "person_id": ["Id"], "account_id": ["AccountId"], "email": ["Email"], "first_name": ["FirstName"],
         "last_name": ["LastName"], "title": ["Title"], "created_at": ["CreatedDate"],
-        "mql_at": ["MQL_Date__c"], "sql_at": ["SQL_Date__c"],
+        "mql_at": ["MQL_Date__c"], "sql_at": ["SQL_Date__c"], "lead_source": ["LeadSource"],
     },
     "Lead": {
         "person_id": ["Id"], "email": ["Email"], "first_name": ["FirstName"], "last_name": ["LastName"],
@@ -24,6 +24,7 @@ ALIASES = {
         "stage": ["StageName"], "amount": ["Amount"], "currency": ["CurrencyIsoCode"],
         "probability": ["Probability"], "created_at": ["CreatedDate"], "close_date": ["CloseDate"],
         "is_closed": ["IsClosed"], "is_won": ["IsWon"], "campaign_id": ["CampaignId"],
+        "lead_source": ["LeadSource"],
     },
     "OpportunityContactRole": {
         "opportunity_id": ["OpportunityId"], "person_id": ["ContactId"], "role": ["Role"],
