@@ -26,6 +26,7 @@ from revline.ingest.channels import channel_inputs, channel_sql
 from revline.ingest.context import Ctx
 from revline.ingest.sqlfrag import lit
 from revline.ingest.writers import write_touchpoints
+from revline.store.rows import scalar
 
 LEAD_SOURCE = "crm_lead_source"
 HS_ORIGINAL = "hubspot_original_source"
@@ -59,7 +60,7 @@ def _merge_opportunity_touches(ctx: Ctx) -> None:
         f"AND p.source_system NOT LIKE '%:opportunity' AND p.account_id = o.account_id AND {_SAME_SOURCE} "
         f"AND p.occurred_at <= o.occurred_at)"
     )
-    n = ctx.con.execute(f"SELECT count(*) {cond}").fetchone()[0]
+    n = scalar(ctx.con, f"SELECT count(*) {cond}")
     if n:
         ctx.con.execute(f"DELETE {cond}")
         ctx.report.notes.append(f"{ctx.path}: {n} opportunity LeadSource touch(es) merged into the lead's or "
@@ -72,10 +73,11 @@ def lead_touches(ctx: Ctx, typed: str) -> None:
         return
     con = ctx.con
     # a lead that converted since an earlier load: its touch moves to the contact's id
-    moved = con.execute(
+    moved = scalar(
+        con,
         f"SELECT count(*) FROM touchpoints WHERE touch_type = {lit(LEAD_SOURCE)} AND touchpoint_id IN "
-        f"(SELECT {lit(LEAD_SOURCE + ':')} || person_id FROM {typed} WHERE converted_contact_id IS NOT NULL)"
-    ).fetchone()[0]
+        f"(SELECT {lit(LEAD_SOURCE + ':')} || person_id FROM {typed} WHERE converted_contact_id IS NOT NULL)",
+    )
     if moved:
         con.execute(
             f"DELETE FROM touchpoints WHERE touch_type = {lit(LEAD_SOURCE)} AND touchpoint_id IN "
@@ -140,7 +142,7 @@ def opportunity_touches(ctx: Ctx, typed: str, source_system: str) -> None:
         f"NULL::VARCHAR AS identity_type, NULL::VARCHAR AS identity_value, _row AS _ord FROM {typed} "
         f"WHERE account_id IS NOT NULL AND nullif(trim(lead_source), '') IS NOT NULL"
     )
-    merged = con.execute(f"SELECT count(*) FROM ({rows}) o WHERE {same}").fetchone()[0]
+    merged = scalar(con, f"SELECT count(*) FROM ({rows}) o WHERE {same}")
     if merged:
         ctx.report.notes.append(f"{ctx.path}: {merged} opportunity LeadSource value(s) are the lead's or contact's "
                                 f"touch of the same source (one touch per source event)")
@@ -151,9 +153,8 @@ def opportunity_touches(ctx: Ctx, typed: str, source_system: str) -> None:
 
 
 def _has(ctx: Ctx, typed: str, column: str) -> bool:
-    return bool(ctx.con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?", [typed, column]
-    ).fetchone()[0])
+    return bool(scalar(ctx.con, "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+                       [typed, column]))
 
 
 def _col(ctx: Ctx, typed: str, column: str) -> str:

@@ -43,6 +43,7 @@ def restitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = (),
 
 
 def stitch_command(db: Path | str | None) -> str:
+    """The command line a user runs to stitch this store."""
     return "revline stitch" + (f" --db {db}" if db else "")
 
 
