@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
         date_order: Annotated[Optional[str], typer.Option("--date-order", help="mdy|dmy|ymd for dates like 3/1/2017 (default: decided per column from its values).")] = None,
         obj: Annotated[Optional[str], typer.Option("--object", help="The CRM object of the files (Opportunity, Account, ..., or HubSpot deals/contacts/companies) whatever their headers say.")] = None,
         sheet: Annotated[Optional[str], typer.Option("--sheet", help="Excel workbooks: only this sheet (default: every sheet).")] = None,
+        encoding: Annotated[Optional[str], typer.Option("--encoding", help="Text encoding of the CSV files, e.g. cp1252, latin-1, utf-16 (default: UTF-8, else detected and named in the summary).")] = None,
     ) -> None:
         """Load exports into the store in one transaction; prints loaded/quarantined per table."""
         from rich.console import Console
@@ -45,7 +46,8 @@ def register(app: typer.Typer) -> None:
                     bar.update(task, completed=done, total=total, description=path.name)
 
                 report = load_files(con, paths, fmt=fmt, channel_rules=channel_rules, type_map=type_map,
-                                    progress=step, force=force, decimal=decimal, date_order=date_order, obj=obj, sheet=sheet)
+                                    progress=step, force=force, decimal=decimal, date_order=date_order, obj=obj, sheet=sheet,
+                                    encoding=encoding)
         except (DetectionError, FileNotFoundError, ValueError) as exc:
             # plain echo, not rich: one unwrapped line, and file names are not read as markup
             typer.echo(f"ingest failed, store unchanged: {exc}", err=True)

@@ -18,6 +18,7 @@ from revline.ingest import crm, segment, spend, tabular, xlsx
 from revline.ingest.aliases import fivetran, hubspot, salesforce, salesforce_labels
 from revline.ingest.channels import load_rules
 from revline.ingest.context import Ctx
+from revline.ingest.encoding import check_encoding
 from revline.ingest.detect import Detected, DetectionError, detect
 from revline.ingest.memory import capped_memory
 from revline.ingest.readers import UnreadableFile, drop, stage
@@ -145,6 +146,7 @@ def load_files(
     date_order: str | None = None,
     obj: str | None = None,
     sheet: str | None = None,
+    encoding: str | None = None,
 ) -> IngestReport:
     """Load exports (files or directories) into the store as one transaction.
 
@@ -158,6 +160,8 @@ def load_files(
     workbooks load every sheet, or only `sheet` (--sheet).
     """
     parse = ParseOptions(decimal=decimal, date_order=date_order)  # checks the values first
+    if encoding:
+        check_encoding(encoding)  # an unknown name fails before anything is read
     report = IngestReport()
     detected: list[tuple[Path, Detected]] = []
     for path, named in expand_paths(paths):
@@ -174,7 +178,7 @@ def load_files(
     base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map))
     # UTC: zone-less timestamps in exports are read as UTC (see sqlfrag.parse_timestamp)
     with capped_memory(con), setting(con, "TimeZone", "UTC"):
-        _load(con, detected, base, report, progress, force, parse)
+        _load(con, detected, base, report, progress, force, parse, encoding)
     return report
 
 
@@ -230,7 +234,8 @@ def _segment_batches(plan) -> list[list]:
     return batches
 
 
-def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool, parse: ParseOptions) -> None:
+def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool, parse: ParseOptions,
+          encoding: str | None = None) -> None:
     staged: list[str] = []
     try:
         con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
@@ -262,13 +267,14 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
                     continue
                 primary = primary_table(d)
                 ctx.entry(primary)
-                stg = xlsx.stage_sheet(con, path, d.sheet) if d.sheet else stage(con, path)
+                stg = xlsx.stage_sheet(con, path, d.sheet) if d.sheet else stage(con, path, encoding=encoding)
                 if d.fmt in ("salesforce", "hubspot"):
                     drop_report_lines(con, stg, report)
                 stg.parse = dataclasses.replace(stg.parse, decimal=parse.decimal, date_order=parse.date_order,
                                                 usual_date_order=USUAL_DATE_ORDER.get(d.convention))
                 broken = quarantine_broken(con, str(d.shown(path)), primary, stg.broken)
                 _dispatch(ctx, stg, d)
+                report.notes.extend(stg.notes)
                 ctx.entry(primary).quarantined += broken
                 drop(con, stg)
                 log(path, ctx, digest, d)

@@ -48,6 +48,10 @@ class Staged:
     raw_table: str | None = None  # where the raw row lives when `table` holds extracted fields
     parse: ParseOptions = field(default_factory=ParseOptions)  # number format / date order settings
     title_rows: int = 0  # report title/filter lines skipped above the header
+    # header names the file holds more than once -> the staged columns at their positions (the
+    # first keeps the name; DuckDB renames the others `name_1`, ...), see `duplicate_headers`
+    duplicate_headers: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # summary lines about the file (see validate)
 
 
 class UnreadableFile(ValueError):
@@ -145,20 +149,59 @@ def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"(rowid - {int(base) - 1})"
 
 
-def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+@contextmanager
+def _csv_name(path: Path, encoding: str | None) -> Iterator[str]:
+    """The name to bind for DuckDB: the file itself (glob-safe, see `duckdb_path`) when it is
+    UTF-8 (`encoding` None), else a temporary UTF-8 copy (see encoding.py)."""
+    from revline.ingest.encoding import utf8_copy
+
+    if encoding is None:
+        with duckdb_path(path) as name:
+            yield name
+        return
+    with utf8_copy(Path(path), encoding) as copy:
+        yield str(copy)
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None):
+    """(raw table, rejects (line, text, kinds), title lines skipped, delimiter, header cells)."""
     raw_name, rej, scan = _new_name("csvraw"), _new_name("rej"), _new_name("rejscan")
-    skip = title_lines(path)  # report exports' title lines above the header (see preamble.py)
-    with duckdb_path(path) as name:
+    with _csv_name(path, encoding) as name:
+        skip = title_lines(Path(name))  # report exports' title lines above the header (see preamble.py)
         con.execute(
             f"CREATE TEMP TABLE {raw_name} AS SELECT * FROM read_csv(?, all_varchar = true, header = true, "
             f"skip = {int(skip)}, ignore_errors = true, store_rejects = true, rejects_table = ?, rejects_scan = ?)",
             [name, rej, scan],
         )
         delimiter = con.execute(f"SELECT delimiter FROM sniff_csv(?, skip = {int(skip)})", [name]).fetchone()[0]
+        header = _raw_header(Path(name), skip, delimiter)
     rejects = con.execute(
         f"SELECT line, any_value(csv_line), string_agg(DISTINCT error_type, '; ') FROM {rej} GROUP BY line ORDER BY line"
     ).fetchall()
     con.execute(f"DROP TABLE IF EXISTS {rej}; DROP TABLE IF EXISTS {scan}")
+    return raw_name, rejects, skip, delimiter, header
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None = None) -> Staged:
+    """A CSV (or TSV, gzip or not) as VARCHAR cells. `encoding` names the file's text encoding;
+    by default a file that is all UTF-8 is read as it is and any other in the encoding detected
+    (see encoding.py), which the summary then names."""
+    from revline.ingest.encoding import guess, is_utf8, resolve
+    from revline.ingest.lines import TruncatedFile
+
+    notes: list[str] = []
+    if encoding:
+        enc = resolve(Path(path), encoding)
+        if enc is None and Path(path).name.lower().endswith(".gz"):
+            check_gzip_complete(path)
+    else:
+        try:
+            enc = None if is_utf8(Path(path)) else guess(Path(path))
+        except TruncatedFile as exc:
+            raise UnreadableFile(f"{exc}; download or copy the file again") from None
+        if enc:
+            notes.append(f"{path}: not UTF-8, read as {enc} (detected; pass --encoding if it is another)")
+    raw_name, rejects, skip, delimiter, header = _read_csv(con, path, enc)
     columns = [r[0] for r in con.execute(f"DESCRIBE {raw_name}").fetchall()]
     good = con.execute(f"SELECT count(*) FROM {raw_name}").fetchone()[0]
     broken = [
@@ -181,7 +224,32 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
         )
     con.execute(f"DROP TABLE {raw_name}")
     return Staged(path, table, columns, good + len(broken), broken, parse=ParseOptions(delimiter=delimiter),
-                  title_rows=skip)
+                  title_rows=skip, duplicate_headers=duplicate_headers(header, columns), notes=notes)
+
+
+def _raw_header(path: Path, skip: int, delimiter: str) -> list[str]:
+    """The header line's cells as written (DuckDB's column names have duplicates renamed)."""
+    import csv
+    import gzip
+    import io
+
+    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter or ",")
+        for _ in range(skip):
+            next(reader, None)
+        return next(reader, [])
+
+
+def duplicate_headers(header: list[str], columns: list[str]) -> dict[str, list[str]]:
+    """Header names that occur more than once in `header` (compared as DuckDB does: trimmed,
+    case-blind) -> the staged column names at their positions."""
+    if len(header) != len(columns):
+        return {}
+    at: dict[str, list[int]] = {}
+    for i, h in enumerate(header):
+        at.setdefault(h.strip().lower(), []).append(i)
+    return {header[ix[0]].strip(): [columns[i] for i in ix] for ix in at.values() if len(ix) > 1}
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
@@ -247,7 +315,18 @@ def stage_json_array(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
 
 
 def flatten_lines(con: duckdb.DuckDBPyConnection, staged: Staged) -> Staged:
-    """Turn staged JSON lines into one VARCHAR column per top-level key (for tabular sources)."""
+    """Turn staged JSON lines into one VARCHAR column per top-level key (for tabular sources).
+
+    A line naming a key twice is a broken row (which value counts would be a guess); keys that
+    differ only in case (DuckDB's column names are case-blind) are kept apart as `key_1`, ...
+    and reported like duplicate CSV headers."""
+    twice = "len(json_keys(line)) <> len(list_distinct(json_keys(line)))"
+    rows = con.execute(f"SELECT _row, line FROM {staged.table} WHERE {twice} ORDER BY _row").fetchall()
+    broken = list(staged.broken)
+    if rows:
+        con.execute(f"DELETE FROM {staged.table} WHERE {twice}")
+        broken = sorted(broken + [Broken(int(r), "broken line: a key appears twice in the JSON object", text)
+                                  for r, text in rows], key=lambda b: b.row_number)
     keys = [
         r[0]
         for r in con.execute(
@@ -256,20 +335,33 @@ def flatten_lines(con: duckdb.DuckDBPyConnection, staged: Staged) -> Staged:
         ).fetchall()
     ]
     keys = list(dict.fromkeys(keys))
+    first: dict[str, str] = {}
+    names: list[str] = []
+    dups: dict[str, list[str]] = {}
+    for k in keys:
+        if k.lower() not in first:
+            first[k.lower()] = k
+            names.append(k)
+            continue
+        head = first[k.lower()]
+        dups.setdefault(head, [head])
+        names.append(f"{head}_{len(dups[head])}")
+        dups[head].append(names[-1])
     table = _new_name("stg")
     cols = ", ".join(
-        f"json_extract_string(line, {json_pointer(k)}) AS {ident(k)}" for k in keys
+        f"json_extract_string(line, {json_pointer(k)}) AS {ident(n)}" for k, n in zip(keys, names)
     ) or "NULL AS _empty"
     con.execute(f"CREATE TEMP TABLE {table} AS SELECT _row, {cols} FROM {staged.table}")
     con.execute(f"DROP TABLE {staged.table}")
-    return Staged(staged.path, table, keys, staged.rows_read, staged.broken)
+    return Staged(staged.path, table, names, staged.rows_read, broken, duplicate_headers=dups)
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False) -> Staged:
-    """Stage any supported file. `lines=True` keeps JSON lines raw (Segment reads them itself)."""
+def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False, encoding: str | None = None) -> Staged:
+    """Stage any supported file. `lines=True` keeps JSON lines raw (Segment reads them itself);
+    `encoding` is a CSV's text encoding (JSON is UTF-8 by definition)."""
     kind = file_kind(path)
     check_readable(path)
-    if path.name.lower().endswith(".gz"):
+    if path.name.lower().endswith(".gz") and kind != "csv":  # stage_csv reads a CSV through once anyway
         check_gzip_complete(path)
     try:
         if kind == "parquet":
@@ -277,7 +369,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False) ->
         if kind == "jsonl":
             staged = stage_json_array(con, path) if is_json_array(path) else stage_lines(con, path)
             return staged if lines else flatten_lines(con, staged)
-        return stage_csv(con, path)
+        return stage_csv(con, path, encoding)
     except (duckdb.InvalidInputException, duckdb.IOException) as exc:
         first = str(exc).splitlines()[0]
         raise UnreadableFile(f"{path}: cannot be read as {kind} ({first}); check the file and its name") from None

@@ -94,7 +94,8 @@ def load_canonical(ctx: Ctx, staged: Staged, table: str) -> None:
     """A dump of a revline table (columns named as in the table) loads back by primary key."""
     con = ctx.con
     cols = canonical_columns(con, table)
-    spec = {name: Field(kind, req) for name, kind, req in cols}
+    keys = primary_key(con, table)
+    spec = {name: Field(kind, req, unique=[name] == keys) for name, kind, req in cols}
     aliases = {name: [name] for name in spec}
     checks = []
     if "currency" in spec:
@@ -107,7 +108,6 @@ def load_canonical(ctx: Ctx, staged: Staged, table: str) -> None:
         "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main'", [table]
     ).fetchall())
     sel = ", ".join(f"CAST({ident(n)} AS {dtype[n]}) AS {ident(n)}" for n in use)
-    keys = primary_key(con, table)
     if keys:
         ctx.record(table, loaded_updated=upsert(con, table, f"SELECT {sel}, _row AS _ord FROM {t.table}", keys))  # noqa: S608 - catalog column names quoted by ident; canonical table name; temp names
     else:

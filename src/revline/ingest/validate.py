@@ -22,8 +22,30 @@ QUARANTINE_BATCH = "_rl_quarantine_batch"
 
 @dataclass(frozen=True)
 class Field:
+    """One field a reader takes from a file: how it parses and what the file owes it.
+
+    The field specs (crm.py, tabular.py, spend.py) are the one declaration of what each object
+    needs: `required` - every row must have a value (a row without one is quarantined), so the
+    file must have the column; `column` - the file must have the column, though a row may leave
+    it empty (Opportunity.Amount of an open deal); `unique` - the value names the row, so the
+    same value twice in one file is a conflict to report, not to resolve quietly. A file
+    without a required column fails with the column's name; a missing optional column is named
+    in the ingest summary."""
+
     kind: str = "text"
     required: bool = False
+    column: bool = False
+    unique: bool = False
+    instead: str | None = None  # another field whose column may stand in for this one's (account name for id)
+
+    @property
+    def needs_column(self) -> bool:
+        return self.required or self.column
+
+
+class ColumnsError(ValueError):
+    """A file without a column its object needs, or with a needed column twice: the whole call
+    fails (nothing half-loaded) naming the file and the columns."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,36 @@ def _parser(con, staged: Staged, name: str, kind: str, raw_expr: str, header: st
     return PARSERS[kind](raw)
 
 
+def _check_columns(staged: Staged, spec: dict[str, Field], resolved: dict[str, list[str]],
+                   headers: dict[str, str]) -> None:
+    """Fail on a missing needed column or a needed column the file holds twice (which of the
+    two holds the value is a guess); add summary notes for missing optional columns and for
+    duplicated headers revline does not read."""
+    def absent(n: str, f: Field) -> bool:
+        return n in resolved and not resolved[n] and not (f.instead and resolved.get(f.instead))
+
+    missing = [f"{headers[n]} ({n})" + (f" or {headers[f.instead]} ({f.instead})" if f.instead in headers else "")
+               for n, f in spec.items() if f.needs_column and absent(n, f)]
+    used = {h for hs in resolved.values() for h in hs}
+    twice = [h for h in staged.duplicate_headers if h in used]
+    problems = []
+    if missing:
+        problems.append(f"required column{'s' if len(missing) > 1 else ''} missing: {', '.join(missing)}")
+    if twice:
+        problems.append("header" + ("s" if len(twice) > 1 else "") + " named twice: " + ", ".join(
+            f"{h} (columns {', '.join(staged.duplicate_headers[h])})" for h in twice))
+    if problems:
+        raise ColumnsError(f"{staged.path}: {'; '.join(problems)}; fix the export (or its header line) and run again")
+    optional = [f"{headers[n]} ({n})" for n, f in spec.items() if not f.needs_column and absent(n, f)]
+    if optional:
+        staged.notes.append(f"{staged.path}: optional column{'s' if len(optional) > 1 else ''} not in the file, "
+                            f"nothing read for {'them' if len(optional) > 1 else 'it'}: {', '.join(optional)}")
+    for h, cols in staged.duplicate_headers.items():
+        if h not in used:
+            staged.notes.append(f"{staged.path}: row 1 (header), field {h}: header named twice "
+                                f"(columns {', '.join(cols)}); revline does not read it")
+
+
 def typed_rows(
     con: duckdb.DuckDBPyConnection,
     staged: Staged,
@@ -109,14 +161,17 @@ def typed_rows(
     ensure_batch_quarantine(con)
     raw_exprs = dict(raw_exprs or {})
     headers: dict[str, str] = {}
+    resolved: dict[str, list[str]] = {}
     for name in spec:
         if name in raw_exprs:
             headers.setdefault(name, name)
             continue
         found = resolve(staged.columns, aliases.get(name, []))
+        resolved[name] = found
         headers[name] = found[0] if found else (aliases.get(name) or [name])[0]
         cells = [clean(f"s.{ident(h)}") for h in found]
         raw_exprs[name] = "NULL::VARCHAR" if not cells else cells[0] if len(cells) == 1 else f"coalesce({', '.join(cells)})"
+    _check_columns(staged, spec, resolved, headers)
     typed = _new_name("typed")
     cols = []
     reasons: dict[str, str] = {}
@@ -134,6 +189,14 @@ def typed_rows(
         raw, field = ident(name if f.kind == "text" else name + "__raw"), lit(headers[name])
         if f.required:
             rules.append(f"SELECT _row, {field} AS field, 'missing required field' AS reason FROM {typed} WHERE {raw} IS NULL")
+        if f.unique:
+            # every row but the last of a value (the last is the one loaded, as before)
+            rules.append(
+                f"SELECT _row, {field} AS field, 'duplicate ' || {field} || ' ' || {raw} || ' in this file: row ' "
+                f"|| CAST(_last AS VARCHAR) || ' has it too and is the one loaded' AS reason FROM ("
+                f"SELECT _row, {raw}, max(_row) OVER (PARTITION BY {raw}) AS _last FROM {typed} WHERE {raw} IS NOT NULL"
+                f") WHERE _row < _last"
+            )
         if f.kind != "text":
             reason = reasons.get(name) or f"'cannot parse ' || {lit(f.kind)} || ': ' || {raw}"
             rules.append(
