@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from revline.ingest import DetectionError, detect, load_files
+from revline.ingest.validate import ColumnsError
 from revline.store import connect
 
 # the accounts the API export knows; the report names some of them differently
@@ -196,6 +197,11 @@ def test_report_export_loads_whatever_its_name_and_object_can_be_forced(exports,
     assert detect(odd, "salesforce").obj == "OpportunityHistory"
     assert detect(odd, "salesforce", obj="Opportunity").obj == "Opportunity"
     con = _store(tmp_path)
+    # forced or not, an Opportunity file needs its Amount and account columns (issue #20 D7)
+    with pytest.raises(ColumnsError, match=r"AccountId \(account_id\) or Account Name \(account_name\), Amount"):
+        load_files(con, [odd], fmt="salesforce", obj="opportunity")
+    odd = _write(tmp_path / "data2.csv", [["Opportunity ID", "Stage", "Created Date", "Amount", "Account ID"],
+                                          ["006X", "Closed Won", "2025-01-02", "10", ""]])
     load_files(con, [odd], fmt="salesforce", obj="opportunity")
     assert con.execute("SELECT opportunity_id, is_won FROM opportunities").fetchall() == [("006X", True)]
     unknown = _write(tmp_path / "thing.csv", [["Foo", "Bar", "Baz"], ["1", "2", "3"]])

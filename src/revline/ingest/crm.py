@@ -83,7 +83,7 @@ def load_accounts(ctx: Ctx, staged: Staged, aliases, source_system: str) -> None
 
 
 CONTACT_SPEC = {
-    "person_id": F(required=REQ, unique=True), "account_id": F(), "account_name": F(), "email": F(), "first_name": F(),
+    "person_id": F(required=REQ, unique=True), "account_id": F(instead="account_name"), "account_name": F(), "email": F(), "first_name": F(),
     "last_name": F(), "title": F(), "created_at": F("timestamp"), "mql_at": F("timestamp"), "sql_at": F("timestamp"),
 }
 
@@ -166,7 +166,7 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
     ]
     # HubSpot keeps deal-company associations apart (API dumps have no company column): named
     # in the summary when absent, where a Salesforce Opportunity export without AccountId fails
-    spec = OPPORTUNITY_SPEC if source_system == "salesforce" else {**OPPORTUNITY_SPEC, "account_id": F()}
+    spec = OPPORTUNITY_SPEC if source_system == "salesforce" else {**OPPORTUNITY_SPEC, "account_id": F(instead="account_name")}
     t = _start(ctx, staged, "opportunities", spec, aliases, checks)
     con = ctx.con
     stage = canon_stage("stage")

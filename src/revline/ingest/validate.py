@@ -133,7 +133,9 @@ def _check_columns(staged: Staged, spec: dict[str, Field], resolved: dict[str, l
             f"{h} (columns {', '.join(staged.duplicate_headers[h])})" for h in twice))
     if problems:
         raise ColumnsError(f"{staged.path}: {'; '.join(problems)}; fix the export (or its header line) and run again")
-    optional = [f"{headers[n]} ({n})" for n, f in spec.items() if not f.needs_column and absent(n, f)]
+    stood_in = {f.instead for n, f in spec.items() if f.instead and resolved.get(n)}  # its partner is there
+    optional = [f"{headers[n]} ({n})" for n, f in spec.items()
+                if not f.needs_column and absent(n, f) and n not in stood_in]
     if optional:
         staged.notes.append(f"{staged.path}: optional column{'s' if len(optional) > 1 else ''} not in the file, "
                             f"nothing read for {'them' if len(optional) > 1 else 'it'}: {', '.join(optional)}")
