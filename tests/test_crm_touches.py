@@ -154,3 +154,26 @@ def test_hubspot_original_and_latest_source_become_touches(tmp_path):
     sourceless_companies = {co for _c, _e, co, _t, orig, *_ in HS_CONTACTS if not orig}
     assert unattributed == {d for d, co, *_ in HS_DEALS if co in sourceless_companies}
     con.close()
+
+
+def test_fivetran_lead_source_columns_make_the_same_touches(tmp_path):
+    """A Fivetran warehouse copy (snake_case lead_source) gives the touches the API-name export gives."""
+    folder = tmp_path / "ft"
+    folder.mkdir()
+    write(folder / "sf_account_data.csv", ["id", "name", "website", "created_date"],
+          [(a, n, d, "2024-12-01T00:00:00Z") for a, n, d in [("001A", "Acme", "acme.com"), ("001B", "Globex", "globex.com")]])
+    contacts = [c for c in CONTACTS if c[1] in ("001A", "001B")]
+    write(folder / "sf_contact_data.csv", ["id", "account_id", "email", "first_name", "last_name", "created_date", "lead_source"],
+          [(c, a, e, "F", "L", t, s) for c, a, e, t, s in contacts])
+    leads = [ld for ld in LEADS if ld[4] in ("003A1", "")]
+    write(folder / "sf_lead_data.csv", ["id", "email", "first_name", "last_name", "company", "created_date", "lead_source",
+                                        "is_converted", "converted_contact_id", "converted_account_id"],
+          [(i, e, "F", "L", "Co", t, s, "true" if c else "false", c, a) for i, e, t, s, c, a, _o in leads])
+    con = connect(tmp_path / "s.duckdb")
+    load_files(con, [folder])
+    got = dict(con.execute("SELECT touchpoint_id, source FROM touchpoints WHERE touch_type = 'crm_lead_source'").fetchall())
+    converted = {ld[4] for ld in leads if ld[4]}
+    want = {f"crm_lead_source:{c}": s for c, _a, _e, _t, s in contacts if s and c not in converted}
+    want |= {f"crm_lead_source:{c or i}": s for i, _e, _t, s, c, _a, _o in leads if s}
+    assert got == want
+    con.close()

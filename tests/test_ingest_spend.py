@@ -163,3 +163,28 @@ def test_spend_total_equals_the_file_total_for_any_rows(tmp_path_factory, rows, 
             sum(r[3] % 997 for r in rows), sum(r[3] % 13 for r in rows))
     finally:
         c.close()
+
+
+def test_google_ads_xlsx_download_loads_the_same_money(con, tmp_path):
+    """Google Ads' "Excel .xlsx" download: the same title rows and "Total:" rows, typed cells."""
+    import datetime as dt
+
+    import openpyxl
+
+    rows = [("Brand", "Search", dt.date(2025, 5, d), Decimal(f"{d * 13}.{d:02d}"), 100 * d, d) for d in range(1, 11)]
+    rows += [("Brand", "Search", dt.date(2025, 5, 1), Decimal("5.55"), 10, 1)]  # a second ad group, same key
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Campaign report"])
+    ws.append(["May 1, 2025 - May 10, 2025"])
+    ws.append(["Campaign", "Campaign type", "Day", "Currency code", "Cost", "Impr.", "Clicks"])
+    for campaign, ctype, day, cost, impr, clicks in rows:
+        ws.append([campaign, ctype, day, "USD", float(cost), impr, clicks])
+    total = sum(r[3] for r in rows)
+    ws.append(["Total: Account", None, None, "USD", float(total), None, None])
+    f = tmp_path / "Campaign report.xlsx"
+    wb.save(f)
+    report = load_files(con, [f])
+    assert report.by_table()["spend"]["loaded"] == len(rows)
+    assert spend_total(con) == total
+    assert con.execute("SELECT DISTINCT platform, channel FROM spend").fetchall() == [("google_ads", "paid_search")]
