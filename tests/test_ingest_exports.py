@@ -250,3 +250,26 @@ def test_maven_crm_shape_loads_through_the_alias_map(tmp_path):
     assert _won_in_store(con) == (3, Decimal("5618"))
     assert con.execute("SELECT field, reason FROM quarantine").fetchall() == [("engage_date", "missing required field")]
     assert dict(report.account_names) == {"created": 4}
+
+
+def test_workbook_sheets_named_after_their_objects(tmp_path):
+    """Data Loader-style sheets whose headers alone do not say the object (Id, Name): the sheet
+    name does; accounts load before the opportunities that name them."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    opp = wb.active
+    opp.title = "Opportunity"
+    opp.append(["Id", "AccountId", "Name", "StageName", "Amount", "CloseDate", "CreatedDate"])
+    opp.append(["006A", "001A", "Deal", "Closed Won", 1054.5, date(2025, 3, 1), datetime(2025, 1, 2, 10, 0)])
+    acc = wb.create_sheet("Account")
+    acc.append(["Id", "Name", "Website"])
+    acc.append(["001A", "Acme Inc", "acme.com"])
+    path = tmp_path / "crm.xlsx"
+    wb.save(path)
+    con = _store(tmp_path)
+    report = load_files(con, [path])
+    t = report.by_table()
+    assert t["accounts"]["loaded"] == 1 and t["opportunities"]["loaded"] == 1
+    assert con.execute("SELECT account_id, amount, closed_at FROM opportunities").fetchall() == [
+        ("001A", Decimal("1054.50"), datetime(2025, 3, 1))]

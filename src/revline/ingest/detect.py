@@ -19,6 +19,8 @@ from revline.ingest.aliases import norm
 from revline.ingest.preamble import title_lines
 from revline.ingest.readers import UnreadableFile, check_readable, duckdb_path, file_kind, is_json_array
 from revline.ingest.spend import platform_of
+from revline.ingest.xlsx import is_workbook, sheet_names
+from revline.ingest.xlsx import read_headers as xlsx_headers
 
 FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
 SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory",
@@ -50,9 +52,12 @@ def _open_text(path: Path):
 
 
 def read_headers(path: Path) -> list[str]:
-    """The file's column names (the keys of the first JSON object), refusing files no reader
-    can take (see `readers.check_readable`) in one line."""
+    """The file's column names (the keys of the first JSON object; a workbook's first sheet),
+    refusing files no reader can take (see `readers.check_readable`) in one line."""
     path = Path(path)
+    if is_workbook(path):
+        sheets = sheet_names(path)
+        return xlsx_headers(path, sheets[0]) if sheets else []
     check_readable(path)
     kind = file_kind(path)
     try:
@@ -113,7 +118,7 @@ def _array_headers(path: Path) -> list[str]:
 
 def _stem_hint(path: Path) -> str:
     stem = path.name.lower()
-    for suf in (".gz", ".csv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".tsv"):
+    for suf in (".gz", ".csv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".tsv", ".xlsx", ".xlsm"):
         if stem.endswith(suf):
             stem = stem[: -len(suf)]
     stem = re.sub(r"^(sf|salesforce|hubspot|hs)[_\- ]+", "", stem)
@@ -240,15 +245,17 @@ def _is_hubspot(headers: list[str], h: set[str]) -> bool:
     ) and "opportunityid" not in h  # HubSpot calls them deals: an opportunity_id is another CRM's
 
 
-def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None, obj: str | None = None) -> Detected:
+def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None, obj: str | None = None,
+           hint: str | None = None) -> Detected:
     """Detect the source format and object of one file (or check them when `fmt` is forced);
-    `obj` (--object) names the CRM object whatever the headers and file name say."""
+    `obj` (--object) names the CRM object whatever the headers and file name say; `hint` is the
+    name to take the object hint from instead of the file's (a workbook's sheet)."""
     path = Path(path)
     if fmt not in FORMATS:
         raise DetectionError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     headers = read_headers(path) if headers is None else headers
     h = {norm(x) for x in headers}
-    hint = _stem_hint(path)
+    hint = _stem_hint(Path(hint) if hint else path)
     snakey = any("_" in x for x in headers) and all(x == x.lower() for x in headers)
     conv = "fivetran" if snakey else "salesforce"
     if obj:

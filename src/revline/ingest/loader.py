@@ -192,7 +192,11 @@ def _detect_sheets(path: Path, named: bool, fmt: str, obj: str | None, sheet: st
     for name in names:
         try:
             headers = xlsx.read_headers(path, name)
-            d = detect(Path(f"{path}[{name}]"), fmt, headers=headers, obj=obj)
+            shown = Path(f"{path}[{name}]")
+            try:  # the sheet's name as the object hint ("Opportunity"), else the workbook's
+                d = detect(shown, fmt, headers=headers, obj=obj, hint=f"{name}.xlsx")
+            except DetectionError:
+                d = detect(shown, fmt, headers=headers, obj=obj, hint=path.name)
             out.append((path, dataclasses.replace(d, sheet=name)))
         except DetectionError as exc:
             errors.append(str(exc))

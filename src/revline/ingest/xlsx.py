@@ -68,11 +68,14 @@ def cell_text(v: object) -> str | None:
     return text or None
 
 
-def _rows(path: Path, sheet: str) -> list[list[str | None]]:
+def _rows(path: Path, sheet: str, nrows: int | None = None) -> list[list[str | None]]:
+    """The sheet's cells as text (the first `nrows` rows only, if given); most cells are text
+    already and only need trimming."""
     book = _book(path)
     if sheet not in book.sheet_names:
         raise WorkbookError(f"{path}: no sheet {sheet!r}; its sheets are {list(book.sheet_names)} (--sheet NAME)")
-    return [[cell_text(c) for c in row] for row in book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)]
+    grid = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=nrows)
+    return [[(c.strip() or None) if type(c) is str else cell_text(c) for c in row] for row in grid]
 
 
 def _header_index(rows: list[list[str | None]]) -> int:
@@ -96,9 +99,9 @@ def _unique(headers: list[str]) -> list[str]:
     return out
 
 
-def _table(path: Path, sheet: str) -> tuple[list[str], list[list[str | None]], int]:
+def _table(path: Path, sheet: str, nrows: int | None = None) -> tuple[list[str], list[list[str | None]], int]:
     """(headers, data rows, title rows skipped) of one sheet; empty columns dropped."""
-    rows = _rows(path, sheet)
+    rows = _rows(path, sheet, nrows)
     if not rows:
         return [], [], 0
     top = _header_index(rows)
@@ -113,8 +116,8 @@ def _table(path: Path, sheet: str) -> tuple[list[str], list[list[str | None]], i
 
 
 def read_headers(path: Path, sheet: str) -> list[str]:
-    """The header row of a sheet (the first row after any report title rows)."""
-    return _table(path, sheet)[0]
+    """The header row of a sheet (the first row after any report title rows), from its first rows."""
+    return _table(path, sheet, SCAN_ROWS + 1)[0]
 
 
 def stage_sheet(con: duckdb.DuckDBPyConnection, path: Path, sheet: str) -> Staged:
