@@ -8,20 +8,19 @@ Heavy imports happen inside the commands, which keeps `revline --help` instant.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from revline.commands.options import DbOption
+from revline.store.errors import StoreError
 
 
 def user_error(exc: BaseException) -> str | None:
     """The one-line message of an error the user can act on (the store is locked, damaged or
     from a newer revline; a file is missing), or None for a bug, which keeps its traceback."""
-    from revline.store.errors import StoreError
-
     if isinstance(exc, StoreError | FileNotFoundError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
@@ -31,14 +30,14 @@ class _Group(TyperGroup):
     """Every command runs inside this: a user error becomes `revline: <one line>` on stderr and
     exit status 1, never a traceback (each command need not repeat the handling)."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: Any) -> Any:  # Typer's Context is its vendored click's, a private type
         try:
             return super().invoke(ctx)
         except Exception as exc:
             msg = user_error(exc)
             if msg is None:
                 raise
-            click.echo(f"revline: {msg}", err=True)
+            typer.echo(f"revline: {msg}", err=True)
             raise typer.Exit(1) from None
 
 
@@ -77,6 +76,7 @@ for _area in _AREAS:
 
 
 def main() -> None:  # pragma: no cover - console entry
+    """The `revline` console script."""
     app()
 
 

@@ -50,6 +50,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- model runs
 def model_runs(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every stored run, grouped by model, milestone and revenue type, newest first within each."""
     runs = available_runs(cur).sort_values(["model", "milestone", "revenue_type", "created_at"],
                                            ascending=[True, True, True, False], na_position="first")
     return _records(runs[["run_id", "model", "milestone", "revenue_type", "opportunities", "unattributed", "created_at"]])
@@ -126,6 +127,7 @@ def kpis(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | Non
 
 # ---------------------------------------------------------------- accounts
 def search_accounts(cur: duckdb.DuckDBPyConnection, *, search: str, limit: int) -> list[dict[str, Any]]:
+    """Accounts whose name, domain or id contains `search` (`reports.accounts.find_accounts`)."""
     return _records(account_reports.find_accounts(cur, search, limit))
 
 

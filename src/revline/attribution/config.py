@@ -21,6 +21,7 @@ transform (rules.py) serves all of them and the edge-case rules are written once
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -108,7 +109,7 @@ def parse_weights(raw: dict, where: str) -> PositionWeights:
         raise ValueError(f"{where}: {msg}") from None
 
 
-def load_weights_file(path: str | Path) -> dict[str, PositionWeights]:
+def load_weights_file(path: str | os.PathLike[str]) -> dict[str, PositionWeights]:
     """Read custom models from TOML or YAML.
 
     Either a flat table (one model called `custom`)::

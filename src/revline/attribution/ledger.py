@@ -28,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from revline.store.rows import one_row
 from revline.store.transaction import transaction
 from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, UNATTRIBUTED
 
@@ -78,6 +79,7 @@ def conform(t: ir.Table) -> ir.Table:
 
 
 def new_run_id(model: str) -> str:
+    """A fresh run id that names its model (e.g. `linear-1a2b3c4d5e6f`)."""
     return f"{model}-{uuid.uuid4().hex[:12]}"
 
 
@@ -137,17 +139,19 @@ def check_run(
     if totals:
         if amounts is None:
             raise ValueError("the totals check needs amounts (every conversion of the run and its amount)")
-        n_rows, c_sum, rc_sum, c_min, c_max, n_unattr = con.execute(
+        n_rows, c_sum, rc_sum, c_min, c_max, n_unattr = one_row(
+            con,
             "SELECT count(*), coalesce(sum(credit), 0)::DOUBLE, coalesce(sum(revenue_credit), 0)::DOUBLE, "
             "min(credit)::DOUBLE, max(credit)::DOUBLE, "
             "count(*) FILTER (WHERE touchpoint_id IS NULL) FROM credit_ledger WHERE run_id = ?",
             [run_id],
-        ).fetchone()
+        )
         amounts.create_view("_rl_ledger_amounts", replace=True)
-        n_conv, amount, abs_amount = con.execute(
+        n_conv, amount, abs_amount = one_row(
+            con,
             "SELECT count(*), coalesce(sum(coalesce(amount, 0)), 0)::DOUBLE, "
-            "coalesce(sum(abs(coalesce(amount, 0))), 0)::DOUBLE FROM _rl_ledger_amounts"
-        ).fetchone()
+            "coalesce(sum(abs(coalesce(amount, 0))), 0)::DOUBLE FROM _rl_ledger_amounts",
+        )
         con.execute("DROP VIEW _rl_ledger_amounts")
         if n_rows and (c_min < -tol or c_max > 1 + tol):
             raise ValueError(f"credits outside [0, 1] in run {run_id}: min {c_min}, max {c_max}")
@@ -180,7 +184,7 @@ def check_run(
             con.execute("DROP VIEW _rl_ledger_amounts")
             if worst:
                 raise ValueError(f"revenue credit differs from amount for opportunity {worst[0][0]}")
-        n_conv, n_unattr = con.execute("SELECT count(*), count(*) FILTER (WHERE un) FROM _rl_ledger_check").fetchone()
+        n_conv, n_unattr = one_row(con, "SELECT count(*), count(*) FILTER (WHERE un) FROM _rl_ledger_check")
     finally:
         con.execute("DROP TABLE IF EXISTS _rl_ledger_check")
     return int(n_conv), int(n_unattr)
@@ -228,7 +232,7 @@ def write_ledger(
         for part in parts:
             _relation(con, part).create_view("_rl_ledger_rows", replace=True)
             con.execute(
-                f"INSERT INTO credit_ledger (model, milestone, run_id, {cols}) "
+                f"INSERT INTO credit_ledger (model, milestone, run_id, {cols}) "  # noqa: S608 - ledger columns from ROW_COLUMNS; values bound
                 f"SELECT ?, ?, ?, {select} FROM _rl_ledger_rows",
                 [model, milestone, run_id, revenue_type],
             )
@@ -237,9 +241,12 @@ def write_ledger(
         if check:
             n_conv, n_unattr = check_run(con, run_id, amounts_rel, totals=check == "totals", tol=tol)
         else:
-            n_conv, n_unattr = con.execute(
+            n_conv, n_unattr = one_row(
+                con,
                 "SELECT count(DISTINCT conversion_id), count(DISTINCT conversion_id) FILTER (WHERE touchpoint_id IS NULL) "
-                "FROM credit_ledger WHERE run_id = ?", [run_id]).fetchone()
+                "FROM credit_ledger WHERE run_id = ?",
+                [run_id],
+            )
         _record_run(con, run_id, model, milestone, revenue_type, params, n_conv, n_unattr)
     return run_id
 
@@ -325,7 +332,7 @@ def read_ledger(
         raise ValueError(f"unknown ledger columns {sorted(unknown)}; expected some of {list(LEDGER_COLUMNS)}")
     cond, params = select_runs(con, milestone, revenue_type, models).sql("l")
     return con.sql(
-        f"SELECT {', '.join('l.' + c for c in columns)} FROM credit_ledger l WHERE l.milestone = ? AND {cond}",
+        f"SELECT {', '.join('l.' + c for c in columns)} FROM credit_ledger l WHERE l.milestone = ? AND {cond}",  # noqa: S608 - columns checked against LEDGER_COLUMNS; run selection bound
         params=[milestone, *params],
     )
 

@@ -14,11 +14,13 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from revline.attribution.config import BUILTIN_MODELS, PositionWeights, load_weights_file
+from revline.attribution.config import BUILTIN_MODELS, PositionWeights, load_weights_file, parse_weights
 from revline.attribution.eligibility import SCOPES, Scope, conversions, eligible_touches
 from revline.attribution.ledger import ROW_COLUMNS, new_run_id, write_ledger
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
+from revline.store import SCHEMA_VERSION, ibis_backend
+from revline.store.sql import lit
 from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, MILESTONES, REVENUE_TYPES, USD_RATES
 from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as DEFAULT_REVENUE_TYPES
 
@@ -53,8 +55,6 @@ def attribute(
 
 
 def _resolve_config(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> dict[str, PositionWeights]:
-    from revline.attribution.config import parse_weights
-
     if config is None:
         return {}
     if isinstance(config, (str, os.PathLike)):
@@ -69,14 +69,14 @@ def _check_inputs(con: Any, milestones: Iterable[str]) -> None:
     """Fail early, naming the rows, on inputs the models cannot price."""
     if not set(milestones) & {"opportunity", "won"}:
         return
-    codes = ", ".join(f"'{c}'" for c in USD_RATES)
+    codes = ", ".join(lit(c) for c in USD_RATES)
     bad = con.execute(
-        f"SELECT opportunity_id, currency FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes}) "
+        f"SELECT opportunity_id, currency FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes}) "  # noqa: S608 - currency codes from USD_RATES, quoted by lit
         "ORDER BY opportunity_id LIMIT 5"
     ).fetchall()
     if bad:
         n = con.execute(
-            f"SELECT count(*) FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes})"
+            f"SELECT count(*) FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes})"  # noqa: S608 - currency codes from USD_RATES, quoted by lit
         ).fetchone()[0]
         examples = ", ".join(f"{oid} (currency={cur!r})" for oid, cur in bad)
         raise ValueError(
@@ -130,8 +130,6 @@ def _materialize_journeys(
     table of millions of rows costs about as much as computing them, and one run reads them
     once), then lost, compiled against the view SEEN of the conversions that run just credited.
     """
-    from revline.store import SCHEMA_VERSION
-
     key = (SCHEMA_VERSION, milestone, scope, lookback_days, weighted, keyed, half_life_days, tuple(names.items()), inline)
     cached = _SQL_CACHE.get(key)
     if cached is None:
@@ -140,11 +138,11 @@ def _materialize_journeys(
         def run(name: str, expr: ir.Table, materialize: bool = True) -> ir.Table:
             sql = str(ibis.to_sql(expr, dialect="duckdb"))
             # Ibis needs the schema of a table to build the next expression; the rows only when kept
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql}){'' if materialize else ' LIMIT 0'}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql}){'' if materialize else ' LIMIT 0'}")  # noqa: S608 - temp-table name from this module, body compiled by Ibis
             cached.append((name, sql))
             return be.table(name)
 
-        conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)  # type: ignore[arg-type]
+        conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)
         conv_t = run(names["conv"], conv_all)
         positioned = with_positions(eligible_touches(be, conv_t, keys))
         credited = run(names["credited"], credited_touches(positioned, dict(keyed), half_life_days=half_life_days), not inline)
@@ -160,10 +158,6 @@ def _materialize_journeys(
         for name, sql in cached if not inline else cached[:1]:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
     return {name: sql for name, sql in cached[1:]} if inline else {}
-
-
-def _sql_str(s: str) -> str:
-    return s.replace("'", "''")
 
 
 def run_models(
@@ -184,8 +178,7 @@ def run_models(
     and for opportunity milestones each revenue type separately plus 'all'. Lead milestones
     (lead, mql, sql) have no revenue type. Returns the run ids written.
     """
-    from revline.attribution import MODELS
-    from revline.store import ibis_backend
+    from revline.attribution import MODELS  # import cycle: the package's __init__ imports this module
 
     custom = _resolve_config(config)
     model_list = list(models) if models is not None else list(BUILTIN_MODELS) + [m for m in custom if m not in BUILTIN_MODELS]
@@ -232,24 +225,24 @@ def run_models(
             credited_src = f"({inline[names['credited']]})" if inline else names["credited"]
             lost_src = f"({inline[names['lost']]})" if inline else names["lost"]
             for rt in milestone_rts:
-                rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = '{_sql_str(rt)}'"
-                amounts = con.sql(f"SELECT conversion_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}")
+                rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = {lit(rt)}"
+                amounts = con.sql(f"SELECT conversion_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}")  # noqa: S608 - temp-table name; revenue type quoted by lit
                 for i, model in enumerate(rule_models):
                     spec = specs[model]
                     c = f"credit__m{i}"
                     run_id = new_run_id(model)
                     credited = con.sql(
-                        f"SELECT conversion_id, conversion_type, touchpoint_id, {c} AS credit, "
+                        f"SELECT conversion_id, conversion_type, touchpoint_id, {c} AS credit, "  # noqa: S608 - temp names and generated column names; revenue type quoted by lit
                         f"{c} * amount_usd AS revenue_credit, revenue_type, channel, campaign_id, touch_position, "
                         f"CAST(occurred_at AS TIMESTAMP) AS occurred_at FROM {credited_src} WHERE {c} > 0{rt_sql}"
                     )
                     if inline:
                         # lost = conversions this run did not credit, read back inside the writing transaction
                         con.execute(
-                            f"CREATE OR REPLACE TEMP VIEW {SEEN} AS SELECT conversion_id "
-                            f"FROM credit_ledger WHERE run_id = '{_sql_str(run_id)}'"
+                            f"CREATE OR REPLACE TEMP VIEW {SEEN} AS SELECT conversion_id "  # noqa: S608 - SEEN is a constant; the run id is quoted by lit
+                            f"FROM credit_ledger WHERE run_id = {lit(run_id)}"
                         )
-                    lost = con.sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {lost_src} WHERE TRUE{rt_sql}")
+                    lost = con.sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {lost_src} WHERE TRUE{rt_sql}")  # noqa: S608 - ledger columns from ROW_COLUMNS; temp names; revenue type quoted by lit
                     params = {
                         "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
                         "half_life_days": half_life_days if spec.kind == "time_decay" else None,

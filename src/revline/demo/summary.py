@@ -7,6 +7,10 @@ from rich.console import Console
 from rich.table import Table
 
 from revline.demo.pipeline import DemoResult
+from revline.reports.roi import roi_table
+from revline.reports.tables import attribution_by
+from revline.reports.truth import truth_summary, truth_table
+from revline.store import connect
 
 SUMMARY_MODELS = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
 # Short headers keep the side-by-side table readable in an 80-column terminal.
@@ -36,11 +40,8 @@ def df_to_rich(df: pd.DataFrame, title: str, money: bool = True, ratio_cols: tup
 
 
 def print_summary(result: DemoResult, console: Console) -> None:
-    from revline.reports.roi import roi_table
-    from revline.reports.tables import attribution_by
-    from revline.reports.truth import truth_summary, truth_table
-    from revline.store import connect
-
+    """The CRO's questions answered in the terminal: revenue and pipeline by channel per model,
+    ROI by channel, and each model's error against the simulator's truth when it is there."""
     con = connect(result.db, read_only=True)
     try:
         present = {r[0] for r in con.execute("SELECT DISTINCT model FROM attribution_runs").fetchall()}

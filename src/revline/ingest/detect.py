@@ -36,6 +36,8 @@ class DetectionError(ValueError):
 
 @dataclass(frozen=True)
 class Detected:
+    """What a file was recognised as: its source format, object and naming convention."""
+
     fmt: str         # salesforce, hubspot, segment, spend, targets, revline
     obj: str         # Salesforce object, HubSpot object, or canonical table
     convention: str  # salesforce (API names), fivetran (snake_case), hubspot, segment, ...

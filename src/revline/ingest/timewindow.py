@@ -30,6 +30,8 @@ _FLOOR = "TIMESTAMP '1970-01-01'"
 
 @dataclass(frozen=True)
 class TimeWindow:
+    """The plausible span of an event time around the moment it was received (see module docstring)."""
+
     past_days: float = 730.0
     future_days: float = 1.0
 

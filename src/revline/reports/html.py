@@ -20,7 +20,7 @@ from plotly.offline import get_plotlyjs
 
 from revline.reports.revenue import actuals, revenue_vs_target
 from revline.reports.roi import roi_table, spend_by
-from revline.reports.tables import attribution_by
+from revline.reports.tables import ReportError, attribution_by
 from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as REVENUE_TYPES
 
 RULE_ORDER = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay",
@@ -191,7 +191,7 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
         for m in models:
             try:
                 r = roi_table(con, m, milestone="won", revenue_type="new_business", by="channel")
-            except Exception:  # a model without a won run has no ROI; the table says so by absence
+            except ReportError:  # a model without a won run has no ROI; the table says so by absence
                 continue
             roas.append(r.assign(model=m)[["channel", "model", "roas"]])
         body = _table(roi, money=("spend", "pipeline", "revenue", "cac", "cost_per_opportunity"),
@@ -270,6 +270,7 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
 
 
 def write_report(con, path: Path, truth_path: Path | None = None, title: str = "revline revenue report") -> Path:
+    """Write the self-contained HTML report (every section, plotly inlined) to `path`; returns it."""
     path = Path(path)
     sections = build_sections(con, truth_path)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

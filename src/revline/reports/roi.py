@@ -65,7 +65,7 @@ def spend_by(con: Any, by: By = "channel", start: Any = None, end: Any = None) -
     raw = {"channel": "channel", "campaign": "campaign_id", "month": "date_trunc('month', date)::DATE"}[by]
     col = {"channel": "channel", "campaign": "campaign_id", "month": "date"}[by]
     df = con.execute(
-        f"SELECT {raw} AS {col}, sum({usd_sql('spend', 'currency')}::DOUBLE) AS spend, "
+        f"SELECT {raw} AS {col}, sum({usd_sql('spend', 'currency')}::DOUBLE) AS spend, "  # noqa: S608 - the key is one of three fixed expressions (checked above); filters bound
         f"coalesce(sum(impressions), 0)::BIGINT AS impressions, coalesce(sum(clicks), 0)::BIGINT AS clicks, "
         f"count(*) FILTER (WHERE impressions IS NULL) AS _null_impressions, "
         f"count(*) FILTER (WHERE clicks IS NULL) AS _null_clicks "
@@ -193,7 +193,7 @@ def sourced_vs_influenced(
         SELECT touched.k AS {by}, count(DISTINCT touched.conversion_id) AS influenced_opportunities,
                sum(amounts.amount) AS influenced_pipeline, (SELECT count(*) FROM amounts) AS _n
         FROM touched JOIN amounts USING (conversion_id) GROUP BY touched.k
-        """,
+        """,  # noqa: S608 - by is channel or campaign (checked above); the ledger query is ledger_sql's
         params,
     ).df()
     infl = infl.drop(columns="_n").set_index(by).sort_index()
@@ -215,7 +215,7 @@ def sourced_vs_influenced(
             where.append("CAST(o.created_at AS DATE) <= ?")
             params.append(pd.Timestamp(end).date())
         opp = con.execute(
-            f"SELECT o.opportunity_id, o.campaign_id, coalesce(c.channel, '(no campaign)') AS channel, "
+            f"SELECT o.opportunity_id, o.campaign_id, coalesce(c.channel, '(no campaign)') AS channel, "  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
             f"{usd_sql('o.amount', 'o.currency')}::DOUBLE AS amount "
             f"FROM opportunities o LEFT JOIN campaigns c USING (campaign_id) WHERE {' AND '.join(where)}",
             params,

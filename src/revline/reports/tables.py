@@ -37,6 +37,7 @@ class ReportError(ValueError):
 
 
 def as_date(x: Any, name: str) -> date | None:
+    """A date from a date, datetime or ISO text (None stays None); ReportError naming `name` otherwise."""
     if x is None:
         return None
     if isinstance(x, datetime):
@@ -158,7 +159,7 @@ def ledger_sql(
         {"LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id" if "campaign_name" in cols else ""}
         {"LEFT JOIN opportunities o ON o.opportunity_id = l.conversion_id" if needs_opp else ""}
         WHERE l.milestone = ? AND {runs_cond}
-    """
+    """  # noqa: S608 - columns checked against the ledger's; run selection and dates bound
     params = [milestone, *run_params]
     if s is not None:
         sql += f" AND CAST({conv_date} AS DATE) >= ?"
@@ -203,7 +204,7 @@ def ledger_sums(
     touch_start: Any = None,
     touch_end: Any = None,
 ) -> pd.DataFrame:
-    """credit and revenue_credit summed per distinct value of `keys` (ledger columns), in DuckDB.
+    """Credit and revenue_credit summed per distinct value of `keys` (ledger columns), in DuckDB.
 
     The result has the columns of `ledger_rows` named in `keys` plus credit and revenue_credit,
     so pandas code written for the rows runs unchanged on these (far fewer) partial sums.
@@ -214,7 +215,7 @@ def ledger_sums(
     )
     key_list = ", ".join(keys)
     sql = (
-        f"SELECT {key_list}, sum(credit) AS credit, sum(revenue_credit) AS revenue_credit "
+        f"SELECT {key_list}, sum(credit) AS credit, sum(revenue_credit) AS revenue_credit "  # noqa: S608 - keys checked by ledger_sql; values bound
         f"FROM ({inner}) GROUP BY {key_list}"
     )
     return con.execute(sql, params).df()
@@ -304,7 +305,7 @@ def attribution_summary(
     inner, params = ledger_sql(con, [model], milestone, revenue_type, start, end,
                                columns=[key, "conversion_id", "credit", "revenue_credit"])
     df = con.execute(
-        f"SELECT {key} AS key, sum(credit)::DOUBLE AS credit, sum(revenue_credit)::DOUBLE AS revenue_credit, "
+        f"SELECT {key} AS key, sum(credit)::DOUBLE AS credit, sum(revenue_credit)::DOUBLE AS revenue_credit, "  # noqa: S608 - the dimension is checked against DIMENSIONS; values bound
         f"count(DISTINCT conversion_id) AS conversions FROM ({inner}) GROUP BY 1",
         params,
     ).df()
@@ -373,7 +374,7 @@ def unattributed(
                r.run_id
         FROM r LEFT JOIN l USING (run_id)
         ORDER BY r.milestone, r.revenue_type NULLS FIRST, r.model
-        """,
+        """,  # noqa: S608 - fixed conditions with ? placeholders; values bound
         params,
     ).df().assign(
         unattributed_share=lambda d: d["unattributed"] / d["conversions"].where(d["conversions"] > 0),

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import duckdb
 
+from revline.store.rows import scalar
+
 # Version 1: the canonical tables. Money is DECIMAL plus a currency column; times are UTC
 # TIMESTAMP (naive, always UTC by convention of the ingest layer).
 _V1 = [
@@ -260,7 +262,7 @@ _V3 = [
         identity_type VARCHAR,
         identity_value VARCHAR
     )""",
-    f"INSERT INTO touchpoints_v3 ({_TOUCHPOINT_COLUMNS}) SELECT {_TOUCHPOINT_COLUMNS} FROM touchpoints",
+    f"INSERT INTO touchpoints_v3 ({_TOUCHPOINT_COLUMNS}) SELECT {_TOUCHPOINT_COLUMNS} FROM touchpoints",  # noqa: S608 - column lists are this module's constants
     "DROP TABLE touchpoints",
     "ALTER TABLE touchpoints_v3 RENAME TO touchpoints",
 ]
@@ -290,7 +292,7 @@ _V4 = [
         context JSON,
         source VARCHAR
     )""",
-    f"INSERT INTO events_v4 ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM events",
+    f"INSERT INTO events_v4 ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM events",  # noqa: S608 - column lists are this module's constants
     "DROP TABLE events",
     "ALTER TABLE events_v4 RENAME TO events",
 ]
@@ -309,7 +311,7 @@ _JSON_COLUMNS = ("properties", "traits", "context")
 
 def storage_version(con: duckdb.DuckDBPyConnection) -> str | None:
     """The on-disk format of the store behind `con` ('v1.5.0+'); None for an in-memory database."""
-    tags = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
+    tags = scalar(con, "SELECT tags FROM duckdb_databases() WHERE database_name = current_database()")
     return tags.get("storage_version")
 
 
@@ -325,11 +327,12 @@ def _v5(con: duckdb.DuckDBPyConnection) -> list[str]:
         return []
     ddl = _V4[0].replace("events_v4", "events_v5")
     for col in _JSON_COLUMNS:
-        assert ddl.count(f" {col} JSON,") == 1, col
+        if ddl.count(f" {col} JSON,") != 1:  # a check that survives python -O, unlike assert
+            raise RuntimeError(f"schema v5: the v4 events DDL must declare {col} JSON exactly once")
         ddl = ddl.replace(f" {col} JSON,", f" {col} JSON USING COMPRESSION zstd,")
     return [
         ddl,
-        f"INSERT INTO events_v5 ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM events",
+        f"INSERT INTO events_v5 ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM events",  # noqa: S608 - column lists are this module's constants
         "DROP TABLE events",
         "ALTER TABLE events_v5 RENAME TO events",
     ]
@@ -379,7 +382,7 @@ _V7 = [
         source_file VARCHAR NOT NULL DEFAULT '', -- sha256 of the file the row was read from
         source_row BIGINT                        -- its 1-based data row in that file
     )""",
-    f"INSERT INTO spend_v7 ({_SPEND_COLUMNS}, source_file, source_row) SELECT {_SPEND_COLUMNS}, 'before-v7', "
+    f"INSERT INTO spend_v7 ({_SPEND_COLUMNS}, source_file, source_row) SELECT {_SPEND_COLUMNS}, 'before-v7', "  # noqa: S608 - column lists are this module's constants
     f"row_number() OVER (ORDER BY date, channel, campaign_id) FROM spend",
     "DROP TABLE spend",
     "ALTER TABLE spend_v7 RENAME TO spend",
