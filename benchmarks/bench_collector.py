@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-WRITE_KEY = "bench-write-key"
-READ_KEY = "bench-read-key"
+WRITE_KEY = "bench-write-key-0123456789"
+READ_KEY = "bench-read-key-0123456789"
 TARGET_RPS = 3000
 TARGET_EPS = 50000
 

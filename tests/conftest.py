@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 # ------------------------------------------------------------------ api/ (revline serve)
-API_WRITE_KEY = "test-write-key"
-API_READ_KEY = "test-read-key"
+API_WRITE_KEY = "test-write-key-0123456789"
+API_READ_KEY = "test-read-key-0123456789"
 
 # A small hand-made company: three accounts, three people, five touches, three deals, two target
 # quarters, spend for three channels and two attribution models. Tests derive expected numbers

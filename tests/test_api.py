@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import API_FIXTURE, API_READ_KEY
+from conftest import API_FIXTURE, API_READ_KEY, API_WRITE_KEY
 
 H = {"Authorization": f"Bearer {API_READ_KEY}"}
 F = API_FIXTURE
@@ -37,7 +37,7 @@ def test_every_read_endpoint_needs_the_read_key(api_client, path):
     client, _ = api_client
     assert client.get(path).status_code == 401
     assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get(path, auth=("test-write-key", "")).status_code == 401  # the write key never reads
+    assert client.get(path, auth=(API_WRITE_KEY, "")).status_code == 401  # the write key never reads
     assert client.get(path, headers=H).status_code == 200
 
 
@@ -245,7 +245,7 @@ def test_generated_keys_are_stored_and_reused(tmp_path, monkeypatch):
     again = create_app(db, warm=False)
     assert (again.state.keys.write, again.state.keys.read, again.state.keys.generated) == (keys.write, keys.read, ())
     close_app(again)
-    monkeypatch.setenv("REVLINE_READ_KEY", "from-env")
+    monkeypatch.setenv("REVLINE_READ_KEY", "from-env-0123456789")
     env = create_app(db, warm=False)
-    assert env.state.keys.read == "from-env" and env.state.keys.write == keys.write
+    assert env.state.keys.read == "from-env-0123456789" and env.state.keys.write == keys.write
     close_app(env)

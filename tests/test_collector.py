@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import API_WRITE_KEY
+from conftest import API_READ_KEY, API_WRITE_KEY
 from revline.api.event_loader import EventLoader, load_segment
 from revline.api.wal import WriteAheadLog, list_segments, truncate_torn_tail
 from revline.store import connect
@@ -61,8 +61,8 @@ def test_each_endpoint_stores_the_message(api_client, kind):
 
 
 @pytest.mark.parametrize("auth,header", [
-    (None, None), (("wrong", ""), None), (None, "Bearer test-write-key"), (None, "Basic !!!notbase64"),
-    (("test-read-key", ""), None),
+    (None, None), (("wrong", ""), None), (None, f"Bearer {API_WRITE_KEY}"), (None, "Basic !!!notbase64"),
+    ((API_READ_KEY, ""), None),
 ])
 def test_write_key_is_required(api_client, auth, header):
     client, app = api_client

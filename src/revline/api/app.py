@@ -18,6 +18,7 @@ from revline.api import dashboard, openapi_doc, read_api, result_cache
 from revline.api.result_cache import ResultCache
 from revline.api.collector import Collector, CollectorFirst
 from revline.api.keys import resolve_keys
+from revline.api.limits import BodyLimits
 from revline.api.wal import wal_dir_for
 
 DESCRIPTION = """Read API, Segment-compatible collector and dashboard of a revline store.
@@ -52,7 +53,11 @@ def create_app(
 
     db_path = Path(db)
     con = connect(db_path)
-    keys = resolve_keys(con, write_key, read_key)
+    try:
+        keys = resolve_keys(con, write_key, read_key)
+    except Exception:
+        con.close()
+        raise
     collector = Collector(con, wal_dir_for(db_path), keys.write, segment_seconds=segment_seconds,
                           fsync=fsync, derive=derive)
 
@@ -81,6 +86,8 @@ def create_app(
     app.include_router(read_api.router)
     dashboard.register(app)
     app.add_middleware(CollectorFirst, collector=collector)
+    # outermost: size and time limits on every body before any route or auth runs (issue 20 D8)
+    app.add_middleware(BodyLimits)
     openapi_doc.document_collector(app)
     return app
 

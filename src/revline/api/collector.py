@@ -21,6 +21,7 @@ import duckdb
 
 from revline.api.event_loader import EventLoader
 from revline.api.keys import basic_username, same
+from revline.api.limits import BodyTimeout, ReadDeadlines
 from revline.api.segment_spec import (
     MAX_BATCH_BYTES,
     MAX_EVENT_BYTES,
@@ -74,6 +75,7 @@ class Collector:
         self.recovered = self.loader.recover(wal_dir)  # replay before the first new request
         self.wal = WriteAheadLog(wal_dir, self.loader.submit, segment_seconds=segment_seconds, fsync=fsync)
         self.loader.start()
+        self.deadlines = ReadDeadlines()  # a body must arrive within BODY_SECONDS (408 otherwise)
         self._boot = os.urandom(6).hex()
         self._counter = 0
         self._sealer: asyncio.Task | None = None
@@ -164,21 +166,17 @@ class Collector:
         self.messages += n
         await self._respond(send, 200, _OK)
 
-    @staticmethod
-    async def _read_body(receive, limit: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise SpecError("client disconnected before the body was complete")
-            chunk = message.get("body", b"")
-            size += len(chunk)
+    async def _read_body(self, receive, limit: int) -> bytes:
+        def check(size: int) -> None:
             if size > limit:
                 raise SpecError(f"payload exceeds the limit of {limit} bytes", 413)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+        try:
+            return await self.deadlines.read(receive, check)
+        except BodyTimeout:
+            raise SpecError(f"the body did not arrive within {self.deadlines.seconds:g} s", 408) from None
+        except ConnectionResetError:
+            raise SpecError("client disconnected before the body was complete") from None
 
     @staticmethod
     async def _respond(send, status: int, body: bytes, extra: list | None = None) -> None:

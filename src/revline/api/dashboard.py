@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from plotly.offline import get_plotlyjs
 
-from revline.api.keys import same
+from revline.api.keys import FailedLoginThrottle, same
 from revline.api.read_api import COOKIE, read_key_given
 
 _STATIC = resources.files("revline.api") / "static"
@@ -54,8 +54,24 @@ def _with_cookie(response: Response, key: str, request: Request) -> Response:
     return response
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _throttled(throttle: FailedLoginThrottle, request: Request) -> Response | None:
+    """429 when this client has used up its failed attempts (checked before the key is)."""
+    wait = throttle.retry_after(_client(request))
+    if not wait:
+        return None
+    response = _login_page(f"Too many wrong keys from your address: try again in {wait} s.", 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def register(app: FastAPI) -> None:
     """Add the dashboard, login and asset routes (hidden from the OpenAPI document)."""
+    throttle = FailedLoginThrottle()  # failed key checks per client address (issue 20 D10)
+    app.state.login_throttle = throttle
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
@@ -66,7 +82,10 @@ def register(app: FastAPI) -> None:
         key = request.app.state.keys.read
         query_key = request.query_params.get("key")
         if query_key is not None:
+            if (refused := _throttled(throttle, request)) is not None:
+                return refused
             if not same(query_key, key):
+                throttle.failed(_client(request))
                 return _login_page("That read key is not valid.", 401)
             return _with_cookie(RedirectResponse("/dashboard", status_code=303), query_key, request)
         if not same(read_key_given(request), key):
@@ -75,9 +94,12 @@ def register(app: FastAPI) -> None:
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
+        if (refused := _throttled(throttle, request)) is not None:
+            return refused
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         given = (form.get("key") or [""])[0].strip()
         if not same(given, request.app.state.keys.read):
+            throttle.failed(_client(request))
             return _login_page("That read key is not valid.", 401)
         return _with_cookie(RedirectResponse("/dashboard", status_code=303), given, request)
 

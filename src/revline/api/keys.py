@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -39,27 +41,76 @@ def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
+MIN_KEY_CHARS = 16  # a key given by the user (a generated one has 36)
+
+
+class ApiKeyError(ValueError):
+    """A key the user gave cannot be used; the message names it and what to do instead."""
+
+
 def resolve_keys(con: duckdb.DuckDBPyConnection, write_key: str | None, read_key: str | None) -> ApiKeys:
     """Each key from the argument, else the environment, else the store, else generated and stored;
-    `generated` names the ones made now."""
+    `generated` names the ones made now. A key given by argument or environment must have at
+    least MIN_KEY_CHARS characters (a short read key falls to guessing; /login is throttled too),
+    and the two keys must differ (the write key is public)."""
     given = {"write": write_key, "read": read_key}
     out: dict[str, str] = {}
     generated: list[str] = []
     stored = dict(con.execute("SELECT kind, key FROM api_keys").fetchall()) if _has_table(con) else {}
     for kind in ("write", "read"):
-        key = given[kind] or os.environ.get(ENV[kind]) or stored.get(kind)
-        if not key:
-            key = PREFIX[kind] + secrets.token_urlsafe(24)
+        origin = f"--{kind}-key" if given[kind] else f"${ENV[kind]}" if os.environ.get(ENV[kind]) else None
+        key = given[kind] or os.environ.get(ENV[kind])
+        if key and len(key) < MIN_KEY_CHARS:
+            raise ApiKeyError(
+                f"the {kind} key given by {origin} has {len(key)} characters, fewer than {MIN_KEY_CHARS}: give a longer "
+                f"one (python -c 'import secrets; print(secrets.token_urlsafe(24))'), or none to use the stored one"
+            )
+        out[kind] = key or stored.get(kind) or ""
+    if out["write"] and out["write"] == out["read"]:
+        raise ApiKeyError("the write key and the read key are the same: give two different keys "
+                          "(the write key is public, it sits in every tracked web page)")
+    for kind in ("write", "read"):
+        if not out[kind]:
+            out[kind] = PREFIX[kind] + secrets.token_urlsafe(24)
             generated.append(kind)
             if _has_table(con):
                 con.execute(
                     "INSERT OR REPLACE INTO api_keys (kind, key, created_at) VALUES (?, ?, ?)",
-                    [kind, key, datetime.now(timezone.utc).replace(tzinfo=None)],
+                    [kind, out[kind], datetime.now(timezone.utc).replace(tzinfo=None)],
                 )
-        out[kind] = key
-    if out["write"] == out["read"]:
-        raise ValueError("the write key and the read key must differ: the write key is public")
     return ApiKeys(out["write"], out["read"], tuple(generated))
+
+
+class FailedLoginThrottle:
+    """Failed key checks per client, as token buckets: `burst` failures at once, then one per
+    `refill_seconds`. Why: /login answered about 1,100 guesses a second. Only failures take a
+    token, so a user who types the key right is never slowed; a client with an empty bucket is
+    refused before its key is compared (HTTP 429), so the answer tells nothing about the key."""
+
+    def __init__(self, burst: int = 10, refill_seconds: float = 6.0, max_clients: int = 10_000) -> None:
+        self.burst = burst
+        self.refill_seconds = refill_seconds
+        self.max_clients = max_clients
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, as of monotonic time)
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, since = self._buckets.get(client, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - since) / self.refill_seconds)
+
+    def retry_after(self, client: str) -> int:
+        """0 when `client` may try a key now, else the seconds until it may."""
+        tokens = self._tokens(client, time.monotonic())
+        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) * self.refill_seconds))
+
+    def failed(self, client: str) -> None:
+        """Record one failed attempt of `client`."""
+        now = time.monotonic()
+        if client not in self._buckets and len(self._buckets) >= self.max_clients:
+            # forget the clients whose buckets are full again (they owe nothing)
+            self._buckets = {c: v for c, v in self._buckets.items() if self._tokens(c, now) < self.burst}
+            if len(self._buckets) >= self.max_clients:
+                self._buckets.pop(next(iter(self._buckets)))
+        self._buckets[client] = (max(0.0, self._tokens(client, now) - 1.0), now)
 
 
 def same(given: str | None, expected: str) -> bool:

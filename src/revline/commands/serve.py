@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Optional
 
 import typer
 
 from revline.commands.options import DbOption
+
+# open requests get this long to finish when the server is stopped ($REVLINE_SHUTDOWN_SECONDS)
+SHUTDOWN_SECONDS = int(os.environ.get("REVLINE_SHUTDOWN_SECONDS") or 10)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,25 +30,34 @@ def register(app: typer.Typer) -> None:
         """Serve the read API, the Segment-compatible collector (/v1/*) and the dashboard.
 
         Keys: --write-key/--read-key, else $REVLINE_WRITE_KEY/$REVLINE_READ_KEY, else the keys stored
-        in the store; if there are none, new keys are generated, stored and printed here.
+        in the store; if there are none, new keys are generated, stored and printed here (the read
+        key only then). Given keys need at least 16 characters, and must differ.
         """
 
         import uvicorn
         from rich.console import Console
 
         from revline.api.app import close_app, create_app
+        from revline.api.keys import ApiKeyError
         from revline.store import resolve_db_path
 
         console = Console()
         path = resolve_db_path(db)
-        app = create_app(path, write_key=write_key, read_key=read_key)
+        try:
+            app = create_app(path, write_key=write_key, read_key=read_key)
+        except ApiKeyError as exc:
+            typer.echo(f"revline: {exc}", err=True)
+            raise typer.Exit(1) from None
         keys, collector = app.state.keys, app.state.collector
         if collector.recovered:
             console.print(f"[yellow]Replayed {collector.recovered} events from the collector log[/yellow]")
-        for kind in ("write", "read"):
-            shown = getattr(keys, kind)
-            note = " [green](new)[/green]" if kind in keys.generated else ""
-            console.print(f"{kind} key{note}: [bold]{shown}[/bold]")
+        # the write key is public (it sits in tracked pages); the read key is a secret, shown
+        # only the one time it is generated, so logs of later starts do not carry it
+        console.print(f"write key{' [green](new)[/green]' if 'write' in keys.generated else ''}: [bold]{keys.write}[/bold]")
+        if "read" in keys.generated:
+            console.print(f"read key [green](new, shown once: keep it)[/green]: [bold]{keys.read}[/bold]")
+        else:
+            console.print("read key: as given or stored (not shown)")
         base = f"http://{host}:{port}"
         console.print(f"revline serving [bold]{path}[/bold] at {base}  ·  dashboard {base}/dashboard  ·  docs {base}/docs")
         try:  # uvloop/httptools when installed (much faster collector); plain asyncio/h11 otherwise
@@ -57,8 +70,12 @@ def register(app: typer.Typer) -> None:
             http = "httptools"
         except ImportError:
             http = "h11"
+        # bounds (issue 20 D8): idle keep-alive connections close after 5 s; a stop (Ctrl-C,
+        # SIGTERM) waits at most SHUTDOWN_SECONDS for open requests, then the log is sealed and
+        # loaded; bodies have size and time limits in the app (revline.api.limits)
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level, loop=loop, http=http,
-                                access_log=False, backlog=2048, timeout_keep_alive=30)
+                                access_log=False, backlog=2048, timeout_keep_alive=5,
+                                timeout_graceful_shutdown=SHUTDOWN_SECONDS, h11_max_incomplete_event_size=64 * 1024)
         server = uvicorn.Server(config)
         try:
             server.run()
