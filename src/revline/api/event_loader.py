@@ -78,9 +78,11 @@ _SENT = lower_z_as_utc("coalesce(m.timestamp, m.originalTimestamp)")
 def _insert_sql(source: str) -> str:
     """Messages of the segment whose id is not stored yet (an anti-join: `events` has no key
     index, see store schema version 4; the QUALIFY above dedupes within the segment)."""
+    # fixed SQL only: `source` is _READ (the segment's path is a bound parameter), _SENT a constant
+    messages = _MESSAGES_SQL.format(source=source, sent=_SENT)
     return (
-        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM (" + _MESSAGES_SQL.format(source=source, sent=_SENT)
-        + ") m WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.message_id) RETURNING message_id"
+        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM ({messages}) m "  # noqa: S608 - see above
+        "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.message_id) RETURNING message_id"
     )
 
 
@@ -217,7 +219,7 @@ class EventLoader:
                 self._derive_pending()
                 return
             try:
-                if path == _DERIVE_NOW:
+                if isinstance(path, str):  # _DERIVE_NOW
                     self._derive_pending()
                     continue
                 new_ids = load_segment(self.con, path)

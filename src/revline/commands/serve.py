@@ -33,7 +33,6 @@ def register(app: typer.Typer) -> None:
         in the store; if there are none, new keys are generated, stored and printed here (the read
         key only then). Given keys need at least 16 characters, and must differ.
         """
-
         import uvicorn
         from rich.console import Console
 
