@@ -106,3 +106,28 @@ def test_hostile_segment_file_name(tmp_path, monkeypatch):
     finally:
         con.close()
     assert not list(tmp_path.rglob("PWNED*"))
+
+
+def test_hostile_option_values_are_literals(tmp_path, monkeypatch):
+    """--channel-rules and --type-map values reach SQL through lit: quotes and semicolons are data."""
+    monkeypatch.chdir(tmp_path)
+    evil = "x'); COPY (SELECT 1) TO 'PWNED.csv'; --"
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rule": [{"channel": "partner", "campaign_type": [evil]}]}))
+    type_map = tmp_path / "types.json"
+    type_map.write_text(json.dumps({evil: "renewal"}))
+    (tmp_path / "Account.csv").write_text("Id,Name,BillingCountry\n001A,Acme,DE\n")
+    (tmp_path / "Campaign.csv").write_text(f'Id,Name,Type\n701A,Spring,"{evil}"\n')
+    (tmp_path / "Opportunity.csv").write_text(
+        "Id,AccountId,Name,Type,StageName,Amount,CreatedDate\n"
+        f'006A,001A,Deal,"{evil}",Prospecting,10,2026-01-01\n'
+    )
+    con = connect(tmp_path / "store.duckdb")
+    try:
+        load_files(con, [tmp_path / "Account.csv", tmp_path / "Campaign.csv", tmp_path / "Opportunity.csv"],
+                   channel_rules=rules, type_map=type_map)
+        assert con.execute("SELECT channel FROM campaigns").fetchone() == ("partner",)
+        assert con.execute("SELECT revenue_type, type_raw FROM opportunities").fetchone() == ("renewal", evil)
+    finally:
+        con.close()
+    assert not list(tmp_path.rglob("PWNED*"))

@@ -253,6 +253,7 @@ def duplicate_headers(header: list[str], columns: list[str]) -> dict[str, list[s
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    """A Parquet file as VARCHAR cells (typed columns cast to text, so validation is the same)."""
     table = _new_name("stg")
     with duckdb_path(path) as name:
         con.execute(
@@ -376,4 +377,5 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, *, lines: bool = False, en
 
 
 def drop(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+    """Drop a staged file's temp table once its reader is done."""
     con.execute(f"DROP TABLE IF EXISTS {staged.table}")

@@ -58,6 +58,7 @@ class Check:
 
 
 def ensure_batch_quarantine(con: duckdb.DuckDBPyConnection) -> None:
+    """The call's quarantine rows collect in a temp table, copied into `quarantine` at commit."""
     con.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {QUARANTINE_BATCH} (source VARCHAR, table_name VARCHAR, "
         f"row_number BIGINT, field VARCHAR, reason VARCHAR, raw VARCHAR)"
@@ -87,6 +88,7 @@ class Typed:
 
 
 def raw_json_expr(staged: Staged, alias: str = "s") -> str:
+    """SQL for a quarantined row's raw text: the JSON line, or its cells as a JSON object."""
     if staged.is_lines:
         return f"{alias}.line"
     if not staged.columns:
