@@ -176,7 +176,7 @@ def test_priors_from_toml(tmp_path):
 # compilation (hundreds of small eager programs plus the optimiser loop), and equal shapes let
 # later fits reuse what the first one compiled (in-process and via fit()'s persistent cache).
 N_WEEKS = 104
-SPEC = ModelSpec(yearly_seasonality=1)
+SPEC = ModelSpec(yearly_seasonality=1, trend=False)  # the synthetic world has no trend (ModelSpec has one by default)
 SVI = dict(method="svi", draws=400, svi_steps=2000)
 TRUE = {"alpha": np.array([0.6, 0.2]), "lam": np.array([2.0, 4.0]), "beta": np.array([0.3, 0.2])}
 

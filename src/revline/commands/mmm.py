@@ -10,6 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from revline.commands.options import DbOption
+from revline.models.mmm.spec import ModelSpec, SamplerConfig
+
+_SPEC, _SAMPLER = ModelSpec(), SamplerConfig()  # the CLI's defaults are the library's
 
 FitDirOpt = Annotated[Optional[Path], typer.Option("--fit-dir", help="Saved fit (default: <store folder>/mmm/<outcome>).")]
 
@@ -76,17 +79,17 @@ def register(app: typer.Typer) -> None:
         outcome: Annotated[str, typer.Option("--outcome", help="pipeline (opportunities created) or revenue (won).")] = "pipeline",
         revenue_type: Annotated[str, typer.Option("--revenue-type", help="new_business, renewal, expansion or 'all'.")] = "new_business",
         fast: Annotated[bool, typer.Option("--fast", help="SVI approximation in seconds instead of full NUTS.")] = False,
-        svi_steps: Annotated[int, typer.Option("--svi-steps", help="Optimisation steps per SVI stage (--fast).")] = 5000,
-        chains: Annotated[int, typer.Option("--chains")] = 2,
-        draws: Annotated[int, typer.Option("--draws")] = 1000,
-        tune: Annotated[int, typer.Option("--tune")] = 1000,
-        seed: Annotated[int, typer.Option("--seed")] = 0,
-        lag_weeks: Annotated[int, typer.Option("--lag-weeks", help="Weeks from spend to first effect (B2B lag).")] = 0,
-        adstock: Annotated[str, typer.Option("--adstock", help="geometric or delayed (peaked).")] = "geometric",
-        saturation: Annotated[str, typer.Option("--saturation", help="logistic or hill.")] = "logistic",
-        l_max: Annotated[int, typer.Option("--l-max", help="Adstock kernel length in weeks.")] = 8,
-        yearly_seasonality: Annotated[int, typer.Option("--yearly-seasonality", help="Fourier order (0 = none).")] = 2,
-        trend: Annotated[bool, typer.Option("--trend/--no-trend", help="Linear trend term.")] = True,
+        svi_steps: Annotated[int, typer.Option("--svi-steps", help="Optimisation steps per SVI stage (--fast).")] = _SAMPLER.svi_steps,
+        chains: Annotated[int, typer.Option("--chains")] = _SAMPLER.chains,
+        draws: Annotated[int, typer.Option("--draws")] = _SAMPLER.draws,
+        tune: Annotated[int, typer.Option("--tune")] = _SAMPLER.tune,
+        seed: Annotated[int, typer.Option("--seed")] = _SAMPLER.seed,
+        lag_weeks: Annotated[int, typer.Option("--lag-weeks", help="Weeks from spend to first effect (B2B lag).")] = _SPEC.lag_weeks,
+        adstock: Annotated[str, typer.Option("--adstock", help="geometric or delayed (peaked).")] = _SPEC.adstock,
+        saturation: Annotated[str, typer.Option("--saturation", help="logistic or hill.")] = _SPEC.saturation,
+        l_max: Annotated[int, typer.Option("--l-max", help="Adstock kernel length in weeks.")] = _SPEC.l_max,
+        yearly_seasonality: Annotated[int, typer.Option("--yearly-seasonality", help="Fourier order (0 = none).")] = _SPEC.yearly_seasonality,
+        trend: Annotated[bool, typer.Option("--trend/--no-trend", help="Linear trend term (left out when a control is a linear time index).")] = _SPEC.trend,
         priors: Annotated[Optional[Path], typer.Option("--priors", help="TOML file of prior overrides.")] = None,
         lift_tests: Annotated[Optional[Path], typer.Option("--lift-tests", help="CSV: channel,start,end,lift,sd.")] = None,
         out: Annotated[Optional[Path], typer.Option("--out", help="Where to save the fit.")] = None,
@@ -98,9 +101,8 @@ def register(app: typer.Typer) -> None:
 
         from revline.models.mmm import report
         from revline.models.mmm.diagnostics import convergence_warnings, identification, identification_messages
-        from revline.models.mmm.data import from_csv, linear_time_controls, weekly_from_store
+        from revline.models.mmm.data import from_csv, weekly_from_store
         from revline.models.mmm.fit import fit
-        from revline.models.mmm.model import ModelSpec
         from revline.models.mmm.priors import load_priors
 
         console = Console()
@@ -120,10 +122,6 @@ def register(app: typer.Typer) -> None:
                 finally:
                     con.close()
                 label = outcome
-            if trend and (linear := linear_time_controls(frame)):
-                console.print(f"[yellow]note:[/yellow] control {', '.join(linear)} is already a linear time trend; "
-                              "fitting without the extra --trend term (the two would be the same regressor)")
-                trend = False
             spec = ModelSpec(adstock=adstock, l_max=l_max, lag_weeks=lag_weeks, saturation=saturation,
                              yearly_seasonality=yearly_seasonality, trend=trend,
                              priors=load_priors(priors) if priors else {})
@@ -133,8 +131,12 @@ def register(app: typer.Typer) -> None:
 
                 lift = read_lift_tests(lift_tests)
             with console.status(f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ..."):
-                result = fit(frame, spec=spec, method="svi" if fast else "nuts", chains=chains, draws=draws,
-                             tune=tune, seed=seed, lift_tests=lift, svi_steps=svi_steps)
+                sampler = SamplerConfig(method="svi" if fast else "nuts", chains=chains, draws=draws, tune=tune,
+                                        seed=seed, svi_steps=svi_steps)
+                result = fit(frame, spec, sampler, lift_tests=lift)
+            if linear := result.run_info.get("trend_dropped"):
+                console.print(f"[yellow]note:[/yellow] control {', '.join(linear)} is already a linear time trend; "
+                              "fitted without the extra --trend term (the two would be the same regressor)")
         target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
         result.save(target)
         table = report.contributions(result)

@@ -40,15 +40,19 @@ def _xla_flags() -> None:
 
 _xla_flags()
 
-# after _xla_flags(): model.py imports jax, which reads XLA_FLAGS once, at import
-from revline.models.mmm.data import MMMDataError, from_csv, weekly_from_store  # noqa: E402
-from revline.models.mmm.model import ModelSpec  # noqa: E402
+# The spec classes import nothing heavy: the CLI reads its defaults from them at start-up.
+from revline.models.mmm.spec import ModelSpec, SamplerConfig  # noqa: E402
 
-__all__ = ["MMMDataError", "ModelSpec", "from_csv", "weekly_from_store", "fit_mmm", "MMMFit", "contributions", "roi",
-           "response_curves", "adstock_curves", "optimize_budget", "scenario", "mmm_vs_mta"]
+__all__ = ["MMMDataError", "ModelSpec", "SamplerConfig", "from_csv", "weekly_from_store", "fit_mmm", "MMMFit",
+           "contributions", "roi", "response_curves", "adstock_curves", "optimize_budget", "scenario", "mmm_vs_mta"]
 
 
 def __getattr__(name: str):
+    """The rest loads on first use (after _xla_flags(): model.py imports jax, which reads
+    XLA_FLAGS once, at import)."""
+    if name in ("MMMDataError", "from_csv", "weekly_from_store"):
+        from revline.models.mmm import data
+        return getattr(data, name)
     if name in ("fit_mmm", "MMMFit"):
         # the function lives in the submodule `fit`; exported under another name so the
         # package attribute `fit` can stay the submodule

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import jax
 import numpy as np
@@ -20,8 +20,9 @@ import numpyro
 import pandas as pd
 
 from revline.models.mmm.calibration import lift_arrays, make_calibration, roi_arrays
-from revline.models.mmm.data import MMMDataError, Roles, roles_of, validate_frame
-from revline.models.mmm.model import Design, ModelSpec, Scales, build_model, compute_scales, make_design
+from revline.models.mmm.data import MMMDataError, Roles, linear_time_controls, roles_of, validate_frame
+from revline.models.mmm.model import Design, Scales, build_model, compute_scales, make_design
+from revline.models.mmm.spec import ModelSpec, SamplerConfig
 
 FORMAT_VERSION = 1
 
@@ -170,37 +171,26 @@ def convergence(samples: dict[str, np.ndarray], names: dict[str, list[str]] | No
 
 def fit(
     df: pd.DataFrame,
+    spec: ModelSpec | None = None,
+    sampler: SamplerConfig | None = None,
     *,
     date_col: str | None = None,
     outcome_col: str | None = None,
     channels: Sequence[str] | None = None,
     controls: Sequence[str] | None = None,
-    spec: ModelSpec | None = None,
-    method: Literal["nuts", "svi", "map"] = "nuts",
-    chains: int = 2,
-    draws: int = 1000,
-    tune: int = 1000,
-    seed: int = 0,
-    chain_method: Literal["sequential", "vectorized", "parallel"] = "parallel",
-    target_accept: float = 0.8,
-    dense_mass: bool = False,
-    max_tree_depth: int = 10,
     lag_weeks: int | None = None,
     lift_tests: pd.DataFrame | None = None,
     roi_prior: pd.DataFrame | dict | None = None,
-    svi_steps: int = 5000,
-    progress: bool = False,
+    **sampler_fields: Any,
 ) -> MMMFit:
-    """Fit the mix model to a weekly frame (from `weekly_from_store` or `from_csv`).
+    """Fit the mix model `spec` (default `ModelSpec()`) to a weekly frame (from
+    `weekly_from_store` or `from_csv`) with `sampler` (default `SamplerConfig()`).
 
-    `lag_weeks` (default: the frame's) delays every channel's kernel by that many weeks.
-    NUTS (`sampler.run_nuts`): chains run in parallel, one per core, over one flat unconstrained
-    vector, from PyMC-style jittered prior-mean starts. `dense_mass=True` cuts the leapfrog steps per
-    draw from ~60 to ~15 on PyMC-Marketing's quick-start, but the bulk ESS of the weakest channel's
-    saturation rate fell from ~785 to ~300 (its ridge with the channel coefficient is curved, which
-    a dense metric cannot straighten), so the diagonal metric stays the default (docs/mmm.md).
-    `method="svi"` fits a multivariate-normal approximation in seconds (quick looks);
-    `"map"` a point estimate; `"nuts"` the full posterior with convergence diagnostics.
+    `sampler_fields` override single fields of the sampler (`fit(frame, chains=4, seed=1)`); an
+    unknown name is a TypeError. `lag_weeks` (default: the frame's) delays every channel's kernel
+    by that many weeks. A trend term is left out when a control already is a linear time index
+    (`run_info["trend_dropped"]` names it). NUTS (`sampler.run_nuts`): chains run in parallel, one
+    per core, over one flat unconstrained vector, from PyMC-style jittered prior-mean starts.
     """
     # The fitting machinery loads here, not with the module: loading a saved fit (`mmm scenario`,
     # `mmm optimize`, the report) needs none of it, and it costs 2.2 s more (measured on top of
@@ -210,9 +200,15 @@ def fit(
 
     from revline.models.mmm.sampler import run_nuts
 
+    cfg = replace(sampler or SamplerConfig(), **sampler_fields)
+    method, chains, draws, tune, seed = cfg.method, cfg.chains, cfg.draws, cfg.tune, cfg.seed
+    chain_method, svi_steps, progress = cfg.chain_method, cfg.svi_steps, cfg.progress
     _enable_compile_cache()
     frame, roles = _resolve(df, date_col, outcome_col, channels, controls, lag_weeks)
     spec = spec or ModelSpec()
+    linear = linear_time_controls(frame) if spec.trend else []
+    if linear:
+        spec = replace(spec, trend=False)
     if lag_weeks is not None or roles.lag_weeks:
         spec = replace(spec, lag_weeks=roles.lag_weeks)
     roles = replace(roles, lag_weeks=spec.lag_weeks)
@@ -229,14 +225,17 @@ def fit(
     started = time.perf_counter()
     run_info: dict = {"seed": seed, "method": method}
     raw: dict[str, Any]  # site -> (chain, draw, ...) draws, NumPy or JAX arrays
+    if linear:
+        run_info["trend_dropped"] = linear
     if method == "nuts":
         if chain_method == "parallel" and jax.local_device_count() < chains:
             chain_method = "sequential"  # JAX was imported before the package could ask for more host devices
         raw, stats = run_nuts(model, (design, y_s, calib), seed=seed, chains=chains, draws=draws, tune=tune,
-                              chain_method=chain_method, target_accept=target_accept, dense_mass=dense_mass,
-                              max_tree_depth=max_tree_depth, progress=progress)
+                              chain_method=chain_method, target_accept=cfg.target_accept, dense_mass=cfg.dense_mass,
+                              max_tree_depth=cfg.max_tree_depth, progress=progress)
         run_info.update(chains=chains, draws=draws, tune=tune, chain_method=chain_method,
-                        target_accept=target_accept, dense_mass=dense_mass, max_tree_depth=max_tree_depth, **stats)
+                        target_accept=cfg.target_accept, dense_mass=cfg.dense_mass,
+                        max_tree_depth=cfg.max_tree_depth, **stats)
     elif method in ("svi", "map"):
         # Stage 1, MAP by Adam with a decaying step from a data-informed start (intercept at the
         # mean, noise at the sd): from the prior median, plain Adam stalls in the linear regime

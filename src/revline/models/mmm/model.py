@@ -14,8 +14,8 @@ therefore per max-abs unit; `control_coefficients` converts them back.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,43 +26,7 @@ import pandas as pd
 
 from revline.models.mmm import transforms as tf
 from revline.models.mmm.priors import build_distribution, merge_priors
-
-
-@dataclass
-class ModelSpec:
-    """What the model contains. Defaults reproduce PyMC-Marketing's quick-start shape."""
-
-    adstock: Literal["geometric", "delayed"] = "geometric"
-    l_max: int = 8
-    normalize: bool = True
-    lag_weeks: int = 0
-    saturation: Literal["logistic", "hill"] = "logistic"
-    yearly_seasonality: int = 0
-    trend: bool = False
-    priors: dict[str, Any] = field(default_factory=dict)
-    baseline: Literal["additive", "multiplicative"] = "additive"
-
-    def __post_init__(self) -> None:
-        if self.adstock not in ("geometric", "delayed"):
-            raise ValueError(f"adstock must be 'geometric' or 'delayed', got {self.adstock!r}")
-        if self.saturation not in ("logistic", "hill"):
-            raise ValueError(f"saturation must be 'logistic' or 'hill', got {self.saturation!r}")
-        if self.baseline not in ("additive", "multiplicative"):
-            raise ValueError(f"baseline must be 'additive' or 'multiplicative', got {self.baseline!r}")
-        if self.l_max < 1 or self.lag_weeks < 0 or self.yearly_seasonality < 0:
-            raise ValueError("l_max must be >= 1, lag_weeks and yearly_seasonality >= 0")
-        merge_priors(self.priors)  # fail early on a bad override
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
-        return cls(**d)
-
-    @property
-    def kernel_length(self) -> int:
-        return self.l_max + self.lag_weeks
+from revline.models.mmm.spec import ModelSpec
 
 
 class Design(NamedTuple):
