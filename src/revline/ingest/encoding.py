@@ -115,7 +115,7 @@ def utf8_copy(path: Path, encoding: str) -> Iterator[Path]:
         reader = codecs.getreader(encoding)
         try:
             with _open(path) as raw, open(out, "w", encoding="utf-8", newline="") as dst:
-                shutil.copyfileobj(reader(raw, errors="strict"), dst, 1 << 20)
+                shutil.copyfileobj(reader(raw, "strict"), dst, 1 << 20)
         except UnicodeDecodeError as exc:
             raise EncodingError(
                 f"{path}: not valid {encoding} ({exc.reason}); "

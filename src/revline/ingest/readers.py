@@ -22,6 +22,7 @@ import duckdb
 from revline.ingest.preamble import title_lines
 from revline.ingest.sqlfrag import ident, json_pointer
 from revline.ingest.values import ParseOptions
+from revline.store.rows import scalar
 
 _counter = itertools.count()
 
@@ -145,7 +146,7 @@ def _new_name(prefix: str) -> str:
 
 def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """1-based position of a row in a freshly created table (temp-table rowids start at an offset)."""
-    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchone()[0]
+    base = scalar(con, f"SELECT coalesce(min(rowid), 0) FROM {table}")
     return f"(rowid - {int(base) - 1})"
 
 
@@ -173,7 +174,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None):
             f"skip = {int(skip)}, ignore_errors = true, store_rejects = true, rejects_table = ?, rejects_scan = ?)",
             [name, rej, scan],
         )
-        delimiter = con.execute(f"SELECT delimiter FROM sniff_csv(?, skip = {int(skip)})", [name]).fetchone()[0]
+        delimiter = scalar(con, f"SELECT delimiter FROM sniff_csv(?, skip = {int(skip)})", [name])
         header = _raw_header(Path(name), skip, delimiter)
     rejects = con.execute(
         f"SELECT line, any_value(csv_line), string_agg(DISTINCT error_type, '; ') FROM {rej} GROUP BY line ORDER BY line"
@@ -203,7 +204,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None =
             notes.append(f"{path}: not UTF-8, read as {enc} (detected; pass --encoding if it is another)")
     raw_name, rejects, skip, delimiter, header = _read_csv(con, path, enc)
     columns = [r[0] for r in con.execute(f"DESCRIBE {raw_name}").fetchall()]
-    good = con.execute(f"SELECT count(*) FROM {raw_name}").fetchone()[0]
+    good = scalar(con, f"SELECT count(*) FROM {raw_name}")
     broken = [
         Broken(int(line) - 1 - skip, f"broken line: {str(kind).lower().replace('_', ' ')}", text)
         for line, text, kind in rejects
@@ -261,7 +262,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
             f"FROM read_parquet(?)", [name]
         )
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "_row"]
-    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    n = scalar(con, f"SELECT count(*) FROM {table}")
     return Staged(path, table, columns, n)
 
 
@@ -293,7 +294,7 @@ def stage_lines(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     with duckdb_path(path) as name:
         con.execute(f"CREATE TEMP TABLE {table} AS {NUMBERED_LINES_SQL}", [name])
     broken = split_broken(con, table)
-    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    n = scalar(con, f"SELECT count(*) FROM {table}")
     return Staged(path, table, ["line"], n + len(broken), broken, is_lines=True)
 
 
@@ -311,7 +312,7 @@ def stage_json_array(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
         first = str(exc).splitlines()[0]
         raise UnreadableFile(f"{path}: not a valid JSON array ({first}); fix the file or export JSON lines") from None
     broken = split_broken(con, table)
-    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    n = scalar(con, f"SELECT count(*) FROM {table}")
     return Staged(path, table, ["line"], n + len(broken), broken, is_lines=True)
 
 

@@ -8,6 +8,7 @@ sees all of them at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -16,6 +17,7 @@ from revline.ingest.aliases import resolve
 from revline.ingest.readers import Broken, Staged, _new_name
 from revline.ingest.sqlfrag import PARSERS, clean, ident, lit
 from revline.ingest.values import decide_date_order, decide_decimal, number_reason_sql, number_sql, timestamp_sql
+from revline.store.rows import scalar
 
 QUARANTINE_BATCH = "_rl_quarantine_batch"
 
@@ -154,7 +156,7 @@ def typed_rows(
     aliases: dict[str, list[str]],
     *,
     table_name: str,
-    checks: list[Check] = (),
+    checks: Sequence[Check] = (),
     raw_exprs: dict[str, str] | None = None,
 ) -> Typed:
     """Parse every field of `spec` and route failures to the batch quarantine.
@@ -215,7 +217,7 @@ def typed_rows(
     errors = _new_name("err")
     con.execute(f"CREATE TEMP TABLE {errors} AS {' UNION ALL '.join(rules)}" if rules
                 else f"CREATE TEMP TABLE {errors} (_row BIGINT, field VARCHAR, reason VARCHAR)")
-    n_bad = con.execute(f"SELECT count(DISTINCT _row) FROM {errors}").fetchone()[0]
+    n_bad = scalar(con, f"SELECT count(DISTINCT _row) FROM {errors}")
     if n_bad:
         con.execute(
             f"INSERT INTO {QUARANTINE_BATCH} SELECT {lit(str(staged.path))}, {lit(table_name)}, e._row, e.field, "
