@@ -5,7 +5,6 @@ the summary, duplicate headers and the same Id twice are reported, never silentl
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

@@ -20,6 +20,7 @@ from revline.ingest.upsert import upsert
 from revline.ingest.validate import Check, Field, typed_rows
 from revline.ingest.values import currency_sql
 from revline.ingest.writers import write_identity_links, write_stage_events, write_touchpoints
+from revline.store.rows import scalar
 
 F, REQ = Field, True
 
@@ -53,7 +54,7 @@ def _domain(expr: str) -> str:
 
 def _person_stage_events(ctx: Ctx, typed: str, stages: dict[str, str], source_system: str) -> None:
     parts = [
-        f"SELECT 'person' AS object_type, person_id AS object_id, {lit(stage)} AS stage, {col} AS entered_at, _row AS _ord FROM {typed}"
+        f"SELECT 'person' AS object_type, person_id AS object_id, {lit(stage)} AS stage, {col} AS entered_at, _row AS _ord FROM {typed}"  # noqa: S608 - temp table, spec columns; values through lit
         for stage, col in stages.items()
     ]
     write_stage_events(ctx, " UNION ALL ".join(parts), source_system, replace_slots=True)
@@ -74,9 +75,10 @@ ACCOUNT_SPEC = {
 
 
 def load_accounts(ctx: Ctx, staged: Staged, aliases, source_system: str) -> None:
+    """Accounts by id; the domain is read from a website URL or a bare host."""
     t = _start(ctx, staged, "accounts", ACCOUNT_SPEC, aliases)
     sql = (
-        f"SELECT account_id, name, {_domain('domain')} AS domain, industry, CAST(employees AS INTEGER) AS employees, "
+        f"SELECT account_id, name, {_domain('domain')} AS domain, industry, CAST(employees AS INTEGER) AS employees, "  # noqa: S608 - temp table, spec columns; values through lit
         f"annual_revenue, country, created_at, {lit(source_system)} AS source_system, _row AS _ord FROM {t.table}"
     )
     ctx.record("accounts", loaded_updated=upsert(ctx.con, "accounts", sql, ["account_id"]))
@@ -105,15 +107,15 @@ def load_contacts(ctx: Ctx, staged: Staged, aliases, source_system: str = "sales
             spec[name] = F(kind)
     t = _start(ctx, staged, "people", spec, aliases, [UNKNOWN_ACCOUNT, BAD_EMAIL])
     con = ctx.con
-    con.execute(f"UPDATE {t.table} SET email = lower(email)")
+    con.execute(f"UPDATE {t.table} SET email = lower(email)")  # noqa: S608 - temp table, spec columns; values through lit
     sql = (
-        f"SELECT person_id, account_id, email, first_name, last_name, title, created_at, "
+        f"SELECT person_id, account_id, email, first_name, last_name, title, created_at, "  # noqa: S608 - temp table, spec columns; values through lit
         f"{lit(source_system)} AS source_system, _row AS _ord FROM {t.table}"
     )
     ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
     write_identity_links(
         ctx,
-        f"SELECT {lit(id_type)} AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "
+        f"SELECT {lit(id_type)} AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "  # noqa: S608 - temp table, spec columns; values through lit
         f"{lit(source_system + ':contact')} AS source, created_at AS observed_at, _row AS _ord FROM {t.table}",
     )
     stages = {"lead": lead_expr, "mql": "mql_at", "sql": "sql_at"}
@@ -130,17 +132,19 @@ LEAD_SPEC = {
 
 
 def load_leads(ctx: Ctx, staged: Staged, aliases) -> None:
+    """Leads into `people` (email lowercased), with their id<->email and conversion links, their
+    lead/MQL/SQL stage events and their LeadSource touches."""
     t = _start(ctx, staged, "people", LEAD_SPEC, aliases, [BAD_EMAIL])
     con = ctx.con
-    con.execute(f"UPDATE {t.table} SET email = lower(email)")
+    con.execute(f"UPDATE {t.table} SET email = lower(email)")  # noqa: S608 - temp table, spec columns; values through lit
     sql = (
-        f"SELECT person_id, NULL::VARCHAR AS account_id, email, first_name, last_name, title, created_at, "
+        f"SELECT person_id, NULL::VARCHAR AS account_id, email, first_name, last_name, title, created_at, "  # noqa: S608 - temp table, spec columns; values through lit
         f"'salesforce' AS source_system, _row AS _ord FROM {t.table}"
     )
     ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
     write_identity_links(
         ctx,
-        f"SELECT 'crm_lead_id' AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "
+        f"SELECT 'crm_lead_id' AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "  # noqa: S608 - temp table, spec columns; values through lit
         f"'salesforce:lead' AS source, created_at AS observed_at, _row AS _ord FROM {t.table} "
         f"UNION ALL SELECT 'crm_lead_id', person_id, 'crm_contact_id', converted_contact_id, "
         f"'salesforce:lead_conversion', coalesce(converted_at, created_at), _row FROM {t.table}",
@@ -160,6 +164,8 @@ OPPORTUNITY_SPEC = {
 
 
 def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "salesforce") -> None:
+    """Opportunities by id: stage names made canonical, closed/won derived from the stage when the
+    flags are absent, the raw Type mapped to a revenue type (unmapped values are reported)."""
     checks = [
         UNKNOWN_ACCOUNT, NEGATIVE_AMOUNT, BAD_CURRENCY,
         Check("probability", "probability < 0 OR probability > 100", "'probability out of range: ' || CAST(probability AS VARCHAR)"),
@@ -171,17 +177,17 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
     con = ctx.con
     stage = canon_stage("stage")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {t.table}_o AS SELECT *, {stage} AS stage_canon, "
+        f"CREATE OR REPLACE TEMP TABLE {t.table}_o AS SELECT *, {stage} AS stage_canon, "  # noqa: S608 - temp table, spec columns; values through lit
         f"coalesce(is_closed, {stage} IN ('won', 'lost')) AS closed, coalesce(is_won, {stage} = 'won') AS won "
         f"FROM {t.table}"
     )
     for raw, n in con.execute(
-        f"SELECT type_raw, count(*) FROM {t.table}_o WHERE type_raw IS NOT NULL "
+        f"SELECT type_raw, count(*) FROM {t.table}_o WHERE type_raw IS NOT NULL "  # noqa: S608 - temp table, spec columns; values through lit
         f"AND {revenue_type_case('type_raw', ctx.type_map)} IS NULL GROUP BY 1"
     ).fetchall():
         ctx.report.unmapped_types[raw] += n
     sql = (
-        f"SELECT opportunity_id, account_id, name, {revenue_type_case('type_raw', ctx.type_map)} AS revenue_type, "
+        f"SELECT opportunity_id, account_id, name, {revenue_type_case('type_raw', ctx.type_map)} AS revenue_type, "  # noqa: S608 - temp table, spec columns; values through lit
         f"type_raw, stage, amount, upper(coalesce(currency, {_AMOUNT_CURRENCY}, 'USD')) AS currency, "
         f"CASE WHEN probability > 1 THEN probability / 100 ELSE probability END AS probability, created_at, "
         f"CASE WHEN closed THEN close_date END AS closed_at, closed AS is_closed, won AND closed AS is_won, "
@@ -190,7 +196,7 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
     ctx.record("opportunities", loaded_updated=upsert(con, "opportunities", sql, ["opportunity_id"]))
     write_stage_events(
         ctx,
-        f"SELECT 'opportunity' AS object_type, opportunity_id AS object_id, 'opportunity' AS stage, created_at AS entered_at, _row AS _ord FROM {t.table}_o "
+        f"SELECT 'opportunity' AS object_type, opportunity_id AS object_id, 'opportunity' AS stage, created_at AS entered_at, _row AS _ord FROM {t.table}_o "  # noqa: S608 - temp table, spec columns; values through lit
         f"UNION ALL SELECT 'opportunity', opportunity_id, CASE WHEN won THEN 'won' ELSE 'lost' END, "
         f"coalesce(close_date, created_at), _row FROM {t.table}_o WHERE closed",
         source_system, replace_slots=True,
@@ -203,8 +209,9 @@ OCR_SPEC = {"opportunity_id": F(required=REQ), "person_id": F(required=REQ), "ro
 
 
 def load_contact_roles(ctx: Ctx, staged: Staged, aliases) -> None:
+    """Which person plays which role on an opportunity (OpportunityContactRole)."""
     t = _start(ctx, staged, "opportunity_contacts", OCR_SPEC, aliases)
-    sql = f"SELECT opportunity_id, person_id, role, coalesce(is_primary, false) AS is_primary, _row AS _ord FROM {t.table}"
+    sql = f"SELECT opportunity_id, person_id, role, coalesce(is_primary, false) AS is_primary, _row AS _ord FROM {t.table}"  # noqa: S608 - temp table, spec columns; values through lit
     ctx.record("opportunity_contacts",
                loaded_updated=upsert(ctx.con, "opportunity_contacts", sql, ["opportunity_id", "person_id"]))
 
@@ -216,7 +223,7 @@ def load_opportunity_history(ctx: Ctx, staged: Staged, aliases) -> None:
     """One stage event per change of stage (consecutive rows in the same stage are one visit)."""
     t = _start(ctx, staged, "stage_events", HISTORY_SPEC, aliases)
     sql = (
-        f"SELECT 'opportunity' AS object_type, opportunity_id AS object_id, stage, entered_at, _ord FROM ("
+        f"SELECT 'opportunity' AS object_type, opportunity_id AS object_id, stage, entered_at, _ord FROM ("  # noqa: S608 - temp table, spec columns; values through lit
         f" SELECT opportunity_id, {canon_stage('stage')} AS stage, entered_at, _row AS _ord, "
         f" lag({canon_stage('stage')}) OVER (PARTITION BY opportunity_id ORDER BY entered_at, _row) AS prev FROM {t.table}"
         f") WHERE prev IS NULL OR prev <> stage"
@@ -231,16 +238,17 @@ CAMPAIGN_SPEC = {
 
 
 def load_campaigns(ctx: Ctx, staged: Staged, aliases) -> None:
+    """Campaigns by id, each grouped into a channel by the channel rules."""
     checks = [Check("budgeted_cost", "budgeted_cost < 0", "'negative amount'"),
               Check("actual_cost", "actual_cost < 0", "'negative amount'")]
     t = _start(ctx, staged, "campaigns", CAMPAIGN_SPEC, aliases, checks)
     con = ctx.con
     sql = (
-        f"SELECT campaign_id, name, {channel_case(campaign_type='campaign_type', rules=ctx.rules)} AS channel, "
+        f"SELECT campaign_id, name, {channel_case(campaign_type='campaign_type', rules=ctx.rules)} AS channel, "  # noqa: S608 - temp table, spec columns; values through lit
         f"campaign_type, parent_id, start_date, end_date, budgeted_cost, actual_cost, 'salesforce' AS source_system, "
         f"_row AS _ord FROM {t.table}"
     )
-    other = con.execute(f"SELECT count(*) FROM ({sql}) WHERE channel = 'other'").fetchone()[0]
+    other = scalar(con, f"SELECT count(*) FROM ({sql}) WHERE channel = 'other'")  # noqa: S608 - temp table, spec columns; values through lit
     if other:
         ctx.report.other_channel["campaigns"] += other
     ctx.record("campaigns", loaded_updated=upsert(con, "campaigns", sql, ["campaign_id"]))
@@ -253,10 +261,11 @@ MEMBER_SPEC = {
 
 
 def load_campaign_members(ctx: Ctx, staged: Staged, aliases) -> None:
+    """Campaign members as touches: dated when they responded, else when they were added."""
     checks = [Check("contact_id", "contact_id IS NULL AND lead_id IS NULL", "'missing ContactId and LeadId'")]
     t = _start(ctx, staged, "touchpoints", MEMBER_SPEC, aliases, checks)
     sql = (
-        f"SELECT m.member_id AS touchpoint_id, "
+        f"SELECT m.member_id AS touchpoint_id, "  # noqa: S608 - temp table, spec columns; values through lit
         f"CASE WHEN coalesce(m.has_responded, m.responded_at IS NOT NULL) AND m.responded_at IS NOT NULL "
         f"THEN m.responded_at ELSE m.created_at END AS occurred_at, "
         f"NULL::VARCHAR AS person_id, NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS account_id, "
@@ -285,7 +294,7 @@ def load_activities(ctx: Ctx, staged: Staged, aliases, default_type: str) -> Non
         f"WHEN {kind} LIKE '%meeting%' OR {kind} IN ('event', 'demo') THEN 'meeting' ELSE {lit(default_type)} END"
     )
     sql = (
-        f"SELECT activity_id AS touchpoint_id, occurred_at, NULL::VARCHAR AS person_id, NULL::VARCHAR AS anonymous_id, "
+        f"SELECT activity_id AS touchpoint_id, occurred_at, NULL::VARCHAR AS person_id, NULL::VARCHAR AS anonymous_id, "  # noqa: S608 - temp table, spec columns; values through lit
         f"coalesce(account_id, CASE WHEN starts_with(what_id, '001') THEN what_id END) AS account_id, "
         f"'sales_outreach' AS channel, NULL::VARCHAR AS source, NULL::VARCHAR AS medium, NULL::VARCHAR AS campaign_id, "
         f"touch_type, touch_type <> 'email' AS is_offline, 'salesforce' AS source_system, activity_id AS source_ref, "

@@ -63,6 +63,7 @@ def _raw_size(path: Path) -> int:
 
 
 def primary_table(d: Detected) -> str:
+    """The table a detected file mainly loads into (its quarantine and report entries name it)."""
     if d.fmt == "revline":
         return d.obj
     return PRIMARY_TABLE.get(d.obj, d.obj if d.fmt in ("spend", "targets") else "events")
@@ -85,6 +86,7 @@ def expand_paths(paths: Iterable[Path | str]) -> list[tuple[Path, bool]]:
 
 
 def sha256_of(path: Path) -> str:
+    """The file's sha256, read in 1 MiB pieces: a file already ingested is skipped by it."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -290,7 +292,7 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
             if any(e.loaded or e.updated for e in report.entries if e.table in STITCH_INPUTS):
                 bump_data_version(con)  # same transaction: `attribute` knows a stitch is due
             con.execute(
-                f"INSERT INTO quarantine SELECT source, table_name, row_number, field, reason, raw, now()::TIMESTAMP "
+                f"INSERT INTO quarantine SELECT source, table_name, row_number, field, reason, raw, now()::TIMESTAMP "  # noqa: S608 - QUARANTINE_BATCH is a constant
                 f"FROM (SELECT * FROM {QUARANTINE_BATCH} EXCEPT "
                 f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine) ORDER BY source, row_number"
             )

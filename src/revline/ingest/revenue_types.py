@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+
+import yaml
 
 from revline.ingest.sqlfrag import lit, snake
 from revline.vocabulary import REVENUE_TYPES
@@ -36,9 +39,10 @@ def _key(value: str) -> str:
     return "_".join(filter(None, "".join(c if c.isalnum() else " " for c in value.lower()).split()))
 
 
-def load_type_map(source: Path | dict | None = None) -> dict[str, str]:
-    """Defaults merged with a user mapping (a dict, or a TOML/YAML/JSON file of raw -> type)."""
-    merged = {_key(k): v for k, v in DEFAULT_TYPE_MAP.items()}
+def load_type_map(source: Path | dict | None = None) -> dict[str, str | None]:
+    """Defaults merged with a user mapping (a dict, or a TOML/YAML/JSON file of raw -> type; a
+    type of None/null says "no revenue type", reported as unmapped)."""
+    merged: dict[str, str | None] = {_key(k): v for k, v in DEFAULT_TYPE_MAP.items()}
     if source is None:
         return merged
     if isinstance(source, dict):
@@ -49,8 +53,6 @@ def load_type_map(source: Path | dict | None = None) -> dict[str, str]:
         if path.suffix.lower() == ".toml":
             user = tomllib.loads(text)
         elif path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
             user = yaml.safe_load(text) or {}
         else:
             user = json.loads(text)
@@ -62,7 +64,7 @@ def load_type_map(source: Path | dict | None = None) -> dict[str, str]:
     return merged
 
 
-def revenue_type_case(expr: str, type_map: dict[str, str]) -> str:
+def revenue_type_case(expr: str, type_map: Mapping[str, str | None]) -> str:
     """SQL CASE: raw type -> revenue_type, NULL for unmapped values (reported, not guessed)."""
     whens = " ".join(
         f"WHEN {lit(k)} THEN {lit(v) if v else 'NULL'}" for k, v in type_map.items()
