@@ -16,6 +16,8 @@ from datetime import datetime
 from collections.abc import Callable
 from typing import Any, cast
 
+import numpy as np
+
 try:  # optional speed-up (a dependency of revline; the stdlib path gives the same answers)
     import orjson
 except ImportError:  # pragma: no cover
@@ -83,6 +85,14 @@ def _nesting_bound(brackets: bytes) -> int:
             break
         brackets = shorter
     return MAX_DEPTH + 1
+
+
+def _colons(data: bytes) -> int:
+    """bytes.count runs a scalar loop (about 70 µs on a 60 KB batch); numpy's compare-and-count
+    is vectorised (about 5 µs), but costs more than the loop below a few KB."""
+    if len(data) < 8192:
+        return data.count(b":")
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 58))
 
 
 def _too_deep(obj: Any) -> bool:
@@ -196,7 +206,7 @@ def parse_batch_body(body: bytes, limit: int) -> tuple[dict[str, Any], list[int]
         if type(obj) is dict:
             batch = obj.get("batch")
             if type(batch) is not list:
-                check_shape(body, obj, lambda: orjson.dumps(obj).count(b":"))
+                check_shape(body, obj, lambda: _colons(orjson.dumps(obj)))
                 return obj, []
             dumped: list[bytes] = []
 
@@ -205,7 +215,7 @@ def parse_batch_body(body: bytes, limit: int) -> tuple[dict[str, Any], list[int]
             def colons() -> int:  # the messages' re-serialisations also size them
                 dumped.extend(orjson.dumps(m) for m in batch)
                 rest = orjson.dumps({k: v for k, v in top.items() if k != "batch"})
-                return 1 + rest.count(b":") + b"".join(dumped).count(b":")
+                return 1 + rest.count(b":") + _colons(b"".join(dumped))
 
             check_shape(body, obj, colons)
             return obj, [len(d) for d in dumped]
