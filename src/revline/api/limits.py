@@ -41,7 +41,8 @@ class ReadDeadlines:
 
     def begin(self) -> asyncio.Task:
         task = asyncio.current_task()
-        assert task is not None, "ReadDeadlines runs inside a task"
+        if task is None:  # a real check: asserts vanish under python -O
+            raise RuntimeError("ReadDeadlines.begin must run inside an asyncio task")
         self._reading[task] = time.monotonic() + self.seconds
         if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not asyncio.get_running_loop():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())

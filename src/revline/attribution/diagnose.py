@@ -49,7 +49,7 @@ def conversions(con: Any, milestone: str, revenue_type: str | None = None) -> in
     if revenue_type not in (None, "all"):
         where.append("revenue_type = ?")
         params.append(revenue_type)
-    return _one(con, f"SELECT count(*) FROM opportunities WHERE {' AND '.join(where)}", params)  # noqa: S608 - fixed conditions; the revenue type is bound
+    return _one(con, f"SELECT count(*) FROM opportunities WHERE {' AND '.join(where)}", params)
 
 
 def conversion_problem(con: Any, milestone: str, revenue_type: str | None = None) -> str | None:
@@ -65,7 +65,7 @@ def conversion_problem(con: Any, milestone: str, revenue_type: str | None = None
     if not opps:
         return f"no conversions at {label}: the store has no opportunities; ingest Opportunity/deal exports"
     types = ", ".join(f"{t or 'unmapped'} {n:,}" for t, n in con.execute(
-        f"SELECT revenue_type, count(*) FROM opportunities {'WHERE is_won' if milestone == 'won' else ''} "  # noqa: S608 - a fixed condition
+        f"SELECT revenue_type, count(*) FROM opportunities {'WHERE is_won' if milestone == 'won' else ''} "
         f"GROUP BY 1 ORDER BY 2 DESC").fetchall()) or "none"
     return (f"no conversions at {label}: the store has {opps:,} opportunities, {won:,} won "
             f"(by revenue type at this milestone: {types}); pick another --milestone or --revenue-type")
