@@ -273,3 +273,24 @@ def test_workbook_sheets_named_after_their_objects(tmp_path):
     assert t["accounts"]["loaded"] == 1 and t["opportunities"]["loaded"] == 1
     assert con.execute("SELECT account_id, amount, closed_at FROM opportunities").fetchall() == [
         ("001A", Decimal("1054.50"), datetime(2025, 3, 1))]
+
+
+def test_hubspot_export_with_any_name_csv_and_xlsx(tmp_path):
+    """--format hubspot tells the object from the headers, whatever the file is called."""
+    import openpyxl
+
+    rows = [["Record ID", "Deal Name", "Deal Stage", "Amount", "Close Date", "Create Date"],
+            ["7001", "Acme deal", "Closed Won", "$25,000.50", "2025-02-13 10:00", "2025-01-06 09:00"],
+            ["7002", "Lone deal", "Closed Lost", "$1,000.00", "2025-02-14 10:00", "2025-01-07 09:00"]]
+    f = _write(tmp_path / "export-8812.csv", rows)
+    assert detect(f, "hubspot").obj == "deals"
+    wb = openpyxl.Workbook()
+    for r in rows:
+        wb.active.append(r)
+    book = tmp_path / "export-8812.xlsx"
+    wb.save(book)
+    for path in (f, book):
+        con = _store(tmp_path, f"{path.suffix[1:]}.duckdb")
+        load_files(con, [path], fmt="hubspot")
+        assert _won_in_store(con) == (1, Decimal("25000.50")), path
+        con.close()
