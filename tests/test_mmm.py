@@ -358,6 +358,26 @@ def test_a_posterior_that_is_its_prior_is_not_identified(svi_fit):
     assert "What the data cannot tell" in text and "| tv |" in text and "| no |" in text
 
 
+def test_predictive_checks(svi_fit):
+    """The synthetic world is the model's own: the priors cover its outcomes and about 94 % of the
+    weeks fall inside the posterior predictive interval. Observed data far outside what the priors
+    allow must be called out."""
+    from dataclasses import replace
+
+    from revline.models.mmm.diagnostics import predictive_checks, predictive_sentences
+
+    f, _ = svi_fit
+    c = predictive_checks(f)
+    assert c["prior_covers_observed"] and c["prior_low"] < c["observed_min"] and c["observed_max"] < c["prior_high"]
+    assert 0.8 <= c["posterior_coverage"] <= 1.0 and c["warnings"] == []
+    assert c["posterior_total_low"] <= c["observed_total"] <= c["posterior_total_high"]
+    assert "covered" in predictive_sentences(c)[0]
+    spiky = f.frame.copy()
+    spiky.loc[10, "pipeline"] = spiky["pipeline"].max() * 50  # a week the model (scaled to the old max) cannot reach
+    bad = predictive_checks(replace(f, frame=spiky))
+    assert not bad["prior_covers_observed"] and "widen the priors" in bad["warnings"][0]
+
+
 def test_flighted_channels_get_a_geo_holdout():
     from revline.models.mmm.diagnostics import _advice
 

@@ -100,7 +100,9 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from revline.models.mmm import report
-        from revline.models.mmm.diagnostics import convergence_warnings, identification, identification_messages
+        from revline.models.mmm.diagnostics import (
+            convergence_warnings, identification, identification_messages, predictive_checks, predictive_sentences,
+        )
         from revline.models.mmm.data import from_csv, weekly_from_store
         from revline.models.mmm.fit import fit
         from revline.models.mmm.priors import load_priors
@@ -168,9 +170,12 @@ def register(app: typer.Typer) -> None:
             console.print(d)
             console.print(f"divergences: {info.get('divergences')}  max R-hat: {info.get('max_r_hat'):.3f}  "
                           f"min bulk ESS: {info.get('min_ess_bulk'):.0f}")
-        for warning in convergence_warnings(info, result.diagnostics):
+        checks = predictive_checks(result)
+        for sentence in predictive_sentences(checks):
+            console.print(escape(sentence))
+        for warning in checks["warnings"] + convergence_warnings(info, result.diagnostics):
             console.print(f"[red]warning:[/red] {escape(warning)}")
-        (Path(target) / "report.md").write_text(report.fit_report(result, table, ident), encoding="utf-8")
+        (Path(target) / "report.md").write_text(report.fit_report(result, table, ident, checks), encoding="utf-8")
         m = report.fit_metrics(result)
         console.print(f"in-sample R^2 {m['r2']:.3f}, MAPE {m['mape']:.1%}; {info['seconds']:.1f} s")
         console.print(f"[green]Saved[/green] to [bold]{target}[/bold] (the fit report: {target}/report.md)")

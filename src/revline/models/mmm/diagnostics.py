@@ -208,3 +208,67 @@ def convergence_warnings(run_info: dict, table: pd.DataFrame | None) -> list[str
         out.append(f"bulk ESS below {ESS_MIN} for {', '.join(bad_e[:6])}{' ...' if len(bad_e) > 6 else ''}: too few "
                    "independent draws for stable intervals. Rerun with more draws (--draws 2000)")
     return out
+
+
+# ---------------------------------------------------------------- predictive checks
+PPC_COVERAGE_MIN = 0.8  # share of weeks inside their posterior predictive 94 % interval, below: misfit
+
+
+def predictive_checks(fit, hdi_prob: float = 0.94, n: int = PRIOR_DRAWS, seed: int = 0) -> dict:
+    """Prior and posterior predictive checks of the weekly outcome (outcome units).
+
+    Prior: outcomes drawn from the priors alone (parameters, then Normal noise), before looking at
+    the data; they should cover the observed range without being absurdly wider. Posterior: outcomes
+    drawn from the fitted model; about `hdi_prob` of the observed weeks should fall inside their
+    week's interval. Returns the figures and a list of `warnings` (plain sentences with advice)."""
+    from revline.models.mmm.posterior import component_draws, hdi
+
+    rng = np.random.default_rng(seed)
+    y = fit.y
+    s = fit.scales.target
+    design = fit.design()
+
+    def simulate(params: dict) -> np.ndarray:
+        mu = component_draws(fit.spec, params, design)["mu"]
+        sigma = np.asarray(params["sigma"], dtype=float).reshape(-1, 1)
+        return (mu + sigma * rng.standard_normal(mu.shape)) * s
+
+    prior_y = simulate(prior_draws(fit, n, seed))
+    post_y = simulate(fit.params(n))
+    q = (1 - hdi_prob) / 2
+    prior_lo, prior_hi = np.quantile(prior_y, [q, 1 - q])
+    lo, hi = hdi(post_y, hdi_prob)
+    inside = (lo <= y) & (y <= hi)
+    out = {
+        "observed_min": float(y.min()), "observed_max": float(y.max()),
+        "prior_low": float(prior_lo), "prior_high": float(prior_hi),
+        "prior_covers_observed": bool(prior_lo <= y.min() and y.max() <= prior_hi),
+        "prior_width_over_observed": float((prior_hi - prior_lo) / max(np.ptp(y), 1e-12)),
+        "posterior_coverage": float(inside.mean()),
+        "posterior_total_low": float(np.quantile(post_y.sum(axis=1), q)),
+        "posterior_total_high": float(np.quantile(post_y.sum(axis=1), 1 - q)),
+        "observed_total": float(y.sum()),
+    }
+    warnings = []
+    if not out["prior_covers_observed"]:
+        warnings.append(f"the priors cannot produce the observed outcome (observed {y.min():,.0f} to {y.max():,.0f}, "
+                        f"prior predictive {prior_lo:,.0f} to {prior_hi:,.0f}): widen the priors (--priors FILE)")
+    if out["posterior_coverage"] < PPC_COVERAGE_MIN:
+        warnings.append(f"only {out['posterior_coverage']:.0%} of the weeks fall inside the fitted model's "
+                        f"{hdi_prob:.0%} predictive interval: the model misses part of the data (a missing control, "
+                        "an event, a level shift); look at the weeks outside in the fit figure")
+    out["warnings"] = warnings
+    return out
+
+
+def predictive_sentences(checks: dict) -> list[str]:
+    """The checks in two plain sentences, for the CLI and the fit report."""
+    c = checks
+    return [
+        f"prior predictive check: before seeing the data, the model allows weekly outcomes of {c['prior_low']:,.0f} to "
+        f"{c['prior_high']:,.0f} (94 %); observed {c['observed_min']:,.0f} to {c['observed_max']:,.0f}: "
+        + ("covered" if c["prior_covers_observed"] else "NOT covered"),
+        f"posterior predictive check: {c['posterior_coverage']:.0%} of the weeks fall inside their 94 % predictive "
+        f"interval; the observed total {c['observed_total']:,.0f} against {c['posterior_total_low']:,.0f} to "
+        f"{c['posterior_total_high']:,.0f} predicted",
+    ]

@@ -170,11 +170,14 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
 
 
-def fit_report(fit, table: pd.DataFrame | None = None, ident: pd.DataFrame | None = None) -> str:
+def fit_report(fit, table: pd.DataFrame | None = None, ident: pd.DataFrame | None = None,
+               checks: dict | None = None) -> str:
     """The fit report (Markdown, saved beside the fit as report.md): contributions with each
-    channel's identification, the sentences for channels the data cannot pin down, and the
-    sampler's convergence warnings with what to do."""
-    from revline.models.mmm.diagnostics import convergence_warnings, identification, identification_messages
+    channel's identification, the sentences for channels the data cannot pin down, the prior and
+    posterior predictive checks, and the sampler's convergence warnings with what to do."""
+    from revline.models.mmm.diagnostics import (
+        convergence_warnings, identification, identification_messages, predictive_checks, predictive_sentences,
+    )
 
     table = contributions(fit) if table is None else table
     ident = identification(fit) if ident is None else ident
@@ -192,6 +195,9 @@ def fit_report(fit, table: pd.DataFrame | None = None, ident: pd.DataFrame | Non
     messages = identification_messages(ident)
     if messages:
         lines += ["", "## What the data cannot tell", ""] + [f"- {m}" for m in messages]
+    checks = predictive_checks(fit) if checks is None else checks
+    lines += ["", "## Predictive checks", ""] + [f"- {m}" for m in predictive_sentences(checks)]
+    lines += [f"- warning: {w}" for w in checks["warnings"]]
     warnings = convergence_warnings(fit.run_info, fit.diagnostics)
     if warnings:
         lines += ["", "## Convergence warnings", ""] + [f"- {w}" for w in warnings]
