@@ -145,3 +145,134 @@ def browser_type_launch_args(browser_type_launch_args):
     if os.path.exists("/usr/bin/chromium"):
         out["executable_path"] = "/usr/bin/chromium"
     return out
+
+
+# ------------------------------------------------------------------ portable transforms (Ibis)
+# One fixture, parametrised by backend as Ibis's own test suite is: every portable transform runs on
+# DuckDB and on local PySpark (marked `spark`), each backend loaded with the same canonical rows in
+# its own shuffled order. tests/test_portability.py compares each backend with a DuckDB reference.
+PORTABLE_TABLES = ("people", "touchpoints", "milestones", "stage_events", "opportunities", "opportunity_contacts")
+
+
+def portable_rows(seed: int = 11) -> dict[str, list[dict]]:
+    """A few dozen random accounts with people, touches, lead/MQL events and opportunities."""
+    import random
+    from datetime import datetime, timedelta
+
+    t0 = datetime(2024, 1, 1)
+    rng = random.Random(seed)
+    rows: dict[str, list[dict]] = {t: [] for t in PORTABLE_TABLES}
+    tp = 0
+    for a in range(25):
+        acc = f"A{a:02d}"
+        people = [f"{acc}P{i}" for i in range(rng.randint(1, 3))]
+        rows["people"] += [{"person_id": p, "account_id": acc} for p in people]
+        for _ in range(rng.randint(0, 8)):
+            who = rng.choice([*people, *people, None])
+            rows["touchpoints"].append({
+                "touchpoint_id": f"t{tp:04d}", "occurred_at": t0 + timedelta(hours=rng.randrange(0, 24 * 90, 6)),
+                "person_id": who, "account_id": acc if who is None else None,
+                "channel": rng.choice(["paid_search", "email", "webinar", "events", "direct"]),
+                "campaign_id": rng.choice(["c1", "c2", None]), "touch_type": rng.choice(["page_view", "form_fill"]),
+            })
+            tp += 1
+        for p in people:
+            if rng.random() < 0.6:
+                rows["milestones"].append({"object_type": "person", "object_id": p, "person_id": p, "account_id": acc,
+                                           "milestone": "lead", "occurred_at": t0 + timedelta(days=rng.randint(0, 60))})
+            if rng.random() < 0.7:
+                rows["stage_events"].append({"object_type": "person", "object_id": p, "stage": "mql",
+                                             "entered_at": t0 + timedelta(days=rng.randint(40, 90))})
+        for o in range(rng.randint(0, 2)):
+            created = t0 + timedelta(days=rng.randint(10, 80))
+            won = rng.random() < 0.6
+            oid = f"{acc}O{o}"
+            rows["opportunities"].append({
+                "opportunity_id": oid, "account_id": acc, "revenue_type": rng.choice(["new_business", "renewal"]),
+                "amount": float(rng.randint(1, 50) * 1000), "currency": rng.choice(["USD", "EUR"]),
+                "probability": rng.random(), "created_at": created, "closed_at": created + timedelta(days=rng.randint(1, 40)),
+                "is_closed": won, "is_won": won,
+            })
+            for p in rng.sample(people, rng.randint(0, len(people))):
+                rows["opportunity_contacts"].append({"opportunity_id": oid, "person_id": p, "role": "x", "is_primary": False})
+    return rows
+
+
+def _shuffled(rows: dict[str, list[dict]], seed: int) -> dict[str, list[dict]]:
+    import random
+
+    rng = random.Random(seed)
+    return {k: rng.sample(v, len(v)) for k, v in rows.items()}
+
+
+def duckdb_portable_store(seed: int):
+    """A DuckDB store holding `portable_rows()` inserted in the order of shuffle `seed`."""
+    import revline
+    from attribution_data import insert
+
+    con = revline.connect(":memory:")
+    rows = _shuffled(portable_rows(), seed)
+    for t in PORTABLE_TABLES:
+        insert(con, t, rows[t])
+    return con
+
+
+def _spark_type(duck_type: str) -> str:
+    t = duck_type.upper()
+    if t.startswith("DECIMAL"):
+        return t
+    return {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP_NTZ", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN",
+            "INTEGER": "INT", "BIGINT": "BIGINT", "DATE": "DATE", "JSON": "STRING"}[t]
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory):
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    wh = tmp_path_factory.mktemp("spark-warehouse")
+    session = (
+        SparkSession.builder.master("local[2]").appName("revline-portability")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.warehouse.dir", str(wh))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={wh}")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("pyspark", marks=pytest.mark.spark)])
+def portable_backend(request):
+    """An Ibis backend holding `portable_rows()`: DuckDB (shuffle 1) or local PySpark (shuffle 2,
+    tables with exactly the DuckDB canonical schema)."""
+    from decimal import Decimal
+
+    import ibis
+    import pandas as pd
+
+    from revline.store import ibis_backend
+
+    duck = duckdb_portable_store(1)
+    if request.param == "duckdb":
+        yield ibis_backend(duck)
+        duck.close()
+        return
+    spark = request.getfixturevalue("spark_session")
+    rows = _shuffled(portable_rows(), 2)
+    for t in PORTABLE_TABLES:
+        schema = duck.execute(f"SELECT * FROM {t} LIMIT 0").df()
+        pdf = pd.DataFrame(rows[t], columns=list(schema.columns)) if rows[t] else schema
+        pdf = pdf.astype({c: schema[c].dtype for c in schema.columns if str(schema[c].dtype).startswith("datetime")})
+        types = duck.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+                             "ORDER BY ordinal_position", [t]).fetchall()
+        ddl = ", ".join(f"`{c}` {_spark_type(str(ty))}" for c, ty in types)
+        pdf = pdf.astype(object).where(pdf.notna(), None)
+        for c, ty in types:
+            if str(ty).startswith("DECIMAL"):
+                pdf[c] = [None if v is None else Decimal(str(v)) for v in pdf[c]]
+        spark.createDataFrame(pdf, schema=ddl).createOrReplaceTempView(t)
+    duck.close()
+    yield ibis.pyspark.connect(spark)

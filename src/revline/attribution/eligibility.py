@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeGuard
 import ibis
 import ibis.expr.types as ir
 
+from revline.store.portable import reads
 from revline.vocabulary import MILESTONES, OPPORTUNITY_MILESTONES, USD_RATES
 
 Scope = Literal["account", "contact_roles", "person"]
@@ -44,6 +45,7 @@ def _table(be: Any, name: str) -> ir.Table:
     return be.table(name)
 
 
+@reads("people", "milestones", "stage_events")
 def milestone_events(be: Any) -> ir.Table:
     """(person_id, account_id, milestone, occurred_at) from `milestones` ∪ `stage_events`."""
     people = _table(be, "people").select(p_person="person_id", p_account="account_id")
@@ -78,6 +80,7 @@ def _usd(amount: ir.Value, currency: ir.Value) -> ir.Value:
     return amount.cast("float64").fill_null(0.0) * rate.cast("float64")
 
 
+@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events")
 def opportunity_conversions(
     be: Any,
     milestone: str,
@@ -127,6 +130,7 @@ def opportunity_conversions(
     return _finish(conv, "opportunity", lookback_days), keys
 
 
+@reads("people", "milestones", "stage_events")
 def lead_conversions(
     be: Any,
     milestone: str,
@@ -183,6 +187,7 @@ def _finish(conv: ir.Table, conversion_type: str | None, lookback_days: float | 
     return conv.select(*CONVERSION_COLUMNS)
 
 
+@reads("touchpoints", "people")
 def scoped_touches(be: Any) -> ir.Table:
     """Touchpoints with the account resolved through the person when the touch lacks one.
 
@@ -209,6 +214,7 @@ def _is_scope(scope: str) -> TypeGuard[Scope]:
     return scope in SCOPES
 
 
+@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events")
 def conversions(
     be: Any,
     milestone: str,
@@ -233,6 +239,7 @@ def conversions(
     return lead_conversions(be, milestone, scope=scope, lookback_days=lookback_days)
 
 
+@reads("touchpoints", "people")
 def eligible_touches(be: Any, conv: ir.Table, keys: ir.Table) -> ir.Table:
     """Every (conversion, touch) pair where the touch may claim credit.
 

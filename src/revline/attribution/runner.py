@@ -20,6 +20,7 @@ from revline.attribution.ledger import ROW_COLUMNS, new_run_id, write_ledger
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
 from revline.store import SCHEMA_VERSION, ibis_backend
+from revline.store.portable import reads
 from revline.store.sql import lit
 from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, MILESTONES, REVENUE_TYPES, USD_RATES
 from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as DEFAULT_REVENUE_TYPES
@@ -29,6 +30,7 @@ Progress = Callable[[int, int, str], None]
 
 
 
+@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events", "touchpoints")
 def attribute(
     be: Any,
     model: str | PositionWeights,

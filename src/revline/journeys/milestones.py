@@ -22,6 +22,8 @@ from collections.abc import Mapping
 import ibis
 import ibis.expr.types as ir
 
+from revline.store.portable import reads
+
 MILESTONE_COLUMNS: tuple[str, ...] = (
     "object_type", "object_id", "account_id", "person_id", "opportunity_id", "milestone",
     "occurred_at", "touchpoint_id",
@@ -159,6 +161,7 @@ def account_milestones(
     return first.union(funnel, new_business, recurring)
 
 
+@reads(*TABLES_READ)
 def milestones_expr(tables: Mapping[str, ir.Table]) -> ir.Table:
     """Every milestone row, from the canonical tables of any Ibis backend."""
     missing = [name for name in TABLES_READ if name not in tables]
