@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import datetime, timezone
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -84,19 +85,34 @@ def messages(draw, kind: str, mid: str) -> Obj:
 _ids = (f"fz-{i}" for i in itertools.count())
 
 
+def _sent_time(msg: Obj) -> datetime | None:
+    """The UTC time the loader must store for `msg` (its `timestamp`, else `originalTimestamp`),
+    when Python can represent it; None when the message has neither or it is out of range."""
+    fields = dict(msg)
+    sent = fields.get("timestamp") if fields.get("timestamp") is not None else fields.get("originalTimestamp")
+    if not isinstance(sent, str):
+        return None
+    try:
+        at = datetime.fromisoformat(sent[:-1] + "Z" if sent.endswith("z") else sent)
+        return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo else at
+    except (ValueError, OverflowError):
+        return None
+
+
 @st.composite
 def requests(draw):
     endpoint = draw(st.sampled_from([*KINDS, "batch"]))
     if endpoint != "batch":
         mid = next(_ids)
-        return endpoint, dump(draw(messages(endpoint, mid))), [mid]
-    items, ids = [], []
+        msg = draw(messages(endpoint, mid))
+        return endpoint, dump(msg), {mid: _sent_time(msg)}
+    items, ids = [], {}
     for _ in range(draw(st.integers(0, 3))):
         mid = next(_ids)
         msg = draw(messages("?", mid))
         msg.insert(0, ("type", draw(st.sampled_from(KINDS)) if _sometimes(draw, 95) else "nope"))
         items.append(msg)
-        ids.append(mid)
+        ids[mid] = _sent_time(msg)
     body = Obj([("batch", items)] + [kv for kv in draw(st.lists(st.tuples(keys, values), max_size=2, unique_by=lambda kv: kv[0]))
                                      if kv[0] != "batch"])
     return endpoint, dump(body), ids
@@ -116,16 +132,21 @@ def test_every_message_is_stored_once_or_refused_with_a_4xx(api_client, request)
     assert app.state.collector.flush()
     cur = app.state.con.cursor()
     try:
-        counts = dict(cur.execute("SELECT message_id, count(*) FROM events WHERE message_id IN "
-                                  "(SELECT unnest(?::VARCHAR[])) GROUP BY 1", [ids]).fetchall())
+        stored = cur.execute("SELECT message_id, count(*), min(occurred_at)::VARCHAR FROM events WHERE message_id IN "
+                             "(SELECT unnest(?::VARCHAR[])) GROUP BY 1", [list(ids)]).fetchall()
         quarantined = cur.execute("SELECT count(*), any_value(reason) FROM quarantine WHERE source LIKE 'collector:%'"
                                   ).fetchone()
     finally:
         cur.close()
     assert quarantined[0] == 0, f"acknowledged but quarantined: {quarantined[1]} for {body[:300]}"
+    counts = {m: n for m, n, _ in stored}
     if r.status_code == 200:
         # a message whose messageId is repeated as a key is refused, so each id is its own
         assert counts == {m: 1 for m in ids}, (counts, body[:300])
+        # and its time is the one it was sent with (never silently the receive time)
+        for m, _, at in stored:
+            if ids[m] is not None:
+                assert datetime.fromisoformat(at) == ids[m], (m, at, body[:300])
     else:
         assert counts == {}, (r.text, body[:300])
         assert r.json()["success"] is False and r.json()["error"]
