@@ -229,3 +229,30 @@ def test_a_real_server_bounds_bodies_and_its_shutdown(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_a_streamed_upload_route_passes_big_bodies_through_unbuffered():
+    """Routes that stream their body (the admin API's uploads) keep their own, larger limit."""
+    limits = BodyLimits(None, max_bytes=1000, streamed={"/admin/uploads/": 5000})
+    seen: list[int] = []
+
+    async def route(scope, receive, send):
+        while True:
+            m = await receive()
+            seen.append(len(m.get("body", b"")))  # chunk by chunk, as sent
+            if not m.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limits.app = route
+    up = {"path": "/admin/uploads/a.csv", "method": "PUT"}
+    status, _, _ = _run_asgi(limits, up, [b"x" * 1500] * 3)
+    assert status == 200 and seen == [1500] * 3
+    status, body, _ = _run_asgi(limits, up, [b"x" * 1500] * 4)
+    assert status == 413 and b"limit of 5000" in body
+    status, _, _ = _run_asgi(limits, {**up, "headers": [(b"content-length", b"6000")]}, [b"x"])
+    assert status == 413
+    limits.deadlines = ReadDeadlines(0.3)
+    status, body, _ = _run_asgi(limits, up, [b"x" * 10], pause=30)
+    assert status == 408 and b"stalled" in body

@@ -17,6 +17,11 @@ import os
 import time
 
 MAX_BODY_BYTES = 1024 * 1024  # any route but the collector's (which allows at most 500 KB)
+# Routes that stream a big body themselves, after their own key check, mapped to the most they
+# take: their body is not buffered here, a declared Content-Length is capped at that size, a
+# streamed one is counted against it, and a body that stalls for BODY_SECONDS between two chunks
+# gets 408. (/admin/uploads/: the admin API's file uploads for ingest jobs, revline.api.admin.)
+STREAMED: dict[str, int] = {"/admin/uploads/": 20 * 1024**3}
 # a body not complete this long after the request started is refused ($REVLINE_BODY_SECONDS)
 BODY_SECONDS = float(os.environ.get("REVLINE_BODY_SECONDS") or 10.0)
 
@@ -106,22 +111,30 @@ class BodyLimits:
     """Pure-ASGI middleware: size and time limits on the body of every route but /v1/* (the
     collector checks both itself, see api/collector.py). Install it outermost."""
 
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, deadlines: ReadDeadlines | None = None) -> None:
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, deadlines: ReadDeadlines | None = None,
+                 streamed: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.deadlines = deadlines or ReadDeadlines()
+        self.streamed = STREAMED if streamed is None else streamed
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
+        path = scope["path"]
+        limit = next((n for prefix, n in self.streamed.items() if path.startswith(prefix)), None)
+        streamed = limit is not None
+        limit = limit if streamed else self.max_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or len(value) > 18:
                     return await self._refuse(send, 400, "invalid Content-Length header")
-                if int(value) > self.max_bytes:
-                    return await self._refuse(send, 413, f"body of {int(value)} bytes exceeds the limit of {self.max_bytes} bytes")
+                if int(value) > limit:
+                    return await self._refuse(send, 413, f"body of {int(value)} bytes exceeds the limit of {limit} bytes")
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return await self.app(scope, receive, send)
+        if streamed:
+            return await self._streamed(scope, receive, send, limit)
         # read the body up front, within the limits, and hand the app a replay of it
         try:
             body = await self.deadlines.read(receive, self._check_size)
@@ -141,6 +154,41 @@ class BodyLimits:
             return await receive()  # after the body: wait for the disconnect, as the server would
 
         return await self.app(scope, replay, send)
+
+    async def _streamed(self, scope, receive, send, limit: int) -> None:
+        """Pass the body through chunk by chunk: counted against `limit`, each chunk due within
+        the body time limit of the one before."""
+        size = 0
+        started = False
+
+        async def timed_receive():
+            nonlocal size
+            task = self.deadlines.begin()
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                self.deadlines.end(task, cancelled=True)
+                raise
+            finally:
+                self.deadlines.end(task)
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _TooLarge
+            return message
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, watched_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send, 413, f"body exceeds the limit of {limit} bytes")
+        except BodyTimeout:
+            if not started:
+                await self._refuse(send, 408, f"the body stalled for {self.deadlines.seconds:g} s")
 
     def _check_size(self, size: int) -> None:
         if size > self.max_bytes:
