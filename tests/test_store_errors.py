@@ -179,3 +179,16 @@ def test_serve_refuses_a_damaged_store_in_one_line(half_store, tmp_path):
 
 def test_schema_errors_are_store_errors():
     assert issubclass(SchemaTooNewError, StoreError) and issubclass(SchemaTooOldError, StoreError)
+
+
+def test_overwritten_blocks_are_one_line_when_a_query_meets_them(tmp_path):
+    path = tmp_path / "scribbled.duckdb"
+    _store_with_rows(path)
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        for off in range(1 << 20, size - (1 << 18), 1 << 20):
+            fh.seek(off)
+            fh.write(b"\xff" * 4096)
+    # the file is whole, so it opens; the first query that reads a scribbled block fails in one line
+    res = _cli(["journey", "a1", "--db", str(path)], tmp_path)
+    _one_line_error(res, str(path), "damaged", "checksum", "backup")

@@ -10,19 +10,41 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import duckdb
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from revline.commands.options import DbOption
-from revline.store.errors import StoreError
+from revline.store.errors import StoreError, damaged
 
 
-def user_error(exc: BaseException) -> str | None:
+# DuckDB's words for a store file whose blocks are damaged, met when a query reads them (the
+# integrity check on open finds a file cut short, not bytes overwritten inside it)
+_DAMAGE = ("Corrupt database file", "does not match stored checksum", "Could not read enough bytes")
+
+
+def user_error(exc: BaseException, db: str | None = None) -> str | None:
     """The one-line message of an error the user can act on (the store is locked, damaged or
-    from a newer revline; a file is missing), or None for a bug, which keeps its traceback."""
+    from a newer revline; a file is missing), or None for a bug, which keeps its traceback.
+    `db` is the store the command was given, named when DuckDB finds a damaged block."""
     if isinstance(exc, StoreError | FileNotFoundError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, duckdb.Error) and any(m in str(exc) for m in _DAMAGE):
+        from revline.store.connection import resolve_db_path
+
+        detail = str(exc).splitlines()[0].split(": ", 1)[-1]
+        return str(damaged(resolve_db_path(db), detail))
+    return None
+
+
+def _db_arg(args: list[str]) -> str | None:
+    """The value of --db among a command line's arguments (None: $REVLINE_DB or the default)."""
+    for i, a in enumerate(args):
+        if a == "--db" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--db="):
+            return a[len("--db="):]
     return None
 
 
@@ -31,10 +53,11 @@ class _Group(TyperGroup):
     exit status 1, never a traceback (each command need not repeat the handling)."""
 
     def invoke(self, ctx: Any) -> Any:  # Typer's Context is its vendored click's, a private type
+        args = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            msg = user_error(exc)
+            msg = user_error(exc, _db_arg(args))
             if msg is None:
                 raise
             typer.echo(f"revline: {msg}", err=True)

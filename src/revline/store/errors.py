@@ -82,17 +82,19 @@ FILE_HEADER_BYTES = 3 * 4096
 
 
 def check_size(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Raise StoreDamagedError when the file is shorter than its blocks: a store cut short (a
-    copy interrupted, a full disk) opens without complaint and fails only when a query reaches
-    a missing block, so compare the header's block count with the file's size once on open."""
+    """Raise StoreDamagedError when the file is too short to hold the blocks in use: a store cut
+    short (a copy interrupted, a full disk) opens without complaint and fails only when a query
+    reaches a missing block, so compare the header's count of used blocks with the file's size
+    once on open. Used, not total: DuckDB cuts free blocks off the end of the file, so a whole
+    store may be shorter than its total block count says."""
     if str(path) == ":memory:":
         return
     row = con.execute(
-        "SELECT total_blocks, block_size FROM pragma_database_size() WHERE database_name = current_database()"
+        "SELECT used_blocks, block_size FROM pragma_database_size() WHERE database_name = current_database()"
     ).fetchone()
     if not row or row[0] is None:
         return
-    expected = FILE_HEADER_BYTES + int(row[0]) * int(row[1])
+    needed = FILE_HEADER_BYTES + int(row[0]) * int(row[1])
     size = os.path.getsize(path)
-    if size < expected:
-        raise damaged(path, f"the file has {size:,} bytes but its blocks need {expected:,}: it was cut short")
+    if size < needed:
+        raise damaged(path, f"the file has {size:,} bytes but its blocks in use need {needed:,}: it was cut short")
