@@ -178,3 +178,18 @@ def test_json_lines_duplicate_keys(tmp_path):
             load_files(con, [twins])
     finally:
         con.close()
+
+
+def test_xlsx_duplicate_header_is_reported_like_a_csv(store, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    path, con = store
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Opps"
+    ws.append([*OPP_COLS, "Amount"])
+    for r in OPP_ROWS:
+        ws.append([*r, "9"])
+    f = tmp_path / "Opportunity.xlsx"
+    wb.save(f)
+    with pytest.raises(ColumnsError, match=r"header named twice: Amount \(columns Amount, Amount_2\)"):
+        load_files(con, [f])

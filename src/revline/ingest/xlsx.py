@@ -11,6 +11,7 @@ rows below the data are removed by report_lines like a CSV's.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -120,6 +121,21 @@ def read_headers(path: Path, sheet: str) -> list[str]:
     return _table(path, sheet, SCAN_ROWS + 1)[0]
 
 
+def _renamed(headers: list[str]) -> dict[str, list[str]]:
+    """Header names a sheet holds more than once -> the names `_unique` gave them (`h`, `h_2`,
+    ...), to be reported like a CSV's duplicate headers (issue #20 D7)."""
+    out: dict[str, list[str]] = {}
+    seen: dict[str, int] = {}
+    for h in headers:
+        m = re.fullmatch(r"(.*)_(\d+)", h)
+        if m and m.group(1) in seen and int(m.group(2)) == seen[m.group(1)] + 1:
+            seen[m.group(1)] += 1
+            out.setdefault(m.group(1), [m.group(1)]).append(h)
+        else:
+            seen.setdefault(h, 1)
+    return out
+
+
 def stage_sheet(con: duckdb.DuckDBPyConnection, path: Path, sheet: str) -> Staged:
     """One sheet as a staged table of VARCHAR cells with `_row` (1-based data row), like a CSV."""
     headers, data, top = _table(path, sheet)
@@ -134,4 +150,5 @@ def stage_sheet(con: duckdb.DuckDBPyConnection, path: Path, sheet: str) -> Stage
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {view}")  # noqa: S608 - both names from _new_name
     finally:
         con.unregister(view)
-    return Staged(Path(f"{path}[{sheet}]"), table, headers, len(data), parse=ParseOptions(), title_rows=top)
+    return Staged(Path(f"{path}[{sheet}]"), table, headers, len(data), parse=ParseOptions(), title_rows=top,
+                  duplicate_headers=_renamed(headers))
