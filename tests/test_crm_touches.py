@@ -177,3 +177,24 @@ def test_fivetran_lead_source_columns_make_the_same_touches(tmp_path):
     want |= {f"crm_lead_source:{c or i}": s for i, _e, _t, s, c, _a, _o in leads if s}
     assert got == want
     con.close()
+
+
+def test_a_lead_source_that_an_observed_touch_explains_is_not_counted_twice(tmp_path):
+    """LeadSource names the tracked session that created the lead: after the stitch only the
+    observed touch remains; a LeadSource no observed touch explains stays."""
+    folder = salesforce_crm_only(tmp_path / "crm")
+    (folder / "Lead.csv").write_text((folder / "Lead.csv").read_text().replace(",Web,", ",Google AdWords,"))
+    ann = next(ld for ld in LEADS if ld[0] == "00QA1")
+    write(tmp_path / "touchpoints.csv",
+          ["touchpoint_id", "occurred_at", "channel", "source", "medium", "touch_type", "identity_type", "identity_value"],
+          [("web-1", ann[2][:10] + " 08:30:00", "paid_search", "google", "cpc", "form_fill", "email", ann[1]),
+           ("web-2", "2025-01-01 08:00:00", "organic_search", "google", "organic", "page_view", "email", "dan@umbrella.com")])
+    con = connect(tmp_path / "s.duckdb")
+    load_files(con, [folder, tmp_path / "touchpoints.csv"])
+    before = _touches(con)
+    result = restitch(con)
+    after = _touches(con)
+    assert result.stitch.source_touches_superseded == 1
+    assert set(before) - set(after) == {"crm_lead_source:003A1"}  # Ann's paid search session, once
+    assert "crm_lead_source:003D1" in after  # Dan's Partner Referral: his organic visit does not explain it
+    con.close()

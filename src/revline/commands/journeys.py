@@ -111,6 +111,7 @@ def register(app: typer.Typer) -> None:
             *[(f"  account from {k}", v) for k, v in report.account_sources.items()],
             ("touchpoints", report.touchpoints), ("touchpoints with person", report.touchpoints_with_person),
             ("touchpoints with account", report.touchpoints_with_account),
+            ("CRM source touches explained by an observed touch (dropped)", report.source_touches_superseded),
         ]:
             table.add_row(label, f"{value:,}")
         for t, n in report.unknown_identity_types.items():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 
 from revline.identity.domains import domain_sql, free_mail_sql
 from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, representatives
+from revline.identity.source_touches import supersede_source_touches
 from revline.store.rows import one_row, scalar
 from revline.store.sql import lit
 from revline.store.transaction import transaction
@@ -58,6 +59,7 @@ class StitchReport:
     touchpoints_with_account: int = 0
     unknown_identity_types: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    source_touches_superseded: int = 0  # CRM source touches an observed touch explains (source_touches.py)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -410,7 +412,10 @@ def stitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = ()) -> 
         _merge_people(con, list(free_mail))
         _remap_facts(con)
         _write(con)
-        return _report(con, n_nodes, n_edges, time.perf_counter() - started)
+        with transaction(con):
+            superseded = supersede_source_touches(con)  # needs the persons just written
+        report = _report(con, n_nodes, n_edges, time.perf_counter() - started)
+        return replace(report, source_touches_superseded=superseded)
     finally:
         for name in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {name}")
