@@ -27,13 +27,13 @@ def supersede_source_touches(con: duckdb.DuckDBPyConnection) -> int:
     total = 0
     for who in ("person_id", "account_id"):
         scope = "t.person_id IS NOT NULL" if who == "person_id" else "t.person_id IS NULL AND t.account_id IS NOT NULL"
-        cond = (  # noqa: S608 - fixed fragments of this module
+        cond = (
             f"FROM touchpoints t WHERE t.touch_type IN ({types}) AND {scope} AND EXISTS ("
             f"SELECT 1 FROM touchpoints o WHERE o.{who} = t.{who} AND o.channel = t.channel AND {observed} "
             f"AND o.occurred_at <= t.occurred_at + {TOLERANCE})"
         )
-        n = int(scalar(con, f"SELECT count(*) {cond}"))  # noqa: S608 - fixed fragments of this module
+        n = int(scalar(con, f"SELECT count(*) {cond}"))
         if n:
-            con.execute(f"DELETE {cond}")  # noqa: S608 - fixed fragments of this module
+            con.execute(f"DELETE {cond}")
         total += n
     return total
