@@ -192,3 +192,27 @@ def test_overwritten_blocks_are_one_line_when_a_query_meets_them(tmp_path):
     # the file is whole, so it opens; the first query that reads a scribbled block fails in one line
     res = _cli(["journey", "a1", "--db", str(path)], tmp_path)
     _one_line_error(res, str(path), "damaged", "checksum", "backup")
+
+
+@pytest.mark.slow
+def test_demo_store_truncated_to_half_every_command_says_so(tmp_path):
+    """The issue's repro on a real demo store (generated, ingested, stitched, journeys built)."""
+    from revline.demo.simulate import generate
+    from revline.identity import stitch
+    from revline.ingest import load_files
+    from revline.journeys import build as build_journeys
+
+    generate(tmp_path / "src", size="small", seed=7)
+    db = tmp_path / "demo.duckdb"
+    con = connect(db)
+    load_files(con, [tmp_path / "src"])
+    stitch(con)
+    build_journeys(con)
+    con.execute("CHECKPOINT")
+    con.close()
+    with open(db, "r+b") as fh:
+        fh.truncate(db.stat().st_size // 2)
+    account = tmp_path / "Account.csv"
+    account.write_text("Id,Name\n001A,Acme\n")
+    for args in [*STORE_COMMANDS, ["ingest", str(account)]]:
+        _one_line_error(_cli([*args, "--db", str(db)], tmp_path), str(db), "damaged", "cut short")
