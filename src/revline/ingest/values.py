@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import duckdb
 
 from revline.store.rows import one_row
+from revline.store.sql import lit
 
 DECIMALS = (",", ".")
 DATE_ORDERS = ("mdy", "dmy", "ymd")
@@ -294,7 +295,7 @@ def decide_date_order(con: duckdb.DuckDBPyConnection, table: str, column: str, o
 
 
 def _q(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+    return lit(s)  # the one quoting rule (store.sql)
 
 
 def _re_escape(c: str) -> str:
