@@ -188,3 +188,16 @@ def test_google_ads_xlsx_download_loads_the_same_money(con, tmp_path):
     assert report.by_table()["spend"]["loaded"] == len(rows)
     assert spend_total(con) == total
     assert con.execute("SELECT DISTINCT platform, channel FROM spend").fetchall() == [("google_ads", "paid_search")]
+
+
+def test_a_later_revline_spend_file_replaces_only_the_channels_it_names(con, tmp_path):
+    first = tmp_path / "spend_jan.csv"
+    first.write_text(_csv([["date", "channel", "campaign", "spend"],
+                           *[[f"2025-01-{d:02d}", ch, "c", "10"] for d in range(1, 32) for ch in ("paid_search", "email")]]))
+    load_files(con, [first])
+    fix = tmp_path / "spend_fix.csv"
+    fix.write_text(_csv([["date", "channel", "campaign", "spend"], *[[f"2025-01-{d:02d}", "paid_search", "c", "3"] for d in (15, 31)]]))
+    report = load_files(con, [fix])
+    assert spend_total(con, "channel = 'email'") == Decimal(310)
+    assert spend_total(con, "channel = 'paid_search'") == Decimal(10 * 14 + 3 * 2)
+    assert any("replaced 17 spend row" in n for n in report.notes)
