@@ -16,6 +16,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from revline.commands.options import DbOption
+from revline.store import SCHEMA_VERSION, connect, resolve_db_path
 from revline.store.errors import StoreError, damaged
 
 
@@ -31,8 +32,6 @@ def user_error(exc: BaseException, db: str | None = None) -> str | None:
     if isinstance(exc, StoreError | FileNotFoundError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, duckdb.Error) and any(m in str(exc) for m in _DAMAGE):
-        from revline.store.connection import resolve_db_path
-
         detail = str(exc).splitlines()[0].split(": ", 1)[-1]
         return str(damaged(resolve_db_path(db), detail))
     return None
@@ -84,8 +83,6 @@ def _root() -> None:
 @app.command()
 def init(db: DbOption = None) -> None:
     """Create (or migrate) the store file with every canonical table."""
-    from revline.store import SCHEMA_VERSION, connect, resolve_db_path
-
     path = resolve_db_path(db)
     con = connect(path)
     tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]

@@ -11,12 +11,17 @@ conversion with no eligible touch gets one '(unattributed)' row. Nothing is drop
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from revline.attribution.ledger import ROW_COLUMNS, UNATTRIBUTED, write_ledger
+from revline.attribution.markov import markov_model
+from revline.attribution.paths import conversion_touches, paths_from_touches
+from revline.attribution.shapley import shapley_model
+from revline.vocabulary import LEAD_MILESTONES
 
 
 def distribute_credit(
@@ -85,8 +90,6 @@ def run_markov(
     'value' by the value-weighted removal effects. The model is named 'markov' (order 1) or
     'markov_o{k}', so runs of several orders live side by side in the ledger.
     """
-    from revline.attribution.markov import markov_model
-
     col = "removal_effects_conversion" if weight == "conversions" else "removal_effects_conversion_value"
 
     def channel_weights(paths: pd.DataFrame) -> dict[str, float]:
@@ -116,8 +119,6 @@ def run_shapley(
 
     Channel weights are the Shapley values (of conversions, or of value with weight='value').
     """
-    from revline.attribution.shapley import shapley_model
-
     col = "total_conversions" if weight == "conversions" else "total_conversion_value"
 
     def channel_weights(paths: pd.DataFrame) -> dict[str, float]:
@@ -145,8 +146,6 @@ def _fit_and_write(
     weights_key: str,
 ) -> str:
     """The part every data-driven model shares: journeys -> paths -> channel weights -> ledger run."""
-    from revline.attribution.paths import conversion_touches, paths_from_touches
-
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
     conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days, weighted)
@@ -160,8 +159,6 @@ def _fit_and_write(
 
 def _registry_runner(fit, con, *, milestones, revenue_types, scope="account", lookback_days=None, weighted=False, **params):
     """`revline.attribution.MODELS` signature: one run per milestone and revenue type."""
-    from revline.vocabulary import LEAD_MILESTONES
-
     run_ids = []
     for milestone in milestones:
         for rt in [None] if milestone in LEAD_MILESTONES else revenue_types:
@@ -173,8 +170,6 @@ def _registry_runner(fit, con, *, milestones, revenue_types, scope="account", lo
 
 def registry() -> dict:
     """Entries for `revline.attribution.MODELS`, so `run_models` and `revline attribute` run them."""
-    from functools import partial
-
     return {
         "markov": partial(_registry_runner, run_markov),
         "shapley": partial(_registry_runner, run_shapley),

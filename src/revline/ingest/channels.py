@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from revline.ingest.sqlfrag import lit, snake
 
 CHANNELS: tuple[str, ...] = (
@@ -31,8 +33,6 @@ def _load_file(path: Path) -> dict:
     if suffix == ".toml":
         return tomllib.loads(text)
     if suffix in (".yaml", ".yml"):
-        import yaml
-
         return yaml.safe_load(text) or {}
     if suffix == ".json":
         return json.loads(text)

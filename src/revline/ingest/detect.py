@@ -15,12 +15,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from revline.ingest.aliases import norm
 from revline.ingest.preamble import title_lines
 from revline.ingest.readers import UnreadableFile, check_readable, duckdb_path, file_kind, is_json_array
 from revline.ingest.spend import platform_of
 from revline.ingest.xlsx import is_workbook, sheet_names
 from revline.ingest.xlsx import read_headers as xlsx_headers
+from revline.store.schema import MIGRATIONS, statements
 
 FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
 SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory",
@@ -64,8 +67,6 @@ def read_headers(path: Path) -> list[str]:
     kind = file_kind(path)
     try:
         if kind == "parquet":
-            import duckdb
-
             with duckdb_path(path) as name, duckdb.connect() as con:
                 return [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [name]).fetchall()]
         if kind == "jsonl" and is_json_array(path):
@@ -74,8 +75,6 @@ def read_headers(path: Path) -> list[str]:
     except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
         raise UnreadableFile(f"{path}: cannot be read ({exc}); check the file, or download it again") from None
     except Exception as exc:
-        import duckdb
-
         if isinstance(exc, duckdb.Error):
             first = str(exc).splitlines()[0]
             raise UnreadableFile(f"{path}: cannot be read as {kind} ({first}); check the file and its name") from None
@@ -108,8 +107,6 @@ def _text_headers(path: Path, kind: str) -> list[str]:
 
 def _array_headers(path: Path) -> list[str]:
     """Keys of the first object of a JSON array file (read by DuckDB: the array may be large)."""
-    import duckdb
-
     with duckdb_path(path) as name, duckdb.connect() as con:
         row = con.execute(
             "SELECT json_keys(json) FROM read_json_objects(?, format = 'array') "
@@ -318,10 +315,6 @@ def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None, obj:
 @functools.lru_cache(maxsize=None)
 def _canonical_columns(table: str) -> frozenset[str]:
     """Column names of a canonical table, read from the DDL (the contract) in a scratch database."""
-    import duckdb
-
-    from revline.store.schema import MIGRATIONS, statements
-
     con = duckdb.connect()
     for _, step in MIGRATIONS:
         for s in statements(step, con):

@@ -25,6 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from charset_normalizer import from_bytes
+
+from revline.ingest.lines import _pieces
+
 SAMPLE_BYTES = 1 << 20  # what charset-normalizer looks at (it is slow on large inputs)
 
 
@@ -41,8 +45,6 @@ def is_utf8(path: Path) -> bool:
     way, its stream checked to the end: `lines.TruncatedFile` when it is cut short). DuckDB
     cannot be asked instead: an invalid byte in its sniffing sample is an error that aborts
     the ingest's transaction."""
-    from revline.ingest.lines import _pieces
-
     dec = codecs.getincrementaldecoder("utf-8")()
     ok = True
     for piece in _pieces(Path(path)):
@@ -83,8 +85,6 @@ def guess(path: Path) -> str:
                 return "cp1252"
         except UnicodeDecodeError:
             pass
-    from charset_normalizer import from_bytes
-
     best = from_bytes(sample).best()
     return codecs.lookup(best.encoding).name.replace("-", "_") if best else "latin_1"
 

@@ -8,6 +8,9 @@ with their row numbers so the rest of the file still loads.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import itertools
 import os
 import re
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from revline.ingest.encoding import guess, is_utf8, resolve, utf8_copy
+from revline.ingest.lines import TruncatedFile, _pieces
 from revline.ingest.preamble import title_lines
 from revline.ingest.sqlfrag import ident, json_pointer
 from revline.ingest.values import ParseOptions
@@ -84,8 +89,6 @@ def check_readable(path: Path) -> None:
 def check_gzip_complete(path: Path) -> None:
     """Decode a `.gz` once to its end: DuckDB's CSV reader stops quietly at the end of a cut
     gzip stream, which would load the first part of the file and drop the rest unreported."""
-    from revline.ingest.lines import TruncatedFile, _pieces
-
     try:
         for _ in _pieces(Path(path)):
             pass
@@ -95,8 +98,6 @@ def check_gzip_complete(path: Path) -> None:
 
 def is_json_array(path: Path) -> bool:
     """Whether a JSON file holds one array (`[{...}, {...}]`) rather than JSON lines."""
-    import gzip
-
     opener = gzip.open if Path(path).name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
         head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -154,8 +155,6 @@ def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
 def _csv_name(path: Path, encoding: str | None) -> Iterator[str]:
     """The name to bind for DuckDB: the file itself (glob-safe, see `duckdb_path`) when it is
     UTF-8 (`encoding` None), else a temporary UTF-8 copy (see encoding.py)."""
-    from revline.ingest.encoding import utf8_copy
-
     if encoding is None:
         with duckdb_path(path) as name:
             yield name
@@ -187,9 +186,6 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None =
     """A CSV (or TSV, gzip or not) as VARCHAR cells. `encoding` names the file's text encoding;
     by default a file that is all UTF-8 is read as it is and any other in the encoding detected
     (see encoding.py), which the summary then names."""
-    from revline.ingest.encoding import guess, is_utf8, resolve
-    from revline.ingest.lines import TruncatedFile
-
     notes: list[str] = []
     if encoding:
         enc = resolve(Path(path), encoding)
@@ -230,10 +226,6 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, encoding: str | None =
 
 def _raw_header(path: Path, skip: int, delimiter: str) -> list[str]:
     """The header line's cells as written (DuckDB's column names have duplicates renamed)."""
-    import csv
-    import gzip
-    import io
-
     raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
     with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter or ",")

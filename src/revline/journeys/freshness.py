@@ -16,6 +16,7 @@ import duckdb
 
 from revline.identity import StitchReport, stitch
 from revline.journeys.build import build
+from revline.store import connect
 from revline.store.state import Staleness, record_stitch, staleness
 
 
@@ -70,8 +71,6 @@ def fresh_connection(db: Path | str | None, *, read_only: bool, allow: bool = Tr
 
     A read-only caller gets its read-only connection after the stitch ran on a short-lived
     writable one; nothing is opened for writing when the store is fresh."""
-    from revline.store import connect
-
     con = connect(db, read_only=read_only)
     if not read_only:
         try:

@@ -18,9 +18,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from revline.journeys.funnel import funnel
 from revline.reports.revenue import actuals, revenue_vs_target
 from revline.reports.roi import roi_table, spend_by
 from revline.reports.tables import ReportError, attribution_by
+from revline.reports.truth import truth_summary, truth_table
 from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as REVENUE_TYPES
 
 RULE_ORDER = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay",
@@ -144,8 +146,6 @@ def _target_figure(rvt: pd.DataFrame) -> go.Figure:
 
 def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, str]]:
     """(title, note, html body) per section, in reading order."""
-    from revline.journeys.funnel import funnel
-
     models = _models_present(con)
     sections: list[tuple[str, str, str]] = []
 
@@ -222,8 +222,6 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
                          _fig(fig)))
 
     if truth_path is not None and Path(truth_path).exists():
-        from revline.reports.truth import truth_summary, truth_table
-
         tt = truth_table(con, truth_path)
         if not tt.empty:
             summary = truth_summary(tt)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -391,8 +392,6 @@ def available_runs(con: Any) -> pd.DataFrame:
 
 def write_table(df: pd.DataFrame, path: Any) -> None:
     """Save a report as CSV, Parquet or JSON (records), chosen by the file suffix."""
-    from pathlib import Path
-
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":

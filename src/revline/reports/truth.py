@@ -123,6 +123,8 @@ def truth_table(
 
 def truth_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per model: total absolute share error and Spearman rank correlation with the truth, best first."""
+    # here, not at the top: scipy.stats adds 1.3-1.6 s to any import of the reports (measured),
+    # and only a store with a ground truth (the demo's) ever gets here
     from scipy.stats import spearmanr
 
     rows = []
