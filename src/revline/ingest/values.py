@@ -146,23 +146,18 @@ def decide_decimal(con: duckdb.DuckDBPyConnection, table: str, column: str, opts
     """',' or '.' for this column, or None when nothing decides (its ambiguous values are then
     quarantined as such, see `number_reason_sql`).
 
-    Order: `--decimal`; the column's own values (the majority when they disagree: the minority
-    then fails to parse and is quarantined); a ';'-delimited file means ','; a column whose only
+    Order: `--decimal`; the column's own values, its first PROFILE_ROWS when they show it (the
+    majority when they disagree: the minority then fails to parse and is quarantined); a
+    ';'-delimited file means ','; a column whose only
     undecided values are comma-grouped ("1,200") in a ','-delimited file is read as English
     ('1,200' = 1200) while a dot-grouped '1.200' there stays ambiguous (D2 of issue 20)."""
     if opts.decimal:
         return opts.decimal
-    comma, dot = evidence_sql("d")
-    n_comma, n_dot, amb_dot, amb_comma = one_row(
-        con,
-        # the column expression and table come from validate (ident, _new_name), regexes from here
-        f"SELECT count(*) FILTER ({comma}), count(*) FILTER ({dot}), "  # noqa: S608
-        f"count(*) FILTER (regexp_full_match(d, '[1-9]\\d{{0,2}}\\.\\d{{3}}')), "
-        f"count(*) FILTER (regexp_full_match(d, '[1-9]\\d{{0,2}},\\d{{3}}')) "
-        # the values' shapes (digits 1-9 as 9) decide as the values would, and are few
-        f"FROM (SELECT {digits_sql('v')} AS d FROM (SELECT DISTINCT translate({column}, '12345678', '99999999') AS v "
-        f"FROM {table})) WHERE d IS NOT NULL"
-    )
+    # the first rows decide when they show a separator; the whole column is read only when they
+    # do not (a minority style later in the column then fails to parse and is quarantined, as
+    # the minority does when the whole column is counted)
+    first = _decimal_counts(con, f"(SELECT * FROM {table} LIMIT {PROFILE_ROWS}) s", column)  # noqa: S608 - table from validate
+    n_comma, n_dot, amb_dot, amb_comma = first if (first[0] or first[1]) else _decimal_counts(con, table, column)
     if n_comma or n_dot:
         return "," if n_comma > n_dot else "."
     if not (amb_dot or amb_comma):
@@ -172,6 +167,24 @@ def decide_decimal(con: duckdb.DuckDBPyConnection, table: str, column: str, opts
     if amb_comma and not amb_dot:
         return "."
     return None
+
+
+PROFILE_ROWS = 20_000
+
+
+def _decimal_counts(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[int, int, int, int]:
+    """Distinct value shapes of the column proving ',' and '.', and ambiguous with '.' and ','."""
+    comma, dot = evidence_sql("d")
+    return one_row(
+        con,
+        # the column expression and table come from validate (ident, _new_name), regexes from here
+        f"SELECT count(*) FILTER ({comma}), count(*) FILTER ({dot}), "  # noqa: S608
+        f"count(*) FILTER (regexp_full_match(d, '[1-9]\\d{{0,2}}\\.\\d{{3}}')), "
+        f"count(*) FILTER (regexp_full_match(d, '[1-9]\\d{{0,2}},\\d{{3}}')) "
+        # the values' shapes (digits 1-9 as 9) decide as the values would, and are few
+        f"FROM (SELECT {digits_sql('v')} AS d FROM (SELECT DISTINCT translate({column}, '12345678', '99999999') AS v "
+        f"FROM {table})) WHERE d IS NOT NULL"
+    )
 
 
 def number_reason_sql(raw: str, kind: str, decimal: str | None) -> str:
@@ -233,7 +246,9 @@ def timestamp_sql(v: str, order: str | None) -> str:
     ]
     # the rarer forms in one CASE (one coalesce argument: each costs the common rows a pass)
     parts = [f"WHEN regexp_full_match({v}, '\\d{{11,13}}') THEN make_timestamp(CAST({v} AS BIGINT) * 1000)"]
-    r = f"regexp_extract({v}, {_q(_DMY)}, {_GROUPS})"
+    # the parts are extracted once per cell and named by a lambda (DuckDB has no LET; each
+    # mention of a regexp_extract would run the regex again)
+    r = "r"
     # dotted dates are day first by convention (nobody writes m.d.y), whatever the order
     day_first = _assemble(r, "y", "b", "a")
     if order == "mdy":
@@ -242,10 +257,12 @@ def timestamp_sql(v: str, order: str | None) -> str:
         dm = day_first
     else:  # undecided or ymd: only the dotted ones
         dm = f"CASE WHEN {r}.sep = '.' THEN {day_first} END"
-    parts.append(f"WHEN regexp_full_match({v}, {_q(_DMY)}) THEN {dm}")
-    ry = f"regexp_extract({v}, {_q(_YMD)}, {_YGROUPS})"
-    year_first = f"length({ry}.y) = 4" if order != "ymd" else "true"
-    parts.append(f"WHEN regexp_full_match({v}, {_q(_YMD)}) AND {year_first} THEN {_assemble(ry, 'y', 'a', 'b')}")
+    parts.append(f"WHEN regexp_full_match({v}, {_q(_DMY)}) THEN "
+                 f"list_transform([regexp_extract({v}, {_q(_DMY)}, {_GROUPS})], r -> {dm})[1]")
+    year_first = "length(r.y) = 4" if order != "ymd" else "true"
+    ymd = f"CASE WHEN {year_first} THEN {_assemble('r', 'y', 'a', 'b')} END"
+    parts.append(f"WHEN regexp_full_match({v}, {_q(_YMD)}) THEN "
+                 f"list_transform([regexp_extract({v}, {_q(_YMD)}, {_YGROUPS})], r -> {ymd})[1]")
     # nested: a flat 3-argument coalesce cost ISO rows a third more (measured, DuckDB 1.5)
     return f"coalesce(coalesce({', '.join(fast)}), CASE {' '.join(parts)} END)"
 
