@@ -122,9 +122,9 @@ class BodyLimits:
         if scope["type"] != "http" or scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
         path = scope["path"]
-        limit = next((n for prefix, n in self.streamed.items() if path.startswith(prefix)), None)
-        streamed = limit is not None
-        limit = limit if streamed else self.max_bytes
+        route_limit = next((n for prefix, n in self.streamed.items() if path.startswith(prefix)), None)
+        streamed = route_limit is not None
+        limit = route_limit if route_limit is not None else self.max_bytes
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or len(value) > 18:
