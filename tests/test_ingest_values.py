@@ -198,3 +198,14 @@ def test_cli_refuses_an_ambiguous_date_column_with_the_flag_to_use(tmp_path):
     assert "column 'date'" in said and "--date-order" in said
     out = subprocess.run([*cmd, "--date-order", "dmy"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False))
+def test_excel_number_cells_read_back_in_any_column(x):
+    """A numeric Excel cell as text parses to the same number whatever the column decides."""
+    from revline.ingest.xlsx import cell_text
+
+    text = cell_text(x)
+    got = _CON.execute(f"SELECT {number_sql('$1::VARCHAR', None, 'double')}", [text]).fetchone()[0]
+    assert got == pytest.approx(x, rel=1e-9, abs=1e-9), text

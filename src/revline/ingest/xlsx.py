@@ -56,6 +56,10 @@ def cell_text(v: object) -> str | None:
         if v.is_integer() and abs(v) < 1e15:
             return str(int(v))
         text = repr(v)
+        if "e" in text:  # 1e-05, 1.5e+16: the parsers read plain digits only
+            text = f"{v:.12f}".rstrip("0").rstrip(".")
+            if text in ("-0", ""):
+                text = "0"
         whole, _, frac = text.partition(".")
         # "1.125" would read as a thousands-grouped 1125 where a column's separator is unknown
         return text + "0" if len(frac) == 3 and "e" not in text else text
