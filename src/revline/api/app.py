@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from revline.api import dashboard, openapi_doc, read_api, result_cache
+from revline.api import admin, dashboard, openapi_doc, read_api, result_cache
 from revline.api.result_cache import ResultCache
 from revline.api.collector import Collector, CollectorFirst
 from revline.api.keys import resolve_keys
@@ -42,12 +42,16 @@ def create_app(
     fsync: bool = True,
     derive: bool = True,
     warm: bool = True,
+    admin_key: str | None = None,
+    snapshot_seconds: float | None = None,
 ) -> FastAPI:
     """Open the store, replay the collector's log, and build the app (keys: see revline.api.keys).
 
     `segment_seconds`: how long a log segment stays open (latency from 200 to `events`);
     `derive`: derive touchpoints/identity links from collected events (revline.ingest.segment);
-    `warm`: compute the dashboard's default views into the result cache in the background.
+    `warm`: compute the dashboard's default views into the result cache in the background;
+    `admin_key`, `snapshot_seconds`: the admin API and read snapshot (revline.api.admin; None: no
+    snapshot, which `revline serve` turns on).
     """
     from revline.store import connect
 
@@ -84,6 +88,7 @@ def create_app(
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.include_router(read_api.router)
+    admin.install(app, con, db_path, collector.loader, admin_key, snapshot_seconds, live=derive)
     dashboard.register(app)
     app.add_middleware(CollectorFirst, collector=collector)
     # outermost: size and time limits on every body before any route or auth runs (issue 20 D8)
@@ -111,5 +116,6 @@ def close_app(app: FastAPI) -> None:
     """Release what create_app opened: seal and load the log, stop threads, close the store."""
     if app.state.warmer is not None:
         app.state.warmer.stop()
+    app.state.hub.close()
     app.state.collector.close()
     app.state.con.close()

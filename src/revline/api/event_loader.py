@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -177,6 +178,10 @@ class EventLoader:
         self._to_derive = 0  # events loaded since the last derivation (the ids are in the store)
         self._last_derive = 0.0
         self.derive_failures = 0
+        # held per segment and per derive; the server's writer jobs hold it too (revline.api.jobs)
+        self.write_lock = threading.RLock()
+        # called after each successful derivation, still holding write_lock (the live pipeline)
+        self.after_derive: Callable[[], None] | None = None
 
     def recover(self, directory: Path) -> int:
         """Replay every segment a previous process left (synchronously, before serving)."""
@@ -199,6 +204,8 @@ class EventLoader:
             self._last_derive = time.monotonic()
             if derive_touchpoints(self.con):
                 self._to_derive = 0
+                if self.after_derive is not None:
+                    self.after_derive()
             else:  # still queued in the store; retried at the next segment or flush
                 self.derive_failures += 1
 
@@ -219,15 +226,16 @@ class EventLoader:
                 self._derive_pending()
                 return
             try:
-                if isinstance(path, str):  # _DERIVE_NOW
-                    self._derive_pending()
-                    continue
-                new_ids = load_segment(self.con, path)
-                path.unlink()
-                self.loaded_events += len(new_ids)
-                self._to_derive += len(new_ids)
-                if time.monotonic() - self._last_derive >= self.derive_seconds:
-                    self._derive_pending()
+                with self.write_lock:
+                    if isinstance(path, str):  # _DERIVE_NOW
+                        self._derive_pending()
+                        continue
+                    new_ids = load_segment(self.con, path)
+                    path.unlink()
+                    self.loaded_events += len(new_ids)
+                    self._to_derive += len(new_ids)
+                    if time.monotonic() - self._last_derive >= self.derive_seconds:
+                        self._derive_pending()
             except Exception:  # the segment stays on disk and is replayed at the next start
                 self.errors += 1
                 log.exception("loading %s failed; it stays on disk for replay", path)

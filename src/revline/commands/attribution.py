@@ -74,29 +74,6 @@ def print_frame(df, title: str) -> None:
     Console().print(table)
 
 
-def _report_problem(con, df, roi: bool, models, milestone: str, revenue_type: str) -> str | None:
-    """Why the report would be empty or all zeros (and what to run), or None when it has figures."""
-    from revline.attribution.diagnose import conversion_problem, touch_problem
-    from revline.reports.tables import unattributed
-
-    if roi and not df.empty:
-        return None  # spend alone is a figure worth showing
-    runs = unattributed(con, milestone, None if milestone in ("lead", "mql", "sql") else revenue_type, models or None)
-    if df.empty or runs.empty:
-        if con.execute("SELECT count(*) FROM attribution_runs").fetchone()[0] == 0:
-            return (touch_problem(con) or "") + ("; then " if touch_problem(con) else "") + \
-                "no attribution runs in the store: run `revline attribute`"
-        return (conversion_problem(con, milestone, revenue_type)
-                or "no ledger rows match; run `revline attribute` for this milestone and revenue type (or widen the filters)")
-    if (runs["conversions"] == 0).all():
-        return conversion_problem(con, milestone, revenue_type) or "the matching runs hold no conversions; run `revline attribute`"
-    if (runs["conversions"] == runs["unattributed"]).all():
-        return ("every conversion is unattributed: " + (touch_problem(con) or
-                "no touch precedes any conversion within the lookback; check the touch dates or run `revline stitch`")
-                + "; then run `revline attribute` again")
-    return None
-
-
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
 
@@ -117,22 +94,15 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from revline.attribution import run_models
-        from revline.attribution.diagnose import nothing_to_attribute
-        from revline.vocabulary import ALL_REVENUE, ATTRIBUTED_REVENUE_TYPES, LEAD_MILESTONES, MILESTONES
+        from revline.commands._hub import absolute, run_operation
+        from revline.store import resolve_db_path
 
         if weights is not None and not weights.exists():
             _fail(f"weights file {weights} does not exist")
-        con = open_fresh(db, read_only=False, no_stitch=no_stitch)
         console = Console()
-        ms = milestone or list(MILESTONES)
-        rts = revenue_type or [*ATTRIBUTED_REVENUE_TYPES, ALL_REVENUE]
-        pairs = [(m, None) if m in LEAD_MILESTONES else (m, r) for m in ms for r in ([None] if m in LEAD_MILESTONES else rts)]
-        if set(ms) <= set(MILESTONES):
-            reason = nothing_to_attribute(con, pairs, scope)
-            if reason:
-                con.close()
-                _fail(f"nothing to attribute, no runs written: {reason}")
+        params = {"models": model or None, "milestones": milestone or None, "revenue_types": revenue_type or None,
+                  "scope": scope, "lookback_days": lookback_days, "weighted": weighted, "half_life_days": half_life,
+                  "weights": absolute(weights), "no_stitch": no_stitch, "db": str(resolve_db_path(db))}
         try:
             with Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -140,31 +110,17 @@ def register(app: typer.Typer) -> None:
             ) as bar:
                 task = bar.add_task("attributing", total=None)
 
-                def progress(done: int, total: int, label: str) -> None:
-                    bar.update(task, completed=done, total=total, description=label)
+                def progress(done: int | None, total: int | None, label: str) -> None:
+                    bar.update(task, completed=done or 0, total=total, description=label)
 
-                run_ids = run_models(
-                    con, models=model or None, milestones=milestone or None, revenue_types=revenue_type or None,
-                    scope=scope, lookback_days=lookback_days, weighted=weighted, half_life_days=half_life,
-                    config=weights, progress=progress,
-                )
+                result = run_operation(db, "attribute", params, progress)
         except ValueError as exc:
-            con.close()
             _fail(str(exc))
-        from revline.reports.tables import unattributed
-
-        from revline.attribution.diagnose import conversion_problem
-
-        summary = unattributed(con)
-        summary = summary[summary["run_id"].isin(run_ids)].drop(columns=["run_id"])
-        empty = summary[summary["conversions"] == 0]
-        notes = {
-            (m, r): conversion_problem(con, m, None if r is None or r != r else r)
-            for m, r in empty[["milestone", "revenue_type"]].drop_duplicates().itertuples(index=False)
-        }
-        con.close()
-        print_frame(summary[summary["conversions"] > 0], f"{len(run_ids)} attribution runs written")
-        for reason in dict.fromkeys(n for n in notes.values() if n):
+        if result.stitched:
+            _stitch_notice(result.stitched)
+        summary = result.summary
+        print_frame(summary[summary["conversions"] > 0], f"{len(result.run_ids)} attribution runs written")
+        for reason in result.empty_notes:
             Console(stderr=True).print(f"[yellow]empty runs:[/yellow] {reason}")
 
     @app.command()
@@ -183,35 +139,25 @@ def register(app: typer.Typer) -> None:
         """Print attributed revenue (or ROI) per channel, campaign, touch type or month."""
         from rich.console import Console
 
-        from revline.reports.roi import roi_table
-        from revline.reports.tables import attribution_by, write_table
+        from revline.commands._hub import run_operation
+        from revline.reports.tables import write_table
+        from revline.store import resolve_db_path
 
-        stitched: list[object] = []
-
-        def notice(state) -> None:
-            stitched.append(state)
-            _stitch_notice(state)
-
-        con = open_fresh(db, read_only=True, no_stitch=no_stitch, notice=notice)
-        why = None
+        path = resolve_db_path(db)
+        if not path.exists():
+            _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+        params = {"by": by, "models": models or None, "milestone": milestone, "revenue_type": revenue_type,
+                  "roi": roi, "start": start, "end": end, "no_stitch": no_stitch, "db": str(path)}
         try:
-            if roi:
-                if by not in ("channel", "campaign", "month"):
-                    _fail("--roi works --by channel, campaign or month")
-                model = (models or ["linear"])[0]
-                df = roi_table(con, model, milestone=milestone, revenue_type=revenue_type, by=by, start=start, end=end)  # type: ignore[arg-type]
-                title = f"ROI by {by} ({model}, {milestone}, {revenue_type})"
-            else:
-                df = attribution_by(con, by, models or None, milestone, revenue_type, start, end)  # type: ignore[arg-type]
-                title = f"Attribution by {by} at {milestone}" + ("" if milestone in ("lead", "mql", "sql") else f" ({revenue_type})")
-            why = _report_problem(con, df, roi, models, milestone, revenue_type)
-            if stitched and not why:
-                Console(stderr=True).print(
-                    "[yellow]the ledger was written before this stitch: run `revline attribute` to refresh it[/yellow]")
+            result = run_operation(db, "report", params)
         except ValueError as exc:
             _fail(str(exc))
-        finally:
-            con.close()
+        df, title, why = result.frame, result.title, result.problem
+        if result.stitched:
+            _stitch_notice(result.stitched)
+            if not why:
+                Console(stderr=True).print(
+                    "[yellow]the ledger was written before this stitch: run `revline attribute` to refresh it[/yellow]")
         if why:
             _fail(why)
         print_frame(df, title)

@@ -32,28 +32,26 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from revline.ingest import DetectionError, load_files
-        from revline.store import connect
+        from revline.commands._hub import absolute, run_operation
+        from revline.ingest import DetectionError
 
         console = Console()
-        con = connect(db)
+        params = {"paths": [absolute(p) for p in paths], "fmt": fmt, "channel_rules": absolute(channel_rules),
+                  "type_map": absolute(type_map), "force": force, "decimal": decimal, "date_order": date_order,
+                  "obj": obj, "sheet": sheet, "encoding": encoding}
         try:
             with Progress(TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as bar:
                 task = bar.add_task("", total=None)
 
-                def step(done: int, total: int, path: Path) -> None:
-                    bar.update(task, completed=done, total=total, description=path.name)
+                def step(done: int | None, total: int | None, label: str) -> None:
+                    bar.update(task, completed=done or 0, total=total, description=label)
 
-                report = load_files(con, paths, fmt=fmt, channel_rules=channel_rules, type_map=type_map,
-                                    progress=step, force=force, decimal=decimal, date_order=date_order, obj=obj, sheet=sheet,
-                                    encoding=encoding)
+                report = run_operation(db, "ingest", params, step)  # here, or as a job of a running server
         except (DetectionError, FileNotFoundError, ValueError) as exc:
             # plain echo, not rich: one unwrapped line, and file names are not read as markup
             typer.echo(f"ingest failed, store unchanged: {exc}", err=True)
             raise typer.Exit(1) from None
-        finally:
-            con.close()
         console.print(report)
         if report.quarantined:
             console.print(f"[yellow]{report.quarantined:,} rows quarantined[/yellow]: see `revline quarantine`")

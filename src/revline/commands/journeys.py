@@ -78,27 +78,17 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
-        from revline.identity import stitch as run_stitch
-        from revline.ingest.pending import derive_owed
-        from revline.journeys import build
-        from revline.store import connect, resolve_db_path
-        from revline.store.state import record_stitch
+        from revline.commands._hub import run_operation
+        from revline.store import resolve_db_path
 
         console = Console()
         path = resolve_db_path(db)
-        con = connect(path, create=False)
-        try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                          console=console, transient=True) as progress:
-                task = progress.add_task("Deriving touchpoints of collected events", total=None)
-                derived = derive_owed(con)  # what a crashed `revline serve` stored but never derived
-                progress.update(task, description="Stitching identities")
-                report = run_stitch(con, free_mail=free_mail or ())
-                progress.update(task, description="Building journeys and milestones")
-                counts = build(con)
-                record_stitch(con)  # `attribute`, `paths`, `report` see the store as stitched
-        finally:
-            con.close()
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("Deriving touchpoints of collected events", total=None)
+            result = run_operation(path, "stitch", {"free_mail": list(free_mail or [])},
+                                   lambda done, total, label: progress.update(task, description=label), create=False)
+        report, derived = result.report, result.derived
         table = Table(title=f"Stitched {path}", show_header=True)
         table.add_column("what")
         table.add_column("count", justify="right")
@@ -120,7 +110,7 @@ def register(app: typer.Typer) -> None:
         ms = Table(title="Milestones", show_header=True)
         for col in ("object", "milestone", "rows"):
             ms.add_column(col, justify="right" if col == "rows" else "left")
-        for (obj, milestone), n in counts.items():
+        for obj, milestone, n in result.milestones:
             ms.add_row(obj, milestone, f"{n:,}")
         console.print(ms)
         console.print(f"[green]done[/green] in {report.seconds:.2f}s (stitching)")

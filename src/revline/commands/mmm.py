@@ -99,50 +99,34 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from revline.models.mmm import report
-        from revline.models.mmm.diagnostics import (
-            convergence_warnings, identification, identification_messages, predictive_checks, predictive_sentences,
-        )
-        from revline.models.mmm.data import from_csv, weekly_from_store
-        from revline.models.mmm.fit import fit
-        from revline.models.mmm.priors import load_priors
+        from revline.commands._hub import absolute, run_operation
+        from revline.models.mmm.diagnostics import identification_messages
+        from revline.ops.mmm import fit as fit_op
 
         console = Console()
-        with _user_errors(console):
-            if csv is not None:
-                if not channels:
-                    raise typer.BadParameter("--channels is required with --csv", param_hint="--channels")
-                frame = from_csv(csv, date_col, outcome_col, _split(channels), _split(controls), lag_weeks)
-                label = outcome_col
-            else:
-                from revline.store import connect
-
-                con = connect(db, read_only=True)
-                try:
-                    frame = weekly_from_store(con, outcome, None if revenue_type == "all" else revenue_type, lag_weeks,
-                                              _split(channels) or None)
-                finally:
-                    con.close()
-                label = outcome
-            spec = ModelSpec(adstock=adstock, l_max=l_max, lag_weeks=lag_weeks, saturation=saturation,
-                             yearly_seasonality=yearly_seasonality, trend=trend,
-                             priors=load_priors(priors) if priors else {})
-            lift = None
-            if lift_tests is not None:
-                from revline.models.mmm.calibration import read_lift_tests
-
-                lift = read_lift_tests(lift_tests)
-            with console.status(f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ..."):
-                sampler = SamplerConfig(method="svi" if fast else "nuts", chains=chains, draws=draws, tune=tune,
-                                        seed=seed, svi_steps=svi_steps)
-                result = fit(frame, spec, sampler, lift_tests=lift)
-            if linear := result.run_info.get("trend_dropped"):
-                console.print(f"[yellow]note:[/yellow] control {', '.join(linear)} is already a linear time trend; "
-                              "fitted without the extra --trend term (the two would be the same regressor)")
+        label = outcome_col if csv is not None else outcome
         target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
-        result.save(target)
-        table = report.contributions(result)
-        ident = identification(result)
+        params = {"out": absolute(target), "csv": absolute(csv), "date_col": date_col, "outcome_col": outcome_col,
+                  "channels": _split(channels) or None, "controls": _split(controls) or None, "outcome": outcome,
+                  "revenue_type": revenue_type, "fast": fast, "svi_steps": svi_steps, "chains": chains,
+                  "draws": draws, "tune": tune, "seed": seed, "lag_weeks": lag_weeks, "adstock": adstock,
+                  "saturation": saturation, "l_max": l_max, "yearly_seasonality": yearly_seasonality,
+                  "trend": trend, "priors": absolute(priors), "lift_tests": absolute(lift_tests)}
+        if csv is not None and not channels:
+            raise typer.BadParameter("--channels is required with --csv", param_hint="--channels")
+        with _user_errors(console):
+            with console.status(f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ...") as status:
+                def progress(done: int | None, total: int | None, text: str) -> None:
+                    status.update(text)
+
+                if csv is not None:  # the store is not read: fit here
+                    result = fit_op(None, progress=progress, **params)
+                else:  # on the store, or as a job of the server holding it
+                    result = run_operation(db, "mmm_fit", params, progress)
+        for note in result.notes:
+            console.print(f"[yellow]note:[/yellow] {note}")
+        table = result.contributions
+        ident = result.identification
         identified = dict(zip(ident["channel"], ident["identified"]))
         t = Table(title=f"Channel contribution to {label} (mean [94% HDI])")
         for col in ("channel", "spend", "contribution", "share", "ROI", "marginal ROI", "identified"):
@@ -170,13 +154,11 @@ def register(app: typer.Typer) -> None:
             console.print(d)
             console.print(f"divergences: {info.get('divergences')}  max R-hat: {info.get('max_r_hat'):.3f}  "
                           f"min bulk ESS: {info.get('min_ess_bulk'):.0f}")
-        checks = predictive_checks(result)
-        for sentence in predictive_sentences(checks):
+        for sentence in result.checks:
             console.print(escape(sentence))
-        for warning in checks["warnings"] + convergence_warnings(info, result.diagnostics):
+        for warning in result.warnings:
             console.print(f"[red]warning:[/red] {escape(warning)}")
-        (Path(target) / "report.md").write_text(report.fit_report(result, table, ident, checks), encoding="utf-8")
-        m = report.fit_metrics(result)
+        m = result.metrics
         console.print(f"in-sample R^2 {m['r2']:.3f}, MAPE {m['mape']:.1%}; {info['seconds']:.1f} s")
         console.print(f"[green]Saved[/green] to [bold]{target}[/bold] (the fit report: {target}/report.md)")
 

@@ -62,24 +62,24 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export the store's journeys as a ChannelAttribution paths table (stitching first if the store changed)."""
-    from revline.attribution.diagnose import nothing_to_attribute
-    from revline.attribution.paths import export_paths
-    from revline.commands.attribution import open_fresh
+    from revline.commands._hub import run_operation
+    from revline.commands.attribution import _stitch_notice
+    from revline.store import resolve_db_path
 
-    con = open_fresh(db, read_only=True, no_stitch=no_stitch)
-    why = None
+    path = resolve_db_path(db)
+    if not path.exists():
+        _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+    params = {"milestone": milestone, "revenue_type": revenue_type, "scope": scope, "lookback_days": lookback_days,
+              "no_stitch": no_stitch, "db": str(path)}
     try:
-        df = export_paths(con, milestone, revenue_type, scope, lookback_days=lookback_days)
-        if df.empty or df["total_conversions"].sum() == 0:
-            why = nothing_to_attribute(con, [(milestone, revenue_type)], scope) or (
-                f"no converting journey at milestone '{milestone}' ({revenue_type}): no touch precedes a conversion"
-                + (" within the lookback" if lookback_days else "") + "; check `revline journey <account>`")
+        result = run_operation(db, "paths_export", params)
     except ValueError as e:
         _fail(str(e))
-    finally:
-        con.close()
-    if why:
-        _fail(f"nothing to export: {why}")
+    if result.stitched:
+        _stitch_notice(result.stitched)
+    if result.problem:
+        _fail(f"nothing to export: {result.problem}")
+    df = result.paths
     df.to_csv(out, index=False)
     console.print(
         f"[green]{len(df):,} distinct paths[/green] ({df['total_conversions'].sum():,.0f} conversions, "

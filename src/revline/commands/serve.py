@@ -25,25 +25,41 @@ def register(app: typer.Typer) -> None:
                                                          help="Collector key (HTTP Basic user name).")] = None,
         read_key: Annotated[Optional[str], typer.Option("--read-key", envvar="REVLINE_READ_KEY",
                                                         help="Read API / dashboard key.")] = None,
+        admin_key: Annotated[Optional[str], typer.Option("--admin-key", envvar="REVLINE_ADMIN_KEY",
+                                                         help="Admin API key (jobs); default: <store>.admin-key.")] = None,
+        snapshot_seconds: Annotated[float, typer.Option("--snapshot-seconds", min=1.0,
+                                                        help="Refresh the read snapshot at most this often "
+                                                             "when collected events changed the store.")] = 60.0,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     ) -> None:
         """Serve the read API, the Segment-compatible collector (/v1/*) and the dashboard.
 
         Keys: --write-key/--read-key, else $REVLINE_WRITE_KEY/$REVLINE_READ_KEY, else the keys stored
         in the store; if there are none, new keys are generated, stored and printed here (the read
-        key only then). Given keys need at least 16 characters, and must differ.
+        key only then). Given keys need at least 16 characters, and must differ. The admin key (jobs
+        under /admin) is kept in <store>.admin-key (mode 0600).
+
+        While it runs, the server advertises itself in <store>.server.json: `revline ingest`, `stitch`,
+        `attribute`, `report`, `paths export` and `mmm fit` on the same store become jobs of this
+        server, and read-only connections open its read snapshot <store>.snapshot.duckdb.
         """
         import uvicorn
         from rich.console import Console
 
         from revline.api.app import close_app, create_app
         from revline.api.keys import ApiKeyError
+        import os
+        import signal
+        from datetime import datetime, timezone
+
         from revline.store import resolve_db_path
+        from revline.store.hub import Advert, admin_key_path, remove_advert, snapshot_path, write_advert
 
         console = Console()
         path = resolve_db_path(db)
         try:
-            app = create_app(path, write_key=write_key, read_key=read_key)
+            app = create_app(path, write_key=write_key, read_key=read_key, admin_key=admin_key,
+                             snapshot_seconds=snapshot_seconds)
         except ApiKeyError as exc:
             typer.echo(f"revline: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -57,6 +73,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"read key [green](new, shown once: keep it)[/green]: [bold]{keys.read}[/bold]")
         else:
             console.print("read key: as given or stored (not shown)")
+        console.print(f"admin key{' [green](new)[/green]' if app.state.hub.admin_key_generated else ''}: "
+                      f"in [bold]{admin_key_path(path)}[/bold]")
         base = f"http://{host}:{port}"
         console.print(f"revline serving [bold]{path}[/bold] at {base}  ·  dashboard {base}/dashboard  ·  docs {base}/docs")
         try:  # uvloop/httptools when installed (much faster collector); plain asyncio/h11 otherwise
@@ -76,7 +94,23 @@ def register(app: typer.Typer) -> None:
                                 access_log=False, backlog=2048, timeout_keep_alive=5,
                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS, h11_max_incomplete_event_size=64 * 1024)
         server = uvicorn.Server(config)
+        local = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+        write_advert(path, Advert(url=f"http://{local}:{port}", pid=os.getpid(),
+                                  admin_key_file=str(admin_key_path(path)), snapshot=str(snapshot_path(path)),
+                                  started_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+
+        def _terminated(signum, frame) -> None:  # uvicorn re-raises SIGTERM once it has stopped serving:
+            raise SystemExit(0)  # end here through the clean-up below, not by the default handler
+
+        previous = signal.signal(signal.SIGTERM, _terminated)
         try:
             server.run()
+        except SystemExit:
+            pass
         finally:
-            close_app(app)
+            signal.signal(signal.SIGTERM, previous)
+            try:
+                close_app(app)
+            finally:
+                remove_advert(path, os.getpid())
+                snapshot_path(path).unlink(missing_ok=True)  # only meaningful while the server runs

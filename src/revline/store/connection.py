@@ -7,11 +7,13 @@ on Spark or a warehouse are written against Ibis and receive a backend from `ibi
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import duckdb
 
-from revline.store.errors import StoreReadOnlyError, check_size, open_error
+from revline.store.errors import StoreLockedError, StoreReadOnlyError, check_size, open_error
+from revline.store.hub import read_advert, snapshot_path
 from revline.store.migrations import check_version, migrate
 
 DEFAULT_DB = "revline.duckdb"
@@ -54,6 +56,8 @@ def connect(
     try:
         con = _open(path, read_only)
     except duckdb.Error as exc:
+        if _is_lock_error(exc) and (snapshot := _held_by_server(path, read_only)) is not None:
+            return snapshot
         err = open_error(path, exc)
         if err is None:
             raise
@@ -86,6 +90,37 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             # configuration")
             duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION}).close()
     return duckdb.connect(str(path), read_only=read_only)
+
+
+# how long a reader waits for a just-started server's first snapshot
+SNAPSHOT_WAIT_SECONDS = 60.0
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _held_by_server(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection | None:
+    """The store is locked. By an advertised `revline serve`: a reader gets the server's read
+    snapshot (revline.store.snapshot), a writer a StoreLockedError saying what to do. By anything
+    else: None (errors.open_error names the process)."""
+    advert = read_advert(path)
+    if advert is None:
+        return None
+    if not read_only:
+        raise StoreLockedError(
+            f"store {path} is held by `revline serve` at {advert.url} (pid {advert.pid}); revline ingest, stitch, "
+            "attribute, report, paths export and mmm fit send their work to it, other writes need it stopped"
+        )
+    snap = snapshot_path(path)
+    deadline = time.monotonic() + SNAPSHOT_WAIT_SECONDS
+    while not snap.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not snap.exists():
+        raise StoreLockedError(f"store {path} is held by `revline serve` at {advert.url}, whose read snapshot "
+                               f"{snap} is not written yet; retry in a minute")
+    return duckdb.connect(str(snap), read_only=True)
 
 
 def ibis_backend(con: duckdb.DuckDBPyConnection):

@@ -1,0 +1,186 @@
+"""The admin API under /admin: jobs (ingest, stitch, attribute, report, paths, mmm fit) and uploads.
+
+Authentication: the admin key as `Authorization: Bearer <key>`; it is neither the read key nor
+the write key (the write key is public, the read key is handed to dashboard viewers). The key is
+`--admin-key`, else $REVLINE_ADMIN_KEY, else the one in `<store>.admin-key`, else a new one; the
+file (mode 0600, beside the store) always holds the key in use, so the CLI of the same user can
+send its work to the server (see revline.store.hub and revline.commands._hub).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from revline.api.event_loader import EventLoader
+from revline.api.jobs import JobManager
+from revline.api.live import LivePipeline
+from revline.api.keys import same
+from revline.api.snapshots import SnapshotKeeper
+from revline.store.hub import admin_key_path, uploads_dir
+
+ENV = "REVLINE_ADMIN_KEY"
+PREFIX = "rla_"
+MAX_UPLOAD_BYTES = 20 * 1024**3
+
+
+def resolve_admin_key(db_path: Path, given: str | None) -> tuple[str, bool]:
+    """(key, generated): see the module docstring. The file is (re)written with mode 0600."""
+    path = admin_key_path(db_path)
+    key = given or os.environ.get(ENV)
+    generated = False
+    if not key:
+        try:
+            key = path.read_text().strip()
+        except FileNotFoundError:
+            key = ""
+    if not key:
+        key, generated = PREFIX + secrets.token_urlsafe(24), True
+    try:
+        current = path.read_text().strip()
+    except FileNotFoundError:
+        current = None
+    if current != key:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+    os.chmod(path, 0o600)
+    return key, generated
+
+
+class Hub:
+    """What the admin API needs: the key, the jobs and the snapshot keeper."""
+
+    def __init__(self, con, db_path: Path, loader: EventLoader, admin_key: str | None,
+                 snapshot_seconds: float | None, live: bool) -> None:
+        self.db_path = db_path
+        self.admin_key, self.admin_key_generated = resolve_admin_key(db_path, admin_key)
+        self.snapshots = SnapshotKeeper(con, db_path, snapshot_seconds) if snapshot_seconds else None
+
+        def after_write(job, note) -> None:
+            if self.snapshots is not None:
+                note("refreshing the read snapshot")
+                self.snapshots.refresh()
+
+        self.jobs = JobManager(con, db_path, loader.write_lock, after_write=after_write)
+        if self.snapshots is not None:
+            self.snapshots.start()
+        self.live = LivePipeline(loader, self.jobs) if live else None
+        if self.live is not None:
+            self.live.start()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+        self.jobs.close()
+        if self.snapshots is not None:
+            self.snapshots.stop()
+
+
+def require_admin_key(request: Request) -> None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not same(token.strip(), request.app.state.hub.admin_key):
+        raise HTTPException(401, "missing or invalid admin key", headers={"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
+
+
+def _hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def _job_or_404(request: Request, job_id: str):
+    job = _hub(request).jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job
+
+
+@router.get("/ping", summary="Who holds the store")
+def ping(request: Request) -> dict[str, Any]:
+    hub = _hub(request)
+    snap = hub.snapshots.last if hub.snapshots is not None else None
+    return {"pid": os.getpid(), "db": str(hub.db_path),
+            "live": None if hub.live is None else asdict(hub.live.stats),
+            "snapshot": None if snap is None else {"path": snap.path, "as_of": snap.as_of,
+                                                    "seconds": snap.seconds, "bytes": snap.bytes}}
+
+
+@router.post("/jobs", status_code=202, summary="Submit a job: {op, params}")
+def submit(request: Request, op: Annotated[str, Body(max_length=64)],
+           params: Annotated[dict[str, Any], Body()] = {}) -> dict[str, Any]:  # noqa: B006 - FastAPI copies it
+    try:
+        job = _hub(request).jobs.submit(op, params)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return job.public()
+
+
+@router.get("/jobs", summary="Jobs, newest first")
+def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    jobs = list(_hub(request).jobs.jobs.values())[::-1][:limit]
+    return {"jobs": [j.public(len(j.logs)) | {"logs": []} for j in jobs]}
+
+
+@router.get("/jobs/{job_id}", summary="A job's status, progress and log lines from `logs_since`")
+def job_status(request: Request, job_id: str, logs_since: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    return _job_or_404(request, job_id).public(logs_since)
+
+
+@router.get("/jobs/{job_id}/result", summary="A finished job's result (revline.ops.codec JSON)")
+def job_result(request: Request, job_id: str) -> Response:
+    import json
+
+    job = _job_or_404(request, job_id)
+    if job.status != "done":
+        raise HTTPException(409, f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""))
+    try:
+        result = _hub(request).jobs.result(job_id)
+    except KeyError:
+        raise HTTPException(410, f"the result of job {job_id} was not kept across a server restart") from None
+    return Response(json.dumps({"id": job_id, "op": job.op, "result": result}), media_type="application/json")
+
+
+@router.delete("/jobs/{job_id}", summary="Cancel a job (a running one rolls back)")
+def cancel(request: Request, job_id: str) -> dict[str, Any]:
+    _job_or_404(request, job_id)
+    return _hub(request).jobs.cancel(job_id).public()
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+@router.put("/uploads/{name}", summary="Upload a file (raw body) for an ingest job; returns its server path")
+async def upload(request: Request, name: str) -> dict[str, Any]:
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise HTTPException(422, "file name: letters, digits, '.', '_' and '-' only")
+    folder = uploads_dir(_hub(request).db_path) / secrets.token_hex(8)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    size = 0
+    with open(target, "wb") as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                fh.close()
+                target.unlink(missing_ok=True)
+                raise HTTPException(413, f"uploads are limited to {MAX_UPLOAD_BYTES} bytes")
+            fh.write(chunk)
+    return {"path": str(target), "bytes": size}
+
+
+def install(app: FastAPI, con, db_path: Path, loader: EventLoader, admin_key: str | None = None,
+            snapshot_seconds: float | None = 60.0, live: bool = True) -> Hub:
+    """Create the hub on `app.state.hub` and mount /admin (one line in create_app)."""
+    app.state.hub = Hub(con, db_path, loader, admin_key, snapshot_seconds, live)
+    app.include_router(router)
+    return app.state.hub

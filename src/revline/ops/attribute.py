@@ -1,0 +1,59 @@
+"""Operation `attribute`: rule models into the credit ledger (stitching a changed store first),
+with each run's unattributed share and why the empty runs are empty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from revline.attribution import run_models
+from revline.attribution.diagnose import conversion_problem, nothing_to_attribute
+from revline.vocabulary import ALL_REVENUE, ATTRIBUTED_REVENUE_TYPES, LEAD_MILESTONES, MILESTONES
+from revline.ops.fresh import stitch_if_stale
+from revline.ops.registry import Progress, no_progress
+from revline.reports.tables import unattributed
+
+
+@dataclass(frozen=True)
+class AttributeResult:
+    run_ids: list[str]
+    summary: pd.DataFrame  # revline.reports.tables.unattributed of the runs written, without run_id
+    empty_notes: list[str] = field(default_factory=list)  # why runs without conversions have none
+    stitched: str | None = None  # why the store was stitched first (None: it was fresh)
+
+
+def attribute(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    models: list[str] | None = None,
+    milestones: list[str] | None = None,
+    revenue_types: list[str] | None = None,
+    scope: str = "account",
+    lookback_days: float | None = None,
+    weighted: bool = False,
+    half_life_days: float = 7.0,
+    weights: str | None = None,
+    no_stitch: bool = False,
+    db: str | None = None,
+    progress: Progress = no_progress,
+) -> AttributeResult:
+    """`db` only names the store in messages (`revline stitch --db ...`)."""
+    stitched = stitch_if_stale(con, no_stitch=no_stitch, db=db)
+    ms = milestones or list(MILESTONES)
+    rts = revenue_types or [*ATTRIBUTED_REVENUE_TYPES, ALL_REVENUE]
+    pairs = [(m, None) if m in LEAD_MILESTONES else (m, r) for m in ms for r in ([None] if m in LEAD_MILESTONES else rts)]
+    if set(ms) <= set(MILESTONES):
+        reason = nothing_to_attribute(con, pairs, scope)
+        if reason:
+            raise ValueError(f"nothing to attribute, no runs written: {reason}")
+    run_ids = run_models(con, models=models or None, milestones=milestones or None,
+                         revenue_types=revenue_types or None, scope=scope, lookback_days=lookback_days,
+                         weighted=weighted, half_life_days=half_life_days, config=weights, progress=progress)
+    summary = unattributed(con)
+    summary = summary[summary["run_id"].isin(run_ids)].drop(columns=["run_id"]).reset_index(drop=True)
+    empty = summary[summary["conversions"] == 0]
+    notes = [conversion_problem(con, m, None if r is None or r != r else r)
+             for m, r in empty[["milestone", "revenue_type"]].drop_duplicates().itertuples(index=False)]
+    return AttributeResult(run_ids, summary, list(dict.fromkeys(n for n in notes if n)), stitched)

@@ -1,0 +1,38 @@
+"""Operation `ingest`: load export files into the store in one transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from revline.ingest import load_files
+from revline.ingest.report import IngestReport
+from revline.ops.registry import Progress, no_progress
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    paths: list[str],
+    fmt: str = "auto",
+    channel_rules: str | None = None,
+    type_map: str | None = None,
+    force: bool = False,
+    decimal: str | None = None,
+    date_order: str | None = None,
+    obj: str | None = None,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    progress: Progress = no_progress,
+) -> IngestReport:
+    """`revline.ingest.load_files` with the file names as progress labels."""
+
+    def step(done: int, total: int, path: Path) -> None:
+        progress(done, total, Path(path).name)
+
+    return load_files(con, [Path(p) for p in paths], fmt=fmt,
+                      channel_rules=Path(channel_rules) if channel_rules else None,
+                      type_map=Path(type_map) if type_map else None, progress=step, force=force,
+                      decimal=decimal, date_order=date_order, obj=obj, sheet=sheet,
+                      encoding=encoding)

@@ -1,0 +1,122 @@
+"""Operation `mmm_fit`: fit the marketing-mix model on the store's weekly data (or a CSV), save it,
+and return the tables `revline mmm fit` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from revline.models.mmm.spec import ModelSpec, SamplerConfig
+from revline.ops.registry import Progress, no_progress
+
+_SPEC, _SAMPLER = ModelSpec(), SamplerConfig()  # the defaults are the library's (as the CLI's)
+
+
+@dataclass(frozen=True)
+class MMMFitResult:
+    label: str
+    saved_to: str
+    contributions: pd.DataFrame
+    diagnostics: pd.DataFrame | None
+    run_info: dict[str, Any]
+    metrics: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    identification: pd.DataFrame | None = None  # revline.models.mmm.diagnostics.identification
+    warnings: list[str] = field(default_factory=list)  # predictive and convergence warnings, with what to do
+    checks: list[str] = field(default_factory=list)  # the posterior predictive checks in sentences
+
+
+def _clean(value: Any) -> Any:
+    """numpy scalars and nested containers as plain Python (the result crosses JSON)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def fit(
+    con: duckdb.DuckDBPyConnection | None,
+    *,
+    out: str,
+    csv: str | None = None,
+    date_col: str = "date",
+    outcome_col: str = "y",
+    channels: list[str] | None = None,
+    controls: list[str] | None = None,
+    outcome: str = "pipeline",
+    revenue_type: str = "new_business",
+    fast: bool = False,
+    svi_steps: int = _SAMPLER.svi_steps,
+    chains: int = _SAMPLER.chains,
+    draws: int = _SAMPLER.draws,
+    tune: int = _SAMPLER.tune,
+    seed: int = _SAMPLER.seed,
+    lag_weeks: int = _SPEC.lag_weeks,
+    adstock: str = _SPEC.adstock,
+    saturation: str = _SPEC.saturation,
+    l_max: int = _SPEC.l_max,
+    yearly_seasonality: int = _SPEC.yearly_seasonality,
+    trend: bool = _SPEC.trend,
+    priors: str | None = None,
+    lift_tests: str | None = None,
+    progress: Progress = no_progress,
+) -> MMMFitResult:
+    """`out` is where the fit is saved (the CLI picks `<store folder>/mmm/<outcome>` by default)."""
+    from revline.models.mmm import report
+    from revline.models.mmm.data import from_csv, weekly_from_store
+    from revline.models.mmm.diagnostics import (
+        convergence_warnings, identification, predictive_checks, predictive_sentences,
+    )
+    from revline.models.mmm.fit import fit as run_fit
+    from revline.models.mmm.priors import load_priors
+
+    if csv is not None:
+        if not channels:
+            raise ValueError("--channels is required with --csv")
+        frame = from_csv(Path(csv), date_col, outcome_col, channels, controls or [], lag_weeks)
+        label = outcome_col
+    else:
+        if con is None:
+            raise ValueError("mmm fit needs the store or --csv")
+        progress(None, None, "reading weekly data from the store")
+        frame = weekly_from_store(con, outcome, None if revenue_type == "all" else revenue_type, lag_weeks,
+                                  channels or None)
+        label = outcome
+    spec = ModelSpec(adstock=adstock, l_max=l_max, lag_weeks=lag_weeks, saturation=saturation,
+                     yearly_seasonality=yearly_seasonality, trend=trend,
+                     priors=load_priors(Path(priors)) if priors else {})
+    lift = None
+    if lift_tests is not None:
+        from revline.models.mmm.calibration import read_lift_tests
+
+        lift = read_lift_tests(Path(lift_tests))
+    progress(None, None, f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ...")
+    sampler = SamplerConfig(method="svi" if fast else "nuts", chains=chains, draws=draws, tune=tune, seed=seed,
+                            svi_steps=svi_steps)
+    result = run_fit(frame, spec, sampler, lift_tests=lift)
+    notes = []
+    if linear := result.run_info.get("trend_dropped"):
+        notes.append(f"control {', '.join(linear)} is already a linear time trend; "
+                     "fitted without the extra --trend term (the two would be the same regressor)")
+    result.save(Path(out))
+    table = report.contributions(result)
+    ident = identification(result)
+    checks = predictive_checks(result)
+    (Path(out) / "report.md").write_text(report.fit_report(result, table, ident, checks), encoding="utf-8")
+    return MMMFitResult(label, str(out), table.reset_index(drop=True),
+                        None if result.diagnostics is None else result.diagnostics.reset_index(drop=True),
+                        _clean(dict(result.run_info)), _clean(report.fit_metrics(result)), notes,
+                        ident.reset_index(drop=True),
+                        list(checks["warnings"]) + convergence_warnings(result.run_info, result.diagnostics),
+                        list(predictive_sentences(checks)))
