@@ -63,7 +63,7 @@ class Hub:
                  snapshot_seconds: float | None, live: bool) -> None:
         self.db_path = db_path
         self.admin_key, self.admin_key_generated = resolve_admin_key(db_path, admin_key)
-        self.snapshots = SnapshotKeeper(con, db_path, snapshot_seconds) if snapshot_seconds else None
+        self.snapshots = SnapshotKeeper(con, db_path, loader.write_lock, snapshot_seconds) if snapshot_seconds else None
 
         def after_write(job, note) -> None:
             if self.snapshots is not None:

@@ -214,7 +214,11 @@ class JobManager:
             self._cancel.discard(job.id)  # committed: too late to cancel
             self._results[job.id] = codec.encode(result)
             if op.wrote(result) and self.after_write is not None:
-                self.after_write(job, lambda line: self._log(job, line))
+                try:  # the job's work is committed; a failure here is noted, not the job's
+                    self.after_write(job, lambda line: self._log(job, line))
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("after job %s: %s", job.id, exc, exc_info=True)
+                    self._log(job, f"warning: the read snapshot was not refreshed: {exc}")
         except BaseException as exc:  # noqa: BLE001 - every failure is the job's, reported with it
             if job.id in self._cancel:
                 self._finish(job, "cancelled", "cancelled; the store is as before the job", "Cancelled")

@@ -27,8 +27,11 @@ SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM touchpoints),
 
 
 class SnapshotKeeper:
-    def __init__(self, con: duckdb.DuckDBPyConnection, db_path: Path, interval: float = 60.0) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, db_path: Path, write_lock: threading.RLock,
+                 interval: float = 60.0) -> None:
         self.con = con
+        self.db_path = Path(db_path)
+        self.write_lock = write_lock
         self.target = snapshot_path(db_path)
         self.interval = interval
         self.last: SnapshotInfo | None = None
@@ -41,14 +44,14 @@ class SnapshotKeeper:
         self._thread.start()
 
     def refresh(self) -> SnapshotInfo:
-        """Write a new snapshot now (one at a time)."""
-        with self._lock:
+        """Write a new snapshot now (one at a time), with the store's writers held off."""
+        with self.write_lock, self._lock:  # this order everywhere: a writer job calls refresh() holding write_lock
             cur = self.con.cursor()
             try:
                 fp = tuple(cur.execute(_FINGERPRINT).fetchone())
             finally:
                 cur.close()
-            self.last = write_snapshot(self.con, self.target)
+            self.last = write_snapshot(self.con, self.target, self.db_path)
             self._fingerprint = fp
             log.info("snapshot %s: %.2f s, %d bytes", self.target, self.last.seconds, self.last.bytes)
             return self.last
