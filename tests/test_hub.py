@@ -24,7 +24,7 @@ import pytest
 
 REVLINE = [sys.executable, "-m", "revline"]
 ENV = {**os.environ, "COLUMNS": "200", "REVLINE_DB": ""}
-WRITE_KEY, READ_KEY, ADMIN_KEY = "hub-write-key", "hub-read-key", "hub-admin-key"
+WRITE_KEY, READ_KEY, ADMIN_KEY = "hub-test-write-key-0", "hub-test-read-key-00", "hub-test-admin-key-0"
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:

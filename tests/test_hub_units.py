@@ -122,7 +122,7 @@ def app_client(tmp_path):
 
     db = tmp_path / "a.duckdb"
     connect(db).close()
-    app = create_app(db, "wk", "rk", admin_key="ak", fsync=False, warm=False, snapshot_seconds=None)
+    app = create_app(db, "hub-unit-write-key-0", "hub-unit-read-key-00", admin_key="hub-unit-admin-key-0", fsync=False, warm=False, snapshot_seconds=None)
     with TestClient(app) as client:
         yield client, db
     close_app(app)
@@ -131,7 +131,7 @@ def app_client(tmp_path):
 def _wait(client, job_id: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/admin/jobs/{job_id}", headers={"Authorization": "Bearer ak"}).json()
+        job = client.get(f"/admin/jobs/{job_id}", headers={"Authorization": "Bearer hub-unit-admin-key-0"}).json()
         if job["status"] in ("done", "failed", "cancelled"):
             return job
         time.sleep(0.05)
@@ -140,18 +140,18 @@ def _wait(client, job_id: str, timeout: float = 60) -> dict:
 
 def test_admin_api_needs_its_own_key(app_client):
     client, db = app_client
-    for key in (None, "rk", "wk"):
+    for key in (None, "hub-unit-read-key-00", "hub-unit-write-key-0"):
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         assert client.get("/admin/jobs", headers=headers).status_code == 401
-    assert client.get("/admin/jobs", headers={"Authorization": "Bearer ak"}).status_code == 200
+    assert client.get("/admin/jobs", headers={"Authorization": "Bearer hub-unit-admin-key-0"}).status_code == 200
     key_file = db.with_name(db.name + ".admin-key")
-    assert key_file.read_text().strip() == "ak"
+    assert key_file.read_text().strip() == "hub-unit-admin-key-0"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
 
 def test_jobs_validate_run_in_order_and_report_results_and_errors(app_client, tmp_path):
     client, db = app_client
-    auth = {"Authorization": "Bearer ak"}
+    auth = {"Authorization": "Bearer hub-unit-admin-key-0"}
     bad = client.post("/admin/jobs", json={"op": "drop_everything", "params": {}}, headers=auth)
     assert bad.status_code == 422 and "unknown operation" in bad.json()["detail"]
     bad = client.post("/admin/jobs", json={"op": "stitch", "params": {"nope": 1}}, headers=auth)
@@ -183,10 +183,10 @@ def test_a_writer_job_failing_midway_leaves_the_store_as_before(tmp_path, monkey
 
     db = tmp_path / "f.duckdb"
     fill_api_store(db)
-    app = create_app(db, "wk", "rk", admin_key="ak", fsync=False, warm=False, snapshot_seconds=None)
+    app = create_app(db, "hub-unit-write-key-0", "hub-unit-read-key-00", admin_key="hub-unit-admin-key-0", fsync=False, warm=False, snapshot_seconds=None)
     try:
         with TestClient(app) as client:
-            auth = {"Authorization": "Bearer ak"}
+            auth = {"Authorization": "Bearer hub-unit-admin-key-0"}
             cur = app.state.con.cursor()
             before = cur.execute("SELECT (SELECT count(*) FROM attribution_runs), "
                                  "(SELECT count(*) FROM credit_ledger)").fetchone()

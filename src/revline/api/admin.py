@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from revline.api.event_loader import EventLoader
 from revline.api.jobs import JobManager
 from revline.api.live import LivePipeline
-from revline.api.keys import same
+from revline.api.keys import MIN_KEY_CHARS, ApiKeyError, same
 from revline.api.snapshots import SnapshotKeeper
 from revline.store.hub import admin_key_path, uploads_dir
 
@@ -35,6 +35,9 @@ def resolve_admin_key(db_path: Path, given: str | None) -> tuple[str, bool]:
     """(key, generated): see the module docstring. The file is (re)written with mode 0600."""
     path = admin_key_path(db_path)
     key = given or os.environ.get(ENV)
+    if key and len(key) < MIN_KEY_CHARS:
+        raise ApiKeyError(f"the admin key given by {'--admin-key' if given else '$' + ENV} has {len(key)} characters, "
+                          f"fewer than {MIN_KEY_CHARS}: give a longer one, or none to use {path}")
     generated = False
     if not key:
         try:
