@@ -22,10 +22,13 @@ def ident(name: str) -> str:
 
 def lit(value: object) -> str:
     """A quoted string literal (single quotes doubled; DuckDB gives backslashes no meaning in
-    '...' literals). Booleans become true/false, as SET expects."""
+    '...' literals; a NUL byte becomes chr(0)). Booleans become true/false, as SET expects."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "'" + str(value).replace("'", "''") + "'"
+    text = str(value)
+    if "\x00" in text:  # DuckDB's parser ends a literal at a NUL byte: spell it chr(0)
+        return "(" + " || chr(0) || ".join(lit(part) for part in text.split("\x00")) + ")"
+    return "'" + text.replace("'", "''") + "'"
 
 
 def setting_name(name: str) -> str:
