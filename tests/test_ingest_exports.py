@@ -294,3 +294,40 @@ def test_hubspot_export_with_any_name_csv_and_xlsx(tmp_path):
         load_files(con, [path], fmt="hubspot")
         assert _won_in_store(con) == (1, Decimal("25000.50")), path
         con.close()
+
+
+@pytest.mark.parametrize("headers, obj", [
+    (["Lead ID", "First Name", "Last Name", "Email", "Company / Account", "Lead Status", "Lead Source", "Created Date"], "Lead"),
+    (["Contact ID", "Account Name", "Email", "First Name", "Last Name", "Created Date"], "Contact"),
+    (["Account ID", "Account Name", "Billing Country", "Industry", "Employees", "Created Date"], "Account"),
+    (["Campaign ID", "Campaign Name", "Type", "Start Date", "Budgeted Cost in Campaign"], "Campaign"),
+    (["Campaign Member ID", "Campaign ID", "Lead ID", "Contact ID", "Member Status", "Responded", "Created Date"],
+     "CampaignMember"),
+    (["Id", "CampaignId", "ContactId", "LeadId", "Email", "Status", "HasResponded", "CreatedDate"], "CampaignMember"),
+    (["Activity ID", "Subject", "Name ID", "Related To ID", "Due Date", "Task Subtype"], "Task"),
+    (["Event ID", "Subject", "Name ID", "Start Date Time", "Event Subtype"], "Event"),
+    (["Opportunity ID", "From Stage", "To Stage", "Edit Date"], "OpportunityHistory"),
+])
+def test_report_labels_tell_every_object(tmp_path, headers, obj):
+    assert detect(tmp_path / "report1712345678901.csv", "salesforce", headers=headers).obj == obj
+
+
+def test_lead_and_contact_report_exports_load(tmp_path):
+    accounts = _write(tmp_path / "Account.csv", [["Id", "Name", "Website"], ["001A", "Acme Inc", "acme.com"]])
+    leads = _write(tmp_path / "leads_report.csv", [
+        ["Lead ID", "First Name", "Last Name", "Email", "Company / Account", "Lead Status", "Lead Source",
+         "Converted", "Created Date"],
+        ["00Q1", "Ann", "Lee", "ann@acme.com", "Acme", "Open", "Web", "0", "3/14/2025 9:05 AM"],
+        ["00Q2", "Bob", "Roe", "bob@x.com", "X", "Open", "Partner", "1", "3/2/2025 1:00 PM"],
+    ])
+    contacts = _write(tmp_path / "contacts_report.csv", [
+        ["Contact ID", "Account Name", "Email", "First Name", "Last Name", "Created Date"],
+        ["0031", "ACME, Inc.", "cy@acme.com", "Cy", "Dee", "14.03.2025"],
+    ])
+    con = _store(tmp_path)
+    report = load_files(con, [accounts, leads, contacts], fmt="salesforce")
+    t = report.by_table()["people"]
+    assert t == {"read": 3, "loaded": 3, "updated": 0, "quarantined": 0}
+    assert con.execute("SELECT person_id, account_id, created_at FROM people ORDER BY 1").fetchall() == [
+        ("0031", "001A", datetime(2025, 3, 14)), ("00Q1", None, datetime(2025, 3, 14, 9, 5)),
+        ("00Q2", None, datetime(2025, 3, 2, 13, 0))]

@@ -179,9 +179,10 @@ def _salesforce_label_object(h: set[str]) -> str | None:
         return "OpportunityHistory"
     if "campaignmemberid" in h or ("campaignid" in h and {"contactid", "leadid"} & h and {"memberstatus", "responded"} & h):
         return "CampaignMember"
-    if "leadid" in h and ({"leadstatus", "converted", "companyaccount", "company", "email", "leadsource"} & h):
+    member = "campaignid" in h  # a campaign member row also names its lead/contact and email
+    if not member and "leadid" in h and ({"leadstatus", "converted", "companyaccount", "company", "email", "leadsource"} & h):
         return "Lead"
-    if "contactid" in h and ({"email", "firstname", "lastname", "accountname", "accountid"} & h):
+    if not member and "contactid" in h and ({"email", "firstname", "lastname", "accountname", "accountid"} & h):
         return "Contact"
     if "campaignid" in h and ({"campaignname", "budgetedcostincampaign", "actualcostincampaign", "startdate"} & h):
         return "Campaign"
