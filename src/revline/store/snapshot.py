@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from revline.store.connection import STORAGE_VERSION
+from revline.store.sql import ident, lit
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,6 @@ class SnapshotInfo:
     as_of: str
     seconds: float
     bytes: int
-
-
-def _quote(text: str) -> str:
-    """A SQL string literal (ATTACH takes no bound parameters)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
 
 
 def write_snapshot(con: duckdb.DuckDBPyConnection, target: Path, db_file: Path | None = None) -> SnapshotInfo:
@@ -83,9 +75,10 @@ def _copy_database(con: duckdb.DuckDBPyConnection, tmp: Path, as_of: datetime) -
     cur = con.cursor()
     source = cur.execute("SELECT current_database()").fetchone()[0]
     alias = "revline_snapshot_target"
-    cur.execute(f"ATTACH {_quote(str(tmp))} AS {alias} (STORAGE_VERSION {_quote(STORAGE_VERSION)})")
+    # ATTACH takes no bound parameters: the path and the version go in through store.sql.lit
+    cur.execute(f"ATTACH {lit(str(tmp))} AS {alias} (STORAGE_VERSION {lit(STORAGE_VERSION)})")
     try:
-        cur.execute(f"COPY FROM DATABASE {_ident(source)} TO {alias}")
+        cur.execute(f"COPY FROM DATABASE {ident(source)} TO {alias}")
         cur.execute(f"CREATE TABLE {alias}.snapshot_info AS SELECT ?::TIMESTAMP AS as_of", [as_of])
     except BaseException:
         cur.execute(f"DETACH {alias}")
