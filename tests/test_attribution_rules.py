@@ -268,3 +268,20 @@ def test_registry_runs_rule_models(w5):
     ids = MODELS["linear"](w5, milestones=["won"], revenue_types=["new_business"])
     assert len(ids) == 1 and ids[0].startswith("linear-")
     assert math.isclose(ledger(w5, "linear").credit.sum(), 2.0)
+
+
+def test_the_target_is_checked_once_and_names_what_is_wrong():
+    from dataclasses import FrozenInstanceError
+
+    from revline.attribution.eligibility import Target
+
+    with pytest.raises(ValueError, match="unknown milestone 'closed'"):
+        Target("closed")
+    with pytest.raises(ValueError, match="unknown scope 'team'"):
+        Target("won", scope="team")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lookback_days must be >= 0"):
+        Target("won", lookback_days=-1)
+    t = Target("opportunity", "renewal", "person", 30.0, True)
+    assert t.params() == {"scope": "person", "lookback_days": 30.0, "weighted": True}
+    with pytest.raises(FrozenInstanceError):
+        t.milestone = "won"  # type: ignore[misc]

@@ -20,6 +20,7 @@ from revline.attribution import attribute
 from revline.attribution.config import BUILTIN_MODELS
 from revline.attribution.eligibility import (
     SCOPES,
+    Target,
     conversions,
     eligible_touches,
     lead_conversions,
@@ -120,9 +121,9 @@ def _calls(ref: Any) -> dict[str, list]:
     return {
         "revline.attribution.eligibility.milestone_events": [milestone_events],
         "revline.attribution.eligibility.opportunity_conversions":
-            [lambda be, s=s: opportunity_conversions(be, "won", scope=s) for s in SCOPES],
+            [lambda be, s=s: opportunity_conversions(be, Target("won", scope=s)) for s in SCOPES],
         "revline.attribution.eligibility.lead_conversions":
-            [lambda be, s=s: lead_conversions(be, "mql", scope=s) for s in SCOPES],
+            [lambda be, s=s: lead_conversions(be, Target("mql", scope=s)) for s in SCOPES],
         "revline.attribution.eligibility.scoped_touches": [scoped_touches],
         "revline.attribution.eligibility.conversions":
             [lambda be, m=m, s=s: conversions(be, m, scope=s) for m in ("won", "lead") for s in SCOPES],

@@ -17,6 +17,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from revline.attribution.eligibility import Target
 from revline.attribution.ledger import ROW_COLUMNS, UNATTRIBUTED, write_ledger
 from revline.attribution.markov import markov_model
 from revline.attribution.paths import conversion_touches, paths_from_touches
@@ -96,10 +97,10 @@ def run_markov(
         re = markov_model(paths, order=order, out_transition_matrix=False)["removal_effects"]
         return dict(zip(re["channel_name"], re[col]))
 
+    target = Target(milestone, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked there
     return _fit_and_write(
-        con, channel_weights, model=model or ("markov" if order == 1 else f"markov_o{order}"),
-        milestone=milestone, revenue_type=revenue_type, scope=scope, lookback_days=lookback_days,
-        weighted=weighted, weight=weight, params={"order": order}, weights_key="removal_effects",
+        con, channel_weights, target, model=model or ("markov" if order == 1 else f"markov_o{order}"),
+        weight=weight, params={"order": order}, weights_key="removal_effects",
     )
 
 
@@ -125,22 +126,18 @@ def run_shapley(
         res = shapley_model(paths, worth=worth)["result"]
         return dict(zip(res["channel_name"], res[col]))
 
+    target = Target(milestone, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked there
     return _fit_and_write(
-        con, channel_weights, model=model, milestone=milestone, revenue_type=revenue_type, scope=scope,
-        lookback_days=lookback_days, weighted=weighted, weight=weight, params={"worth": worth}, weights_key="shapley",
+        con, channel_weights, target, model=model, weight=weight, params={"worth": worth}, weights_key="shapley",
     )
 
 
 def _fit_and_write(
     con,
     channel_weights: Callable[[pd.DataFrame], dict[str, float]],
+    target: Target,
     *,
     model: str,
-    milestone: str,
-    revenue_type: str | None,
-    scope: str,
-    lookback_days: float | None,
-    weighted: bool,
     weight: str,
     params: dict,
     weights_key: str,
@@ -148,13 +145,13 @@ def _fit_and_write(
     """The part every data-driven model shares: journeys -> paths -> channel weights -> ledger run."""
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
-    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days, weighted)
+    conversions, touches = conversion_touches(con, target)
     paths = paths_from_touches(conversions, touches)
     weights = channel_weights(paths) if len(paths) else {}
     rows = distribute_credit(conversions, touches, weights)
-    run_params = {**params, "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
-                  "weight": weight, weights_key: weights}
-    return write_ledger(con, rows, model=model, milestone=milestone, revenue_type=revenue_type, params=run_params)
+    run_params = {**params, **target.params(), "weight": weight, weights_key: weights}
+    return write_ledger(con, rows, model=model, milestone=target.milestone, revenue_type=target.revenue_type,
+                        params=run_params)
 
 
 def _registry_runner(fit, con, *, milestones, revenue_types, scope="account", lookback_days=None, weighted=False, **params):

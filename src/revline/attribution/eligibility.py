@@ -24,7 +24,8 @@ Conventions (documented for users in the CLI help and the architecture doc):
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeGuard
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -34,6 +35,33 @@ from revline.vocabulary import MILESTONES, OPPORTUNITY_MILESTONES, USD_RATES
 
 Scope = Literal["account", "contact_roles", "person"]
 SCOPES: tuple[str, ...] = ("account", "contact_roles", "person")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a model attributes: the conversions at `milestone` (of `revenue_type`; None or 'all':
+    every type), the touches that may claim them (`scope`, `lookback_days`) and whether pipeline is
+    weighted by probability. The group every model, the runner and the path export pass along,
+    checked once here: it arrives as plain text from the CLI, the API and model configs.
+    """
+
+    milestone: str = "won"
+    revenue_type: str | None = None
+    scope: Scope = "account"
+    lookback_days: float | None = None
+    weighted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.milestone not in MILESTONES:
+            raise ValueError(f"unknown milestone {self.milestone!r}; expected one of {', '.join(MILESTONES)}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown scope {self.scope!r}; expected one of {', '.join(SCOPES)}")
+        if self.lookback_days is not None and self.lookback_days < 0:
+            raise ValueError(f"lookback_days must be >= 0, got {self.lookback_days}")
+
+    def params(self) -> dict[str, Any]:
+        """The eligibility part of a run's recorded parameters (attribution_runs.params)."""
+        return {"scope": self.scope, "lookback_days": self.lookback_days, "weighted": self.weighted}
 
 CONVERSION_COLUMNS = [
     "conversion_id", "conversion_type", "account_id", "converted_at", "window_start",
@@ -81,23 +109,16 @@ def _usd(amount: ir.Value, currency: ir.Value) -> ir.Value:
 
 
 @reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events")
-def opportunity_conversions(
-    be: Any,
-    milestone: str,
-    *,
-    scope: Scope = "account",
-    revenue_type: str | None = None,
-    lookback_days: float | None = None,
-    weighted: bool = False,
-) -> tuple[ir.Table, ir.Table]:
+def opportunity_conversions(be: Any, target: Target) -> tuple[ir.Table, ir.Table]:
     """Opportunity conversions and their scope keys (conversion_id, key_kind, key)."""
+    milestone, revenue_type, scope = target.milestone, target.revenue_type, target.scope
     o = _table(be, "opportunities")
     if milestone == "won":
         o = o.filter(o.is_won.fill_null(False))
     if revenue_type not in (None, "all"):
         o = o.filter(o.revenue_type == revenue_type)
     amount = _usd(o.amount, o.currency)
-    if weighted and milestone == "opportunity":
+    if target.weighted and milestone == "opportunity":
         prob = ibis.coalesce(
             o.probability.cast("float64"),
             ibis.cases((o.is_won.fill_null(False), 1.0), (o.is_closed.fill_null(False), 0.0), else_=None),
@@ -127,18 +148,13 @@ def opportunity_conversions(
             lc_at=first_lead.lc_at.min()
         )
         conv = conv.left_join(role_lead, conv.conversion_id == role_lead.c).drop("c")
-    return _finish(conv, "opportunity", lookback_days), keys
+    return _finish(conv, "opportunity", target.lookback_days), keys
 
 
 @reads("people", "milestones", "stage_events")
-def lead_conversions(
-    be: Any,
-    milestone: str,
-    *,
-    scope: Scope = "account",
-    lookback_days: float | None = None,
-) -> tuple[ir.Table, ir.Table]:
+def lead_conversions(be: Any, target: Target) -> tuple[ir.Table, ir.Table]:
     """Person or account conversions at lead/mql/sql and their scope keys."""
+    milestone, scope = target.milestone, target.scope
     ev = milestone_events(be)
     if scope == "account":
         # a person with no account is kept as a person conversion rather than dropped
@@ -169,7 +185,7 @@ def lead_conversions(
         key_kind=ibis.cases((conv.conversion_type == "account", "account"), else_="person"),
         key=conv.conversion_id,
     )
-    return _finish(conv, None, lookback_days), keys
+    return _finish(conv, None, target.lookback_days), keys
 
 
 def _finish(conv: ir.Table, conversion_type: str | None, lookback_days: float | None) -> ir.Table:
@@ -210,33 +226,23 @@ def scoped_touches(be: Any) -> ir.Table:
     return shape(with_account, with_account.account_id).union(shape(bare, bare.p_account), distinct=False)
 
 
-def _is_scope(scope: str) -> TypeGuard[Scope]:
-    return scope in SCOPES
-
-
 @reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events")
 def conversions(
     be: Any,
-    milestone: str,
+    target: Target | str,
     *,
     scope: str = "account",
     revenue_type: str | None = None,
     lookback_days: float | None = None,
     weighted: bool = False,
 ) -> tuple[ir.Table, ir.Table]:
-    """Conversions of one milestone and their scope keys (`scope` is checked here: it comes from
-    the CLI, the API and model configs as plain text)."""
-    if milestone not in MILESTONES:
-        raise ValueError(f"unknown milestone {milestone!r}; expected one of {', '.join(MILESTONES)}")
-    if not _is_scope(scope):
-        raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
-    if lookback_days is not None and lookback_days < 0:
-        raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
-    if milestone in OPPORTUNITY_MILESTONES:
-        return opportunity_conversions(
-            be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days, weighted=weighted
-        )
-    return lead_conversions(be, milestone, scope=scope, lookback_days=lookback_days)
+    """Conversions of a `Target` and their scope keys; `conversions(be, "won", scope=...)`
+    builds the Target from the milestone and the keywords."""
+    t = target if isinstance(target, Target) else Target(
+        target, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked by Target
+    if t.milestone in OPPORTUNITY_MILESTONES:
+        return opportunity_conversions(be, t)
+    return lead_conversions(be, t)
 
 
 @reads("touchpoints", "people")

@@ -252,7 +252,7 @@ def read_paths(path: str | os.PathLike[str], *, sep: str = ",") -> pd.DataFrame:
 
 def conversion_touches(
     con,
-    milestone: str = "won",
+    target: el.Target | str = "won",
     revenue_type: str | None = "new_business",
     scope: str = "account",
     lookback_days: float | None = None,
@@ -273,12 +273,10 @@ def conversion_touches(
       entities (accounts, or persons for person scopes) that never reached the milestone, with
       conversion_id NULL: the non-converting journeys.
     """
-    if milestone not in el.MILESTONES:
-        raise ValueError(f"milestone must be one of {el.MILESTONES}, got {milestone!r}")
+    t_ = target if isinstance(target, el.Target) else el.Target(
+        target, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked by Target
     be = ibis_backend(con)
-    conv, keys = el.conversions(
-        be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days, weighted=weighted
-    )
+    conv, keys = el.conversions(be, t_)
     pairs = el.eligible_touches(be, conv, keys)
     conv_df = conv.select(
         "conversion_id", "conversion_type", value="amount_usd", revenue_type="revenue_type", converted_at="converted_at"
@@ -289,7 +287,7 @@ def conversion_touches(
         channel=pairs.channel, campaign_id=pairs.campaign_id, occurred_at=pairs.occurred_at,
     )
     t = el.scoped_touches(be)
-    if scope == "account":
+    if t_.scope == "account":
         k = keys.filter(keys.key_kind == "account")
         entity = t.eff_account
     else:
@@ -352,5 +350,5 @@ def export_paths(
     touches that never reached the milestone, all their touches, one null each. Conversions with
     no eligible touch have no path (the ledger reports them unattributed).
     """
-    conversions, touches = conversion_touches(con, milestone, revenue_type, scope, lookback_days)
+    conversions, touches = conversion_touches(con, el.Target(milestone, revenue_type, scope, lookback_days))  # type: ignore[arg-type]
     return paths_from_touches(conversions, touches, sep=sep)

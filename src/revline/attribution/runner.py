@@ -8,6 +8,7 @@ once per milestone (all models and revenue types reuse them) and writes each run
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ import ibis
 import ibis.expr.types as ir
 
 from revline.attribution.config import BUILTIN_MODELS, PositionWeights, load_weights_file, parse_weights
-from revline.attribution.eligibility import SCOPES, Scope, conversions, eligible_touches
+from revline.attribution.eligibility import Scope, Target, conversions, eligible_touches
 from revline.attribution.ledger import ROW_COLUMNS, new_run_id, write_ledger
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
@@ -49,9 +50,7 @@ def attribute(
     `run_models` uses and the Spark portability test runs.
     """
     spec = model if isinstance(model, PositionWeights) else spec_for(model, dict(config or {}))
-    conv, keys = conversions(
-        be, milestone, scope=scope, revenue_type=revenue_type, lookback_days=lookback_days, weighted=weighted
-    )
+    conv, keys = conversions(be, Target(milestone, revenue_type, scope, lookback_days, weighted))
     p = with_positions(eligible_touches(be, conv, keys))
     return ledger_rows(conv, p, spec, half_life_days=half_life_days)
 
@@ -114,7 +113,7 @@ SEEN = "_rl_seen"
 
 
 def _materialize_journeys(
-    con: Any, be: Any, milestone: str, scope: str, lookback_days: float | None, weighted: bool,
+    con: Any, be: Any, target: Target,
     keyed: tuple[tuple[str, PositionWeights], ...], half_life_days: float, names: dict[str, str],
     *, inline: bool = False,
 ) -> dict[str, str]:
@@ -132,7 +131,7 @@ def _materialize_journeys(
     table of millions of rows costs about as much as computing them, and one run reads them
     once), then lost, compiled against the view SEEN of the conversions that run just credited.
     """
-    key = (SCHEMA_VERSION, milestone, scope, lookback_days, weighted, keyed, half_life_days, tuple(names.items()), inline)
+    key = (SCHEMA_VERSION, target, keyed, half_life_days, tuple(names.items()), inline)
     cached = _SQL_CACHE.get(key)
     if cached is None:
         cached = []
@@ -144,7 +143,7 @@ def _materialize_journeys(
             cached.append((name, sql))
             return be.table(name)
 
-        conv_all, keys = conversions(be, milestone, scope=scope, lookback_days=lookback_days, weighted=weighted)
+        conv_all, keys = conversions(be, target)
         conv_t = run(names["conv"], conv_all)
         positioned = with_positions(eligible_touches(be, conv_t, keys))
         credited = run(names["credited"], credited_touches(positioned, dict(keyed), half_life_days=half_life_days), not inline)
@@ -196,8 +195,7 @@ def run_models(
     for r in rts:
         if r not in (*REVENUE_TYPES, ALL_REVENUE):
             raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, {ALL_REVENUE}")
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+    base = Target("won", None, scope, lookback_days, weighted)  # checks scope and lookback once
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
     _check_inputs(con, ms)
@@ -220,8 +218,9 @@ def run_models(
         names = {k: f"_rl_{k}" for k in ("conv", "credited", "lost")}
         milestone_rts = [r for (m, r) in plan if m == milestone]
         try:
+            target = replace(base, milestone=milestone)  # credit does not depend on the revenue type
             inline = _materialize_journeys(
-                con, be, milestone, scope, lookback_days, weighted, tuple(keyed.items()), half_life_days, names,
+                con, be, target, tuple(keyed.items()), half_life_days, names,
                 inline=len(milestone_rts) * len(rule_models) == 1,
             )
             credited_src = f"({inline[names['credited']]})" if inline else names["credited"]
@@ -246,7 +245,7 @@ def run_models(
                         )
                     lost = con.sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {lost_src} WHERE TRUE{rt_sql}")  # noqa: S608 - ledger columns from ROW_COLUMNS; temp names; revenue type quoted by lit
                     params = {
-                        "scope": scope, "lookback_days": lookback_days, "weighted": weighted,
+                        **target.params(),
                         "half_life_days": half_life_days if spec.kind == "time_decay" else None,
                         "weights": spec.to_params(), "currency": "USD",
                     }
