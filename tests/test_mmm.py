@@ -326,6 +326,23 @@ def test_prior_that_allows_a_negative_baseline_is_refused():
     assert merge_priors({"intercept": {"dist": "LogNormal", "mu": -1.0, "sigma": 1.0}})["intercept"]["dist"] == "LogNormal"
 
 
+def test_student_t_likelihood_is_a_heavy_tailed_option():
+    import numpyro.distributions as dist
+    from numpyro.handlers import seed, trace
+
+    from revline.models.mmm.model import Scales, build_model, make_design, param_sites
+
+    spec = ModelSpec(likelihood="student_t", yearly_seasonality=1, trend=False)
+    assert "nu" in param_sites(spec, 2, 0, 2) and "nu" not in param_sites(ModelSpec(), 2, 0, 2)
+    spend = np.random.default_rng(0).gamma(2.0, 100.0, (20, 2))
+    design = make_design(pd.date_range("2024-01-01", periods=20, freq="W-MON"), spend, np.zeros((20, 0)), spec,
+                         Scales(spend.max(axis=0), 1.0))
+    tr = trace(seed(build_model(spec, ["a", "b"], []), 0)).get_trace(design, np.ones(20, np.float32))
+    assert isinstance(tr["y"]["fn"], dist.StudentT) and tr["nu"]["value"] > 0
+    with pytest.raises(ValueError, match="likelihood"):
+        ModelSpec(likelihood="poisson")
+
+
 # ---------------------------------------------------------------- can the data tell?
 def test_well_measured_channels_are_identified(svi_fit):
     from revline.models.mmm.diagnostics import identification, identification_messages

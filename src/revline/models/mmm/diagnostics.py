@@ -231,7 +231,11 @@ def predictive_checks(fit, hdi_prob: float = 0.94, n: int = PRIOR_DRAWS, seed: i
     def simulate(params: dict) -> np.ndarray:
         mu = component_draws(fit.spec, params, design)["mu"]
         sigma = np.asarray(params["sigma"], dtype=float).reshape(-1, 1)
-        return (mu + sigma * rng.standard_normal(mu.shape)) * s
+        if fit.spec.likelihood == "student_t":
+            noise = rng.standard_t(np.asarray(params["nu"], dtype=float).reshape(-1, 1), mu.shape)
+        else:
+            noise = rng.standard_normal(mu.shape)
+        return (mu + sigma * noise) * s
 
     prior_y = simulate(prior_draws(fit, n, seed))
     post_y = simulate(fit.params(n))

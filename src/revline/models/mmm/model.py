@@ -188,6 +188,8 @@ def param_sites(spec: ModelSpec, n_channels: int, n_controls: int, n_fourier: in
     if spec.trend:
         sites["trend"] = None
     sites["sigma"] = None
+    if spec.likelihood == "student_t":
+        sites["nu"] = None
     return sites
 
 
@@ -218,7 +220,10 @@ def build_model(spec: ModelSpec, channels: list[str], controls: list[str], contr
     def model(design: Design, y=None, calib: Calibration | None = None):
         params = {s: numpyro.sample(s, d) for s, d in priors_now().items()}
         comp = components(params, design, spec)
-        numpyro.sample("y", dist.Normal(comp["mu"], params["sigma"]), obs=y)
+        if spec.likelihood == "student_t":
+            numpyro.sample("y", dist.StudentT(params["nu"], comp["mu"], params["sigma"]), obs=y)
+        else:
+            numpyro.sample("y", dist.Normal(comp["mu"], params["sigma"]), obs=y)
         if calib is not None and calib.lift_obs is not None:
             contrib = comp["channels"][:, calib.lift_channel]            # (T, n)
             modeled = jnp.sum(contrib.T * calib.lift_mask, axis=1)        # (n,)

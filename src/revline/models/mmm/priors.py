@@ -30,6 +30,9 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "gamma_control": {"dist": "Normal", "mu": 0.0, "sigma": 2.0},
     "gamma_fourier": {"dist": "Laplace", "mu": 0.0, "b": 1.0},
     "sigma": {"dist": "HalfNormal", "sigma": 2.0},
+    # Student-t degrees of freedom (likelihood="student_t"): Gamma(2, 0.1), Juarez & Steel's prior
+    # (mean 20, mode 10, room for heavy tails near 2-5 when a few big deals make a week)
+    "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
 }
 
 # distribution name -> (numpyro class, ordered parameter names as the user writes them)
