@@ -45,6 +45,8 @@ def _now() -> str:
 
 @dataclass
 class Job:
+    """One submitted operation: its parameters, whether it writes, its state and its result or error."""
+
     id: str
     op: str
     params: dict[str, Any]

@@ -27,6 +27,7 @@ from datetime import datetime
 from revline.api.event_loader import EventLoader
 from revline.api.jobs import TERMINAL, JobManager
 from revline.identity.incremental import assign_known
+from revline.store.rows import one_row, scalar
 from revline.store.transaction import transaction
 
 log = logging.getLogger("revline.live")
@@ -34,6 +35,8 @@ log = logging.getLogger("revline.live")
 
 @dataclass
 class LiveStats:
+    """Counters of the live pipeline since the server started (what the admin API reports)."""
+
     batches: int = 0
     touches: int = 0
     assigned: int = 0
@@ -44,6 +47,9 @@ class LiveStats:
 
 
 class LivePipeline:
+    """Runs the steps of the module docstring after every derivation batch, and queues the stitch
+    and attribute jobs from its own thread."""
+
     def __init__(self, loader: EventLoader, jobs: JobManager, *, restitch_seconds: float = 300.0,
                  tick: float = 0.5) -> None:
         self.loader = loader
@@ -69,8 +75,10 @@ class LivePipeline:
             self._thread.join(timeout=10)
 
     def _mark_now(self) -> object:
-        return self.loader.con.execute(
-            "SELECT max(received_at) FROM events WHERE source = 'collector'").fetchone()[0]
+        return scalar(
+            self.loader.con,
+            "SELECT max(received_at) FROM events WHERE source = 'collector'",
+        )
 
     def on_derived(self) -> None:
         """Step 1 (and the flags of steps 2 and 3) for the events collected since the last call:
@@ -82,12 +90,13 @@ class LivePipeline:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _live_ids AS SELECT message_id, received_at FROM events "
                 "WHERE source = 'collector' AND received_at >= ?", [self._mark])
-            n, mark = con.execute("SELECT count(*), max(received_at) FROM _live_ids").fetchone()
+            n, mark = one_row(con, "SELECT count(*), max(received_at) FROM _live_ids")
             if not n:
                 return
             with transaction(con):
                 assigned = assign_known(con, "_live_ids")
-            edges, backdated = con.execute(
+            edges, backdated = one_row(
+                con,
                 """
                 SELECT (SELECT count(*) FROM events WHERE type IN ('identify', 'alias', 'group')
                           AND source = 'collector' AND received_at >= ?
@@ -96,8 +105,9 @@ class LivePipeline:
                           WHERE t.touchpoint_id IN (SELECT message_id FROM _live_ids) AND t.account_id IS NOT NULL
                             AND EXISTS (SELECT 1 FROM milestones m WHERE m.account_id = t.account_id
                                           AND m.milestone IN ('opportunity', 'won') AND m.occurred_at >= t.occurred_at))
-                """, [self._mark]
-            ).fetchone()
+                """,
+                [self._mark],
+            )
             self._mark = mark
         except Exception:  # noqa: BLE001 - the touches stay as derived; the next full stitch assigns them
             log.exception("live assignment of collected touches failed")

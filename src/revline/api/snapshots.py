@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from revline.store.hub import snapshot_path
+from revline.store.rows import one_row
 from revline.store.snapshot import SnapshotInfo, write_snapshot
 
 log = logging.getLogger("revline.snapshot")
@@ -27,6 +28,9 @@ SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM touchpoints),
 
 
 class SnapshotKeeper:
+    """Refreshes the read copy (revline.store.snapshot) every `interval` seconds when the store changed,
+    or at once on `refresh()`, never two at a time."""
+
     def __init__(self, con: duckdb.DuckDBPyConnection, db_path: Path, write_lock: threading.RLock,
                  interval: float = 60.0) -> None:
         self.con = con
@@ -48,7 +52,7 @@ class SnapshotKeeper:
         with self.write_lock, self._lock:  # this order everywhere: a writer job calls refresh() holding write_lock
             cur = self.con.cursor()
             try:
-                fp = tuple(cur.execute(_FINGERPRINT).fetchone())
+                fp = one_row(cur, _FINGERPRINT)
             finally:
                 cur.close()
             self.last = write_snapshot(self.con, self.target, self.db_path)
@@ -59,7 +63,7 @@ class SnapshotKeeper:
     def refresh_if_changed(self) -> SnapshotInfo | None:
         cur = self.con.cursor()
         try:
-            fp = tuple(cur.execute(_FINGERPRINT).fetchone())
+            fp = one_row(cur, _FINGERPRINT)
         finally:
             cur.close()
         if fp == self._fingerprint and self.target.exists():

@@ -56,7 +56,7 @@ def _fmt(v: object) -> str:
             return "-"
         return f"{v:,.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3f}"
     if hasattr(v, "strftime"):
-        return v.strftime("%Y-%m-%d")  # type: ignore[union-attr]
+        return v.strftime("%Y-%m-%d")
     return "" if v is None else str(v)
 
 

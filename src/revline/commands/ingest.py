@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from revline.commands.options import DbOption
+from revline.store.rows import scalar
 
 
 
@@ -70,9 +71,9 @@ def register(app: typer.Typer) -> None:
 
         con = connect(db, read_only=True)
         where, params = ("WHERE source LIKE ?", [f"%{source}%"]) if source else ("", [])
-        total = con.execute(f"SELECT count(*) FROM quarantine {where}", params).fetchone()[0]
+        total = scalar(con, f"SELECT count(*) FROM quarantine {where}", params)  # noqa: S608 - a fixed WHERE; the source filter is bound
         rows = con.execute(
-            f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine {where} "
+            f"SELECT source, table_name, row_number, field, reason, raw FROM quarantine {where} "  # noqa: S608 - a fixed WHERE; the source filter and limit are bound
             f"ORDER BY source, row_number LIMIT ?", [*params, limit]
         ).fetchall()
         con.close()

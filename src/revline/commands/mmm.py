@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         label = outcome_col if csv is not None else outcome
         target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
-        params = {"out": absolute(target), "csv": absolute(csv), "date_col": date_col, "outcome_col": outcome_col,
+        params: dict[str, Any] = {"out": absolute(target), "csv": absolute(csv), "date_col": date_col, "outcome_col": outcome_col,
                   "channels": _split(channels) or None, "controls": _split(controls) or None, "outcome": outcome,
                   "revenue_type": revenue_type, "fast": fast, "svi_steps": svi_steps, "chains": chains,
                   "draws": draws, "tune": tune, "seed": seed, "lag_weeks": lag_weeks, "adstock": adstock,
@@ -126,8 +126,8 @@ def register(app: typer.Typer) -> None:
         for note in result.notes:
             console.print(f"[yellow]note:[/yellow] {note}")
         table = result.contributions
-        ident = result.identification
-        identified = dict(zip(ident["channel"], ident["identified"]))
+        ident = result.identification  # None only from a result that lacks it: nothing to flag then
+        identified = dict(zip(ident["channel"], ident["identified"])) if ident is not None else {}
         t = Table(title=f"Channel contribution to {label} (mean [94% HDI])")
         for col in ("channel", "spend", "contribution", "share", "ROI", "marginal ROI", "identified"):
             t.add_column(col, justify="left" if col == "channel" else "right")
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         console.print(t)
         console.print(f"channels' shares add up to {table['share'].sum():.1%} of the fitted {label}; "
                       "the rest is the baseline")
-        for message in identification_messages(ident):
+        for message in identification_messages(ident) if ident is not None else []:
             console.print(f"[yellow]note:[/yellow] {escape(message)}")
         info = result.run_info
         if result.diagnostics is not None:

@@ -7,6 +7,7 @@ store's journeys and inspect them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,7 +31,7 @@ def _fail(msg: str) -> None:
     raise typer.Exit(1)
 
 
-def _print_channels(df, title: str, extra: list[str] = ()) -> None:
+def _print_channels(df, title: str, extra: Sequence[str] = ()) -> None:
     from rich.table import Table
 
     table = Table(title=title)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from revline.identity.stitch import _norm
+from revline.store.rows import scalar
 
 
 def assign_known(con: duckdb.DuckDBPyConnection, ids_table: str) -> int:
@@ -31,10 +32,10 @@ def assign_known(con: duckdb.DuckDBPyConnection, ids_table: str) -> int:
         WHERE t.touchpoint_id IN (SELECT message_id FROM {ids_table}) AND t.person_id IS NULL
           AND coalesce(i1.person_id, i2.person_id) IS NOT NULL
         GROUP BY t.touchpoint_id
-        """
+        """  # noqa: S608 - ids_table is a caller's temp-table name; _norm is a fixed fragment
     )
     del found
-    n = con.execute("SELECT count(*) FROM _live_assign").fetchone()[0]
+    n = scalar(con, "SELECT count(*) FROM _live_assign")
     if n:
         con.execute(
             """

@@ -10,6 +10,7 @@ import pandas as pd
 
 from revline.attribution import run_models
 from revline.attribution.diagnose import conversion_problem, nothing_to_attribute
+from revline.attribution.eligibility import Scope
 from revline.vocabulary import ALL_REVENUE, ATTRIBUTED_REVENUE_TYPES, LEAD_MILESTONES, MILESTONES
 from revline.ops.fresh import stitch_if_stale
 from revline.ops.registry import Progress, no_progress
@@ -18,6 +19,8 @@ from revline.reports.tables import unattributed
 
 @dataclass(frozen=True)
 class AttributeResult:
+    """What an attribute operation wrote: its run ids, the unattributed summary and why runs are empty."""
+
     run_ids: list[str]
     summary: pd.DataFrame  # revline.reports.tables.unattributed of the runs written, without run_id
     empty_notes: list[str] = field(default_factory=list)  # why runs without conversions have none
@@ -30,7 +33,7 @@ def attribute(
     models: list[str] | None = None,
     milestones: list[str] | None = None,
     revenue_types: list[str] | None = None,
-    scope: str = "account",
+    scope: Scope = "account",
     lookback_days: float | None = None,
     weighted: bool = False,
     half_life_days: float = 7.0,

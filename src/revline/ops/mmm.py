@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
@@ -18,6 +18,8 @@ _SPEC, _SAMPLER = ModelSpec(), SamplerConfig()  # the defaults are the library's
 
 @dataclass(frozen=True)
 class MMMFitResult:
+    """A mix-model fit as the CLI and the admin API show it (tables, diagnostics, notes), and where it was saved."""
+
     label: str
     saved_to: str
     contributions: pd.DataFrame
@@ -31,7 +33,7 @@ class MMMFitResult:
 
 
 def _clean(value: Any) -> Any:
-    """numpy scalars and nested containers as plain Python (the result crosses JSON)."""
+    """NumPy scalars and nested containers as plain Python (the result crosses JSON)."""
     import numpy as np
 
     if isinstance(value, dict):
@@ -54,7 +56,7 @@ def fit(
     outcome_col: str = "y",
     channels: list[str] | None = None,
     controls: list[str] | None = None,
-    outcome: str = "pipeline",
+    outcome: Literal["pipeline", "revenue"] = "pipeline",
     revenue_type: str = "new_business",
     fast: bool = False,
     svi_steps: int = _SAMPLER.svi_steps,
@@ -63,8 +65,8 @@ def fit(
     tune: int = _SAMPLER.tune,
     seed: int = _SAMPLER.seed,
     lag_weeks: int = _SPEC.lag_weeks,
-    adstock: str = _SPEC.adstock,
-    saturation: str = _SPEC.saturation,
+    adstock: Literal["geometric", "delayed"] = _SPEC.adstock,
+    saturation: Literal["logistic", "hill"] = _SPEC.saturation,
     l_max: int = _SPEC.l_max,
     yearly_seasonality: int = _SPEC.yearly_seasonality,
     trend: bool = _SPEC.trend,

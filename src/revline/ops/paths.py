@@ -16,6 +16,8 @@ from revline.ops.registry import Progress, no_progress
 
 @dataclass(frozen=True)
 class PathsExport:
+    """The journeys as ChannelAttribution-style paths, or why there are none."""
+
     paths: pd.DataFrame  # path, total_conversions, total_conversion_value, total_null
     problem: str | None = None  # why there is nothing to export
     stitched: str | None = None  # why the store was stitched first (None: it was fresh)
@@ -23,6 +25,8 @@ class PathsExport:
 
 @dataclass(frozen=True)
 class PathsModelResult:
+    """One data-driven model (Markov or Shapley) fitted on a paths table: its per-channel result."""
+
     model: str
     table: pd.DataFrame  # one row per channel
     paths: int
@@ -39,6 +43,8 @@ def export(
     db: str | None = None,
     progress: Progress = no_progress,
 ) -> PathsExport:
+    """The store's journeys at `milestone` as paths (stitching a changed store first, unless
+    `no_stitch`); `problem` says why when no journey converts."""
     stitched = stitch_if_stale(con, no_stitch=no_stitch, db=db)
     progress(None, None, "exporting paths")
     df = export_paths(con, milestone, revenue_type, scope, lookback_days=lookback_days)

@@ -18,6 +18,8 @@ Progress = Callable[[int | None, int | None, str], None]
 
 @dataclass(frozen=True)
 class Operation:
+    """An operation a job may run: its function, and whether and how it writes the store."""
+
     name: str
     target: str  # "module:function"
     writes: str  # "always", "if_stale" (stitches a changed store first) or "never"
@@ -73,6 +75,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
 
 
 def get_operation(name: str) -> Operation:
+    """The registered operation `name`; ValueError naming the known ones otherwise."""
     try:
         return OPERATIONS[name]
     except KeyError:

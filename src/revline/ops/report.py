@@ -17,6 +17,8 @@ from revline.reports.tables import attribution_by, unattributed
 
 @dataclass(frozen=True)
 class ReportResult:
+    """A report table and its title, or what to run when there is nothing worth showing."""
+
     frame: pd.DataFrame
     title: str
     problem: str | None = None  # why there is nothing worth showing, and what to run
@@ -57,6 +59,8 @@ def report(
     db: str | None = None,
     progress: Progress = no_progress,
 ) -> ReportResult:
+    """Attribution (or ROI with `roi`) by channel, campaign or month for the given models, stitching
+    a changed store first unless `no_stitch`."""
     stitched = stitch_if_stale(con, no_stitch=no_stitch, db=db)
     if roi:
         if by not in ("channel", "campaign", "month"):

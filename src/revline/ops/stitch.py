@@ -15,6 +15,8 @@ from revline.ops.registry import Progress, no_progress
 
 @dataclass(frozen=True)
 class StitchResult:
+    """What a stitch did: the identity report, the milestone rows rebuilt and the events derived first."""
+
     report: StitchReport
     milestones: list[tuple[str, str, int]] = field(default_factory=list)  # (object, milestone, rows)
     derived: int = 0  # collected events derived now (a crashed server stored but never derived them)
@@ -23,6 +25,8 @@ class StitchResult:
 def stitch(
     con: duckdb.DuckDBPyConnection, *, free_mail: list[str] | None = None, progress: Progress = no_progress
 ) -> StitchResult:
+    """Derive the collected events still owed touchpoints, then stitch identities and rebuild
+    journeys and milestones."""
     progress(None, None, "Deriving touchpoints of collected events")
     derived = derive_owed(con)
     progress(None, None, "Stitching identities and building journeys and milestones")
