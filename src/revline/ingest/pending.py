@@ -25,6 +25,17 @@ def enqueue(con: duckdb.DuckDBPyConnection, message_ids: list[str]) -> None:
         con.execute(f"INSERT INTO {TABLE} SELECT unnest(?::VARCHAR[])", [message_ids])
 
 
+def enqueue_table(con: duckdb.DuckDBPyConnection, ids) -> None:
+    """`enqueue` for ids in an Arrow table (or anything DuckDB scans) whose first column is the
+    messageId: no Python strings on the way (a bound list of 20,000 ids took DuckDB 0.1-1 s)."""
+    if len(ids):
+        con.register("_rl_enqueue", ids)
+        try:
+            con.execute(f"INSERT INTO {TABLE} SELECT #1 FROM _rl_enqueue")  # noqa: S608 - TABLE is a constant
+        finally:
+            con.unregister("_rl_enqueue")
+
+
 def owed(con: duckdb.DuckDBPyConnection) -> int:
     """How many queued events wait for derivation."""
     return int(scalar(con, f"SELECT count(*) FROM {TABLE}"))  # noqa: S608 - TABLE is this module's constant
@@ -43,4 +54,4 @@ def derive_owed(con: duckdb.DuckDBPyConnection, *, channel_rules=None) -> int:
     return n
 
 
-__all__ = ["TABLE", "derive_owed", "enqueue", "owed"]
+__all__ = ["TABLE", "derive_owed", "enqueue", "enqueue_table", "owed"]
