@@ -52,9 +52,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVE_ARGS: list[str] = []  # extra `revline serve` options (--no-live)
+
+
 def start_server(db: Path, port: int, extra_env: dict | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "revline", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port),
-           "--write-key", WRITE_KEY, "--read-key", READ_KEY]
+           "--write-key", WRITE_KEY, "--read-key", READ_KEY, *SERVE_ARGS]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(extra_env or {})})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -212,7 +215,10 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=1, help="load-generator processes")
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--kill-after", type=float, default=None, help="seconds of load before SIGKILL (default seconds/4, max 10)")
+    ap.add_argument("--no-live", action="store_true", help="serve without the live pipeline (to measure its cost)")
     args = ap.parse_args()
+    if args.no_live:
+        SERVE_ARGS.append("--no-live")
     kill_after = args.kill_after or min(10.0, max(2.0, args.seconds / 4))
     ok = True
     with tempfile.TemporaryDirectory(prefix="revline-bench-") as tmp:

@@ -255,3 +255,68 @@ def test_snapshot_is_the_store_as_of_one_instant(tmp_path, fast):
     finally:
         snap.close()
     assert info.bytes == target.stat().st_size > 0
+
+
+# ------------------------------------------------------------------ schedules
+def test_schedule_file_is_checked_in_one_line(tmp_path):
+    from revline.api.schedules import ScheduleError, load_schedule
+
+    bad = tmp_path / "s.toml"
+    bad.write_text('[[run]]\nop = "drop_tables"\nevery = 5\n')
+    with pytest.raises(ScheduleError, match="unknown operation 'drop_tables'"):
+        load_schedule(bad)
+    bad.write_text('[[watch]]\npath = "nowhere"\n')
+    with pytest.raises(ScheduleError, match="does not exist"):
+        load_schedule(bad)
+    bad.write_text('[[run]]\nop = "attribute"\nevery = 5\nparams = { colour = "red" }\n')
+    with pytest.raises(ScheduleError, match="'colour'"):
+        load_schedule(bad)
+
+
+def test_scheduler_ingests_a_watched_folder_on_change_and_runs_ops_on_time(tmp_path):
+    from revline.api.jobs import JobManager
+    from revline.api.schedules import Scheduler, load_schedule
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    spend = exports / "ad_spend.csv"
+    header = "date,channel,campaign,spend,impressions,clicks,currency\n"
+    spend.write_text(header + "2026-01-05,paid_search,C1,100.0,10,1,USD\n")
+    config = tmp_path / "schedule.toml"
+    config.write_text('[[watch]]\npath = "exports"\nevery = 10\n\n'
+                      '[[run]]\nop = "report"\nevery = 30\nparams = { roi = true, models = ["linear"] }\n')
+    db = tmp_path / "sched.duckdb"
+    con = connect(db)
+    manager = JobManager(con, db, threading.RLock())
+    scheduler = Scheduler(manager, *load_schedule(config))
+
+    def settle(ids):
+        deadline = time.monotonic() + 60
+        while any(manager.get(i).status not in ("done", "failed", "cancelled") for i in ids):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return [manager.get(i) for i in ids]
+
+    def total_spend():
+        cur = con.cursor()
+        try:
+            return cur.execute("SELECT coalesce(sum(spend), 0) FROM spend").fetchone()[0]
+        finally:
+            cur.close()
+
+    try:
+        first = settle(scheduler.step(now=0.0))
+        assert [j.op for j in first] == ["ingest", "report"] and first[0].status == "done"
+        assert total_spend() == pytest.approx(100.0)
+        assert scheduler.step(now=5.0) == []  # nothing due
+        assert scheduler.step(now=11.0) == []  # due, but no file changed
+        spend.write_text(header + "2026-01-05,paid_search,C1,100.0,10,1,USD\n2026-01-06,email,C2,50.0,5,1,USD\n")
+        os.utime(spend, ns=(time.time_ns(), time.time_ns() + 10**9))
+        second = settle(scheduler.step(now=22.0))
+        assert [j.op for j in second] == ["ingest"] and second[0].status == "done"
+        assert total_spend() == pytest.approx(150.0)
+        third = settle(scheduler.step(now=31.0))
+        assert [j.op for j in third] == ["report"]
+    finally:
+        manager.close()
+        con.close()

@@ -23,6 +23,7 @@ from revline.api.event_loader import EventLoader
 from revline.api.jobs import JobManager
 from revline.api.live import LivePipeline
 from revline.api.keys import MIN_KEY_CHARS, ApiKeyError, same
+from revline.api.schedules import Scheduler, load_schedule
 from revline.api.snapshots import SnapshotKeeper
 from revline.store.hub import admin_key_path, uploads_dir
 
@@ -63,8 +64,9 @@ class Hub:
     """What the admin API needs: the key, the jobs and the snapshot keeper."""
 
     def __init__(self, con, db_path: Path, loader: EventLoader, admin_key: str | None,
-                 snapshot_seconds: float | None, live: bool) -> None:
+                 snapshot_seconds: float | None, live: bool, schedule: Path | None = None) -> None:
         self.db_path = db_path
+        planned = load_schedule(schedule) if schedule is not None else None  # a bad file fails before any thread
         self.admin_key, self.admin_key_generated = resolve_admin_key(db_path, admin_key)
         self.snapshots = SnapshotKeeper(con, db_path, loader.write_lock, snapshot_seconds) if snapshot_seconds else None
 
@@ -79,8 +81,13 @@ class Hub:
         self.live = LivePipeline(loader, self.jobs) if live else None
         if self.live is not None:
             self.live.start()
+        self.scheduler = Scheduler(self.jobs, *planned) if planned is not None else None
+        if self.scheduler is not None:
+            self.scheduler.start()
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.live is not None:
             self.live.stop()
         self.jobs.close()
@@ -182,8 +189,8 @@ async def upload(request: Request, name: str) -> dict[str, Any]:
 
 
 def install(app: FastAPI, con, db_path: Path, loader: EventLoader, admin_key: str | None = None,
-            snapshot_seconds: float | None = 60.0, live: bool = True) -> Hub:
+            snapshot_seconds: float | None = 60.0, live: bool = True, schedule: Path | None = None) -> Hub:
     """Create the hub on `app.state.hub` and mount /admin (one line in create_app)."""
-    app.state.hub = Hub(con, db_path, loader, admin_key, snapshot_seconds, live)
+    app.state.hub = Hub(con, db_path, loader, admin_key, snapshot_seconds, live, schedule)
     app.include_router(router)
     return app.state.hub

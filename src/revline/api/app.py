@@ -44,6 +44,8 @@ def create_app(
     warm: bool = True,
     admin_key: str | None = None,
     snapshot_seconds: float | None = None,
+    live: bool = True,
+    schedule: Path | None = None,
 ) -> FastAPI:
     """Open the store, replay the collector's log, and build the app (keys: see revline.api.keys).
 
@@ -51,7 +53,8 @@ def create_app(
     `derive`: derive touchpoints/identity links from collected events (revline.ingest.segment);
     `warm`: compute the dashboard's default views into the result cache in the background;
     `admin_key`, `snapshot_seconds`: the admin API and read snapshot (revline.api.admin; None: no
-    snapshot, which `revline serve` turns on).
+    snapshot, which `revline serve` turns on); `live`: the live pipeline (revline.api.live);
+    `schedule`: a schedule file (revline.api.schedules).
     """
     from revline.store import connect
 
@@ -88,7 +91,7 @@ def create_app(
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.include_router(read_api.router)
-    admin.install(app, con, db_path, collector.loader, admin_key, snapshot_seconds, live=derive)
+    admin.install(app, con, db_path, collector.loader, admin_key, snapshot_seconds, derive and live, schedule)
     dashboard.register(app)
     app.add_middleware(CollectorFirst, collector=collector)
     # outermost: size and time limits on every body before any route or auth runs (issue 20 D8)

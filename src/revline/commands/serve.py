@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -30,6 +31,11 @@ def register(app: typer.Typer) -> None:
         snapshot_seconds: Annotated[float, typer.Option("--snapshot-seconds", min=1.0,
                                                         help="Refresh the read snapshot at most this often "
                                                              "when collected events changed the store.")] = 60.0,
+        live: Annotated[bool, typer.Option("--live/--no-live", help="Put collected touches of known visitors "
+                                           "into their account's journey as they arrive.")] = True,
+        schedule: Annotated[Optional[Path], typer.Option("--schedule", exists=True, dir_okay=False,
+                                                         help="TOML file of watched folders and timed runs "
+                                                              "(see revline.api.schedules).")] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     ) -> None:
         """Serve the read API, the Segment-compatible collector (/v1/*) and the dashboard.
@@ -48,6 +54,7 @@ def register(app: typer.Typer) -> None:
 
         from revline.api.app import close_app, create_app
         from revline.api.keys import ApiKeyError
+        from revline.api.schedules import ScheduleError
         import os
         import signal
         from datetime import datetime, timezone
@@ -59,8 +66,8 @@ def register(app: typer.Typer) -> None:
         path = resolve_db_path(db)
         try:
             app = create_app(path, write_key=write_key, read_key=read_key, admin_key=admin_key,
-                             snapshot_seconds=snapshot_seconds)
-        except ApiKeyError as exc:
+                             snapshot_seconds=snapshot_seconds, live=live, schedule=schedule)
+        except (ApiKeyError, ScheduleError) as exc:
             typer.echo(f"revline: {exc}", err=True)
             raise typer.Exit(1) from None
         keys, collector = app.state.keys, app.state.collector
