@@ -341,6 +341,14 @@ def test_student_t_likelihood_is_a_heavy_tailed_option():
     assert isinstance(tr["y"]["fn"], dist.StudentT) and tr["nu"]["value"] > 0
     with pytest.raises(ValueError, match="likelihood"):
         ModelSpec(likelihood="poisson")
+    nb = ModelSpec(likelihood="negative_binomial", yearly_seasonality=1, trend=False)
+    sites = param_sites(nb, 2, 0, 2)
+    assert "concentration" in sites and "sigma" not in sites
+    counts = np.random.default_rng(1).poisson(5.0, 20).astype(np.float32)
+    tr = trace(seed(build_model(nb, ["a", "b"], [], target_scale=float(counts.max())), 0)).get_trace(
+        design, counts / counts.max())
+    assert isinstance(tr["y"]["fn"], dist.NegativeBinomial2)
+    np.testing.assert_array_equal(np.asarray(tr["y"]["value"]), counts)  # scored on the counts, not the scaled values
 
 
 # ---------------------------------------------------------------- can the data tell?

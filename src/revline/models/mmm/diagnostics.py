@@ -230,6 +230,9 @@ def predictive_checks(fit, hdi_prob: float = 0.94, n: int = PRIOR_DRAWS, seed: i
 
     def simulate(params: dict) -> np.ndarray:
         mu = component_draws(fit.spec, params, design)["mu"]
+        if fit.spec.likelihood == "negative_binomial":  # Gamma-Poisson mixture, in counts
+            c = np.asarray(params["concentration"], dtype=float).reshape(-1, 1)
+            return rng.poisson(rng.gamma(c, np.maximum(mu, 1e-12) * s / c)).astype(float)
         sigma = np.asarray(params["sigma"], dtype=float).reshape(-1, 1)
         if fit.spec.likelihood == "student_t":
             noise = rng.standard_t(np.asarray(params["nu"], dtype=float).reshape(-1, 1), mu.shape)

@@ -220,7 +220,7 @@ def fit(
     lift = lift_arrays(lift_tests, frame[roles.date_col], roles.channel_cols, scales.target) if lift_tests is not None else None
     roi = roi_arrays(roi_prior, roles.channel_cols, spend.sum(axis=0), scales.target) if roi_prior is not None else None
     calib = make_calibration(lift, roi)
-    model = build_model(spec, list(roles.channel_cols), list(roles.control_cols), scales.control)
+    model = build_model(spec, list(roles.channel_cols), list(roles.control_cols), scales.control, scales.target)
     y_s = jax.numpy.asarray(y / scales.target, dtype=jax.numpy.float32)
     started = time.perf_counter()
     run_info: dict = {"seed": seed, "method": method}

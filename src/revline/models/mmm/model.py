@@ -187,14 +187,20 @@ def param_sites(spec: ModelSpec, n_channels: int, n_controls: int, n_fourier: in
         sites["gamma_fourier"] = n_fourier
     if spec.trend:
         sites["trend"] = None
-    sites["sigma"] = None
+    if spec.likelihood == "negative_binomial":
+        sites["concentration"] = None
+    else:
+        sites["sigma"] = None
     if spec.likelihood == "student_t":
         sites["nu"] = None
     return sites
 
 
-def build_model(spec: ModelSpec, channels: list[str], controls: list[str], control_scale=None):
+def build_model(spec: ModelSpec, channels: list[str], controls: list[str], control_scale=None, target_scale=1.0):
     """Return the NumPyro model function `model(design, y=None, calib=None)`.
+
+    `target_scale` (max|y|) turns the scaled mean back into counts for the negative-binomial
+    likelihood (a count outcome such as opportunities created per week).
 
     `control_scale` (max|control|) stretches the control prior so the draws live on the
     scaled controls of `make_design` while the prior stays the user's, on raw units."""
@@ -220,7 +226,11 @@ def build_model(spec: ModelSpec, channels: list[str], controls: list[str], contr
     def model(design: Design, y=None, calib: Calibration | None = None):
         params = {s: numpyro.sample(s, d) for s, d in priors_now().items()}
         comp = components(params, design, spec)
-        if spec.likelihood == "student_t":
+        if spec.likelihood == "negative_binomial":
+            counts = None if y is None else jnp.round(y * target_scale)
+            numpyro.sample("y", dist.NegativeBinomial2(comp["mu"] * target_scale + 1e-6, params["concentration"]),
+                           obs=counts)
+        elif spec.likelihood == "student_t":
             numpyro.sample("y", dist.StudentT(params["nu"], comp["mu"], params["sigma"]), obs=y)
         else:
             numpyro.sample("y", dist.Normal(comp["mu"], params["sigma"]), obs=y)

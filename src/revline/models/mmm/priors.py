@@ -33,6 +33,9 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     # Student-t degrees of freedom (likelihood="student_t"): Gamma(2, 0.1), Juarez & Steel's prior
     # (mean 20, mode 10, room for heavy tails near 2-5 when a few big deals make a week)
     "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
+    # negative-binomial concentration (likelihood="negative_binomial"): variance = mean + mean^2 / c;
+    # Gamma(2, 0.1) leaves room from strongly over-dispersed (c ~ 1) to nearly Poisson (c ~ 50)
+    "concentration": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
 }
 
 # distribution name -> (numpyro class, ordered parameter names as the user writes them)

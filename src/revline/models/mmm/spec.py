@@ -33,7 +33,7 @@ class ModelSpec:
     trend: bool = True
     priors: dict[str, Any] = field(default_factory=dict)
     baseline: Literal["additive", "multiplicative"] = "additive"
-    likelihood: Literal["normal", "student_t"] = "normal"
+    likelihood: Literal["normal", "student_t", "negative_binomial"] = "normal"
 
     def __post_init__(self) -> None:
         if self.adstock not in ("geometric", "delayed"):
@@ -42,8 +42,8 @@ class ModelSpec:
             raise ValueError(f"saturation must be 'logistic' or 'hill', got {self.saturation!r}")
         if self.baseline not in ("additive", "multiplicative"):
             raise ValueError(f"baseline must be 'additive' or 'multiplicative', got {self.baseline!r}")
-        if self.likelihood not in ("normal", "student_t"):
-            raise ValueError(f"likelihood must be 'normal' or 'student_t', got {self.likelihood!r}")
+        if self.likelihood not in ("normal", "student_t", "negative_binomial"):
+            raise ValueError(f"likelihood must be 'normal', 'student_t' or 'negative_binomial', got {self.likelihood!r}")
         if self.l_max < 1 or self.lag_weeks < 0 or self.yearly_seasonality < 0:
             raise ValueError("l_max must be >= 1, lag_weeks and yearly_seasonality >= 0")
         if self.priors:
