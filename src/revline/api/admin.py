@@ -9,6 +9,7 @@ send its work to the server (see revline.store.hub and revline.commands._hub).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -96,6 +97,7 @@ class Hub:
 
 
 def require_admin_key(request: Request) -> None:
+    """Every /admin route depends on this: 401 unless the request carries the admin key as a bearer token."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not same(token.strip(), request.app.state.hub.admin_key):
         raise HTTPException(401, "missing or invalid admin key", headers={"WWW-Authenticate": "Bearer"})
@@ -117,6 +119,7 @@ def _job_or_404(request: Request, job_id: str):
 
 @router.get("/ping", summary="Who holds the store")
 def ping(request: Request) -> dict[str, Any]:
+    """The process holding the store, its live-pipeline counters and its last snapshot."""
     hub = _hub(request)
     snap = hub.snapshots.last if hub.snapshots is not None else None
     return {"pid": os.getpid(), "db": str(hub.db_path),
@@ -128,6 +131,7 @@ def ping(request: Request) -> dict[str, Any]:
 @router.post("/jobs", status_code=202, summary="Submit a job: {op, params}")
 def submit(request: Request, op: Annotated[str, Body(max_length=64)],
            params: Annotated[dict[str, Any], Body()] = {}) -> dict[str, Any]:  # noqa: B006 - FastAPI copies it
+    """Queue operation `op` with `params` (checked against its signature first: 422 when they do not fit)."""
     try:
         job = _hub(request).jobs.submit(op, params)
     except ValueError as exc:
@@ -137,19 +141,20 @@ def submit(request: Request, op: Annotated[str, Body(max_length=64)],
 
 @router.get("/jobs", summary="Jobs, newest first")
 def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """The latest jobs, newest first, without their log lines."""
     jobs = list(_hub(request).jobs.jobs.values())[::-1][:limit]
     return {"jobs": [j.public(len(j.logs)) | {"logs": []} for j in jobs]}
 
 
 @router.get("/jobs/{job_id}", summary="A job's status, progress and log lines from `logs_since`")
 def job_status(request: Request, job_id: str, logs_since: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """One job: status, progress, and its log lines from `logs_since` on."""
     return _job_or_404(request, job_id).public(logs_since)
 
 
 @router.get("/jobs/{job_id}/result", summary="A finished job's result (revline.ops.codec JSON)")
 def job_result(request: Request, job_id: str) -> Response:
-    import json
-
+    """The result of a finished job; 409 while it is not done, 410 when a restart dropped it."""
     job = _job_or_404(request, job_id)
     if job.status != "done":
         raise HTTPException(409, f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""))
@@ -162,8 +167,12 @@ def job_result(request: Request, job_id: str) -> Response:
 
 @router.delete("/jobs/{job_id}", summary="Cancel a job (a running one rolls back)")
 def cancel(request: Request, job_id: str) -> dict[str, Any]:
+    """Cancel a job: a queued one is dropped, a running one is interrupted and rolls back."""
     _job_or_404(request, job_id)
-    return _hub(request).jobs.cancel(job_id).public()
+    job = _hub(request).jobs.cancel(job_id)
+    if job is None:  # gone between the two calls
+        raise HTTPException(404, f"no job {job_id}")
+    return job.public()
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -171,6 +180,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 @router.put("/uploads/{name}", summary="Upload a file (raw body) for an ingest job; returns its server path")
 async def upload(request: Request, name: str) -> dict[str, Any]:
+    """Store the raw body as a file for an ingest job (at most MAX_UPLOAD_BYTES); returns its server path."""
     if not _NAME.fullmatch(name) or ".." in name:
         raise HTTPException(422, "file name: letters, digits, '.', '_' and '-' only")
     folder = uploads_dir(_hub(request).db_path) / secrets.token_hex(8)

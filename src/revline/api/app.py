@@ -7,19 +7,23 @@ allows one writer), with the collector's loader thread and the read queries shar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from revline.api import admin, dashboard, openapi_doc, read_api, result_cache
+from revline.api import admin, dashboard, openapi_doc, queries, read_api, result_cache
 from revline.api.result_cache import ResultCache
 from revline.api.collector import Collector, CollectorFirst
 from revline.api.keys import resolve_keys
 from revline.api.limits import BodyLimits
+from revline.api.read_api import cached_call
 from revline.api.wal import wal_dir_for
+from revline.store import connect
 
 DESCRIPTION = """Read API, Segment-compatible collector and dashboard of a revline store.
 
@@ -56,8 +60,6 @@ def create_app(
     snapshot, which `revline serve` turns on); `live`: the live pipeline (revline.api.live);
     `schedule`: a schedule file (revline.api.schedules).
     """
-    from revline.store import connect
-
     db_path = Path(db)
     con = connect(db_path)
     try:
@@ -102,12 +104,10 @@ def create_app(
 
 def _dashboard_views(con) -> list:
     """What the dashboard asks for first, per model with a `won` run (the default model first)."""
-    from revline.api import queries
-    from revline.api.read_api import cached_call
-
     models = sorted({m for (m,) in con.execute("SELECT DISTINCT model FROM attribution_runs WHERE milestone = 'won'").fetchall()},
                     key=lambda m: (m != "linear", m))
-    views = [("funnel", queries.funnel, {"revenue_type": "new_business", "start": None, "end": None})]
+    views: list[tuple[str, Callable[..., dict[str, Any]], dict[str, Any]]] = [
+        ("funnel", queries.funnel, {"revenue_type": "new_business", "start": None, "end": None})]
     for m in models:
         views += [("kpis", queries.kpis, {"model": m, "start": None, "end": None}),
                   ("attribution", queries.attribution, {"model": m, "milestone": "won", "revenue_type": None,

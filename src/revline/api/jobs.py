@@ -128,12 +128,12 @@ class JobManager:
         return interrupted
 
     def _persist(self) -> None:
-        with self._lock:
+        with self._lock:  # the write too: two threads sharing the .tmp name raced to os.replace it
             jobs = list(self.jobs.values())[-KEEP_JOBS:]
             data = json.dumps([asdict(j) for j in jobs], default=str)
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        tmp.write_text(data)
-        os.replace(tmp, self.state_file)
+            tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+            tmp.write_text(data)
+            os.replace(tmp, self.state_file)
 
     # -- API --
     def submit(self, op_name: str, params: dict[str, Any]) -> Job:

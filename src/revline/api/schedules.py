@@ -41,6 +41,8 @@ class ScheduleError(ValueError):
 
 @dataclass
 class Watch:
+    """A `[[watch]]` entry: the folder, how often to look, and the files' sizes and times last seen."""
+
     path: Path
     every: float = 60.0
     fmt: str = "auto"
@@ -51,6 +53,8 @@ class Watch:
 
 @dataclass
 class Run:
+    """A `[[run]]` entry: the operation, its parameters and how often it runs."""
+
     op: str
     every: float
     params: dict[str, Any]

@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
                                 access_log=False, backlog=2048, timeout_keep_alive=5,
                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS, h11_max_incomplete_event_size=64 * 1024)
         server = uvicorn.Server(config)
-        local = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+        local = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)  # noqa: S104 - a comparison, not a bind
         write_advert(path, Advert(url=f"http://{local}:{port}", pid=os.getpid(),
                                   admin_key_file=str(admin_key_path(path)), snapshot=str(snapshot_path(path)),
                                   started_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
