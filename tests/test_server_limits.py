@@ -256,3 +256,23 @@ def test_a_streamed_upload_route_passes_big_bodies_through_unbuffered():
     limits.deadlines = ReadDeadlines(0.3)
     status, body, _ = _run_asgi(limits, up, [b"x" * 10], pause=30)
     assert status == 408 and b"stalled" in body
+
+
+def test_the_admin_upload_route_takes_files_over_the_general_limit(tmp_path):
+    """The 1 MB limit must not cut the admin API's uploads (they stream, after the admin key)."""
+    from fastapi.testclient import TestClient
+
+    from revline.api.app import close_app, create_app
+
+    admin = "a" * 24
+    app = create_app(tmp_path / "s.duckdb", write_key=API_WRITE_KEY, read_key=API_READ_KEY, warm=False, admin_key=admin)
+    big = b"date,channel,spend\n" + b"2026-01-01,google,1.00\n" * 100_000  # 2.3 MB
+    try:
+        with TestClient(app) as client:
+            r = client.put("/admin/uploads/spend.csv", content=big, headers={"Authorization": f"Bearer {admin}"})
+            assert r.status_code == 200 and r.json()["bytes"] == len(big)
+            assert client.put("/admin/uploads/spend.csv", content=big,
+                              headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert client.post("/login", content=b"key=" + b"x" * len(big)).status_code == 413
+    finally:
+        close_app(app)
