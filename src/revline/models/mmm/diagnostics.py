@@ -3,9 +3,16 @@
 Why not ArviZ: importing it pulls in matplotlib and costs ~2 s, more than a whole warm NUTS fit
 of a mix model. These are ports of ArviZ 0.23's `rhat(method="rank")` and `ess(method="bulk")`
 (tests/test_mmm.py checks them against ArviZ to float precision).
+
+Also what a fit's reader must be told (issue #19): which channels the data cannot pin down
+(`identification`, with the experiment that would), convergence warnings with advice, and the
+prior and posterior predictive checks. Priors are drawn in NumPy, not NumPyro (see
+`priors.sample_prior`): these run after every CLI fit and must cost well under a second.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -246,7 +253,7 @@ def predictive_checks(fit, hdi_prob: float = 0.94, n: int = PRIOR_DRAWS, seed: i
     prior_lo, prior_hi = np.quantile(prior_y, [q, 1 - q])
     lo, hi = hdi(post_y, hdi_prob)
     inside = (lo <= y) & (y <= hi)
-    out = {
+    out: dict[str, Any] = {
         "observed_min": float(y.min()), "observed_max": float(y.max()),
         "prior_low": float(prior_lo), "prior_high": float(prior_hi),
         "prior_covers_observed": bool(prior_lo <= y.min() and y.max() <= prior_hi),
@@ -256,7 +263,7 @@ def predictive_checks(fit, hdi_prob: float = 0.94, n: int = PRIOR_DRAWS, seed: i
         "posterior_total_high": float(np.quantile(post_y.sum(axis=1), 1 - q)),
         "observed_total": float(y.sum()),
     }
-    warnings = []
+    warnings: list[str] = []
     if not out["prior_covers_observed"]:
         warnings.append(f"the priors cannot produce the observed outcome (observed {y.min():,.0f} to {y.max():,.0f}, "
                         f"prior predictive {prior_lo:,.0f} to {prior_hi:,.0f}): widen the priors (--priors FILE)")
