@@ -9,6 +9,8 @@ import typer
 
 from revline.commands.options import DbOption
 
+# The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""

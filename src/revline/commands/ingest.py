@@ -10,6 +10,8 @@ import typer
 from revline.commands.options import DbOption
 from revline.store.rows import scalar
 
+# The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
+
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,8 @@ import typer
 
 from revline.commands.options import DbOption
 
+# The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
+
 
 _MARKERS = {
     "first_touch": "◆ first touch", "lead": "● lead", "mql": "● MQL", "sql": "● SQL",

@@ -12,6 +12,8 @@ import typer
 from revline.commands.options import DbOption
 from revline.models.mmm.spec import ModelSpec, SamplerConfig
 
+# The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
+
 _SPEC, _SAMPLER = ModelSpec(), SamplerConfig()  # the CLI's defaults are the library's
 
 FitDirOpt = Annotated[Optional[Path], typer.Option("--fit-dir", help="Saved fit (default: <store folder>/mmm/<outcome>).")]

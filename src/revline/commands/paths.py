@@ -16,6 +16,8 @@ from rich.console import Console
 
 from revline.commands.options import DbOption
 
+# The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
+
 console = Console()
 
 SepOption = Annotated[str, typer.Option("--sep", help="Separator between channels in the path column.")]

@@ -10,6 +10,8 @@ import typer
 
 from revline.commands.options import DbOption
 
+# The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
+
 # open requests get this long to finish when the server is stopped ($REVLINE_SHUTDOWN_SECONDS)
 SHUTDOWN_SECONDS = int(os.environ.get("REVLINE_SHUTDOWN_SECONDS") or 10)
 

@@ -9,7 +9,10 @@ import duckdb
 import pandas as pd
 
 from revline.attribution.diagnose import nothing_to_attribute
+from revline.attribution.heuristics import heuristic_models
+from revline.attribution.markov import markov_model
 from revline.attribution.paths import export_paths
+from revline.attribution.shapley import shapley_model
 from revline.ops.fresh import stitch_if_stale
 from revline.ops.registry import Progress, no_progress
 
@@ -77,16 +80,10 @@ def model(
     df = exported.paths
     progress(None, None, f"fitting {model} on {len(df):,} paths")
     if model == "markov":
-        from revline.attribution.markov import markov_model
-
         res = markov_model(df, order=order)
         table = res["result"].merge(res["removal_effects"], on="channel_name")
     elif model == "shapley":
-        from revline.attribution.shapley import shapley_model
-
         table = shapley_model(df)["result"]
     else:
-        from revline.attribution.heuristics import heuristic_models
-
         table = heuristic_models(df)
     return PathsModelResult(model, table.reset_index(drop=True), len(df))
