@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from revline.store.transaction import atomic
+
 Progress = Callable[[int | None, int | None, str], None]
 """`progress(done, total, label)`: done/total may be None while the amount of work is unknown."""
 
@@ -43,8 +45,6 @@ class Operation:
     def run(self, con: Any, params: dict[str, Any], progress: Progress) -> Any:
         """Call the operation, as one transaction when it is `atomic`."""
         if self.atomic and con is not None:
-            from revline.store.transaction import atomic
-
             with atomic(con):
                 return self.function(con, progress=progress, **params)
         return self.function(con if self.store else None, progress=progress, **params)
