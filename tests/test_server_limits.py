@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from typer.testing import CliRunner
@@ -50,7 +51,9 @@ def _run_asgi(app, scope_extra: dict, chunks: list[bytes], pause: float = 0.0):
         scope = {"type": "http", "method": "POST", "path": "/login", "headers": [], **scope_extra}
         await (app or BodyLimits(inner))(scope, receive, send)
 
-    asyncio.run(main())
+    # In its own thread: a browser test in the same worker may leave an event loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, main()).result()
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"), reached
 

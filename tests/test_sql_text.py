@@ -37,14 +37,14 @@ def test_the_pattern_finds_both_quoting_copies():
     assert not _QUOTING_COPY.search("""s.replace("'", "")""")
 
 
-@given(st.text())
+@given(st.text(st.characters(blacklist_categories=("Cs",))))
 def test_lit_round_trips_any_text(text):
     assert duckdb.connect().execute(f"SELECT {lit(text)}").fetchone()[0] == text
 
 
-@given(st.text(st.characters(blacklist_characters="\x00"), min_size=1))
+@given(st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1))
 def test_ident_round_trips_any_name(name):
-    # (a NUL byte cannot be part of a DuckDB identifier at all)
+    # (a NUL byte cannot be part of a DuckDB identifier at all; a lone surrogate is not UTF-8)
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t ({ident(name)} INTEGER)")
     assert [r[0] for r in con.execute("DESCRIBE t").fetchall()] == [name]
