@@ -142,8 +142,8 @@ def test_admin_api_needs_its_own_key(app_client):
     client, db = app_client
     for key in (None, "hub-unit-read-key-00", "hub-unit-write-key-0"):
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        assert client.get("/admin/jobs", headers=headers).status_code == 401
-    assert client.get("/admin/jobs", headers={"Authorization": "Bearer hub-unit-admin-key-0"}).status_code == 200
+        assert client.get("/admin/queue", headers=headers).status_code == 401
+    assert client.get("/admin/queue", headers={"Authorization": "Bearer hub-unit-admin-key-0"}).status_code == 200
     key_file = db.with_name(db.name + ".admin-key")
     assert key_file.read_text().strip() == "hub-unit-admin-key-0"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

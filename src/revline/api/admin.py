@@ -15,14 +15,16 @@ import re
 import secrets
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.responses import Response
 
 from revline.api.event_loader import EventLoader
 from revline.api.jobs import JobManager
 from revline.api.live import LivePipeline
+from revline.api.responses import ErrorResponse
 from revline.api.keys import MIN_KEY_CHARS, ApiKeyError, same
 from revline.api.schedules import Scheduler, load_schedule
 from revline.api.snapshots import SnapshotKeeper
@@ -96,14 +98,25 @@ class Hub:
             self.snapshots.stop()
 
 
-def require_admin_key(request: Request) -> None:
+_bearer = HTTPBearer(auto_error=False, scheme_name="adminKeyBearer", description="The admin key as a bearer token.")
+
+
+def require_admin_key(
+    request: Request, _b: Annotated[Optional[HTTPAuthorizationCredentials], Security(_bearer)] = None
+) -> None:
     """Every /admin route depends on this: 401 unless the request carries the admin key as a bearer token."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not same(token.strip(), request.app.state.hub.admin_key):
         raise HTTPException(401, "missing or invalid admin key", headers={"WWW-Authenticate": "Bearer"})
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)])
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin_key)],
+    responses={400: {"model": ErrorResponse, "description": "A body that is not JSON"},
+               401: {"model": ErrorResponse, "description": "Missing or invalid admin key"},
+               422: {"model": ErrorResponse, "description": "Invalid parameters"}},
+)
+_NO_JOB = {404: {"model": ErrorResponse, "description": "No such job"}}
 
 
 def _hub(request: Request) -> Hub:
@@ -139,20 +152,22 @@ def submit(request: Request, op: Annotated[str, Body(max_length=64)],
     return job.public()
 
 
-@router.get("/jobs", summary="Jobs, newest first")
+@router.get("/queue", summary="Jobs, newest first")
 def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     """The latest jobs, newest first, without their log lines."""
     jobs = list(_hub(request).jobs.jobs.values())[::-1][:limit]
     return {"jobs": [j.public(len(j.logs)) | {"logs": []} for j in jobs]}
 
 
-@router.get("/jobs/{job_id}", summary="A job's status, progress and log lines from `logs_since`")
+@router.get("/jobs/{job_id}", responses=_NO_JOB, summary="A job's status, progress and log lines from `logs_since`")
 def job_status(request: Request, job_id: str, logs_since: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     """One job: status, progress, and its log lines from `logs_since` on."""
     return _job_or_404(request, job_id).public(logs_since)
 
 
-@router.get("/jobs/{job_id}/result", summary="A finished job's result (revline.ops.codec JSON)")
+@router.get("/jobs/{job_id}/result", summary="A finished job's result (revline.ops.codec JSON)", responses={
+    **_NO_JOB, 409: {"model": ErrorResponse, "description": "The job has not finished, or failed"},
+    410: {"model": ErrorResponse, "description": "The result was not kept across a restart"}})
 def job_result(request: Request, job_id: str) -> Response:
     """The result of a finished job; 409 while it is not done, 410 when a restart dropped it."""
     job = _job_or_404(request, job_id)
@@ -165,7 +180,7 @@ def job_result(request: Request, job_id: str) -> Response:
     return Response(json.dumps({"id": job_id, "op": job.op, "result": result}), media_type="application/json")
 
 
-@router.delete("/jobs/{job_id}", summary="Cancel a job (a running one rolls back)")
+@router.post("/jobs/{job_id}/cancel", responses=_NO_JOB, summary="Cancel a job (a running one rolls back)")
 def cancel(request: Request, job_id: str) -> dict[str, Any]:
     """Cancel a job: a queued one is dropped, a running one is interrupted and rolls back."""
     _job_or_404(request, job_id)
@@ -178,7 +193,8 @@ def cancel(request: Request, job_id: str) -> dict[str, Any]:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
-@router.put("/uploads/{name}", summary="Upload a file (raw body) for an ingest job; returns its server path")
+@router.put("/uploads/{name}", responses={413: {"model": ErrorResponse, "description": "Upload too large"}},
+            summary="Upload a file (raw body) for an ingest job; returns its server path")
 async def upload(request: Request, name: str) -> dict[str, Any]:
     """Store the raw body as a file for an ingest job (at most MAX_UPLOAD_BYTES); returns its server path."""
     if not _NAME.fullmatch(name) or ".." in name:

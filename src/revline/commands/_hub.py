@@ -108,7 +108,7 @@ def run_remote(server: Server, name: str, params: dict[str, Any], progress: Prog
                 break
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
-        server.call("DELETE", f"/admin/jobs/{job_id}")
+        server.call("POST", f"/admin/jobs/{job_id}/cancel")
         raise
     if job["status"] != "done":
         raise RemoteJobError(job["error"] or job["status"], job.get("error_type"))
