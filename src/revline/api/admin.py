@@ -116,7 +116,7 @@ router = APIRouter(
                401: {"model": ErrorResponse, "description": "Missing or invalid admin key"},
                422: {"model": ErrorResponse, "description": "Invalid parameters"}},
 )
-_NO_JOB = {404: {"model": ErrorResponse, "description": "No such job"}}
+_NO_JOB: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such job"}}
 
 
 def _hub(request: Request) -> Hub:
