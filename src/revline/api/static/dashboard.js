@@ -118,8 +118,16 @@ async function searchAccounts() {
   }));
 }
 
-async function openJourney(accountId) {
-  const j = await api(`accounts/${encodeURIComponent(accountId)}/journey`);
+// The open journey follows the live pipeline: while it is shown (and the tab is visible) the panel
+// re-reads its account's journey every JOURNEY_POLL_MS (one small indexed query per tick, never two
+// at once) and redraws only when the events changed, so a new collector touch appears by itself.
+const JOURNEY_POLL_MS = 3000;
+const journey = { accountId: null, signature: null, timer: null, busy: false };
+
+// any change of the account or its events (a new touch, a re-stitched person) redraws
+const journeySignature = (j) => JSON.stringify(j);
+
+function renderJourney(j) {
   $("journey-title").textContent = `${j.account.name || j.account.account_id} (${j.account.account_id})`;
   const touches = j.events.filter((e) => e.kind === "touch");
   const stages = j.events.filter((e) => e.kind === "stage");
@@ -131,7 +139,50 @@ async function openJourney(accountId) {
   ], layout({ yaxis: { type: "category" } }), config);
   const count = $("journey-count");
   count.dataset.value = String(j.events.length);
+  count.dataset.touches = String(touches.length);
   count.textContent = `${touches.length} touches, ${stages.length} stage changes`;
+  // the latest touches as text, newest first (by time, then by their order in the journey)
+  const latest = touches.map((e, i) => [e, i]).sort((a, b) =>
+    (a[0].occurred_at < b[0].occurred_at ? 1 : a[0].occurred_at > b[0].occurred_at ? -1 : b[1] - a[1])).slice(0, 5);
+  $("journey-touches").replaceChildren(...latest.map(([e]) => {
+    const li = document.createElement("li");
+    li.dataset.ref = e.ref || "";
+    li.textContent = [e.occurred_at.replace("T", " ").slice(0, 19), e.label, e.channel || "no channel",
+      e.campaign_id || "no campaign"].join(" · ");
+    return li;
+  }));
+}
+
+function journeyChecked(text) { $("journey-live").textContent = text || `live · checked ${new Date().toLocaleTimeString()}`; }
+
+async function pollJourney() {
+  if (journey.busy || journey.accountId === null || document.hidden) return;
+  const accountId = journey.accountId;
+  journey.busy = true;
+  try {
+    const j = await api(`accounts/${encodeURIComponent(accountId)}/journey`);
+    if (accountId !== journey.accountId) return;  // another account was opened meanwhile
+    const signature = journeySignature(j);
+    if (signature !== journey.signature) { journey.signature = signature; renderJourney(j); }
+    journeyChecked();
+  } catch (err) {
+    if (accountId === journey.accountId) journeyChecked(`not refreshed: ${String(err.message || err)}`);
+  } finally {
+    journey.busy = false;
+  }
+}
+
+async function openJourney(accountId) {
+  clearInterval(journey.timer);
+  journey.timer = null;
+  journey.accountId = accountId;
+  journey.signature = null;
+  const j = await api(`accounts/${encodeURIComponent(accountId)}/journey`);
+  if (accountId !== journey.accountId) return;  // a later click won
+  journey.signature = journeySignature(j);
+  renderJourney(j);
+  journeyChecked();
+  journey.timer = setInterval(pollJourney, JOURNEY_POLL_MS);
 }
 
 async function loadModels() {
