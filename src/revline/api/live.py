@@ -8,7 +8,12 @@ for the events collected since the previous batch:
 2. when the batch carries identify, alias or group calls (new graph edges, which can merge or
    move persons), a full `stitch` job is queued, at most once per `restitch_seconds`;
 3. when a newly assigned touch precedes an existing conversion of its account (a backdated
-   event), the credit of that conversion may change: an `attribute` job is queued (same bound).
+   event), the credit of that conversion may change: the existing rule-model runs are brought up
+   to date for those accounts only (`revline.attribution.runner.refresh_accounts`, one
+   transaction, from this module's thread under the loader's write lock, never while a stitch
+   or attribute job is queued or running). Runs it cannot refresh (custom weights, data-driven
+   models) are left to their own `attribute` job; a refresh that fails queues a full `attribute`
+   job instead (same bound as stitch).
    Touches after every conversion of their account (the normal live case) change no credit.
 
 A timer asks the loader to derive pending events once `derive_seconds` have passed, so a lone
@@ -26,6 +31,7 @@ from datetime import datetime
 
 from revline.api.event_loader import EventLoader
 from revline.api.jobs import TERMINAL, JobManager
+from revline.attribution.runner import refresh_accounts
 from revline.identity.incremental import assign_known
 from revline.store.rows import one_row, scalar
 from revline.store.transaction import transaction
@@ -44,6 +50,11 @@ class LiveStats:
     last_seconds: float = 0.0
     stitch_jobs: int = 0
     attribute_jobs: int = 0
+    refreshes: int = 0  # incremental attribution refreshes (step 3)
+    refreshed_accounts: int = 0
+    refreshed_conversions: int = 0  # summed over the runs rewritten
+    last_refresh_seconds: float = 0.0
+    skipped_runs: int = 0  # runs the last refresh left (custom weights, data-driven models)
 
 
 class LivePipeline:
@@ -60,6 +71,7 @@ class LivePipeline:
         self._want = {"stitch": False, "attribute": False}
         self._last_submit = {"stitch": 0.0, "attribute": 0.0}
         self._job_ids: dict[str, str] = {}
+        self._accounts: set[str] = set()  # accounts with backdated touches, awaiting step 3
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="revline-live", daemon=True)
         with loader.write_lock:
@@ -95,19 +107,19 @@ class LivePipeline:
                 return
             with transaction(con):
                 assigned = assign_known(con, "_live_ids")
-            edges, backdated = one_row(
+            (edges,) = one_row(
                 con,
-                """
-                SELECT (SELECT count(*) FROM events WHERE type IN ('identify', 'alias', 'group')
-                          AND source = 'collector' AND received_at >= ?
-                          AND message_id IN (SELECT message_id FROM _live_ids)),
-                       (SELECT count(*) FROM touchpoints t
-                          WHERE t.touchpoint_id IN (SELECT message_id FROM _live_ids) AND t.account_id IS NOT NULL
-                            AND EXISTS (SELECT 1 FROM milestones m WHERE m.account_id = t.account_id
-                                          AND m.milestone IN ('opportunity', 'won') AND m.occurred_at >= t.occurred_at))
-                """,
+                "SELECT count(*) FROM events WHERE type IN ('identify', 'alias', 'group') AND source = 'collector' "
+                "AND received_at >= ? AND message_id IN (SELECT message_id FROM _live_ids)",
                 [self._mark],
             )
+            backdated = {a for (a,) in con.execute(
+                """
+                SELECT DISTINCT t.account_id FROM touchpoints t
+                WHERE t.touchpoint_id IN (SELECT message_id FROM _live_ids) AND t.account_id IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM milestones m WHERE m.account_id = t.account_id
+                                AND m.milestone IN ('opportunity', 'won') AND m.occurred_at >= t.occurred_at)
+                """).fetchall()}
             self._mark = mark
         except Exception:  # noqa: BLE001 - the touches stay as derived; the next full stitch assigns them
             log.exception("live assignment of collected touches failed")
@@ -115,7 +127,7 @@ class LivePipeline:
         finally:
             con.execute("DROP TABLE IF EXISTS _live_ids")
         self._want["stitch"] |= bool(edges)
-        self._want["attribute"] |= bool(backdated)
+        self._accounts |= backdated
         took = time.perf_counter() - started
         s = self.stats
         s.batches, s.touches, s.assigned = s.batches + 1, s.touches + int(n), s.assigned + assigned
@@ -131,6 +143,8 @@ class LivePipeline:
             loader = self.loader
             if loader._to_derive and time.monotonic() - loader._last_derive >= loader.derive_seconds:
                 loader.request_derive()
+            if self._accounts and not (self._want["stitch"] or self._busy("stitch") or self._busy("attribute")):
+                self._refresh()
             now = time.monotonic()
             for op in ("stitch", "attribute"):
                 if self._want[op] and not self._busy(op) and now - self._last_submit[op] >= self.restitch_seconds:
@@ -140,3 +154,21 @@ class LivePipeline:
                     self._last_submit[op] = now
                     self._job_ids[op] = self.jobs.submit(op, {}).id
                     setattr(self.stats, f"{op}_jobs", getattr(self.stats, f"{op}_jobs") + 1)
+
+    def _refresh(self) -> None:
+        """Step 3: rewrite the credit of the pending accounts' conversions in the rule-model runs."""
+        started = time.perf_counter()
+        with self.loader.write_lock:
+            accounts, self._accounts = self._accounts, set()
+            try:
+                result = refresh_accounts(self.loader.con, accounts)
+            except Exception:  # noqa: BLE001 - rolled back whole; the full job re-runs every model
+                log.exception("incremental attribution of %d accounts failed; queueing a full run", len(accounts))
+                self._want["attribute"] = True
+                return
+        s = self.stats
+        s.refreshes += 1
+        s.refreshed_accounts += len(accounts)
+        s.refreshed_conversions += result.conversions
+        s.last_refresh_seconds = time.perf_counter() - started
+        s.skipped_runs = len(result.skipped)  # custom or data-driven: their own job re-runs them

@@ -29,6 +29,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from revline.store.rows import one_row
+from revline.store.sql import ident
 from revline.store.transaction import transaction
 from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, UNATTRIBUTED
 
@@ -125,6 +126,7 @@ def check_run(
     *,
     totals: bool = False,
     tol: float = 1e-6,
+    only: str | None = None,
 ) -> tuple[int, int]:
     """The ledger's invariant for one written run: per conversion, credits sum to 1 and (with
     `amounts`, a relation of conversion_id, amount) revenue credits to the amount. Raises
@@ -135,15 +137,20 @@ def check_run(
     needs `amounts` listing every conversion of the run, and verifies that the credits add up to
     the number of conversions, the revenue credits to their amounts, and that every credit lies
     in [0, 1]; a dropped or duplicated conversion shifts the total by a whole credit.
+
+    `only` (a table or view of conversion_id) restricts the check to those conversions of the
+    run: the ones an incremental refresh rewrote (`amounts` then lists exactly those).
     """
+    # `only` is a temp-table name of the calling code, never user input; quoted all the same
+    where = "run_id = ?" + ("" if only is None else f" AND conversion_id IN (SELECT conversion_id FROM {ident(only)})")  # noqa: S608
     if totals:
         if amounts is None:
             raise ValueError("the totals check needs amounts (every conversion of the run and its amount)")
         n_rows, c_sum, rc_sum, c_min, c_max, n_unattr = one_row(
             con,
-            "SELECT count(*), coalesce(sum(credit), 0)::DOUBLE, coalesce(sum(revenue_credit), 0)::DOUBLE, "
+            "SELECT count(*), coalesce(sum(credit), 0)::DOUBLE, coalesce(sum(revenue_credit), 0)::DOUBLE, "  # noqa: S608 - `where` above
             "min(credit)::DOUBLE, max(credit)::DOUBLE, "
-            "count(*) FILTER (WHERE touchpoint_id IS NULL) FROM credit_ledger WHERE run_id = ?",
+            f"count(*) FILTER (WHERE touchpoint_id IS NULL) FROM credit_ledger WHERE {where}",
             [run_id],
         )
         amounts.create_view("_rl_ledger_amounts", replace=True)
@@ -161,8 +168,8 @@ def check_run(
             raise ValueError(f"revenue credit of run {run_id} sums to {rc_sum}, expected the amounts' {amount}")
         return int(n_conv), int(n_unattr)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _rl_ledger_check AS SELECT conversion_id, sum(credit) AS c, "
-        "sum(revenue_credit) AS rc, bool_or(touchpoint_id IS NULL) AS un FROM credit_ledger WHERE run_id = ? GROUP BY 1",
+        "CREATE OR REPLACE TEMP TABLE _rl_ledger_check AS SELECT conversion_id, sum(credit) AS c, "  # noqa: S608 - `where` above
+        f"sum(revenue_credit) AS rc, bool_or(touchpoint_id IS NULL) AS un FROM credit_ledger WHERE {where} GROUP BY 1",
         [run_id],
     )
     try:
@@ -188,6 +195,64 @@ def check_run(
     finally:
         con.execute("DROP TABLE IF EXISTS _rl_ledger_check")
     return int(n_conv), int(n_unattr)
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, rows: Rows | Sequence[Rows], *, model: str, milestone: str,
+                 revenue_type: str | None, run_id: str) -> None:
+    """Insert ledger rows of one run, relation after relation (in the caller's transaction)."""
+    parts = list(rows) if isinstance(rows, (list, tuple)) else [rows]
+    cols = ", ".join(ROW_COLUMNS)
+    select = ", ".join(
+        {"conversion_type": "coalesce(conversion_type, 'opportunity')",
+         "revenue_type": "coalesce(revenue_type, ?)"}.get(c, c) for c in ROW_COLUMNS
+    )
+    for part in parts:
+        _relation(con, part).create_view("_rl_ledger_rows", replace=True)
+        con.execute(
+            f"INSERT INTO credit_ledger (model, milestone, run_id, {cols}) "  # noqa: S608 - ledger columns from ROW_COLUMNS; values bound
+            f"SELECT ?, ?, ?, {select} FROM _rl_ledger_rows",
+            [model, milestone, run_id, revenue_type],
+        )
+        con.execute("DROP VIEW _rl_ledger_rows")
+
+
+def rewrite_conversions(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    rows: Rows | Sequence[Rows],
+    *,
+    conversions: str,
+    amounts: Rows,
+    tol: float = 1e-6,
+) -> tuple[int, int]:
+    """Replace, inside an existing run, the rows of the conversions listed in the table
+    `conversions` (column conversion_id) by `rows`, in one transaction: delete, insert, check
+    those conversions (`check_run(totals=True, only=...)`: `amounts` lists each of them with its
+    amount), and bring the run's attribution_runs row up to date (its conversion counts and
+    created_at, the as-of time readers and the API's result cache key on). A violation rolls
+    everything back and raises ValueError. Returns the (conversions, unattributed) rewritten.
+    """
+    found = con.execute("SELECT model, milestone, revenue_type FROM attribution_runs WHERE run_id = ?", [run_id]).fetchone()
+    if found is None:
+        raise ValueError(f"attribution run {run_id} does not exist")
+    model, milestone, revenue_type = found
+    only = f"SELECT conversion_id FROM {ident(conversions)}"  # noqa: S608 - a table name, quoted
+    with transaction(con):
+        old_n, old_u = one_row(
+            con,
+            "SELECT count(DISTINCT conversion_id), count(DISTINCT conversion_id) FILTER (WHERE touchpoint_id IS NULL) "  # noqa: S608 - `only` above
+            f"FROM credit_ledger WHERE run_id = ? AND conversion_id IN ({only})",
+            [run_id],
+        )
+        con.execute(f"DELETE FROM credit_ledger WHERE run_id = ? AND conversion_id IN ({only})", [run_id])  # noqa: S608 - as above
+        _insert_rows(con, rows, model=model, milestone=milestone, revenue_type=revenue_type, run_id=run_id)
+        n, u = check_run(con, run_id, _relation(con, amounts), totals=True, tol=tol, only=conversions)
+        con.execute(
+            "UPDATE attribution_runs SET opportunities = opportunities - ? + ?, unattributed = unattributed - ? + ?, "
+            "created_at = ? WHERE run_id = ?",
+            [int(old_n), n, int(old_u), u, datetime.now(timezone.utc).replace(tzinfo=None), run_id],
+        )
+    return n, u
 
 
 def write_ledger(
@@ -220,23 +285,10 @@ def write_ledger(
     if check == "totals" and amounts is None:
         raise ValueError("check='totals' needs amounts (every conversion of the run and its amount)")
     run_id = run_id or new_run_id(model)
-    parts = list(rows) if isinstance(rows, (list, tuple)) else [rows]
-    cols = ", ".join(ROW_COLUMNS)
-    select = ", ".join(
-        {"conversion_type": "coalesce(conversion_type, 'opportunity')",
-         "revenue_type": "coalesce(revenue_type, ?)"}.get(c, c) for c in ROW_COLUMNS
-    )
     with transaction(con):
         if replace:
             _drop_earlier_runs(con, model, milestone, revenue_type)
-        for part in parts:
-            _relation(con, part).create_view("_rl_ledger_rows", replace=True)
-            con.execute(
-                f"INSERT INTO credit_ledger (model, milestone, run_id, {cols}) "  # noqa: S608 - ledger columns from ROW_COLUMNS; values bound
-                f"SELECT ?, ?, ?, {select} FROM _rl_ledger_rows",
-                [model, milestone, run_id, revenue_type],
-            )
-            con.execute("DROP VIEW _rl_ledger_rows")
+        _insert_rows(con, rows, model=model, milestone=milestone, revenue_type=revenue_type, run_id=run_id)
         amounts_rel = None if amounts is None else _relation(con, amounts)
         if check:
             n_conv, n_unattr = check_run(con, run_id, amounts_rel, totals=check == "totals", tol=tol)
@@ -339,5 +391,5 @@ def read_ledger(
 
 __all__ = [
     "ALL_TYPES", "COLUMNS", "LEDGER_COLUMNS", "ROW_COLUMNS", "ROW_TYPES", "RunSelection", "UNATTRIBUTED",
-    "check_run", "conform", "new_run_id", "read_ledger", "select_runs", "write_ledger",
+    "check_run", "conform", "new_run_id", "read_ledger", "rewrite_conversions", "select_runs", "write_ledger",
 ]

@@ -7,8 +7,9 @@ once per milestone (all models and revenue types reuse them) and writes each run
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -17,12 +18,13 @@ import ibis.expr.types as ir
 
 from revline.attribution.config import BUILTIN_MODELS, PositionWeights, load_weights_file, parse_weights
 from revline.attribution.eligibility import Scope, Target, conversions, eligible_touches
-from revline.attribution.ledger import ROW_COLUMNS, new_run_id, write_ledger
+from revline.attribution.ledger import ROW_COLUMNS, new_run_id, rewrite_conversions, write_ledger
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, ledger_rows, spec_for, unattributed_rows
 from revline.store import SCHEMA_VERSION, ibis_backend
 from revline.store.portable import reads
 from revline.store.sql import lit
+from revline.store.transaction import atomic
 from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, MILESTONES, REVENUE_TYPES, USD_RATES
 from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as DEFAULT_REVENUE_TYPES
 
@@ -115,7 +117,7 @@ SEEN = "_rl_seen"
 def _materialize_journeys(
     con: Any, be: Any, target: Target,
     keyed: tuple[tuple[str, PositionWeights], ...], half_life_days: float, names: dict[str, str],
-    *, inline: bool = False,
+    *, inline: bool = False, keep: str | None = None,
 ) -> dict[str, str]:
     """Create the temp tables conv, credited (every model's credit per touch) and lost
     (conversions without an eligible touch) from the portable transforms.
@@ -130,6 +132,10 @@ def _materialize_journeys(
     SQL of credited and lost instead: the run inserts credited straight from its query (a temp
     table of millions of rows costs about as much as computing them, and one run reads them
     once), then lost, compiled against the view SEEN of the conversions that run just credited.
+
+    `keep` (a statement, e.g. a DELETE from the conv table) runs right after conv is materialised,
+    before the journeys are positioned: the incremental refresh keeps only the affected
+    conversions there, so only their touches are read.
     """
     key = (SCHEMA_VERSION, target, keyed, half_life_days, tuple(names.items()), inline)
     cached = _SQL_CACHE.get(key)
@@ -145,6 +151,8 @@ def _materialize_journeys(
 
         conv_all, keys = conversions(be, target)
         conv_t = run(names["conv"], conv_all)
+        if keep:
+            con.execute(keep)
         positioned = with_positions(eligible_touches(be, conv_t, keys))
         credited = run(names["credited"], credited_touches(positioned, dict(keyed), half_life_days=half_life_days), not inline)
         if inline:
@@ -156,9 +164,29 @@ def _materialize_journeys(
             for name in (names["credited"], names["lost"], SEEN):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
     else:
-        for name, sql in cached if not inline else cached[:1]:
+        for i, (name, sql) in enumerate(cached if not inline else cached[:1]):
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            if i == 0 and keep:
+                con.execute(keep)
     return {name: sql for name, sql in cached[1:]} if inline else {}
+
+
+def _credited_rows(con: Any, credited_src: str, c: str, rt_sql: str) -> Any:
+    """One model's (column `c` of the credited table) ledger rows for one revenue-type filter."""
+    return con.sql(
+        f"SELECT conversion_id, conversion_type, touchpoint_id, {c} AS credit, "  # noqa: S608 - temp names and generated column names; revenue type quoted by lit
+        f"{c} * amount_usd AS revenue_credit, revenue_type, channel, campaign_id, touch_position, "
+        f"CAST(occurred_at AS TIMESTAMP) AS occurred_at FROM {credited_src} WHERE {c} > 0{rt_sql}"
+    )
+
+
+def _lost_rows(con: Any, lost_src: str, rt_sql: str) -> Any:
+    """The unattributed rows (conversions without an eligible touch) for one revenue-type filter."""
+    return con.sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {lost_src} WHERE TRUE{rt_sql}")  # noqa: S608 - ledger columns from ROW_COLUMNS; temp names; revenue type quoted by lit
+
+
+def _rt_filter(rt: str | None) -> str:
+    return "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = {lit(rt)}"
 
 
 def run_models(
@@ -226,24 +254,20 @@ def run_models(
             credited_src = f"({inline[names['credited']]})" if inline else names["credited"]
             lost_src = f"({inline[names['lost']]})" if inline else names["lost"]
             for rt in milestone_rts:
-                rt_sql = "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = {lit(rt)}"
+                rt_sql = _rt_filter(rt)
                 amounts = con.sql(f"SELECT conversion_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}")  # noqa: S608 - temp-table name; revenue type quoted by lit
                 for i, model in enumerate(rule_models):
                     spec = specs[model]
                     c = f"credit__m{i}"
                     run_id = new_run_id(model)
-                    credited = con.sql(
-                        f"SELECT conversion_id, conversion_type, touchpoint_id, {c} AS credit, "  # noqa: S608 - temp names and generated column names; revenue type quoted by lit
-                        f"{c} * amount_usd AS revenue_credit, revenue_type, channel, campaign_id, touch_position, "
-                        f"CAST(occurred_at AS TIMESTAMP) AS occurred_at FROM {credited_src} WHERE {c} > 0{rt_sql}"
-                    )
+                    credited = _credited_rows(con, credited_src, c, rt_sql)
                     if inline:
                         # lost = conversions this run did not credit, read back inside the writing transaction
                         con.execute(
                             f"CREATE OR REPLACE TEMP VIEW {SEEN} AS SELECT conversion_id "  # noqa: S608 - SEEN is a constant; the run id is quoted by lit
                             f"FROM credit_ledger WHERE run_id = {lit(run_id)}"
                         )
-                    lost = con.sql(f"SELECT {', '.join(ROW_COLUMNS)} FROM {lost_src} WHERE TRUE{rt_sql}")  # noqa: S608 - ledger columns from ROW_COLUMNS; temp names; revenue type quoted by lit
+                    lost = _lost_rows(con, lost_src, rt_sql)
                     params = {
                         **target.params(),
                         "half_life_days": half_life_days if spec.kind == "time_decay" else None,
@@ -272,3 +296,91 @@ def run_models(
         if progress:
             progress(done, total, model)
     return run_ids
+
+
+# ------------------------------------------------------------------ incremental refresh
+AFFECTED = "_rl_affected"
+"""The conversions an incremental refresh rewrites (conversion_id), a temp table."""
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What `refresh_accounts` did: runs touched, conversions rewritten (summed over runs), and the
+    runs it cannot bring up to date (custom weights, data-driven models): those need a full run."""
+
+    runs: int
+    conversions: int
+    skipped: tuple[str, ...]
+
+
+def _default_rule_run(model: str, params: dict[str, Any]) -> bool:
+    """A run of a built-in rule model with its built-in weights (what `revline attribute` writes)."""
+    spec = BUILTIN_MODELS.get(model)
+    return spec is not None and params.get("weights") == json.loads(json.dumps(spec.to_params()))
+
+
+def refresh_accounts(con: Any, account_ids: Iterable[str]) -> Refresh:
+    """Bring the existing rule-model runs up to date for the conversions of `account_ids` only
+    (one transaction): after touches of these accounts were added or re-assigned, only their
+    conversions' credit can change, and the rule models credit each conversion on its own.
+
+    Per run, the affected conversions (those whose scope keys are one of the accounts or one of
+    their people) have their ledger rows deleted and rewritten from the same compiled transforms
+    and projection `run_models` uses, computed for those conversions only, with the same
+    parameters the run recorded; the ledger check runs on them. Runs of other models are left and
+    listed in `skipped`. Equal to a full re-run when the conversions themselves did not change.
+    """
+    ids = sorted({str(a) for a in account_ids if a is not None})
+    if not ids:
+        return Refresh(0, 0, ())
+    runs = con.execute(
+        "SELECT run_id, model, milestone, revenue_type, params FROM attribution_runs ORDER BY created_at, run_id"
+    ).fetchall()
+    groups: dict[tuple[Target, float], list[tuple[str, str, str | None]]] = {}
+    skipped: list[str] = []
+    for run_id, model, milestone, rt, raw in runs:
+        params = json.loads(raw) if raw else {}
+        if not _default_rule_run(model, params):
+            skipped.append(run_id)
+            continue
+        target = Target(milestone, None, params.get("scope", "account"), params.get("lookback_days"),
+                        bool(params.get("weighted", False)))
+        half_life = float(params.get("half_life_days") or 7.0)  # only time decay reads it
+        groups.setdefault((target, half_life), []).append((run_id, model, rt))
+    if not groups:
+        return Refresh(0, 0, tuple(skipped))
+    be = ibis_backend(con)
+    names = {k: f"_rl_{k}" for k in ("conv", "credited", "lost")}
+    total = 0
+    try:
+        with atomic(con):
+            for (target, half_life), members in groups.items():
+                _, keys = conversions(be, target)
+                keys_sql = str(ibis.to_sql(keys, dialect="duckdb"))
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {AFFECTED} AS SELECT DISTINCT k.conversion_id FROM ({keys_sql}) k "  # noqa: S608 - body compiled by Ibis; account ids bound
+                    "WHERE (k.key_kind = 'account' AND list_contains(?::VARCHAR[], k.key)) OR (k.key_kind = 'person' "
+                    "AND k.key IN (SELECT person_id FROM people WHERE list_contains(?::VARCHAR[], account_id) "
+                    "UNION ALL SELECT person_id FROM touchpoints WHERE list_contains(?::VARCHAR[], account_id)))",
+                    [ids, ids, ids],
+                )
+                models = sorted({m for _, m, _ in members})
+                keyed = tuple((f"m{i}", BUILTIN_MODELS[m]) for i, m in enumerate(models))
+                _materialize_journeys(
+                    con, be, target, keyed, half_life, names,
+                    keep=f"DELETE FROM {names['conv']} WHERE conversion_id NOT IN (SELECT conversion_id FROM {AFFECTED})",  # noqa: S608 - temp-table names of this module
+                )
+                for run_id, model, rt in members:
+                    rt_sql = _rt_filter(rt)
+                    c = f"credit__m{models.index(model)}"
+                    amounts = con.sql(f"SELECT conversion_id, amount_usd AS amount FROM {names['conv']} WHERE TRUE{rt_sql}")  # noqa: S608 - temp-table name; revenue type quoted by lit
+                    n, _ = rewrite_conversions(
+                        con, run_id, [_credited_rows(con, names["credited"], c, rt_sql),
+                                      _lost_rows(con, names["lost"], rt_sql)],
+                        conversions=AFFECTED, amounts=amounts,
+                    )
+                    total += n
+    finally:  # after the transaction: a rolled-back one has dropped them already
+        for name in (*names.values(), AFFECTED):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    return Refresh(sum(len(m) for m in groups.values()), total, tuple(skipped))
