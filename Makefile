@@ -37,11 +37,13 @@ demo: install
 	$(BIN)/revline demo
 
 # ruff (pyflakes, bandit's security rules, pydocstyle) and mypy; both read pyproject.toml.
+# `make test` runs this first.
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-test: install-dev
+# ruff and mypy first: a finding fails the target before any test runs.
+test: install-dev lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench: install-dev
