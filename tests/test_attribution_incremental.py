@@ -29,7 +29,8 @@ def _ledger(con) -> pd.DataFrame:
     """Every ledger row without its run id, sorted for comparison."""
     df = con.execute(
         "SELECT model, milestone, coalesce(revenue_type, '-') AS revenue_type, conversion_id, conversion_type, "
-        "coalesce(touchpoint_id, '-') AS touchpoint_id, credit, revenue_credit, channel, campaign_id, touch_position, "
+        "coalesce(touchpoint_id, '-') AS touchpoint_id, credit, revenue_credit, coalesce(channel, '-') AS channel, "
+        "coalesce(campaign_id, '-') AS campaign_id, coalesce(touch_position, '-') AS touch_position, "
         "occurred_at FROM credit_ledger").df()
     return df.sort_values(KEY).reset_index(drop=True)
 

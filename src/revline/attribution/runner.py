@@ -299,6 +299,7 @@ def run_models(
 
 
 # ------------------------------------------------------------------ incremental refresh
+_KEYS_SQL: dict[tuple, str] = {}
 AFFECTED = "_rl_affected"
 """The conversions an incremental refresh rewrites (conversion_id), a temp table."""
 
@@ -355,8 +356,10 @@ def refresh_accounts(con: Any, account_ids: Iterable[str]) -> Refresh:
     try:
         with atomic(con):
             for (target, half_life), members in groups.items():
-                _, keys = conversions(be, target)
-                keys_sql = str(ibis.to_sql(keys, dialect="duckdb"))
+                keys_sql = _KEYS_SQL.get((SCHEMA_VERSION, target))
+                if keys_sql is None:  # compiled once per target, as the journeys' SQL is
+                    keys_sql = _KEYS_SQL[(SCHEMA_VERSION, target)] = str(
+                        ibis.to_sql(conversions(be, target)[1], dialect="duckdb"))
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {AFFECTED} AS SELECT DISTINCT k.conversion_id FROM ({keys_sql}) k "  # noqa: S608 - body compiled by Ibis; account ids bound
                     "WHERE (k.key_kind = 'account' AND list_contains(?::VARCHAR[], k.key)) OR (k.key_kind = 'person' "
