@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from revline.commands._hub import live_server
 from revline.commands.options import DbOption
 from revline.store import SCHEMA_VERSION, connect, resolve_db_path
 from revline.store.errors import StoreError, damaged
@@ -84,6 +85,11 @@ def _root() -> None:
 def init(db: DbOption = None) -> None:
     """Create (or migrate) the store file with every canonical table."""
     path = resolve_db_path(db)
+    server = live_server(path)
+    if server is not None:  # the server migrated the store when it started, and holds it
+        console.print(f"[green]Store ready[/green] at [bold]{path}[/bold] (held by `revline serve` at "
+                      f"{server.advert.url}, pid {server.advert.pid}; commands are sent to it)")
+        return
     con = connect(path)
     tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
     con.close()
