@@ -19,6 +19,7 @@ import pandas as pd
 
 from revline.models.mmm.data import MMMDataError
 from revline.models.mmm.model import Calibration
+from revline.models.mmm.report import contributions
 
 LIFT_COLUMNS = ("channel", "start", "end", "lift", "sd")
 
@@ -117,8 +118,6 @@ def make_calibration(lift: dict | None, roi: dict | None) -> Calibration | None:
 def mmm_vs_mta(fit, mta: pd.DataFrame) -> pd.DataFrame:
     """Per channel: the mix model's contribution and ROI (with 94% HDI) beside attribution's
     credited outcome and ROI, and their ratio. Channels only one side knows keep NaN."""
-    from revline.models.mmm.report import contributions
-
     mmm = contributions(fit).set_index("channel")
     mta = mta.copy()
     mta["channel"] = mta["channel"].astype(str)

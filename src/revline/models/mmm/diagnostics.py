@@ -20,6 +20,11 @@ from scipy.fft import next_fast_len
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
+from revline.models.mmm.model import param_sites
+from revline.models.mmm.posterior import channel_draws, component_draws, hdi
+from revline.models.mmm.priors import merge_priors, sample_prior
+from revline.models.mmm.report import contribution_draws
+
 
 def _valid(x: np.ndarray, min_chains: int) -> bool:
     return x.ndim == 2 and x.shape[0] >= min_chains and x.shape[1] >= 4 and bool(np.all(np.isfinite(x)))
@@ -115,9 +120,6 @@ PRIOR_DRAWS = 1000
 def prior_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
     """Draws from the priors alone (NumPy, `priors.sample_prior`): {site: (n, ...)}, on the model's
     scaled units (control coefficients per max-abs unit, as the sampler sees them)."""
-    from revline.models.mmm.model import param_sites
-    from revline.models.mmm.priors import merge_priors, sample_prior
-
     priors = merge_priors(fit.spec.priors)
     rng = np.random.default_rng(seed)
     n_fourier = 2 * fit.spec.yearly_seasonality
@@ -133,8 +135,6 @@ def prior_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> dict[str, np.ndarra
 
 def prior_contribution_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> np.ndarray:
     """(n, C) channel totals over the fitted weeks, in outcome units, under the priors alone."""
-    from revline.models.mmm.posterior import channel_draws
-
     x = fit.spend / fit.scales.channel
     return channel_draws(fit.spec, prior_draws(fit, n, seed), x).sum(axis=1) * fit.scales.target
 
@@ -153,9 +153,6 @@ def identification(fit, hdi_prob: float = 0.94, n_prior: int = PRIOR_DRAWS, seed
     it (`contraction`), how wide it is against its mean (`relative_width`), whether the channel is
     `identified`, and what would settle it. A confident-looking mean of an unidentified channel is
     a draw from the priors' assumptions, not a measurement."""
-    from revline.models.mmm.posterior import hdi
-    from revline.models.mmm.report import contribution_draws
-
     post = contribution_draws(fit).sum(axis=1)                       # (draws, C)
     prior = prior_contribution_draws(fit, n_prior, seed)              # (n, C)
     p_lo, p_hi = hdi(post, hdi_prob)
@@ -228,8 +225,6 @@ def predictive_checks(fit, hdi_prob: float = 0.94, n: int = PRIOR_DRAWS, seed: i
     the data; they should cover the observed range without being absurdly wider. Posterior: outcomes
     drawn from the fitted model; about `hdi_prob` of the observed weeks should fall inside their
     week's interval. Returns the figures and a list of `warnings` (plain sentences with advice)."""
-    from revline.models.mmm.posterior import component_draws, hdi
-
     rng = np.random.default_rng(seed)
     y = fit.y
     s = fit.scales.target

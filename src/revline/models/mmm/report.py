@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax
 import numpy as np
 import pandas as pd
 
@@ -134,8 +135,6 @@ def response_curves(fit, multipliers: Sequence[float] | None = None, hdi_prob: f
 
 def adstock_curves(fit, hdi_prob: float = HDI_PROB, max_draws: int | None = 1000) -> pd.DataFrame:
     """Share of a week's spend effect landing `lag` weeks later, per channel (kernel weights)."""
-    import jax
-
     params = {k: v for k, v in fit.params(max_draws).items() if k.startswith("adstock_")}
     w = np.asarray(jax.vmap(lambda p: adstock_weights(p, fit.spec))(params))  # (n, L, C)
     rows = []
@@ -175,7 +174,7 @@ def fit_report(fit, table: pd.DataFrame | None = None, ident: pd.DataFrame | Non
     """The fit report (Markdown, saved beside the fit as report.md): contributions with each
     channel's identification, the sentences for channels the data cannot pin down, the prior and
     posterior predictive checks, and the sampler's convergence warnings with what to do."""
-    from revline.models.mmm.diagnostics import (
+    from revline.models.mmm.diagnostics import (  # import cycle: diagnostics imports this module
         convergence_warnings, identification, identification_messages, predictive_checks, predictive_sentences,
     )
 
