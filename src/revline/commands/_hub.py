@@ -17,11 +17,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from revline.ops import codec, get_operation
 from revline.ops.registry import Progress, no_progress
 from revline.store import connect, resolve_db_path
 from revline.store.errors import StoreLockedError
 from revline.store.hub import Advert, pid_alive, read_advert
+from revline.store.state import staleness
 
 PING_SECONDS = 15.0  # a server just started may need this long before it answers
 POLL_SECONDS = 0.2
@@ -133,10 +136,6 @@ def run_operation(db: Path | str | None, name: str, params: dict[str, Any], prog
 
 def _stale(path: Path) -> bool:
     """Whether an if_stale operation will stitch first (then it needs the store writable)."""
-    import duckdb
-
-    from revline.store.state import staleness
-
     con = connect(path, read_only=True)
     try:
         return staleness(con).stale
