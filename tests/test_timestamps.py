@@ -133,8 +133,10 @@ def test_journeys_survive_any_stored_date(api_client, tmp_path):
     cur.execute("INSERT INTO touchpoints (touchpoint_id, occurred_at, person_id, account_id, channel, touch_type) VALUES "
                 "('crm-bc', TIMESTAMP '0000-12-31 10:00:00', 'P1', 'A1', 'events', 'event'), "
                 "('crm-far', TIMESTAMP '10000-01-01 13:59:59', 'P1', 'A1', 'events', 'event')")
-    stitch(cur)
-    build(cur)
+    # under the loader's write lock, as the server's own jobs run: the live pipeline writes too
+    with app.state.collector.loader.write_lock:
+        stitch(cur)
+        build(cur)
     cur.close()
     r = client.get("/api/accounts/A1/journey", headers=READ)
     assert r.status_code == 200, r.text
