@@ -36,6 +36,21 @@ def _asset(name: str) -> bytes:
     return (_STATIC / name).read_bytes()
 
 
+@lru_cache(maxsize=1)
+def _panels() -> tuple[str, str]:
+    """The optional panels (static/panels/<name>.html + <name>.js), in name order.
+
+    Why files rather than edits to dashboard.html: each model family (forecast, retention,
+    scoring, ...) brings its own section and script, so adding one never touches another's.
+    """
+    folder = _STATIC / "panels"
+    names = sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".html"))
+    sections = "\n".join((folder / f"{n}.html").read_text(encoding="utf-8") for n in names)
+    scripts = "\n".join(f'<script src="/static/panels/{n}.js" defer></script>'
+                         for n in names if (folder / f"{n}.js").is_file())
+    return sections, scripts
+
+
 def _page(name: str, **values: str) -> str:
     text = _asset(name).decode("utf-8")
     for key, value in values.items():
@@ -90,7 +105,9 @@ def register(app: FastAPI) -> None:
             return _with_cookie(RedirectResponse("/dashboard", status_code=303), query_key, request)
         if not same(read_key_given(request), key):
             return _login_page()
-        return HTMLResponse(_page("dashboard.html"), headers={"Cache-Control": "no-store"})
+        sections, scripts = _panels()
+        return HTMLResponse(_page("dashboard.html", panels=sections, panel_scripts=scripts),
+                            headers={"Cache-Control": "no-store"})
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -119,6 +136,14 @@ def register(app: FastAPI) -> None:
         if name not in ("dashboard.js", "dashboard.css") or suffix not in _TYPES:
             return Response("not found", status_code=404)
         return Response(_asset(name), media_type=_TYPES[suffix], headers={"Cache-Control": "no-cache"})
+
+    @app.get("/static/panels/{name}", include_in_schema=False)
+    def panel_js(name: str) -> Response:
+        folder = _STATIC / "panels"
+        if not name.endswith(".js") or "/" in name or not (folder / name).is_file():
+            return Response("not found", status_code=404)
+        return Response((folder / name).read_bytes(), media_type=_TYPES[".js"],
+                        headers={"Cache-Control": "no-cache"})
 
     @app.get("/revline.js", include_in_schema=False)
     def tracker_js() -> Response:

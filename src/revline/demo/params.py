@@ -140,8 +140,20 @@ class Params:
 # Named variants of the company, each a set of parameter overrides. "default" is the demo everyone
 # sees; the others exist so a model can be checked against the truth on more than one company
 # (`generate(..., config="strong_tv")`): "strong_tv" multiplies the TV flight's lift on direct and organic search
-# visits by ~4.4 (tv_lift_max 0.9 -> 4.0), everything else equal.
-CONFIGS: dict[str, dict] = {"default": {}, "strong_tv": {"tv_lift_max": 4.0}}
+# visits by ~4.4 (tv_lift_max 0.9 -> 4.0), everything else equal. "long_cycle" is a second company
+# for the forward-looking models (forecast, retention, scoring): an enterprise-style sales cycle
+# (median 120 days, wider spread), lower win and renewal rates, a stronger season and twice the
+# share of existing customers, so a model tuned on the default company shows it.
+CONFIGS: dict[str, dict] = {
+    "default": {},
+    "strong_tv": {"tv_lift_max": 4.0},
+    "long_cycle": {
+        "cycle_days_median": 120.0, "cycle_days_sigma": 0.6,
+        "win_prob": (0.08, 0.30, 6.0), "renew_prob": (0.68, 0.22, 3.0),
+        "season_amplitude": 0.35, "existing_customer_share": 0.16,
+        "hazard_opp": (0.0006, 0.0010), "renewal_lead_days": 90,
+    },
+}
 
 
 def params_for(size: str, seed: int, config: str = "default") -> Params:

@@ -194,9 +194,16 @@ async function loadModels() {
   if (names.includes("linear")) select.value = "linear";
 }
 
+// Panels (static/panels/<name>.js) register a loader here; refresh() runs them with the built-in
+// sections, so a panel sees the same filters and is awaited before the page says it is ready.
+const panels = [];
+window.revline = { $, api, money, num, pct, layout, config, rows, setValue, range,
+  register: (load) => panels.push(load) };
+
 async function refresh() {
   $("status").textContent = "";
-  await Promise.all([loadKpis(), loadTargets(), loadAttribution(), loadRoi(), loadFunnel()]);
+  await Promise.all([loadKpis(), loadTargets(), loadAttribution(), loadRoi(), loadFunnel(),
+    ...panels.map((load) => load().catch((err) => { $("status").textContent = String(err.message || err); }))]);
   document.body.dataset.ready = "true";
 }
 
