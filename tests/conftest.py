@@ -276,3 +276,41 @@ def portable_backend(request):
         spark.createDataFrame(pdf, schema=ddl).createOrReplaceTempView(t)
     duck.close()
     yield ibis.pyspark.connect(spark)
+
+
+# ------------------------------------------------------------------ simulated companies (forward models)
+# Forecast, retention, funnel and scoring check themselves against the simulator's truth on more than
+# one company. Building one (generate + ingest + stitch + journeys, no attribution) costs ~10 s on
+# "small", so each (config, size, seed) is built once per session; tests copy the store if they write.
+@pytest.fixture(scope="session")
+def simulated_company(tmp_path_factory):
+    """A factory: `simulated_company(config="default", size="small", seed=11)` gives (store path, source
+    folder, ground truth dict). Read-only: copy the store (shutil.copy) before writing to it."""
+    import json
+
+    built: dict[tuple[str, str, int], tuple[Path, Path, dict]] = {}
+
+    def make(config: str = "default", size: str = "small", seed: int = 11) -> tuple[Path, Path, dict]:
+        key = (config, size, seed)
+        if key not in built:
+            from revline.demo.simulate import generate
+            from revline.identity import stitch
+            from revline.ingest import load_files
+            from revline.journeys import build as build_journeys
+            from revline.store import connect
+            from revline.store.state import record_stitch
+
+            root = tmp_path_factory.mktemp(f"company-{config}-{size}-{seed}")
+            out = root / "files"
+            generate(out, size=size, seed=seed, config=config)
+            db = root / "store.duckdb"
+            con = connect(db)
+            load_files(con, [out])
+            stitch(con)
+            build_journeys(con)
+            record_stitch(con)
+            con.close()
+            built[key] = (db, out, json.loads((out / "ground_truth.json").read_text()))
+        return built[key]
+
+    return make
