@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from revline.identity import is_free_mail, normalize_domain, representatives, stitch
+from revline.identity.domains import registered_domain
 from revline.identity.graph import TYPE_PRIORITY
 from revline.store import connect
 
@@ -43,6 +44,40 @@ def test_normalize_domain_handles_urls_emails_and_www():
     assert normalize_domain("Jane.Doe@Sub.Acme.CO.uk") == "sub.acme.co.uk"
     assert normalize_domain("  ") is None
     assert normalize_domain(None) is None
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("eu.acme.com", "acme.com"),
+    ("https://www.EU.Acme.com/x", "acme.com"),
+    ("jane@mail.eu.acme.com", "acme.com"),
+    ("acme.co.uk", "acme.co.uk"),              # co.uk is a public suffix: acme.co.uk stays itself
+    ("sales.acme.co.uk", "acme.co.uk"),
+    ("a.b.example.com.au", "example.com.au"),   # three-part suffixes too
+    ("shop.acme.kawasaki.jp", "shop.acme.kawasaki.jp"),  # *.kawasaki.jp is a wildcard suffix
+    ("acme.github.io", "acme.github.io"),       # private suffixes: two tenants stay two companies
+    ("beta.github.io", "beta.github.io"),
+    ("isp.example", "isp.example"),             # no public suffix: the host itself
+    ("localhost", "localhost"),
+    (None, None),
+])
+def test_registered_domain_uses_the_public_suffix_list(host, expected):
+    assert registered_domain(host) == expected
+
+
+def test_registered_domain_never_touches_the_network(monkeypatch):
+    import socket
+
+    from revline.identity import domains
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access at run time")
+
+    domains._extractor.cache_clear()
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    assert registered_domain("x.y.acme.co.nz") == "acme.co.nz"
+    ex = domains._extractor()
+    assert tuple(ex.suffix_list_urls) == () and ex._cache.enabled is False
 
 
 def test_free_mail_list_covers_families_and_extras():
@@ -160,6 +195,32 @@ def test_email_domain_join_excludes_free_mail(con):
     # carl@gmail.com must not join the account whose domain field says gmail.com
     assert con.execute("SELECT account_id FROM people WHERE person_id = '00Q3'").fetchone() == (None,)
     assert con.execute("SELECT account_id FROM touchpoints WHERE touchpoint_id = 't4'").fetchone() == (None,)
+
+
+def test_email_on_a_subdomain_joins_the_account_of_its_registered_domain(con):
+    con.execute(
+        "INSERT INTO accounts (account_id, domain) VALUES ('001A', 'acme.com'), ('001E', 'emea.acme.com'), "
+        "('001U', 'acme.co.uk'), ('001H', 'acme.github.io')"
+    )
+    con.execute(
+        """INSERT INTO people (person_id, email, source_system) VALUES ('p1', 'a@eu.acme.com', 'sf'),
+        ('p2', 'b@emea.acme.com', 'sf'), ('p3', 'c@sales.acme.co.uk', 'sf'), ('p4', 'd@co.uk', 'sf'),
+        ('p5', 'e@beta.github.io', 'sf'), ('p6', 'f@mail.yahoo.co.uk', 'sf')"""
+    )
+    stitch(con)
+    got = dict(con.execute("SELECT person_id, account_id FROM people").fetchall())
+    # eu.acme.com -> acme.com (the account at the registered domain itself); an exact account wins
+    assert got == {"p1": "001A", "p2": "001E", "p3": "001U", "p4": None, "p5": None, "p6": None}
+
+
+def test_journey_key_on_a_subdomain_finds_the_account(con):
+    from revline.journeys.timeline import resolve_key
+
+    con.execute("INSERT INTO accounts (account_id, domain) VALUES ('001A', 'www.acme.com'), ('001U', 'acme.co.uk')")
+    assert resolve_key(con, "eu.acme.com").id == "001A"
+    assert resolve_key(con, "sales.acme.co.uk").id == "001U"
+    with pytest.raises(KeyError):
+        resolve_key(con, "other.co.uk")
 
 
 def test_extra_free_mail_domains_are_honoured(con):

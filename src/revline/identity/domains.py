@@ -4,14 +4,24 @@ Why a list of free-mail providers: joining a person to an account by email domai
 evidence when the domain belongs to one company. `jane@gmail.com` says nothing about Jane's
 employer, and joining every Gmail user to an account whose domain field says `gmail.com` would
 be a silent, large error. The list is a default the caller can extend.
+
+Why the public-suffix list (tldextract's bundled snapshot): a person at `eu.acme.com` works for
+the account `acme.com`, but `acme.co.uk` is not a subdomain of `co.uk`, and `foo.herokuapp.com`
+is not `herokuapp.com` (a private suffix). Cutting hosts at "the last two labels" gets both wrong.
+The snapshot ships with the package and is never refreshed over the network at run time.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
-from revline.store.sql import lit
+import duckdb
+import pyarrow as pa
+import tldextract
+
+from revline.store.sql import ident, lit
 
 # Exact free-mail domains (consumer mailbox providers).
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
@@ -78,3 +88,36 @@ def free_mail_sql(domain_expr: str, extra: Iterable[str] = ()) -> str:
     quoted = ", ".join(lit(d) for d in exact)
     likes = " OR ".join(f"starts_with({domain_expr}, {lit(p)})" for p in FREE_MAIL_PREFIXES)
     return f"({domain_expr} IN ({quoted}) OR {likes})"
+
+
+@functools.cache
+def _extractor() -> tldextract.TLDExtract:
+    """The extractor: tldextract on its bundled public-suffix snapshot only: no URL to fetch, no cache directory
+    (so never a download or a write at run time); private suffixes (github.io, herokuapp.com)
+    count as suffixes, so two companies hosted there stay two."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True,
+                                 include_psl_private_domains=True)
+
+
+def registered_domain(value: str | None) -> str | None:
+    """The domain a company registered (one label under its public suffix): `eu.acme.com` ->
+    `acme.com`, `sub.acme.co.uk` -> `acme.co.uk`. A host with no public suffix (an IP, `localhost`,
+    `isp.example`) is returned as it is; None when empty."""
+    host = normalize_domain(value)
+    if host is None:
+        return None
+    return _extractor()(host).top_domain_under_public_suffix or host
+
+
+def registered_domains_table(con: duckdb.DuckDBPyConnection, table: str, hosts_sql: str) -> None:
+    """Temp table `table(host, reg)`: each distinct host of the query `hosts_sql` (one column of
+    normalised hosts) with its registered domain. Why a table and not a UDF: hosts repeat (one
+    company, thousands of emails), so each distinct host is cut once in Python and joined in SQL."""
+    hosts = [h for (h,) in con.execute(f"SELECT DISTINCT h FROM ({hosts_sql}) t(h) WHERE h IS NOT NULL").fetchall()]  # noqa: S608 - a query of the caller's own fragments
+    arrow = pa.table({"host": pa.array(hosts, pa.string()),
+                      "reg": pa.array([registered_domain(h) for h in hosts], pa.string())})
+    con.register("_revline_reg_domains", arrow)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT host, reg FROM _revline_reg_domains")  # noqa: S608 - table name through ident
+    finally:
+        con.unregister("_revline_reg_domains")

@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from revline.identity.domains import domain_sql, free_mail_sql
+from revline.identity.domains import domain_sql, free_mail_sql, registered_domains_table
 from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, representatives
 from revline.identity.source_touches import supersede_source_touches
 from revline.store.rows import one_row, scalar
@@ -36,7 +36,7 @@ DERIVED_SOURCE = "revline:identity"
 
 _TEMP_TABLES = (
     "_stitch_obs", "_stitch_edges", "_stitch_crm", "_stitch_nodes", "_stitch_rep", "_stitch_persons",
-    "_stitch_map", "_stitch_crm_map", "_stitch_people", "_stitch_acct_domains", "_stitch_tp",
+    "_stitch_map", "_stitch_crm_map", "_stitch_people", "_stitch_acct_domains", "_stitch_reg", "_stitch_acct_reg", "_stitch_tp",
     "_stitch_oc", "_stitch_se",
 )
 
@@ -225,6 +225,21 @@ def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> N
         ) WHERE domain IS NOT NULL GROUP BY domain
         """
     )
+    # registered domains (public-suffix list): `jane@eu.acme.com` joins the account `acme.com`
+    # when no account has `eu.acme.com` itself; among accounts under one registered domain the
+    # one whose domain IS that registered domain wins, then the smallest id
+    registered_domains_table(
+        con, "_stitch_reg",
+        "SELECT domain FROM _stitch_acct_domains UNION ALL SELECT split_part(v, '@', -1) FROM _stitch_map "
+        f"WHERE t = 'email' UNION ALL SELECT {domain_sql('group_id')} FROM events WHERE type = 'group'",
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _stitch_acct_reg AS
+        SELECT r.reg, coalesce(min(d.account_id) FILTER (WHERE d.domain = r.reg), min(d.account_id)) AS account_id
+        FROM _stitch_acct_domains d JOIN _stitch_reg r ON r.host = d.domain GROUP BY r.reg
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stitch_people AS
@@ -259,12 +274,14 @@ def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> N
         ),
         group_calls AS (
             SELECT coalesce(mu.person_id, ma.person_id) AS person_id, e.occurred_at,
-                   coalesce(a.account_id, d.account_id) AS account_id
+                   coalesce(a.account_id, d.account_id, dr.account_id) AS account_id
             FROM events e
             LEFT JOIN _stitch_map mu ON mu.t = 'user_id' AND mu.v = trim(e.user_id)
             LEFT JOIN _stitch_map ma ON ma.t = 'anonymous_id' AND ma.v = trim(e.anonymous_id)
             LEFT JOIN accounts a ON a.account_id = trim(e.group_id)
             LEFT JOIN _stitch_acct_domains d ON d.domain = {domain_sql('e.group_id')}
+            LEFT JOIN _stitch_reg gr ON gr.host = {domain_sql('e.group_id')}
+            LEFT JOIN _stitch_acct_reg dr ON dr.reg = gr.reg
             WHERE e.type = 'group' AND e.group_id IS NOT NULL
         ),
         by_group AS (
@@ -276,13 +293,18 @@ def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> N
         ),
         by_domain AS (
             SELECT person_id, account_id FROM (
-                SELECT m.person_id, d.account_id,
+                SELECT m.person_id, coalesce(d.account_id, dr.account_id) AS account_id,
                        row_number() OVER (PARTITION BY m.person_id
-                                          ORDER BY (m.v = b.email) DESC, d.account_id) AS rn
+                                          ORDER BY (m.v = b.email) DESC, d.account_id IS NULL,
+                                                   coalesce(d.account_id, dr.account_id)) AS rn
                 FROM _stitch_map m
                 JOIN base b USING (person_id)
-                JOIN _stitch_acct_domains d ON d.domain = split_part(m.v, '@', -1)
-                WHERE m.t = 'email' AND NOT {free_mail_sql('d.domain', free_mail)}
+                LEFT JOIN _stitch_acct_domains d ON d.domain = split_part(m.v, '@', -1)
+                LEFT JOIN _stitch_reg r ON r.host = split_part(m.v, '@', -1)
+                LEFT JOIN _stitch_acct_reg dr ON dr.reg = r.reg
+                WHERE m.t = 'email' AND coalesce(d.account_id, dr.account_id) IS NOT NULL
+                  AND NOT {free_mail_sql("split_part(m.v, '@', -1)", free_mail)}
+                  AND NOT coalesce({free_mail_sql('r.reg', free_mail)}, false)
             ) WHERE rn = 1
         )
         SELECT b.person_id, coalesce(b.stated_account, g.account_id, dm.account_id) AS account_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from revline.identity.domains import domain_sql, normalize_domain
+from revline.identity.domains import domain_sql, normalize_domain, registered_domain
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "occurred_at", "kind", "person_id", "email", "channel", "touch_type", "campaign_id", "source",
@@ -44,6 +44,9 @@ def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
         ).fetchone()
         if row and row[0] is not None:
             return JourneyKey("account", row[0], "domain")
+        account = _account_by_registered_domain(con, domain)
+        if account is not None:
+            return JourneyKey("account", account, "domain")
     row = con.execute("SELECT person_id FROM people WHERE person_id = ?", [key]).fetchone()
     if row:
         return JourneyKey("person", row[0], "person_id")
@@ -60,6 +63,23 @@ def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
     if row and row[0] is not None:
         return JourneyKey("person", row[0], "identity")
     raise KeyError(f"no account id, account domain, person id or email matches {key!r}")
+
+
+def _account_by_registered_domain(con: duckdb.DuckDBPyConnection, domain: str | None) -> str | None:
+    """The account under the same registered domain (`eu.acme.com` -> the account `acme.com`), as
+    stitching joins people to accounts: the account whose domain is the registered one, else the
+    smallest id. None for a key that is not a domain."""
+    reg = registered_domain(domain)
+    if reg is None or "." not in reg:
+        return None
+    rows = con.execute(
+        f"SELECT account_id, {domain_sql('domain')} AS d FROM accounts "  # noqa: S608 - fixed column
+        f"WHERE d = ? OR ends_with(d, ?) ORDER BY d <> ?, account_id", [reg, "." + reg, reg]
+    ).fetchall()
+    for account_id, d in rows:
+        if registered_domain(d) == reg:
+            return account_id
+    return None
 
 
 # Times a Python datetime can hold (years 1-9999). Why: a store may hold any TIMESTAMP (DuckDB's
