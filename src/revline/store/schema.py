@@ -412,6 +412,40 @@ _V9 = [
 ]
 
 
+# Version 10 (api/, models/scoring): the latest in-market score of each account and the alerts fired
+# on them. Why tables: `revline serve` re-scores the accounts that collected events touch, and the
+# read API and dashboard list the hottest ones without computing a model per request; an alert's
+# row is written with the score that fired it (same transaction), so the cool-down (at most one
+# alert per account per period) and the undelivered alerts survive a restart of the server.
+_V10 = [
+    """
+    CREATE TABLE IF NOT EXISTS account_scores (
+        account_id VARCHAR PRIMARY KEY,
+        score DOUBLE NOT NULL,          -- probability (0..1) of an opportunity or expansion within 30 days
+        kind VARCHAR,                   -- what the score predicts: new_business or expansion
+        baseline_points DOUBLE,         -- the recency/frequency points of manual scoring, for comparison
+        reasons JSON,                   -- the score's top reasons in words (a JSON list of strings)
+        scored_at TIMESTAMP NOT NULL    -- UTC
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS score_alerts (
+        alert_id VARCHAR PRIMARY KEY,
+        account_id VARCHAR NOT NULL,
+        score DOUBLE NOT NULL,          -- the score that crossed the threshold
+        previous_score DOUBLE,          -- the account's stored score before it (NULL: none)
+        threshold DOUBLE NOT NULL,
+        kind VARCHAR,
+        reasons JSON,
+        scored_at TIMESTAMP,
+        fired_at TIMESTAMP NOT NULL,    -- UTC; the cool-down counts from here
+        status VARCHAR NOT NULL,        -- pending, sent, failed (failed ones do not hold the cool-down)
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error VARCHAR,
+        sent_at TIMESTAMP
+    )""",
+]
+
+
 # A step is its statements, or a function of the store giving them (when they depend on its format).
 Step = list[str] | Callable[[duckdb.DuckDBPyConnection], list[str]]
 
@@ -425,6 +459,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
     (7, _V7),
     (8, _V8),
     (9, _V9),
+    (10, _V10),
 ]
 
 
