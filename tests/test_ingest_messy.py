@@ -91,7 +91,8 @@ def test_values_are_normalised(loaded):
     ).fetchone()))
     assert opp["revenue_type"] == "expansion" and float(opp["amount"]) == 12500.0 and opp["currency"] == "EUR"
     assert opp["probability"] == pytest.approx(0.6) and opp["closed_at"] is None and opp["is_won"] is False
-    assert con.execute("SELECT revenue_type FROM opportunities WHERE opportunity_id = '006F'").fetchone() == (None,)
+    # an unknown type ('Partner Resale') counts as new_business, flagged as defaulted (issue #23.1)
+    assert con.execute("SELECT revenue_type, type_defaulted FROM opportunities WHERE opportunity_id = '006F'").fetchone() == ("new_business", True)
     # Salesforce '+0000', HubSpot US dates, zoned ISO and epoch ms all land as naive UTC
     assert str(con.execute("SELECT created_at FROM accounts WHERE account_id = '001C'").fetchone()[0]) == "2025-01-17 09:30:00"
     assert str(con.execute("SELECT occurred_at FROM events WHERE message_id = 'm2'").fetchone()[0]) == "2025-03-01 09:05:00.123000"

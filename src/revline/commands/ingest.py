@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         obj: Annotated[Optional[str], typer.Option("--object", help="The CRM object of the files (Opportunity, Account, ..., or HubSpot deals/contacts/companies) whatever their headers say.")] = None,
         sheet: Annotated[Optional[str], typer.Option("--sheet", help="Excel workbooks: only this sheet (default: every sheet).")] = None,
         encoding: Annotated[Optional[str], typer.Option("--encoding", help="Text encoding of the CSV files, e.g. cp1252, latin-1, utf-16 (default: UTF-8, else detected and named in the summary).")] = None,
+        dimension: Annotated[Optional[list[str]], typer.Option("--dimension", help="Promote a source column to a report dimension, name=Header (e.g. owner=OwnerId, region=Region); repeatable. owner and product are promoted by default when a file has them.")] = None,
     ) -> None:
         """Load exports into the store in one transaction; prints loaded/quarantined per table."""
         from rich.console import Console
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         params = {"paths": [absolute(p) for p in paths], "fmt": fmt, "channel_rules": absolute(channel_rules),
                   "type_map": absolute(type_map), "force": force, "decimal": decimal, "date_order": date_order,
-                  "obj": obj, "sheet": sheet, "encoding": encoding}
+                  "obj": obj, "sheet": sheet, "encoding": encoding, "dimensions": dimension or None}
         try:
             with Progress(TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as bar:

@@ -24,6 +24,7 @@ class Ctx:
     digest: str = ""  # sha256 of the file: rows that keep their file identity (spend) store it
     convention: str = ""  # the detected naming convention (spend: the ad platform)
     counts: dict[str, TableCount] = field(default_factory=dict)
+    dimensions: dict[str, list[str]] = field(default_factory=dict)  # name -> headers (revline.ingest.extras)
 
     def entry(self, table: str) -> TableCount:
         """The report line of (current file, table), created on first use."""
@@ -39,4 +40,5 @@ class Ctx:
         e.quarantined += quarantined
 
     def for_file(self, path: Path, fmt: str, obj: str, digest: str = "", convention: str = "") -> "Ctx":
-        return Ctx(self.con, self.report, self.rules, self.type_map, path, fmt, obj, digest, convention)
+        return Ctx(self.con, self.report, self.rules, self.type_map, path, fmt, obj, digest, convention,
+                   dimensions=self.dimensions)

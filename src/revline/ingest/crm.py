@@ -12,6 +12,7 @@ from revline.ingest.account_names import resolve_account_names
 from revline.ingest.channels import channel_case
 from revline.ingest.context import Ctx
 from revline.ingest.currencies import ISO_CURRENCIES
+from revline.ingest.extras import keep_extras, merged_columns
 from revline.ingest.readers import Staged
 from revline.ingest.revenue_types import revenue_type_case
 from revline.ingest.source_touches import contact_touches, lead_touches, opportunity_touches
@@ -60,11 +61,15 @@ def _person_stage_events(ctx: Ctx, typed: str, stages: dict[str, str], source_sy
     write_stage_events(ctx, " UNION ALL ".join(parts), source_system, replace_slots=True)
 
 
-def _start(ctx: Ctx, staged: Staged, table: str, spec, aliases, checks=()):
+def _start(ctx: Ctx, staged: Staged, table: str, spec, aliases, checks=(), extras: bool = False):
+    """Typed, validated rows of `staged` for `table`; with `extras` they also carry the columns no
+    field reads (`_attributes`) and the promoted dimensions (`_dimensions`), see ingest.extras."""
     t = typed_rows(ctx.con, staged, spec, aliases, table_name=table, checks=list(checks))
     ctx.record(table, read=staged.rows_read, quarantined=t.quarantined_rows)
     if "account_name" in spec:  # report exports: the account by name when its id is absent
         resolve_account_names(ctx, t.table, "hubspot" if ctx.fmt == "hubspot" else "salesforce")
+    if extras:
+        keep_extras(ctx, staged, t, table)
     return t
 
 
@@ -76,10 +81,11 @@ ACCOUNT_SPEC = {
 
 def load_accounts(ctx: Ctx, staged: Staged, aliases, source_system: str) -> None:
     """Accounts by id; the domain is read from a website URL or a bare host."""
-    t = _start(ctx, staged, "accounts", ACCOUNT_SPEC, aliases)
+    t = _start(ctx, staged, "accounts", ACCOUNT_SPEC, aliases, extras=True)
     sql = (
         f"SELECT account_id, name, {_domain('domain')} AS domain, industry, CAST(employees AS INTEGER) AS employees, "  # noqa: S608 - temp table, spec columns; values through lit
-        f"annual_revenue, country, created_at, {lit(source_system)} AS source_system, _row AS _ord FROM {t.table}"
+        f"annual_revenue, country, created_at, {lit(source_system)} AS source_system, "
+        f"{merged_columns('accounts', 'account_id')}, _row AS _ord FROM {t.table} x"
     )
     ctx.record("accounts", loaded_updated=upsert(ctx.con, "accounts", sql, ["account_id"]))
 
@@ -105,12 +111,12 @@ def load_contacts(ctx: Ctx, staged: Staged, aliases, source_system: str = "sales
     for name, kind in CONTACT_OPTIONAL.items():
         if name in aliases:
             spec[name] = F(kind)
-    t = _start(ctx, staged, "people", spec, aliases, [UNKNOWN_ACCOUNT, BAD_EMAIL])
+    t = _start(ctx, staged, "people", spec, aliases, [UNKNOWN_ACCOUNT, BAD_EMAIL], extras=True)
     con = ctx.con
     con.execute(f"UPDATE {t.table} SET email = lower(email)")  # noqa: S608 - temp table, spec columns; values through lit
     sql = (
         f"SELECT person_id, account_id, email, first_name, last_name, title, created_at, "  # noqa: S608 - temp table, spec columns; values through lit
-        f"{lit(source_system)} AS source_system, _row AS _ord FROM {t.table}"
+        f"{lit(source_system)} AS source_system, {merged_columns('people', 'person_id')}, _row AS _ord FROM {t.table} x"
     )
     ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
     write_identity_links(
@@ -118,6 +124,13 @@ def load_contacts(ctx: Ctx, staged: Staged, aliases, source_system: str = "sales
         f"SELECT {lit(id_type)} AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "  # noqa: S608 - temp table, spec columns; values through lit
         f"{lit(source_system + ':contact')} AS source, created_at AS observed_at, _row AS _ord FROM {t.table}",
     )
+    if lead_expr != "created_at":  # a lifecycle lead date: the creation date stands in where it is empty
+        fallback = scalar(con, f"SELECT count(*) FROM {t.table} WHERE {lead_expr} IS NULL AND created_at IS NOT NULL")  # noqa: S608 - temp table, spec columns
+        if fallback:
+            ctx.report.notes.append(
+                f"{ctx.path}: {fallback:,} contact(s) without a lead date ({_header(t, lead_expr)}): "
+                f"lead stage dated by their creation date ({_header(t, 'created_at')})")
+        lead_expr = f"coalesce({lead_expr}, created_at)"
     stages = {"lead": lead_expr, "mql": "mql_at", "sql": "sql_at"}
     _person_stage_events(ctx, t.table, stages, source_system)
     contact_touches(ctx, t.table, source_system)
@@ -134,12 +147,12 @@ LEAD_SPEC = {
 def load_leads(ctx: Ctx, staged: Staged, aliases) -> None:
     """Leads into `people` (email lowercased), with their id<->email and conversion links, their
     lead/MQL/SQL stage events and their LeadSource touches."""
-    t = _start(ctx, staged, "people", LEAD_SPEC, aliases, [BAD_EMAIL])
+    t = _start(ctx, staged, "people", LEAD_SPEC, aliases, [BAD_EMAIL], extras=True)
     con = ctx.con
     con.execute(f"UPDATE {t.table} SET email = lower(email)")  # noqa: S608 - temp table, spec columns; values through lit
     sql = (
         f"SELECT person_id, NULL::VARCHAR AS account_id, email, first_name, last_name, title, created_at, "  # noqa: S608 - temp table, spec columns; values through lit
-        f"'salesforce' AS source_system, _row AS _ord FROM {t.table}"
+        f"'salesforce' AS source_system, {merged_columns('people', 'person_id')}, _row AS _ord FROM {t.table} x"
     )
     ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
     write_identity_links(
@@ -149,8 +162,33 @@ def load_leads(ctx: Ctx, staged: Staged, aliases) -> None:
         f"UNION ALL SELECT 'crm_lead_id', person_id, 'crm_contact_id', converted_contact_id, "
         f"'salesforce:lead_conversion', coalesce(converted_at, created_at), _row FROM {t.table}",
     )
+    # a Salesforce Lead has no lifecycle date: it became a lead when it was created
+    leads = scalar(con, f"SELECT count(*) FROM {t.table} WHERE created_at IS NOT NULL")  # noqa: S608 - temp table
+    if leads:
+        ctx.report.notes.append(f"{ctx.path}: lead stage of {leads:,} lead(s) dated by their creation date "
+                                f"({_header(t, 'created_at')})")
     _person_stage_events(ctx, t.table, {"lead": "created_at", "mql": "mql_at", "sql": "sql_at"}, "salesforce")
     lead_touches(ctx, t.table)
+
+
+DEFAULT_REVENUE_TYPE = "new_business"
+"""The revenue type of a deal whose type is missing or maps to nothing: most CRMs leave the type
+optional (HubSpot's "Deal Type"), and a deal without one dropping out of the default report was
+worse than counting it as new business; the ingest summary and every report including such
+deals say how many there are (opportunities.type_defaulted)."""
+
+
+def _type_defaulted(expr: str, type_map) -> str:
+    """SQL: the raw type is missing or unknown to the map (a value mapped to None on purpose is
+    neither: it stays without a revenue type)."""
+    unset = [k for k, v in type_map.items() if v is None]
+    on_purpose = f" AND NOT coalesce({snake(expr)} IN ({', '.join(lit(k) for k in unset)}), false)" if unset else ""
+    return f"({revenue_type_case(expr, type_map)} IS NULL{on_purpose})"
+
+
+def _header(t, name: str) -> str:
+    """The file's header a typed field was read from (for summary lines)."""
+    return t.headers.get(name, name)
 
 
 OPPORTUNITY_SPEC = {
@@ -173,7 +211,7 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
     # HubSpot keeps deal-company associations apart (API dumps have no company column): named
     # in the summary when absent, where a Salesforce Opportunity export without AccountId fails
     spec = OPPORTUNITY_SPEC if source_system == "salesforce" else {**OPPORTUNITY_SPEC, "account_id": F(instead="account_name")}
-    t = _start(ctx, staged, "opportunities", spec, aliases, checks)
+    t = _start(ctx, staged, "opportunities", spec, aliases, checks, extras=True)
     con = ctx.con
     stage = canon_stage("stage")
     con.execute(
@@ -181,17 +219,22 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
         f"coalesce(is_closed, {stage} IN ('won', 'lost')) AS closed, coalesce(is_won, {stage} = 'won') AS won "
         f"FROM {t.table}"
     )
+    mapped, defaulted = revenue_type_case('type_raw', ctx.type_map), _type_defaulted('type_raw', ctx.type_map)
     for raw, n in con.execute(
-        f"SELECT type_raw, count(*) FROM {t.table}_o WHERE type_raw IS NOT NULL "  # noqa: S608 - temp table, spec columns; values through lit
-        f"AND {revenue_type_case('type_raw', ctx.type_map)} IS NULL GROUP BY 1"
+        f"SELECT type_raw, count(*) FROM {t.table}_o WHERE {defaulted} GROUP BY 1"  # noqa: S608 - temp table, spec columns; values through lit
     ).fetchall():
-        ctx.report.unmapped_types[raw] += n
+        if raw is None:
+            ctx.report.missing_types += n
+        else:
+            ctx.report.unmapped_types[raw] += n
     sql = (
-        f"SELECT opportunity_id, account_id, name, {revenue_type_case('type_raw', ctx.type_map)} AS revenue_type, "  # noqa: S608 - temp table, spec columns; values through lit
+        f"SELECT opportunity_id, account_id, name, CASE WHEN {defaulted} THEN {lit(DEFAULT_REVENUE_TYPE)} "  # noqa: S608 - temp table, spec columns; values through lit
+        f"ELSE {mapped} END AS revenue_type, {defaulted} AS type_defaulted, "
         f"type_raw, stage, amount, upper(coalesce(currency, {_AMOUNT_CURRENCY}, 'USD')) AS currency, "
         f"CASE WHEN probability > 1 THEN probability / 100 ELSE probability END AS probability, created_at, "
         f"CASE WHEN closed THEN close_date END AS closed_at, closed AS is_closed, won AND closed AS is_won, "
-        f"campaign_id, {lit(source_system)} AS source_system, _row AS _ord FROM {t.table}_o"
+        f"campaign_id, {lit(source_system)} AS source_system, {merged_columns('opportunities', 'opportunity_id')}, "
+        f"_row AS _ord FROM {t.table}_o x"
     )
     ctx.record("opportunities", loaded_updated=upsert(con, "opportunities", sql, ["opportunity_id"]))
     write_stage_events(

@@ -19,6 +19,7 @@ from revline.ingest.aliases import fivetran, hubspot, salesforce, salesforce_lab
 from revline.ingest.channels import load_rules
 from revline.ingest.context import Ctx
 from revline.ingest.encoding import check_encoding
+from revline.ingest.extras import parse_dimensions, promote_stored
 from revline.ingest.detect import Detected, DetectionError, detect
 from revline.ingest.memory import capped_memory
 from revline.ingest.readers import UnreadableFile, drop, stage
@@ -149,6 +150,7 @@ def load_files(
     obj: str | None = None,
     sheet: str | None = None,
     encoding: str | None = None,
+    dimensions: list[str] | dict | None = None,
 ) -> IngestReport:
     """Load exports (files or directories) into the store as one transaction.
 
@@ -159,7 +161,9 @@ def load_files(
     `progress(done, total, path)` is called after each file. `decimal` (',' or '.') and
     `date_order` (mdy, dmy, ymd) override what each column's values decide (see ingest.values);
     `obj` (--object) names the CRM object of every file whatever its headers say; Excel
-    workbooks load every sheet, or only `sheet` (--sheet).
+    workbooks load every sheet, or only `sheet` (--sheet). `dimensions` (--dimension name=Header)
+    promotes columns to report dimensions besides owner and product (see ingest.extras); a named
+    one is also promoted on rows stored before, from their kept attributes.
     """
     parse = ParseOptions(decimal=decimal, date_order=date_order)  # checks the values first
     if encoding:
@@ -177,10 +181,14 @@ def load_files(
                 raise
             report.unrecognised.append(str(exc))
     detected.sort(key=lambda pd: (_ORDER.get(primary_table(pd[1]), 5), str(pd[0])))
-    base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map))
+    dims = parse_dimensions(dimensions)  # a malformed entry fails before anything is read
+    base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map), dimensions=dims)
     # UTC: zone-less timestamps in exports are read as UTC (see sqlfrag.parse_timestamp)
     with capped_memory(con), setting(con, "TimeZone", "UTC"):
         _load(con, detected, base, report, progress, force, parse, encoding)
+    if dimensions:
+        for table, n in promote_stored(con, dims).items():
+            report.notes.append(f"{table}: {n:,} stored row(s) given a dimension from their kept attributes")
     return report
 
 

@@ -31,11 +31,14 @@ class IngestReport:
     entries: list[TableCount] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files already ingested (same sha256)
     unrecognised: list[str] = field(default_factory=list)  # files in walked directories of no known format
-    unmapped_types: Counter = field(default_factory=Counter)  # Opportunity Type values with no revenue_type
+    unmapped_types: Counter = field(default_factory=Counter)  # Opportunity Type values the type map does not know
+    missing_types: int = 0  # opportunities without a type (counted as new_business, like the unmapped ones)
     other_channel: Counter = field(default_factory=Counter)  # table -> rows grouped as 'other'
     notes: list[str] = field(default_factory=list)  # what a reader decided that the counts do not show
     non_data_lines: Counter = field(default_factory=Counter)  # file -> report title/total/footer lines skipped
     account_names: Counter = field(default_factory=Counter)  # how "Account Name"-only rows found their account
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)  # file -> columns kept in `attributes`
+    dimensions: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> dimension -> header promoted
 
     def add(self, entry: TableCount) -> TableCount:
         self.entries.append(entry)
@@ -79,8 +82,11 @@ class IngestReport:
             notes.append(f"skipped (already ingested): {', '.join(self.skipped)}")
         if self.unrecognised:
             notes.append("not recognised (not loaded):\n  " + "\n  ".join(self.unrecognised))
+        if self.missing_types:
+            notes.append(f"{self.missing_types:,} opportunit{'y' if self.missing_types == 1 else 'ies'} without a deal "
+                         f"type: counted as new_business (set the type in the CRM or map it with --type-map)")
         if self.unmapped_types:
-            notes.append("unmapped opportunity types (revenue_type NULL; add them with --type-map): "
+            notes.append("unmapped opportunity types, counted as new_business (map them with --type-map): "
                          + ", ".join(f"{k!r} x{v}" for k, v in self.unmapped_types.most_common()))
         if self.other_channel:
             notes.append("rows grouped as channel 'other' (extend with --channel-rules): "

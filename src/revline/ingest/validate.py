@@ -87,6 +87,7 @@ class Typed:
     table: str
     quarantined_rows: int
     headers: dict[str, str]  # field -> header reported in quarantine
+    used: frozenset[str] = frozenset()  # the file's headers some field read (the others: revline.ingest.extras)
 
 
 def raw_json_expr(staged: Staged, alias: str = "s") -> str:
@@ -226,4 +227,4 @@ def typed_rows(
         )
         con.execute(f"DELETE FROM {typed} WHERE _row IN (SELECT _row FROM {errors})")
     con.execute(f"DROP TABLE {errors}")
-    return Typed(typed, n_bad, headers)
+    return Typed(typed, n_bad, headers, frozenset(h for hs in resolved.values() for h in hs))

@@ -24,6 +24,7 @@ def ingest(
     obj: str | None = None,
     sheet: str | None = None,
     encoding: str | None = None,
+    dimensions: list[str] | None = None,
     progress: Progress = no_progress,
 ) -> IngestReport:
     """`revline.ingest.load_files` with the file names as progress labels."""
@@ -35,4 +36,4 @@ def ingest(
                       channel_rules=Path(channel_rules) if channel_rules else None,
                       type_map=Path(type_map) if type_map else None, progress=step, force=force,
                       decimal=decimal, date_order=date_order, obj=obj, sheet=sheet,
-                      encoding=encoding)
+                      encoding=encoding, dimensions=dimensions)

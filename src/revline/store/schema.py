@@ -446,6 +446,33 @@ _V10 = [
 ]
 
 
+# Version 11 (ingest/, reports/, store/fx.py):
+# - accounts, people and opportunities keep what the canonical columns do not hold. `attributes`:
+#   every source column that maps to no canonical field, as a JSON object of header -> text (why:
+#   owner, product, region... were dropped silently, and the first question a CRO asks is "by rep,
+#   by product"). `dimensions`: the columns promoted to report dimensions (owner and product by
+#   default, others with `--dimension name=Header`), as name -> text; read them with
+#   revline.store.dimensions.dimension_sql.
+# - opportunities.type_defaulted: the deal had no or an unknown type and counts as new_business
+#   (reports state how many they include).
+# - fx_rates: dated conversion rates to USD loaded from a file (revline.store.fx); amounts are
+#   converted at the latest rate on or before their date, the fixed vocabulary.USD_RATES where no
+#   dated rate covers a date.
+_V11 = [
+    *(f"ALTER TABLE {t} ADD COLUMN {c} JSON" for t in ("accounts", "people", "opportunities")
+      for c in ("attributes", "dimensions")),
+    "ALTER TABLE opportunities ADD COLUMN type_defaulted BOOLEAN",
+    """
+    CREATE TABLE IF NOT EXISTS fx_rates (
+        date DATE NOT NULL,             -- the rate holds from this date until the next one
+        currency VARCHAR NOT NULL,      -- ISO code, upper case
+        rate DOUBLE NOT NULL,           -- USD per one unit of the currency
+        source VARCHAR,                 -- the file it was loaded from
+        PRIMARY KEY (date, currency)
+    )""",
+]
+
+
 # A step is its statements, or a function of the store giving them (when they depend on its format).
 Step = list[str] | Callable[[duckdb.DuckDBPyConnection], list[str]]
 
@@ -460,6 +487,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
     (8, _V8),
     (9, _V9),
     (10, _V10),
+    (11, _V11),
 ]
 
 

@@ -1,0 +1,130 @@
+"""Issue #23: deals without a type, extra columns kept, owner/product dimensions, lead from Create Date.
+
+Every expected figure is computed from the rows the test writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crm_exports import write
+from revline.ingest import load_files
+from revline.ingest.extras import parse_dimensions
+from revline.store import connect
+from revline.store.dimensions import available_dimensions, check_name, dimension_sql
+
+# Deal ID, Deal Name, Deal Stage, Amount, Create Date, Close Date, Deal owner, Product, Region
+DEALS = [
+    ("101", "A", "closedwon", "1000", "2018-01-02 10:30", "2018-01-02", "Ann", "Basic", "North"),
+    ("102", "B", "closedwon", "2500", "2018-01-05 09:00", "2018-02-01", "Bob", "Pro", "South"),
+    ("103", "C", "closedlost", "700", "2018-01-06 09:00", "2018-02-03", "Ann", "Pro", ""),
+    ("104", "D", "closedwon", "400", "2018-02-06 09:00", "2018-03-03", "Ann", "", "North"),
+    ("105", "E", "appointmentscheduled", "900", "2018-02-07 09:00", "", "", "Basic", "West"),
+]
+HEADER = ["Deal ID", "Deal Name", "Deal Stage", "Amount", "Create Date", "Close Date", "Deal owner", "Product", "Region"]
+
+
+@pytest.fixture
+def deals_file(tmp_path):
+    return write(tmp_path / "hubspot-deals.csv", HEADER, DEALS)
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = connect(tmp_path / "s.duckdb")
+    yield c
+    c.close()
+
+
+def test_deals_without_type_default_to_new_business_and_are_counted(con, deals_file):
+    report = load_files(con, [deals_file], fmt="hubspot")
+    assert report.missing_types == len(DEALS)
+    rows = con.execute("SELECT revenue_type, type_defaulted, count(*) FROM opportunities GROUP BY ALL").fetchall()
+    assert rows == [("new_business", True, len(DEALS))]
+    text = " ".join(report.notes) + _render(report)
+    assert f"{len(DEALS)} opportunities without a deal type" in text
+
+
+def test_unknown_type_defaults_but_a_type_mapped_to_none_stays_none(con, tmp_path):
+    f = write(tmp_path / "deals.csv", ["Deal ID", "Deal Stage", "Amount", "Create Date", "Deal Type"],
+              [("1", "closedwon", "10", "2018-01-01", "Partner Resale"), ("2", "closedwon", "20", "2018-01-01", "Internal"),
+               ("3", "closedwon", "30", "2018-01-01", "Renewal")])
+    report = load_files(con, [f], fmt="hubspot", type_map={"Internal": None})
+    assert report.unmapped_types == {"Partner Resale": 1}
+    got = dict(con.execute("SELECT opportunity_id, revenue_type FROM opportunities").fetchall())
+    assert got == {"1": "new_business", "2": None, "3": "renewal"}
+
+
+def test_extra_columns_kept_and_owner_product_promoted(con, deals_file):
+    report = load_files(con, [deals_file], fmt="hubspot")
+    extras = report.extra_columns[str(deals_file)]
+    assert set(extras) == {"Deal owner", "Product", "Region"}
+    assert report.dimensions[str(deals_file)] == {"owner": "Deal owner", "product": "Product"}
+    stored = {r[0]: (json.loads(r[1]) if r[1] else None, json.loads(r[2]) if r[2] else None)
+              for r in con.execute("SELECT opportunity_id, attributes, dimensions FROM opportunities").fetchall()}
+    for deal in DEALS:
+        attrs, dims = stored[deal[0]]
+        expect = {h: v for h, v in zip(HEADER[6:], deal[6:]) if v}
+        assert (attrs or {}) == expect
+        assert (dims or {}) == {k: v for k, v in (("owner", deal[6]), ("product", deal[7])) if v}
+    assert available_dimensions(con) == ["owner", "product"]
+    by_owner = dict(con.execute(
+        f"SELECT {dimension_sql('owner', label_missing=True)}, sum(amount) FROM opportunities o GROUP BY 1").fetchall())
+    expect: dict[str, float] = {}
+    for d in DEALS:
+        expect[d[6] or "(none)"] = expect.get(d[6] or "(none)", 0) + float(d[3])
+    assert {k: float(v) for k, v in by_owner.items()} == expect
+
+
+def test_dimension_option_promotes_a_column_also_on_stored_rows(con, deals_file):
+    load_files(con, [deals_file], fmt="hubspot")
+    report = load_files(con, [deals_file], fmt="hubspot", dimensions=["region=Region"])
+    assert report.skipped  # same file: not read again, the region still comes from the kept attributes
+    got = dict(con.execute(f"SELECT opportunity_id, {dimension_sql('region')} FROM opportunities o").fetchall())
+    assert got == {d[0]: (d[8] or None) for d in DEALS}
+
+
+def test_newer_export_merges_attributes(con, deals_file, tmp_path):
+    load_files(con, [deals_file], fmt="hubspot")
+    f2 = write(tmp_path / "deals2.csv", ["Deal ID", "Deal Stage", "Amount", "Create Date", "Forecast category"],
+               [("101", "closedwon", "1000", "2018-01-02 10:30", "Commit")])
+    load_files(con, [f2], fmt="hubspot")
+    attrs = json.loads(con.execute("SELECT attributes FROM opportunities WHERE opportunity_id = '101'").fetchone()[0])
+    assert attrs == {"Deal owner": "Ann", "Product": "Basic", "Region": "North", "Forecast category": "Commit"}
+
+
+def test_dimension_names_are_checked():
+    with pytest.raises(ValueError, match="dimension name"):
+        check_name("owner'); DROP TABLE x; --")
+    with pytest.raises(ValueError, match="name=Header"):
+        parse_dimensions(["owner"])
+    assert parse_dimensions(["owner=OwnerId"])["owner"] == ["OwnerId"]
+
+
+def test_hubspot_contacts_lead_stage_from_create_date(con, tmp_path):
+    f = write(tmp_path / "hubspot-contacts.csv", ["Record ID", "Email", "Create Date", "Became a Lead Date", "Contact owner"],
+              [("1", "a@x.com", "2018-01-01 10:00", "2018-01-03 10:00", "Ann"), ("2", "b@x.com", "2018-01-02 11:00", "", "Bob")])
+    report = load_files(con, [f], fmt="hubspot")
+    got = dict(con.execute("SELECT object_id, entered_at::VARCHAR FROM stage_events WHERE stage = 'lead'").fetchall())
+    assert got == {"1": "2018-01-03 10:00:00", "2": "2018-01-02 11:00:00"}
+    assert any("1 contact(s) without a lead date" in n and "Create Date" in n for n in report.notes)
+    assert con.execute(f"SELECT {dimension_sql('owner', 'p')} FROM people p WHERE person_id = '2'").fetchone() == ("Bob",)
+
+
+def test_migrated_store_has_the_columns(tmp_path):
+    con = connect(tmp_path / "m.duckdb")
+    cols = {r[0] for r in con.execute("DESCRIBE opportunities").fetchall()}
+    assert {"attributes", "dimensions", "type_defaulted"} <= cols
+    assert con.execute("SELECT count(*) FROM fx_rates").fetchone() == (0,)
+    con.close()
+
+
+def _render(report) -> str:
+    from rich.console import Console
+
+    c = Console(width=300, record=True, file=open("/dev/null", "w"))
+    c.print(report)
+    return c.export_text()
+
+
