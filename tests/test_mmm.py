@@ -457,6 +457,32 @@ def test_optimizer_respects_budget_and_bounds_and_beats_current_mix(svi_fit):
     assert parse_bounds("tv=10:,search=:5") == {"tv": (10.0, np.inf), "search": (0.0, 5.0)}
 
 
+def test_optimizer_current_plan_is_the_scenario_baseline_and_the_fit(svi_fit):
+    """Issue 22.7: at today's mix the optimiser's current plan, the scenario baseline and the fitted
+    outcome agree, and the promised gain carries an interval computed on the same draws."""
+    from revline.models.mmm.optimizer import optimize_budget
+    from revline.models.mmm.scenario import scenario
+
+    f, _ = svi_fit
+    today = float(f.spend[-13:].sum())
+    out = optimize_budget(f, today * 2, max_draws=200)
+    a = out.attrs
+    base = scenario(f).set_index("plan")
+    assert a["current_outcome"] == pytest.approx(base.loc["baseline", "mean"], rel=1e-9)
+    assert a["current_total_spend"] == pytest.approx(base.loc["baseline", "spend"], rel=1e-9)
+    # the synthetic world has no trend: next quarter at today's spend looks like the last one
+    assert a["current_outcome"] == pytest.approx(a["fitted_last_weeks"], rel=0.15)
+    assert a["fitted_last_weeks"] == pytest.approx(a["actual_last_weeks"], rel=0.1)
+    # the gain is the per-draw difference with today's mix at the same budget, and its interval holds it
+    assert a["gain"] == pytest.approx(a["optimal_outcome"] - a["current_mix_at_budget_outcome"], rel=1e-6, abs=1e-6)
+    assert a["gain_low"] <= a["gain"] <= a["gain_high"]
+    assert a["optimal_carryover_after_window"] >= 0
+    # doubling the budget cannot more than double the media part (saturation), and adds something
+    assert a["current_outcome"] < a["current_mix_at_budget_outcome"]
+    media_today = out["current_contribution"].sum()
+    assert a["current_mix_at_budget_outcome"] - a["current_outcome"] <= media_today * 1.0001 + 1e-6
+
+
 def test_scenario_more_spend_more_outcome(svi_fit):
     from revline.models.mmm.scenario import scenario
 

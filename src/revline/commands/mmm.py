@@ -42,7 +42,9 @@ def _parse_amounts(items: list[str], opt: str) -> dict[str, float]:
 
 
 def _money(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3f}"
+    if x == 0:
+        return "0"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
 
 
 def _load(fit_dir: Optional[Path], db: Optional[Path], outcome: str):
@@ -184,16 +186,25 @@ def register(app: typer.Typer) -> None:
         with _user_errors(console):
             with console.status("Optimising ..."):
                 table = optimize_budget(result, budget, parse_bounds(bounds), quarter=quarter)
-        t = Table(title=f"Budget {budget:,.0f} over {table.attrs['weeks']} weeks")
-        for col in ("channel", "current plan", "optimal", "change", "expected contribution (optimal) [94% HDI]"):
-            t.add_column(col, justify="left" if col == "channel" else "right")
+        a = table.attrs
+        name = result.roles.outcome_col
+        t = Table(title=f"Budget {budget:,.0f} over {a['weeks']} weeks ({a['window_start']} .. {a['window_end']})")
+        for col in ("channel", "current plan", "optimal", "change", f"{name} from the channel (optimal) [94% HDI]"):
+            t.add_column(col, justify="left" if col == "channel" else "right", no_wrap=col == "channel")
         for r in table.itertuples(index=False):
             t.add_row(r.channel, _money(r.current_spend), _money(r.optimal_spend), _money(r.change),
                       f"{_money(r.optimal_contribution)} [{_money(r.optimal_low)}, {_money(r.optimal_high)}]")
         console.print(t)
-        a = table.attrs
-        console.print(f"expected outcome: optimal {_money(a['optimal_outcome'])} vs today's mix at this budget "
-                      f"{_money(a['current_mix_at_budget_outcome'])} (P(better) = {a['prob_better_than_current_mix']:.0%})")
+        w = a["weeks"]
+        console.print(
+            f"{name} over the {w} weeks (baseline + media, as `revline mmm scenario` computes it):\n"
+            f"  today's plan ({_money(a['current_total_spend'])}): {_money(a['current_outcome'])} "
+            f"(= the scenario baseline; fitted last 13 weeks {_money(a['fitted_last_weeks'])}, "
+            f"actual {_money(a['actual_last_weeks'])})\n"
+            f"  today's mix at {_money(budget)}: {_money(a['current_mix_at_budget_outcome'])}\n"
+            f"  optimal at {_money(budget)}: {_money(a['optimal_outcome'])}, gain {_money(a['gain'])} "
+            f"[94% HDI {_money(a['gain_low'])}, {_money(a['gain_high'])}], P(better) = {a['prob_better_than_current_mix']:.0%}\n"
+            f"  the optimal plan's spend keeps working after the window: {_money(a['optimal_carryover_after_window'])} more")
 
     @mmm.command("scenario")
     def scenario_cmd(
