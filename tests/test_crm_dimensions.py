@@ -128,3 +128,46 @@ def _render(report) -> str:
     return c.export_text()
 
 
+
+
+def _hubspot_company(folder):
+    """Companies, contacts with an original source, and the DEALS (no Deal Type) tied to companies."""
+    folder.mkdir()
+    write(folder / "hubspot-companies.csv", ["Record ID", "Company name", "Company Domain Name", "Create Date"],
+          [("C1", "Acme", "acme.com", "2017-12-01"), ("C2", "Globex", "globex.com", "2017-12-01")])
+    write(folder / "hubspot-contacts.csv", ["Record ID", "Email", "Associated Company ID", "Create Date", "Original Source"],
+          [("P1", "a@acme.com", "C1", "2017-12-20 10:00", "Organic Search"),
+           ("P2", "b@globex.com", "C2", "2017-12-21 10:00", "Paid Search")])
+    write(folder / "hubspot-deals.csv", [*HEADER, "Associated Company ID"],
+          [(*d, "C1" if i % 2 == 0 else "C2") for i, d in enumerate(DEALS)])
+    return folder
+
+
+def test_default_report_shows_full_won_revenue_of_untyped_deals(con, tmp_path):
+    """#23.1 done-when: a HubSpot export without "Deal Type" -> the default report shows all won revenue."""
+    from revline.ops.attribute import attribute
+    from revline.ops.report import report
+
+    load_files(con, [_hubspot_company(tmp_path / "hs")])
+    attribute(con, models=["linear"], milestones=["won"])
+    result = report(con, models=["linear"])
+    assert result.problem is None
+    won = sum(float(d[3]) for d in DEALS if d[2] == "closedwon")
+    assert result.frame.select_dtypes("number").iloc[:, 0].sum() == pytest.approx(won)
+    n_won = sum(d[2] == "closedwon" for d in DEALS)
+    assert result.notes == (f"includes {n_won} won deals without a known deal type, counted as new_business "
+                            "(map types with `revline ingest --type-map`)",)
+
+
+def test_empty_report_names_the_filter_that_removed_the_rows(con, tmp_path):
+    from revline.ops.attribute import attribute
+    from revline.ops.report import report
+
+    load_files(con, [_hubspot_company(tmp_path / "hs")])
+    attribute(con, models=["linear"], milestones=["won"], revenue_types=["new_business"])
+    r = report(con, models=["linear"], revenue_type="renewal")
+    assert r.problem and "renewal" in r.problem  # the store holds no renewal deal: said so
+    r = report(con, models=["linear"], start="2030-01-01")
+    assert r.problem and "2030-01-01" in r.problem and "removed every row" in r.problem
+    r = report(con, models=["first_touch"])
+    assert r.problem and "--model first_touch removed every row" in r.problem

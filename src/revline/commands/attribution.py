@@ -163,6 +163,8 @@ def register(app: typer.Typer) -> None:
         if why:
             _fail(why)
         print_frame(df, title)
+        for note in getattr(result, "notes", ()):
+            typer.echo(note)
         if out is not None:
             try:
                 write_table(df, out)

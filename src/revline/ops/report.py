@@ -23,10 +23,50 @@ class ReportResult:
     title: str
     problem: str | None = None  # why there is nothing worth showing, and what to run
     stitched: str | None = None  # why the store was stitched first (None: it was fresh)
+    notes: tuple[str, ...] = ()  # what the figures include that a reader should know (defaulted deal types)
 
 
-def report_problem(con, df: pd.DataFrame, roi: bool, models, milestone: str, revenue_type: str) -> str | None:
-    """Why the report would be empty or all zeros (and what to run), or None when it has figures."""
+def defaulted_types_note(con, milestone: str, revenue_type: str | None) -> str | None:
+    """How many of the deals a report at (milestone, revenue type) includes had no or an unknown
+    deal type and count as new_business (issue #23.1: stated in every report including them)."""
+    if milestone not in ("opportunity", "won") or revenue_type not in (None, "all", "new_business"):
+        return None
+    won = " AND is_won" if milestone == "won" else ""
+    n = con.execute(f"SELECT count(*) FROM opportunities WHERE type_defaulted{won}").fetchone()[0]  # noqa: S608 - fixed text
+    if not n:
+        return None
+    what = "won deal" if milestone == "won" else "deal"
+    return (f"includes {n:,} {what}{'s' if n != 1 else ''} without a known deal type, counted as new_business "
+            f"(map types with `revline ingest --type-map`)")
+
+
+def filter_problem(con, models, milestone: str, revenue_type: str | None, start, end) -> str | None:
+    """Which filter removed the ledger rows of a report that came out empty, with what the ledger
+    does hold; None when no single filter explains it."""
+    rows = con.execute(
+        "SELECT r.model, r.revenue_type, count(*) FROM credit_ledger l JOIN attribution_runs r USING (run_id) "
+        "WHERE r.milestone = ? GROUP BY ALL ORDER BY 3 DESC", [milestone]).fetchall()
+    if not rows:
+        return f"the ledger holds no rows at milestone '{milestone}': run `revline attribute --milestone {milestone}`"
+    held = ", ".join(f"{m}/{t or 'all'} {n:,}" for m, t, n in rows)
+    if models and not any(m in models for m, _, _ in rows):
+        return (f"--model {', '.join(models)} removed every row: the ledger at '{milestone}' holds "
+                f"(model/revenue type, rows) {held}")
+    typed = [r for r in rows if not models or r[0] in models]
+    if milestone not in ("lead", "mql", "sql") and revenue_type not in (None, "all") \
+            and not any(t == revenue_type for _, t, _ in typed):
+        return (f"--revenue-type {revenue_type} removed every row: the ledger at '{milestone}' holds "
+                f"(model/revenue type, rows) {held}; pass --revenue-type all or one of those types")
+    if start or end:
+        return (f"the dates {start or '...'} to {end or '...'} removed every row at '{milestone}' "
+                f"(the ledger holds {held}); widen --start/--end")
+    return None
+
+
+def report_problem(con, df: pd.DataFrame, roi: bool, models, milestone: str, revenue_type: str,
+                   start=None, end=None) -> str | None:
+    """Why the report would be empty or all zeros (and what to run, or which filter removed the
+    rows), or None when it has figures."""
     if roi and not df.empty:
         return None  # spend alone is a figure worth showing
     runs = unattributed(con, milestone, None if milestone in ("lead", "mql", "sql") else revenue_type, models or None)
@@ -35,6 +75,7 @@ def report_problem(con, df: pd.DataFrame, roi: bool, models, milestone: str, rev
             return (touch_problem(con) or "") + ("; then " if touch_problem(con) else "") + \
                 "no attribution runs in the store: run `revline attribute`"
         return (conversion_problem(con, milestone, revenue_type)
+                or filter_problem(con, models, milestone, revenue_type, start, end)
                 or "no ledger rows match; run `revline attribute` for this milestone and revenue type (or widen the filters)")
     if (runs["conversions"] == 0).all():
         return conversion_problem(con, milestone, revenue_type) or "the matching runs hold no conversions; run `revline attribute`"
@@ -71,4 +112,6 @@ def report(
     else:
         df = attribution_by(con, by, models or None, milestone, revenue_type, start, end)  # type: ignore[arg-type]
         title = f"Attribution by {by} at {milestone}" + ("" if milestone in ("lead", "mql", "sql") else f" ({revenue_type})")
-    return ReportResult(df, title, report_problem(con, df, roi, models, milestone, revenue_type), stitched)
+    problem = report_problem(con, df, roi, models, milestone, revenue_type, start, end)
+    note = defaulted_types_note(con, milestone, revenue_type)
+    return ReportResult(df, title, problem, stitched, (note,) if note else ())
