@@ -21,9 +21,11 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Req
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.responses import Response
 
+from revline.api.alerts import AlertSender, AlertSettings
 from revline.api.event_loader import EventLoader
 from revline.api.jobs import JobManager
 from revline.api.live import LivePipeline
+from revline.api.live_scores import LiveScorer, Scoring
 from revline.api.responses import ErrorResponse
 from revline.api.keys import MIN_KEY_CHARS, ApiKeyError, same
 from revline.api.schedules import Scheduler, load_schedule
@@ -67,7 +69,8 @@ class Hub:
     """What the admin API needs: the key, the jobs and the snapshot keeper."""
 
     def __init__(self, con, db_path: Path, loader: EventLoader, admin_key: str | None,
-                 snapshot_seconds: float | None, live: bool, schedule: Path | None = None) -> None:
+                 snapshot_seconds: float | None, live: bool, schedule: Path | None = None,
+                 scoring: Scoring | None = None, alerts: AlertSettings | None = None) -> None:
         self.db_path = db_path
         planned = load_schedule(schedule) if schedule is not None else None  # a bad file fails before any thread
         self.admin_key, self.admin_key_generated = resolve_admin_key(db_path, admin_key)
@@ -81,7 +84,13 @@ class Hub:
         self.jobs = JobManager(con, db_path, loader.write_lock, after_write=after_write)
         if self.snapshots is not None:
             self.snapshots.start()
-        self.live = LivePipeline(loader, self.jobs) if live else None
+        self.scorer = self.alerts = None
+        if live and scoring is not None:  # in-market scores of touched accounts, alerts on crossings
+            self.alerts = AlertSender(con.cursor(), loader.write_lock, alerts) if alerts is not None else None
+            self.scorer = LiveScorer(con.cursor(), loader.write_lock, score_fn=scoring.score_fn, fit_fn=scoring.fit_fn,
+                                     refit_seconds=scoring.refit_seconds, sender=self.alerts,
+                                     rule=alerts.rule if alerts is not None else None)
+        self.live = LivePipeline(loader, self.jobs, scorer=self.scorer) if live else None
         if self.live is not None:
             self.live.start()
         self.scheduler = Scheduler(self.jobs, *planned) if planned is not None else None
@@ -137,6 +146,8 @@ def ping(request: Request) -> dict[str, Any]:
     snap = hub.snapshots.last if hub.snapshots is not None else None
     return {"pid": os.getpid(), "db": str(hub.db_path),
             "live": None if hub.live is None else asdict(hub.live.stats),
+            "scores": None if hub.scorer is None else asdict(hub.scorer.stats),
+            "alerts": None if hub.alerts is None else asdict(hub.alerts.stats),
             "snapshot": None if snap is None else {"path": snap.path, "as_of": snap.as_of,
                                                     "seconds": snap.seconds, "bytes": snap.bytes}}
 
@@ -215,8 +226,9 @@ async def upload(request: Request, name: str) -> dict[str, Any]:
 
 
 def install(app: FastAPI, con, db_path: Path, loader: EventLoader, admin_key: str | None = None,
-            snapshot_seconds: float | None = 60.0, live: bool = True, schedule: Path | None = None) -> Hub:
+            snapshot_seconds: float | None = 60.0, live: bool = True, schedule: Path | None = None,
+            scoring: Scoring | None = None, alerts: AlertSettings | None = None) -> Hub:
     """Create the hub on `app.state.hub` and mount /admin (one line in create_app)."""
-    app.state.hub = Hub(con, db_path, loader, admin_key, snapshot_seconds, live, schedule)
+    app.state.hub = Hub(con, db_path, loader, admin_key, snapshot_seconds, live, schedule, scoring, alerts)
     app.include_router(router)
     return app.state.hub

@@ -16,7 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from revline.api import admin, dashboard, openapi_doc, queries, read_api, result_cache
+from revline.api import admin, dashboard, in_market_api, openapi_doc, queries, read_api, result_cache
+from revline.api.alerts import AlertSettings
+from revline.api.live_scores import Scoring
 from revline.api.result_cache import ResultCache
 from revline.api.collector import Collector, CollectorFirst
 from revline.api.keys import resolve_keys
@@ -50,6 +52,8 @@ def create_app(
     snapshot_seconds: float | None = None,
     live: bool = True,
     schedule: Path | None = None,
+    scoring: Scoring | None = None,
+    alerts: AlertSettings | None = None,
 ) -> FastAPI:
     """Open the store, replay the collector's log, and build the app (keys: see revline.api.keys).
 
@@ -58,7 +62,9 @@ def create_app(
     `warm`: compute the dashboard's default views into the result cache in the background;
     `admin_key`, `snapshot_seconds`: the admin API and read snapshot (revline.api.admin; None: no
     snapshot, which `revline serve` turns on); `live`: the live pipeline (revline.api.live);
-    `schedule`: a schedule file (revline.api.schedules).
+    `schedule`: a schedule file (revline.api.schedules); `scoring`: the in-market model whose scores
+    the live pipeline refreshes for touched accounts (revline.api.live_scores; None: no live scores),
+    `alerts`: where and when to alert on them (revline.api.alerts).
     """
     db_path = Path(db)
     con = connect(db_path)
@@ -93,7 +99,9 @@ def create_app(
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.include_router(read_api.router)
-    admin.install(app, con, db_path, collector.loader, admin_key, snapshot_seconds, derive and live, schedule)
+    app.include_router(in_market_api.router)
+    admin.install(app, con, db_path, collector.loader, admin_key, snapshot_seconds, derive and live, schedule,
+                  scoring, alerts)
     dashboard.register(app)
     app.add_middleware(CollectorFirst, collector=collector)
     # outermost: size and time limits on every body before any route or auth runs (issue 20 D8)

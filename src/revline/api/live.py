@@ -15,6 +15,9 @@ for the events collected since the previous batch:
    models) are left to their own `attribute` job; a refresh that fails queues a full `attribute`
    job instead (same bound as stitch).
    Touches after every conversion of their account (the normal live case) change no credit.
+4. the accounts of the batch's touches are handed to the in-market scorer
+   (`revline.api.live_scores`), which re-scores only those from its own thread and alerts on a
+   threshold crossing (`revline.api.alerts`); it never delays these steps.
 
 A timer asks the loader to derive pending events once `derive_seconds` have passed, so a lone
 event is not left waiting for the next segment.
@@ -31,6 +34,7 @@ from datetime import datetime
 
 from revline.api.event_loader import EventLoader
 from revline.api.jobs import TERMINAL, JobManager
+from revline.api.live_scores import LiveScorer
 from revline.attribution.runner import refresh_accounts
 from revline.identity.incremental import assign_known
 from revline.store.rows import one_row, scalar
@@ -62,9 +66,10 @@ class LivePipeline:
     and attribute jobs from its own thread."""
 
     def __init__(self, loader: EventLoader, jobs: JobManager, *, restitch_seconds: float = 300.0,
-                 tick: float = 0.5) -> None:
+                 tick: float = 0.5, scorer: LiveScorer | None = None) -> None:
         self.loader = loader
         self.jobs = jobs
+        self.scorer = scorer
         self.restitch_seconds = restitch_seconds
         self.tick = tick
         self.stats = LiveStats()
@@ -80,11 +85,15 @@ class LivePipeline:
 
     def start(self) -> None:
         self._thread.start()
+        if self.scorer is not None:
+            self.scorer.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+        if self.scorer is not None:
+            self.scorer.stop()
 
     def _mark_now(self) -> object:
         return scalar(
@@ -113,13 +122,16 @@ class LivePipeline:
                 "AND received_at >= ? AND message_id IN (SELECT message_id FROM _live_ids)",
                 [self._mark],
             )
-            backdated = {a for (a,) in con.execute(
+            touched = con.execute(  # the batch's accounts, and whether a touch of each is backdated
                 """
-                SELECT DISTINCT t.account_id FROM touchpoints t
+                SELECT t.account_id, bool_or(EXISTS (
+                    SELECT 1 FROM milestones m WHERE m.account_id = t.account_id
+                      AND m.milestone IN ('opportunity', 'won') AND m.occurred_at >= t.occurred_at))
+                FROM touchpoints t
                 WHERE t.touchpoint_id IN (SELECT message_id FROM _live_ids) AND t.account_id IS NOT NULL
-                  AND EXISTS (SELECT 1 FROM milestones m WHERE m.account_id = t.account_id
-                                AND m.milestone IN ('opportunity', 'won') AND m.occurred_at >= t.occurred_at)
-                """).fetchall()}
+                GROUP BY 1
+                """).fetchall()
+            backdated = {a for a, late in touched if late}
             self._mark = mark
         except Exception:  # noqa: BLE001 - the touches stay as derived; the next full stitch assigns them
             log.exception("live assignment of collected touches failed")
@@ -128,6 +140,8 @@ class LivePipeline:
             con.execute("DROP TABLE IF EXISTS _live_ids")
         self._want["stitch"] |= bool(edges)
         self._accounts |= backdated
+        if self.scorer is not None:
+            self.scorer.submit({a for a, _ in touched})
         took = time.perf_counter() - started
         s = self.stats
         s.batches, s.touches, s.assigned = s.batches + 1, s.touches + int(n), s.assigned + assigned

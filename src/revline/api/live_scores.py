@@ -1,0 +1,178 @@
+"""Live in-market scores: the accounts that collected events touched are re-scored within seconds.
+
+The live pipeline (revline.api.live) hands over the accounts of each derivation batch's touches;
+this module's own thread scores them and stores the scores (revline.ops.scores), and the alerts
+of upward threshold crossings go to the sender (revline.api.alerts). Why a thread of its own:
+fitting the model takes seconds to minutes and scoring a batch a fraction of a second; neither
+may delay the collector's loader or the live pipeline's attribution refresh.
+
+The model is fitted when the thread starts and again every `refit_seconds`; after each fit every
+account is scored (no alerts: that is the baseline the next crossings are measured against).
+Until the first fit is done, touched accounts wait (and are scored right after it). Scores are
+computed on a cursor without the write lock (a read); only storing them takes the lock, briefly.
+A failing fit is logged and retried after `retry_seconds`, a failing batch after 5 s; neither is
+raised into the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from revline.api.alerts import AlertSender
+from revline.ops.scores import AlertRule, store_scores
+
+log = logging.getLogger("revline.live.scores")
+
+# score_fn(con, as_of=None, account_ids=None, model=None) -> DataFrame (revline.models.scoring.score_accounts)
+ScoreFn = Callable[..., pd.DataFrame]
+# fit_fn(con, as_of) -> a fitted model (revline.models.scoring.fit_scorer)
+FitFn = Callable[[duckdb.DuckDBPyConnection, Any], Any]
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The scoring model's two functions (revline.models.scoring's in the server) and how often to refit."""
+
+    score_fn: ScoreFn
+    fit_fn: FitFn
+    refit_seconds: float = 86400.0
+
+
+@dataclass
+class ScoreStats:
+    """Counters since the server started (reported by /admin/ping under live.scores)."""
+
+    ready: bool = False  # a model is fitted and every account was scored with it
+    fits: int = 0
+    fit_seconds: float = 0.0
+    fitted_at: str | None = None
+    batches: int = 0  # live batches scored
+    scored: int = 0  # accounts scored by live batches
+    last_seconds: float = 0.0  # time to score and store the last live batch
+    alerts: int = 0  # alerts fired (queued for the webhook)
+    failures: int = 0
+    last_error: str | None = None
+
+
+class LiveScorer:
+    """Scores touched accounts from its own thread (see the module docstring)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, write_lock: threading.RLock, *, score_fn: ScoreFn,
+                 fit_fn: FitFn, rule: AlertRule | None = None, sender: AlertSender | None = None,
+                 refit_seconds: float = 86400.0, retry_seconds: float = 300.0, tick: float = 0.2) -> None:
+        self.con = con
+        self.write_lock = write_lock
+        self.score_fn = score_fn
+        self.fit_fn = fit_fn
+        self.rule = rule if sender is not None else None
+        self.sender = sender
+        self.refit_seconds = refit_seconds
+        self.retry_seconds = retry_seconds
+        self.tick = tick
+        self.stats = ScoreStats()
+        self.model: Any = None
+        self._fitted = 0.0
+        self._failed_fit = -float("inf")
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="revline-live-scores", daemon=True)
+
+    def start(self) -> None:
+        if self.sender is not None:
+            self.sender.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        if self.sender is not None:
+            self.sender.stop()
+
+    def submit(self, accounts: set[str]) -> None:
+        """Queue accounts for re-scoring (called by the live pipeline; returns at once)."""
+        if not accounts:
+            return
+        with self._lock:
+            self._pending |= accounts
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.tick)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.step()
+            except Exception as exc:  # noqa: BLE001 - logged; the accounts are retried after retry_seconds
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log.exception("live scoring failed; the accounts are tried again in 5 s")
+                self._stop.wait(5.0)
+
+    def step(self) -> None:
+        """One round: (re)fit when due, then score what is pending."""
+        now = time.monotonic()
+        due = self.model is None or now - self._fitted >= self.refit_seconds
+        if due and now - self._failed_fit >= self.retry_seconds:
+            self._fit_and_score_all()
+        if self.model is None:
+            return
+        with self._lock:
+            accounts, self._pending = self._pending, set()
+        if accounts:
+            try:
+                self.score(accounts)
+            except BaseException:
+                with self._lock:
+                    self._pending |= accounts
+                raise
+
+    def _fit_and_score_all(self) -> None:
+        started = time.perf_counter()
+        try:
+            model = self.fit_fn(self.con, None)
+        except Exception as exc:  # noqa: BLE001 - a store without enough history: try again later
+            self._failed_fit = time.monotonic()
+            self.stats.failures += 1
+            self.stats.last_error = f"fit: {type(exc).__name__}: {exc}"[:500]
+            log.warning("the in-market scoring model could not be fitted (%s); trying again in %.0f s",
+                        exc, self.retry_seconds)
+            return
+        scores = self.score_fn(self.con, model=model)
+        with self.write_lock:
+            store_scores(self.con, scores)  # the baseline: no alerts
+        self.model, self._fitted = model, time.monotonic()
+        s = self.stats
+        s.fits += 1
+        s.fit_seconds = time.perf_counter() - started
+        s.fitted_at = datetime.utcnow().isoformat(sep=" ", timespec="seconds")  # noqa: DTZ003 - UTC like the store
+        s.ready = True
+        log.info("in-market model fitted and %d accounts scored in %.1f s", len(scores), s.fit_seconds)
+
+    def score(self, accounts: set[str]) -> None:
+        """Score `accounts` with the current model, store the scores, queue the alerts they fire."""
+        started = time.perf_counter()
+        scores = self.score_fn(self.con, account_ids=sorted(accounts), model=self.model)
+        with self.write_lock:
+            alerts = store_scores(self.con, scores, self.rule)
+        if alerts and self.sender is not None:
+            self.sender.submit(alerts)
+        s = self.stats
+        s.batches += 1
+        s.scored += len(scores)
+        s.alerts += len(alerts)
+        s.last_seconds = time.perf_counter() - started
