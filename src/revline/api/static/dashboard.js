@@ -197,7 +197,7 @@ async function loadModels() {
 // Panels (static/panels/<name>.js) register a loader here; refresh() runs them with the built-in
 // sections, so a panel sees the same filters and is awaited before the page says it is ready.
 const panels = [];
-window.revline = { $, api, money, num, pct, layout, config, rows, setValue, range,
+window.revline = { $, api, money, num, pct, layout, config, rows, setValue, range, openJourney,
   register: (load) => panels.push(load) };
 
 async function refresh() {
