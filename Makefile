@@ -1,5 +1,6 @@
 # The two set-up commands of the README: `make demo` and `make test`.
-# Each creates .venv and installs exactly the pinned set in constraints.txt.
+# Each creates .venv and installs exactly the pinned set in constraints.txt, with the `mmm` extra
+# (JAX, NumPyro); a core install (`pip install revline`) leaves it out: `pip install 'revline[mmm]'`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,11 +14,11 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP_CORE): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt -e .
+	$(BIN)/pip install -q -c constraints.txt -e '.[mmm]'
 	touch $@
 
 $(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,mmm]'
 	touch $@ $(STAMP_CORE)
 
 install: $(STAMP_CORE)

@@ -72,6 +72,22 @@ def register(app: typer.Typer) -> None:
     mmm = typer.Typer(help="Bayesian marketing-mix model: fit, optimise budgets, run scenarios.", no_args_is_help=True)
     app.add_typer(mmm, name="mmm")
 
+    @mmm.callback()
+    def _backend(ctx: typer.Context) -> None:
+        """Without the optional extra (JAX, NumPyro), one line on how to install it and exit 1;
+        `--help` still works."""
+        import sys
+
+        from revline.models.mmm import missing_backend, require_backend
+
+        if ctx.resilient_parsing or not missing_backend() or {"--help", "-h"} & set(sys.argv[1:]):
+            return
+        try:
+            require_backend()
+        except ImportError as exc:
+            typer.echo(f"revline mmm: {exc}", err=True)
+            raise typer.Exit(1) from None
+
     @mmm.command("fit")
     def fit_cmd(
         db: DbOption = None,

@@ -76,6 +76,9 @@ def fit(
     """`out` is where the fit is saved (the CLI picks `<store folder>/mmm/<outcome>` by default)."""
     # The fitting stack loads here, not with the module: revline.ops.codec imports this module to
     # rebuild an MMMFitResult a server sent, which needs none of it (models.mmm.fit alone: 4.6 s).
+    from revline.models.mmm import require_backend
+
+    require_backend()  # JAX/NumPyro are the optional extra revline[mmm]: one line on how to install
     from revline.models.mmm import report
     from revline.models.mmm.data import from_csv, weekly_from_store
     from revline.models.mmm.diagnostics import (

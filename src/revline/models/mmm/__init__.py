@@ -40,10 +40,41 @@ def _xla_flags() -> None:
 
 _xla_flags()
 
+INSTALL_HINT = "pip install 'revline[mmm]'"
+
+
+class MMMBackendMissing(ImportError):
+    """JAX or NumPyro is not installed: the MMM is the optional extra `revline[mmm]`."""
+
+
+def missing_backend() -> list[str]:
+    """The MMM's optional packages (jax, numpyro) that cannot be imported, without importing them
+    (importing JAX takes seconds; the CLI asks before every `revline mmm` command)."""
+    from importlib.util import find_spec
+
+    missing = []
+    for name in ("jax", "numpyro"):
+        try:
+            found = find_spec(name) is not None
+        except (ImportError, ValueError):  # ValueError: blocked in sys.modules (set to None)
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def require_backend() -> None:
+    """Raise MMMBackendMissing with the one line that says how to install the extra."""
+    missing = missing_backend()
+    if missing:
+        raise MMMBackendMissing(
+            f"the marketing-mix model needs {' and '.join(missing)}, which the core install leaves out: {INSTALL_HINT}"
+        )
+
 # The spec classes import nothing heavy: the CLI reads its defaults from them at start-up.
 from revline.models.mmm.spec import ModelSpec, SamplerConfig  # noqa: E402
 
-__all__ = ["MMMDataError", "ModelSpec", "SamplerConfig", "from_csv", "weekly_from_store", "fit_mmm", "MMMFit",
+__all__ = ["INSTALL_HINT", "MMMBackendMissing", "missing_backend", "require_backend", "MMMDataError", "ModelSpec", "SamplerConfig", "from_csv", "weekly_from_store", "fit_mmm", "MMMFit",
            "contributions", "roi", "response_curves", "adstock_curves", "optimize_budget", "scenario", "mmm_vs_mta"]
 
 
