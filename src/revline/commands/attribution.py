@@ -24,9 +24,9 @@ NoStitchOption = Annotated[
 
 
 def _stitch_notice(state) -> None:
-    from rich.console import Console
+    from revline.screen import console
 
-    Console(stderr=True).print(f"[yellow]the store changed since the last stitch ({state}): stitching first[/yellow]")
+    console(stderr=True).print(f"[yellow]the store changed since the last stitch ({state}): stitching first[/yellow]")
 
 
 def open_fresh(db: Optional[Path], *, read_only: bool, no_stitch: bool, notice=_stitch_notice):
@@ -44,9 +44,9 @@ def open_fresh(db: Optional[Path], *, read_only: bool, no_stitch: bool, notice=_
 
 
 def _fail(msg: str) -> None:
-    from rich.console import Console
+    from revline.screen import console
 
-    Console(stderr=True).print(f"[red]error:[/red] {msg}")
+    console(stderr=True).print(f"[red]error:[/red] {msg}")
     raise typer.Exit(code=1)
 
 
@@ -63,9 +63,13 @@ def _fmt(v: object) -> str:
 
 
 def print_frame(df, title: str) -> None:
-    """Print a DataFrame as a Rich table (numbers right-aligned)."""
-    from rich.console import Console
+    """Print a DataFrame as a Rich table (numbers right-aligned), its text columns before the first
+    number kept whole and every cell wrapped rather than cut (revline.screen)."""
+    import itertools
+
     from rich.table import Table
+
+    from revline.screen import console, readable
 
     table = Table(title=title, show_lines=False)
     for col in df.columns:
@@ -73,7 +77,8 @@ def print_frame(df, title: str) -> None:
         table.add_column(str(col), justify="right" if numeric else "left")
     for row in df.itertuples(index=False):
         table.add_row(*(_fmt(v) for v in row))
-    Console().print(table)
+    keys = sum(1 for _ in itertools.takewhile(lambda c: not str(df[c].dtype).startswith(("float", "int", "Float", "Int")), df.columns))
+    console().print(readable(table, keys=max(keys, 1)))
 
 
 def register(app: typer.Typer) -> None:
@@ -97,11 +102,12 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from revline.commands._hub import absolute, run_operation
+        from revline.screen import console as screen_console
         from revline.store import resolve_db_path
 
         if weights is not None and not weights.exists():
             _fail(f"weights file {weights} does not exist")
-        console = Console()
+        console = screen_console()
         params = {"models": model or None, "milestones": milestone or None, "revenue_types": revenue_type or None,
                   "scope": scope, "lookback_days": lookback_days, "weighted": weighted, "half_life_days": half_life,
                   "weights": absolute(weights), "no_stitch": no_stitch, "db": str(resolve_db_path(db))}

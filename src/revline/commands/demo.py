@@ -26,11 +26,10 @@ def register(app: typer.Typer) -> None:
         generate_only: Annotated[bool, typer.Option("--generate-only", help="Only write the source files (no store, no models).")] = False,
     ) -> None:
         """Generate the demo B2B SaaS company, load it through the real readers, run every attribution model, print revenue/pipeline/ROI by channel and write the HTML report."""
-        from rich.console import Console
-
+        from revline.screen import console as screen_console
         from revline.store import resolve_db_path
 
-        console = Console()
+        console = screen_console()
         if size not in ("tiny", "small", "medium", "large"):
             raise typer.BadParameter("size must be small, medium or large", param_hint="--size")
         if generate_only:

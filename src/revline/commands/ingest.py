@@ -33,13 +33,13 @@ def register(app: typer.Typer) -> None:
         dimension: Annotated[Optional[list[str]], typer.Option("--dimension", help="Promote a source column to a report dimension, name=Header (e.g. owner=OwnerId, region=Region); repeatable. owner and product are promoted by default when a file has them.")] = None,
     ) -> None:
         """Load exports into the store in one transaction; prints loaded/quarantined per table."""
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from revline.commands._hub import absolute, run_operation
         from revline.ingest import DetectionError
+        from revline.screen import console as screen_console
 
-        console = Console()
+        console = screen_console()
         params = {"paths": [absolute(p) for p in paths], "fmt": fmt, "channel_rules": absolute(channel_rules),
                   "type_map": absolute(type_map), "force": force, "decimal": decimal, "date_order": date_order,
                   "obj": obj, "sheet": sheet, "encoding": encoding, "dimensions": dimension or None}
@@ -67,9 +67,9 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 50,
     ) -> None:
         """List quarantined rows: file, row, field and why."""
-        from rich.console import Console
         from rich.table import Table
 
+        from revline.screen import console as screen_console, readable
         from revline.store import connect
 
         con = connect(db, read_only=True)
@@ -85,4 +85,4 @@ def register(app: typer.Typer) -> None:
             t.add_column(col, overflow="fold")
         for src, table, row, field, reason, raw in rows:
             t.add_row(src, table or "", str(row), field or "", reason, (raw or "")[:120])
-        Console().print(t)
+        screen_console().print(readable(t, keys=3))

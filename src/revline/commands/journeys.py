@@ -76,14 +76,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Stitch identities into persons and accounts, then rebuild journeys and milestones."""
-        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.table import Table
+
+        from revline.screen import console as screen_console, readable
 
         from revline.commands._hub import run_operation
         from revline.store import resolve_db_path
 
-        console = Console()
+        console = screen_console()
         path = resolve_db_path(db)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
@@ -108,13 +109,13 @@ def register(app: typer.Typer) -> None:
             table.add_row(label, f"{value:,}")
         for t, n in report.unknown_identity_types.items():
             table.add_row(f"[yellow]unknown identity type {t}[/yellow]", f"{n:,}")
-        console.print(table)
+        console.print(readable(table))
         ms = Table(title="Milestones", show_header=True)
         for col in ("object", "milestone", "rows"):
             ms.add_column(col, justify="right" if col == "rows" else "left")
         for obj, milestone, n in result.milestones:
             ms.add_row(obj, milestone, f"{n:,}")
-        console.print(ms)
+        console.print(readable(ms, keys=2))
         console.print(f"[green]done[/green] in {report.seconds:.2f}s (stitching)")
 
     @app.command()
@@ -124,13 +125,14 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option("--limit", help="Show at most this many lines (0: all).")] = 200,
     ) -> None:
         """Print the ordered touches and milestones of an account (or a person)."""
-        from rich.console import Console
         from rich.table import Table
+
+        from revline.screen import console as screen_console, readable
 
         from revline.journeys import account_summary, timeline
         from revline.store import connect, resolve_db_path
 
-        console = Console()
+        console = screen_console()
         con = connect(resolve_db_path(db), read_only=True)
         try:
             try:
@@ -154,7 +156,7 @@ def register(app: typer.Typer) -> None:
             when = line["time"]
             table.add_row(_minute(when) if hasattr(when, "year") else _fmt(when), line["person"], line["channel"], line["touch"], line["campaign"],
                           ", ".join(line["marks"]))
-        console.print(table)
+        console.print(readable(table, keys=3))
         if len(shown) < len(lines):
             console.print(f"[dim]{len(lines) - len(shown)} more lines (use --limit 0 for all)[/dim]")
         if summary is not None:

@@ -115,15 +115,16 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Optional[Path], typer.Option("--out", help="Where to save the fit.")] = None,
     ) -> None:
         """Fit the mix model, save it and print contributions, ROI and convergence."""
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
+
+        from revline.screen import console as screen_console, readable
 
         from revline.commands._hub import absolute, run_operation
         from revline.models.mmm.diagnostics import identification_messages
         from revline.ops.mmm import fit as fit_op
 
-        console = Console()
+        console = screen_console()
         label = outcome_col if csv is not None else outcome
         target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
         params: dict[str, Any] = {"out": absolute(target), "csv": absolute(csv), "date_col": date_col, "outcome_col": outcome_col,
@@ -157,7 +158,7 @@ def register(app: typer.Typer) -> None:
                       f"{r.share:.1%}", f"{r.roi:.2f} [{r.roi_low:.2f}, {r.roi_high:.2f}]",
                       f"{r.mroi:.2f} [{r.mroi_low:.2f}, {r.mroi_high:.2f}]",
                       "yes" if identified.get(r.channel) else "[yellow]no[/yellow]")
-        console.print(t)
+        console.print(readable(t))
         console.print(f"channels' shares add up to {table['share'].sum():.1%} of the fitted {label}; "
                       "the rest is the baseline")
         for message in identification_messages(ident) if ident is not None else []:
@@ -171,7 +172,7 @@ def register(app: typer.Typer) -> None:
                 flag = "[red]" if (r.r_hat or 0) > 1.01 or (r.ess_bulk or 0) < 400 else ""
                 # escape: rich would read "adstock_alpha[tv]" as a style tag and drop the channel
                 d.add_row(escape(r.parameter), f"{r.mean:.4g}", f"{flag}{r.r_hat:.3f}", f"{flag}{r.ess_bulk:.0f}")
-            console.print(d)
+            console.print(readable(d))
             console.print(f"divergences: {info.get('divergences')}  max R-hat: {info.get('max_r_hat'):.3f}  "
                           f"min bulk ESS: {info.get('min_ess_bulk'):.0f}")
         for sentence in result.checks:
@@ -192,12 +193,12 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Allocate a budget over channels to maximise the expected outcome."""
-        from rich.console import Console
         from rich.table import Table
 
         from revline.models.mmm.optimizer import optimize_budget, parse_bounds
+        from revline.screen import console as screen_console, readable
 
-        console = Console()
+        console = screen_console()
         result = _load(fit_dir, db, outcome)
         with _user_errors(console):
             with console.status("Optimising ..."):
@@ -210,7 +211,7 @@ def register(app: typer.Typer) -> None:
         for r in table.itertuples(index=False):
             t.add_row(r.channel, _money(r.current_spend), _money(r.optimal_spend), _money(r.change),
                       f"{_money(r.optimal_contribution)} [{_money(r.optimal_low)}, {_money(r.optimal_high)}]")
-        console.print(t)
+        console.print(readable(t))
         w = a["weeks"]
         console.print(
             f"{name} over the {w} weeks (baseline + media, as `revline mmm scenario` computes it):\n"
@@ -233,12 +234,12 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
     ) -> None:
         """Predicted outcome of a plan vs the baseline plan for a quarter."""
-        from rich.console import Console
         from rich.table import Table
 
         from revline.models.mmm.scenario import scenario
+        from revline.screen import console as screen_console, readable
 
-        console = Console()
+        console = screen_console()
         result = _load(fit_dir, db, outcome)
         with _user_errors(console):
             table = scenario(result, add=_parse_amounts(add or [], "--add"), set=_parse_amounts(set_ or [], "--set"),
@@ -249,4 +250,4 @@ def register(app: typer.Typer) -> None:
             t.add_column(col, justify="left" if col == "plan" else "right", no_wrap=col == "plan")
         for r in table.to_dict("records"):
             t.add_row(r["plan"], _money(r["spend"]), _money(r["mean"]), *[_money(r[q]) for q in qs])
-        console.print(t)
+        console.print(readable(t))

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-
 from revline.commands.options import DbOption
+from revline.screen import console as _console
+from revline.screen import readable
 
 # The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
 
-console = Console()
+console = _console()
 
 SepOption = Annotated[str, typer.Option("--sep", help="Separator between channels in the path column.")]
 
@@ -42,7 +42,7 @@ def _print_channels(df, title: str, extra: Sequence[str] = ()) -> None:
         table.add_column(c, justify="left" if c == "channel_name" else "right")
     for row in df[cols].itertuples(index=False):
         table.add_row(str(row[0]), *[f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row[1:]])
-    console.print(table)
+    console.print(readable(table))
 
 
 def _read(paths_csv: Path):
@@ -185,7 +185,7 @@ def heuristic(
         table.add_column(c, justify="left" if c == "channel_name" else "right")
     for row in res.itertuples(index=False):
         table.add_row(str(row[0]), *[f"{v:,.2f}" for v in row[1:]])
-    console.print(table)
+    console.print(readable(table))
     console.print(f"-> [bold]{out}[/bold]")
 
 
@@ -218,7 +218,7 @@ def truth(
         t.add_column(c, justify="left" if c == "model" else "right")
     for r in summary.itertuples(index=False):
         t.add_row(r.model, f"{r.total_abs_share_error:.3f}", f"{r.rank_correlation:.3f}", f"{r.attributed_revenue:,.0f}")
-    console.print(t)
+    console.print(readable(t))
     wide = table.pivot(index="channel", columns="model", values="model_share")
     wide.insert(0, "truth", table.drop_duplicates("channel").set_index("channel")["true_share"])
     s = Table(title="Revenue share by channel")
@@ -227,7 +227,7 @@ def truth(
         s.add_column(str(c), justify="right")
     for ch, row in wide.sort_values("truth", ascending=False).iterrows():
         s.add_row(str(ch), *[f"{v:.1%}" for v in row.to_numpy()])
-    console.print(s)
+    console.print(readable(s))
     if out is not None:
         table.to_csv(out, index=False)
         console.print(f"-> [bold]{out}[/bold]")

@@ -10,6 +10,7 @@ from revline.demo.pipeline import DemoResult
 from revline.reports.roi import roi_table
 from revline.reports.tables import attribution_by
 from revline.reports.truth import truth_summary, truth_table
+from revline.screen import Readable, readable
 from revline.store import connect
 
 SUMMARY_MODELS = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
@@ -22,7 +23,7 @@ def _k(x: float) -> str:
     return "–" if pd.isna(x) else f"{x / 1000:,.0f}k"
 
 
-def df_to_rich(df: pd.DataFrame, title: str, money: bool = True, ratio_cols: tuple[str, ...] = ()) -> Table:
+def df_to_rich(df: pd.DataFrame, title: str, money: bool = True, ratio_cols: tuple[str, ...] = ()) -> Readable:
     """A report table for the terminal: money in thousands, `ratio_cols` with two decimals, NaN as a dash."""
     table = Table(title=title, title_justify="left", header_style="bold cyan")
     for i, c in enumerate(df.columns):
@@ -36,7 +37,7 @@ def df_to_rich(df: pd.DataFrame, title: str, money: bool = True, ratio_cols: tup
             else:
                 cells.append(str(v))
         table.add_row(*cells)
-    return table
+    return readable(table)
 
 
 def print_summary(result: DemoResult, console: Console) -> None:

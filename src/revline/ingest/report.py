@@ -9,6 +9,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from revline.screen import readable
+
 
 @dataclass
 class TableCount:
@@ -70,13 +72,13 @@ class IngestReport:
         for e in self.entries:
             t.add_row(e.file, e.object, e.table, f"{e.read:,}", f"{e.loaded:,}", f"{e.updated:,}",
                       f"[red]{e.quarantined:,}[/red]" if e.quarantined else "0")
-        parts: list[RenderableType] = [t]
+        parts: list[RenderableType] = [readable(t, keys=3)]
         totals = Table(title="per table")
         for col in ("table", "loaded", "updated", "quarantined"):
             totals.add_column(col)
         for name, c in sorted(self.by_table().items()):
             totals.add_row(name, f"{c['loaded']:,}", f"{c['updated']:,}", f"{c['quarantined']:,}")
-        parts.append(totals)
+        parts.append(readable(totals))
         notes = []
         if self.skipped:
             notes.append(f"skipped (already ingested): {', '.join(self.skipped)}")
