@@ -25,10 +25,29 @@ from revline.demo.simulation import (
     WEBINAR, Draws, SimResult, simulate,
 )
 from revline.demo.naming import INDUSTRIES
+from revline.demo.marketing import date_of
 from revline.demo.truth import counterfactual_truth, summarize
 
 Progress = Callable[[str, int, int], None]
 GROUND_TRUTH_DOC = Path(__file__).with_name("GROUND_TRUTH.md")
+
+
+def renewal_truth(r: SimResult, company: dict) -> list[dict]:
+    """Every renewal opportunity with the probability it was drawn with (`p_true`, from
+    `renew_prob` on `intent`, the account intent averaged over the 90 days before its creation):
+    what a churn model's probabilities and per-quarter renewals are checked against."""
+    order, ids = company["opps"]["order"], company["opps"]["id"]
+    acc_ids = company["accounts"]["id"]
+    out = []
+    for j, i in enumerate(order.tolist()):
+        if r.o_type[i] != RENEWAL:
+            continue
+        out.append({"opportunity_id": str(ids[j]), "account_id": str(acc_ids[r.o_account[i]]),
+                    "created": date_of(r.o_created[i]).isoformat(), "due": date_of(r.o_close[i]).isoformat(),
+                    "closed": bool(r.o_closed[i]), "won": bool(r.o_won[i] and r.o_closed[i]),
+                    "p_true": round(float(r.o_p_true[i]), 6), "intent": round(float(r.o_intent[i]), 4),
+                    "amount_usd": round(float(r.o_amount_usd[i]), 2)})
+    return out
 
 
 def _company(params: Params, draws: Draws, r: SimResult) -> dict:
@@ -214,6 +233,7 @@ def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progr
         },
         "channels": channels,
         "weekly": weekly,
+        "renewals": renewal_truth(base, company),
     }
     with open(out_dir / "ground_truth.json", "w", encoding="utf-8") as fh:
         json.dump(truth, fh, indent=1, sort_keys=False)

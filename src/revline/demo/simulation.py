@@ -149,6 +149,8 @@ class SimResult:
     o_amount_usd: np.ndarray
     o_stage_frac: np.ndarray  # how far a lost deal got
     o_campaign: np.ndarray
+    o_p_true: np.ndarray  # the probability the deal was won with (win_prob, renew_prob or expansion_win_prob)
+    o_intent: np.ndarray  # the account intent that probability was computed from
     touch_counts: np.ndarray  # per channel (kept even when the touch arrays are dropped)
     record_counts: np.ndarray
 
@@ -406,7 +408,8 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     nb = opp_day < NEVER
     close = opp_day + cycle
     imean = _mean_over(Acum, rows, opp_day, close)
-    win_eventual = pop.u_win[a0:a1] < _saturating(params.win_prob, imean)
+    p_win = _saturating(params.win_prob, imean)
+    win_eventual = pop.u_win[a0:a1] < p_win
     nb_closed = nb & (close <= D - 1)
     nb_won = nb_closed & win_eventual
     currency = pop.currency[a0:a1]
@@ -424,25 +427,28 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
         created = np.maximum(anniv - lead_days, 0)
         exists = alive & (created <= D - 1) & (anniv < NEVER + 5000)
         imean_r = _mean_over(Acum, rows, created - 90, created)
-        won_r = pop.u_renew[a0:a1, j] < _saturating(params.renew_prob, imean_r)
+        p_r = _saturating(params.renew_prob, imean_r)
+        won_r = pop.u_renew[a0:a1, j] < p_r
         closed = exists & (anniv <= D - 1)
         lost = closed & ~won_r
         churn = np.where(lost & (churn == NEVER), anniv, churn)
-        renew_rows.append((exists, created, anniv, closed, closed & won_r))
+        renew_rows.append((exists, created, anniv, closed, closed & won_r, p_r, imean_r))
         alive = alive & ~lost
     cust_end = churn
     exp_day = _passage(A, fit_a, params.hazard_expansion, pop.e_exp[a0:a1], np.minimum(cust_start + 1, NEVER))
     has_exp = (exp_day < cust_end) & (exp_day < NEVER)
     exp_close = exp_day + pop.exp_cycle[a0:a1]
     a_at = A[rows, np.minimum(exp_day, D - 1)]
-    exp_won_ev = pop.u_exp_win[a0:a1] < _saturating(params.expansion_win_prob, a_at)
+    p_exp = _saturating(params.expansion_win_prob, a_at)
+    exp_won_ev = pop.u_exp_win[a0:a1] < p_exp
     exp_closed = has_exp & (exp_close <= D - 1)
     exp_won = exp_closed & exp_won_ev
     amt_exp, amt_exp_usd = _to_currency(pop.arr_draw[a0:a1] * pop.exp_share[a0:a1], currency, params.fx_to_usd)
 
-    o: dict[str, list[np.ndarray]] = {k: [] for k in ("account", "type", "created", "close", "closed", "won", "amount", "stage", "campaign")}
+    o: dict[str, list[np.ndarray]] = {k: [] for k in ("account", "type", "created", "close", "closed", "won", "amount", "stage",
+                                                       "campaign", "p_true", "intent")}
 
-    def add(mask, typ, created, close_, closed, won, amount, campaign=None):
+    def add(mask, typ, created, close_, closed, won, amount, campaign=None, p_true=None, intent=None):
         idx = np.flatnonzero(mask)
         o["account"].append(idx + a0)
         o["type"].append(np.full(len(idx), typ))
@@ -453,15 +459,18 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
         o["amount"].append(amount[idx])
         o["stage"].append(pop.lost_stage[a0:a1][idx])
         o["campaign"].append(campaign[idx] if campaign is not None else np.full(len(idx), -1))
+        o["p_true"].append(p_true[idx])
+        o["intent"].append(intent[idx])
 
     prim_local = np.where(primary >= 0, primary, 0)
-    add(nb, NB, opp_day, close, nb_closed, nb_won, amt_nb, np.where(primary >= 0, lead_campaign[prim_local], -1))
-    add(has_exp, EXPANSION, exp_day, exp_close, exp_closed, exp_won, amt_exp)
+    add(nb, NB, opp_day, close, nb_closed, nb_won, amt_nb, np.where(primary >= 0, lead_campaign[prim_local], -1),
+        p_true=p_win, intent=imean)
+    add(has_exp, EXPANSION, exp_day, exp_close, exp_closed, exp_won, amt_exp, p_true=p_exp, intent=a_at)
     uplift = 1.0 + pop.renew_uplift[a0:a1]
     prev = amt_nb
-    for exists, created, anniv, closed, won in renew_rows:
+    for exists, created, anniv, closed, won, p_r, imean_r in renew_rows:
         amount = np.round(prev * uplift + np.where(exp_won & (exp_close < created), amt_exp, 0.0), -2)
-        add(exists, RENEWAL, created, anniv, closed, won, amount)
+        add(exists, RENEWAL, created, anniv, closed, won, amount, p_true=p_r, intent=imean_r)
         prev = amount
     fx = np.array([params.fx_to_usd[c] for c in pop.currency]) if len(pop.currency) else np.zeros(0)
     oa = np.concatenate(o["account"]).astype(np.int64)
@@ -490,6 +499,7 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
         o_closed=np.concatenate(o["closed"]).astype(bool), o_won=np.concatenate(o["won"]).astype(bool),
         o_amount=amount, o_amount_usd=amount * fx[oa],
         o_stage_frac=np.concatenate(o["stage"]).astype(float), o_campaign=np.concatenate(o["campaign"]).astype(np.int64),
+        o_p_true=np.concatenate(o["p_true"]).astype(float), o_intent=np.concatenate(o["intent"]).astype(float),
     )
 
 

@@ -110,7 +110,10 @@ def build_contracts(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str
     """Replay every retention-relevant opportunity known on `as_of` into contracts."""
     ts = as_of_ts(as_of)
     opps = opportunities_as_of(con, ts)
-    closed_ren = opps[(opps.revenue_type == "renewal") & opps.is_closed]
+    # the lead from renewal creation to due date, measured on closed renewals; those created on the
+    # records' first day are left out: opened earlier, they were loaded (or clipped) that day
+    first_day = opps["created_at"].min().normalize() if len(opps) else None
+    closed_ren = opps[(opps.revenue_type == "renewal") & opps.is_closed & (opps.created_at.dt.normalize() != first_day)]
     lead = (closed_ren.closed_at.dt.normalize() - closed_ren.created_at.dt.normalize()).dt.days
     lead_days = float(np.median(lead)) if len(lead) else float(DEFAULT_LEAD_DAYS)
 
@@ -179,6 +182,8 @@ def build_contracts(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str
                 due = st["open_renewal_created"].normalize() + pd.Timedelta(days=round(lead_days))
             else:
                 due = pd.NaT  # an earlier customer seen only through an expansion: no term on record
+            if pd.notna(st["open_renewal_created"]) and pd.notna(due):
+                due = max(due, ts)  # a renewal still open past its due date is due now
             st["due_date"] = due
             if pd.notna(st["open_renewal_usd"]) and st["open_renewal_usd"] > 0:
                 st["arr_usd"] = st["open_renewal_usd"]  # the value the renewal desk is working on
