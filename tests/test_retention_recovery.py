@@ -1,0 +1,75 @@
+"""The churn model against the simulator's truth: renewal truth in ground_truth.json, recovered
+mean renewal rate and intent effect, per-quarter renewals inside their 80 % intervals — on the
+default and the long_cycle company, more than one seed."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from revline.demo.params import params_for
+from revline.demo.simulate import generate
+from revline.models.retention import renewals_due
+from revline.models.retention.backtest import parameter_check, quarter_starts, quarterly_check
+
+
+def test_truth_lists_every_renewal_with_its_true_probability(tmp_path):
+    generate(tmp_path, size="tiny", seed=3, config="long_cycle")
+    truth = json.loads((tmp_path / "ground_truth.json").read_text())
+    opps = pd.read_csv(tmp_path / "salesforce/Opportunity.csv", dtype=str, keep_default_na=False)
+    bad = {b["row_number"] for b in truth["bad_rows"] if b["file"] == "salesforce/Opportunity.csv"}
+    opps = opps[~np.isin(np.arange(1, len(opps) + 1), list(bad))]  # the deliberately broken copies
+    ren = opps[opps.Type == "Renewal"].set_index("Id")
+    tr = pd.DataFrame(truth["renewals"]).set_index("opportunity_id")
+    assert set(tr.index) == set(ren.index) and len(tr) == truth["counts"]["opportunities_by_type"]["renewal"]
+    assert (tr["account_id"] == ren.loc[tr.index, "AccountId"]).all()
+    assert (tr["won"] == (ren.loc[tr.index, "IsWon"] == "true")).all()
+    closed = tr[tr.closed]
+    assert (closed["due"] == ren.loc[closed.index, "CloseDate"]).all()
+    lo, extra, scale = params_for("tiny", 3, "long_cycle").renew_prob
+    assert np.allclose(tr["p_true"], lo + extra * (1 - np.exp(-tr["intent"].clip(lower=0) / scale)), atol=1e-4)
+
+
+COMPANIES = [("default", 11), ("long_cycle", 11), ("default", 12), ("long_cycle", 12)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("config", "seed"), COMPANIES)
+def test_recovers_the_simulated_churn_process(simulated_company, config, seed):
+    db, _, truth = simulated_company(config=config, size="small", seed=seed)
+    con = duckdb.connect(str(db), read_only=True)
+    # 1. the mean renewal rate of the renewals closed so far: the truth inside the 95 % posterior interval
+    # 2. the intent effect: predictions track the true probabilities far better than one rate for all
+    for as_of in (date(2025, 10, 1), date(2026, 4, 1)):
+        r = parameter_check(con, truth, as_of, holdout_end=date(2026, 10, 1))
+        assert r["mean_p_low95"] <= r["true_mean_p"] <= r["mean_p_high95"], r
+        assert r["slope"][0] > 0
+        assert r["corr_with_true_p"] > 0.8, r
+        assert r["mae_model"] < r["mae_constant"] and r["mae_model"] < r["mae_sbg"], r
+    # out of sample, the covariate model beats sBG and the constant rate on log loss
+    assert r["holdout"]["log_loss_model"] < min(r["holdout"]["log_loss_sbg"], r["holdout"]["log_loss_constant"]), r
+    # 3. per quarter (as of its first day), the listed contracts' renewals inside the 80 % interval: in at
+    #    least 5 of 7 quarters (an 80 % interval misses 1.4 of 7 on average), and no year-two quarter unseen
+    q = quarterly_check(con, truth, quarter_starts(date(2025, 1, 1), date(2026, 7, 1)))
+    assert q["count_in_80"].sum() >= 5 and q["usd_in_80"].sum() >= 5, q.to_string()
+    assert (q.loc[q.quarter >= "2025-Q4", "unseen"] == 0).all(), q.to_string()
+    con.close()
+
+
+@pytest.mark.slow
+def test_renewals_due_lists_every_renewal_of_the_quarter_in_year_two(simulated_company):
+    db, _, truth = simulated_company(config="default", size="small", seed=11)
+    con = duckdb.connect(str(db), read_only=True)
+    tr = pd.DataFrame(truth["renewals"])
+    for q0, q1 in ((date(2025, 10, 1), date(2025, 12, 31)), (date(2026, 4, 1), date(2026, 6, 30))):
+        df = renewals_due(con, q0, q0, q1)
+        due = tr[(tr.due >= q0.isoformat()) & (tr.due <= q1.isoformat())]
+        assert set(df.account_id) == set(due.account_id)
+        got = dict(zip(df.account_id, df.due_date))
+        assert sum(got[a] == date.fromisoformat(d) for a, d in zip(due.account_id, due.due)) >= 0.9 * len(due)
+    con.close()
