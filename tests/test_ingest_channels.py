@@ -44,6 +44,33 @@ def test_default_grouping(kw, expected):
     assert _channel(**kw) == expected
 
 
+# The ad platforms by their own names (issue 22.5): (utm_source, channel when paid, channel when
+# the source alone is given). A platform's ad product named in the source is paid on its own.
+AD_PLATFORMS = [
+    ("linkedin", "paid_social", "organic_social"), ("LinkedIn Ads", "paid_social", "paid_social"),
+    ("facebook", "paid_social", "organic_social"), ("fb", "paid_social", "organic_social"),
+    ("Facebook Ads", "paid_social", "paid_social"), ("meta", "paid_social", "other"),
+    ("Meta Ads", "paid_social", "paid_social"), ("instagram", "paid_social", "organic_social"),
+    ("ig", "paid_social", "organic_social"), ("google", "paid_search", "other"),
+    ("Google Ads", "paid_search", "paid_search"), ("adwords", "paid_search", "paid_search"),
+    ("Google AdWords", "paid_search", "paid_search"), ("bing", "paid_search", "other"),
+    ("Bing Ads", "paid_search", "paid_search"), ("microsoft", "paid_search", "other"),
+    ("Microsoft Advertising", "paid_search", "paid_search"), ("twitter", "paid_social", "organic_social"),
+    ("x", "paid_social", "organic_social"), ("X Ads", "paid_social", "paid_social"),
+    ("reddit", "paid_social", "organic_social"), ("Reddit Ads", "paid_social", "paid_social"),
+    ("tiktok", "paid_social", "organic_social"), ("TikTok Ads", "paid_social", "paid_social"),
+    ("capterra", "paid_search", "referral"), ("g2", "paid_search", "referral"), ("G2 Crowd", "paid_search", "referral"),
+    ("getapp", "paid_search", "referral"), ("Software Advice", "paid_search", "referral"),
+]
+
+
+@pytest.mark.parametrize("source, paid, alone", AD_PLATFORMS, ids=[a[0] for a in AD_PLATFORMS])
+@pytest.mark.parametrize("medium", ["cpc", "paid", "ppc"])
+def test_ad_platform_names_in_utm_source(source, paid, alone, medium):
+    assert _channel(source=source, medium=medium) == paid
+    assert _channel(source=source) == alone
+
+
 def test_user_rules_override_and_extend(tmp_path):
     toml = tmp_path / "rules.toml"
     toml.write_text('[[rule]]\nchannel = "partner"\nsource = ["g2"]\n\n[[rule]]\nchannel = "paid_social"\nsource = ["carrier_pigeon"]\n')

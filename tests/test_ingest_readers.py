@@ -100,7 +100,7 @@ def test_hubspot_labels_and_internal_names(con, tmp_path):
     ).fetchall()
     assert deals == [
         ("7001", "new_business", True, True, "2025-02-01 00:00:00"),
-        ("7002", "expansion", False, False, None),
+        ("7002", "renewal", False, False, None),  # existingbusiness, a name that does not tell: assumed renewal
         ("7003", "new_business", True, False, None),  # closed lost, no close date given
     ]
     assert con.execute("SELECT source_system FROM accounts").fetchone() == ("hubspot",)

@@ -124,6 +124,27 @@ def test_linkedin_named_as_spend_channel_is_paid_social(con, tmp_path):
     assert got == {"c1": "paid_social", "c2": "paid_search", "c3": "paid_social", "c4": "paid_search"}
 
 
+SPEND_NAMES = {
+    "linkedin": "paid_social", "LinkedIn Ads": "paid_social", "LinkedIn Campaign Manager": "paid_social",
+    "facebook": "paid_social", "Facebook Ads": "paid_social", "Meta": "paid_social", "Meta Ads": "paid_social",
+    "Instagram": "paid_social", "Google": "paid_search", "Google Ads": "paid_search", "AdWords": "paid_search",
+    "bing": "paid_search", "Bing Ads": "paid_search", "Microsoft": "paid_search", "Microsoft Advertising": "paid_search",
+    "Microsoft Ads": "paid_search", "twitter": "paid_social", "X": "paid_social", "X Ads": "paid_social",
+    "reddit": "paid_social", "Reddit Ads": "paid_social", "TikTok": "paid_social", "TikTok Ads": "paid_social",
+    "Capterra": "paid_search", "G2": "paid_search", "G2 Crowd": "paid_search", "GetApp": "paid_search",
+    "paid_social": "paid_social", "organic_social": "organic_social",  # a channel named as such stays itself
+}
+
+
+@pytest.mark.parametrize("name", list(SPEND_NAMES))
+def test_ad_platform_name_as_spend_channel(con, tmp_path, name):
+    f = tmp_path / "spend.csv"
+    f.write_text(_csv([["date", "channel", "campaign", "spend"], ["2025-01-01", name, "c1", "10"]]))
+    report = load_files(con, [f])
+    assert con.execute("SELECT channel FROM spend").fetchall() == [(SPEND_NAMES[name],)]
+    assert not report.other_channel
+
+
 def test_a_later_export_replaces_its_period_of_the_same_platform_and_account(con, tmp_path):
     jan = tmp_path / "jan.csv"
     google_ads_export(jan, [("Brand", "Search", f"2025-01-{d:02d}", Decimal("10.00"), 10, 1) for d in range(1, 32)])

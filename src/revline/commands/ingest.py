@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[str, typer.Option("--format", help="auto|salesforce|hubspot|segment|spend|targets|revline")] = "auto",
         db: DbOption = None,
         channel_rules: Annotated[Optional[Path], typer.Option("--channel-rules", exists=True, help="TOML/YAML channel rules tried before the defaults.")] = None,
-        type_map: Annotated[Optional[Path], typer.Option("--type-map", exists=True, help="TOML/YAML/JSON: opportunity Type -> revenue_type.")] = None,
+        type_map: Annotated[Optional[list[str]], typer.Option("--type-map", help="Opportunity Type -> revenue_type: raw=type pairs (e.g. existingbusiness=expansion; repeatable, or comma-separated) or a TOML/YAML/JSON file.")] = None,
         force: Annotated[bool, typer.Option("--force", help="Re-read files already ingested (same sha256).")] = False,
         decimal: Annotated[Optional[str], typer.Option("--decimal", help="Decimal separator of every number: ',' or '.' (default: decided per column from its values).")] = None,
         date_order: Annotated[Optional[str], typer.Option("--date-order", help="mdy|dmy|ymd for dates like 3/1/2017 (default: decided per column from its values).")] = None,
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
         console = screen_console()
         params = {"paths": [absolute(p) for p in paths], "fmt": fmt, "channel_rules": absolute(channel_rules),
-                  "type_map": absolute(type_map), "force": force, "decimal": decimal, "date_order": date_order,
+                  "type_map": [str(absolute(Path(m))) if Path(m).is_file() else m for m in type_map or []] or None, "force": force, "decimal": decimal, "date_order": date_order,
                   "obj": obj, "sheet": sheet, "encoding": encoding, "dimensions": dimension or None}
         try:
             with Progress(TextColumn("[bold]ingest[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -14,7 +14,7 @@ from revline.ingest.context import Ctx
 from revline.ingest.currencies import ISO_CURRENCIES
 from revline.ingest.extras import keep_extras, merged_columns
 from revline.ingest.readers import Staged
-from revline.ingest.revenue_types import revenue_type_case
+from revline.ingest.revenue_types import ambiguous_sql, revenue_type_case, revenue_type_sql, type_hint_sql
 from revline.ingest.source_touches import contact_touches, lead_touches, opportunity_touches
 from revline.ingest.sqlfrag import lit, snake
 from revline.ingest.upsert import upsert
@@ -186,6 +186,10 @@ def _type_defaulted(expr: str, type_map) -> str:
     return f"({revenue_type_case(expr, type_map)} IS NULL{on_purpose})"
 
 
+# What tells an ambiguous deal type (HubSpot existingbusiness) apart: its pipeline, then its name.
+_HINTS = ["pipeline", "name"]
+
+
 def _header(t, name: str) -> str:
     """The file's header a typed field was read from (for summary lines)."""
     return t.headers.get(name, name)
@@ -197,7 +201,7 @@ OPPORTUNITY_SPEC = {
     "type_raw": F(), "stage": F(required=REQ), "amount": F("decimal", column=True), "currency": F(),
     "probability": F("double"), "created_at": F("timestamp", REQ),
     "close_date": F("timestamp"), "is_closed": F("bool"), "is_won": F("bool"), "campaign_id": F(),
-    "lead_source": F(),
+    "lead_source": F(), "pipeline": F(),
 }
 
 
@@ -219,7 +223,12 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
         f"coalesce(is_closed, {stage} IN ('won', 'lost')) AS closed, coalesce(is_won, {stage} = 'won') AS won "
         f"FROM {t.table}"
     )
-    mapped, defaulted = revenue_type_case('type_raw', ctx.type_map), _type_defaulted('type_raw', ctx.type_map)
+    mapped, defaulted = revenue_type_sql('type_raw', ctx.type_map, _HINTS), _type_defaulted('type_raw', ctx.type_map)
+    for raw, rtype, told, n in con.execute(
+        f"SELECT type_raw, {mapped}, {type_hint_sql(_HINTS)} IS NOT NULL, count(*) FROM {t.table}_o "  # noqa: S608 - temp table, spec columns; values through lit
+        f"WHERE {ambiguous_sql('type_raw')} GROUP BY ALL"
+    ).fetchall():
+        (ctx.report.hinted_types if told else ctx.report.assumed_types)[(raw, rtype)] += n
     for raw, n in con.execute(
         f"SELECT type_raw, count(*) FROM {t.table}_o WHERE {defaulted} GROUP BY 1"  # noqa: S608 - temp table, spec columns; values through lit
     ).fetchall():

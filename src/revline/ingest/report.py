@@ -34,6 +34,10 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)  # files already ingested (same sha256)
     unrecognised: list[str] = field(default_factory=list)  # files in walked directories of no known format
     unmapped_types: Counter = field(default_factory=Counter)  # Opportunity Type values the type map does not know
+    # ambiguous types (HubSpot existingbusiness): (raw, revenue_type) -> deals the map decided
+    # (an assumption, named in the summary) and deals their pipeline or name decided
+    assumed_types: Counter = field(default_factory=Counter)
+    hinted_types: Counter = field(default_factory=Counter)
     missing_types: int = 0  # opportunities without a type (counted as new_business, like the unmapped ones)
     other_channel: Counter = field(default_factory=Counter)  # table -> rows grouped as 'other'
     notes: list[str] = field(default_factory=list)  # what a reader decided that the counts do not show
@@ -90,6 +94,11 @@ class IngestReport:
         if self.unmapped_types:
             notes.append("unmapped opportunity types, counted as new_business (map them with --type-map): "
                          + ", ".join(f"{k!r} x{v}" for k, v in self.unmapped_types.most_common()))
+        for (raw, rtype), n in sorted(self.assumed_types.items()):
+            told = sum(v for (r, _), v in self.hinted_types.items() if r == raw)
+            notes.append(f"{n:,} {raw} deal{'s' if n != 1 else ''} mapped to {rtype or 'no revenue type'} (the type does not "
+                         f"say renewal or expansion{f'; {told:,} more decided by their pipeline or name' if told else ''}); "
+                         f"set --type-map {raw}=expansion (or renewal) to change")
         if self.other_channel:
             notes.append("rows grouped as channel 'other' (extend with --channel-rules): "
                          + ", ".join(f"{k} {v:,}" for k, v in self.other_channel.items()))

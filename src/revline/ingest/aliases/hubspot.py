@@ -48,5 +48,6 @@ ALIASES = {
         "created_at": ["Create Date", "createdate"], "close_date": ["Close Date", "closedate"],
         "is_closed": ["Is Closed", "hs_is_closed"], "is_won": ["Is Closed Won", "hs_is_closed_won"],
         "campaign_id": ["Original Source Campaign", "hs_campaign"],
+        "pipeline": ["Pipeline", "pipeline"],
     },
 }
