@@ -27,6 +27,7 @@ COLUMNS: dict[str, list[str]] = {
     "spend": ["date", "channel", "campaign_id", "spend", "impressions", "clicks", "currency"],
     "campaigns": ["campaign_id", "name", "channel"],
     "targets": ["period_start", "period_end", "segment", "revenue_target", "pipeline_target"],
+    "fx_rates": ["date", "currency", "rate", "source"],
 }
 
 TIME_COLUMNS = {"occurred_at", "created_at", "closed_at", "entered_at"}

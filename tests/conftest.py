@@ -151,7 +151,7 @@ def browser_type_launch_args(browser_type_launch_args):
 # One fixture, parametrised by backend as Ibis's own test suite is: every portable transform runs on
 # DuckDB and on local PySpark (marked `spark`), each backend loaded with the same canonical rows in
 # its own shuffled order. tests/test_portability.py compares each backend with a DuckDB reference.
-PORTABLE_TABLES = ("people", "touchpoints", "milestones", "stage_events", "opportunities", "opportunity_contacts")
+PORTABLE_TABLES = ("people", "touchpoints", "milestones", "stage_events", "opportunities", "opportunity_contacts", "fx_rates")
 
 
 def portable_rows(seed: int = 11) -> dict[str, list[dict]]:

@@ -14,9 +14,10 @@ Conventions (documented for users in the CLI help and the architecture doc):
   the people in scope; OC = `created_at`; CW = `closed_at`.
 * `lead`/`mql`/`sql` conversions are people (scope person/contact_roles) or accounts (scope
   account; a person without an account stays a person conversion so it is not lost).
-* Amounts are converted to USD with the fixed table `revline.vocabulary.USD_RATES` (a deliberate, documented
-  approximation: attribution shares do not depend on it, only cross-currency sums do). A null
-  amount counts as 0. `weighted=True` multiplies by `probability` (won = 1, closed lost = 0 when
+* Amounts are converted to USD by revline.store.fx (the one conversion rule): at the close date's
+  rate for `won`, the creation date's for `opportunity`; dated rates from `fx_rates`, the fixed
+  defaults `revline.vocabulary.USD_RATES` where none covers the date (attribution shares do not
+  depend on rates, only cross-currency sums do). A null amount counts as 0. `weighted=True` multiplies by `probability` (won = 1, closed lost = 0 when
   probability is missing).
 * A touch is eligible when it belongs to the conversion's scope and
   `converted_at - lookback <= occurred_at <= converted_at`.
@@ -30,8 +31,9 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.types as ir
 
+from revline.store.fx import usd_ibis
 from revline.store.portable import reads
-from revline.vocabulary import MILESTONES, OPPORTUNITY_MILESTONES, USD_RATES
+from revline.vocabulary import MILESTONES, OPPORTUNITY_MILESTONES
 
 Scope = Literal["account", "contact_roles", "person"]
 SCOPES: tuple[str, ...] = ("account", "contact_roles", "person")
@@ -103,12 +105,7 @@ def milestone_events(be: Any) -> ir.Table:
     return from_milestones.union(from_stages, distinct=False)
 
 
-def _usd(amount: ir.Value, currency: ir.Value) -> ir.Value:
-    rate = ibis.cases(*[(currency.upper() == code, rate) for code, rate in USD_RATES.items()], else_=None)
-    return amount.cast("float64").fill_null(0.0) * rate.cast("float64")
-
-
-@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events")
+@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events", "fx_rates")
 def opportunity_conversions(be: Any, target: Target) -> tuple[ir.Table, ir.Table]:
     """Opportunity conversions and their scope keys (conversion_id, key_kind, key)."""
     milestone, revenue_type, scope = target.milestone, target.revenue_type, target.scope
@@ -117,7 +114,9 @@ def opportunity_conversions(be: Any, target: Target) -> tuple[ir.Table, ir.Table
         o = o.filter(o.is_won.fill_null(False))
     if revenue_type not in (None, "all"):
         o = o.filter(o.revenue_type == revenue_type)
-    amount = _usd(o.amount, o.currency)
+    o = usd_ibis(be, o.mutate(_fx_at=o.created_at if milestone == "opportunity" else ibis.coalesce(o.closed_at, o.created_at)),
+                 "amount", "currency", "_fx_at", "_amount_usd")
+    amount = o._amount_usd
     if target.weighted and milestone == "opportunity":
         prob = ibis.coalesce(
             o.probability.cast("float64"),
@@ -226,7 +225,7 @@ def scoped_touches(be: Any) -> ir.Table:
     return shape(with_account, with_account.account_id).union(shape(bare, bare.p_account), distinct=False)
 
 
-@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events")
+@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events", "fx_rates")
 def conversions(
     be: Any,
     target: Target | str,

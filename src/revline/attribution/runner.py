@@ -33,7 +33,7 @@ Progress = Callable[[int, int, str], None]
 
 
 
-@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events", "touchpoints")
+@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events", "touchpoints", "fx_rates")
 def attribute(
     be: Any,
     model: str | PositionWeights,
@@ -74,17 +74,17 @@ def _check_inputs(con: Any, milestones: Iterable[str]) -> None:
         return
     codes = ", ".join(lit(c) for c in USD_RATES)
     bad = con.execute(
-        f"SELECT opportunity_id, currency FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes}) "  # noqa: S608 - currency codes from USD_RATES, quoted by lit
+        f"SELECT opportunity_id, currency FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes}) AND upper(currency) NOT IN (SELECT currency FROM fx_rates) "  # noqa: S608 - currency codes from USD_RATES, quoted by lit
         "ORDER BY opportunity_id LIMIT 5"
     ).fetchall()
     if bad:
         n = con.execute(
-            f"SELECT count(*) FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes})"  # noqa: S608 - currency codes from USD_RATES, quoted by lit
+            f"SELECT count(*) FROM opportunities WHERE upper(coalesce(currency, 'USD')) NOT IN ({codes}) AND upper(currency) NOT IN (SELECT currency FROM fx_rates)"  # noqa: S608 - currency codes from USD_RATES, quoted by lit
         ).fetchone()[0]
         examples = ", ".join(f"{oid} (currency={cur!r})" for oid, cur in bad)
         raise ValueError(
-            f"opportunities: {n} rows have a currency without a USD rate in "
-            f"revline.vocabulary.USD_RATES, field currency, e.g. {examples}"
+            f"opportunities: {n} rows have a currency without a USD rate (neither a default in "
+            f"revline.vocabulary.USD_RATES nor a dated one: `revline fx load rates.csv`), field currency, e.g. {examples}"
         )
     null_cur = con.execute("SELECT opportunity_id FROM opportunities WHERE currency IS NULL LIMIT 1").fetchall()
     if null_cur:

@@ -11,14 +11,14 @@ from typing import Any
 import pandas as pd
 
 from revline.reports.tables import NotFound
-from revline.vocabulary import usd_sql
+from revline.store.fx import opportunities_usd_sql
 
-_ACCOUNTS = rf"""
+_ACCOUNTS = r"""
     SELECT a.account_id, a.name, a.domain, a.industry,
            count(o.opportunity_id) AS opportunities,
-           coalesce(sum({usd_sql('o.amount', 'o.currency')}) FILTER (WHERE o.is_won), 0)::DOUBLE AS won_revenue
-    FROM accounts a LEFT JOIN opportunities o ON o.account_id = a.account_id
-    WHERE {{where}}
+           coalesce(sum(o.revenue_usd) FILTER (WHERE o.is_won), 0)::DOUBLE AS won_revenue
+    FROM accounts a LEFT JOIN {opportunities} o ON o.account_id = a.account_id
+    WHERE {where}
     GROUP BY ALL ORDER BY won_revenue DESC, a.name, a.account_id"""  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
 
 
@@ -27,12 +27,12 @@ def find_accounts(con: Any, search: str, limit: int = 20) -> pd.DataFrame:
     `search` are literal)."""
     pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     where = r"a.account_id = ? OR a.name ILIKE ? ESCAPE '\' OR a.domain ILIKE ? ESCAPE '\'"
-    return con.execute(_ACCOUNTS.format(where=where) + " LIMIT ?", [search, pattern, pattern, limit]).df()
+    return con.execute(_ACCOUNTS.format(where=where, opportunities=opportunities_usd_sql(con)) + " LIMIT ?", [search, pattern, pattern, limit]).df()
 
 
 def account(con: Any, account_id: str) -> dict[str, Any]:
     """One account's summary row; NotFound when the store has no such account id."""
-    df = con.execute(_ACCOUNTS.format(where="a.account_id = ?"), [account_id]).df()
+    df = con.execute(_ACCOUNTS.format(where="a.account_id = ?", opportunities=opportunities_usd_sql(con)), [account_id]).df()
     if df.empty:
         raise NotFound(f"no account with account_id '{account_id}'")
     return df.to_dict("records")[0]

@@ -2,8 +2,8 @@
 
 Why one module: the CLI, the HTML report, the REST API and the dashboard tiles all show "revenue
 won", "pipeline created" and "attainment", and they must agree. Every figure here is in USD
-(`usd_sql`, the attribution's fixed rates), won revenue is counted at its close date and
-pipeline at its creation date, and a period's company target is its 'all' row, or the sum of
+(revline.store.fx: won revenue converted at its close date's rate, pipeline at its creation
+date's), won revenue is counted at its close date and pipeline at its creation date, and a period's company target is its 'all' row, or the sum of
 its segments' rows when it has no 'all' row (the regional rows break the 'all' one down; adding
 them on top would count the target twice).
 """
@@ -16,12 +16,10 @@ from typing import Any, Literal
 import pandas as pd
 
 from revline.reports.tables import ReportError, as_date
-from revline.vocabulary import usd_sql
+from revline.store.fx import opportunities_usd_sql
 
 Period = Literal["month", "quarter", "year"]
 COMPANY = "all"
-
-_USD = usd_sql("amount", "currency")
 
 # one row per target period: the 'all' row, else the sum of the segments' rows
 _COMPANY_TARGETS = f"""
@@ -52,11 +50,11 @@ def actuals(con: Any, start: Any = None, end: Any = None, revenue_type: str | No
     hi = e + timedelta(days=1) if e is not None and e < date(9999, 12, 31) else date(9999, 12, 31)
     rt, rt_params = _type_filter(revenue_type)
     won_revenue, won_deals, pipeline, created = con.execute(
-        f"""SELECT coalesce(sum({_USD}) FILTER (WHERE won), 0)::DOUBLE, count(*) FILTER (WHERE won),
-                   coalesce(sum({_USD}) FILTER (WHERE created), 0)::DOUBLE, count(*) FILTER (WHERE created)
+        f"""SELECT coalesce(sum(revenue_usd) FILTER (WHERE won), 0)::DOUBLE, count(*) FILTER (WHERE won),
+                   coalesce(sum(pipeline_usd) FILTER (WHERE created), 0)::DOUBLE, count(*) FILTER (WHERE created)
             FROM (SELECT *, coalesce(is_won, FALSE) AND closed_at >= ? AND closed_at < ? AS won,
                             created_at >= ? AND created_at < ? AS created
-                  FROM opportunities WHERE TRUE{rt})""",  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
+                  FROM {opportunities_usd_sql(con)} o WHERE TRUE{rt})""",  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
         [lo, hi, lo, hi, *rt_params],
     ).fetchone()
     return {"won_revenue": won_revenue, "won_deals": int(won_deals),
@@ -71,12 +69,12 @@ def target_periods(con: Any, segment: str = COMPANY, start: Any = None, end: Any
     targets, params = (_COMPANY_TARGETS, []) if segment == COMPANY else (_SEGMENT_TARGETS, [segment])
     df = con.execute(
         f"""
-        WITH t AS ({targets})
+        WITH t AS ({targets}), ou AS (SELECT * FROM {opportunities_usd_sql(con)} o)
         SELECT t.period_start, t.period_end, t.segment,
-               coalesce((SELECT sum({_USD}) FROM opportunities o WHERE o.is_won AND o.closed_at >= t.period_start
+               coalesce((SELECT sum(o.revenue_usd) FROM ou o WHERE o.is_won AND o.closed_at >= t.period_start
                          AND o.closed_at < t.period_end + INTERVAL 1 DAY), 0)::DOUBLE AS revenue,
                t.revenue_target,
-               coalesce((SELECT sum({_USD}) FROM opportunities o WHERE o.created_at >= t.period_start
+               coalesce((SELECT sum(o.pipeline_usd) FROM ou o WHERE o.created_at >= t.period_start
                          AND o.created_at < t.period_end + INTERVAL 1 DAY), 0)::DOUBLE AS pipeline,
                t.pipeline_target
         FROM t WHERE t.period_end >= ? AND t.period_start <= ?
@@ -97,18 +95,18 @@ def revenue_vs_target(con: Any, period: Period = "quarter", revenue_type: str | 
     rt, rt_params = _type_filter(revenue_type)
     return con.execute(
         f"""
-        WITH t AS (
+        WITH ou AS (SELECT * FROM {opportunities_usd_sql(con)} o), t AS (
             SELECT date_trunc('{period}', period_start)::DATE AS period,
                    sum(revenue_target)::DOUBLE AS revenue_target, sum(pipeline_target)::DOUBLE AS pipeline_target
             FROM ({_COMPANY_TARGETS}) GROUP BY 1
         ), won AS (
-            SELECT date_trunc('{period}', closed_at)::DATE AS period, sum({_USD})::DOUBLE AS won_revenue,
+            SELECT date_trunc('{period}', closed_at)::DATE AS period, sum(revenue_usd)::DOUBLE AS won_revenue,
                    count(*) AS won_deals
-            FROM opportunities WHERE coalesce(is_won, FALSE) AND closed_at IS NOT NULL{rt} GROUP BY 1
+            FROM ou WHERE coalesce(is_won, FALSE) AND closed_at IS NOT NULL{rt} GROUP BY 1
         ), pipe AS (
-            SELECT date_trunc('{period}', created_at)::DATE AS period, sum({_USD})::DOUBLE AS pipeline_created,
+            SELECT date_trunc('{period}', created_at)::DATE AS period, sum(pipeline_usd)::DOUBLE AS pipeline_created,
                    count(*) AS opportunities_created
-            FROM opportunities WHERE created_at IS NOT NULL{rt} GROUP BY 1
+            FROM ou WHERE created_at IS NOT NULL{rt} GROUP BY 1
         )
         SELECT period, revenue_target, coalesce(won_revenue, 0) AS won_revenue,
                coalesce(won_revenue, 0) / nullif(revenue_target, 0) AS revenue_attainment,

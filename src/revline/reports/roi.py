@@ -3,7 +3,7 @@
 Why ledger-based: ROI must use the same credit as the attribution reports, so it joins the
 ledger of one model to spend by channel, campaign or month rather than re-deriving credit.
 
-Conventions (all money in USD through revline.vocabulary.USD_RATES):
+Conventions (all money in USD through revline.store.fx: spend at its day's rate, pipeline at its creation date's):
 * Spend is summed over `spend.date` in [start, end]; attributed pipeline/revenue over the
   touch date in [start, end] (a touch is what spend buys, so both sides use the same clock;
   `by='month'` is the touch month against the spend month).
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from revline.reports.tables import ReportError, ledger_sql, ledger_sums, require_run
-from revline.vocabulary import usd_sql
+from revline.store.fx import opportunities_usd_sql, spend_usd_sql
 
 By = Literal["channel", "campaign", "month"]
 NONE_KEY = "(none)"
@@ -65,11 +65,11 @@ def spend_by(con: Any, by: By = "channel", start: Any = None, end: Any = None) -
     raw = {"channel": "channel", "campaign": "campaign_id", "month": "date_trunc('month', date)::DATE"}[by]
     col = {"channel": "channel", "campaign": "campaign_id", "month": "date"}[by]
     df = con.execute(
-        f"SELECT {raw} AS {col}, sum({usd_sql('spend', 'currency')}::DOUBLE) AS spend, "  # noqa: S608 - the key is one of three fixed expressions (checked above); filters bound
+        f"SELECT {raw} AS {col}, sum(spend_usd) AS spend, "  # noqa: S608 - the key is one of three fixed expressions (checked above); filters bound
         f"coalesce(sum(impressions), 0)::BIGINT AS impressions, coalesce(sum(clicks), 0)::BIGINT AS clicks, "
         f"count(*) FILTER (WHERE impressions IS NULL) AS _null_impressions, "
         f"count(*) FILTER (WHERE clicks IS NULL) AS _null_clicks "
-        f"FROM spend WHERE {' AND '.join(where)} GROUP BY 1",
+        f"FROM {spend_usd_sql(con)} s WHERE {' AND '.join(where)} GROUP BY 1",
         params,
     ).df()
     if df.empty:
@@ -216,8 +216,8 @@ def sourced_vs_influenced(
             params.append(pd.Timestamp(end).date())
         opp = con.execute(
             f"SELECT o.opportunity_id, o.campaign_id, coalesce(c.channel, '(no campaign)') AS channel, "  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
-            f"{usd_sql('o.amount', 'o.currency')}::DOUBLE AS amount "
-            f"FROM opportunities o LEFT JOIN campaigns c USING (campaign_id) WHERE {' AND '.join(where)}",
+            f"o.pipeline_usd AS amount "
+            f"FROM {opportunities_usd_sql(con)} o LEFT JOIN campaigns c USING (campaign_id) WHERE {' AND '.join(where)}",
             params,
         ).df()
         opp[by] = _key(opp, by, "created_at") if by == "campaign" else opp["channel"]

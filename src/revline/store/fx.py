@@ -1,0 +1,147 @@
+"""Money in the reporting currency (USD): the one place revline converts an amount.
+
+The rule, for every reader (reports, the API, the dashboard, attribution):
+* an amount (NULL: 0) in a currency (NULL: USD) is converted at the rate of its **date**: won
+  revenue at the deal's close date, pipeline at its creation date, spend at its day;
+* the rate is the latest dated rate of that currency on or before the date, from `fx_rates`
+  (loaded from a file: `revline fx load rates.csv`, or `revline ingest` of a date,currency,rate
+  file; rates are USD per unit);
+* where no dated rate covers a date (no file loaded, a currency the file lacks, a date before its
+  first rate), the shipped defaults `revline.vocabulary.USD_RATES` apply: approximate 2024
+  averages, a documented approximation, not history;
+* USD is always 1; a currency with neither a dated nor a default rate converts to NULL.
+
+Why conversion at read time and not a stored amount_usd column: the result never goes stale when
+rates are loaded later or rows are written by another path (the collector, the demo, a test),
+and an ASOF join is cheap: measured on 200,000 opportunities with 9,000 daily rates, 0.36 s
+against 0.03 s for the fixed rates (load average 4 on 2 cores); a store without dated rates
+takes the fixed-rate path and pays nothing. `opportunities_usd_sql` and `spend_usd_sql` are the
+SQL form, `usd_ibis` the portable (Ibis) form of the same rule; tests check they agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from revline.vocabulary import USD_RATES
+
+REPORTING_CURRENCY = "USD"
+"""The currency every screen shows money in (named beside the figures)."""
+
+
+def has_rates(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store holds dated rates (else the fixed defaults apply everywhere)."""
+    try:
+        return bool(con.execute("SELECT EXISTS (SELECT 1 FROM fx_rates)").fetchone()[0])
+    except duckdb.CatalogException:  # a store not migrated yet (read-only snapshot of an old file)
+        return False
+
+
+def default_rate_sql(currency: str) -> str:
+    """SQL: the shipped default rate of the column expression `currency` (NULL: USD)."""
+    cases = " ".join(f"WHEN '{c}' THEN {r}" for c, r in USD_RATES.items())
+    return f"(CASE upper(coalesce({currency}, 'USD')) {cases} END)"
+
+
+def _converted(source: str, amount: str, currency: str, at: str, out: str, dated: bool) -> str:
+    """`source` (a table or a parenthesised query) with one more column `out`: `amount` in USD at `at`."""
+    default = default_rate_sql(f"s.{currency}")
+    if not dated:
+        return f"(SELECT s.*, (coalesce(s.{amount}, 0) * {default})::DOUBLE AS {out} FROM {source} s)"  # noqa: S608 - column names of the callers below
+    rate = (f"CASE WHEN upper(coalesce(s.{currency}, 'USD')) = 'USD' THEN 1.0 "
+            f"ELSE coalesce(r_{out}.rate, {default}) END")
+    return (
+        f"(SELECT s.*, (coalesce(s.{amount}, 0) * {rate})::DOUBLE AS {out} FROM {source} s "  # noqa: S608 - column names of the callers below
+        f"ASOF LEFT JOIN fx_rates r_{out} ON r_{out}.currency = upper(coalesce(s.{currency}, 'USD')) "
+        f"AND CAST(s.{at} AS DATE) >= r_{out}.date)"
+    )
+
+
+def opportunities_usd_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """A parenthesised query: every column of `opportunities` plus `pipeline_usd` (the amount at
+    its creation date's rate) and `revenue_usd` (at its close date's rate; the creation date's
+    while it is open). Use as `FROM {opportunities_usd_sql(con)} o`."""
+    dated = has_rates(con)
+    inner = _converted("opportunities", "amount", "currency", "created_at", "pipeline_usd", dated)
+    at_close = "(SELECT *, coalesce(closed_at, created_at) AS _fx_at FROM " + inner + ")"
+    return "(SELECT * EXCLUDE (_fx_at) FROM " + _converted(at_close, "amount", "currency", "_fx_at", "revenue_usd", dated) + ")"
+
+
+def spend_usd_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """A parenthesised query: every column of `spend` plus `spend_usd` (at the rate of its day)."""
+    return _converted("spend", "spend", "currency", "date", "spend_usd", has_rates(con))
+
+
+def usd_ibis(be: Any, table: Any, amount: str, currency: str, at: str, out: str = "amount_usd") -> Any:
+    """The Ibis (portable) form of the rule: `table` with column `out`, `amount` in USD at `at`.
+    Reads `fx_rates` from the backend `be` when it has rows; a backend without the table (a
+    warehouse providing only the canonical tables) gets the defaults."""
+    import ibis
+
+    default = ibis.cases(*[(table[currency].fill_null("USD").upper() == c, r) for c, r in USD_RATES.items()], else_=None)
+    money = table[amount].cast("float64").fill_null(0.0)
+    try:
+        rates = be.table("fx_rates")
+        dated = rates.count().execute() > 0
+    except Exception:  # noqa: BLE001 - no such table on this backend: the defaults apply
+        dated = False
+    if not dated:
+        return table.mutate(**{out: money * default.cast("float64")})
+    t = table.mutate(_fx_cur=table[currency].fill_null("USD").upper(), _fx_day=table[at].cast("date"),
+                     _fx_default=default.cast("float64"), _fx_money=money)
+    r = rates.select(_fx_rc="currency", _fx_rd="date", _fx_rate="rate")
+    j = t.asof_join(r, t._fx_day >= r._fx_rd, predicates=t._fx_cur == r._fx_rc)
+    rate = ibis.cases((j._fx_cur == "USD", 1.0), else_=ibis.coalesce(j._fx_rate.cast("float64"), j._fx_default))
+    return j.mutate(**{out: j._fx_money * rate}).drop("_fx_cur", "_fx_day", "_fx_default", "_fx_money",
+                                                      "_fx_rc", "_fx_rd", "_fx_rate")
+
+
+def rates_table(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(currency, first date, last date, rates) per currency of the stored dated rates."""
+    return con.execute(
+        "SELECT currency, min(date), max(date), count(*) FROM fx_rates GROUP BY 1 ORDER BY 1").fetchall()
+
+
+def load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Load a rates file (CSV with date, currency, rate: USD per unit) into `fx_rates`; a
+    (date, currency) already stored takes the file's rate (within the file, its last row).
+    Returns the rows read. ValueError naming the file, row and field of the first bad row;
+    nothing is written then."""
+    from revline.store.transaction import transaction
+
+    path = Path(path)
+    source = "read_csv(?, all_varchar = true, header = true)"
+    try:
+        headers = [d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0", [str(path)]).description]  # noqa: S608 - fixed text; path bound
+    except duckdb.Error as exc:
+        raise ValueError(f"{path}: not a readable CSV rates file ({str(exc).splitlines()[0]})") from None
+    cols = {h.strip().lower(): h for h in headers}
+    missing = [c for c in ("date", "currency", "rate") if c not in cols]
+    if missing:
+        raise ValueError(f"{path}: a rates file needs the columns date, currency, rate (USD per unit); "
+                         f"missing {', '.join(missing)}")
+    q = ", ".join('"' + cols[c].replace('"', '""') + f'" AS {c}' for c in ("date", "currency", "rate"))
+    typed = (
+        f"SELECT row_number() OVER () AS n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; path bound
+        f"trim(rate) AS rate_raw, try_cast(trim(date) AS DATE) AS date, try_cast(trim(rate) AS DOUBLE) AS rate "
+        f"FROM (SELECT {q} FROM {source})"
+    )
+    bad = con.execute(
+        f"SELECT n, CASE WHEN date IS NULL THEN 'date' WHEN NOT regexp_full_match(coalesce(currency, ''), '[A-Z]{{3}}') "  # noqa: S608 - fixed text
+        f"THEN 'currency' ELSE 'rate' END, date_raw, currency, rate_raw FROM ({typed}) "
+        f"WHERE date IS NULL OR NOT regexp_full_match(coalesce(currency, ''), '[A-Z]{{3}}') OR NOT coalesce(rate > 0, false) "
+        f"ORDER BY n LIMIT 1", [str(path)]).fetchone()
+    if bad:
+        n, field, d_raw, cur, r_raw = bad
+        what = {"date": f"not a date ({d_raw!r}); use YYYY-MM-DD", "currency": f"not an ISO currency code ({cur!r})",
+                "rate": f"not a positive number ({r_raw!r}); rates are USD per unit"}[field]
+        raise ValueError(f"{path}: row {n}, field {field}: {what}")
+    with transaction(con):
+        return con.execute(
+            f"INSERT INTO fx_rates SELECT date, currency, rate, ? FROM ({typed}) "  # noqa: S608 - fixed text; values bound
+            f"QUALIFY row_number() OVER (PARTITION BY date, currency ORDER BY n DESC) = 1 "
+            f"ON CONFLICT (date, currency) DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source",
+            [str(path), str(path)]).fetchone()[0]
