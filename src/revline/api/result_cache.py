@@ -27,7 +27,8 @@ SELECT (SELECT count(*) || '/' || coalesce(max(created_at)::VARCHAR, '') FROM at
        (SELECT count(*) || '/' || coalesce(sum(revenue_target)::VARCHAR, '') FROM targets),
        (SELECT count(*) || '/' || coalesce(sum(amount)::VARCHAR, '') || '/' || count(closed_at) FROM opportunities),
        (SELECT count(*) FROM milestones),
-       (SELECT count(*) FROM touchpoints)
+       (SELECT count(*) FROM touchpoints),
+       (SELECT count(*) || '/' || coalesce(sum(rate)::VARCHAR, '') FROM fx_rates)
 """
 
 

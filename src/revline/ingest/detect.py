@@ -277,6 +277,8 @@ def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None, obj:
             return Detected("revline", table, "revline")
     if fmt == "revline":
         raise DetectionError(f"{path}: a revline table dump must be named after its table (e.g. accounts.csv)")
+    if fmt == "auto" and {"date", "currency", "rate"} <= h and len(h) == 3:
+        return Detected("fx", "fx_rates", "fx")  # dated conversion rates (revline.store.fx)
     platform = platform_of(headers) if fmt in ("auto", "spend") else None
     if platform:
         return Detected("spend", "spend", platform)

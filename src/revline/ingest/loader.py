@@ -28,6 +28,7 @@ from revline.ingest.report import IngestReport
 from revline.ingest.revenue_types import load_type_map
 from revline.ingest.values import ParseOptions
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
+from revline.store.fx import store_rates
 from revline.store.settings import setting
 from revline.store.state import bump_data_version
 from revline.store.transaction import transaction
@@ -67,7 +68,7 @@ def primary_table(d: Detected) -> str:
     """The table a detected file mainly loads into (its quarantine and report entries name it)."""
     if d.fmt == "revline":
         return d.obj
-    return PRIMARY_TABLE.get(d.obj, d.obj if d.fmt in ("spend", "targets") else "events")
+    return PRIMARY_TABLE.get(d.obj, d.obj if d.fmt in ("spend", "targets", "fx") else "events")
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[tuple[Path, bool]]:
@@ -106,7 +107,12 @@ def _aliases(convention: str, obj: str) -> dict[str, list[str]]:
 
 def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
     """A staged non-Segment file to its reader (Segment files go through `segment.stage`)."""
-    if d.fmt == "spend":
+    if d.fmt == "fx":
+        read, written = store_rates(ctx.con, staged.table, staged.columns, str(ctx.path))
+        ctx.record("fx_rates", read=read, loaded_updated=(written, 0))
+        ctx.report.notes.append(f"{ctx.path}: dated FX rates loaded; amounts convert at the latest rate on or "
+                                f"before their date (see `revline fx list`)")
+    elif d.fmt == "spend":
         spend.load_spend(ctx, staged)
     elif d.fmt == "targets":
         tabular.load_targets(ctx, staged)

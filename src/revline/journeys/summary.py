@@ -12,6 +12,7 @@ from datetime import datetime
 import duckdb
 
 from revline.journeys.timeline import python_time
+from revline.store.fx import opportunities_usd_sql
 from revline.store.rows import one_row
 
 
@@ -74,15 +75,17 @@ def account_summary(con: duckdb.DuckDBPyConnection, account_id: str) -> AccountS
             [account_id],
         ).fetchall()
     )
+    # money in USD by the one conversion rule (store.fx), never raw amounts of mixed currencies
+    opps = opportunities_usd_sql(con)
     n_opps, open_pipe, won = one_row(
         con,
-        "SELECT count(*), coalesce(sum(amount) FILTER (WHERE NOT coalesce(is_closed, false)), 0), "
-        "coalesce(sum(amount) FILTER (WHERE is_won), 0) FROM opportunities WHERE account_id = ?",
+        "SELECT count(*), coalesce(sum(pipeline_usd) FILTER (WHERE NOT coalesce(is_closed, false)), 0), "  # noqa: S608 - fixed SQL (store.fx)
+        f"coalesce(sum(revenue_usd) FILTER (WHERE is_won), 0) FROM {opps} o WHERE account_id = ?",
         [account_id],
     )
     won_by_type = dict(
         con.execute(
-            "SELECT coalesce(revenue_type, 'new_business'), sum(amount) FROM opportunities "
+            f"SELECT coalesce(revenue_type, 'new_business'), sum(revenue_usd) FROM {opps} o "  # noqa: S608 - fixed SQL (store.fx)
             "WHERE account_id = ? AND is_won GROUP BY 1 ORDER BY 1",
             [account_id],
         ).fetchall()

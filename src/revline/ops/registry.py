@@ -71,6 +71,8 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("paths_export", "revline.ops.paths:export", writes="if_stale", atomic=True),
     Operation("paths_model", "revline.ops.paths:model", writes="if_stale", atomic=True),
     Operation("mmm_fit", "revline.ops.mmm:fit", writes="never"),
+    Operation("fx_load", "revline.ops.fx:fx_load", writes="always"),
+    Operation("fx_list", "revline.ops.fx:fx_list", writes="never"),
 )}
 
 

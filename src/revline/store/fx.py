@@ -105,43 +105,56 @@ def rates_table(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         "SELECT currency, min(date), max(date), count(*) FROM fx_rates GROUP BY 1 ORDER BY 1").fetchall()
 
 
-def load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Load a rates file (CSV with date, currency, rate: USD per unit) into `fx_rates`; a
-    (date, currency) already stored takes the file's rate (within the file, its last row).
-    Returns the rows read. ValueError naming the file, row and field of the first bad row;
-    nothing is written then."""
+def load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int]:
+    """Load a rates file (CSV with date, currency, rate: USD per unit) into `fx_rates` in one
+    transaction; see `store_rates`. Returns (rows read, rows written)."""
     from revline.store.transaction import transaction
 
     path = Path(path)
-    source = "read_csv(?, all_varchar = true, header = true)"
     try:
-        headers = [d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0", [str(path)]).description]  # noqa: S608 - fixed text; path bound
+        rel = con.sql("SELECT * FROM read_csv(?, all_varchar = true, header = true)", params=[str(path)])
+        headers = list(rel.columns)
     except duckdb.Error as exc:
         raise ValueError(f"{path}: not a readable CSV rates file ({str(exc).splitlines()[0]})") from None
+    con.execute("CREATE OR REPLACE TEMP TABLE _rl_fx_file AS SELECT * FROM read_csv(?, all_varchar = true, header = true)",
+                [str(path)])
+    try:
+        with transaction(con):
+            return store_rates(con, "_rl_fx_file", headers, str(path))
+    finally:
+        con.execute("DROP TABLE IF EXISTS _rl_fx_file")
+
+
+def store_rates(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], source: str) -> tuple[int, int]:
+    """Rates from `table` (text columns named date, currency, rate in any case) into `fx_rates`:
+    a (date, currency) already stored takes the new rate (within the file, its last row).
+    Returns (rows read, rows written). ValueError naming the file, row and field of the first bad
+    row, before anything is written. `table` is the caller's temp table name."""
     cols = {h.strip().lower(): h for h in headers}
     missing = [c for c in ("date", "currency", "rate") if c not in cols]
     if missing:
-        raise ValueError(f"{path}: a rates file needs the columns date, currency, rate (USD per unit); "
+        raise ValueError(f"{source}: a rates file needs the columns date, currency, rate (USD per unit); "
                          f"missing {', '.join(missing)}")
-    q = ", ".join('"' + cols[c].replace('"', '""') + f'" AS {c}' for c in ("date", "currency", "rate"))
+    q = ", ".join('"' + cols[c].replace('"', '""') + f'"::VARCHAR AS {c}' for c in ("date", "currency", "rate"))
     typed = (
-        f"SELECT row_number() OVER () AS n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; path bound
+        f"SELECT row_number() OVER () AS n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; table is the caller's temp table
         f"trim(rate) AS rate_raw, try_cast(trim(date) AS DATE) AS date, try_cast(trim(rate) AS DOUBLE) AS rate "
-        f"FROM (SELECT {q} FROM {source})"
+        f"FROM (SELECT {q} FROM {table})"
     )
+    ok_currency = "regexp_full_match(coalesce(currency, ''), '[A-Z]{3}')"
     bad = con.execute(
-        f"SELECT n, CASE WHEN date IS NULL THEN 'date' WHEN NOT regexp_full_match(coalesce(currency, ''), '[A-Z]{{3}}') "  # noqa: S608 - fixed text
-        f"THEN 'currency' ELSE 'rate' END, date_raw, currency, rate_raw FROM ({typed}) "
-        f"WHERE date IS NULL OR NOT regexp_full_match(coalesce(currency, ''), '[A-Z]{{3}}') OR NOT coalesce(rate > 0, false) "
-        f"ORDER BY n LIMIT 1", [str(path)]).fetchone()
+        f"SELECT n, CASE WHEN date IS NULL THEN 'date' WHEN NOT {ok_currency} THEN 'currency' ELSE 'rate' END, "  # noqa: S608 - fixed text
+        f"date_raw, currency, rate_raw FROM ({typed}) "
+        f"WHERE date IS NULL OR NOT {ok_currency} OR NOT coalesce(rate > 0, false) ORDER BY n LIMIT 1").fetchone()
     if bad:
         n, field, d_raw, cur, r_raw = bad
         what = {"date": f"not a date ({d_raw!r}); use YYYY-MM-DD", "currency": f"not an ISO currency code ({cur!r})",
                 "rate": f"not a positive number ({r_raw!r}); rates are USD per unit"}[field]
-        raise ValueError(f"{path}: row {n}, field {field}: {what}")
-    with transaction(con):
-        return con.execute(
-            f"INSERT INTO fx_rates SELECT date, currency, rate, ? FROM ({typed}) "  # noqa: S608 - fixed text; values bound
-            f"QUALIFY row_number() OVER (PARTITION BY date, currency ORDER BY n DESC) = 1 "
-            f"ON CONFLICT (date, currency) DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source",
-            [str(path), str(path)]).fetchone()[0]
+        raise ValueError(f"{source}: row {n}, field {field}: {what}")
+    read = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - the caller's temp table
+    written = con.execute(
+        f"INSERT INTO fx_rates SELECT date, currency, rate, ? FROM ({typed}) "  # noqa: S608 - fixed text; values bound
+        f"QUALIFY row_number() OVER (PARTITION BY date, currency ORDER BY n DESC) = 1 "
+        f"ON CONFLICT (date, currency) DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source",
+        [source]).fetchone()[0]
+    return read, written
