@@ -30,15 +30,18 @@ USD_RATES: dict[str, float] = {
     "CHF": 1.13, "JPY": 0.0067, "SEK": 0.095, "NOK": 0.093, "DKK": 0.145, "INR": 0.012,
     "SGD": 0.74, "BRL": 0.18, "MXN": 0.055, "ZAR": 0.055, "PLN": 0.25, "HKD": 0.128,
 }
-"""Fixed conversion rates to USD (approximate 2024 averages), a deliberate, documented
-approximation: attribution shares do not depend on it, only cross-currency sums do. A currency
-without a rate is an error at attribution time."""
+"""The shipped default conversion rates to USD (approximate 2024 averages): used where no dated
+rate covers an amount's date (dated rates: `revline fx load`, revline.store.fx, the one conversion
+rule every reader uses). Attribution shares do not depend on rates, only cross-currency sums do.
+A currency with neither a default nor a dated rate is an error at attribution time."""
 
 
 def usd_sql(amount: str, currency: str) -> str:
-    """SQL expression converting the column `amount` in `currency` to USD with USD_RATES (NULL
-    amount: 0; NULL currency: USD; a currency without a rate: NULL). Both arguments are column
-    expressions of the caller's query, never user input."""
+    """SQL expression converting the column `amount` in `currency` to USD with the default
+    USD_RATES only (NULL amount: 0; NULL currency: USD; a currency without a rate: NULL). Kept for
+    callers without a date; money shown to users goes through revline.store.fx
+    (`opportunities_usd_sql`, `spend_usd_sql`), which applies dated rates. Both arguments are
+    column expressions of the caller's query, never user input."""
     cases = " ".join(f"WHEN '{c}' THEN {r}" for c, r in USD_RATES.items())
     return f"(coalesce({amount}, 0) * CASE upper(coalesce({currency}, 'USD')) {cases} END)"
 
