@@ -36,7 +36,9 @@ class Snapshot:
 
     deals: opportunity_id, account_id, revenue_type, amount_usd, created_at, closed_at (NaT while
     open at as_of), is_won (only meaningful when closed_at is set), stage (at as_of), stage_since.
-    history: opportunity_id, stage, entered_at (entries before the cut, closing stages excluded).
+    history: opportunity_id, stage, entered_at (entries before the cut, closing stages excluded),
+    ordered by deal and time; a tie (the CRM's first stage entered with the creation) puts the
+    generic 'opportunity' stage first so the CRM's own stage is the current one, deterministically.
     """
 
     as_of: date
@@ -67,7 +69,8 @@ def load(con: Any, as_of: date) -> Snapshot:
            FROM stage_events e JOIN opportunities o ON o.opportunity_id = e.object_id
            WHERE e.object_type = 'opportunity' AND e.entered_at < ? AND o.created_at < ?
                  AND e.stage NOT IN ('won', 'lost')
-           GROUP BY 1, 2 ORDER BY 1, 3""",
+           GROUP BY 1, 2
+           ORDER BY 1, 3, e.stage = 'opportunity' DESC, 2""",
         [cut, cut],
     ).df()
     deals = _current_stage(deals, history)
@@ -81,7 +84,8 @@ def _current_stage(deals: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         out["stage"] = "opportunity"
         out["stage_since"] = out["created_at"]
         return out
-    last = history.sort_values(["opportunity_id", "entered_at"]).groupby("opportunity_id").tail(1)
+    # the SQL order breaks ties (creation stage first, then by name): keep it, sort nothing here
+    last = history.groupby("opportunity_id", sort=False).tail(1)
     last = last.rename(columns={"entered_at": "stage_since"})
     out = out.merge(last, on="opportunity_id", how="left")
     out["stage"] = out["stage"].fillna("opportunity")

@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 @dataclass(frozen=True, order=True)
 class Quarter:
+    """A calendar quarter; ordered, printed as '2026-Q3'."""
+
     year: int
     q: int  # 1..4
 
@@ -31,6 +33,7 @@ class Quarter:
 
 
 def quarter_of(d: date) -> Quarter:
+    """The calendar quarter `d` falls in."""
     return Quarter(d.year, (d.month - 1) // 3 + 1)
 
 

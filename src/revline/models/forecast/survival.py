@@ -67,8 +67,9 @@ def _stage_at(marks: pd.DataFrame, history: pd.DataFrame, deals: pd.DataFrame) -
     default_since = created.reindex(marks["opportunity_id"]).to_numpy()
     if history.empty:
         return np.full(len(marks), "opportunity", dtype=object), default_since
-    m = marks.reset_index().sort_values("at")
-    h = history.sort_values("entered_at").rename(columns={"entered_at": "since"})
+    m = marks.reset_index().sort_values("at", kind="stable")
+    # stable: among entries at the same instant the history's own order (data.load) decides
+    h = history.sort_values("entered_at", kind="stable").rename(columns={"entered_at": "since"})
     j = pd.merge_asof(m, h, left_on="at", right_on="since", by="opportunity_id", direction="backward")
     j = j.set_index("index").sort_index()
     stage = j["stage"].fillna("opportunity").to_numpy(dtype=object)
