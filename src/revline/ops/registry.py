@@ -73,6 +73,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("mmm_fit", "revline.ops.mmm:fit", writes="never"),
     Operation("fx_load", "revline.ops.fx:fx_load", writes="always"),
     Operation("fx_list", "revline.ops.fx:fx_list", writes="never"),
+    Operation("retention", "revline.ops.retention:retention", writes="never"),
 )}
 
 

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from revline.journeys.funnel import funnel
+from revline.models.retention.report import html_section as retention_section
 from revline.reports.revenue import actuals, revenue_vs_target
 from revline.reports.roi import roi_table, spend_by
 from revline.reports.tables import ReportError, attribution_by
@@ -256,6 +257,7 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
         fig.update_layout(title="Account funnel (new business)")
         sections.append(("Funnel, conversion and velocity", "Accounts reaching each stage, conversion to the next and median days.",
                          _fig(fig, 380) + _table(fun, pct=tuple(c for c in fun.columns if "conversion" in c))))
+    sections += [(title, "", body) for _, title, body in filter(None, [retention_section(con)])]
 
     q = con.execute(
         "SELECT source, table_name, field, reason, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY rows DESC LIMIT 30"
