@@ -56,7 +56,7 @@ def summarize(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str | Non
     dist = bookings_distribution(due)
     m = due.model
     slope = m.slope_per_log_touch()
-    p_avg = float(np.mean(m.p_draws(np.array([np.expm1(m.x_mean)])))) if m.n else float("nan")
+    p_avg = float(np.mean(m.p_draws(np.array([np.expm1(m.x_mean)]))))  # the prior's when nothing closed yet
     notes = []
     if m.n < 20:
         notes.append(f"only {m.n} closed renewal(s) on record: renewal probabilities lean on the prior "
