@@ -152,3 +152,12 @@ def test_anything_created_after_as_of_changes_nothing(tmp_path_factory, extra):
         rows.append((f"x{i}", acc, typ, amount, "USD", created.strftime("%Y-%m-%d %H:%M"), close, won))
     again = renewals_due(_store(tmp_path_factory.mktemp("b") / "s.duckdb", rows), AS_OF, *WINDOW)
     pd.testing.assert_frame_equal(base, again)
+
+
+def test_dated_rates_convert_at_the_close_date_known_then(tmp_path):
+    con = _store(tmp_path / "s.duckdb")
+    con.executemany("INSERT INTO fx_rates (date, currency, rate, source) VALUES (?, ?, ?, 'test')",
+                    [("2025-01-01", "EUR", 1.02), ("2025-02-10", "EUR", 1.10), ("2025-03-01", "EUR", 1.20)])
+    by = renewals_due(con, AS_OF, *WINDOW).set_index("account_id")
+    assert by.loc["B", "arr_usd"] == pytest.approx(10000 * 1.10 + 2000)  # B's deal closed 2025-02-15
+    assert by.loc["E", "arr_usd"] == pytest.approx(5000 * USD_RATES["GBP"])  # no dated GBP rate: the default

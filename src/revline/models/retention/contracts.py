@@ -13,7 +13,7 @@ that day) count, and an outcome (won/lost, close date) counts only if the deal c
 exactly what a CRM showed that morning (amounts as they are now: the store keeps no amount
 history for open deals).
 
-Money is converted to USD with the project's one conversion helper (see `_usd`).
+Money is converted to USD by the project's one rule, revline.store.fx (dated rates when loaded).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from revline.vocabulary import usd_sql
+from revline.store.fx import opportunities_usd_sql
 
 TERM_YEARS = 1
 """Contract term in years: a renewal falls due on each anniversary of the term's start."""
@@ -40,9 +40,6 @@ record is a renewal or an expansion, not a won new-business deal)."""
 RETENTION_TYPES = ("new_business", "renewal", "expansion", "contraction")
 
 
-def _usd(amount: str, currency: str) -> str:
-    """The one place this package converts money (the project's helper; never own rates)."""
-    return usd_sql(amount, currency)
 
 
 def as_of_ts(as_of: date | datetime | str) -> pd.Timestamp:
@@ -61,20 +58,22 @@ def opportunities_as_of(con: duckdb.DuckDBPyConnection, as_of: date | datetime |
     """Retention-relevant opportunities created before `as_of`, amounts in USD, outcomes masked
     when they closed on or after `as_of` (they were open then)."""
     ts = as_of_ts(as_of)
+    # money by the project's one rule (revline.store.fx): a deal closed by then at its close date's
+    # rate, one still open then at its creation date's (never a rate of a later day it was closed on)
     df = con.execute(
         f"""
         SELECT opportunity_id, account_id, revenue_type,
-               {_usd('amount', 'currency')}::DOUBLE AS amount_usd,
+               (CASE WHEN is_closed AND closed_at < ? THEN revenue_usd ELSE pipeline_usd END)::DOUBLE AS amount_usd,
                coalesce(created_at, closed_at) AS created_at,
                CASE WHEN is_closed AND closed_at < ? THEN closed_at END AS closed_at,
                coalesce(is_closed AND closed_at < ?, false) AS is_closed,
                coalesce(is_closed AND closed_at < ? AND is_won, false) AS is_won
-        FROM opportunities
+        FROM {opportunities_usd_sql(con)} o
         WHERE account_id IS NOT NULL AND revenue_type IN (SELECT unnest(?::VARCHAR[]))
           AND coalesce(created_at, closed_at) < ?
         ORDER BY account_id, coalesce(closed_at, created_at), opportunity_id
         """,
-        [ts, ts, ts, list(RETENTION_TYPES), ts],
+        [ts, ts, ts, ts, list(RETENTION_TYPES), ts],
     ).df()
     df["amount_usd"] = df["amount_usd"].astype(float).fillna(0.0)
     return df
