@@ -22,6 +22,58 @@ in the order the demo company numbers its deal types."""
 ALL_REVENUE = "all"
 """The revenue type of a run over every type (lead-milestone runs have none: NULL)."""
 
+DEFAULT_REVENUE_TYPE = ALL_REVENUE
+"""The revenue type every screen reads when the user picks none: the CLI's `--revenue-type`, the
+API's `revenue_type`, the dashboard's filter and the HTML report. One default, so ROAS on the
+dashboard and in `revline report` is one number; every screen states it beside the figure. All
+types, because the revenue and target tiles beside the attribution are the company's whole number
+(targets carry no revenue type)."""
+
+ALL_SEGMENTS = "all"
+"""The segment of the whole company (the targets file's 'all' rows)."""
+DEFAULT_SEGMENT = ALL_SEGMENTS
+REGIONS: tuple[str, ...] = ("NA", "EMEA", "APAC", "LATAM")
+"""The segments accounts fall into, from their country (`region_sql`); a targets file's regional
+rows use the same names (compared case-insensitively). Accounts whose country is not in
+_COUNTRY_REGION are 'other', without a country 'unknown'."""
+_COUNTRY_REGION: dict[str, tuple[str, ...]] = {
+    "NA": ("US", "USA", "UNITED STATES", "UNITED STATES OF AMERICA", "CA", "CANADA"),
+    "LATAM": ("MX", "MEXICO", "BR", "BRAZIL", "AR", "ARGENTINA", "CL", "CHILE", "CO", "COLOMBIA", "PE", "PERU",
+              "UY", "URUGUAY", "CR", "COSTA RICA"),
+    "APAC": ("AU", "AUSTRALIA", "NZ", "NEW ZEALAND", "JP", "JAPAN", "CN", "CHINA", "IN", "INDIA", "SG", "SINGAPORE",
+             "HK", "HONG KONG", "KR", "SOUTH KOREA", "KOREA", "TW", "TAIWAN", "ID", "INDONESIA", "MY", "MALAYSIA",
+             "TH", "THAILAND", "PH", "PHILIPPINES", "VN", "VIETNAM"),
+    "EMEA": ("GB", "UK", "UNITED KINGDOM", "GREAT BRITAIN", "IE", "IRELAND", "DE", "GERMANY", "FR", "FRANCE",
+             "NL", "NETHERLANDS", "BE", "BELGIUM", "LU", "LUXEMBOURG", "ES", "SPAIN", "PT", "PORTUGAL", "IT", "ITALY",
+             "CH", "SWITZERLAND", "AT", "AUSTRIA", "SE", "SWEDEN", "NO", "NORWAY", "DK", "DENMARK", "FI", "FINLAND",
+             "IS", "ICELAND", "PL", "POLAND", "CZ", "CZECH REPUBLIC", "CZECHIA", "HU", "HUNGARY", "RO", "ROMANIA",
+             "GR", "GREECE", "IL", "ISRAEL", "AE", "UNITED ARAB EMIRATES", "SA", "SAUDI ARABIA", "ZA", "SOUTH AFRICA",
+             "NG", "NIGERIA", "KE", "KENYA", "EG", "EGYPT", "TR", "TURKEY", "EE", "ESTONIA", "LV", "LATVIA",
+             "LT", "LITHUANIA"),
+}
+REGION_OF_COUNTRY: dict[str, str] = {c: r for r, names in _COUNTRY_REGION.items() for c in names}
+"""Country (ISO 3166 alpha-2 code or English name, upper case) -> region."""
+
+
+def region_sql(country: str) -> str:
+    """SQL expression of the region (REGIONS, 'other' or 'unknown') of the column `country`
+    (ISO code or English name, any case). The argument is a column expression of the caller's
+    query, never user input; the names are this module's constants."""
+    cases = " ".join(f"WHEN '{c}' THEN '{r}'" for c, r in REGION_OF_COUNTRY.items())
+    return (f"(CASE WHEN nullif(trim({country}), '') IS NULL THEN 'unknown' "
+            f"ELSE coalesce(CASE upper(trim({country})) {cases} END, 'other') END)")
+
+
+DEFAULT_INFLUENCE_WINDOW_DAYS = 90
+"""Sourced vs influenced: a channel influenced an opportunity when the account had a touch of it
+at most this many days before the opportunity was created."""
+
+CAMPAIGN_LEVELS: tuple[str, ...] = ("program", "campaign")
+DEFAULT_CAMPAIGN_LEVEL = "program"
+"""Reports by campaign: 'program' rolls each campaign's spend and credit up to its top parent
+(Campaign.ParentId), where spend is often booked while touches carry the child's id; 'campaign'
+shows each campaign on its own, its ROI computed over itself and its children."""
+
 UNATTRIBUTED = "(unattributed)"
 """The channel of a conversion no eligible touch explains: shown, never dropped."""
 
@@ -47,6 +99,8 @@ def usd_sql(amount: str, currency: str) -> str:
 
 
 __all__ = [
-    "ALL_REVENUE", "ATTRIBUTED_REVENUE_TYPES", "LEAD_MILESTONES", "MILESTONES", "OPPORTUNITY_MILESTONES",
+    "ALL_REVENUE", "ALL_SEGMENTS", "CAMPAIGN_LEVELS", "DEFAULT_CAMPAIGN_LEVEL", "DEFAULT_INFLUENCE_WINDOW_DAYS",
+    "DEFAULT_REVENUE_TYPE", "DEFAULT_SEGMENT", "REGIONS", "REGION_OF_COUNTRY", "region_sql",
+    "ATTRIBUTED_REVENUE_TYPES", "LEAD_MILESTONES", "MILESTONES", "OPPORTUNITY_MILESTONES",
     "REVENUE_TYPES", "UNATTRIBUTED", "USD_RATES", "usd_sql",
 ]

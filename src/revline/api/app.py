@@ -23,7 +23,7 @@ from revline.api.result_cache import ResultCache
 from revline.api.collector import Collector, CollectorFirst
 from revline.api.keys import resolve_keys
 from revline.api.limits import BodyLimits
-from revline.api.read_api import cached_call
+from revline.api.read_api import cached_call, filters
 from revline.api.wal import wal_dir_for
 from revline.store import connect
 
@@ -118,9 +118,9 @@ def _dashboard_views(con) -> list:
     views: list[tuple[str, Callable[..., dict[str, Any]], dict[str, Any]]] = [
         ("funnel", queries.funnel, {"revenue_type": "new_business", "start": None, "end": None})]
     for m in models:
-        views += [("kpis", queries.kpis, {"model": m, "start": None, "end": None}),
-                  ("attribution", queries.attribution, {"model": m, "milestone": "won", "revenue_type": None,
-                                                        "by": "channel", "start": None, "end": None})]
+        views += [("kpis", queries.kpis, {"model": m, "start": None, "end": None, **filters()}),
+                  ("attribution", queries.attribution, {"model": m, "milestone": "won", "by": "channel", "start": None,
+                                                        "end": None, **filters(campaign_level=None)})]
     return [lambda cache, cur, v=v: cached_call(cache, cur, v[0], v[1], **v[2]) for v in views]
 
 

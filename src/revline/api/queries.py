@@ -21,9 +21,13 @@ import pandas as pd
 from revline.journeys import funnel as journeys_funnel
 from revline.journeys import timeline
 from revline.reports import accounts as account_reports
+from revline.reports.campaigns import check_level
+from revline.reports.definitions import definition, period_words
 from revline.reports.revenue import headline, target_periods
 from revline.reports.roi import roi_table, roi_totals
+from revline.reports.segments import normal_segment
 from revline.reports.tables import NotFound, attribution_summary, available_runs, require_run, resolve_model
+from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE, LEAD_MILESTONES, UNATTRIBUTED
 
 __all__ = ["NotFound", "account_journey", "attribution", "funnel", "kpis", "model_runs", "revenue_vs_target",
            "roi", "search_accounts"]
@@ -58,33 +62,63 @@ def model_runs(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- attribution
 def attribution(cur: duckdb.DuckDBPyConnection, *, model: str | None, milestone: str, revenue_type: str | None,
-                by: str, start: date | None, end: date | None) -> dict[str, Any]:
-    """`reports.tables.attribution_summary` of one model (default: linear, else the first)."""
+                by: str, start: date | None, end: date | None, segment: str | None = None,
+                campaign_level: str | None = None) -> dict[str, Any]:
+    """`reports.tables.attribution_summary` of one model (default: linear, else the first);
+    by campaign each row carries the campaign's name beside its id (`key`)."""
     model = resolve_model(cur, model, milestone)
-    table = attribution_summary(cur, by, model, milestone, revenue_type, start, end)  # type: ignore[arg-type]
+    rt = revenue_type or DEFAULT_REVENUE_TYPE
+    level = check_level(campaign_level)
+    table = attribution_summary(cur, by, model, milestone, rt, start, end,  # type: ignore[arg-type]
+                                segment=segment, campaign_level=level)
     if by == "month":
         table["key"] = [k if isinstance(k, str) else pd.Timestamp(k).strftime("%Y-%m") for k in table["key"]]
-    rows = _records(table[["key", "credit", "revenue_credit", "conversions", "share"]])
+    if "name" not in table.columns:
+        table["name"] = table["key"]
+    rows = _records(table[["key", "name", "credit", "revenue_credit", "conversions", "share"]])
+    notes = (f"campaigns at {level} level",) if by == "campaign" else ()
     return {
-        "model": model, "milestone": milestone, "revenue_type": revenue_type, "by": by, "start": start, "end": end,
-        "run_ids": list(require_run(cur, model, milestone, revenue_type).run_ids), "rows": rows,
+        "model": model, "milestone": milestone, "revenue_type": None if milestone in LEAD_MILESTONES else rt,
+        "by": by, "start": start, "end": end, "segment": normal_segment(segment),
+        "campaign_level": level, "run_ids": list(require_run(cur, model, milestone, rt).run_ids), "rows": rows,
         "total_credit": float(table["credit"].sum()), "total_revenue_credit": float(table["revenue_credit"].sum()),
+        "definition": definition(model=model, milestone=milestone, revenue_type=rt, segment=segment, start=start,
+                                 end=end, notes=notes),
     }
 
 
 # ---------------------------------------------------------------- ROI
-def roi(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | None, end: date | None) -> dict[str, Any]:
-    """`reports.roi.roi_table` at `won` over every revenue type, per channel, with its total row."""
+def roi(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | None, end: date | None,
+        revenue_type: str | None = None, segment: str | None = None, by: str = "channel",
+        campaign_level: str | None = None) -> dict[str, Any]:
+    """`reports.roi.roi_table` at `won` per channel or campaign, with its total row."""
     model = resolve_model(cur, model, "won")
-    table = roi_table(cur, model=model, milestone="won", revenue_type=None, by="channel", start=start, end=end)
-    rows = [_roi_row(str(r["channel"]), r) for r in _records(table)]
-    total = _roi_row("total", roi_totals(table))
-    return {"model": model, "start": start, "end": end, "rows": rows, "total": total}
+    rt = revenue_type or DEFAULT_REVENUE_TYPE
+    level = check_level(campaign_level)
+    table = roi_table(cur, model=model, milestone="won", revenue_type=rt, by=by,  # type: ignore[arg-type]
+                      start=start, end=end, segment=segment, campaign_level=level)
+    name_col = "campaign_name" if by == "campaign" else by
+    rows = [_roi_row(str(r[by]), r, by, str(r[name_col])) for r in _records(table)]
+    total = _roi_row("total", roi_totals(table), by, "total")
+    if normal_segment(segment) != ALL_SEGMENTS:
+        total["roi"] = total["roas"] = None
+    notes = ["spend by spend date", "revenue on touches in the period"]
+    if by == "campaign":
+        notes.append(f"campaigns at {level} level" + (": ROI over each campaign and its children" if level == "campaign"
+                                                      else ": children summed into their top parent"))
+    if normal_segment(segment) != ALL_SEGMENTS:
+        notes.append("spend has no region: ratios only for all regions")
+    return {"model": model, "start": start, "end": end, "revenue_type": rt, "segment": normal_segment(segment),
+            "by": by, "campaign_level": level, "rows": rows, "total": total,
+            "definition": definition(model=model, milestone="won", revenue_type=rt, segment=segment, start=start,
+                                     end=end, clock="touch date", what="spend against attributed closed-won revenue",
+                                     notes=tuple(notes))}
 
 
-def _roi_row(channel: str, r: dict[str, Any]) -> dict[str, Any]:
+def _roi_row(key: str, r: dict[str, Any], by: str = "channel", name: str | None = None) -> dict[str, Any]:
     return {
-        "channel": channel, "spend": float(r["spend"]), "attributed_revenue": float(r["revenue"]),
+        "key": key, "name": name if name is not None else key, "channel": key if by == "channel" or key == "total" else None,
+        "spend": float(r["spend"]), "attributed_revenue": float(r["revenue"]),
         "attributed_pipeline": float(r["pipeline"]), "roi": r["roi"], "roas": r["roas"],
         "cac": r.get("cac"), "payback_months": r.get("payback_months"),
     }
@@ -96,7 +130,11 @@ def funnel(cur: duckdb.DuckDBPyConnection, *, revenue_type: str, start: date | N
     table = journeys_funnel(cur, start=start, end=end, revenue_type=revenue_type)
     stages = [{"stage": str(r["stage"]), "count": int(r["count"]), "conversion_to_next": r["conversion_to_next"],
                "median_days_to_next": r["median_days_to_next"]} for r in _records(table)]
-    return {"revenue_type": revenue_type, "start": start, "end": end, "stages": stages}
+    text = (f"accounts · {revenue_type.replace('_', ' ')} · all regions · "
+            + period_words(start, end, "first funnel stage"))
+    return {"revenue_type": revenue_type, "start": start, "end": end, "stages": stages,
+            "definition": {**definition(start=start, end=end, revenue_type=revenue_type, clock="first funnel stage"),
+                           "currency": None, "text": text}}
 
 
 # ---------------------------------------------------------------- revenue vs target
@@ -107,21 +145,49 @@ def revenue_vs_target(cur: duckdb.DuckDBPyConnection, *, segment: str, start: da
     rows = _records(table)
     for r in rows:
         r["period_start"], r["period_end"] = r["period_start"].date(), r["period_end"].date()
-    return {"segment": segment, "start": start, "end": end, "rows": rows}
+    return {"segment": normal_segment(segment), "start": start, "end": end, "rows": rows,
+            "definition": definition(revenue_type=ALL_REVENUE, segment=segment, start=start, end=end,
+                                     clock="target period", what="won revenue by close date and pipeline by creation "
+                                     "date against target", notes=("targets carry no revenue type",))}
 
 
 def kpis(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | None, end: date | None,
+         revenue_type: str | None = None, segment: str | None = None,
          roi_fn: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The dashboard's tiles: `reports.revenue.headline` beside the ROI total of `roi`
+    """The dashboard's tiles: `reports.revenue.headline` beside the attributed part of the same
+    won revenue (same types, region and close-date window) and the ROI total of `roi`
     (`roi_fn`: how to get the ROI result, e.g. through the API's cache)."""
+    rt = revenue_type or DEFAULT_REVENUE_TYPE
     try:
-        r = (roi_fn or roi)(cur, model=model, start=start, end=end)
-        total, model_name = r["total"], r["model"]
+        r = (roi_fn or roi)(cur, model=model, start=start, end=end, revenue_type=rt, segment=segment)
+        total, model_name, roi_def = r["total"], r["model"], r["definition"]
     except NotFound:
         total, model_name = {"spend": 0.0, "attributed_revenue": 0.0, "roi": None}, model
+        roi_def = definition(model=model, milestone="won", revenue_type=rt, segment=segment, start=start, end=end,
+                             clock="touch date", what="spend against attributed closed-won revenue")
+    attributed = unattributed = 0.0
+    if model_name is not None:
+        try:
+            summary = attribution_summary(cur, "channel", model_name, "won", rt, start, end, segment=segment)
+            is_un = summary["key"] == UNATTRIBUTED
+            attributed = float(summary.loc[~is_un, "revenue_credit"].sum())
+            unattributed = float(summary.loc[is_un, "revenue_credit"].sum())
+        except NotFound:
+            pass
+    won_def = definition(milestone="won", revenue_type=rt, segment=segment, start=start, end=end)
     return {
-        "model": model_name, "start": start, "end": end, **headline(cur, start, end),
-        "spend": total["spend"], "attributed_revenue": total["attributed_revenue"], "roi": total["roi"],
+        "model": model_name, "start": start, "end": end, "revenue_type": rt, "segment": normal_segment(segment),
+        **headline(cur, start, end, rt, segment),
+        "attributed_revenue": attributed, "unattributed_revenue": unattributed,
+        "spend": total["spend"], "roi": total["roi"],
+        "definitions": {
+            "revenue": won_def,
+            "pipeline": definition(milestone="opportunity", revenue_type=rt, segment=segment, start=start, end=end,
+                                   what="pipeline created"),
+            "attributed": {**won_def, "model": model_name,
+                           "text": f"{model_name} model · " + won_def["text"] + " · the part credited to touches"},
+            "roi": roi_def,
+        },
     }
 
 

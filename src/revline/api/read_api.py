@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import duckdb
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
@@ -20,9 +20,13 @@ from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredent
 
 from revline.api import queries
 from revline.api.keys import same
+from revline.reports.errors import ReportError
+from revline.reports.segments import normal_segment
+from revline.vocabulary import DEFAULT_CAMPAIGN_LEVEL, DEFAULT_REVENUE_TYPE
 from revline.api.responses import (
     AccountsResponse,
     AttributionResponse,
+    CampaignLevel,
     Dimension,
     ErrorResponse,
     FunnelResponse,
@@ -30,8 +34,8 @@ from revline.api.responses import (
     KpiResponse,
     Milestone,
     ModelsResponse,
+    RevenueFilter,
     RevenueType,
-    RevenueTypeQ,
     RevenueVsTargetResponse,
     RoiResponse,
 )
@@ -87,6 +91,14 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 StartQ = Annotated[Optional[IsoDate], Query(description="First day (inclusive) of conversions counted, YYYY-MM-DD.")]
 EndQ = Annotated[Optional[IsoDate], Query(description="Last day (inclusive) of conversions counted, YYYY-MM-DD.")]
 
+RevenueTypeF = Annotated[Optional[RevenueFilter], Query(
+    description="Revenue type(s) counted: one type or 'all' (the default, the same on every screen).")]
+SegmentQ = Annotated[Optional[str], Query(pattern=r"^[A-Za-z]{1,16}$", description=(
+    "Region of the account's country: all (default), NA, EMEA, APAC, LATAM, other or unknown (any case)."))]
+CampaignLevelQ = Annotated[Optional[CampaignLevel], Query(description=(
+    "By campaign: 'program' (default) sums children into their top parent (Campaign.ParentId); 'campaign' keeps "
+    "each, its ROI over itself and its children."))]
+
 router = APIRouter(
     prefix="/api",
     tags=["reports"],
@@ -101,6 +113,17 @@ def _found(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except queries.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except ReportError as exc:  # a filter the store cannot answer (e.g. an unknown segment)
+        raise HTTPException(400, str(exc)) from None
+
+
+def filters(revenue_type: str | None = None, segment: str | None = None, **more: Any) -> dict[str, Any]:
+    """The filters as every screen's defaults spell them (vocabulary), so one question is one cache
+    key whether a parameter was left out or given as its default (400 for an unknown segment)."""
+    out = {"revenue_type": revenue_type or DEFAULT_REVENUE_TYPE, "segment": _found(normal_segment, segment)}
+    if "campaign_level" in more:
+        more["campaign_level"] = more["campaign_level"] or DEFAULT_CAMPAIGN_LEVEL
+    return {**out, **more}
 
 
 def _cached(request: Request, cur, name: str, fn, **params):
@@ -130,21 +153,30 @@ def attribution(
     cur: Cursor,
     model: ModelQ = None,
     milestone: Milestone = "won",
-    revenue_type: RevenueTypeQ = None,
+    revenue_type: RevenueTypeF = None,
     by: Dimension = "channel",
     start: StartQ = None,
     end: EndQ = None,
+    segment: SegmentQ = None,
+    campaign_level: CampaignLevelQ = None,
 ) -> AttributionResponse:
-    """Attributed credit of one model by channel, campaign, touch type or month."""
+    """Attributed credit of one model by channel, campaign (name beside the id), touch type or
+    month, with the definition every screen shows beside it."""
     data = _cached(request, cur, "attribution", queries.attribution, model=model, milestone=milestone,
-                   revenue_type=revenue_type, by=by, start=start, end=end)
+                   by=by, start=start, end=end,
+                   **filters(revenue_type, segment, campaign_level=campaign_level))
     return AttributionResponse.model_validate(data)
 
 
-@router.get("/roi", response_model=RoiResponse, responses=_NOT_FOUND, summary="Spend vs attributed revenue by channel")
-def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> RoiResponse:
-    """Spend against attributed revenue and pipeline per channel, with a total row."""
-    return RoiResponse.model_validate(_cached(request, cur, "roi", queries.roi, model=model, start=start, end=end))
+@router.get("/roi", response_model=RoiResponse, responses=_NOT_FOUND,
+            summary="Spend vs attributed revenue by channel or campaign")
+def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None,
+        revenue_type: RevenueTypeF = None, segment: SegmentQ = None,
+        by: Annotated[Literal["channel", "campaign"], Query(description="Rows per channel or per campaign.")] = "channel",
+        campaign_level: CampaignLevelQ = None) -> RoiResponse:
+    """Spend against attributed revenue and pipeline per channel or campaign, with a total row."""
+    return RoiResponse.model_validate(_cached(request, cur, "roi", queries.roi, model=model, start=start, end=end,
+                                              by=by, **filters(revenue_type, segment, campaign_level=campaign_level)))
 
 
 @router.get("/funnel", response_model=FunnelResponse,
@@ -159,18 +191,21 @@ def funnel(request: Request, cur: Cursor, revenue_type: RevenueType = "new_busin
 @router.get("/revenue-vs-target", response_model=RevenueVsTargetResponse, summary="Won revenue and pipeline per target period")
 def revenue_vs_target(
     cur: Cursor,
-    segment: Annotated[str, Query(max_length=100)] = "all",
+    segment: Annotated[str, Query(pattern=r"^[A-Za-z]{1,16}$")] = "all",
     start: StartQ = None,
     end: EndQ = None,
 ) -> RevenueVsTargetResponse:
-    """Won revenue and pipeline against the targets of each period."""
-    return RevenueVsTargetResponse.model_validate(queries.revenue_vs_target(cur, segment=segment, start=start, end=end))
+    """Won revenue and pipeline against the targets of each period (a region's: its accounts' deals)."""
+    return RevenueVsTargetResponse.model_validate(
+        _found(queries.revenue_vs_target, cur, segment=segment, start=start, end=end))
 
 
 @router.get("/kpis", response_model=KpiResponse, summary="Headline figures of the dashboard tiles")
-def kpis(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None) -> KpiResponse:
-    """The headline figures of the dashboard tiles."""
-    return KpiResponse.model_validate(_cached(request, cur, "kpis", queries.kpis, model=model, start=start, end=end))
+def kpis(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = None, end: EndQ = None,
+         revenue_type: RevenueTypeF = None, segment: SegmentQ = None) -> KpiResponse:
+    """The headline figures of the dashboard tiles, each with its definition."""
+    return KpiResponse.model_validate(_cached(request, cur, "kpis", queries.kpis, model=model, start=start, end=end,
+                                              **filters(revenue_type, segment)))
 
 
 @router.get("/accounts", response_model=AccountsResponse, summary="Find accounts by name, domain or id")

@@ -14,12 +14,29 @@ from pydantic import BaseModel, ConfigDict
 Milestone = Literal["lead", "mql", "sql", "opportunity", "won"]
 RevenueType = Literal["new_business", "renewal", "expansion", "contraction"]
 Dimension = Literal["channel", "campaign", "touch_type", "month"]
+CampaignLevel = Literal["program", "campaign"]
+RevenueFilter = Literal["all", "new_business", "renewal", "expansion", "contraction"]
+"""A revenue-type filter: one type, or 'all' (vocabulary.DEFAULT_REVENUE_TYPE)."""
 
 
 class Strict(BaseModel):
     """Base of every response: no coercion, no extra fields."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Definition(Strict):
+    """What a figure means, as every screen states it beside the number (`reports.definitions`)."""
+
+    model: Optional[str]
+    milestone: Optional[str]
+    revenue_type: Optional[str]
+    segment: str
+    currency: Optional[str]
+    start: Optional[date]
+    end: Optional[date]
+    clock: str
+    text: str
 
 
 class ErrorResponse(Strict):
@@ -51,6 +68,7 @@ class AttributionRow(Strict):
     """Credit of one key (channel, campaign, touch type or month) in the chosen run."""
 
     key: str
+    name: str
     credit: float
     revenue_credit: float
     conversions: int
@@ -62,20 +80,25 @@ class AttributionResponse(Strict):
 
     model: str
     milestone: Milestone
-    revenue_type: Optional[RevenueType]
+    revenue_type: Optional[RevenueFilter]
     by: Dimension
     start: Optional[date]
     end: Optional[date]
+    segment: str
+    campaign_level: CampaignLevel
     run_ids: list[str]
     total_credit: float
     total_revenue_credit: float
     rows: list[AttributionRow]
+    definition: Definition
 
 
 class RoiRow(Strict):
-    """Spend against attributed revenue and pipeline for one channel (or the total)."""
+    """Spend against attributed revenue and pipeline for one channel or campaign (or the total)."""
 
-    channel: str
+    key: str
+    name: str
+    channel: Optional[str]
     spend: float
     attributed_revenue: float
     attributed_pipeline: float
@@ -91,8 +114,13 @@ class RoiResponse(Strict):
     model: str
     start: Optional[date]
     end: Optional[date]
+    revenue_type: str
+    segment: str
+    by: Literal["channel", "campaign"]
+    campaign_level: CampaignLevel
     rows: list[RoiRow]
     total: RoiRow
+    definition: Definition
 
 
 class FunnelStage(Strict):
@@ -111,6 +139,7 @@ class FunnelResponse(Strict):
     start: Optional[date]
     end: Optional[date]
     stages: list[FunnelStage]
+    definition: Definition
 
 
 class TargetRow(Strict):
@@ -134,6 +163,7 @@ class RevenueVsTargetResponse(Strict):
     start: Optional[date]
     end: Optional[date]
     rows: list[TargetRow]
+    definition: Definition
 
 
 class KpiResponse(Strict):
@@ -142,13 +172,17 @@ class KpiResponse(Strict):
     model: Optional[str]
     start: Optional[date]
     end: Optional[date]
+    revenue_type: str
+    segment: str
     revenue: float
     pipeline: float
     revenue_target: float
     pipeline_target: float
     spend: float
     attributed_revenue: float
+    unattributed_revenue: float
     roi: Optional[float]
+    definitions: dict[str, Definition]
 
 
 class AccountSummary(Strict):

@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from revline.commands.options import DbOption
+from revline.commands.options import CampaignLevelOption, DbOption, SegmentOption
+from revline.vocabulary import DEFAULT_CAMPAIGN_LEVEL, DEFAULT_REVENUE_TYPE, DEFAULT_SEGMENT
 
 # The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
 
@@ -136,10 +137,12 @@ def register(app: typer.Typer) -> None:
         by: Annotated[str, typer.Option("--by", help="channel, campaign, touch_type, month or touch_position.")] = "channel",
         models: Annotated[Optional[list[str]], typer.Option("--models", "--model", "-m", help="Models to show side by side (repeatable).")] = None,
         milestone: Annotated[str, typer.Option(help="lead, mql, sql, opportunity or won.")] = "won",
-        revenue_type: Annotated[str, typer.Option("--revenue-type", help="new_business, renewal, expansion or all.")] = "new_business",
+        revenue_type: Annotated[str, typer.Option("--revenue-type", help="new_business, renewal, expansion or all (the default on every screen).")] = DEFAULT_REVENUE_TYPE,
         roi: Annotated[bool, typer.Option("--roi", help="Show spend, ROAS, ROI, CAC and payback instead (first model).")] = False,
         start: Annotated[Optional[str], typer.Option(help="First date (YYYY-MM-DD).")] = None,
         end: Annotated[Optional[str], typer.Option(help="Last date (YYYY-MM-DD).")] = None,
+        segment: SegmentOption = DEFAULT_SEGMENT,
+        campaign_level: CampaignLevelOption = DEFAULT_CAMPAIGN_LEVEL,
         out: Annotated[Optional[Path], typer.Option("--out", help="Also save the table (.csv, .parquet or .json).")] = None,
         no_stitch: NoStitchOption = False,
         db: DbOption = None,
@@ -155,7 +158,8 @@ def register(app: typer.Typer) -> None:
         if not path.exists():
             _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
         params = {"by": by, "models": models or None, "milestone": milestone, "revenue_type": revenue_type,
-                  "roi": roi, "start": start, "end": end, "no_stitch": no_stitch, "db": str(path)}
+                  "roi": roi, "start": start, "end": end, "segment": segment, "campaign_level": campaign_level,
+                  "no_stitch": no_stitch, "db": str(path)}
         try:
             result = run_operation(db, "report", params)
         except ValueError as exc:

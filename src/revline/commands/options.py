@@ -13,4 +13,24 @@ DbOption = Annotated[
 ]
 """`--db`: the store file; $REVLINE_DB, else ./revline.duckdb (store.resolve_db_path)."""
 
-__all__ = ["DbOption"]
+SegmentOption = Annotated[
+    str,
+    typer.Option("--segment", help="Region of the account's country: all, NA, EMEA, APAC, LATAM, other or unknown."),
+]
+"""`--segment`: the region filter every report takes (reports.segments); default all."""
+
+CampaignLevelOption = Annotated[
+    str,
+    typer.Option("--campaign-level", help="By campaign: program (children summed into their top parent, "
+                 "Campaign.ParentId) or campaign (each, its ROI over itself and its children)."),
+]
+"""`--campaign-level`: the level reports by campaign read at (reports.campaigns)."""
+
+InfluenceWindowOption = Annotated[
+    int,
+    typer.Option("--influence-window-days", min=0, help="A channel influenced an opportunity when the account "
+                 "had a touch of it at most this many days before the opportunity was created."),
+]
+"""`--influence-window-days`: the window of sourced vs influenced (reports.influence)."""
+
+__all__ = ["CampaignLevelOption", "DbOption", "InfluenceWindowOption", "SegmentOption"]

@@ -11,8 +11,12 @@ import pandas as pd
 from revline.attribution.diagnose import conversion_problem, touch_problem
 from revline.ops.fresh import stitch_if_stale
 from revline.ops.registry import Progress, no_progress
+from revline.reports.campaigns import check_level
+from revline.reports.definitions import definition
 from revline.reports.roi import roi_table
+from revline.reports.segments import normal_segment
 from revline.reports.tables import attribution_by, unattributed
+from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 
 
 @dataclass(frozen=True)
@@ -92,26 +96,42 @@ def report(
     by: str = "channel",
     models: list[str] | None = None,
     milestone: str = "won",
-    revenue_type: str = "new_business",
+    revenue_type: str = DEFAULT_REVENUE_TYPE,
     roi: bool = False,
     start: str | None = None,
     end: str | None = None,
+    segment: str | None = None,
+    campaign_level: str | None = None,
     no_stitch: bool = False,
     db: str | None = None,
     progress: Progress = no_progress,
 ) -> ReportResult:
     """Attribution (or ROI with `roi`) by channel, campaign or month for the given models, stitching
-    a changed store first unless `no_stitch`."""
+    a changed store first unless `no_stitch`. The title is the table's definition
+    (`reports.definitions`): model, milestone, revenue types, segment, currency and period."""
     stitched = stitch_if_stale(con, no_stitch=no_stitch, db=db)
+    revenue_type = revenue_type or DEFAULT_REVENUE_TYPE
+    level = check_level(campaign_level)
+    notes = (f"campaigns at {level} level",) if by == "campaign" else ()
     if roi:
         if by not in ("channel", "campaign", "month"):
             raise ValueError("--roi works --by channel, campaign or month")
         model = (models or ["linear"])[0]
-        df = roi_table(con, model, milestone=milestone, revenue_type=revenue_type, by=by, start=start, end=end)  # type: ignore[arg-type]
-        title = f"ROI by {by} ({model}, {milestone}, {revenue_type})"
+        df = roi_table(con, model, milestone=milestone, revenue_type=revenue_type, by=by,  # type: ignore[arg-type]
+                       start=start, end=end, segment=segment, campaign_level=level)
+        if by == "campaign" and level == "campaign":
+            notes += ("ROI over each campaign and its children",)
+        if normal_segment(segment) != ALL_SEGMENTS:
+            notes += ("spend has no region: ratios only for all regions",)
+        d = definition(model=model, milestone=milestone, revenue_type=revenue_type, segment=segment, start=start,
+                       end=end, clock="touch date; spend by spend date", notes=notes)
+        title = f"ROI by {by}\n{d['text']}"
     else:
-        df = attribution_by(con, by, models or None, milestone, revenue_type, start, end)  # type: ignore[arg-type]
-        title = f"Attribution by {by} at {milestone}" + ("" if milestone in ("lead", "mql", "sql") else f" ({revenue_type})")
+        df = attribution_by(con, by, models or None, milestone, revenue_type, start, end,  # type: ignore[arg-type]
+                            segment=segment, campaign_level=level)
+        d = definition(model=", ".join(models) if models else None, milestone=milestone, revenue_type=revenue_type,
+                       segment=segment, start=start, end=end, notes=notes)
+        title = f"Attribution by {by}\n{d['text']}"
     problem = report_problem(con, df, roi, models, milestone, revenue_type, start, end)
     note = defaulted_types_note(con, milestone, revenue_type)
     return ReportResult(df, title, problem, stitched, (note,) if note else ())

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from revline.reports.tables import ReportError, as_date
+from revline.reports.errors import ReportError, as_date
+from revline.reports.segments import normal_segment, segment_accounts_sql
 from revline.store.fx import opportunities_usd_sql
 
 Period = Literal["month", "quarter", "year"]
@@ -33,22 +34,31 @@ _COMPANY_TARGETS = f"""
 _SEGMENT_TARGETS = """
     SELECT period_start, period_end, segment, revenue_target::DOUBLE AS revenue_target,
            pipeline_target::DOUBLE AS pipeline_target
-    FROM targets WHERE segment = ?"""
+    FROM targets WHERE upper(segment) = upper(?)"""
 
 
-def _type_filter(revenue_type: str | None) -> tuple[str, list[Any]]:
-    if revenue_type in (None, "all"):
-        return "", []
-    return " AND revenue_type = ?", [revenue_type]
+def _type_filter(revenue_type: str | None, segment: str | None = None) -> tuple[str, list[Any]]:
+    """The opportunities' filter (SQL after a WHERE, starting with AND) by revenue type and by the
+    segment (region) of their account."""
+    sql, params = "", []
+    if revenue_type not in (None, "all"):
+        sql, params = " AND revenue_type = ?", [revenue_type]
+    seg = segment_accounts_sql(segment)
+    if seg is not None:
+        sql += f" AND account_id IN ({seg[0]})"
+        params += seg[1]
+    return sql, params
 
 
-def actuals(con: Any, start: Any = None, end: Any = None, revenue_type: str | None = None) -> dict[str, float]:
+def actuals(con: Any, start: Any = None, end: Any = None, revenue_type: str | None = None,
+            segment: str | None = None) -> dict[str, float]:
     """Won revenue (closed in [start, end]) and pipeline created (created in it), in USD, with
-    the deal counts; inclusive dates, None for an open end."""
+    the deal counts; inclusive dates, None for an open end; `revenue_type` None or 'all' for
+    every type, `segment` None or 'all' for every region."""
     s, e = as_date(start, "start"), as_date(end, "end")
     lo = s or date(1, 1, 1)
     hi = e + timedelta(days=1) if e is not None and e < date(9999, 12, 31) else date(9999, 12, 31)
-    rt, rt_params = _type_filter(revenue_type)
+    rt, rt_params = _type_filter(revenue_type, segment)
     won_revenue, won_deals, pipeline, created = con.execute(
         f"""SELECT coalesce(sum(revenue_usd) FILTER (WHERE won), 0)::DOUBLE, count(*) FILTER (WHERE won),
                    coalesce(sum(pipeline_usd) FILTER (WHERE created), 0)::DOUBLE, count(*) FILTER (WHERE created)
@@ -62,24 +72,27 @@ def actuals(con: Any, start: Any = None, end: Any = None, revenue_type: str | No
 
 
 def target_periods(con: Any, segment: str = COMPANY, start: Any = None, end: Any = None) -> pd.DataFrame:
-    """Each target period of `segment` overlapping [start, end] with its actuals (USD) and
-    attainment. The 'all' segment is the company target (see the module doc). Actuals are the
-    company's whatever the segment: opportunities carry no segment."""
+    """Each target period of `segment` overlapping [start, end] with its actuals (USD, every
+    revenue type: targets carry none) and attainment. The 'all' segment is the company target
+    (see the module doc); a region's target (any case) is set against the deals of that region's
+    accounts (`reports.segments`)."""
     s, e = as_date(start, "start"), as_date(end, "end")
-    targets, params = (_COMPANY_TARGETS, []) if segment == COMPANY else (_SEGMENT_TARGETS, [segment])
+    region = normal_segment(segment)
+    targets, params = (_COMPANY_TARGETS, []) if region == COMPANY else (_SEGMENT_TARGETS, [region])
+    seg_sql, seg_params = _type_filter(None, region)
     df = con.execute(
         f"""
         WITH t AS ({targets}), ou AS (SELECT * FROM {opportunities_usd_sql(con)} o)
         SELECT t.period_start, t.period_end, t.segment,
                coalesce((SELECT sum(o.revenue_usd) FROM ou o WHERE o.is_won AND o.closed_at >= t.period_start
-                         AND o.closed_at < t.period_end + INTERVAL 1 DAY), 0)::DOUBLE AS revenue,
+                         AND o.closed_at < t.period_end + INTERVAL 1 DAY{seg_sql}), 0)::DOUBLE AS revenue,
                t.revenue_target,
                coalesce((SELECT sum(o.pipeline_usd) FROM ou o WHERE o.created_at >= t.period_start
-                         AND o.created_at < t.period_end + INTERVAL 1 DAY), 0)::DOUBLE AS pipeline,
+                         AND o.created_at < t.period_end + INTERVAL 1 DAY{seg_sql}), 0)::DOUBLE AS pipeline,
                t.pipeline_target
         FROM t WHERE t.period_end >= ? AND t.period_start <= ?
         ORDER BY t.period_start, t.period_end""",  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
-        [*params, s or date(1, 1, 1), e or date(9999, 12, 31)],
+        [*seg_params, *seg_params, *params, s or date(1, 1, 1), e or date(9999, 12, 31)],
     ).df()
     df["revenue_attainment"] = df["revenue"] / df["revenue_target"].where(df["revenue_target"] != 0)
     df["pipeline_attainment"] = df["pipeline"] / df["pipeline_target"].where(df["pipeline_target"] != 0)
@@ -120,11 +133,17 @@ def revenue_vs_target(con: Any, period: Period = "quarter", revenue_type: str | 
     ).df()
 
 
-def headline(con: Any, start: Any = None, end: Any = None) -> dict[str, float]:
-    """The revenue tiles: won revenue and pipeline created in [start, end] (USD, every revenue
-    type) and the company targets of the target periods overlapping it."""
-    a = actuals(con, start, end)
-    t = target_periods(con, COMPANY, start, end)
+def headline(con: Any, start: Any = None, end: Any = None, revenue_type: str | None = None,
+             segment: str | None = None) -> dict[str, float]:
+    """The revenue tiles: won revenue and pipeline created in [start, end] (USD, of
+    `revenue_type` in `segment`) and the targets of that segment's periods overlapping it.
+
+    Targets carry no revenue type: for one type they are not comparable and reported as 0
+    (the screens then say "no target" rather than a wrong attainment)."""
+    a = actuals(con, start, end, revenue_type, segment)
+    t = target_periods(con, normal_segment(segment), start, end)
+    if revenue_type not in (None, "all"):
+        t = t.iloc[0:0]
     return {
         "revenue": a["won_revenue"], "pipeline": a["pipeline_created"],
         "revenue_target": float(t["revenue_target"].fillna(0.0).sum()),

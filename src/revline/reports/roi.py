@@ -22,8 +22,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from revline.reports.campaigns import check_level, hierarchy_sums, to_program, with_names
+from revline.reports.segments import normal_segment
 from revline.reports.tables import ReportError, ledger_sql, ledger_sums, require_run
 from revline.store.fx import opportunities_usd_sql, spend_usd_sql
+from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 
 By = Literal["channel", "campaign", "month"]
 NONE_KEY = "(none)"
@@ -44,9 +47,11 @@ def _key(df: pd.DataFrame, by: str, date_col: str) -> pd.Series:
 _LEDGER_KEY = {"channel": "channel", "campaign": "campaign_id", "month": "month"}
 
 
-def _ledger_key(by: str) -> str:
+def _ledger_key(by: str, campaign_level: str | None = "campaign") -> str:
     if by not in _LEDGER_KEY:
         raise ReportError(f"by must be channel, campaign or month, got {by!r}")
+    if by == "campaign" and check_level(campaign_level) == "program":
+        return "program_id"
     return _LEDGER_KEY[by]
 
 
@@ -90,24 +95,35 @@ def roi_table(
     con: Any,
     model: str = "linear",
     milestone: str = "won",
-    revenue_type: str | None = "new_business",
+    revenue_type: str | None = DEFAULT_REVENUE_TYPE,
     by: By = "channel",
     start: Any = None,
     end: Any = None,
     gross_margin: float = 0.8,
+    *,
+    segment: str | None = None,
+    campaign_level: str | None = None,
 ) -> pd.DataFrame:
     """Spend, attributed pipeline and revenue and the ratios marketing is judged by.
 
     Columns: [by, spend, opportunities, pipeline, customers, revenue, roas, roi, cac,
-    cost_per_opportunity, pipeline_per_dollar, payback_months], sorted by spend.
+    cost_per_opportunity, pipeline_per_dollar, payback_months], sorted by spend. By campaign a
+    `campaign_name` column follows the id; at `campaign_level` 'program' (the default) each
+    campaign's spend and credit are summed into its top parent, at 'campaign' each campaign keeps
+    its own and gains hierarchy_spend/hierarchy_revenue/hierarchy_pipeline (itself and its
+    descendants), on which its ratios are computed (`reports.campaigns`). With a `segment`
+    (region) the credit is that region's; spend has no region, so the ratios are left undefined.
     """
     if not 0 < gross_margin <= 1:
         raise ReportError(f"gross_margin must be in (0, 1], got {gross_margin}")
-    key = _ledger_key(by)
+    level = check_level(campaign_level)
+    key = _ledger_key(by, level)
+    regional = normal_segment(segment) != ALL_SEGMENTS
 
     def sums(ms: str, rt: str | None) -> pd.DataFrame:
         # credit sums per key inside DuckDB over the touch-date window (not every ledger row)
-        return ledger_sums(con, [key], [model], ms, rt, touch_start=start, touch_end=end)
+        rows = ledger_sums(con, [key], [model], ms, rt, touch_start=start, touch_end=end, segment=segment)
+        return rows.rename(columns={"program_id": "campaign_id"})
 
     require_run(con, model, milestone, revenue_type)
     rev_rows = sums(milestone, revenue_type)
@@ -123,8 +139,12 @@ def roi_table(
             out[money_name] = rows.groupby(by, dropna=False)["revenue_credit"].sum()
         return out.reset_index()
 
+    spend = spend_by(con, by, start, end)[[by, "spend"]]
+    if by == "campaign" and level == "program":
+        spend[by] = to_program(spend[by], con)
+        spend = spend.groupby(by, dropna=False)[["spend"]].sum().reset_index()
     parts = [
-        spend_by(con, by, start, end)[[by, "spend"]],
+        spend,
         agg(pipe_rows, "opportunities", "pipeline"),
         agg(cust_rows, "customers", "new_business_revenue"),
         agg(rev_rows, "_conv", "revenue"),
@@ -134,16 +154,27 @@ def roi_table(
         out = out.merge(p, on=by, how="outer")
     cols = ["spend", "opportunities", "pipeline", "customers", "new_business_revenue", "revenue"]
     out[cols] = out[cols].astype(float).fillna(0.0)
-    out["roas"] = _safe_div(out["revenue"], out["spend"])
-    out["roi"] = _safe_div(out["revenue"] - out["spend"], out["spend"])
-    paid = out["spend"].where(out["spend"] > 0, np.nan)  # no spend: cost ratios are undefined, not 0
-    out["cac"] = _safe_div(paid, out["customers"])
-    out["cost_per_opportunity"] = _safe_div(paid, out["opportunities"])
-    out["pipeline_per_dollar"] = _safe_div(out["pipeline"], out["spend"])
-    acv = _safe_div(out["new_business_revenue"], out["customers"])
+    basis = out
+    if by == "campaign" and level == "campaign":
+        out = hierarchy_sums(out, by, cols, con)
+        basis = out[[f"hierarchy_{c}" for c in cols]].rename(columns=lambda c: c[len("hierarchy_"):])
+    out["roas"] = _safe_div(basis["revenue"], basis["spend"])
+    out["roi"] = _safe_div(basis["revenue"] - basis["spend"], basis["spend"])
+    paid = basis["spend"].where(basis["spend"] > 0, np.nan)  # no spend: cost ratios are undefined, not 0
+    out["cac"] = _safe_div(paid, basis["customers"])
+    out["cost_per_opportunity"] = _safe_div(paid, basis["opportunities"])
+    out["pipeline_per_dollar"] = _safe_div(basis["pipeline"], basis["spend"])
+    acv = _safe_div(basis["new_business_revenue"], basis["customers"])
     out["payback_months"] = _safe_div(out["cac"], acv / 12.0 * gross_margin)
-    out = out.drop(columns=["_conv", "new_business_revenue"])
-    return out.sort_values(["spend", "revenue"], ascending=False).reset_index(drop=True)
+    if regional:  # spend is the company's: a region's credit against it is no ratio
+        out[list(RATIOS)] = np.nan
+    drop = ["_conv", "new_business_revenue"] + [c for c in out.columns if c.startswith("hierarchy_")
+                                                and c[len("hierarchy_"):] not in ("spend", "revenue", "pipeline")]
+    out = out.drop(columns=drop).sort_values(["spend", "revenue"], ascending=False).reset_index(drop=True)
+    return with_names(out, by, con) if by == "campaign" else out
+
+
+RATIOS: tuple[str, ...] = ("roas", "roi", "cac", "cost_per_opportunity", "pipeline_per_dollar", "payback_months")
 
 
 def roi_totals(table: pd.DataFrame) -> dict[str, float | None]:

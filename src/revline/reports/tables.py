@@ -19,7 +19,6 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,32 +26,13 @@ import pandas as pd
 
 from revline.attribution import ledger
 from revline.attribution.ledger import ALL_TYPES, RunSelection
+from revline.reports.errors import NotFound, ReportError, as_date
+from revline.reports.campaigns import PROGRAMS_SQL, check_level, with_names
+from revline.reports.segments import segment_accounts_sql
 from revline.vocabulary import LEAD_MILESTONES, MILESTONES
 
 Dimension = Literal["channel", "campaign", "touch_type", "month", "touch_position"]
 DIMENSIONS: tuple[str, ...] = ("channel", "campaign", "touch_type", "month", "touch_position")
-
-
-class ReportError(ValueError):
-    """A report was asked for something the store cannot answer; the message says what to run."""
-
-
-def as_date(x: Any, name: str) -> date | None:
-    """A date from a date, datetime or ISO text (None stays None); ReportError naming `name` otherwise."""
-    if x is None:
-        return None
-    if isinstance(x, datetime):
-        return x.date()
-    if isinstance(x, date):
-        return x
-    try:
-        return date.fromisoformat(str(x))
-    except ValueError:
-        raise ReportError(f"{name} must be a date like 2024-01-31, got {x!r}") from None
-
-
-class NotFound(ReportError, LookupError):
-    """The store holds no run (or account) answering the request; the message says what to run."""
 
 
 def _check_milestone(milestone: str) -> None:
@@ -107,7 +87,7 @@ _CONV_DATE = {
 LEDGER_ROW_COLUMNS: tuple[str, ...] = (
     "model", "conversion_id", "conversion_type", "touchpoint_id", "milestone", "credit", "revenue_credit",
     "revenue_type", "channel", "campaign_id", "campaign_name", "touch_type", "touch_position", "occurred_at",
-    "converted_at", "month", "run_id",
+    "converted_at", "month", "run_id", "program_id",
 )
 
 
@@ -122,6 +102,7 @@ def ledger_sql(
     columns: Sequence[str] = LEDGER_ROW_COLUMNS,
     touch_start: Any = None,
     touch_end: Any = None,
+    segment: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The SELECT (and its parameters) behind every report: the ledger rows of the runs
     `select_runs` picks, with the requested `columns` of LEDGER_ROW_COLUMNS.
@@ -131,7 +112,9 @@ def ledger_sql(
     columns need are made (touchpoints for touch_type, campaigns for campaign_name,
     opportunities for converted_at/month and the conversion-date filter). `start`/`end` filter
     on the conversion date (see the module doc), `touch_start`/`touch_end` on the touch date
-    (rows without a touch date drop out, as in ROI).
+    (rows without a touch date drop out, as in ROI). `segment` keeps the conversions of the
+    accounts in that region (`reports.segments`; None or 'all': every account). `program_id` is
+    the campaign's top parent (`reports.campaigns`).
     """
     runs_cond, run_params = select_runs(con, milestone, revenue_type, models).sql()
     conv_date = _CONV_DATE.get(milestone, "l.occurred_at")
@@ -147,6 +130,7 @@ def ledger_sql(
         "campaign_name": "coalesce(c.name, l.campaign_id)",
         "touch_type": "t.touch_type",
         "converted_at": conv_date,
+        "program_id": "coalesce(pg.program_id, l.campaign_id)",
         "month": f"date_trunc('month', coalesce(l.occurred_at, {conv_date}))::DATE",
     }
     select = ", ".join(f"{exprs[c]} AS {c}" if c in exprs else f"l.{c}" for c in LEDGER_ROW_COLUMNS if c in cols)
@@ -158,6 +142,7 @@ def ledger_sql(
         FROM credit_ledger l
         {"LEFT JOIN touchpoints t ON t.touchpoint_id = l.touchpoint_id" if "touch_type" in cols else ""}
         {"LEFT JOIN campaigns c ON c.campaign_id = l.campaign_id" if "campaign_name" in cols else ""}
+        {f"LEFT JOIN ({PROGRAMS_SQL}) pg ON pg.campaign_id = l.campaign_id" if "program_id" in cols else ""}
         {"LEFT JOIN opportunities o ON o.opportunity_id = l.conversion_id" if needs_opp else ""}
         WHERE l.milestone = ? AND {runs_cond}
     """  # noqa: S608 - columns checked against the ledger's; run selection and dates bound
@@ -168,6 +153,16 @@ def ledger_sql(
     if e is not None:
         sql += f" AND CAST({conv_date} AS DATE) <= ?"
         params.append(e)
+    seg = segment_accounts_sql(segment)
+    if seg is not None:
+        accounts, seg_params = seg
+        # the conversion's account: an opportunity's, a person's, or the account converting itself
+        kind = "coalesce(l.conversion_type, 'opportunity')"
+        sql += (f" AND CASE {kind} WHEN 'opportunity' THEN l.conversion_id IN "  # noqa: S608 - fixed SQL; segment bound
+                f"(SELECT opportunity_id FROM opportunities WHERE account_id IN ({accounts}))"
+                f" WHEN 'person' THEN l.conversion_id IN (SELECT person_id FROM people WHERE account_id IN ({accounts}))"
+                f" ELSE l.conversion_id IN ({accounts}) END")
+        params.extend(seg_params * 3)
     ts, te = as_date(touch_start, "start"), as_date(touch_end, "end")
     if ts is not None:
         sql += " AND CAST(l.occurred_at AS DATE) >= ?"
@@ -185,11 +180,12 @@ def ledger_rows(
     revenue_type: str | None = "new_business",
     start: Any = None,
     end: Any = None,
+    segment: str | None = None,
 ) -> pd.DataFrame:
     """The ledger rows behind every report, with touch_type, campaign name, month and
     conversion date attached (every row: for exports and drill-downs; reports aggregate in
     SQL through `ledger_sql` instead)."""
-    sql, params = ledger_sql(con, models, milestone, revenue_type, start, end)
+    sql, params = ledger_sql(con, models, milestone, revenue_type, start, end, segment=segment)
     return con.execute(sql, params).df()
 
 
@@ -204,6 +200,7 @@ def ledger_sums(
     *,
     touch_start: Any = None,
     touch_end: Any = None,
+    segment: str | None = None,
 ) -> pd.DataFrame:
     """Credit and revenue_credit summed per distinct value of `keys` (ledger columns), in DuckDB.
 
@@ -212,7 +209,7 @@ def ledger_sums(
     """
     inner, params = ledger_sql(
         con, models, milestone, revenue_type, start, end,
-        columns=[*keys, "credit", "revenue_credit"], touch_start=touch_start, touch_end=touch_end,
+        columns=[*keys, "credit", "revenue_credit"], touch_start=touch_start, touch_end=touch_end, segment=segment,
     )
     key_list = ", ".join(keys)
     sql = (
@@ -241,6 +238,8 @@ def attribution_by(
     *,
     long: bool = False,
     value: Literal["auto", "revenue", "conversions"] = "auto",
+    segment: str | None = None,
+    campaign_level: str | None = None,
 ) -> pd.DataFrame:
     """Attributed conversions and money per dimension value, models side by side.
 
@@ -248,16 +247,18 @@ def attribution_by(
     (revenue/pipeline, or conversions at lead milestones), sorted by the first model.
     Long (`long=True`): columns [dimension, model, conversions, revenue, share], share being the
     model's fraction of its total conversions. Unattributed conversions appear as the
-    '(unattributed)' channel.
+    '(unattributed)' channel. By campaign, `campaign_level` 'program' (the default) sums each
+    campaign into its top parent, 'campaign' keeps each; the id column is `campaign` and the
+    name `campaign_name`. `segment` keeps the conversions of one region's accounts.
     """
     if dimension not in DIMENSIONS:
         raise ReportError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
     col = _value_column(milestone, value)
-    key = {"campaign": "campaign_id"}.get(dimension, dimension)
+    key = _dimension_key(dimension, campaign_level)
     # partial sums per (key, model) from DuckDB; the pandas below regroups them exactly as it
     # would the rows (NULL keys become '(none)')
-    keys = [key, "model"] + (["campaign_name"] if dimension == "campaign" else [])
-    rows = ledger_sums(con, keys, models, milestone, revenue_type, start, end)
+    keys = [key, "model"]
+    rows = ledger_sums(con, keys, models, milestone, revenue_type, start, end, segment=segment)
     if rows.empty:
         if long:
             return pd.DataFrame(columns=[dimension, "model", "conversions", "revenue", "share"])
@@ -268,8 +269,7 @@ def attribution_by(
     totals = g.groupby("model")["conversions"].transform("sum")
     g["share"] = g["conversions"] / totals.where(totals != 0)
     if dimension == "campaign":
-        names = rows.drop_duplicates("campaign_id").set_index("campaign_id")["campaign_name"]
-        g.insert(1, "campaign_name", g["campaign_id"].map(names).fillna(g["campaign_id"]))
+        g = with_names(g, key, con)
     g = g.rename(columns={key: dimension})
     order = list(models) if models else sorted(g["model"].unique())
     if long:
@@ -294,17 +294,20 @@ def attribution_summary(
     revenue_type: str | None = None,
     start: Any = None,
     end: Any = None,
+    *,
+    segment: str | None = None,
+    campaign_level: str | None = None,
 ) -> pd.DataFrame:
     """One model's credit, revenue credit and distinct conversions per dimension value, with
     each value's share of the credit: `attribution_by` for one model, plus the conversion count
-    (what the API and the dashboard show). Keys as in `attribution_by`; sorted by revenue
-    credit, then credit, then key."""
+    (what the API and the dashboard show) and, by campaign, the campaign's `name`. Keys as in
+    `attribution_by`; sorted by revenue credit, then credit, then key."""
     if dimension not in DIMENSIONS:
         raise ReportError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
     require_run(con, model, milestone, revenue_type)
-    key = {"campaign": "campaign_id"}.get(dimension, dimension)
+    key = _dimension_key(dimension, campaign_level)
     inner, params = ledger_sql(con, [model], milestone, revenue_type, start, end,
-                               columns=[key, "conversion_id", "credit", "revenue_credit"])
+                               columns=[key, "conversion_id", "credit", "revenue_credit"], segment=segment)
     df = con.execute(
         f"SELECT {key} AS key, sum(credit)::DOUBLE AS credit, sum(revenue_credit)::DOUBLE AS revenue_credit, "  # noqa: S608 - the dimension is checked against DIMENSIONS; values bound
         f"count(DISTINCT conversion_id) AS conversions FROM ({inner}) GROUP BY 1",
@@ -314,8 +317,18 @@ def attribution_summary(
     total = df["credit"].sum()
     df["share"] = df["credit"] / total if total else 0.0
     df["_k"] = df["key"].astype(str)
-    return df.sort_values(["revenue_credit", "credit", "_k"], ascending=[False, False, True]) \
+    df = df.sort_values(["revenue_credit", "credit", "_k"], ascending=[False, False, True]) \
         .drop(columns="_k").reset_index(drop=True)
+    if dimension == "campaign":
+        df = with_names(df, "key", con, column="name")
+    return df
+
+
+def _dimension_key(dimension: str, campaign_level: str | None) -> str:
+    """The ledger column a dimension groups on: by campaign, the campaign or its program."""
+    if dimension != "campaign":
+        return dimension
+    return "program_id" if check_level(campaign_level) == "program" else "campaign_id"
 
 
 def model_comparison(

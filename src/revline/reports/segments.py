@@ -1,0 +1,39 @@
+"""Segments: the region of an account's country, the filter every report takes as `segment`.
+
+Why regions: the targets file's segments are regions (the demo's NA, EMEA, APAC), so a regional
+target can be set against the won revenue of that region's accounts. An opportunity, person or
+account belongs to the segment of its account (`vocabulary.region_sql` on accounts.country).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from revline.reports.errors import ReportError
+from revline.vocabulary import ALL_SEGMENTS, DEFAULT_SEGMENT, REGIONS, region_sql
+
+SEGMENTS: tuple[str, ...] = (ALL_SEGMENTS, *REGIONS, "other", "unknown")
+"""What `--segment` / `segment=` accept (any case)."""
+
+
+def normal_segment(segment: str | None) -> str:
+    """The segment as stored ('all' or a region name in REGIONS' case, 'other', 'unknown');
+    ReportError naming the accepted values otherwise."""
+    if segment is None or segment == "":
+        return DEFAULT_SEGMENT
+    for s in SEGMENTS:
+        if s.lower() == segment.strip().lower():
+            return s
+    raise ReportError(f"unknown segment {segment!r}; expected one of {', '.join(SEGMENTS)} (regions of the account's country)")
+
+
+def segment_accounts_sql(segment: str | None) -> tuple[str, list[Any]] | None:
+    """`SELECT account_id ...` of the accounts in `segment` with its parameters, or None for the
+    whole company (no filter)."""
+    seg = normal_segment(segment)
+    if seg == ALL_SEGMENTS:
+        return None
+    return f"SELECT account_id FROM accounts WHERE {region_sql('country')} = ?", [seg]  # noqa: S608 - region_sql is constants; value bound
+
+
+__all__ = ["SEGMENTS", "normal_segment", "segment_accounts_sql"]
