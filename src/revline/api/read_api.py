@@ -103,7 +103,8 @@ router = APIRouter(
     prefix="/api",
     tags=["reports"],
     dependencies=[Depends(require_read_key)],
-    responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"}},
+    responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"},
+               400: {"model": ErrorResponse, "description": "A filter the store cannot answer (e.g. an unknown segment)"}},
 )
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such model run or account"}}
 

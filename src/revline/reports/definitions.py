@@ -19,6 +19,7 @@ from revline.vocabulary import (
     ALL_REVENUE,
     ALL_SEGMENTS,
     ATTRIBUTED_REVENUE_TYPES,
+    DEFAULT_INFLUENCE_WINDOW_DAYS,
     DEFAULT_REVENUE_TYPE,
     DEFAULT_SEGMENT,
     LEAD_MILESTONES,
@@ -88,4 +89,19 @@ def definition(
     }
 
 
-__all__ = ["definition", "period_words", "revenue_type_words", "segment_words"]
+def influence_definition(*, revenue_type: str | None = DEFAULT_REVENUE_TYPE, segment: str | None = None,
+                         start: Any = None, end: Any = None, window_days: int = DEFAULT_INFLUENCE_WINDOW_DAYS,
+                         sourced_by: str = "first_touch", campaign_level: str | None = None) -> dict[str, Any]:
+    """`definitions.definition` of the sourced vs influenced table, its window and sources named."""
+    sourced = ("sourced: the first-touch model's credit at opportunity creation" if sourced_by == "first_touch"
+               else "sourced: the opportunity's primary campaign in the CRM")
+    notes = (f"influenced: opportunities whose account had a touch in the {window_days} days before creation, "
+             "each counted once with its whole amount", sourced)
+    if campaign_level:
+        notes += (f"campaigns at {campaign_level} level",)
+    d = definition(milestone="opportunity", revenue_type=revenue_type, segment=segment, start=start, end=end,
+                   what="opportunities and pipeline", notes=notes)
+    return {**d, "window_days": window_days, "sourced_by": sourced_by}
+
+
+__all__ = ["definition", "influence_definition", "period_words", "revenue_type_words", "segment_words"]

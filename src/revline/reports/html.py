@@ -20,10 +20,13 @@ from plotly.offline import get_plotlyjs
 
 from revline.journeys.funnel import funnel
 from revline.models.retention.report import html_section as retention_section
+from revline.reports.definitions import definition, influence_definition, revenue_type_words
+from revline.reports.influence import sourced_vs_influenced
 from revline.reports.revenue import actuals, revenue_vs_target
 from revline.reports.roi import roi_table, spend_by
 from revline.reports.tables import ReportError, attribution_by
 from revline.reports.truth import truth_summary, truth_table
+from revline.vocabulary import ALL_REVENUE, DEFAULT_CAMPAIGN_LEVEL, DEFAULT_REVENUE_TYPE
 from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as REVENUE_TYPES
 
 RULE_ORDER = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay",
@@ -92,6 +95,11 @@ def _grouped_bars(wide: pd.DataFrame, dim: str, models: list[str], title: str, y
     return fig
 
 
+def _defined(**kw: Any) -> str:
+    """' Definition: ...' — the figure's definition as every screen states it (reports.definitions)."""
+    return f" Definition: {definition(**kw)['text']}."
+
+
 def _kpis(con) -> list[tuple[str, str]]:
     """The headline tiles, from the same report functions (USD) as every other screen."""
     won = {rt: actuals(con, revenue_type=rt) for rt in REVENUE_TYPES}
@@ -151,23 +159,28 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
     sections: list[tuple[str, str, str]] = []
 
     kpis = "".join(f"<div class='kpi'><span>{html.escape(k)}</span><b>{html.escape(v)}</b></div>" for k, v in _kpis(con))
-    sections.append(("Headline", "Won revenue by type, pipeline, spend and data quality of the loaded store.",
+    sections.append(("Headline", "Won revenue by type, pipeline, spend and data quality of the loaded store."
+                     + _defined(milestone="won", revenue_type=ALL_REVENUE, what="revenue won by close date, each tile "
+                                "one revenue type as named, spend by spend date"),
                      f"<div class='kpis'>{kpis}</div>"))
 
-    rev = attribution_by(con, "channel", models, milestone="won", revenue_type="new_business")
+    rt = DEFAULT_REVENUE_TYPE
+    rev = attribution_by(con, "channel", models, milestone="won", revenue_type=rt)
     sections.append((
-        "New-business revenue by channel, every model side by side",
+        "Revenue by channel, every model side by side",
         "Closed-won revenue credited to each channel. Rule models encode an opinion about which touch matters; "
-        "Markov and Shapley let the data decide. '(unattributed)' is revenue with no eligible touch — shown, never dropped.",
-        _fig(_grouped_bars(rev, "channel", models, "Attributed new-business revenue (won)", "USD"), 480)
+        "Markov and Shapley let the data decide. '(unattributed)' is revenue with no eligible touch — shown, never dropped."
+        + _defined(milestone="won", revenue_type=rt),
+        _fig(_grouped_bars(rev, "channel", models, f"Attributed revenue (won, {revenue_type_words(rt)})", "USD"), 480)
         + _table(rev, money=tuple(models)),
     ))
 
-    pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type="new_business")
+    pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type=rt)
     sections.append((
-        "New-business pipeline by channel",
-        "Opportunity amounts credited at opportunity creation.",
-        _fig(_grouped_bars(pipe, "channel", models, "Attributed pipeline (opportunity created)", "USD")),
+        "Pipeline by channel",
+        "Opportunity amounts credited at opportunity creation." + _defined(milestone="opportunity", revenue_type=rt),
+        _fig(_grouped_bars(pipe, "channel", models, f"Attributed pipeline (opportunity created, {revenue_type_words(rt)})",
+                           "USD")),
     ))
 
     mix = []
@@ -183,15 +196,16 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
             fig.add_bar(name=rt, x=part["channel"], y=part["revenue"])
         fig.update_layout(barmode="stack", title=f"Won revenue by channel and revenue type ({DEFAULT_ROI_MODEL})")
         sections.append(("New business, renewals and expansion",
-                         "Marketing is judged on the whole revenue number, not only new logos.", _fig(fig)))
+                         "Marketing is judged on the whole revenue number, not only new logos."
+                         + _defined(model=DEFAULT_ROI_MODEL, milestone="won", revenue_type=ALL_REVENUE), _fig(fig)))
 
     roi_model = DEFAULT_ROI_MODEL if DEFAULT_ROI_MODEL in models else (models[0] if models else None)
     if roi_model:
-        roi = roi_table(con, roi_model, milestone="won", revenue_type="new_business", by="channel")
+        roi = roi_table(con, roi_model, milestone="won", revenue_type=rt, by="channel")
         roas = []
         for m in models:
             try:
-                r = roi_table(con, m, milestone="won", revenue_type="new_business", by="channel")
+                r = roi_table(con, m, milestone="won", revenue_type=rt, by="channel")
             except ReportError:  # a model without a won run has no ROI; the table says so by absence
                 continue
             roas.append(r.assign(model=m)[["channel", "model", "roas"]])
@@ -207,8 +221,31 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
             fig.update_layout(barmode="group", title="ROAS by paid channel, per model", yaxis_title="revenue / spend")
             body = _fig(fig) + body
         sections.append((f"ROI, CAC and payback by channel ({roi_model})",
-                         "Spend joined by channel; CAC = spend per attributed new customer; payback in months at 80% gross margin.",
+                         "Spend joined by channel; CAC = spend per attributed new customer; payback in months at 80% gross margin."
+                         + _defined(model=roi_model, milestone="won", revenue_type=rt, clock="touch date; spend by spend date"),
                          body))
+        camp = roi_table(con, roi_model, milestone="won", revenue_type=rt, by="campaign",
+                         campaign_level=DEFAULT_CAMPAIGN_LEVEL)
+        if not camp.empty:
+            sections.append((f"ROI by campaign program ({roi_model})",
+                             "Campaigns by name; each child campaign's spend and credit summed into its top parent "
+                             "(Campaign.ParentId), where spend is often booked while touches carry the child's id."
+                             + _defined(model=roi_model, milestone="won", revenue_type=rt,
+                                        clock="touch date; spend by spend date",
+                                        notes=(f"campaigns at {DEFAULT_CAMPAIGN_LEVEL} level",)),
+                             _table(camp[["campaign_name", "campaign", "spend", "pipeline", "revenue", "roas", "roi"]],
+                                    money=("spend", "pipeline", "revenue"), ratio=("roas", "roi"))))
+    try:
+        infl = sourced_vs_influenced(con, "channel", rt)
+    except ReportError:  # no first-touch run at opportunity creation: no sourced figures to show
+        infl = None
+    if infl is not None and not infl.empty:
+        d = influence_definition(revenue_type=rt)
+        sections.append(("Sourced vs influenced pipeline",
+                         "Opportunities, not touches: each counts once per channel that touched its account in the "
+                         f"window. Definition: {d['text']}.",
+                         _table(infl, money=("sourced_pipeline", "influenced_pipeline"),
+                                pct=("influenced_share",), ratio=("influence_ratio",))))
 
     re = _removal_effects(con)
     if not re.empty:
@@ -247,7 +284,10 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
     if not rvt.empty:
         sections.append(("Revenue and pipeline vs target",
                          "Company targets (the 'all' rows of the targets file; a quarter without one sums its "
-                         "segments) against won revenue by close date and pipeline by creation date, in USD.",
+                         "segments) against won revenue by close date and pipeline by creation date, in USD."
+                         + _defined(revenue_type=ALL_REVENUE, clock="target quarter",
+                                    what="won revenue and pipeline against target",
+                                    notes=("targets carry no revenue type",)),
                          _fig(_target_figure(rvt)) + _table(rvt, money=_TARGET_MONEY,
                                                             pct=("revenue_attainment", "pipeline_attainment"))))
 
@@ -255,7 +295,8 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
     if not fun.empty:
         fig = go.Figure(go.Funnel(y=fun.iloc[:, 0].astype(str), x=fun.iloc[:, 1]))
         fig.update_layout(title="Account funnel (new business)")
-        sections.append(("Funnel, conversion and velocity", "Accounts reaching each stage, conversion to the next and median days.",
+        sections.append(("Funnel, conversion and velocity", "Accounts reaching each stage, conversion to the next and median days."
+                         " Definition: accounts · new business · all regions · all dates (by first funnel stage).",
                          _fig(fig, 380) + _table(fun, pct=tuple(c for c in fun.columns if "conversion" in c))))
     sections += [(title, "", body) for _, title, body in filter(None, [retention_section(con)])]
 

@@ -22,10 +22,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from revline.reports.influence import sourced_vs_influenced
 from revline.reports.campaigns import check_level, hierarchy_sums, to_program, with_names
 from revline.reports.segments import normal_segment
-from revline.reports.tables import ReportError, ledger_sql, ledger_sums, require_run
-from revline.store.fx import opportunities_usd_sql, spend_usd_sql
+from revline.reports.tables import ReportError, ledger_sums, require_run
+from revline.store.fx import spend_usd_sql
 from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 
 By = Literal["channel", "campaign", "month"]
@@ -186,78 +187,6 @@ def roi_totals(table: pd.DataFrame) -> dict[str, float | None]:
         "roas": revenue / spend if spend > 0 else None,
         "roi": (revenue - spend) / spend if spend > 0 else None,
     }
-
-
-def sourced_vs_influenced(
-    con: Any,
-    by: Literal["channel", "campaign"] = "channel",
-    revenue_type: str | None = "new_business",
-    start: Any = None,
-    end: Any = None,
-    sourced_by: Literal["first_touch", "campaign"] = "first_touch",
-) -> pd.DataFrame:
-    """Pipeline a channel sourced against pipeline it influenced.
-
-    Sourced: the first-touch credit at opportunity creation (`sourced_by='first_touch'`), or the
-    opportunity's primary campaign as the CRM records it (`'campaign'`). Influenced: the full
-    pipeline of every opportunity with at least one eligible touch of the channel, read from the
-    linear run (linear gives every eligible touch positive credit); an opportunity counts once
-    per channel. Dates filter on opportunity creation.
-    """
-    if by not in ("channel", "campaign"):
-        raise ReportError(f"by must be channel or campaign, got {by!r}")
-    key = _ledger_key(by)
-    require_run(con, "linear", "opportunity", revenue_type)
-    inner, params = ledger_sql(
-        con, ["linear"], "opportunity", revenue_type, start, end,
-        columns=["conversion_id", "touchpoint_id", key, "revenue_credit"],
-    )
-    # the same NULL/'' -> '(none)' mapping as `_key`, applied before the distinct
-    k = f"coalesce({key}, '{NONE_KEY}')" if by == "channel" else (
-        f"CASE WHEN campaign_id IS NULL OR campaign_id = '' THEN '{NONE_KEY}' ELSE campaign_id END"
-    )
-    infl = con.execute(
-        f"""
-        WITH l AS ({inner}),
-        amounts AS (SELECT conversion_id, sum(revenue_credit) AS amount FROM l GROUP BY conversion_id),
-        touched AS (SELECT DISTINCT conversion_id, {k} AS k FROM l WHERE touchpoint_id IS NOT NULL)
-        SELECT touched.k AS {by}, count(DISTINCT touched.conversion_id) AS influenced_opportunities,
-               sum(amounts.amount) AS influenced_pipeline, (SELECT count(*) FROM amounts) AS _n
-        FROM touched JOIN amounts USING (conversion_id) GROUP BY touched.k
-        """,  # noqa: S608 - by is channel or campaign (checked above); the ledger query is ledger_sql's
-        params,
-    ).df()
-    infl = infl.drop(columns="_n").set_index(by).sort_index()
-
-    if sourced_by == "first_touch":
-        require_run(con, "first_touch", "opportunity", revenue_type)
-        ft = ledger_sums(con, [key], ["first_touch"], "opportunity", revenue_type, start, end)
-        ft = ft.assign(**{by: _key(ft, by, "occurred_at")})
-        src = ft.groupby(by).agg(sourced_opportunities=("credit", "sum"), sourced_pipeline=("revenue_credit", "sum"))
-    elif sourced_by == "campaign":
-        where, params = ["1=1"], []
-        if revenue_type not in (None, "all"):
-            where.append("o.revenue_type = ?")
-            params.append(revenue_type)
-        if start is not None:
-            where.append("CAST(o.created_at AS DATE) >= ?")
-            params.append(pd.Timestamp(start).date())
-        if end is not None:
-            where.append("CAST(o.created_at AS DATE) <= ?")
-            params.append(pd.Timestamp(end).date())
-        opp = con.execute(
-            f"SELECT o.opportunity_id, o.campaign_id, coalesce(c.channel, '(no campaign)') AS channel, "  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
-            f"o.pipeline_usd AS amount "
-            f"FROM {opportunities_usd_sql(con)} o LEFT JOIN campaigns c USING (campaign_id) WHERE {' AND '.join(where)}",
-            params,
-        ).df()
-        opp[by] = _key(opp, by, "created_at") if by == "campaign" else opp["channel"]
-        src = opp.groupby(by).agg(sourced_opportunities=("opportunity_id", "count"), sourced_pipeline=("amount", "sum"))
-    else:
-        raise ReportError(f"sourced_by must be first_touch or campaign, got {sourced_by!r}")
-    out = src.join(infl, how="outer").fillna(0.0).reset_index()
-    out["influence_ratio"] = _safe_div(out["influenced_pipeline"], out["sourced_pipeline"])
-    return out.sort_values("influenced_pipeline", ascending=False).reset_index(drop=True)
 
 
 __all__ = ["roi_table", "roi_totals", "sourced_vs_influenced", "spend_by"]

@@ -40,21 +40,32 @@ function rows(tableId, items, cells) {
 }
 
 const range = () => ({ start: $("start").value, end: $("end").value });
+// The filters every figure is read under; their defaults (all revenue types, all regions, programs)
+// are the API's and the CLI's (revline/vocabulary.py), and each figure states them beside it.
+const filters = () => ({ ...range(), revenue_type: $("revenue-type").value, segment: $("segment").value,
+  campaign_level: $("campaign-level").value });
+const define = (id, d) => { const el = $(id); el.textContent = d ? d.text : ""; el.title = d ? d.text : ""; };
 
 async function loadKpis() {
-  const k = await api("kpis", { model: $("model").value, ...range() });
+  const { campaign_level, ...f } = filters();
+  const k = await api("kpis", { model: $("model").value, ...f });
+  const noTarget = k.revenue_type === "all" ? "no target" : "no target (targets cover every revenue type)";
   setValue("kpi-revenue", k.revenue, money.format(k.revenue));
-  $("kpi-revenue-att").textContent = k.revenue_target ? `${pct(k.revenue / k.revenue_target)} of ${money.format(k.revenue_target)} target` : "no target";
+  $("kpi-revenue-att").textContent = k.revenue_target ? `${pct(k.revenue / k.revenue_target)} of ${money.format(k.revenue_target)} target` : noTarget;
   setValue("kpi-pipeline", k.pipeline, money.format(k.pipeline));
-  $("kpi-pipeline-att").textContent = k.pipeline_target ? `${pct(k.pipeline / k.pipeline_target)} of ${money.format(k.pipeline_target)} target` : "no target";
+  $("kpi-pipeline-att").textContent = k.pipeline_target ? `${pct(k.pipeline / k.pipeline_target)} of ${money.format(k.pipeline_target)} target` : noTarget;
+  setValue("kpi-attributed", k.attributed_revenue, money.format(k.attributed_revenue));
+  $("kpi-unattributed").textContent = `${money.format(k.unattributed_revenue)} of the revenue won has no eligible touch`;
   setValue("kpi-spend", k.spend, money.format(k.spend));
   setValue("kpi-roi", k.roi, k.roi === null ? "—" : pct(k.roi));
-  $("kpi-attributed").textContent = `${money.format(k.attributed_revenue)} attributed`;
+  for (const [id, key] of [["def-revenue", "revenue"], ["def-pipeline", "pipeline"], ["def-attributed", "attributed"], ["def-roi", "roi"]])
+    define(id, k.definitions[key]);
   document.querySelectorAll(".model-name").forEach((el) => (el.textContent = k.model ? `(${k.model})` : ""));
 }
 
 async function loadTargets() {
-  const t = await api("revenue-vs-target", range());
+  const t = await api("revenue-vs-target", { ...range(), segment: $("segment").value });
+  define("def-targets", t.definition);
   const x = t.rows.map((r) => `${r.period_start} – ${r.period_end}`);
   Plotly.react("chart-targets", [
     { type: "bar", name: "Revenue won", x, y: t.rows.map((r) => r.revenue), marker: { color: "#3b5bdb" } },
@@ -65,29 +76,33 @@ async function loadTargets() {
 }
 
 async function loadAttribution() {
-  const params = { model: $("model").value, by: $("by").value, milestone: $("milestone").value, ...range() };
+  const params = { model: $("model").value, by: $("by").value, milestone: $("milestone").value, ...filters() };
   const status = $("status");
   try {
     const a = await api("attribution", params);
     const money_ = a.milestone === "won" || a.milestone === "opportunity";
-    Plotly.react("chart-attribution", [{ type: "bar", x: a.rows.map((r) => r.key),
+    define("def-attribution", a.definition);
+    Plotly.react("chart-attribution", [{ type: "bar", x: a.rows.map((r) => r.name), customdata: a.rows.map((r) => r.key),
       y: a.rows.map((r) => (money_ ? r.revenue_credit : r.credit)), marker: { color: "#3b5bdb" } }],
       layout({ yaxis: money_ ? { tickprefix: "$" } : { title: "conversions credited" } }), config);
-    rows("attribution-table", a.rows, (r) => [[r.key, r.key], [money.format(r.revenue_credit), r.revenue_credit],
+    rows("attribution-table", a.rows, (r) => [[r.name, r.key], [money.format(r.revenue_credit), r.revenue_credit],
       [num.format(r.credit), r.credit], [pct(r.share), r.share]]);
     $("attribution-table").dataset.model = a.model;
+    $("attribution-table").dataset.query = JSON.stringify(params);
     status.textContent = "";
   } catch (err) {
     rows("attribution-table", [], () => []);
     Plotly.purge("chart-attribution");
+    define("def-attribution", null);
     status.textContent = String(err.message || err);
   }
 }
 
 async function loadRoi() {
   try {
-    const r = await api("roi", { model: $("model").value, ...range() });
-    rows("roi-table", [...r.rows, r.total], (x) => [[x.channel, x.channel], [money.format(x.spend), x.spend],
+    const r = await api("roi", { model: $("model").value, by: $("roi-by").value, ...filters() });
+    define("def-roi-table", r.definition);
+    rows("roi-table", [...r.rows, r.total], (x) => [[x.name, x.key], [money.format(x.spend), x.spend],
       [money.format(x.attributed_revenue), x.attributed_revenue], [money.format(x.attributed_pipeline), x.attributed_pipeline],
       [pct(x.roi), x.roi], [x.roas === null ? "—" : num.format(x.roas) + "×", x.roas],
       [x.cac === null ? "—" : money.format(x.cac), x.cac]]);
@@ -95,7 +110,9 @@ async function loadRoi() {
 }
 
 async function loadFunnel() {
-  const f = await api("funnel", range());
+  const rt = $("revenue-type").value;
+  const f = await api("funnel", { ...range(), revenue_type: rt === "all" ? "new_business" : rt });
+  define("def-funnel", f.definition);
   Plotly.react("chart-funnel", [{ type: "funnel", y: f.stages.map((s) => s.stage), x: f.stages.map((s) => s.count),
     textinfo: "value+percent initial", marker: { color: "#3b5bdb" } }], layout({ margin: { t: 10, r: 10, b: 30, l: 90 } }), config);
   rows("funnel-table", f.stages, (s) => [[s.stage, s.stage], [num.format(s.count), s.count],
@@ -197,7 +214,7 @@ async function loadModels() {
 // Panels (static/panels/<name>.js) register a loader here; refresh() runs them with the built-in
 // sections, so a panel sees the same filters and is awaited before the page says it is ready.
 const panels = [];
-window.revline = { $, api, money, num, pct, layout, config, rows, setValue, range, openJourney,
+window.revline = { $, api, money, num, pct, layout, config, rows, setValue, range, filters, define, openJourney,
   register: (load) => panels.push(load) };
 
 async function refresh() {
@@ -209,9 +226,12 @@ async function refresh() {
 
 window.addEventListener("DOMContentLoaded", async () => {
   try { await loadModels(); } catch (err) { $("status").textContent = String(err.message || err); }
-  for (const id of ["start", "end", "model"]) $(id).addEventListener("change", () => { document.body.dataset.ready = "false"; refresh(); });
+  for (const id of ["start", "end", "model", "revenue-type", "segment", "campaign-level"])
+    $(id).addEventListener("change", () => { document.body.dataset.ready = "false"; refresh(); });
   for (const id of ["by", "milestone"]) $(id).addEventListener("change", async () => {
     document.body.dataset.ready = "false"; await loadAttribution(); document.body.dataset.ready = "true"; });
+  $("roi-by").addEventListener("change", async () => {
+    document.body.dataset.ready = "false"; await loadRoi(); document.body.dataset.ready = "true"; });
   $("account-form").addEventListener("submit", searchAccounts);
   await refresh();
 });
