@@ -38,6 +38,7 @@ from revline.api.responses import (
     RevenueType,
     RevenueVsTargetResponse,
     RoiResponse,
+    Segment,
 )
 
 COOKIE = "rl_read_key"
@@ -93,8 +94,8 @@ EndQ = Annotated[Optional[IsoDate], Query(description="Last day (inclusive) of c
 
 RevenueTypeF = Annotated[Optional[RevenueFilter], Query(
     description="Revenue type(s) counted: one type or 'all' (the default, the same on every screen).")]
-SegmentQ = Annotated[Optional[str], Query(pattern=r"^[A-Za-z]{1,16}$", description=(
-    "Region of the account's country: all (default), NA, EMEA, APAC, LATAM, other or unknown (any case)."))]
+SegmentQ = Annotated[Optional[Segment], Query(description=(
+    "Region of the account's country: all (default), NA, EMEA, APAC, LATAM, other or unknown."))]
 CampaignLevelQ = Annotated[Optional[CampaignLevel], Query(description=(
     "By campaign: 'program' (default) sums children into their top parent (Campaign.ParentId); 'campaign' keeps "
     "each, its ROI over itself and its children."))]
@@ -192,7 +193,8 @@ def funnel(request: Request, cur: Cursor, revenue_type: RevenueType = "new_busin
 @router.get("/revenue-vs-target", response_model=RevenueVsTargetResponse, summary="Won revenue and pipeline per target period")
 def revenue_vs_target(
     cur: Cursor,
-    segment: Annotated[str, Query(pattern=r"^[A-Za-z]{1,16}$")] = "all",
+    segment: Annotated[Segment, Query(description="all (the company target) or a region: NA, EMEA, APAC, LATAM, "
+                                               "other, unknown (its accounts' deals against its target).")] = "all",
     start: StartQ = None,
     end: EndQ = None,
 ) -> RevenueVsTargetResponse:

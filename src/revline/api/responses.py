@@ -15,6 +15,8 @@ Milestone = Literal["lead", "mql", "sql", "opportunity", "won"]
 RevenueType = Literal["new_business", "renewal", "expansion", "contraction"]
 Dimension = Literal["channel", "campaign", "touch_type", "month"]
 CampaignLevel = Literal["program", "campaign"]
+Segment = Literal["all", "NA", "EMEA", "APAC", "LATAM", "other", "unknown", "na", "emea", "apac", "latam"]
+"""A segment filter: all, or the region of the account's country (reports.segments.SEGMENTS, any case)."""
 RevenueFilter = Literal["all", "new_business", "renewal", "expansion", "contraction"]
 """A revenue-type filter: one type, or 'all' (vocabulary.DEFAULT_REVENUE_TYPE)."""
 

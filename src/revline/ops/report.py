@@ -16,7 +16,7 @@ from revline.reports.definitions import definition
 from revline.reports.roi import roi_table
 from revline.reports.segments import normal_segment
 from revline.reports.tables import attribution_by, unattributed
-from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
+from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ def report_problem(con, df: pd.DataFrame, roi: bool, models, milestone: str, rev
     rows), or None when it has figures."""
     if roi and not df.empty:
         return None  # spend alone is a figure worth showing
-    runs = unattributed(con, milestone, None if milestone in ("lead", "mql", "sql") else revenue_type, models or None)
+    # every run of the milestone when all types are asked: they are the per-type runs, the all-types run or both
+    rt = None if milestone in ("lead", "mql", "sql") or revenue_type in (None, ALL_REVENUE) else revenue_type
+    runs = unattributed(con, milestone, rt, models or None)
     if df.empty or runs.empty:
         if con.execute("SELECT count(*) FROM attribution_runs").fetchone()[0] == 0:
             return (touch_problem(con) or "") + ("; then " if touch_problem(con) else "") + \

@@ -164,22 +164,22 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
                                 "one revenue type as named, spend by spend date"),
                      f"<div class='kpis'>{kpis}</div>"))
 
-    rt = DEFAULT_REVENUE_TYPE
-    rev = attribution_by(con, "channel", models, milestone="won", revenue_type=rt)
+    basis = DEFAULT_REVENUE_TYPE  # the one default every screen reads (not `rt`: a loop below reuses it)
+    rev = attribution_by(con, "channel", models, milestone="won", revenue_type=basis)
     sections.append((
         "Revenue by channel, every model side by side",
         "Closed-won revenue credited to each channel. Rule models encode an opinion about which touch matters; "
         "Markov and Shapley let the data decide. '(unattributed)' is revenue with no eligible touch — shown, never dropped."
-        + _defined(milestone="won", revenue_type=rt),
-        _fig(_grouped_bars(rev, "channel", models, f"Attributed revenue (won, {revenue_type_words(rt)})", "USD"), 480)
+        + _defined(milestone="won", revenue_type=basis),
+        _fig(_grouped_bars(rev, "channel", models, f"Attributed revenue (won, {revenue_type_words(basis)})", "USD"), 480)
         + _table(rev, money=tuple(models)),
     ))
 
-    pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type=rt)
+    pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type=basis)
     sections.append((
         "Pipeline by channel",
-        "Opportunity amounts credited at opportunity creation." + _defined(milestone="opportunity", revenue_type=rt),
-        _fig(_grouped_bars(pipe, "channel", models, f"Attributed pipeline (opportunity created, {revenue_type_words(rt)})",
+        "Opportunity amounts credited at opportunity creation." + _defined(milestone="opportunity", revenue_type=basis),
+        _fig(_grouped_bars(pipe, "channel", models, f"Attributed pipeline (opportunity created, {revenue_type_words(basis)})",
                            "USD")),
     ))
 
@@ -201,11 +201,11 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
 
     roi_model = DEFAULT_ROI_MODEL if DEFAULT_ROI_MODEL in models else (models[0] if models else None)
     if roi_model:
-        roi = roi_table(con, roi_model, milestone="won", revenue_type=rt, by="channel")
+        roi = roi_table(con, roi_model, milestone="won", revenue_type=basis, by="channel")
         roas = []
         for m in models:
             try:
-                r = roi_table(con, m, milestone="won", revenue_type=rt, by="channel")
+                r = roi_table(con, m, milestone="won", revenue_type=basis, by="channel")
             except ReportError:  # a model without a won run has no ROI; the table says so by absence
                 continue
             roas.append(r.assign(model=m)[["channel", "model", "roas"]])
@@ -222,25 +222,25 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
             body = _fig(fig) + body
         sections.append((f"ROI, CAC and payback by channel ({roi_model})",
                          "Spend joined by channel; CAC = spend per attributed new customer; payback in months at 80% gross margin."
-                         + _defined(model=roi_model, milestone="won", revenue_type=rt, clock="touch date; spend by spend date"),
+                         + _defined(model=roi_model, milestone="won", revenue_type=basis, clock="touch date; spend by spend date"),
                          body))
-        camp = roi_table(con, roi_model, milestone="won", revenue_type=rt, by="campaign",
+        camp = roi_table(con, roi_model, milestone="won", revenue_type=basis, by="campaign",
                          campaign_level=DEFAULT_CAMPAIGN_LEVEL)
         if not camp.empty:
             sections.append((f"ROI by campaign program ({roi_model})",
                              "Campaigns by name; each child campaign's spend and credit summed into its top parent "
                              "(Campaign.ParentId), where spend is often booked while touches carry the child's id."
-                             + _defined(model=roi_model, milestone="won", revenue_type=rt,
+                             + _defined(model=roi_model, milestone="won", revenue_type=basis,
                                         clock="touch date; spend by spend date",
                                         notes=(f"campaigns at {DEFAULT_CAMPAIGN_LEVEL} level",)),
                              _table(camp[["campaign_name", "campaign", "spend", "pipeline", "revenue", "roas", "roi"]],
                                     money=("spend", "pipeline", "revenue"), ratio=("roas", "roi"))))
     try:
-        infl = sourced_vs_influenced(con, "channel", rt)
+        infl = sourced_vs_influenced(con, "channel", basis)
     except ReportError:  # no first-touch run at opportunity creation: no sourced figures to show
         infl = None
     if infl is not None and not infl.empty:
-        d = influence_definition(revenue_type=rt)
+        d = influence_definition(revenue_type=basis)
         sections.append(("Sourced vs influenced pipeline",
                          "Opportunities, not touches: each counts once per channel that touched its account in the "
                          f"window. Definition: {d['text']}.",
