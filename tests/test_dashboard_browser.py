@@ -22,12 +22,26 @@ SHOTS = Path(__file__).resolve().parent.parent / "test-results"
 @pytest.fixture(scope="module")
 def live_server(api_store_template, tmp_path_factory):
     """The app on a socket bound to port 0 (no port race), served by uvicorn in a daemon thread."""
+    db = tmp_path_factory.mktemp("browser") / "store.duckdb"
+    shutil.copy(api_store_template, db)
+    yield from _serve(db)
+
+
+@pytest.fixture(scope="module")
+def screen_server(tmp_path_factory):
+    """The app on the shared-screen store: regions, currencies, revenue types, campaign programs."""
+    from test_shared_screen import build_store
+
+    db = tmp_path_factory.mktemp("browser-screen") / "store.duckdb"
+    build_store(db)
+    yield from _serve(db)
+
+
+def _serve(db):
     import uvicorn
 
     from revline.api.app import close_app, create_app
 
-    db = tmp_path_factory.mktemp("browser") / "store.duckdb"
-    shutil.copy(api_store_template, db)
     app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY, derive=False)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -176,3 +190,82 @@ def test_tracker_script_sends_a_page_view_with_utm_and_anonymous_id(page, live_s
     assert sent["context"]["campaign"] == {"source": "newsletter", "medium": "email", "name": "C9"}
     anon = [c["value"] for c in context.cookies() if c["name"] == "rl_anon_id"]
     assert anon and sent["anonymousId"] == anon[0]
+
+
+# ------------------------------------------------------------------ issue 22: filters, definitions, campaigns
+def _cells(page, table: str, col: int, attr: bool = False) -> list:
+    loc = page.locator(f"#{table} tbody tr td:nth-child({col})")
+    if attr:
+        return loc.evaluate_all("els => els.map(e => e.dataset.value === '' ? null : e.dataset.value)")
+    return loc.all_inner_texts()
+
+
+def _refiltered(page, select: str, value: str) -> None:
+    page.evaluate("document.body.dataset.ready = 'pending'")
+    page.select_option(select, value)
+    page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+
+
+def test_filters_reach_every_figure_with_its_definition(page, screen_server, outside):
+    login(page, screen_server)
+    model = page.locator("#model").input_value()
+    base = api(screen_server, "kpis", model=model)
+    assert base["revenue_type"] == "all" and base["segment"] == "all"  # the page's defaults are the API's
+    assert page.locator("#revenue-type").input_value() == "all" and page.locator("#segment").input_value() == "all"
+    _refiltered(page, "#revenue-type", "new_business")
+    _refiltered(page, "#segment", "NA")
+    kpis = api(screen_server, "kpis", model=model, revenue_type="new_business", segment="NA")
+    assert kpis["revenue"] != base["revenue"]  # the filter changed the figure
+    for tile, key in (("kpi-revenue", "revenue"), ("kpi-pipeline", "pipeline"), ("kpi-attributed", "attributed_revenue"),
+                      ("kpi-spend", "spend")):
+        assert float(page.locator(f"#{tile}").get_attribute("data-value")) == pytest.approx(kpis[key]), tile
+    for el, key in (("def-revenue", "revenue"), ("def-attributed", "attributed"), ("def-roi", "roi")):
+        assert page.locator(f"#{el}").inner_text() == kpis["definitions"][key]["text"], el
+    assert "new business only" in page.locator("#def-revenue").inner_text()
+    assert "region NA" in page.locator("#def-revenue").inner_text()
+    att = api(screen_server, "attribution", model=model, revenue_type="new_business", segment="NA")
+    assert dict(zip(_cells(page, "attribution-table", 1), map(float, _cells(page, "attribution-table", 2, True)))) \
+        == pytest.approx({r["name"]: r["revenue_credit"] for r in att["rows"]})
+    assert page.locator("#def-attribution").inner_text() == att["definition"]["text"]
+    roi = api(screen_server, "roi", model=model, revenue_type="new_business", segment="NA")
+    assert _cells(page, "roi-table", 1) == [r["name"] for r in roi["rows"]] + ["total"]
+    assert "spend has no region" in page.locator("#def-roi-table").inner_text()
+    shot(page, "filters")
+
+
+def test_campaigns_show_by_name_at_the_level_picked(page, screen_server, outside):
+    login(page, screen_server)
+    model = page.locator("#model").input_value()
+    _refiltered(page, "#by", "campaign")
+    for level in ("program", "campaign"):
+        if level != "program":
+            _refiltered(page, "#campaign-level", level)
+        att = api(screen_server, "attribution", model=model, by="campaign", campaign_level=level)
+        page.wait_for_function("document.querySelector('#attribution-table tbody td') !== null")
+        assert _cells(page, "attribution-table", 1) == [r["name"] for r in att["rows"]]
+        assert _cells(page, "attribution-table", 1, True) == [r["key"] for r in att["rows"]]  # the id stays
+        assert all(r["name"] != r["key"] for r in att["rows"] if r["key"] != "(none)")
+        _refiltered(page, "#roi-by", "campaign")
+        roi = api(screen_server, "roi", model=model, by="campaign", campaign_level=level)
+        assert _cells(page, "roi-table", 1) == [r["name"] for r in roi["rows"]] + ["total"]
+        shown = [None if v is None else float(v) for v in _cells(page, "roi-table", 5, True)]
+        assert shown[:-1] == pytest.approx([r["roi"] for r in roi["rows"]], nan_ok=True)
+        assert f"campaigns at {level} level" in page.locator("#def-roi-table").inner_text()
+        shot(page, f"campaigns-{level}")
+        _refiltered(page, "#roi-by", "channel")
+
+
+def test_sourced_vs_influenced_panel_counts_opportunities_in_the_window(page, screen_server, outside):
+    login(page, screen_server)
+    for window in ("90", "365"):
+        if window != "90":
+            page.evaluate("document.body.dataset.ready = 'pending'")
+            page.fill("#influence-window", window)
+            page.locator("#influence-window").dispatch_event("change")
+            page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+        res = api(screen_server, "influence", window_days=window)
+        assert _cells(page, "influence-table", 1) == [r["name"] for r in res["rows"]]
+        assert [int(v) for v in _cells(page, "influence-table", 4, True)] == [r["influenced_opportunities"] for r in res["rows"]]
+        assert page.locator("#def-influence").inner_text() == res["definition"]["text"]
+        assert f"in the {window} days before creation" in res["definition"]["text"]
+    shot(page, "influence")

@@ -104,9 +104,8 @@ def program(campaign: str) -> str:
     return campaign
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    db = tmp_path_factory.mktemp("shared-screen") / "store.duckdb"
+def build_store(db) -> None:
+    """Write the store of this module's rows, attributed, to `db` (the dashboard's browser tests use it too)."""
     con = make_store(TABLES, str(db))
     for a, c in COUNTRY.items():
         con.execute("UPDATE accounts SET country = ? WHERE account_id = ?", [c, a])
@@ -114,6 +113,12 @@ def store(tmp_path_factory):
         con.execute("UPDATE campaigns SET parent_id = ? WHERE campaign_id = ?", [p, c])
     run_models(con, MODELS, ["won", "opportunity"])
     con.close()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    db = tmp_path_factory.mktemp("shared-screen") / "store.duckdb"
+    build_store(db)
     return db
 
 
