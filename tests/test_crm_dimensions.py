@@ -171,3 +171,71 @@ def test_empty_report_names_the_filter_that_removed_the_rows(con, tmp_path):
     assert r.problem and "2030-01-01" in r.problem and "removed every row" in r.problem
     r = report(con, models=["first_touch"])
     assert r.problem and "--model first_touch removed every row" in r.problem
+
+
+def _expected_by(col: int) -> dict[str, dict[str, float]]:
+    """Per value of DEALS column `col`: won revenue, pipeline, closed and won deals, from the rows."""
+    out: dict[str, dict[str, float]] = {}
+    for d in DEALS:
+        e = out.setdefault(d[col] or "(none)", {"won_revenue": 0.0, "pipeline_created": 0.0, "closed_deals": 0, "won_deals": 0})
+        e["pipeline_created"] += float(d[3])
+        if d[2] in ("closedwon", "closedlost"):
+            e["closed_deals"] += 1
+        if d[2] == "closedwon":
+            e["won_deals"] += 1
+            e["won_revenue"] += float(d[3])
+    return out
+
+
+@pytest.mark.parametrize("dimension,col", [("owner", 6), ("product", 7)])
+def test_report_by_owner_and_product(con, deals_file, dimension, col):
+    from revline.ops.report import report
+
+    load_files(con, [deals_file], fmt="hubspot")
+    result = report(con, by=dimension, revenue_type="all", no_stitch=True)
+    assert result.problem is None
+    got = result.frame.set_index(dimension)
+    for value, e in _expected_by(col).items():
+        for k, v in e.items():
+            assert got.loc[value, k] == pytest.approx(v), (value, k)
+        rate = got.loc[value, "win_rate"]
+        assert (rate != rate) if not e["closed_deals"] else rate == pytest.approx(e["won_deals"] / e["closed_deals"])
+    assert result.notes and "without a known deal type" in result.notes[0]
+
+
+def test_report_by_an_unpromoted_dimension_says_how_to_promote(con, deals_file):
+    from revline.ops.report import report
+
+    load_files(con, [deals_file], fmt="hubspot")
+    with pytest.raises(ValueError, match=r"--dimension region=Header"):
+        report(con, by="region", no_stitch=True)
+
+
+def test_api_deals_by_owner_equals_the_report(tmp_path, deals_file):
+    from fastapi.testclient import TestClient
+
+    from revline.api.app import close_app, create_app
+
+    db = tmp_path / "api.duckdb"
+    c = connect(db)
+    load_files(c, [deals_file], fmt="hubspot")
+    c.close()
+    app = create_app(db, read_key="read-key-0123456789", write_key="write-key-0123456789", warm=False)
+    try:
+        client = TestClient(app)
+        h = {"Authorization": "Bearer read-key-0123456789"}
+        body = client.get("/api/deals/by/owner?revenue_type=all", headers=h).json()
+        assert body["currency"] == "USD"
+        rows = {r["value"]: r for r in body["rows"]}
+        for value, e in _expected_by(6).items():
+            assert rows[value]["won_revenue"] == pytest.approx(e["won_revenue"])
+            assert rows[value]["won_deals"] == e["won_deals"]
+        won = sum(float(d[3]) for d in DEALS if d[2] == "closedwon")
+        assert body["total"]["won_revenue"] == pytest.approx(won)
+        closed = sum(d[2] in ("closedwon", "closedlost") for d in DEALS)
+        assert body["total"]["win_rate"] == pytest.approx(sum(d[2] == "closedwon" for d in DEALS) / closed)
+        assert client.get("/api/deals/by/region", headers=h).status_code == 404
+        assert client.get("/api/dimensions", headers=h).json()["opportunity"] == ["owner", "product"]
+        assert client.get("/api/deals/by/owner").status_code == 401
+    finally:
+        close_app(app)

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def report(
-        by: Annotated[str, typer.Option("--by", help="channel, campaign, touch_type, month or touch_position.")] = "channel",
+        by: Annotated[str, typer.Option("--by", help="channel, campaign, touch_type, month or touch_position; or a promoted dimension (owner, product, any --dimension of ingest): deals with won revenue, pipeline and win rate.")] = "channel",
         models: Annotated[Optional[list[str]], typer.Option("--models", "--model", "-m", help="Models to show side by side (repeatable).")] = None,
         milestone: Annotated[str, typer.Option(help="lead, mql, sql, opportunity or won.")] = "won",
         revenue_type: Annotated[str, typer.Option("--revenue-type", help="new_business, renewal, expansion or all (the default on every screen).")] = DEFAULT_REVENUE_TYPE,

@@ -12,10 +12,11 @@ from revline.attribution.diagnose import conversion_problem, touch_problem
 from revline.ops.fresh import stitch_if_stale
 from revline.ops.registry import Progress, no_progress
 from revline.reports.campaigns import check_level
+from revline.reports.deals import deals_by, defaulted_types_note
 from revline.reports.definitions import definition
 from revline.reports.roi import roi_table
 from revline.reports.segments import normal_segment
-from revline.reports.tables import attribution_by, unattributed
+from revline.reports.tables import DIMENSIONS, attribution_by, unattributed
 from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 
 
@@ -28,20 +29,6 @@ class ReportResult:
     problem: str | None = None  # why there is nothing worth showing, and what to run
     stitched: str | None = None  # why the store was stitched first (None: it was fresh)
     notes: tuple[str, ...] = ()  # what the figures include that a reader should know (defaulted deal types)
-
-
-def defaulted_types_note(con, milestone: str, revenue_type: str | None) -> str | None:
-    """How many of the deals a report at (milestone, revenue type) includes had no or an unknown
-    deal type and count as new_business (issue #23.1: stated in every report including them)."""
-    if milestone not in ("opportunity", "won") or revenue_type not in (None, "all", "new_business"):
-        return None
-    won = " AND is_won" if milestone == "won" else ""
-    n = con.execute(f"SELECT count(*) FROM opportunities WHERE type_defaulted{won}").fetchone()[0]  # noqa: S608 - fixed text
-    if not n:
-        return None
-    what = "won deal" if milestone == "won" else "deal"
-    return (f"includes {n:,} {what}{'s' if n != 1 else ''} without a known deal type, counted as new_business "
-            f"(map types with `revline ingest --type-map`)")
 
 
 def filter_problem(con, models, milestone: str, revenue_type: str | None, start, end) -> str | None:
@@ -110,11 +97,18 @@ def report(
 ) -> ReportResult:
     """Attribution (or ROI with `roi`) by channel, campaign or month for the given models, stitching
     a changed store first unless `no_stitch`. The title is the table's definition
-    (`reports.definitions`): model, milestone, revenue types, segment, currency and period."""
+    (`reports.definitions`): model, milestone, revenue types, segment, currency and period. `by` a
+    promoted dimension (owner, product, ...): deals by it instead (won revenue, pipeline, win rate;
+    reports.deals), no run needed."""
     stitched = stitch_if_stale(con, no_stitch=no_stitch, db=db)
     revenue_type = revenue_type or DEFAULT_REVENUE_TYPE
     level = check_level(campaign_level)
     notes = (f"campaigns at {level} level",) if by == "campaign" else ()
+    if not roi and by not in DIMENSIONS:  # a promoted dimension (owner, product...): a report of deals
+        df = deals_by(con, by, revenue_type, start, end)
+        note = defaulted_types_note(con, "won", revenue_type)
+        return ReportResult(df, f"Deals by {by} (USD; {revenue_type}; win rate = won / closed)", None, stitched,
+                            (note,) if note else ())
     if roi:
         if by not in ("channel", "campaign", "month"):
             raise ValueError("--roi works --by channel, campaign or month")
