@@ -34,6 +34,7 @@ def _truth_frame(truth: dict) -> pd.DataFrame:
 
 
 def quarter_starts(first: date, last: date) -> list[pd.Timestamp]:
+    """Every third month's first day from `first` through `last`."""
     out, t = [], pd.Timestamp(first)
     while t <= pd.Timestamp(last):
         out.append(t)

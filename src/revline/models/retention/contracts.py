@@ -51,6 +51,7 @@ def as_of_ts(as_of: date | datetime | str) -> pd.Timestamp:
 
 
 def quarter_label(ts: pd.Timestamp) -> str:
+    """'2025-Q3' for a timestamp in July-September 2025 (the cohort's name)."""
     return f"{ts.year}-Q{(ts.month - 1) // 3 + 1}"
 
 
@@ -72,7 +73,7 @@ def opportunities_as_of(con: duckdb.DuckDBPyConnection, as_of: date | datetime |
         WHERE account_id IS NOT NULL AND revenue_type IN (SELECT unnest(?::VARCHAR[]))
           AND coalesce(created_at, closed_at) < ?
         ORDER BY account_id, coalesce(closed_at, created_at), opportunity_id
-        """,
+        """,  # noqa: S608 - the fx rule's fixed query text; values bound
         [ts, ts, ts, ts, list(RETENTION_TYPES), ts],
     ).df()
     df["amount_usd"] = df["amount_usd"].astype(float).fillna(0.0)

@@ -30,13 +30,15 @@ UNKNOWN = "(unknown)"
 
 
 def region_of(country: object) -> str:
+    """NA / EMEA / APAC / LATAM of a country name or ISO code; '(unknown)' when empty."""
     if not isinstance(country, str) or not country.strip():
         return UNKNOWN
     return REGIONS.get(country.strip().lower(), "EMEA")
 
 
-def size_band(employees: object) -> str:
-    if employees is None or (isinstance(employees, float) and np.isnan(employees)) or pd.isna(employees):
+def size_band(employees: float | int | None) -> str:
+    """The SIZE_BANDS label of an employee count; '(unknown)' when missing."""
+    if employees is None or pd.isna(employees):
         return UNKNOWN
     for upper, label in SIZE_BANDS:
         if int(employees) < upper:

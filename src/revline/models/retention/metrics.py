@@ -97,7 +97,8 @@ def retention_table(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str
 
 def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     """The day after the store's latest opportunity event (creation or close): 'now' for the data."""
-    last = con.execute("SELECT max(greatest(coalesce(closed_at, created_at), created_at)) FROM opportunities").fetchone()[0]
+    row = con.execute("SELECT max(greatest(coalesce(closed_at, created_at), created_at)) FROM opportunities").fetchone()
+    last = row[0] if row else None
     if last is None:
         return pd.Timestamp(date.today())
     return pd.Timestamp(last).normalize() + pd.Timedelta(days=1)

@@ -131,6 +131,7 @@ class SBG:
 
 
 def log_loss(p: np.ndarray, won: np.ndarray) -> float:
+    """Mean negative log-likelihood of outcomes `won` under probabilities `p` (clipped away from 0 and 1)."""
     p = np.clip(np.asarray(p, dtype=float), 1e-9, 1 - 1e-9)
     y = np.asarray(won, dtype=float)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))) if len(y) else float("nan")

@@ -45,6 +45,8 @@ class RetentionSummary:
 
 def summarize(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str | None = None, *, by: str = "cohort",
               months: int = 12) -> RetentionSummary:
+    """Retention over the `months` before `as_of` by `by` (GROUPINGS), the quarterly series, the renewals
+    due in the next quarter (`due_window`) with their bookings distribution, and the model's state."""
     if by not in GROUPINGS:
         raise ValueError(f"retention by {by!r}: choose one of {', '.join(GROUPINGS)}")
     ts = as_of_ts(as_of) if as_of is not None else default_as_of(con)
