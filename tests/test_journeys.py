@@ -157,6 +157,40 @@ def test_unknown_key_is_a_clear_error(hand):
         resolve_key(hand, "nobody.example")
 
 
+def test_journey_key_by_account_name_with_candidates_when_ambiguous(tmp_path):
+    import subprocess
+    import sys
+
+    from revline.journeys.timeline import AmbiguousKey
+
+    db = tmp_path / "names.duckdb"
+    con = connect(db)
+    con.execute(
+        "INSERT INTO accounts (account_id, name, domain) VALUES ('001A', 'Acme Corp', 'acme.com'), "
+        "('001B', 'Acme Labs', 'acmelabs.io'), ('001C', 'Globex GmbH', 'globex.de'), ('001D', 'Initech [EU]', NULL), "
+        "('001E', 'ACME, Inc.', 'acme.us')"
+    )
+    assert (resolve_key(con, "acme corp").id, resolve_key(con, "acme corp").matched_by) == ("001A", "name")
+    assert resolve_key(con, "GLOBEX").id == "001C"  # normalised: legal suffix and case aside
+    assert resolve_key(con, "Labs").id == "001B"  # the only name containing it
+    assert resolve_key(con, "acme.com").matched_by == "domain"  # a domain still wins over names
+    with pytest.raises(AmbiguousKey) as err:
+        resolve_key(con, "Acme")
+    # "Acme Corp" and "ACME, Inc." are both "acme" once legal suffixes are set aside
+    assert sorted(c[0] for c in err.value.candidates) == ["001A", "001E"]
+    with pytest.raises(KeyError, match="account name"):
+        resolve_key(con, "Umbrella")
+    con.close()
+    run = lambda key: subprocess.run([sys.executable, "-m", "revline", "journey", key, "--db", str(db)],  # noqa: E731
+                                     capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "COLUMNS": "200"})
+    res = run("Acme")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "matches 2 accounts" in res.stdout and "001A  Acme Corp  (acme.com)" in res.stdout and "001E  ACME, Inc.  (acme.us)" in res.stdout
+    res = run("Initech [EU]")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "account 001D (matched by name)" in res.stdout
+
+
 def test_account_summary(hand):
     s = account_summary(hand, "A")
     assert (s.name, s.people, s.touches, s.opportunities) == ("Acme", 2, 3, 4)

@@ -120,16 +120,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def journey(
-        key: Annotated[str, typer.Argument(help="Account id or domain (or a person id / email).")],
+        key: Annotated[str, typer.Argument(help="Account id, domain or name (or a person id / email); an ambiguous name lists its candidates.")],
         db: DbOption = None,
         limit: Annotated[int, typer.Option("--limit", help="Show at most this many lines (0: all).")] = 200,
     ) -> None:
         """Print the ordered touches and milestones of an account (or a person)."""
+        from rich.markup import escape
         from rich.table import Table
 
-        from revline.screen import console as screen_console, readable
-
         from revline.journeys import account_summary, timeline
+        from revline.screen import console as screen_console, readable
         from revline.store import connect, resolve_db_path
 
         console = screen_console()
@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
             try:
                 df = timeline(con, key)
             except (KeyError, ValueError) as exc:
-                console.print(f"[red]{exc.args[0]}[/red]")
+                console.print(f"[red]{escape(exc.args[0])}[/red]")
                 raise typer.Exit(code=1) from None
             k = df.attrs["key"]
             summary = account_summary(con, k.id) if k.kind == "account" else None

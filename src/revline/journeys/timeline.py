@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from revline.identity.domains import domain_sql, normalize_domain, registered_domain
+from revline.ingest.account_names import normalised_name
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "occurred_at", "kind", "person_id", "email", "channel", "touch_type", "campaign_id", "source",
@@ -29,10 +30,11 @@ class JourneyKey:
 
 
 def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
-    """Account id, then account domain, then person id, then email or any stitched identity."""
+    """Account id, then account domain, then person id, then email or any stitched identity, then
+    account name (AmbiguousKey, a KeyError listing the candidates, when several answer to it)."""
     key = key.strip()
     if not key:
-        raise ValueError("journey key is empty: give an account id, a domain, a person id or an email")
+        raise ValueError("journey key is empty: give an account id, a domain, an account name, a person id or an email")
     row = con.execute("SELECT account_id FROM accounts WHERE account_id = ?", [key]).fetchone()
     if row:
         return JourneyKey("account", row[0], "account_id")
@@ -62,7 +64,46 @@ def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
     ).fetchone()
     if row and row[0] is not None:
         return JourneyKey("person", row[0], "identity")
-    raise KeyError(f"no account id, account domain, person id or email matches {key!r}")
+    account = _account_by_name(con, key)
+    if account is not None:
+        return account
+    raise KeyError(f"no account id, account domain, account name, person id or email matches {key!r}")
+
+
+class AmbiguousKey(KeyError):
+    """A name that several accounts answer to; `candidates` lists them as (id, name, domain)."""
+
+    def __init__(self, key: str, candidates: list[tuple], more: bool) -> None:
+        self.candidates = candidates
+        head = (f"{key!r} matches {'more than ' if more else ''}{len(candidates)} accounts by name; "
+                f"give the account id or domain of one:")
+        lines = [f"  {cid}  {name or ''}{f'  ({dom})' if dom else ''}" for cid, name, dom in candidates]
+        super().__init__("\n".join([head, *lines]))
+
+
+# Name steps, strictest first: the exact name (case aside), the normalised name (punctuation and
+# legal suffixes aside: "ACME, Inc." is "Acme"), then names containing the key (3+ characters).
+_NAME_STEPS = (
+    ("name", "lower(trim(name)) = lower(trim(?))"),
+    ("name", f"{normalised_name('name')} = {normalised_name('?')}"),
+    ("part of the name", "length(trim(?)) >= 3 AND contains(lower(name), lower(trim(?)))"),
+)
+_MAX_CANDIDATES = 10
+
+
+def _account_by_name(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey | None:
+    """The one account whose name matches `key` at the strictest step that matches any; several
+    at that step raise AmbiguousKey with them (up to _MAX_CANDIDATES)."""
+    for how, where in _NAME_STEPS:
+        rows = con.execute(
+            f"SELECT account_id, name, domain FROM accounts WHERE {where} ORDER BY name, account_id LIMIT ?",  # noqa: S608 - fixed fragments, the key is bound
+            [key] * where.count("?") + [_MAX_CANDIDATES + 1],
+        ).fetchall()
+        if len(rows) == 1:
+            return JourneyKey("account", rows[0][0], how)
+        if rows:
+            raise AmbiguousKey(key, rows[:_MAX_CANDIDATES], more=len(rows) > _MAX_CANDIDATES)
+    return None
 
 
 def _account_by_registered_domain(con: duckdb.DuckDBPyConnection, domain: str | None) -> str | None:

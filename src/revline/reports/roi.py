@@ -25,7 +25,7 @@ import pandas as pd
 from revline.reports.influence import sourced_vs_influenced
 from revline.reports.campaigns import check_level, hierarchy_sums, to_program, with_names
 from revline.reports.segments import normal_segment
-from revline.reports.tables import ReportError, ledger_sums, require_run
+from revline.reports.tables import ReportError, by_month, ledger_sums, require_run
 from revline.store.fx import spend_usd_sql
 from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 
@@ -108,7 +108,7 @@ def roi_table(
     """Spend, attributed pipeline and revenue and the ratios marketing is judged by.
 
     Columns: [by, spend, opportunities, pipeline, customers, revenue, roas, roi, cac,
-    cost_per_opportunity, pipeline_per_dollar, payback_months], sorted by spend. By campaign a
+    cost_per_opportunity, pipeline_per_dollar, payback_months], sorted by spend (by month: in calendar order). By campaign a
     `campaign_name` column follows the id; at `campaign_level` 'program' (the default) each
     campaign's spend and credit are summed into its top parent, at 'campaign' each campaign keeps
     its own and gains hierarchy_spend/hierarchy_revenue/hierarchy_pipeline (itself and its
@@ -171,7 +171,10 @@ def roi_table(
         out[list(RATIOS)] = np.nan
     drop = ["_conv", "new_business_revenue"] + [c for c in out.columns if c.startswith("hierarchy_")
                                                 and c[len("hierarchy_"):] not in ("spend", "revenue", "pipeline")]
-    out = out.drop(columns=drop).sort_values(["spend", "revenue"], ascending=False).reset_index(drop=True)
+    out = out.drop(columns=drop)
+    if by == "month":
+        return by_month(out)
+    out = out.sort_values(["spend", "revenue"], ascending=False).reset_index(drop=True)
     return with_names(out, by, con) if by == "campaign" else out
 
 

@@ -274,16 +274,29 @@ def attribution_by(
     order = list(models) if models else sorted(g["model"].unique())
     if long:
         g["model"] = pd.Categorical(g["model"], [m for m in order if m in set(g["model"])])
-        g = g.sort_values(["model", col], ascending=[True, False]).reset_index(drop=True)
+        if dimension == "month":
+            g = by_month(g.sort_values("model", kind="stable"), keep=["model"])
+        else:
+            g = g.sort_values(["model", col], ascending=[True, False]).reset_index(drop=True)
         g["model"] = g["model"].astype(str)
         return g
     index = [dimension, "campaign_name"] if dimension == "campaign" else [dimension]
     wide = g.pivot_table(index=index, columns="model", values=col, aggfunc="sum", fill_value=0.0)
     wide = wide[[m for m in order if m in wide.columns]]
     wide.columns.name = None
+    if dimension == "month":
+        return by_month(wide.reset_index())
     if len(wide.columns):
         wide = wide.sort_values(wide.columns[0], ascending=False)
     return wide.reset_index()
+
+
+def by_month(df: pd.DataFrame, keep: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows in calendar order of their `month` (after the `keep` columns' order), months that are
+    not dates ('(none)') last. Why: a table by month is read as a time series, not a ranking."""
+    when = pd.to_datetime(df["month"].where(df["month"].astype(str) != "(none)"), errors="coerce")
+    order = df.assign(_month=when).sort_values([*keep, "_month"], na_position="last", kind="stable")
+    return order.drop(columns="_month").reset_index(drop=True)
 
 
 def attribution_summary(
