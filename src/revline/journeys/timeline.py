@@ -64,9 +64,9 @@ def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
     ).fetchone()
     if row and row[0] is not None:
         return JourneyKey("person", row[0], "identity")
-    account = _account_by_name(con, key)
-    if account is not None:
-        return account
+    by_name = _account_by_name(con, key)
+    if by_name is not None:
+        return by_name
     raise KeyError(f"no account id, account domain, account name, person id or email matches {key!r}")
 
 
