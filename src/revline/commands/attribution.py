@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def attribute(
-        model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model (repeatable); default: every rule model.")] = None,
+        model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model (repeatable); default: every model, the rule models then the data-driven ones (markov, shapley).")] = None,
         milestone: Annotated[Optional[list[str]], typer.Option("--milestone", help="lead, mql, sql, opportunity, won (repeatable); default all.")] = None,
         revenue_type: Annotated[Optional[list[str]], typer.Option("--revenue-type", help="new_business, renewal, expansion, all (repeatable); default each plus all.")] = None,
         scope: Annotated[str, typer.Option(help="account, contact_roles or person: whose touches count.")] = "account",
@@ -95,10 +95,11 @@ def register(app: typer.Typer) -> None:
         half_life: Annotated[float, typer.Option("--half-life", help="Time-decay half-life in days.")] = 7.0,
         weights: Annotated[Optional[Path], typer.Option("--weights", help="TOML/YAML file of custom position weights (FT, LC, OC, CW, other).")] = None,
         weighted: Annotated[bool, typer.Option("--weighted", help="Pipeline = amount x probability at the opportunity milestone.")] = False,
+        rules_only: Annotated[bool, typer.Option("--rules-only", help="Without -m: the rule models only, not markov and shapley (about a third of the time).")] = False,
         no_stitch: NoStitchOption = False,
         db: DbOption = None,
     ) -> None:
-        """Run rule-based attribution models and write the credit ledger (stitching first if the store changed)."""
+        """Run every attribution model (rule-based, then Markov and Shapley) and write the credit ledger (stitching first if the store changed)."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -111,7 +112,7 @@ def register(app: typer.Typer) -> None:
         console = screen_console()
         params = {"models": model or None, "milestones": milestone or None, "revenue_types": revenue_type or None,
                   "scope": scope, "lookback_days": lookback_days, "weighted": weighted, "half_life_days": half_life,
-                  "weights": absolute(weights), "no_stitch": no_stitch, "db": str(resolve_db_path(db))}
+                  "weights": absolute(weights), "no_stitch": no_stitch, "rules_only": rules_only, "db": str(resolve_db_path(db))}
         try:
             with Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
