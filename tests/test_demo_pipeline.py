@@ -60,7 +60,8 @@ def demo_run(tmp_path_factory):
 def test_demo_prints_report_and_writes_html(demo_run):
     tmp, res = demo_run
     out = res.stdout
-    assert "New-business revenue won, by channel and model" in out
+    assert "Revenue won, by channel and model" in out
+    assert "all revenue types (new business, renewal, expansion)" in " ".join(out.split())  # its definition beside it
     assert "ROI by channel" in out
     assert "How wrong is each model?" in out
     html = (tmp / "report.html").read_text()

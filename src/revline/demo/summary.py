@@ -7,11 +7,13 @@ from rich.console import Console
 from rich.table import Table
 
 from revline.demo.pipeline import DemoResult
+from revline.reports.definitions import definition
 from revline.reports.roi import roi_table
 from revline.reports.tables import attribution_by
 from revline.reports.truth import truth_summary, truth_table
 from revline.screen import Readable, readable
 from revline.store import connect
+from revline.vocabulary import DEFAULT_REVENUE_TYPE
 
 SUMMARY_MODELS = ["first_touch", "lead_creation", "last_touch", "linear", "time_decay", "u_shaped", "w_shaped", "full_path", "markov", "shapley"]
 # Short headers keep the side-by-side table readable in an 80-column terminal.
@@ -48,15 +50,20 @@ def print_summary(result: DemoResult, console: Console) -> None:
         present = {r[0] for r in con.execute("SELECT DISTINCT model FROM attribution_runs").fetchall()}
         models = [m for m in SUMMARY_MODELS if m in present]
         console.print()
-        rev = attribution_by(con, "channel", models, milestone="won", revenue_type="new_business").rename(columns=SHORT)
-        console.print(df_to_rich(rev, "New-business revenue won, by channel and model (USD)"))
-        pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type="new_business").rename(columns=SHORT)
-        console.print(df_to_rich(pipe, "New-business pipeline created, by channel and model (USD)"))
+        # the same basis as `revline report`, the API and the dashboard (vocabulary.DEFAULT_REVENUE_TYPE), said beside it
+        rt = DEFAULT_REVENUE_TYPE
+        rev = attribution_by(con, "channel", models, milestone="won", revenue_type=rt).rename(columns=SHORT)
+        console.print(df_to_rich(rev, "Revenue won, by channel and model (USD)"))
+        console.print(f"[dim]{definition(milestone='won', revenue_type=rt)['text']}[/dim]")
+        pipe = attribution_by(con, "channel", models, milestone="opportunity", revenue_type=rt).rename(columns=SHORT)
+        console.print(df_to_rich(pipe, "Pipeline created, by channel and model (USD)"))
+        console.print(f"[dim]{definition(milestone='opportunity', revenue_type=rt)['text']}[/dim]")
         console.print("[dim]first/last = first/last touch, lead = lead creation, decay = time decay (7-day half-life), U = 40/20/40, "
                       "W = 30/30/30/10, Z = full path 22.5x4/10; markov and shapley are data-driven.[/dim]")
-        roi = roi_table(con, "w_shaped", milestone="won", revenue_type="new_business", by="channel")
+        roi = roi_table(con, "w_shaped", milestone="won", revenue_type=rt, by="channel")
         roi = roi[["channel", "spend", "pipeline", "revenue", "roas", "roi", "cac", "payback_months"]]
-        console.print(df_to_rich(roi, "ROI by channel (W-shaped, new business)", ratio_cols=("roas", "roi", "payback_months")))
+        console.print(df_to_rich(roi, "ROI by channel (W-shaped)", ratio_cols=("roas", "roi", "payback_months")))
+        console.print(f"[dim]{definition(model='w_shaped', milestone='won', revenue_type=rt, clock='touch date; spend by spend date')['text']}[/dim]")
         truth = result.out_dir / "ground_truth.json"
         if truth.exists():
             summ = truth_summary(truth_table(con, truth))

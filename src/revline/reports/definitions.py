@@ -80,7 +80,7 @@ def definition(
     clock = clock or CLOCK_WORDS.get(milestone or "", "date")
     parts = [f"{model} model" if model else None, what or MILESTONE_WORDS.get(milestone or ""),
              None if lead else revenue_type_words(rt), segment_words(segment),
-             None if lead else "USD (fixed rates)", period_words(start, end, clock), *notes]
+             None if lead else "USD", period_words(start, end, clock), *notes]
     s, e = as_date(start, "start"), as_date(end, "end")
     return {
         "model": model, "milestone": milestone, "revenue_type": rt, "segment": normal_segment(segment),

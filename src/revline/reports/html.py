@@ -256,7 +256,9 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
         fig.update_layout(barmode="group", title="Markov removal effects (exact, absorbing-chain algebra)",
                           yaxis_title="share of conversions lost when the channel is removed")
         sections.append(("Data-driven: Markov removal effects",
-                         "Computed exactly (sparse linear solves), not simulated: the same input gives the same numbers every run.",
+                         "Computed exactly (sparse linear solves), not simulated: the same input gives the same numbers every run."
+                         + _defined(model="markov", milestone="won", revenue_type="new_business",
+                                    what="share of conversions lost when a channel is removed"),
                          _fig(fig)))
 
     if truth_path is not None and Path(truth_path).exists():
@@ -276,7 +278,8 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
             sections.append((
                 "Truth table: every model against the ground truth",
                 "The demo simulator re-ran the company with each channel switched off (same random numbers) and recorded "
-                "the revenue lost: that is each channel's true incremental revenue. No other attribution tool publishes how wrong its models are.",
+                "the revenue lost: that is each channel's true incremental revenue. No other attribution tool publishes how wrong its models are."
+                + _defined(milestone="won", revenue_type="new_business", what="share of closed-won revenue per channel"),
                 _fig(fig, 360) + _fig(fig2) + _table(summary, money=("attributed_revenue",), ratio=("total_abs_share_error", "rank_correlation")),
             ))
 
