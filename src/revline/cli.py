@@ -96,7 +96,8 @@ def init(db: DbOption = None) -> None:
     console.print(f"[green]Store ready[/green] at [bold]{path}[/bold] (schema version {SCHEMA_VERSION}, {len(tables)} tables)")
 
 
-_AREAS = ("demo", "ingest", "journeys", "attribution", "influence", "paths", "serve", "mmm", "fx", "retention")
+_AREAS = ("demo", "ingest", "journeys", "attribution", "influence", "paths", "serve", "mmm", "fx", "retention",
+          "forecast")
 for _area in _AREAS:
     importlib.import_module(f"revline.commands.{_area}").register(app)
 

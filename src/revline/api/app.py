@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from revline.api import (admin, dashboard, deals_api, in_market_api, influence_api, openapi_doc, queries, read_api,
-                         result_cache, retention_api)
+from revline.api import (admin, dashboard, deals_api, forecast_api, in_market_api, influence_api, openapi_doc,
+                         queries, read_api, result_cache, retention_api)
 from revline.api.alerts import AlertSettings
 from revline.api.live_scores import Scoring
 from revline.api.result_cache import ResultCache
@@ -104,6 +104,7 @@ def create_app(
     app.include_router(retention_api.router)
     app.include_router(influence_api.router)
     app.include_router(deals_api.router)
+    app.include_router(forecast_api.router)
     admin.install(app, con, db_path, collector.loader, admin_key, snapshot_seconds, derive and live, schedule,
                   scoring, alerts)
     dashboard.register(app)

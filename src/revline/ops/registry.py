@@ -75,6 +75,8 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("fx_load", "revline.ops.fx:fx_load", writes="always"),
     Operation("fx_list", "revline.ops.fx:fx_list", writes="never"),
     Operation("retention", "revline.ops.retention:retention", writes="never"),
+    Operation("forecast", "revline.ops.forecast:forecast", writes="never"),
+    Operation("forecast_backtest", "revline.ops.forecast:backtest", writes="never"),
 )}
 
 

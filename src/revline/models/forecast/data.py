@@ -5,7 +5,9 @@ with past dates, and a single place that cuts the store at `as_of` is what makes
 The cut is the start of the `as_of` day (UTC): a deal created, closed or moved on that day is not
 known yet. A deal closed after the cut is open at `as_of` (its outcome and close date are hidden);
 stage changes after the cut are dropped. What the store cannot replay: an opportunity's amount and
-revenue type are their latest values (the CRM exports carry no amount history).
+revenue type are their latest values (the CRM exports carry no amount history). Money is USD by
+the store's one rule (revline.store.fx): a deal closed before the cut at its close date's rate, an
+open one at its creation date's (a later rate is not known yet), as the revenue reports count it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES, usd_sql
+from revline.store.fx import opportunities_usd_sql
+from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES
 
 FORECAST_TYPES: tuple[str, ...] = ATTRIBUTED_REVENUE_TYPES
 """Revenue types forecast (contraction books no revenue, so it has no forecast)."""
 DAY = 86400.0
-_USD = usd_sql("amount", "currency")
 
 
 def cutoff(as_of: date) -> datetime:
@@ -53,14 +55,15 @@ def load(con: Any, as_of: date) -> Snapshot:
     types = list(FORECAST_TYPES)
     marks = ", ".join("?" for _ in types)
     deals = con.execute(
-        f"""SELECT opportunity_id, account_id, revenue_type, {_USD}::DOUBLE AS amount_usd, created_at,
+        f"""SELECT opportunity_id, account_id, revenue_type,
+                   (CASE WHEN closed_at < ? THEN revenue_usd ELSE pipeline_usd END)::DOUBLE AS amount_usd, created_at,
                    CASE WHEN closed_at < ? THEN closed_at END AS closed_at,
                    CASE WHEN closed_at < ? THEN coalesce(is_won, FALSE) ELSE FALSE END AS is_won,
                    coalesce(is_closed, FALSE) AND closed_at IS NULL AS undated
-            FROM opportunities
+            FROM {opportunities_usd_sql(con)} o
             WHERE created_at < ? AND revenue_type IN ({marks})
-            ORDER BY opportunity_id""",  # noqa: S608 - fixed expressions (usd_sql, placeholders); values bound
-        [cut, cut, cut, *types],
+            ORDER BY opportunity_id""",  # noqa: S608 - fixed expressions (store.fx, placeholders); values bound
+        [cut, cut, cut, cut, *types],
     ).df()
     undated = int(deals["undated"].sum())
     deals = deals[~deals["undated"]].drop(columns="undated").reset_index(drop=True)
@@ -117,5 +120,13 @@ def last_data_day(con: Any) -> date | None:
     return None if row is None or row[0] is None else pd.Timestamp(row[0]).date()
 
 
-__all__ = ["DAY", "FORECAST_TYPES", "Snapshot", "cutoff", "days_between", "last_data_day", "load",
+def default_as_of(con: Any, today: date | None = None) -> date:
+    """Today, or the day after the store's last deal event when the store ends earlier (a demo or
+    an export from the past): the forecast is then of what the store cannot know yet."""
+    today = today or date.today()
+    last = last_data_day(con)
+    return today if last is None else min(today, last + timedelta(days=1))
+
+
+__all__ = ["DAY", "FORECAST_TYPES", "Snapshot", "cutoff", "days_between", "default_as_of", "last_data_day", "load",
            "open_deals", "won_between"]
