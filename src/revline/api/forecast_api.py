@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from revline.api.read_api import Cursor, cached_call, require_read_key
+from revline.api.read_api import Cursor, IsoDate, cached_call, require_read_key
 from revline.api.responses import ErrorResponse
 
 
@@ -92,10 +92,11 @@ class ForecastResponse(BaseModel):
 
 router = APIRouter(prefix="/api", tags=["reports"], dependencies=[Depends(require_read_key)],
                    responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"},
-                              422: {"model": ErrorResponse, "description": "A quarter or date the forecast cannot answer"}})
+                              404: {"model": ErrorResponse, "description": "No forecast for this store, quarter and date "
+                                                                            "(no opportunities, or as-of after the quarter)"}})
 
 
-def _compute(cur, quarter: Optional[str], as_of: Optional[str], model: str) -> dict:
+def _compute(cur, quarter: Optional[str], as_of: Optional[date], model: str) -> dict:
     from revline.ops.forecast import as_json, forecast
 
     return as_json(forecast(cur, quarter=quarter, as_of=as_of, model=model))
@@ -106,7 +107,7 @@ def get_forecast(
     request: Request,
     cur: Cursor,
     quarter: Annotated[Optional[str], Query(pattern=r"^\d{4}-?[Qq][1-4]$", description="Like 2026-Q3 (default: as-of's quarter).")] = None,
-    as_of: Annotated[Optional[str], Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD (default: today, or the day after the store's last deal).")] = None,
+    as_of: Annotated[Optional[IsoDate], Query(description="YYYY-MM-DD (default: today, or the day after the store's last deal).")] = None,
     model: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.\-]{1,64}$", description="Attribution model for the cost of pipeline.")] = "linear",
 ) -> ForecastResponse:
     """The forecast of the quarter and the next one, with the target, the gap and marketing's share."""
@@ -115,5 +116,5 @@ def get_forecast(
     try:
         data = cached_call(request.app.state.cache, cur, "forecast", _compute, quarter=quarter, as_of=as_of, model=model)
     except ForecastError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(404, str(exc)) from None
     return ForecastResponse.model_validate(data)

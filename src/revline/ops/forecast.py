@@ -43,6 +43,10 @@ def resolve(con: duckdb.DuckDBPyConnection, quarter: str | None, as_of: date | s
         a = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     except ValueError as exc:
         raise ForecastError(f"{exc} (--quarter like 2026-Q3, --as-of like 2026-07-01)") from None
+    if a is not None and not date(1900, 1, 1) <= a <= date(9000, 12, 31):
+        raise ForecastError(f"as-of {a} is out of range (1900..9000)")
+    if q is not None and not 1900 <= q.year <= 9000:
+        raise ForecastError(f"quarter {q} is out of range (1900..9000)")
     if a is None:
         a = default_as_of(con)
         if q is not None and q.end < a:
@@ -56,7 +60,7 @@ def resolve(con: duckdb.DuckDBPyConnection, quarter: str | None, as_of: date | s
     return a, [q, q.next()], notes
 
 
-def forecast(con: duckdb.DuckDBPyConnection, *, quarter: str | None = None, as_of: str | None = None,
+def forecast(con: duckdb.DuckDBPyConnection, *, quarter: str | None = None, as_of: str | date | None = None,
              model: str = "linear", n_sims: int = 4000, progress: Progress = no_progress) -> ForecastView:
     """The forecast of `quarter` (default: the quarter of as-of) and the next one, as of `as_of`
     (default: today, or the day after the store's last deal event), with the target and marketing's share."""

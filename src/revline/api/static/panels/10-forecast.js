@@ -11,7 +11,7 @@
     try {
       d = await r.api("forecast", { model: r.$("model").value });
     } catch (err) {
-      if (String(err.message || err).includes("422")) { r.$("forecast-empty").hidden = false; return; }
+      if (String(err.message || err).includes(": 404")) { r.$("forecast-empty").hidden = false; return; }
       throw err;
     }
     r.$("forecast-empty").hidden = true;
