@@ -7,8 +7,8 @@ these and none recomputes a model inline. Each report reads the latest run of ea
 is never double counted with the per-type runs.
 
 Conventions:
-* Values: at `opportunity` the money is pipeline, at `won` revenue (USD, see
-  revline.vocabulary.USD_RATES); at lead/mql/sql there is no money and `value='auto'`
+* Values: at `opportunity` the money is pipeline, at `won` revenue (USD by revline.store.fx:
+  the rate of the creation or close date); at lead/mql/sql there is no money and `value='auto'`
   reports conversions (sum of credits).
 * `start`/`end` (inclusive dates) filter on the conversion date for opportunity conversions
   (created_at for `opportunity`, closed_at for `won`) and on the touch date for lead/mql/sql
