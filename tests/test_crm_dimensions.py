@@ -239,3 +239,27 @@ def test_api_deals_by_owner_equals_the_report(tmp_path, deals_file):
         assert client.get("/api/deals/by/owner").status_code == 401
     finally:
         close_app(app)
+
+
+def test_salesforce_line_items_give_the_product(con, tmp_path):
+    """OpportunityLineItem: the product of the deal's largest line becomes its product dimension."""
+    from revline.ingest.detect import detect
+
+    folder = tmp_path / "sf"
+    folder.mkdir()
+    write(folder / "Account.csv", ["Id", "Name", "Website"], [("001A", "Acme", "acme.com")])
+    write(folder / "Opportunity.csv", ["Id", "AccountId", "StageName", "Amount", "CreatedDate", "CloseDate", "OwnerId"],
+          [("006A", "001A", "Closed Won", "900", "2018-01-01", "2018-02-01", "005X"),
+           ("006B", "001A", "Closed Won", "100", "2018-01-01", "2018-02-01", "005Y")])
+    lines = [("00kA1", "006A", "GTX Basic", "2", "200"), ("00kA2", "006A", "GTX Pro", "1", "700"),
+             ("00kB1", "006B", "MG Special", "1", "100"), ("00kZ1", "006Z", "Ghost", "1", "5")]
+    write(folder / "line-items-2018.csv", ["Id", "OpportunityId", "Product2.Name", "Quantity", "TotalPrice"], lines)
+    assert detect(folder / "line-items-2018.csv").obj == "OpportunityLineItem"
+    report = load_files(con, [folder])
+    got = dict(con.execute(f"SELECT opportunity_id, {dimension_sql('product')} FROM opportunities o").fetchall())
+    assert got == {"006A": "GTX Pro", "006B": "MG Special"}
+    owners = dict(con.execute(f"SELECT opportunity_id, {dimension_sql('owner')} FROM opportunities o").fetchall())
+    assert owners == {"006A": "005X", "006B": "005Y"}
+    assert con.execute("SELECT count(*) FROM quarantine WHERE reason = 'unknown opportunity: 006Z'").fetchone() == (1,)
+    line_entry = [e for e in report.entries if e.file.endswith("line-items-2018.csv")][0]
+    assert line_entry.read == line_entry.loaded + line_entry.updated + line_entry.quarantined == len(lines)

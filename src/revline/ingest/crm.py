@@ -257,6 +257,33 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
     con.execute(f"DROP TABLE {t.table}_o")
 
 
+LINE_ITEM_SPEC = {"line_id": F(), "opportunity_id": F(required=REQ), "product": F(required=REQ),
+                  "total_price": F("decimal")}
+
+
+def load_line_items(ctx: Ctx, staged: Staged, aliases) -> None:
+    """OpportunityLineItem -> the product dimension of its opportunity: the product of its line with
+    the largest total price (ties: the first such line of the file), every product of the deal in its
+    attributes (`products`). A line naming an opportunity not in the store is quarantined."""
+    checks = [Check("opportunity_id", "opportunity_id NOT IN (SELECT opportunity_id FROM opportunities)",
+                    "'unknown opportunity: ' || opportunity_id")]
+    t = _start(ctx, staged, "opportunities", LINE_ITEM_SPEC, aliases, checks)
+    con = ctx.con
+    sql = (
+        f"SELECT opportunity_id, arg_max(product, (coalesce(total_price, 0), -_row)) AS product, "  # noqa: S608 - temp table, spec columns
+        f"string_agg(DISTINCT product, '; ' ORDER BY product) AS products FROM {t.table} GROUP BY 1"
+    )
+    n = scalar(con, f"SELECT count(*) FROM ({sql})")  # noqa: S608 - temp table, spec columns
+    con.execute(
+        f"UPDATE opportunities o SET dimensions = json_merge_patch(coalesce(o.dimensions, '{{}}'), json_object('product', p.product)), "  # noqa: S608 - temp table, spec columns
+        f"attributes = json_merge_patch(coalesce(o.attributes, '{{}}'), json_object('products', p.products)) "
+        f"FROM ({sql}) p WHERE p.opportunity_id = o.opportunity_id"
+    )
+    ctx.record("opportunities", loaded_updated=(0, scalar(con, f"SELECT count(*) FROM {t.table}")))  # noqa: S608 - temp table
+    ctx.report.notes.append(f"{ctx.path}: product dimension of {n:,} opportunit{'y' if n == 1 else 'ies'} from their "
+                            f"line items ({_header(t, 'product')}; the line with the largest total price)")
+
+
 OCR_SPEC = {"opportunity_id": F(required=REQ), "person_id": F(required=REQ), "role": F(), "is_primary": F("bool")}
 
 

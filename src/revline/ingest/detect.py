@@ -26,7 +26,7 @@ from revline.ingest.xlsx import read_headers as xlsx_headers
 from revline.store.schema import MIGRATIONS, statements
 
 FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
-SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory",
+SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory", "OpportunityLineItem",
               "Campaign", "CampaignMember", "Task", "Event")
 HS_OBJECTS = ("companies", "contacts", "deals")
 REVLINE_TABLES = ("accounts", "people", "identities", "identity_links", "touchpoints", "campaigns", "spend",
@@ -126,7 +126,7 @@ def _stem_hint(path: Path) -> str:
 
 
 # Salesforce objects revline does not read: a file named after one is never guessed from headers.
-SF_UNSUPPORTED = {"user", "users", "userrole", "order", "orders", "product", "product2", "opportunitylineitem",
+SF_UNSUPPORTED = {"user", "users", "userrole", "order", "orders", "product", "product2",
                   "accounthistory", "contacthistory", "leadhistory", "case", "cases", "pricebook", "pricebook2",
                   "pricebookentry", "recordtype", "contract", "asset", "quote", "quotelineitem"}
 
@@ -141,6 +141,9 @@ def _salesforce_object(h: set[str], hint: str) -> str | None:
         return named[hint[:-1]]
     if hint == "opportunities":
         return "Opportunity"
+    if "opportunityid" in h and ({"product2id", "pricebookentryid", "productcode", "quantity", "totalprice", "unitprice"} & h) \
+            and not ({"stagename", "contactid"} & h):
+        return "OpportunityLineItem"
     label = _salesforce_label_object(h)
     if label:
         return label
@@ -200,6 +203,7 @@ DECIDING = {
     "Opportunity": "StageName, or Stage with Opportunity Name/Account Name/Amount/Close Date",
     "OpportunityHistory": "OpportunityId with StageName, or Opportunity ID with Stage/To Stage/Edit Date",
     "OpportunityContactRole": "OpportunityId with ContactId",
+    "OpportunityLineItem": "OpportunityId with Product2Id/PricebookEntryId/ProductCode/Quantity/TotalPrice",
     "Lead": "IsConverted/ConvertedContactId/ConvertedAccountId, or Lead ID with Lead Status/Company",
     "Contact": "AccountId with Email/FirstName/LastName, or Contact ID with Email/Account Name",
     "Account": "BillingCountry/NumberOfEmployees/AnnualRevenue/Website/Industry without Email, or Account ID with Account Name",

@@ -40,6 +40,7 @@ SUFFIXES = (".csv", ".csv.gz", ".tsv", ".parquet", ".pq", ".jsonl", ".jsonl.gz",
 PRIMARY_TABLE = {
     "Account": "accounts", "Contact": "people", "Lead": "people", "Opportunity": "opportunities",
     "OpportunityContactRole": "opportunity_contacts", "OpportunityHistory": "stage_events",
+    "OpportunityLineItem": "opportunities",
     "Campaign": "campaigns", "CampaignMember": "touchpoints", "Task": "touchpoints", "Event": "touchpoints",
     "companies": "accounts", "contacts": "people", "deals": "opportunities",
 }
@@ -135,6 +136,7 @@ def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
             "Opportunity": lambda: crm.load_opportunities(ctx, staged, al),
             "OpportunityContactRole": lambda: crm.load_contact_roles(ctx, staged, al),
             "OpportunityHistory": lambda: crm.load_opportunity_history(ctx, staged, al),
+            "OpportunityLineItem": lambda: crm.load_line_items(ctx, staged, al),
             "Campaign": lambda: crm.load_campaigns(ctx, staged, al),
             "CampaignMember": lambda: crm.load_campaign_members(ctx, staged, al),
             "Task": lambda: crm.load_activities(ctx, staged, al, "task"),
@@ -186,7 +188,9 @@ def load_files(
             if named:
                 raise
             report.unrecognised.append(str(exc))
-    detected.sort(key=lambda pd: (_ORDER.get(primary_table(pd[1]), 5), str(pd[0])))
+    # line items after the opportunities they name
+    detected.sort(key=lambda pd: (_ORDER.get(primary_table(pd[1]), 5) + (pd[1].obj == "OpportunityLineItem") / 2,
+                                  str(pd[0])))
     dims = parse_dimensions(dimensions)  # a malformed entry fails before anything is read
     base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map), dimensions=dims)
     # UTC: zone-less timestamps in exports are read as UTC (see sqlfrag.parse_timestamp)

@@ -34,6 +34,10 @@ ALIASES = {
         "opportunity_id": ["opportunity_id"], "person_id": ["contact_id"], "role": ["role"],
         "is_primary": ["is_primary"],
     },
+    "OpportunityLineItem": {
+        "line_id": ["id"], "opportunity_id": ["opportunity_id"],
+        "product": ["product_name", "name", "product_code", "product_2_id"], "total_price": ["total_price"],
+    },
     "OpportunityHistory": {
         # native OpportunityHistory copy first; history-mode Opportunity table as fallback
         "opportunity_id": ["opportunity_id", "id"], "stage": ["stage_name"],

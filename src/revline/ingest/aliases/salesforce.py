@@ -33,6 +33,11 @@ ALIASES = {
     "OpportunityHistory": {
         "opportunity_id": ["OpportunityId"], "stage": ["StageName"], "entered_at": ["CreatedDate"],
     },
+    "OpportunityLineItem": {  # read for the product dimension of its opportunity (ingest/extras.py)
+        "line_id": ["Id"], "opportunity_id": ["OpportunityId"],
+        "product": ["Product2.Name", "ProductName", "Product Name", "Name", "ProductCode", "Product2Id"],
+        "total_price": ["TotalPrice", "Total Price"],
+    },
     "Campaign": {
         "campaign_id": ["Id"], "name": ["Name"], "campaign_type": ["Type"], "parent_id": ["ParentId"],
         "start_date": ["StartDate"], "end_date": ["EndDate"], "budgeted_cost": ["BudgetedCost"],
