@@ -12,6 +12,7 @@ account's touches up to the close date gets an equal share), never copied from a
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 
 import pandas as pd
@@ -353,3 +354,30 @@ def test_one_place_defines_the_defaults():
     assert filters(campaign_level=None) == {"revenue_type": DEFAULT_REVENUE_TYPE, "segment": DEFAULT_SEGMENT,
                                             "campaign_level": DEFAULT_CAMPAIGN_LEVEL}
     assert {s.lower() for s in get_args(Segment)} == {s.lower() for s in SEGMENTS}
+
+
+def test_journeys_name_their_campaigns(store, client):
+    from revline.cli import app
+
+    events = client.get("/api/accounts/A1/journey", headers=H).json()["events"]
+    touches = {e["ref"]: e for e in events if e["kind"] == "touch"}
+    want = {t: c for t, _, a, _, c in TOUCHES if a == "A1"}
+    assert {r: (e["campaign_id"], e["campaign_name"]) for r, e in touches.items()} == {t: (c, NAME[c]) for t, c in want.items()}
+    res = CliRunner().invoke(app, ["journey", "A1", "--db", str(store)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert all(NAME[c] in res.output for c in want.values())
+
+
+def test_html_campaign_figures_equal_the_hand_computation(con):
+    from revline.reports.html import _money, build_sections
+    from revline.reports.roi import roi_table
+
+    body = next(b for t, _, b in build_sections(con) if t.startswith("ROI by campaign program"))
+    cells = [re.findall(r"<td>(.*?)</td>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+    table = {c[1]: c for c in cells if c}  # columns: name, id, spend, pipeline, revenue, roas, roi
+    spend = _spend_usd(program)
+    revenue = roi_table(con, "w_shaped", by="campaign").set_index("campaign")["revenue"]
+    assert revenue.sum() == pytest.approx(sum(USD.values()))  # every won dollar sits on a program or '(none)'
+    for key in ("EM", "WB", "PS"):
+        assert table[key][0] == NAME[key]
+        assert table[key][2] == _money(spend[key]) and table[key][4] == _money(revenue[key])

@@ -207,7 +207,8 @@ def account_journey(cur: duckdb.DuckDBPyConnection, account_id: str) -> dict[str
             "occurred_at": r["occurred_at"],
             "kind": "touch" if touch else "stage",
             "label": _str(r["touch_type"]) or "touch" if touch else _str(r["milestone"]) or "milestone",
-            "channel": _str(r["channel"]), "campaign_id": _str(r["campaign_id"]), "person_id": _str(r["person_id"]),
+            "channel": _str(r["channel"]), "campaign_id": _str(r["campaign_id"]),
+            "campaign_name": _str(r["campaign_name"]), "person_id": _str(r["person_id"]),
             "opportunity_id": _str(r["opportunity_id"]),
             "ref": _str(r["touchpoint_id"]) if touch else f"{_str(r['object_type'])}:{_str(r['milestone'])}",
         })

@@ -213,6 +213,7 @@ class JourneyEvent(Strict):
     label: str
     channel: Optional[str]
     campaign_id: Optional[str]
+    campaign_name: Optional[str] = None
     person_id: Optional[str]
     opportunity_id: Optional[str]
     ref: Optional[str]

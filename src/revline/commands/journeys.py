@@ -38,7 +38,7 @@ def _rows_for_display(df):
         if row.kind == "touch":
             line = {"time": row.occurred_at, "person": _fmt(row.email) or _fmt(row.person_id),
                     "channel": _fmt(row.channel), "touch": _fmt(row.touch_type),
-                    "campaign": _fmt(row.campaign_id), "marks": []}
+                    "campaign": _fmt(row.campaign_name), "marks": []}
             lines.append(line)
             by_touch[row.touchpoint_id] = line
             continue

@@ -16,7 +16,7 @@ from revline.ingest.account_names import normalised_name
 
 TIMELINE_COLUMNS: tuple[str, ...] = (
     "occurred_at", "kind", "person_id", "email", "channel", "touch_type", "campaign_id", "source",
-    "medium", "milestone", "object_type", "opportunity_id", "touchpoint_id", "account_id",
+    "medium", "milestone", "object_type", "opportunity_id", "touchpoint_id", "account_id", "campaign_name",
 )
 
 
@@ -151,17 +151,20 @@ def timeline(con: duckdb.DuckDBPyConnection, key: str) -> pd.DataFrame:
     df = con.execute(
         f"""
         SELECT {python_time("occurred_at")} AS occurred_at, kind, person_id, email, channel, touch_type,
-               campaign_id, source, medium, milestone, object_type, opportunity_id, touchpoint_id, account_id
+               campaign_id, source, medium, milestone, object_type, opportunity_id, touchpoint_id, account_id,
+               campaign_name
         FROM (
             SELECT t.occurred_at AS _at, t.occurred_at, 'touch' AS kind, t.person_id, p.email, t.channel, t.touch_type,
                    t.campaign_id, t.source, t.medium, NULL AS milestone, NULL AS object_type,
-                   NULL AS opportunity_id, t.touchpoint_id, t.account_id, 0 AS kind_order
+                   NULL AS opportunity_id, t.touchpoint_id, t.account_id, 0 AS kind_order,
+                   coalesce(nullif(trim(c.name), ''), t.campaign_id) AS campaign_name
             FROM touchpoints t LEFT JOIN people p ON p.person_id = t.person_id
+            LEFT JOIN campaigns c ON c.campaign_id = t.campaign_id
             WHERE {touch_filter}
             UNION ALL
             SELECT m.occurred_at, m.occurred_at, 'milestone', m.person_id, p.email, NULL, NULL, NULL, NULL, NULL,
                    m.milestone, m.object_type, m.opportunity_id, m.touchpoint_id, m.account_id,
-                   CASE m.object_type WHEN 'person' THEN 1 WHEN 'account' THEN 2 ELSE 3 END
+                   CASE m.object_type WHEN 'person' THEN 1 WHEN 'account' THEN 2 ELSE 3 END, NULL
             FROM milestones m LEFT JOIN people p ON p.person_id = m.person_id
             WHERE {milestone_filter}
         )

@@ -150,7 +150,7 @@ function renderJourney(j) {
   const stages = j.events.filter((e) => e.kind === "stage");
   Plotly.react("chart-journey", [
     { type: "scatter", mode: "markers", name: "touches", x: touches.map((e) => e.occurred_at), y: touches.map((e) => e.channel),
-      text: touches.map((e) => `${e.label}${e.campaign_id ? " · " + e.campaign_id : ""}`), marker: { size: 10, color: "#3b5bdb" } },
+      text: touches.map((e) => `${e.label}${e.campaign_id ? " · " + (e.campaign_name || e.campaign_id) : ""}`), marker: { size: 10, color: "#3b5bdb" } },
     { type: "scatter", mode: "markers+text", name: "stages", x: stages.map((e) => e.occurred_at), y: stages.map(() => "stage"),
       text: stages.map((e) => e.label), textposition: "top center", marker: { size: 12, symbol: "diamond", color: "#e8590c" } },
   ], layout({ yaxis: { type: "category" } }), config);
@@ -165,7 +165,7 @@ function renderJourney(j) {
     const li = document.createElement("li");
     li.dataset.ref = e.ref || "";
     li.textContent = [e.occurred_at.replace("T", " ").slice(0, 19), e.label, e.channel || "no channel",
-      e.campaign_id || "no campaign"].join(" · ");
+      e.campaign_name || e.campaign_id || "no campaign"].join(" · ");
     return li;
   }));
 }
