@@ -18,18 +18,10 @@ import pandas as pd
 from revline.reports.errors import ReportError, as_date
 from revline.reports.segments import normal_segment, segment_accounts_sql
 from revline.store.fx import opportunities_usd_sql
+from revline.store.targets import COMPANY, COMPANY_TARGETS_SQL
 
 Period = Literal["month", "quarter", "year"]
-COMPANY = "all"
-
-# one row per target period: the 'all' row, else the sum of the segments' rows
-_COMPANY_TARGETS = f"""
-    SELECT period_start, period_end, '{COMPANY}' AS segment,
-           (CASE WHEN bool_or(segment = '{COMPANY}') THEN sum(revenue_target) FILTER (WHERE segment = '{COMPANY}')
-                 ELSE sum(revenue_target) END)::DOUBLE AS revenue_target,
-           (CASE WHEN bool_or(segment = '{COMPANY}') THEN sum(pipeline_target) FILTER (WHERE segment = '{COMPANY}')
-                 ELSE sum(pipeline_target) END)::DOUBLE AS pipeline_target
-    FROM targets GROUP BY period_start, period_end"""  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
+_COMPANY_TARGETS = COMPANY_TARGETS_SQL  # the reading rule lives in store.targets (shared with models)
 
 _SEGMENT_TARGETS = """
     SELECT period_start, period_end, segment, revenue_target::DOUBLE AS revenue_target,

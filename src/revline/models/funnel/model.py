@@ -1,0 +1,135 @@
+"""The funnel at the level the user asks for, with its definition stamped on every output.
+
+Why stamp every row: a conversion rate means nothing without its unit (leads, deals or
+accounts), its revenue type(s), the cohort window and the split; DataFrames get copied into
+notebooks and spreadsheets, so each row carries `level`, `revenue_type`, `start`, `end`, `by`
+and `key` rather than leaving them in a title that gets lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import duckdb
+import pandas as pd
+
+from revline.models.funnel.coverage import coverage
+from revline.models.funnel.measures import leakage, stage_table, win_rate
+from revline.models.funnel.units import ALL, LEVELS, SPLIT_COLUMNS, Units, units
+
+SPLIT_ALIASES: dict[str, str] = {"segment": "industry", "size": "size_band", "type": "revenue_type"}
+SPLITS: tuple[str, ...] = (*SPLIT_COLUMNS, *SPLIT_ALIASES)
+UNIT_OF: dict[str, str] = {"lead": "people", "opportunity": "deals", "account": "accounts"}
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What a funnel output counts: unit level, revenue type(s), cohort window, split, as-of."""
+
+    level: str
+    revenue_type: str  # one type or "all"
+    start: date | None
+    end: date | None
+    by: str | None
+    as_of: pd.Timestamp | None = None
+
+    def stamp(self, df: pd.DataFrame) -> pd.DataFrame:
+        """`df` with the definition as its first columns (and in attrs)."""
+        front = pd.DataFrame({"level": self.level, "revenue_type": self.revenue_type, "start": self.start,
+                              "end": self.end, "by": self.by or ALL}, index=df.index)
+        out = pd.concat([front, df], axis=1)
+        out.attrs.update(df.attrs, definition=self)
+        return out
+
+    def describe(self) -> str:
+        """One line a title can carry."""
+        window = f"{self.start or '…'} to {self.end or '…'}" if (self.start or self.end) else "all time"
+        return (f"{UNIT_OF[self.level]} ({self.level} level), {self.revenue_type}, cohort {window}"
+                + (f", by {self.by}" if self.by else ""))
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    """Every output of one funnel definition."""
+
+    definition: Definition
+    stages: pd.DataFrame
+    win_rate: pd.DataFrame
+    leakage: pd.DataFrame
+    coverage: pd.DataFrame
+    extra: dict = field(default_factory=dict)
+
+
+def _day(value: date | datetime | str | None, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
+
+
+def resolve_split(by: str | None, u: Units | None = None) -> str | None:
+    """The split column for a `by` name (aliases: segment = industry, size = size_band)."""
+    if by in (None, "", ALL):
+        return None
+    col = SPLIT_ALIASES.get(by, by)
+    known = u.splits.columns if u is not None else SPLIT_COLUMNS
+    if col not in known or col == "account_id":
+        raise ValueError(f"--by must be one of {', '.join(s for s in SPLITS)}, got {by!r}")
+    return col
+
+
+def cohort(u: Units, start: date | None, end: date | None) -> Units:
+    """The units whose first recorded stage falls in [start, end)."""
+    if start is None and end is None:
+        return u
+    entered = u.entered()
+    keep = pd.Series(True, index=u.dates.index)
+    if start is not None:
+        keep &= entered >= pd.Timestamp(start)
+    if end is not None:
+        keep &= entered < pd.Timestamp(end)
+    return u.subset(keep)
+
+
+def funnel_report(
+    con: duckdb.DuckDBPyConnection,
+    level: str = "lead",
+    by: str | None = None,
+    revenue_type: str | None = "new_business",
+    start: date | datetime | str | None = None,
+    end: date | datetime | str | None = None,
+    as_of: date | datetime | str | None = None,
+) -> FunnelReport:
+    """Stage counts and conversion (with Wilson intervals and time in stage), win rate, leakage
+    and pipeline coverage of one funnel definition (see units.py and measures.py)."""
+    u = units(con, level, revenue_type)
+    split = resolve_split(by, u)
+    lo, hi = _day(start, "start"), _day(end, "end")
+    u = cohort(u, lo, hi)
+    when = pd.Timestamp(as_of) if as_of not in (None, "") else None
+    label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]
+    leak = leakage(u, split, when)
+    d = Definition(level, label, lo, hi, split, leak.attrs.get("as_of"))
+    # coverage is of the company: targets hold every revenue type, so the pipeline does too
+    cov = coverage(con, None, d.as_of)
+    cov_def = Definition(level, ALL, None, None, None, d.as_of)
+    return FunnelReport(d, d.stamp(stage_table(u, split)), d.stamp(win_rate(u, split)), d.stamp(leak),
+                        cov_def.stamp(cov))
+
+
+def funnel_frame(con: duckdb.DuckDBPyConnection, level: str = "lead", by: str | None = None,
+                 revenue_type: str | None = "new_business", start=None, end=None) -> pd.DataFrame:
+    """Only the stage table (for notebooks): one row per split key and stage."""
+    u = units(con, level, revenue_type)
+    split = resolve_split(by, u)
+    lo, hi = _day(start, "start"), _day(end, "end")
+    u = cohort(u, lo, hi)
+    label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]
+    return Definition(level, label, lo, hi, split).stamp(stage_table(u, split))
+
+
+__all__ = ["LEVELS", "SPLITS", "Definition", "FunnelReport", "cohort", "funnel_frame", "funnel_report",
+           "resolve_split"]
