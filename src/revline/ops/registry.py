@@ -77,6 +77,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("retention", "revline.ops.retention:retention", writes="never"),
     Operation("forecast", "revline.ops.forecast:forecast", writes="never"),
     Operation("forecast_backtest", "revline.ops.forecast:backtest", writes="never"),
+    Operation("funnel", "revline.ops.funnel:funnel", writes="if_stale", atomic=True),
 )}
 
 

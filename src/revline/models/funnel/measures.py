@@ -127,7 +127,7 @@ def default_as_of(u: Units) -> pd.Timestamp:
     """The latest date the units hold: "now" for data that ends in the past (a demo, an export)."""
     values = [u.dates.max(axis=None), u.lost_at.max()]
     values = [v for v in values if pd.notna(v)]
-    return max(values) if values else pd.Timestamp.now()
+    return pd.Timestamp(max(pd.Timestamp(v) for v in values)) if values else pd.Timestamp.now().floor("s")
 
 
 def leakage(u: Units, by: str | None = None, as_of=None) -> pd.DataFrame:
@@ -164,5 +164,5 @@ def leakage(u: Units, by: str | None = None, as_of=None) -> pd.DataFrame:
                 "stalled_amount_usd": float(amount.loc[idx][here & stalled.loc[idx]].sum()),
             })
     out = pd.DataFrame(rows)
-    out.attrs["as_of"] = when
+    out.attrs["as_of"] = when.isoformat()
     return out

@@ -39,7 +39,7 @@ class Definition:
         front = pd.DataFrame({"level": self.level, "revenue_type": self.revenue_type, "start": self.start,
                               "end": self.end, "by": self.by or ALL}, index=df.index)
         out = pd.concat([front, df], axis=1)
-        out.attrs.update(df.attrs, definition=self)
+        out.attrs.update(df.attrs)
         return out
 
     def describe(self) -> str:
@@ -109,10 +109,10 @@ def funnel_report(
     split = resolve_split(by, u)
     lo, hi = _day(start, "start"), _day(end, "end")
     u = cohort(u, lo, hi)
-    when = pd.Timestamp(as_of) if as_of not in (None, "") else None
+    when = pd.Timestamp(_day(as_of, "as_of")) if as_of not in (None, "") else None
     label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]
     leak = leakage(u, split, when)
-    d = Definition(level, label, lo, hi, split, leak.attrs.get("as_of"))
+    d = Definition(level, label, lo, hi, split, pd.Timestamp(leak.attrs["as_of"]))
     # coverage is of the company: targets hold every revenue type, so the pipeline does too
     cov = coverage(con, None, d.as_of)
     cov_def = Definition(level, ALL, None, None, None, d.as_of)
