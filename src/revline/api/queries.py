@@ -29,7 +29,7 @@ from revline.reports.segments import normal_segment
 from revline.reports.tables import NotFound, attribution_summary, available_runs, require_run, resolve_model
 from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE, LEAD_MILESTONES, UNATTRIBUTED
 
-__all__ = ["NotFound", "account_journey", "attribution", "funnel", "kpis", "model_runs", "revenue_vs_target",
+__all__ = ["NotFound", "account_journey", "attribution", "funnel", "funnel_level", "kpis", "model_runs", "revenue_vs_target",
            "roi", "search_accounts"]
 
 
@@ -135,6 +135,21 @@ def funnel(cur: duckdb.DuckDBPyConnection, *, revenue_type: str, start: date | N
     return {"revenue_type": revenue_type, "start": start, "end": end, "stages": stages,
             "definition": {**definition(start=start, end=end, revenue_type=revenue_type, clock="first funnel stage"),
                            "currency": None, "text": text}}
+
+
+def funnel_level(cur: duckdb.DuckDBPyConnection, *, level: str, by: str | None, revenue_type: str,
+                 start: date | None, end: date | None, as_of: date | None) -> dict[str, Any]:
+    """`revline.models.funnel.funnel_report`: the funnel at a level, win rate, leakage, coverage."""
+    from revline.models.funnel import funnel_report
+    from revline.models.funnel.model import UNIT_OF
+
+    r = funnel_report(cur, level, by, revenue_type, start, end, as_of)
+    d = r.definition
+    drop = ["level", "revenue_type", "start", "end", "by"]
+    return {"level": d.level, "unit": UNIT_OF[d.level], "revenue_type": d.revenue_type, "start": d.start,
+            "end": d.end, "by": d.by, "as_of": _value(d.as_of),
+            "stages": _records(r.stages.drop(columns=drop)), "win_rate": _records(r.win_rate.drop(columns=drop)),
+            "leakage": _records(r.leakage.drop(columns=drop)), "coverage": _records(r.coverage.drop(columns=drop))}
 
 
 # ---------------------------------------------------------------- revenue vs target

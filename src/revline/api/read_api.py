@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import duckdb
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
@@ -29,7 +29,11 @@ from revline.api.responses import (
     CampaignLevel,
     Dimension,
     ErrorResponse,
+    FunnelLevel,
+    FunnelLevelResponse,
     FunnelResponse,
+    FunnelRevenueType,
+    FunnelSplit,
     JourneyResponse,
     KpiResponse,
     Milestone,
@@ -108,6 +112,7 @@ router = APIRouter(
                400: {"model": ErrorResponse, "description": "A filter the store cannot answer (e.g. an unknown segment)"}},
 )
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such model run or account"}}
+_BAD_REQUEST: dict[int | str, dict[str, Any]] = {422: {"model": ErrorResponse, "description": "A parameter the funnel cannot use"}}
 
 
 def _found(fn, *args, **kwargs):
@@ -181,13 +186,35 @@ def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = Non
                                               by=by, **filters(revenue_type, segment, campaign_level=campaign_level)))
 
 
-@router.get("/funnel", response_model=FunnelResponse,
-            summary="Accounts reaching each stage, conversion and median days to the next stage")
-def funnel(request: Request, cur: Cursor, revenue_type: RevenueType = "new_business", start: StartQ = None,
-           end: EndQ = None) -> FunnelResponse:
-    """Accounts reaching each funnel stage, the conversion to the next and the median days it took."""
-    return FunnelResponse.model_validate(
-        _cached(request, cur, "funnel", queries.funnel, revenue_type=revenue_type, start=start, end=end))
+@router.get("/funnel", response_model=Union[FunnelResponse, FunnelLevelResponse], responses=_BAD_REQUEST,
+            summary="The funnel: accounts per stage, or (with level) leads, deals or accounts with win rate, "
+                    "leakage and coverage")
+def funnel(
+    request: Request,
+    cur: Cursor,
+    revenue_type: FunnelRevenueType = "new_business",
+    start: StartQ = None,
+    end: EndQ = None,
+    level: Annotated[Optional[FunnelLevel], Query(
+        description="lead (people), opportunity (deals) or account; absent: the account funnel as before.")] = None,
+    by: Annotated[Optional[FunnelSplit], Query(description="Split of the level funnel (needs level).")] = None,
+    as_of: Annotated[Optional[IsoDate], Query(description="Leakage and coverage measured at (level funnel).")] = None,
+) -> FunnelResponse | FunnelLevelResponse:
+    """Without `level`: accounts reaching each funnel stage, the conversion to the next and the
+    median days it took (unchanged). With `level`: the funnel of leads, deals or accounts split
+    `by`, with Wilson intervals, days in stage, win rate, leakage and pipeline coverage; start and
+    end select the units that entered the funnel in that window."""
+    if level is None and by is None and as_of is None:
+        if revenue_type == "all":
+            raise HTTPException(422, "revenue_type=all needs level=lead or level=opportunity")
+        return FunnelResponse.model_validate(
+            _cached(request, cur, "funnel", queries.funnel, revenue_type=revenue_type, start=start, end=end))
+    try:
+        data = _cached(request, cur, "funnel_level", queries.funnel_level, level=level or "account", by=by,
+                       revenue_type=revenue_type, start=start, end=end, as_of=as_of)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return FunnelLevelResponse.model_validate(data)
 
 
 @router.get("/revenue-vs-target", response_model=RevenueVsTargetResponse, summary="Won revenue and pipeline per target period")

@@ -144,6 +144,91 @@ class FunnelResponse(Strict):
     definition: Definition
 
 
+FunnelLevel = Literal["lead", "opportunity", "account"]
+FunnelSplit = Literal["channel", "source", "revenue_type", "segment", "industry", "size_band", "region", "cohort"]
+FunnelRevenueType = Literal["new_business", "renewal", "expansion", "contraction", "all"]
+
+
+class FunnelLevelStage(Strict):
+    """Units of one split key that reached a stage (or a later one), conversion to the next stage
+    with its Wilson 95 % interval, and days in the stage (revline.models.funnel)."""
+
+    key: str
+    stage: str
+    count: int
+    recorded: int
+    conversion_to_next: Optional[float]
+    conversion_low: Optional[float]
+    conversion_high: Optional[float]
+    days_n: int
+    days_p25: Optional[float]
+    days_median: Optional[float]
+    days_p75: Optional[float]
+    days_p90: Optional[float]
+    out_of_order: int
+
+
+class FunnelWinRate(Strict):
+    """Deals of one split key: won, lost, open, and win rate = won / closed with its interval."""
+
+    key: str
+    deals: int
+    won: int
+    lost: int
+    closed: int
+    open: int
+    win_rate: Optional[float]
+    win_rate_low: Optional[float]
+    win_rate_high: Optional[float]
+    won_amount_usd: float
+
+
+class FunnelLeakage(Strict):
+    """Units of one split key open, stalled (open longer than the stage's p90) and died in a stage."""
+
+    key: str
+    stage: str
+    reached: int
+    open: int
+    stalled: int
+    stalled_share: Optional[float]
+    died: int
+    died_share: Optional[float]
+    p90_days: Optional[float]
+    stalled_amount_usd: float
+
+
+class FunnelCoverage(Strict):
+    """Open pipeline against the target still to close, for one target period (USD)."""
+
+    period_start: date
+    period_end: date
+    measured_at: datetime
+    revenue_target: Optional[float]
+    won_to_date: float
+    remaining_target: float
+    open_pipeline: float
+    open_deals: int
+    coverage: Optional[float]
+
+
+class FunnelLevelResponse(Strict):
+    """The funnel at a level (`?level=`): every figure with its definition (unit, revenue type,
+    cohort window of entry, split, as-of instant of leakage and coverage)."""
+
+    level: FunnelLevel
+    unit: str
+    revenue_type: FunnelRevenueType
+    start: Optional[date]
+    end: Optional[date]
+    by: Optional[str]
+    as_of: datetime
+    stages: list[FunnelLevelStage]
+    win_rate: list[FunnelWinRate]
+    leakage: list[FunnelLeakage]
+    coverage: list[FunnelCoverage]
+
+
 class TargetRow(Strict):
     """Won revenue and pipeline of one target period and segment, against its targets."""
 

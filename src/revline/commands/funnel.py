@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
         revenue_type: Annotated[str, typer.Option(
             "--revenue-type", help="new_business, renewal, expansion, or all (lead and opportunity levels).")] = "new_business",
         start: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel on or after (YYYY-MM-DD).")] = None,
-        end: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel before (YYYY-MM-DD).")] = None,
+        end: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel on or before (YYYY-MM-DD).")] = None,
         as_of: Annotated[Optional[str], typer.Option("--as-of", help="Leakage and coverage measured at (default: the latest date in the store).")] = None,
         section: Annotated[Optional[list[str]], typer.Option(
             "--section", help="stages, win-rate, leakage or coverage (repeatable; default all).")] = None,

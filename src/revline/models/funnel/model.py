@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from revline.models.funnel.coverage import coverage
-from revline.models.funnel.measures import leakage, stage_table, win_rate
+from revline.models.funnel.measures import default_as_of, leakage, stage_table, win_rate
 from revline.models.funnel.units import ALL, LEVELS, SPLIT_COLUMNS, Units, units
 
 SPLIT_ALIASES: dict[str, str] = {"segment": "industry", "size": "size_band", "type": "revenue_type"}
@@ -44,7 +44,7 @@ class Definition:
 
     def describe(self) -> str:
         """One line a title can carry."""
-        window = f"{self.start or '…'} to {self.end or '…'}" if (self.start or self.end) else "all time"
+        window = f"{self.start or '…'} to {self.end or '…'} (entered)" if (self.start or self.end) else "all time"
         return (f"{UNIT_OF[self.level]} ({self.level} level), {self.revenue_type}, cohort {window}"
                 + (f", by {self.by}" if self.by else ""))
 
@@ -82,7 +82,7 @@ def resolve_split(by: str | None, u: Units | None = None) -> str | None:
 
 
 def cohort(u: Units, start: date | None, end: date | None) -> Units:
-    """The units whose first recorded stage falls in [start, end)."""
+    """The units whose first recorded stage falls between start and end, both days included."""
     if start is None and end is None:
         return u
     entered = u.entered()
@@ -90,8 +90,17 @@ def cohort(u: Units, start: date | None, end: date | None) -> Units:
     if start is not None:
         keep &= entered >= pd.Timestamp(start)
     if end is not None:
-        keep &= entered < pd.Timestamp(end)
+        keep &= entered < pd.Timestamp(end) + pd.Timedelta(days=1)
     return u.subset(keep)
+
+
+def as_known_at(u: Units, when: pd.Timestamp) -> Units:
+    """The units as the store would have shown them at `when`: later stage dates and losses not
+    yet happened, units that had not entered yet left out (replaying history, no hindsight)."""
+    dates = u.dates.where(u.dates <= when)
+    lost = u.lost_at.where(u.lost_at <= when)
+    kept = Units(u.level, u.revenue_types, u.stages, dates, lost, u.splits, u.amount_usd)
+    return kept.subset(dates.notna().any(axis=1))
 
 
 def funnel_report(
@@ -108,11 +117,15 @@ def funnel_report(
     u = units(con, level, revenue_type)
     split = resolve_split(by, u)
     lo, hi = _day(start, "start"), _day(end, "end")
+    if as_of in (None, ""):
+        when = default_as_of(u)
+    else:
+        when = pd.Timestamp(_day(as_of, "as_of")) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        u = as_known_at(u, when)
     u = cohort(u, lo, hi)
-    when = pd.Timestamp(_day(as_of, "as_of")) if as_of not in (None, "") else None
     label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]
     leak = leakage(u, split, when)
-    d = Definition(level, label, lo, hi, split, pd.Timestamp(leak.attrs["as_of"]))
+    d = Definition(level, label, lo, hi, split, when)
     # coverage is of the company: targets hold every revenue type, so the pipeline does too
     cov = coverage(con, None, d.as_of)
     cov_def = Definition(level, ALL, None, None, None, d.as_of)

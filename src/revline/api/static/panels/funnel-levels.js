@@ -1,0 +1,36 @@
+// Funnel by level (revline.models.funnel through /api/funnel?level=...): leads, deals or accounts,
+// split by channel, source, segment or cohort, with Wilson intervals, days in stage, win rate and
+// leakage. Raw numbers stay in data-value attributes so tests compare them with the API.
+"use strict";
+(() => {
+  const r = window.revline;
+  const days = (x) => (x === null || x === undefined ? "—" : x.toFixed(1));
+  async function load() {
+    const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...r.range() };
+    const f = await r.api("funnel", params);
+    r.$("funnel-levels-definition").textContent =
+      `(${f.unit}, ${f.revenue_type}, as of ${f.as_of.slice(0, 10)}${f.by ? ", by " + f.by : ""})`;
+    const total = f.win_rate.find((w) => w.key === "all");
+    r.setValue("funnel-win-rate", total ? total.win_rate : null, total ? r.pct(total.win_rate) : "—");
+    r.$("funnel-win-rate-detail").textContent = total
+      ? `${r.num.format(total.won)} won of ${r.num.format(total.closed)} closed (95 % ${r.pct(total.win_rate_low)}–${r.pct(total.win_rate_high)}), ${r.num.format(total.open)} open`
+      : "";
+    r.rows("funnel-levels-table", f.stages, (s) => [[s.key, s.key], [s.stage, s.stage], [r.num.format(s.count), s.count],
+      [r.pct(s.conversion_to_next), s.conversion_to_next],
+      [s.conversion_low === null ? "—" : `${r.pct(s.conversion_low)}–${r.pct(s.conversion_high)}`, s.conversion_low],
+      [days(s.days_median), s.days_median],
+      [s.days_n ? `${days(s.days_p25)}–${days(s.days_p75)}` : "—", s.days_p25]]);
+    const leaks = f.leakage.filter((l) => !f.by || l.key !== "all");
+    r.rows("funnel-leakage-table", leaks, (l) => [[l.key, l.key], [l.stage, l.stage], [r.num.format(l.reached), l.reached],
+      [r.num.format(l.open), l.open], [r.num.format(l.stalled), l.stalled], [r.num.format(l.died), l.died],
+      [r.pct(l.died_share), l.died_share], [days(l.p90_days), l.p90_days]]);
+  }
+  r.register(load);
+  for (const id of ["funnel-level", "funnel-by"]) {
+    r.$(id).addEventListener("change", async () => {
+      document.body.dataset.ready = "false";
+      try { await load(); } catch (err) { r.$("status").textContent = String(err.message || err); }
+      document.body.dataset.ready = "true";
+    });
+  }
+})();
