@@ -112,7 +112,7 @@ router = APIRouter(
                400: {"model": ErrorResponse, "description": "A filter the store cannot answer (e.g. an unknown segment)"}},
 )
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such model run or account"}}
-_BAD_REQUEST: dict[int | str, dict[str, Any]] = {422: {"model": ErrorResponse, "description": "A parameter the funnel cannot use"}}
+_BAD_REQUEST: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResponse, "description": "A parameter combination the funnel cannot use"}}
 
 
 def _found(fn, *args, **kwargs):
@@ -206,14 +206,14 @@ def funnel(
     end select the units that entered the funnel in that window."""
     if level is None and by is None and as_of is None:
         if revenue_type == "all":
-            raise HTTPException(422, "revenue_type=all needs level=lead or level=opportunity")
+            raise HTTPException(400, "revenue_type=all needs level=lead or level=opportunity")
         return FunnelResponse.model_validate(
             _cached(request, cur, "funnel", queries.funnel, revenue_type=revenue_type, start=start, end=end))
     try:
         data = _cached(request, cur, "funnel_level", queries.funnel_level, level=level or "account", by=by,
                        revenue_type=revenue_type, start=start, end=end, as_of=as_of)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(400, str(exc)) from None
     return FunnelLevelResponse.model_validate(data)
 
 

@@ -89,7 +89,7 @@ def _wide(long: pd.DataFrame, index: pd.Index, stages: tuple[str, ...]) -> pd.Da
         wide = pd.DataFrame(index=pd.Index([], name="unit_id"))
     wide = wide.reindex(index=index, columns=list(stages))
     wide.columns.name = None
-    return wide.apply(pd.to_datetime) if len(wide.columns) else wide
+    return wide.astype("datetime64[ns]")
 
 
 # ---------------------------------------------------------------- opportunity stage order
@@ -241,6 +241,8 @@ def units(con: duckdb.DuckDBPyConnection, level: str = "lead", revenue_type: str
     types = revenue_types_of(revenue_type, level)
     build = {"lead": _lead_units, "opportunity": _opportunity_units, "account": _account_units}[level]
     stages, dates, lost, account, kind, amount = build(con, types)
+    dates = dates.astype("datetime64[ns]")  # also when empty, so every date operation below is typed
+    lost = pd.Series(lost, dtype="datetime64[ns]")
     accounts = con.execute("SELECT account_id, industry, employees, country FROM accounts").df()
     accounts = accounts.drop_duplicates("account_id").set_index("account_id")
     firm = accounts.reindex(account.to_numpy())
@@ -249,7 +251,7 @@ def units(con: duckdb.DuckDBPyConnection, level: str = "lead", revenue_type: str
     key = dates.index.to_numpy() if level == "lead" else account.to_numpy()
     ft = touch.reindex(key)
     ft.index = dates.index
-    entered = dates.min(axis=1)
+    entered = pd.to_datetime(dates.min(axis=1)).astype("datetime64[ns]")
     splits = pd.DataFrame({
         "account_id": account,
         "channel": ft["channel"].fillna("(no touch)").astype(object),

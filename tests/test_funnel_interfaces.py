@@ -1,0 +1,128 @@
+"""`revline funnel`, /api/funnel?level= and the dashboard panel show the same figures as
+revline.models.funnel, on the hand store of test_funnel_model (figures worked out there)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import API_READ_KEY, API_WRITE_KEY
+from test_funnel_model import _hand_store
+
+from revline.journeys import funnel as journeys_funnel
+from revline.models.funnel import funnel_report
+from revline.store import connect
+from revline.store.state import record_stitch
+
+H = {"Authorization": f"Bearer {API_READ_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def hand_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("funnel") / "hand.duckdb"
+    con = _hand_store(str(path))
+    record_stitch(con)
+    con.close()
+    return path
+
+
+def _revline(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "revline", "funnel", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_cli_shows_the_win_rate_and_stages(hand_db, tmp_path):
+    out = tmp_path / "stages.csv"
+    done = _revline("--level", "opportunity", "--db", str(hand_db), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "deals (opportunity level), new_business" in text
+    assert "66.7 %" in text  # win rate 2 won / 3 closed
+    for stage in ("qualification", "proposal", "negotiation", "won"):
+        assert stage in text
+    assert "Leakage" in text and "Pipeline coverage" in text
+    import pandas as pd
+
+    saved = pd.read_csv(out)
+    assert list(saved["count"]) == [4, 4, 3, 2, 2] and set(saved["level"]) == {"opportunity"}
+    split = _revline("--level", "lead", "--by", "region", "--section", "win-rate", "--db", str(hand_db))
+    assert split.returncode == 0, split.stderr
+    assert "NA" in split.stdout and "APAC" in split.stdout and "Funnel:" not in split.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--level", "person"], "level must be one of"),
+    (["--by", "colour"], "--by must be one of"),
+    (["--section", "everything"], "--section"),
+    (["--start", "soon"], "start must be a date"),
+])
+def test_cli_errors_are_one_line(hand_db, args, message):
+    done = _revline(*args, "--db", str(hand_db))
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.fixture(scope="module")
+def client(hand_db, tmp_path_factory):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from revline.api.app import close_app, create_app
+
+    path = tmp_path_factory.mktemp("funnel-api") / "hand.duckdb"
+    shutil.copy(hand_db, path)
+    app = create_app(path, write_key=API_WRITE_KEY, read_key=API_READ_KEY, derive=False)
+    with TestClient(app) as c:
+        yield c, path
+    close_app(app)
+
+
+def test_api_default_answer_is_unchanged(client):
+    """No level: the account funnel of revline.journeys, same fields as before."""
+    c, _ = client
+    body = c.get("/api/funnel", headers=H).json()
+    assert set(body) == {"revenue_type", "start", "end", "stages"}
+    stages = [(s["stage"], s["count"]) for s in body["stages"]]
+    assert stages[-2:] == [("opportunity", 4), ("won", 2)]
+    assert c.get("/api/funnel?revenue_type=all", headers=H).status_code == 400
+
+
+def test_api_level_matches_the_model(client, hand_db):
+    c, _ = client
+    body = c.get("/api/funnel?level=opportunity&by=size_band", headers=H).json()
+    assert (body["level"], body["unit"], body["revenue_type"], body["by"]) == ("opportunity", "deals", "new_business",
+                                                                             "size_band")
+    con = connect(hand_db, read_only=True)
+    try:
+        model = funnel_report(con, "opportunity", by="size_band")
+        account = journeys_funnel(con)
+    finally:
+        con.close()
+    assert [(s["key"], s["stage"], s["count"]) for s in body["stages"]] == \
+        list(model.stages[["key", "stage", "count"]].itertuples(index=False, name=None))
+    total = next(w for w in body["win_rate"] if w["key"] == "all")
+    assert total["win_rate"] == pytest.approx(2 / 3) and total["closed"] == 3
+    assert {w["key"] for w in body["win_rate"]} == {"all", "1-49", "50-199", "1000-4999", "(unknown)"}
+    assert body["coverage"] and body["leakage"]
+    acc = c.get("/api/funnel?level=account", headers=H).json()
+    assert [s["count"] for s in acc["stages"]] == list(account["count"])
+    bad = c.get("/api/funnel?level=account&revenue_type=all", headers=H)
+    assert bad.status_code == 400 and "per revenue type" in bad.json()["detail"]
+    assert c.get("/api/funnel?level=lead&by=colour", headers=H).status_code == 422
+    early = c.get("/api/funnel?level=opportunity&as_of=2024-06-10", headers=H).json()
+    assert early["as_of"].startswith("2024-06-10") and early["win_rate"][0]["deals"] == 3
+
+
+def test_dashboard_has_the_funnel_panel(client):
+    c, _ = client
+    c.cookies.set("rl_read_key", API_READ_KEY)
+    page = c.get("/dashboard").text
+    for element in ('id="funnel-level"', 'id="funnel-by"', 'id="funnel-win-rate"', 'id="funnel-levels-table"',
+                    'id="funnel-leakage-table"', "/static/panels/funnel-levels.js"):
+        assert element in page
+    script = c.get("/static/panels/funnel-levels.js").text
+    assert 'r.api("funnel", params)' in script and "r.register(load)" in script
