@@ -17,6 +17,6 @@ COMPANY_TARGETS_SQL = f"""
                  ELSE sum(revenue_target) END)::DOUBLE AS revenue_target,
            (CASE WHEN bool_or(segment = '{COMPANY}') THEN sum(pipeline_target) FILTER (WHERE segment = '{COMPANY}')
                  ELSE sum(pipeline_target) END)::DOUBLE AS pipeline_target
-    FROM targets GROUP BY period_start, period_end"""
+    FROM targets GROUP BY period_start, period_end"""  # noqa: S608 - constants only
 
 __all__ = ["COMPANY", "COMPANY_TARGETS_SQL"]

@@ -89,7 +89,7 @@ def stage_table(u: Units, by: str | None = None) -> pd.DataFrame:
 
 
 def _outcomes(u: Units) -> pd.DataFrame:
-    """won / lost / open per unit among those that reached the opportunity stage."""
+    """Won / lost / open per unit among those that reached the opportunity stage."""
     r = reached(u)
     deal = r["opportunity"] if "opportunity" in r else pd.Series(True, index=r.index)
     won = u.dates["won"].notna() if "won" in u.dates else pd.Series(False, index=r.index)

@@ -29,7 +29,7 @@ def wilson(successes, trials, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ratio(successes, trials) -> np.ndarray:
-    """successes / trials, NaN where trials is 0."""
+    """Successes / trials, NaN where trials is 0."""
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
