@@ -165,8 +165,20 @@ def test_splits_by_segment_channel_source_and_cohort(hand):
         funnel_report(hand, "lead", by="colour")
     with pytest.raises(ValueError, match="level must be one of"):
         funnel_report(hand, "person")
-    with pytest.raises(ValueError, match="per revenue type"):
-        funnel_report(hand, "account", revenue_type="all")
+    with pytest.raises(ValueError, match="start must be a date"):
+        funnel_report(hand, "lead", start="soon")
+    # dates beyond what pandas holds are read at its edge, not refused
+    far = funnel_report(hand, "lead", start="0164-05-06", end="8135-11-27", as_of="9999-12-31")
+    assert _counts(far.stages) == _counts(funnel_report(hand, "lead").stages)
+    assert far.definition.start == date(164, 5, 6)
+
+
+def test_account_level_over_every_revenue_type(hand):
+    # A (o1 won, renewal o2 won), B (o4 lost), C (o6 open), D (o7 won): first deal of any type, first win
+    r = funnel_report(hand, "account", revenue_type="all")
+    assert _counts(r.stages) == {"opportunity": 4, "won": 2}
+    w = r.win_rate.iloc[0]
+    assert (w["won"], w["lost"], w["open"]) == (2, 1, 1)
 
 
 def test_account_level_is_the_journeys_funnel(hand):

@@ -204,9 +204,7 @@ def funnel(
     median days it took (unchanged). With `level`: the funnel of leads, deals or accounts split
     `by`, with Wilson intervals, days in stage, win rate, leakage and pipeline coverage; start and
     end select the units that entered the funnel in that window."""
-    if level is None and by is None and as_of is None:
-        if revenue_type == "all":
-            raise HTTPException(400, "revenue_type=all needs level=lead or level=opportunity")
+    if level is None and by is None and as_of is None and revenue_type != "all":
         return FunnelResponse.model_validate(
             _cached(request, cur, "funnel", queries.funnel, revenue_type=revenue_type, start=start, end=end))
     try:

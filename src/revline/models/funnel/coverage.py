@@ -29,8 +29,8 @@ COVERAGE_COLUMNS: tuple[str, ...] = (
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
     """The latest creation or close date among the deals: "now" for a store of past data."""
-    value = con.execute("SELECT greatest(max(created_at), max(closed_at)) FROM opportunities").fetchone()[0]
-    return None if value is None else pd.Timestamp(value)
+    row = con.execute("SELECT greatest(max(created_at), max(closed_at)) FROM opportunities").fetchone()
+    return None if row is None or row[0] is None else pd.Timestamp(row[0])
 
 
 def coverage(

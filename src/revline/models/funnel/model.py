@@ -61,13 +61,27 @@ class FunnelReport:
     extra: dict = field(default_factory=dict)
 
 
+# pandas' nanosecond timestamps span 1677-09-21 .. 2262-04-11: a date outside is read at the edge
+# (the answer is the same: nothing in a store happened before the one or after the other)
+_FIRST, _LAST = date(1678, 1, 1), date(2262, 1, 1)
+
+
 def _day(value: date | datetime | str | None, name: str) -> date | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return None
-    try:
-        return pd.Timestamp(value).date()
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
+    if isinstance(value, datetime):
+        value = value.date()
+    if not isinstance(value, date):
+        try:
+            value = date.fromisoformat(str(value).strip()[:10])
+        except ValueError:
+            raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
+    return value
+
+
+def _ts(day: date) -> pd.Timestamp:
+    """Midnight of `day`, inside the span pandas can hold."""
+    return pd.Timestamp(min(max(day, _FIRST), _LAST))
 
 
 def resolve_split(by: str | None, u: Units | None = None) -> str | None:
@@ -88,9 +102,9 @@ def cohort(u: Units, start: date | None, end: date | None) -> Units:
     entered = u.entered()
     keep = pd.Series(True, index=u.dates.index)
     if start is not None:
-        keep &= entered >= pd.Timestamp(start)
+        keep &= entered >= _ts(start)
     if end is not None:
-        keep &= entered < pd.Timestamp(end) + pd.Timedelta(days=1)
+        keep &= entered < _ts(end) + pd.Timedelta(days=1)
     return u.subset(keep)
 
 
@@ -120,7 +134,7 @@ def funnel_report(
     if as_of in (None, ""):
         when = default_as_of(u)
     else:
-        when = pd.Timestamp(_day(as_of, "as_of")) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        when = _ts(_day(as_of, "as_of") or _LAST) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
         u = as_known_at(u, when)
     u = cohort(u, lo, hi)
     label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]

@@ -69,8 +69,6 @@ def revenue_types_of(revenue_type: str | None, level: str) -> tuple[str, ...]:
     if revenue_type in (None, ""):
         return ("new_business",)
     if revenue_type == ALL:
-        if level == "account":
-            raise ValueError("the account funnel is per revenue type: pass new_business, renewal or expansion")
         return tuple(REVENUE_TYPES)
     if revenue_type not in REVENUE_TYPES:
         raise ValueError(f"revenue_type must be one of {', '.join(REVENUE_TYPES)} or all, got {revenue_type!r}")
@@ -210,6 +208,8 @@ def _lead_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tuple
 
 
 def _account_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tuple:
+    if len(types) > 1:
+        return _accounts_any_deal(con, types)
     rt = types[0]
     stages = funnel_stages(rt)
     dates = stage_dates(con, rt)
@@ -224,6 +224,24 @@ def _account_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tu
     index = dates.index
     return stages, dates, lost, pd.Series(index, index=index, dtype=object), \
         pd.Series(rt, index=index, dtype=object), pd.Series(np.nan, index=index)
+
+
+def _accounts_any_deal(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tuple:
+    """Accounts over every revenue type: opportunity = their first deal of any type, won = their
+    first win, lost = every deal closed lost (the per-type funnels start earlier for new business)."""
+    rows = con.execute(
+        f"""SELECT account_id AS unit_id, min(created_at) AS opportunity,
+                   min(closed_at) FILTER (WHERE coalesce(is_won, FALSE)) AS won,
+                   CASE WHEN bool_and(coalesce(is_closed, FALSE) AND NOT coalesce(is_won, FALSE))
+                        THEN max(closed_at) END AS lost
+            FROM opportunities WHERE account_id IS NOT NULL
+              AND coalesce(revenue_type, 'new_business') IN ({_in(types)})
+            GROUP BY 1 ORDER BY 1""",  # noqa: S608 - quoted by lit
+    ).df().set_index("unit_id")
+    stages = ("opportunity", "won")
+    index = rows.index
+    return stages, rows[list(stages)], rows["lost"], pd.Series(index, index=index, dtype=object), \
+        pd.Series(ALL, index=index, dtype=object), pd.Series(np.nan, index=index)
 
 
 def _first_touch(con: duckdb.DuckDBPyConnection, object_type: str) -> pd.DataFrame:
