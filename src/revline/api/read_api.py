@@ -39,7 +39,6 @@ from revline.api.responses import (
     Milestone,
     ModelsResponse,
     RevenueFilter,
-    RevenueType,
     RevenueVsTargetResponse,
     RoiResponse,
     Segment,
@@ -112,7 +111,6 @@ router = APIRouter(
                400: {"model": ErrorResponse, "description": "A filter the store cannot answer (e.g. an unknown segment)"}},
 )
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such model run or account"}}
-_BAD_REQUEST: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResponse, "description": "A parameter combination the funnel cannot use"}}
 
 
 def _found(fn, *args, **kwargs):
@@ -186,7 +184,7 @@ def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = Non
                                               by=by, **filters(revenue_type, segment, campaign_level=campaign_level)))
 
 
-@router.get("/funnel", response_model=Union[FunnelResponse, FunnelLevelResponse], responses=_BAD_REQUEST,
+@router.get("/funnel", response_model=Union[FunnelResponse, FunnelLevelResponse],
             summary="The funnel: accounts per stage, or (with level) leads, deals or accounts with win rate, "
                     "leakage and coverage")
 def funnel(

@@ -5,8 +5,9 @@ with"), `as_of` for the period running at `as_of`; periods that start after `as_
 At that instant: won to date = revenue won since the period started; remaining target =
 target - won to date (never below 0); open pipeline = every deal created by then and not closed
 by then (whatever its expected close date: the store keeps only the latest one, so filtering by
-it would use hindsight for past periods). Amounts in USD (`usd_sql`); the company target is read
-as `revline.store.targets` says.
+it would use hindsight for past periods). Amounts in USD as revline.store.fx converts them (won
+revenue at its close date's rate, pipeline at its creation date's, as the revenue report); the
+company target is read as `revline.store.targets` says.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from revline.store.fx import opportunities_usd_sql
 from revline.store.sql import lit
 from revline.store.targets import COMPANY_TARGETS_SQL
-from revline.vocabulary import usd_sql
 
 COVERAGE_COLUMNS: tuple[str, ...] = (
     "period_start", "period_end", "measured_at", "revenue_target", "won_to_date", "remaining_target",
@@ -45,7 +46,6 @@ def coverage(
         return pd.DataFrame(columns=list(COVERAGE_COLUMNS))
     types = "" if not revenue_types else (
         " AND coalesce(revenue_type, 'new_business') IN (" + ", ".join(lit(t) for t in revenue_types) + ")")
-    usd = usd_sql("amount", "currency")
     df = con.execute(
         f"""
         WITH t AS ({COMPANY_TARGETS_SQL}),
@@ -54,10 +54,11 @@ def coverage(
                           ELSE period_start::TIMESTAMP END AS measured_at
               FROM t WHERE period_start <= ?::TIMESTAMP),
         o AS (SELECT created_at, closed_at, coalesce(is_won, FALSE) AS is_won,
-                     coalesce(is_closed, FALSE) OR coalesce(is_won, FALSE) AS is_closed, {usd}::DOUBLE AS usd
-              FROM opportunities WHERE TRUE{types})
+                     coalesce(is_closed, FALSE) OR coalesce(is_won, FALSE) AS is_closed,
+                     revenue_usd::DOUBLE AS won_usd, pipeline_usd::DOUBLE AS usd
+              FROM {opportunities_usd_sql(con)} o WHERE TRUE{types})
         SELECT m.period_start, m.period_end, m.measured_at, m.revenue_target,
-               coalesce((SELECT sum(usd) FROM o WHERE o.is_won AND o.closed_at >= m.period_start
+               coalesce((SELECT sum(won_usd) FROM o WHERE o.is_won AND o.closed_at >= m.period_start
                          AND o.closed_at < m.measured_at), 0)::DOUBLE AS won_to_date,
                coalesce((SELECT sum(usd) FROM o WHERE o.created_at <= m.measured_at
                          AND NOT (o.is_closed AND o.closed_at IS NOT NULL AND o.closed_at < m.measured_at)),

@@ -27,7 +27,8 @@ import pandas as pd
 from revline.journeys.funnel import funnel_stages, stage_dates
 from revline.models.funnel.segments import UNKNOWN, region, size_band
 from revline.store.sql import lit
-from revline.vocabulary import REVENUE_TYPES, usd_sql
+from revline.store.fx import opportunities_usd_sql
+from revline.vocabulary import REVENUE_TYPES
 
 Level = Literal["lead", "opportunity", "account"]
 LEVELS: tuple[str, ...] = ("lead", "opportunity", "account")
@@ -41,7 +42,8 @@ SPLIT_COLUMNS: tuple[str, ...] = ("channel", "source", "revenue_type", "industry
 @dataclass(frozen=True)
 class Units:
     """One funnel's units: stage dates (index unit_id, columns in stage order), the time a unit
-    left without winning (`lost_at`), its splits and its amount in USD (deals only)."""
+    left without winning (`lost_at`), its splits and its amount in USD (deals only: at the close
+    date's rate, the creation date's while open, as revline.store.fx converts every amount)."""
 
     level: str
     revenue_types: tuple[str, ...]
@@ -128,8 +130,9 @@ def _opportunities(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> pd
         f"""SELECT opportunity_id, account_id, coalesce(revenue_type, 'new_business') AS revenue_type,
                    created_at, closed_at, coalesce(is_won, FALSE) AS is_won,
                    coalesce(is_closed, FALSE) OR coalesce(is_won, FALSE) AS is_closed,
-                   {usd_sql("amount", "currency")}::DOUBLE AS amount_usd
-            FROM opportunities WHERE coalesce(revenue_type, 'new_business') IN ({_in(types)})""",  # noqa: S608 - quoted by lit
+                   revenue_usd::DOUBLE AS amount_usd
+            FROM {opportunities_usd_sql(con)} o
+            WHERE coalesce(revenue_type, 'new_business') IN ({_in(types)})""",  # noqa: S608 - quoted by lit
     ).df().set_index("opportunity_id")
 
 
