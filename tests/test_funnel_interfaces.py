@@ -85,7 +85,7 @@ def test_api_default_answer_is_unchanged(client):
     """No level: the account funnel of revline.journeys, same fields as before."""
     c, _ = client
     body = c.get("/api/funnel", headers=H).json()
-    assert set(body) == {"revenue_type", "start", "end", "stages"}
+    assert {"revenue_type", "start", "end", "stages"} <= set(body) and "level" not in body
     stages = [(s["stage"], s["count"]) for s in body["stages"]]
     assert stages[-2:] == [("opportunity", 4), ("won", 2)]
     every = c.get("/api/funnel?revenue_type=all", headers=H).json()  # no account funnel of "all" before: the level one
@@ -109,12 +109,16 @@ def test_api_level_matches_the_model(client, hand_db):
     assert total["win_rate"] == pytest.approx(2 / 3) and total["closed"] == 3
     assert {w["key"] for w in body["win_rate"]} == {"all", "1-49", "50-199", "1000-4999", "(unknown)"}
     assert body["coverage"] and body["leakage"]
+    assert body["definition"]["text"].startswith("deals (opportunity level) · new business")
     acc = c.get("/api/funnel?level=account", headers=H).json()
     assert [s["count"] for s in acc["stages"]] == list(account["count"])
     far = c.get("/api/funnel?as_of=8135-11-27&level=account&end=0164-05-06&by=channel&revenue_type=expansion",
                 headers=H)
     assert far.status_code == 200 and far.json()["stages"][0]["count"] == 0  # nobody entered before year 164
     assert c.get("/api/funnel?level=lead&by=colour", headers=H).status_code == 422
+    na = c.get("/api/funnel?level=lead&segment=NA", headers=H).json()
+    assert na["segment"] == "NA" and [s["count"] for s in na["stages"]] == [2, 1, 1, 1, 1]
+    assert "region NA" in na["definition"]["text"]
     early = c.get("/api/funnel?level=opportunity&as_of=2024-06-10", headers=H).json()
     assert early["as_of"].startswith("2024-06-10") and early["win_rate"][0]["deals"] == 3
 

@@ -148,6 +148,10 @@ def test_splits_by_segment_channel_source_and_cohort(hand):
     assert _counts(by_region, "NA") == {"lead": 2, "mql": 1, "sql": 1, "opportunity": 1, "won": 1}  # p1, p2
     assert _counts(by_region, "APAC")["opportunity"] == 1  # p4 of C (JP)
     assert _counts(by_region, "unknown")["lead"] == 2  # p5 (no account), p6 (D, no country)
+    na = funnel_report(hand, "lead", segment="na")  # a region filter, any case, as every screen's segment
+    assert _counts(na.stages) == _counts(by_region, "NA") and set(na.stages["segment"]) == {"NA"}
+    with pytest.raises(ValueError, match="segment must be all or one of"):
+        funnel_report(hand, "lead", segment="Mars")
     for by in ("channel", "source", "segment", "size_band", "cohort"):
         df = funnel_report(hand, "lead", by=by).stages
         total = _counts(df)

@@ -138,16 +138,23 @@ def funnel(cur: duckdb.DuckDBPyConnection, *, revenue_type: str, start: date | N
 
 
 def funnel_level(cur: duckdb.DuckDBPyConnection, *, level: str, by: str | None, revenue_type: str,
-                 start: date | None, end: date | None, as_of: date | None) -> dict[str, Any]:
+                 start: date | None, end: date | None, as_of: date | None, segment: str | None = None) -> dict[str, Any]:
     """`revline.models.funnel.funnel_report`: the funnel at a level, win rate, leakage, coverage."""
     from revline.models.funnel import funnel_report
     from revline.models.funnel.model import UNIT_OF
 
-    r = funnel_report(cur, level, by, revenue_type, start, end, as_of)
+    r = funnel_report(cur, level, by, revenue_type, start, end, as_of, segment)
     d = r.definition
-    drop = ["level", "revenue_type", "start", "end", "by"]
-    return {"level": d.level, "unit": UNIT_OF[d.level], "revenue_type": d.revenue_type, "start": d.start,
+    drop = ["level", "revenue_type", "segment", "start", "end", "by"]
+    region = "all regions" if d.segment == ALL_SEGMENTS else f"region {d.segment}"
+    text = (f"{UNIT_OF[d.level]} ({d.level} level) · {d.revenue_type.replace('_', ' ')} · {region} · "
+            + period_words(d.start, d.end, "first funnel stage") + (f" · by {d.by}" if d.by else "")
+            + f" · leakage and coverage as of {d.as_of:%Y-%m-%d} (coverage: the company's) · USD")
+    return {"level": d.level, "unit": UNIT_OF[d.level], "revenue_type": d.revenue_type, "segment": d.segment,
+            "start": d.start,
             "end": d.end, "by": d.by, "as_of": _value(d.as_of),
+            "definition": {**definition(start=d.start, end=d.end, revenue_type=d.revenue_type, segment=d.segment,
+                                        clock="first funnel stage"), "currency": "USD", "text": text},
             "stages": _records(r.stages.drop(columns=drop)), "win_rate": _records(r.win_rate.drop(columns=drop)),
             "leakage": _records(r.leakage.drop(columns=drop)), "coverage": _records(r.coverage.drop(columns=drop))}
 

@@ -197,17 +197,18 @@ def funnel(
         description="lead (people), opportunity (deals) or account; absent: the account funnel as before.")] = None,
     by: Annotated[Optional[FunnelSplit], Query(description="Split of the level funnel (needs level).")] = None,
     as_of: Annotated[Optional[IsoDate], Query(description="Leakage and coverage measured at (level funnel).")] = None,
+    segment: SegmentQ = None,
 ) -> FunnelResponse | FunnelLevelResponse:
     """Without `level`: accounts reaching each funnel stage, the conversion to the next and the
     median days it took (unchanged). With `level`: the funnel of leads, deals or accounts split
     `by`, with Wilson intervals, days in stage, win rate, leakage and pipeline coverage; start and
     end select the units that entered the funnel in that window."""
-    if level is None and by is None and as_of is None and revenue_type != "all":
+    if level is None and by is None and as_of is None and segment in (None, "all") and revenue_type != "all":
         return FunnelResponse.model_validate(
             _cached(request, cur, "funnel", queries.funnel, revenue_type=revenue_type, start=start, end=end))
     try:
         data = _cached(request, cur, "funnel_level", queries.funnel_level, level=level or "account", by=by,
-                       revenue_type=revenue_type, start=start, end=end, as_of=as_of)
+                       revenue_type=revenue_type, start=start, end=end, as_of=as_of, segment=segment)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     return FunnelLevelResponse.model_validate(data)

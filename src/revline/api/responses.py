@@ -219,10 +219,12 @@ class FunnelLevelResponse(Strict):
     level: FunnelLevel
     unit: str
     revenue_type: FunnelRevenueType
+    segment: str
     start: Optional[date]
     end: Optional[date]
     by: Optional[str]
     as_of: datetime
+    definition: Definition
     stages: list[FunnelLevelStage]
     win_rate: list[FunnelWinRate]
     leakage: list[FunnelLeakage]

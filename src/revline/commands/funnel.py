@@ -111,6 +111,8 @@ def register(app: typer.Typer) -> None:
             "--revenue-type", help="new_business, renewal, expansion, or all (lead and opportunity levels).")] = "new_business",
         start: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel on or after (YYYY-MM-DD).")] = None,
         end: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel on or before (YYYY-MM-DD).")] = None,
+        segment: Annotated[Optional[str], typer.Option(
+            "--segment", help="Only units whose account is in this region: NA, EMEA, APAC, LATAM, other, unknown.")] = None,
         as_of: Annotated[Optional[str], typer.Option("--as-of", help="Leakage and coverage measured at (default: the latest date in the store).")] = None,
         section: Annotated[Optional[list[str]], typer.Option(
             "--section", help="stages, win-rate, leakage or coverage (repeatable; default all).")] = None,
@@ -132,7 +134,7 @@ def register(app: typer.Typer) -> None:
         if unknown:
             _fail(f"--section {unknown[0]!r}: choose from {', '.join(SECTIONS)}")
         params = {"level": level, "by": by, "revenue_type": revenue_type, "start": start, "end": end,
-                  "as_of": as_of, "no_stitch": no_stitch, "db": str(path)}
+                  "as_of": as_of, "segment": segment, "no_stitch": no_stitch, "db": str(path)}
         try:
             result = run_operation(db, "funnel", params)
         except ValueError as exc:

@@ -29,6 +29,7 @@ def funnel(
     start: str | None = None,
     end: str | None = None,
     as_of: str | None = None,
+    segment: str | None = None,
     no_stitch: bool = False,
     db: str | None = None,
     progress: Progress = no_progress,
@@ -36,4 +37,4 @@ def funnel(
     """`revline.models.funnel.funnel_report` of one definition; ValueError on a bad argument."""
     stitched = stitch_if_stale(con, no_stitch=no_stitch, db=db)
     progress(None, None, f"Measuring the {level} funnel")
-    return FunnelResult(funnel_report(con, level, by, revenue_type, start, end, as_of), stitched)
+    return FunnelResult(funnel_report(con, level, by, revenue_type, start, end, as_of, segment), stitched)

@@ -17,6 +17,7 @@ import pandas as pd
 from revline.models.funnel.coverage import coverage
 from revline.models.funnel.measures import default_as_of, leakage, stage_table, win_rate
 from revline.models.funnel.units import ALL, LEVELS, SPLIT_COLUMNS, Units, units
+from revline.vocabulary import REGIONS
 
 SPLIT_ALIASES: dict[str, str] = {"segment": "industry", "size": "size_band", "type": "revenue_type"}
 SPLITS: tuple[str, ...] = (*SPLIT_COLUMNS, *SPLIT_ALIASES)
@@ -33,11 +34,12 @@ class Definition:
     end: date | None
     by: str | None
     as_of: pd.Timestamp | None = None
+    segment: str = "all"  # the region the units' accounts are in, or all
 
     def stamp(self, df: pd.DataFrame) -> pd.DataFrame:
         """`df` with the definition as its first columns (and in attrs)."""
-        front = pd.DataFrame({"level": self.level, "revenue_type": self.revenue_type, "start": self.start,
-                              "end": self.end, "by": self.by or ALL}, index=df.index)
+        front = pd.DataFrame({"level": self.level, "revenue_type": self.revenue_type, "segment": self.segment,
+                              "start": self.start, "end": self.end, "by": self.by or ALL}, index=df.index)
         out = pd.concat([front, df], axis=1)
         out.attrs.update(df.attrs)
         return out
@@ -46,7 +48,7 @@ class Definition:
         """One line a title can carry."""
         window = f"{self.start or '…'} to {self.end or '…'} (entered)" if (self.start or self.end) else "all time"
         return (f"{UNIT_OF[self.level]} ({self.level} level), {self.revenue_type}, cohort {window}"
-                + (f", by {self.by}" if self.by else ""))
+                + (f", region {self.segment}" if self.segment != ALL else "") + (f", by {self.by}" if self.by else ""))
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,18 @@ def as_known_at(u: Units, when: pd.Timestamp) -> Units:
     return kept.subset(dates.notna().any(axis=1))
 
 
+def in_segment(u: Units, segment: str | None) -> tuple[Units, str]:
+    """The units whose account is in `segment` (a region of revline.vocabulary, any case, or
+    'other' / 'unknown'; None or 'all': every unit), and the segment's name as shown."""
+    if segment in (None, "", ALL):
+        return u, ALL
+    names = {r.lower(): r for r in (*REGIONS, "other", "unknown")}
+    name = names.get(str(segment).strip().lower())
+    if name is None:
+        raise ValueError(f"segment must be all or one of {', '.join(names.values())}, got {segment!r}")
+    return u.subset(u.splits["region"] == name), name
+
+
 def funnel_report(
     con: duckdb.DuckDBPyConnection,
     level: str = "lead",
@@ -125,6 +139,7 @@ def funnel_report(
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
     as_of: date | datetime | str | None = None,
+    segment: str | None = None,
 ) -> FunnelReport:
     """Stage counts and conversion (with Wilson intervals and time in stage), win rate, leakage
     and pipeline coverage of one funnel definition (see units.py and measures.py)."""
@@ -137,9 +152,10 @@ def funnel_report(
         when = _ts(_day(as_of, "as_of") or _LAST) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
         u = as_known_at(u, when)
     u = cohort(u, lo, hi)
+    u, seg = in_segment(u, segment)
     label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]
     leak = leakage(u, split, when)
-    d = Definition(level, label, lo, hi, split, when)
+    d = Definition(level, label, lo, hi, split, when, seg)
     # coverage is of the company: targets hold every revenue type, so the pipeline does too
     cov = coverage(con, None, d.as_of)
     cov_def = Definition(level, ALL, None, None, None, d.as_of)

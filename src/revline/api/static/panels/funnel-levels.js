@@ -6,10 +6,11 @@
   const r = window.revline;
   const days = (x) => (x === null || x === undefined ? "—" : x.toFixed(1));
   async function load() {
-    const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...r.range() };
+    // the page's filters (dates, revenue type, region) apply here too; campaign level means nothing to a funnel
+    const { campaign_level, ...f } = r.filters();
+    const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...f };
     const f = await r.api("funnel", params);
-    r.$("funnel-levels-definition").textContent =
-      `(${f.unit}, ${f.revenue_type}, as of ${f.as_of.slice(0, 10)}${f.by ? ", by " + f.by : ""})`;
+    r.$("funnel-levels-definition").textContent = `(${f.definition.text})`;
     const total = f.win_rate.find((w) => w.key === "all");
     r.setValue("funnel-win-rate", total ? total.win_rate : null, total ? r.pct(total.win_rate) : "—");
     r.$("funnel-win-rate-detail").textContent = total
