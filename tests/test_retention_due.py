@@ -161,3 +161,17 @@ def test_dated_rates_convert_at_the_close_date_known_then(tmp_path):
     by = renewals_due(con, AS_OF, *WINDOW).set_index("account_id")
     assert by.loc["B", "arr_usd"] == pytest.approx(10000 * 1.10 + 2000)  # B's deal closed 2025-02-15
     assert by.loc["E", "arr_usd"] == pytest.approx(5000 * USD_RATES["GBP"])  # no dated GBP rate: the default
+
+
+def test_outlook_splits_the_renewals_due_by_quarter(tmp_path):
+    from revline.models.retention.due import outlook
+
+    con = _store(tmp_path / "s.duckdb")
+    o = outlook(con, AS_OF, date(2026, 1, 1), 4)
+    whole = renewals_due(con, AS_OF, date(2026, 1, 1), date(2026, 12, 31))
+    assert o["contracts"].sum() == len(whole)
+    assert o["expected_usd"].sum() == pytest.approx(whole["expected_usd"].sum())
+    assert o["arr_usd"].sum() == pytest.approx(whole["arr_usd"].sum())
+    assert (o["p10_usd"] <= o["p90_usd"]).all()
+    q2 = renewals_due(con, AS_OF, date(2026, 4, 1), date(2026, 6, 30))
+    assert o.loc[1, "contracts"] == len(q2) and o.loc[1, "expected_usd"] == pytest.approx(q2["expected_usd"].sum())

@@ -37,6 +37,9 @@ def test_operation_matches_the_model_functions(store):
     assert (w0, w1) == (date(2026, 1, 1), date(2026, 3, 31)) == due_window(__import__("pandas").Timestamp(AS_OF))
     assert sorted(s.due.account_id) == sorted(renewals_due(con, date(2025, 12, 1), w0, w1).account_id)
     assert s.bookings["p10"] <= s.bookings["mean"] <= s.bookings["p90"] or len(s.due) == 0
+    assert list(s.outlook["quarter"]) == ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
+    assert s.outlook["expected_usd"].iloc[0] == pytest.approx(s.bookings["mean"])
+    assert s.outlook["contracts"].iloc[0] == len(s.due)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         retention(con, as_of="1st of May")
     with pytest.raises(ValueError, match="choose one of"):
@@ -95,6 +98,7 @@ def test_api_serves_the_same_numbers(store, tmp_path):
         assert [x["account_id"] for x in d["due"]] == list(s.due.account_id)
         assert [x["p_renew"] for x in d["due"]] == pytest.approx(list(s.due.p_renew))
         assert d["due_window"] == ["2026-01-01", "2026-03-31"]
+        assert [q["expected_usd"] for q in d["outlook"]] == pytest.approx(list(s.outlook["expected_usd"]))
         assert client.get("/api/retention", params={"by": "planet"}, headers=h).status_code == 422
         assert client.get("/api/retention", params={"as_of": "0"}, headers=h).status_code == 422
         seg = client.get("/api/retention", params={"by": "segment", "as_of": AS_OF}, headers=h).json()
@@ -112,3 +116,20 @@ def test_html_section(store):
     empty = connect(store.parent / "empty.duckdb")
     assert html_section(empty) is None
     empty.close()
+
+
+def test_result_crosses_the_admin_api_intact(store):
+    """The server runs the operation as a job and sends its result back through the codec."""
+    import json
+
+    from revline.ops.codec import decode, encode
+    from revline.ops.registry import get_operation
+
+    con = connect(store, read_only=True)
+    op = get_operation("retention")
+    assert not op.may_write
+    s = op.run(con, {"by": "segment", "as_of": AS_OF}, lambda *a: None)
+    back = decode(json.loads(json.dumps(encode(s))))
+    assert back.due.equals(s.due) and back.due_window == s.due_window and back.bookings == s.bookings
+    assert all(back.tables[k].equals(s.tables[k]) for k in s.tables)
+    con.close()

@@ -31,6 +31,8 @@ class RetentionResponse(BaseModel):
     due: list[dict[str, Any]] = Field(description="Renewals due: account_id, account_name, due_date, arr_usd, p_renew, "
                                                   "p_low, p_high (80 % interval), expected_usd, open_renewal_id.")
     bookings: dict[str, Optional[float]] = Field(description="Renewal bookings of the window: mean, p10, p50, p90, count_*.")
+    outlook: list[dict[str, Any]] = Field(description="Expected renewal bookings per quarter, the next four quarters: "
+                                                      "contracts, arr_usd, expected_usd, p10_usd, p50_usd, p90_usd, expected_renewals.")
     model: dict[str, Optional[float]] = Field(description="The renewal model: closed renewals learned from, P(renew) at average "
                                                 "engagement, engagement effect (log-odds per log(1 + touches)) with its 80 % interval.")
     notes: list[str]
@@ -50,7 +52,7 @@ def _compute(cur, by: str, as_of: Optional[str], months: int) -> dict[str, Any]:
     s = retention(cur, by=by, as_of=as_of, months=months)
     return {"as_of": s.as_of, "months": s.months, "tables": {k: _rows(v) for k, v in s.tables.items()},
             "quarterly": _rows(s.quarterly), "due_window": list(s.due_window), "due": _rows(s.due),
-            "bookings": {k: (v if math.isfinite(v) else None) for k, v in s.bookings.items()}, "model": {k: (v if math.isfinite(v) else None) for k, v in s.model.items()},
+            "outlook": _rows(s.outlook), "bookings": {k: (v if math.isfinite(v) else None) for k, v in s.bookings.items()}, "model": {k: (v if math.isfinite(v) else None) for k, v in s.model.items()},
             "notes": list(s.notes)}
 
 

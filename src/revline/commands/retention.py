@@ -74,6 +74,14 @@ def register(app: typer.Typer) -> None:
                       f"P(renew) at average engagement {_pct(m['p_at_average_engagement'])}; engagement effect "
                       f"{m['engagement_effect']:+.2f} log-odds per log(1 + touches) "
                       f"[{m['engagement_effect_low']:+.2f}, {m['engagement_effect_high']:+.2f}]")
+        if len(s.outlook):
+            t = Table(title="Expected renewal bookings by quarter (contracts known today; USD)")
+            for col in ("quarter", "contracts", "up for renewal", "expected", "80% interval", "renewals expected"):
+                t.add_column(col, justify="left" if col == "quarter" else "right")
+            for r in s.outlook.itertuples(index=False):
+                t.add_row(r.quarter, str(r.contracts), _usd(r.arr_usd), _usd(r.expected_usd),
+                          f"{_usd(r.p10_usd)} .. {_usd(r.p90_usd)}", f"{r.expected_renewals:.1f}")
+            console.print(readable(t))
         if len(s.due) and due > 0:
             t = Table(title=f"Largest expected renewals due {w0.isoformat()} .. {w1.isoformat()}")
             for col in ("account", "due", "ARR", "P(renew)", "80% interval", "expected"):

@@ -117,4 +117,28 @@ def bookings_distribution(due: DueRenewals, *, seed: int = 0, quantiles: tuple[f
     return out
 
 
-__all__ = ["COLUMNS", "DueRenewals", "bookings_distribution", "due_with_draws", "fit_model", "renewals_due"]
+def outlook(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str, first: date, quarters: int = 4,
+            *, seed: int = 0) -> pd.DataFrame:
+    """Expected renewal bookings per quarter for `quarters` quarters from `first` (a quarter's first
+    day), as known on `as_of`: contracts due, their value, expected bookings with the 10 / 50 / 90 %
+    of the distribution, and expected renewals. Customers won after `as_of` are not in it."""
+    q0 = pd.Timestamp(first)
+    ends = [q0 + pd.DateOffset(months=3 * (k + 1)) - pd.Timedelta(days=1) for k in range(quarters)]
+    due = due_with_draws(con, as_of, q0.date(), ends[-1].date(), seed=seed)
+    dd = pd.to_datetime(due.frame["due_date"])
+    rows = []
+    start = q0
+    for end in ends:
+        m = ((dd >= start) & (dd <= end)).to_numpy()
+        part = DueRenewals(frame=due.frame[m].reset_index(drop=True), p_draws=due.p_draws[m], model=due.model,
+                           contracts=due.contracts)
+        b = bookings_distribution(part, seed=seed)
+        rows.append({"quarter": f"{start.year}-Q{(start.month - 1) // 3 + 1}", "start": start.date(), "end": end.date(),
+                     "contracts": int(m.sum()), "arr_usd": float(part.frame["arr_usd"].sum()),
+                     "expected_usd": b["mean"], "p10_usd": b["p10"], "p50_usd": b["p50"], "p90_usd": b["p90"],
+                     "expected_renewals": b["count_mean"]})
+        start = end + pd.Timedelta(days=1)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["COLUMNS", "DueRenewals", "bookings_distribution", "due_with_draws", "fit_model", "outlook", "renewals_due"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from revline.models.retention.contracts import as_of_ts, build_contracts
-from revline.models.retention.due import bookings_distribution, due_with_draws
+from revline.models.retention.due import bookings_distribution, due_with_draws, outlook
 from revline.models.retention.metrics import SEGMENTS, default_as_of, quarterly_retention, retention_table
 
 GROUPINGS = ("cohort", "segment", *SEGMENTS)
@@ -39,6 +39,7 @@ class RetentionSummary:
     due: pd.DataFrame  # renewals due in due_window (renewals_due columns + open_renewal_id)
     due_window: tuple[date, date]
     bookings: dict[str, float]  # renewal bookings of that window: mean, p10, p50, p90, count_*
+    outlook: pd.DataFrame  # expected renewal bookings per quarter, the next four quarters (due.outlook)
     model: dict[str, float]  # closed renewals it learned from, renewal rate, engagement effect
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -74,6 +75,7 @@ def summarize(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str | Non
     listed = due.frame.drop(columns=["touches_90d", "renewal_no_ahead"]).merge(names, on="account_id", how="left")
     return RetentionSummary(as_of=ts.date(), months=months, tables=tables,
                             quarterly=quarterly_retention(con, ts, contracts=contracts), due=listed, due_window=window,
+                            outlook=outlook(con, ts, window[0], 4),
                             bookings=dist, model=model, notes=tuple(notes))
 
 
