@@ -145,10 +145,11 @@ def register(app: typer.Typer) -> None:
         segment: SegmentOption = DEFAULT_SEGMENT,
         campaign_level: CampaignLevelOption = DEFAULT_CAMPAIGN_LEVEL,
         out: Annotated[Optional[Path], typer.Option("--out", help="Also save the table (.csv, .parquet or .json).")] = None,
+        html: Annotated[Optional[Path], typer.Option("--html", help="Write the HTML report of the store (every section and model, as `revline demo` does) to this file instead of printing a table.")] = None,
         no_stitch: NoStitchOption = False,
         db: DbOption = None,
     ) -> None:
-        """Print attributed revenue (or ROI) per channel, campaign, touch type or month."""
+        """Print attributed revenue (or ROI) per channel, campaign, touch type or month (or write the HTML report with --html)."""
         from rich.console import Console
 
         from revline.commands._hub import run_operation
@@ -158,6 +159,15 @@ def register(app: typer.Typer) -> None:
         path = resolve_db_path(db)
         if not path.exists():
             _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+        if html is not None:
+            from revline.commands._hub import absolute
+
+            try:
+                written = run_operation(db, "report_html", {"path": absolute(html)})
+            except (OSError, ValueError) as exc:
+                _fail(f"{html}: the HTML report was not written: {exc}")
+            typer.echo(f"HTML report written to {written}")
+            return
         params = {"by": by, "models": models or None, "milestone": milestone, "revenue_type": revenue_type,
                   "roi": roi, "start": start, "end": end, "segment": segment, "campaign_level": campaign_level,
                   "no_stitch": no_stitch, "db": str(path)}

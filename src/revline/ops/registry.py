@@ -68,6 +68,7 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("stitch", "revline.ops.stitch:stitch", writes="always", atomic=True),
     Operation("attribute", "revline.ops.attribute:attribute", writes="always", atomic=True),
     Operation("report", "revline.ops.report:report", writes="if_stale", atomic=True),
+    Operation("report_html", "revline.ops.report_html:report_html", writes="never"),
     Operation("influence", "revline.ops.influence:influence", writes="if_stale", atomic=True),
     Operation("paths_export", "revline.ops.paths:export", writes="if_stale", atomic=True),
     Operation("paths_model", "revline.ops.paths:model", writes="if_stale", atomic=True),
