@@ -6,6 +6,7 @@ file documents the grouping for the user (src/revline/ingest/channel_rules.toml)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from collections.abc import Iterable
@@ -59,6 +60,13 @@ def load_rules(user_file: Path | None = None) -> list[dict]:
         if not any(k in rule for k in (*_FIELDS, *(f + "_regex" for f in _FIELDS), "empty")):
             raise ChannelRuleError(f"{user_file}: rule {i} ({ch}) has no condition")
     return list(user) if data.get("replace_defaults") else [*user, *rules]
+
+
+def rules_fingerprint(rules: list[dict]) -> int:
+    """A 60-bit fingerprint of the effective rules (user rules and defaults, in match order):
+    ingest records it per file, and reads a file again when the rules it was read with changed."""
+    text = json.dumps(rules, sort_keys=True, default=str)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
 
 
 def _norm_values(values: Iterable[str], field: str) -> list[str]:

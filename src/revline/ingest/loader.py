@@ -16,7 +16,7 @@ import duckdb
 
 from revline.ingest import crm, segment, spend, tabular, xlsx
 from revline.ingest.aliases import fivetran, hubspot, salesforce, salesforce_labels
-from revline.ingest.channels import load_rules
+from revline.ingest.channels import load_rules, rules_fingerprint
 from revline.ingest.context import Ctx
 from revline.ingest.encoding import check_encoding
 from revline.ingest.extras import parse_dimensions, promote_stored
@@ -30,7 +30,7 @@ from revline.ingest.values import ParseOptions
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
 from revline.store.fx import store_rates
 from revline.store.settings import setting
-from revline.store.state import bump_data_version
+from revline.store.state import bump_data_version, get_value, set_value
 from revline.store.transaction import transaction
 
 # walked directories pick these up; a plain .json (e.g. the demo's ground_truth.json) only when named
@@ -195,7 +195,7 @@ def load_files(
     base = Ctx(con, report, load_rules(channel_rules), load_type_map(type_map), dimensions=dims)
     # UTC: zone-less timestamps in exports are read as UTC (see sqlfrag.parse_timestamp)
     with capped_memory(con), setting(con, "TimeZone", "UTC"):
-        _load(con, detected, base, report, progress, force, parse, encoding)
+        _load(con, detected, base, report, progress, force, parse, encoding, user_rules=channel_rules is not None)
     if dimensions:
         for table, n in promote_stored(con, dims).items():
             report.notes.append(f"{table}: {n:,} stored row(s) given a dimension from their kept attributes")
@@ -226,21 +226,54 @@ def _detect_sheets(path: Path, named: bool, fmt: str, obj: str | None, sheet: st
     return out
 
 
-def _plan(con, detected, base: Ctx, report: IngestReport, force: bool) -> list[tuple[Path, Ctx, str, Detected]]:
+# Formats whose rows get a channel from the channel rules (targets do not).
+CHANNEL_FORMATS = frozenset({"segment", "spend", "salesforce", "hubspot"})
+
+
+def _rules_key(digest: str) -> str:
+    """store_state key of the channel-rules fingerprint a file was last read with."""
+    return f"channel_rules:{digest}"
+
+
+def _rules_changed(con, digest: str, d: Detected, fingerprint: int, user_rules: bool) -> bool:
+    """An ingested file whose channels were derived by other rules than `fingerprint`. A file
+    read before fingerprints were kept counts as read with the defaults of its time: read again
+    only when the user now passes --channel-rules."""
+    if d.fmt not in CHANNEL_FORMATS:
+        return False
+    stored = get_value(con, _rules_key(digest))
+    return stored != fingerprint if stored is not None else user_rules
+
+
+def _plan(con, detected, base: Ctx, report: IngestReport, force: bool,
+          user_rules: bool = False) -> tuple[list[tuple[Path, Ctx, str, Detected]], set[str]]:
     """The files to load, each with its report context and sha256; files already in `ingest_log`
-    (or copies of a file earlier in this call) are recorded as skipped unless `force`."""
-    plan, done = [], set()
+    (or copies of a file earlier in this call) are recorded as skipped unless `force`, or unless
+    the channel rules changed since they were read (they are read again, and a note says so;
+    their digests are returned beside the plan)."""
+    plan, done, reread = [], set(), []
+    again: set[str] = set()
+    fingerprint = rules_fingerprint(base.rules)
     for path, d in detected:
         digest = sha256_of(path)
         if d.sheet:  # each sheet of a workbook is logged apart
             digest = hashlib.sha256(f"{digest}:{d.sheet}".encode()).hexdigest()
         seen = con.execute("SELECT count(*) FROM ingest_log WHERE file_sha256 = ?", [digest]).fetchone()[0]
-        if (seen or digest in done) and not force:
+        changed = bool(seen) and digest not in done and not force and _rules_changed(con, digest, d, fingerprint, user_rules)
+        if (seen or digest in done) and not force and not changed:
             report.skipped.append(str(d.shown(path)))
         else:
             plan.append((path, base.for_file(d.shown(path), d.fmt, d.obj, digest, d.convention), digest, d))
+            if changed:
+                reread.append(str(d.shown(path)))
+                again.add(digest)
         done.add(digest)
-    return plan
+    if reread:
+        report.notes.append(
+            f"read again {len(reread)} file(s) already ingested, because the channel rules changed since they were "
+            f"read (their channels are derived anew): {', '.join(reread)}; run `revline attribute` to credit the new channels"
+        )
+    return plan, again
 
 
 def _segment_batches(plan) -> list[list]:
@@ -259,12 +292,12 @@ def _segment_batches(plan) -> list[list]:
 
 
 def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool, parse: ParseOptions,
-          encoding: str | None = None) -> None:
+          encoding: str | None = None, user_rules: bool = False) -> None:
     staged: list[str] = []
     try:
         con.execute(f"DROP TABLE IF EXISTS {QUARANTINE_BATCH}")
         ensure_batch_quarantine(con)
-        plan = _plan(con, detected, base, report, force)
+        plan, again = _plan(con, detected, base, report, force, user_rules)
         batches = _segment_batches(plan)
         # Segment lines are read and validated into temp tables before the transaction opens
         # (see segment.stage); only temp tables are written until then, so a kill leaves the
@@ -281,6 +314,8 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
                     "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
                     [digest, str(d.shown(path)), f"{d.fmt}:{d.obj}", table, c.read, c.loaded + c.updated, c.quarantined],
                 )
+            if d.fmt in CHANNEL_FORMATS:
+                set_value(con, _rules_key(digest), rules_fingerprint(ctx.rules))
             done += 1
             if progress:
                 progress(done, total, path)
@@ -307,6 +342,12 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
                 staged.remove(table)
                 for item in batch:
                     log(*item)
+            reread = [p.name for p, _, digest, d in plan if d.fmt == "segment" and digest in again]
+            if reread:  # their events are stored already: no touch was derived from them again
+                n = segment.rederive_channels(base, reread)
+                if n:
+                    report.notes.append(f"{n:,} Segment touch(es) of those files moved to another channel by the new rules")
+                    bump_data_version(con)
             if any(e.loaded or e.updated for e in report.entries if e.table in STITCH_INPUTS):
                 bump_data_version(con)  # same transaction: `attribute` knows a stitch is due
             con.execute(

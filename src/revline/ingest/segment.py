@@ -388,6 +388,36 @@ def _derive_touchpoints(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
     con.execute(f"DROP TABLE IF EXISTS {seen}; DROP TABLE {combos}")
 
 
+def rederive_channels(ctx: Ctx, sources: list[str]) -> int:
+    """The channel of every stored Segment touch whose event came from one of the files named
+    `sources` (events.source), grouped anew by `ctx.rules`; returns how many touches changed.
+    Why from `events`: a re-read file's events are already stored, so no touch is derived from
+    them again, and the referrer the rules read is kept only in the event's context."""
+    con = ctx.con
+    cols = "message_id, type, event, anonymous_id, user_id, previous_id, occurred_at, received_at, properties, traits, context"
+    names = ", ".join(lit(n) for n in sources)
+    src = _with_touch(f"SELECT {cols}, 0 AS _g, 1 AS _f FROM events WHERE source IN ({names}) "
+                      f"AND message_id IN (SELECT touchpoint_id FROM touchpoints WHERE source_system = 'segment')",
+                      f"type IN {TOUCH_TYPES}")
+    touches, combos = _new_name("segre"), _new_name("segrech")
+    con.execute(f"CREATE TEMP TABLE {touches} AS SELECT message_id, t_source, t_medium, t_referrer FROM ({src}) "
+                f"WHERE t_touch_type IS NOT NULL")
+    con.execute(
+        f"CREATE TEMP TABLE {combos} AS SELECT source, medium, referrer, {channel_sql(ctx.rules)} AS channel FROM ("
+        f" SELECT *, {channel_inputs('source', 'medium', 'referrer')} FROM ("
+        f"  SELECT DISTINCT t_source AS source, t_medium AS medium, t_referrer AS referrer FROM {touches}))"
+    )
+    on = " AND ".join(f"coalesce(b.t_{c}, chr(0)) = coalesce(k.{c}, chr(0))" for c in ("source", "medium", "referrer"))
+    new = f"SELECT b.message_id, k.channel FROM {touches} b JOIN {combos} k ON {on}"
+    changed = int(scalar(con, f"SELECT count(*) FROM touchpoints t JOIN ({new}) n ON n.message_id = t.touchpoint_id "
+                              f"WHERE t.channel IS DISTINCT FROM n.channel"))
+    if changed:
+        con.execute(f"UPDATE touchpoints SET channel = n.channel FROM ({new}) n "
+                    f"WHERE n.message_id = touchpoints.touchpoint_id AND touchpoints.channel IS DISTINCT FROM n.channel")
+    con.execute(f"DROP TABLE {touches}; DROP TABLE {combos}")
+    return changed
+
+
 _LINK_KEYS = ("left_type", "left_value", "right_type", "right_value")
 
 

@@ -163,8 +163,9 @@ def load_spend(ctx: Ctx, staged: Staged) -> None:
     replaced = _replace_periods(con, days, by_channel=platform == "revline")
     if replaced:
         ctx.report.notes.append(f"{staged.path}: replaced {replaced} spend row(s) of older exports of the same period")
+    updated = _rechannel(con, days)
     loaded = _insert(con, days)
-    ctx.record("spend", loaded_updated=(loaded, 0))
+    ctx.record("spend", loaded_updated=(loaded, updated))
     for table in (rows, days, t.table):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -197,6 +198,18 @@ def _replace_periods(con, days: str, *, by_channel: bool) -> int:
     n = con.execute(f"SELECT count(*) {cond}").fetchone()[0]
     if n:
         con.execute(f"DELETE {cond}")
+    return int(n)
+
+
+def _rechannel(con, days: str) -> int:
+    """Rows of this file already stored whose channel the current rules read differently (a file
+    read again after the channel rules changed) take the new channel; returns how many file rows."""
+    match = ("FROM {days} d WHERE s.source_file = d.source_file AND s.source_row = d.source_row "
+             "AND s.date = d.date AND s.channel <> d.channel").format(days=days)
+    n = con.execute(f"SELECT count(DISTINCT s.source_row) FROM spend s, {days} d WHERE s.source_file = d.source_file "  # noqa: S608 - fixed column names over a temp table
+                    f"AND s.source_row = d.source_row AND s.date = d.date AND s.channel <> d.channel").fetchone()[0]
+    if n:
+        con.execute(f"UPDATE spend s SET channel = d.channel {match}")  # noqa: S608 - fixed column names over a temp table
     return int(n)
 
 

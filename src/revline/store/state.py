@@ -42,6 +42,16 @@ def _set(con: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
     )
 
 
+def get_value(con: duckdb.DuckDBPyConnection, key: str) -> int | None:
+    """One counter of store_state (None when never set)."""
+    return _get(con, key)
+
+
+def set_value(con: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
+    """Set one counter of store_state; call inside the writer's transaction."""
+    _set(con, key, value)
+
+
 def bump_data_version(con: duckdb.DuckDBPyConnection) -> int:
     """Record that stitch inputs changed; call inside the writer's transaction. Returns the new version."""
     version = (_get(con, DATA_VERSION) or 0) + 1
