@@ -263,3 +263,29 @@ def test_salesforce_line_items_give_the_product(con, tmp_path):
     assert con.execute("SELECT count(*) FROM quarantine WHERE reason = 'unknown opportunity: 006Z'").fetchone() == (1,)
     line_entry = [e for e in report.entries if e.file.endswith("line-items-2018.csv")][0]
     assert line_entry.read == line_entry.loaded + line_entry.updated + line_entry.quarantined == len(lines)
+
+
+def test_api_definitions_state_the_defaulted_deals(tmp_path):
+    """#23.1: the attribution and KPI figures of the API say how many deals had no known type."""
+    from fastapi.testclient import TestClient
+
+    from revline.api.app import close_app, create_app
+    from revline.ops.attribute import attribute
+
+    db = tmp_path / "api.duckdb"
+    c = connect(db)
+    load_files(c, [_hubspot_company(tmp_path / "hs")])
+    attribute(c, models=["linear"], milestones=["won"])
+    c.close()
+    app = create_app(db, read_key="read-key-0123456789", write_key="write-key-0123456789", warm=False)
+    try:
+        client = TestClient(app)
+        h = {"Authorization": "Bearer read-key-0123456789"}
+        n_won = sum(d[2] == "closedwon" for d in DEALS)
+        said = f"includes {n_won} won deals without a known deal type"
+        assert said in client.get("/api/attribution?model=linear", headers=h).json()["definition"]["text"]
+        k = client.get("/api/kpis?model=linear", headers=h).json()
+        assert said in k["definitions"]["revenue"]["text"]
+        assert k["revenue"] == pytest.approx(sum(float(d[3]) for d in DEALS if d[2] == "closedwon"))
+    finally:
+        close_app(app)

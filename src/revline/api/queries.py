@@ -22,6 +22,7 @@ from revline.journeys import funnel as journeys_funnel
 from revline.journeys import timeline
 from revline.reports import accounts as account_reports
 from revline.reports.campaigns import check_level
+from revline.reports.deals import defaulted_types_note
 from revline.reports.definitions import definition, period_words
 from revline.reports.revenue import headline, target_periods
 from revline.reports.roi import roi_table, roi_totals
@@ -77,6 +78,7 @@ def attribution(cur: duckdb.DuckDBPyConnection, *, model: str | None, milestone:
         table["name"] = table["key"]
     rows = _records(table[["key", "name", "credit", "revenue_credit", "conversions", "share"]])
     notes = (f"campaigns at {level} level",) if by == "campaign" else ()
+    notes += _defaulted(cur, milestone, rt)
     return {
         "model": model, "milestone": milestone, "revenue_type": None if milestone in LEAD_MILESTONES else rt,
         "by": by, "start": start, "end": end, "segment": normal_segment(segment),
@@ -85,6 +87,12 @@ def attribution(cur: duckdb.DuckDBPyConnection, *, model: str | None, milestone:
         "definition": definition(model=model, milestone=milestone, revenue_type=rt, segment=segment, start=start,
                                  end=end, notes=notes),
     }
+
+
+def _defaulted(cur: duckdb.DuckDBPyConnection, milestone: str, revenue_type: str | None) -> tuple[str, ...]:
+    """The definition note on deals counted as new_business for want of a known type (#23.1)."""
+    note = defaulted_types_note(cur, milestone, revenue_type)
+    return (note,) if note else ()
 
 
 # ---------------------------------------------------------------- ROI
@@ -196,7 +204,8 @@ def kpis(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | Non
             unattributed = float(summary.loc[is_un, "revenue_credit"].sum())
         except NotFound:
             pass
-    won_def = definition(milestone="won", revenue_type=rt, segment=segment, start=start, end=end)
+    won_def = definition(milestone="won", revenue_type=rt, segment=segment, start=start, end=end,
+                         notes=_defaulted(cur, "won", rt))
     return {
         "model": model_name, "start": start, "end": end, "revenue_type": rt, "segment": normal_segment(segment),
         **headline(cur, start, end, rt, segment),
@@ -205,7 +214,7 @@ def kpis(cur: duckdb.DuckDBPyConnection, *, model: str | None, start: date | Non
         "definitions": {
             "revenue": won_def,
             "pipeline": definition(milestone="opportunity", revenue_type=rt, segment=segment, start=start, end=end,
-                                   what="pipeline created"),
+                                   what="pipeline created", notes=_defaulted(cur, "opportunity", rt)),
             "attributed": {**won_def, "model": model_name,
                            "text": f"{model_name} model · " + won_def["text"] + " · the part credited to touches"},
             "roi": roi_def,
