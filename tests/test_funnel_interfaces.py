@@ -116,6 +116,8 @@ def test_api_level_matches_the_model(client, hand_db):
                 headers=H)
     assert far.status_code == 200 and far.json()["stages"][0]["count"] == 0  # nobody entered before year 164
     assert c.get("/api/funnel?level=lead&by=colour", headers=H).status_code == 422
+    owners = {w["key"]: w for w in c.get("/api/funnel?level=opportunity&by=owner", headers=H).json()["win_rate"]}
+    assert owners["Ana"]["win_rate"] == 1.0 and owners["Ben"]["win_rate"] == 0.0
     na = c.get("/api/funnel?level=lead&segment=NA", headers=H).json()
     assert na["segment"] == "NA" and [s["count"] for s in na["stages"]] == [2, 1, 1, 1, 1]
     assert "region NA" in na["definition"]["text"]

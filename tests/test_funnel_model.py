@@ -67,8 +67,13 @@ def _hand_store(path=":memory:"):
         ('2024-04-01', '2024-06-30', 'NA', 1500, NULL), ('2024-04-01', '2024-06-30', 'EMEA', 800, NULL),
         ('2024-07-01', '2024-09-30', 'NA', 1000, NULL), ('2024-07-01', '2024-09-30', 'EMEA', 500, NULL),
         ('2024-10-01', '2024-12-31', 'all', 900, NULL)""")
+    # promoted dimensions (ingest keeps owner and product there): deal owners, one lead owner, one product
+    con.execute("""UPDATE opportunities SET dimensions = CASE opportunity_id
+        WHEN 'o1' THEN '{"owner": "Ana", "product": "Core"}' WHEN 'o4' THEN '{"owner": "Ben"}'
+        WHEN 'o7' THEN '{"owner": "Ana"}' END""")
     stitch(con)
     build(con)
+    con.execute("""UPDATE people SET dimensions = '{"owner": "Cleo"}' WHERE person_id = 'p3'""")
     return con
 
 
@@ -183,6 +188,21 @@ def test_account_level_over_every_revenue_type(hand):
     assert _counts(r.stages) == {"opportunity": 4, "won": 2}
     w = r.win_rate.iloc[0]
     assert (w["won"], w["lost"], w["open"]) == (2, 1, 1)
+
+
+def test_owner_and_product_splits(hand):
+    opp = funnel_report(hand, "opportunity", by="owner").win_rate.set_index("key")
+    assert (opp.loc["Ana", "won"], opp.loc["Ana", "closed"]) == (2, 2) and opp.loc["Ana", "win_rate"] == 1.0
+    assert (opp.loc["Ben", "lost"], opp.loc["Ben", "win_rate"]) == (1, 0.0)
+    assert opp.loc["(none)", "open"] == 1  # o6 has no owner: shown, never dropped
+    # people: their own owner (p3: Cleo, not o4's Ben), else the owner of the deal they sourced (p1, p6: Ana)
+    lead = funnel_report(hand, "lead", by="owner").stages
+    assert _counts(lead, "Ana") == {"lead": 2, "mql": 2, "sql": 2, "opportunity": 2, "won": 2}
+    assert _counts(lead, "Cleo")["opportunity"] == 1 and _counts(lead, "(none)")["lead"] == 3
+    product = funnel_report(hand, "opportunity", by="product").win_rate.set_index("key")
+    assert product.loc["Core", "won"] == 1 and product.loc["(none)", "deals"] == 3
+    account = funnel_report(hand, "account", by="owner").stages  # an account: its first deal's owner
+    assert _counts(account, "Ana")["won"] == 2 and _counts(account, "Ben")["opportunity"] == 1
 
 
 def test_account_level_is_the_journeys_funnel(hand):

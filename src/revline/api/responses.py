@@ -145,7 +145,8 @@ class FunnelResponse(Strict):
 
 
 FunnelLevel = Literal["lead", "opportunity", "account"]
-FunnelSplit = Literal["channel", "source", "revenue_type", "segment", "industry", "size_band", "region", "cohort"]
+FunnelSplit = Literal["channel", "source", "revenue_type", "segment", "industry", "size_band", "region", "cohort",
+                      "owner", "product"]
 FunnelRevenueType = Literal["new_business", "renewal", "expansion", "contraction", "all"]
 
 

@@ -105,8 +105,8 @@ def register(app: typer.Typer) -> None:
     def funnel(
         level: Annotated[str, typer.Option("--level", help="lead (people), opportunity (deals) or account.")] = "lead",
         by: Annotated[Optional[str], typer.Option(
-            "--by", help="Split: channel, source, revenue_type, segment (= industry), industry, size_band, region "
-                         "or cohort.")] = None,
+            "--by", help="Split: channel, source, revenue_type, segment (= industry), industry, size_band, region, "
+                         "cohort, owner, product or another promoted dimension.")] = None,
         revenue_type: Annotated[str, typer.Option(
             "--revenue-type", help="new_business, renewal, expansion, or all (lead and opportunity levels).")] = "new_business",
         start: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel on or after (YYYY-MM-DD).")] = None,

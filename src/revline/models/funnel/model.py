@@ -20,7 +20,7 @@ from revline.models.funnel.units import ALL, LEVELS, SPLIT_COLUMNS, Units, units
 from revline.vocabulary import REGIONS
 
 SPLIT_ALIASES: dict[str, str] = {"segment": "industry", "size": "size_band", "type": "revenue_type"}
-SPLITS: tuple[str, ...] = (*SPLIT_COLUMNS, *SPLIT_ALIASES)
+SPLITS: tuple[str, ...] = (*SPLIT_COLUMNS, *SPLIT_ALIASES, "owner", "product")
 UNIT_OF: dict[str, str] = {"lead": "people", "opportunity": "deals", "account": "accounts"}
 
 
@@ -91,9 +91,12 @@ def resolve_split(by: str | None, u: Units | None = None) -> str | None:
     if by in (None, "", ALL):
         return None
     col = SPLIT_ALIASES.get(by, by)
-    known = u.splits.columns if u is not None else SPLIT_COLUMNS
-    if col not in known or col == "account_id":
-        raise ValueError(f"--by must be one of {', '.join(s for s in SPLITS)}, got {by!r}")
+    known = [c for c in (u.splits.columns if u is not None else SPLIT_COLUMNS) if c != "account_id"]
+    if col not in known:
+        extra = [c for c in known if c not in SPLITS]
+        hint = f" (promoted dimensions in this store: {', '.join(extra)})" if extra else \
+            " (owner, product and other dimensions once the CRM export has them: see revline ingest --dimension)"
+        raise ValueError(f"--by must be one of {', '.join(SPLITS)}{hint}, got {by!r}")
     return col
 
 

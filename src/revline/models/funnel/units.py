@@ -27,6 +27,7 @@ import pandas as pd
 from revline.journeys.funnel import funnel_stages, stage_dates
 from revline.models.funnel.segments import UNKNOWN, region, size_band
 from revline.store.sql import lit
+from revline.store.dimensions import DEFAULT_DIMENSIONS, NO_VALUE, available_dimensions, dimension_sql
 from revline.store.fx import opportunities_usd_sql
 from revline.vocabulary import REVENUE_TYPES
 
@@ -157,7 +158,8 @@ def _opportunity_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -
     dates = _wide(long, opp.index, stages)
     lost = ms[ms["stage"] == "lost"].set_index("unit_id")["at"].reindex(opp.index)
     lost = pd.to_datetime(lost).where(dates["won"].isna())
-    return stages, dates, lost, opp["account_id"], opp["revenue_type"], opp["amount_usd"]
+    deal = pd.Series(opp.index, index=opp.index, dtype=object)
+    return stages, dates, lost, opp["account_id"], opp["revenue_type"], opp["amount_usd"], deal
 
 
 def _lead_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tuple:
@@ -207,7 +209,9 @@ def _lead_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tuple
     account = con.execute("SELECT person_id, account_id FROM people").df().set_index("person_id")["account_id"]
     account = account[~account.index.duplicated()].reindex(index)
     kind = pd.Series(types[0] if len(types) == 1 else ALL, index=index, dtype=object)
-    return LEAD_STAGES, dates, lost, account, kind, pd.Series(np.nan, index=index)
+    first = sourced.sort_values(["created_at", "opportunity_id"]).drop_duplicates("unit_id")
+    deal = first.set_index("unit_id")["opportunity_id"].reindex(index).astype(object)
+    return LEAD_STAGES, dates, lost, account, kind, pd.Series(np.nan, index=index), deal
 
 
 def _account_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tuple:
@@ -226,7 +230,20 @@ def _account_units(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tu
     lost = pd.to_datetime(lost_rows.set_index("unit_id")["at"].reindex(dates.index))
     index = dates.index
     return stages, dates, lost, pd.Series(index, index=index, dtype=object), \
-        pd.Series(rt, index=index, dtype=object), pd.Series(np.nan, index=index)
+        pd.Series(rt, index=index, dtype=object), pd.Series(np.nan, index=index), _first_deal(con, types, index)
+
+
+def _first_deal(con: duckdb.DuckDBPyConnection, types: tuple[str, ...], accounts: pd.Index) -> pd.Series:
+    """Each account's first deal of the revenue types (its owner and product stand for the account's
+    when the account row has none)."""
+    rows = con.execute(
+        f"""SELECT account_id, opportunity_id FROM (
+                SELECT account_id, opportunity_id,
+                       row_number() OVER (PARTITION BY account_id ORDER BY created_at NULLS LAST, opportunity_id) AS rn
+                FROM opportunities WHERE account_id IS NOT NULL
+                  AND coalesce(revenue_type, 'new_business') IN ({_in(types)})) WHERE rn = 1""",  # noqa: S608 - quoted by lit
+    ).df()
+    return rows.set_index("account_id")["opportunity_id"].reindex(accounts).astype(object)
 
 
 def _accounts_any_deal(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> tuple:
@@ -244,7 +261,7 @@ def _accounts_any_deal(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -
     stages = ("opportunity", "won")
     index = rows.index
     return stages, rows[list(stages)], rows["lost"], pd.Series(index, index=index, dtype=object), \
-        pd.Series(ALL, index=index, dtype=object), pd.Series(np.nan, index=index)
+        pd.Series(ALL, index=index, dtype=object), pd.Series(np.nan, index=index), _first_deal(con, types, index)
 
 
 def _first_touch(con: duckdb.DuckDBPyConnection, object_type: str) -> pd.DataFrame:
@@ -257,11 +274,45 @@ def _first_touch(con: duckdb.DuckDBPyConnection, object_type: str) -> pd.DataFra
     ).df().set_index("object_id")
 
 
+_OWN_TABLE = {"lead": ("people", "person_id"), "account": ("accounts", "account_id"),
+              "opportunity": ("opportunities", "opportunity_id")}
+
+
+def _dimensions(con: duckdb.DuckDBPyConnection, level: str, ids: pd.Index, deal: pd.Series) -> pd.DataFrame:
+    """Promoted dimensions (owner, product, ...; revline.store.dimensions) as split columns: the
+    unit's own value (the person's, account's or deal's), else the value of the deal it stands
+    for (the deal a person sourced, an account's first deal); '(none)' without either. Owner and
+    product are always there (all '(none)' in a store without them), so asking for them is never
+    an error."""
+    table, key = _OWN_TABLE[level]
+    obj = {"people": "person", "accounts": "account", "opportunities": "opportunity"}[table]
+    out = pd.DataFrame({name: NO_VALUE for name in DEFAULT_DIMENSIONS}, index=ids, dtype=object)
+    try:
+        names = sorted(set(available_dimensions(con, obj)) | set(available_dimensions(con, "opportunity")))
+    except duckdb.Error:  # a store from before dimensions (schema < 11): nothing promoted
+        return out
+    for name in names:
+        if name in SPLIT_COLUMNS or name == "account_id":
+            continue  # computed splits keep their meaning; the dimension is in `revline report --by`
+        own = con.execute(
+            f"SELECT {key} AS id, {dimension_sql(name, 't')} AS v FROM {table} t WHERE {dimension_sql(name, 't')} IS NOT NULL"  # noqa: S608 - table/key constants, name checked by dimension_sql
+        ).df().drop_duplicates("id").set_index("id")["v"]
+        deals = con.execute(
+            f"SELECT opportunity_id AS id, {dimension_sql(name, 'o')} AS v FROM opportunities o "  # noqa: S608 - name checked by dimension_sql
+            f"WHERE {dimension_sql(name, 'o')} IS NOT NULL"
+        ).df().drop_duplicates("id").set_index("id")["v"]
+        value = own.reindex(ids).astype(object)
+        via_deal = deals.reindex(deal.reindex(ids).to_numpy()).astype(object)
+        via_deal.index = ids
+        out[name] = value.where(value.notna(), via_deal).fillna(NO_VALUE).astype(object)
+    return out
+
+
 def units(con: duckdb.DuckDBPyConnection, level: str = "lead", revenue_type: str | None = "new_business") -> Units:
     """Every unit of `level` with its stage dates and splits (see the module doc for the units)."""
     types = revenue_types_of(revenue_type, level)
     build = {"lead": _lead_units, "opportunity": _opportunity_units, "account": _account_units}[level]
-    stages, dates, lost, account, kind, amount = build(con, types)
+    stages, dates, lost, account, kind, amount, deal = build(con, types)
     dates = dates.astype("datetime64[ns]")  # also when empty, so every date operation below is typed
     lost = pd.Series(lost, dtype="datetime64[ns]")
     accounts = con.execute("SELECT account_id, industry, employees, country FROM accounts").df()
@@ -283,5 +334,6 @@ def units(con: duckdb.DuckDBPyConnection, level: str = "lead", revenue_type: str
         "region": region(firm["country"]),
         "cohort": entered.dt.strftime("%Y-%m").fillna(UNKNOWN).astype(object),
     }, index=dates.index)
+    splits = splits.join(_dimensions(con, level, dates.index, deal))
     return Units(level, types, tuple(stages), dates, lost.reindex(dates.index), splits,
                  amount.reindex(dates.index).astype(float))
