@@ -161,6 +161,9 @@ def test_cli_fx_load_and_list(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert f"{len(RATES)} rates read" in out.stdout and "EUR: 3 rates from 2018-01-01 to 2018-03-15" in out.stdout
+    inverted = write_rates(tmp_path / "inverted.csv", [(date(2018, 1, 1), "MXN", 18.0)])
+    out = subprocess.run([*run, "fx", "load", str(inverted), "--db", str(db)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "is the file in MXN per USD?" in out.stderr
     bad = tmp_path / "bad.csv"
     bad.write_text("date,currency,rate\n2018-13-01,EUR,1\n")
     out = subprocess.run([*run, "fx", "load", str(bad), "--db", str(db)], capture_output=True, text=True, timeout=300)

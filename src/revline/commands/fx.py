@@ -34,6 +34,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
         typer.echo(f"{path}: {out['read']:,} rates read, {out['written']:,} stored")
         _print(out["rates"])
+        for w in out.get("warnings", ()):
+            typer.echo(f"check: {w}", err=True)
 
     @fx.command("list")
     def list_(db: DbOption = None) -> None:

@@ -13,7 +13,7 @@ from revline.store import fx
 def fx_load(con: duckdb.DuckDBPyConnection, *, path: str, progress: Progress = no_progress) -> dict:
     """Load a date,currency,rate file (USD per unit); returns rows read and written, and the coverage."""
     read, written = fx.load_rates(con, Path(path))
-    return {"read": read, "written": written, "rates": fx_list(con)["rates"]}
+    return {"read": read, "written": written, "rates": fx_list(con)["rates"], "warnings": fx.suspicious_rates(con)}
 
 
 def fx_list(con: duckdb.DuckDBPyConnection, *, progress: Progress = no_progress) -> dict:

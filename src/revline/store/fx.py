@@ -100,6 +100,19 @@ def usd_ibis(be: Any, table: Any, amount: str, currency: str, at: str, out: str 
                                                       "_fx_rc", "_fx_rd", "_fx_rate")
 
 
+def suspicious_rates(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Currencies whose median dated rate is over 5x off the shipped default: most often a file of
+    units per USD (BRL 5.2) where revline reads USD per unit (BRL 0.19). Said, not refused: a
+    currency can move that much (ARS), and the user decides."""
+    out = []
+    for cur, median in con.execute("SELECT currency, median(rate) FROM fx_rates GROUP BY 1 ORDER BY 1").fetchall():
+        default = USD_RATES.get(cur)
+        if default and not 0.2 <= median / default <= 5:
+            out.append(f"{cur}: median dated rate {median:g} USD per {cur} against the default {default:g}; "
+                       f"is the file in {cur} per USD? revline reads USD per unit (use 1/rate)")
+    return out
+
+
 def rates_table(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """(currency, first date, last date, rates) per currency of the stored dated rates."""
     return con.execute(
