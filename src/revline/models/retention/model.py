@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, expit
 
 PRIOR_RENEWAL_RATE = 0.8
-"""Prior centre of the renewal probability at average engagement (a typical B2B logo retention)."""
+"""Prior median of the renewal probability at average engagement (a typical B2B logo retention)."""
 PRIOR_INTERCEPT_SD = 1.5
 PRIOR_SLOPE_SD = 1.0
 DRAWS = 2000

@@ -63,7 +63,7 @@ def summarize(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str | Non
     notes = []
     if m.n < 20:
         notes.append(f"only {m.n} closed renewal(s) on record: renewal probabilities lean on the prior "
-                     f"(centre 80 %); they firm up as renewals close")
+                     f"(median 80 %); they firm up as renewals close")
     unknown = contracts.accounts[(contracts.accounts.status == "active") & contracts.accounts.due_date.isna()]
     if len(unknown):
         notes.append(f"{len(unknown)} customer(s) known only through an expansion have no contract date on record "
