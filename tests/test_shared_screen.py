@@ -381,3 +381,24 @@ def test_html_campaign_figures_equal_the_hand_computation(con):
     for key in ("EM", "WB", "PS"):
         assert table[key][0] == NAME[key]
         assert table[key][2] == _money(spend[key]) and table[key][4] == _money(revenue[key])
+
+
+def test_a_targets_segment_that_is_no_region_keeps_its_targets_without_actuals(store, tmp_path):
+    import shutil
+
+    import revline
+    from fastapi.testclient import TestClient
+
+    from revline.api.app import close_app, create_app
+
+    db = tmp_path / "s.duckdb"
+    shutil.copy(store, db)
+    con = revline.connect(db)
+    con.execute("INSERT INTO targets VALUES ('2024-01-01', '2024-03-31', 'enterprise', 250000, 500000)")
+    con.close()
+    app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY, warm=False, derive=False)
+    with TestClient(app) as c:
+        res = c.get("/api/revenue-vs-target", params={"segment": "enterprise"}, headers=H).json()
+    close_app(app)
+    assert [(r["revenue_target"], r["revenue"], r["revenue_attainment"]) for r in res["rows"]] == [(250_000, None, None)]
+    assert "targets only" in res["definition"]["text"]

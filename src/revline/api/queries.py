@@ -26,7 +26,7 @@ from revline.reports.deals import defaulted_types_note
 from revline.reports.definitions import definition, period_words
 from revline.reports.revenue import headline, target_periods
 from revline.reports.roi import roi_table, roi_totals
-from revline.reports.segments import normal_segment
+from revline.reports.segments import normal_segment, region_or_none
 from revline.reports.tables import NotFound, attribution_summary, available_runs, require_run, resolve_model
 from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE, LEAD_MILESTONES, UNATTRIBUTED
 
@@ -175,7 +175,7 @@ def revenue_vs_target(cur: duckdb.DuckDBPyConnection, *, segment: str, start: da
     rows = _records(table)
     for r in rows:
         r["period_start"], r["period_end"] = r["period_start"].date(), r["period_end"].date()
-    return {"segment": normal_segment(segment), "start": start, "end": end, "rows": rows,
+    return {"segment": region_or_none(segment) or segment, "start": start, "end": end, "rows": rows,
             "definition": definition(revenue_type=ALL_REVENUE, segment=segment, start=start, end=end,
                                      clock="target period", what="won revenue by close date and pipeline by creation "
                                      "date against target", notes=("targets carry no revenue type",))}

@@ -217,8 +217,9 @@ def funnel(
 @router.get("/revenue-vs-target", response_model=RevenueVsTargetResponse, summary="Won revenue and pipeline per target period")
 def revenue_vs_target(
     cur: Cursor,
-    segment: Annotated[Segment, Query(description="all (the company target) or a region: NA, EMEA, APAC, LATAM, "
-                                               "other, unknown (its accounts' deals against its target).")] = "all",
+    segment: Annotated[str, Query(max_length=100, description=(
+        "all (the company target), a region (NA, EMEA, APAC, LATAM, other, unknown: its accounts' deals against "
+        "its target) or another segment of the targets file (its targets, no actuals)."))] = "all",
     start: StartQ = None,
     end: EndQ = None,
 ) -> RevenueVsTargetResponse:

@@ -238,9 +238,9 @@ class TargetRow(Strict):
     period_start: date
     period_end: date
     segment: str
-    revenue: float
+    revenue: Optional[float]  # null for a segment no account carries (targets only)
     revenue_target: Optional[float]
-    pipeline: float
+    pipeline: Optional[float]
     pipeline_target: Optional[float]
     revenue_attainment: Optional[float]
     pipeline_attainment: Optional[float]

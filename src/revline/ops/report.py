@@ -103,7 +103,7 @@ def report(
     stitched = stitch_if_stale(con, no_stitch=no_stitch, db=db)
     revenue_type = revenue_type or DEFAULT_REVENUE_TYPE
     level = check_level(campaign_level)
-    notes = (f"campaigns at {level} level",) if by == "campaign" else ()
+    notes: tuple[str, ...] = (f"campaigns at {level} level",) if by == "campaign" else ()
     if not roi and by not in DIMENSIONS:  # a promoted dimension (owner, product...): a report of deals
         df = deals_by(con, by, revenue_type, start, end)
         note = defaulted_types_note(con, "won", revenue_type)

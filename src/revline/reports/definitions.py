@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from revline.reports.errors import as_date
-from revline.reports.segments import normal_segment
+from revline.reports.segments import region_or_none
 from revline.vocabulary import (
     ALL_REVENUE,
     ALL_SEGMENTS,
@@ -43,8 +43,10 @@ def revenue_type_words(revenue_type: str | None) -> str:
 
 
 def segment_words(segment: str | None) -> str:
-    """'all regions' or 'region EMEA'."""
-    seg = normal_segment(segment)
+    """'all regions' or 'region EMEA' (a targets-only segment is named as such)."""
+    seg = region_or_none(segment)
+    if seg is None:
+        return f"segment {segment} (targets only: accounts carry no such segment)"
     return "all regions" if seg == ALL_SEGMENTS else f"region {seg}"
 
 
@@ -83,7 +85,7 @@ def definition(
              None if lead else "USD", period_words(start, end, clock), *notes]
     s, e = as_date(start, "start"), as_date(end, "end")
     return {
-        "model": model, "milestone": milestone, "revenue_type": rt, "segment": normal_segment(segment),
+        "model": model, "milestone": milestone, "revenue_type": rt, "segment": region_or_none(segment) or str(segment),
         "currency": None if lead else "USD", "start": s, "end": e, "clock": clock,
         "text": " · ".join(p for p in parts if p),
     }
@@ -95,7 +97,7 @@ def influence_definition(*, revenue_type: str | None = DEFAULT_REVENUE_TYPE, seg
     """`definitions.definition` of the sourced vs influenced table, its window and sources named."""
     sourced = ("sourced: the first-touch model's credit at opportunity creation" if sourced_by == "first_touch"
                else "sourced: the opportunity's primary campaign in the CRM")
-    notes = (f"influenced: opportunities whose account had a touch in the {window_days} days before creation, "
+    notes: tuple[str, ...] = (f"influenced: opportunities whose account had a touch in the {window_days} days before creation, "
              "each counted once with its whole amount", sourced)
     if campaign_level:
         notes += (f"campaigns at {campaign_level} level",)

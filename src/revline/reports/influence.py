@@ -40,7 +40,8 @@ COLUMNS: tuple[str, ...] = (
 
 
 def _opportunity_filter(revenue_type: str | None, segment: str | None, start: Any, end: Any) -> tuple[str, list[Any]]:
-    where, params = ["o.created_at IS NOT NULL"], []
+    where: list[str] = ["o.created_at IS NOT NULL"]
+    params: list[Any] = []
     if revenue_type not in (None, "all"):
         where.append("o.revenue_type = ?")
         params.append(revenue_type)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from revline.reports.errors import ReportError, as_date
-from revline.reports.segments import normal_segment, segment_accounts_sql
+from revline.reports.segments import normal_segment, region_or_none, segment_accounts_sql
 from revline.store.fx import opportunities_usd_sql
 from revline.store.targets import COMPANY, COMPANY_TARGETS_SQL
 
@@ -67,11 +67,12 @@ def target_periods(con: Any, segment: str = COMPANY, start: Any = None, end: Any
     """Each target period of `segment` overlapping [start, end] with its actuals (USD, every
     revenue type: targets carry none) and attainment. The 'all' segment is the company target
     (see the module doc); a region's target (any case) is set against the deals of that region's
-    accounts (`reports.segments`)."""
+    accounts (`reports.segments`). A segment that is no region (e.g. 'enterprise') keeps its
+    targets with no actuals (NaN): accounts carry no such segment."""
     s, e = as_date(start, "start"), as_date(end, "end")
-    region = normal_segment(segment)
-    targets, params = (_COMPANY_TARGETS, []) if region == COMPANY else (_SEGMENT_TARGETS, [region])
-    seg_sql, seg_params = _type_filter(None, region)
+    region = region_or_none(segment)
+    targets, params = (_COMPANY_TARGETS, []) if region == COMPANY else (_SEGMENT_TARGETS, [region or segment])
+    seg_sql, seg_params = _type_filter(None, region) if region is not None else (" AND FALSE", [])
     df = con.execute(
         f"""
         WITH t AS ({targets}), ou AS (SELECT * FROM {opportunities_usd_sql(con)} o)
@@ -86,6 +87,8 @@ def target_periods(con: Any, segment: str = COMPANY, start: Any = None, end: Any
         ORDER BY t.period_start, t.period_end""",  # noqa: S608 - fixed expressions (usd_sql, constants); filters bound
         [*seg_params, *seg_params, *params, s or date(1, 1, 1), e or date(9999, 12, 31)],
     ).df()
+    if region is None:
+        df["revenue"] = df["pipeline"] = float("nan")
     df["revenue_attainment"] = df["revenue"] / df["revenue_target"].where(df["revenue_target"] != 0)
     df["pipeline_attainment"] = df["pipeline"] / df["pipeline_target"].where(df["pipeline_target"] != 0)
     return df

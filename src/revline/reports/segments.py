@@ -27,6 +27,15 @@ def normal_segment(segment: str | None) -> str:
     raise ReportError(f"unknown segment {segment!r}; expected one of {', '.join(SEGMENTS)} (regions of the account's country)")
 
 
+def region_or_none(segment: str | None) -> str | None:
+    """`normal_segment`, or None for a segment that is no region (a targets file may break its
+    company target down by e.g. 'enterprise'/'smb': such targets are shown, with no actuals)."""
+    try:
+        return normal_segment(segment)
+    except ReportError:
+        return None
+
+
 def segment_accounts_sql(segment: str | None) -> tuple[str, list[Any]] | None:
     """`SELECT account_id ...` of the accounts in `segment` with its parameters, or None for the
     whole company (no filter)."""
@@ -36,4 +45,4 @@ def segment_accounts_sql(segment: str | None) -> tuple[str, list[Any]] | None:
     return f"SELECT account_id FROM accounts WHERE {region_sql('country')} = ?", [seg]  # noqa: S608 - region_sql is constants; value bound
 
 
-__all__ = ["SEGMENTS", "normal_segment", "segment_accounts_sql"]
+__all__ = ["SEGMENTS", "normal_segment", "region_or_none", "segment_accounts_sql"]
