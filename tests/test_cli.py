@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 REVLINE = [sys.executable, "-m", "revline"]
-COMMANDS = ("init", "demo", "ingest", "quarantine", "journey", "stitch", "attribute", "report",
+COMMANDS = ("init", "demo", "ingest", "quarantine", "journey", "stitch", "attribute", "report", "influence",
             "paths", "truth", "serve", "mmm")
 
 
