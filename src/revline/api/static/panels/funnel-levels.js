@@ -7,8 +7,8 @@
   const days = (x) => (x === null || x === undefined ? "—" : x.toFixed(1));
   async function load() {
     // the page's filters (dates, revenue type, region) apply here too; campaign level means nothing to a funnel
-    const { campaign_level, ...f } = r.filters();
-    const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...f };
+    const { campaign_level: _unused, ...filters } = r.filters();
+    const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...filters };
     const f = await r.api("funnel", params);
     r.$("funnel-levels-definition").textContent = `(${f.definition.text})`;
     const total = f.win_rate.find((w) => w.key === "all");
