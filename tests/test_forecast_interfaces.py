@@ -114,3 +114,19 @@ def test_panel_first_on_the_dashboard(api_client):
     page = client.get("/dashboard").text
     assert 'id="forecast"' in page and "/static/panels/10-forecast.js" in page
     assert page.index('id="forecast"') < page.index('id="in-market"')  # the first panel a CRO sees
+
+
+def test_view_crosses_the_hub_codec(api_store):
+    """With `revline serve` running the CLI gets the view through the job codec: it must come back whole."""
+    import json
+
+    from revline.ops.codec import decode, encode
+    from revline.ops.forecast import forecast
+
+    con = connect(api_store, read_only=True)
+    view = forecast(con, quarter="2026-Q1", as_of="2026-03-20", n_sims=500)
+    back = decode(json.loads(json.dumps(encode(view))))
+    assert back.as_of == view.as_of and back.quarters == view.quarters
+    assert back.table.equals(view.table) and back.vs_target.equals(view.vs_target)
+    assert back.marketing.channels.equals(view.marketing.channels)
+    con.close()
