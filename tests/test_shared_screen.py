@@ -17,6 +17,8 @@ from collections import defaultdict
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from attribution_data import make_store
 from typer.testing import CliRunner
 
@@ -402,3 +404,19 @@ def test_a_targets_segment_that_is_no_region_keeps_its_targets_without_actuals(s
     close_app(app)
     assert [(r["revenue_target"], r["revenue"], r["revenue_attainment"]) for r in res["rows"]] == [(250_000, None, None)]
     assert "targets only" in res["definition"]["text"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=st.integers(0, 400), b=st.integers(0, 400))
+def test_influence_grows_with_the_window_and_counts_each_opportunity_once(con, a, b):
+    from revline.reports.influence import influenced
+
+    small, large = sorted((a, b))
+    lo, total = influenced(con, window_days=small)
+    hi, _ = influenced(con, window_days=large)
+    lo, hi = lo.set_index("channel"), hi.set_index("channel")
+    assert set(lo.index) <= set(hi.index)
+    for ch in lo.index:
+        assert lo.loc[ch, "influenced_opportunities"] <= hi.loc[ch, "influenced_opportunities"] <= total == len(DEALS)
+    want = influenced_by_hand(large)
+    assert hi["influenced_opportunities"].to_dict() == {ch: len(o) for ch, o in want.items()}
