@@ -205,6 +205,16 @@ def test_owner_and_product_splits(hand):
     assert _counts(account, "Ana")["won"] == 2 and _counts(account, "Ben")["opportunity"] == 1
 
 
+def test_html_report_section(hand):
+    from revline.models.funnel.report import html_section
+
+    section_id, title, body = html_section(hand)
+    assert section_id == "funnel-levels" and "win rate" in title
+    assert "win rate 66.7 %" in body and "<td>Ana</td>" in body  # 2 won / 3 closed; the owner table
+    assert 'data-value="6"' in body  # six people at the lead stage
+    assert html_section(connect(":memory:")) is None  # nothing to show: no section
+
+
 def test_account_level_is_the_journeys_funnel(hand):
     for rt in ("new_business", "renewal"):
         ours = funnel_report(hand, "account", revenue_type=rt).stages

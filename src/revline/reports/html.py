@@ -20,6 +20,7 @@ from plotly.offline import get_plotlyjs
 
 from revline.journeys.funnel import funnel
 from revline.models.forecast.report import html_section as forecast_section
+from revline.models.funnel.report import html_section as funnel_section
 from revline.models.retention.report import html_section as retention_section
 from revline.reports.definitions import definition, influence_definition, revenue_type_words
 from revline.reports.influence import sourced_vs_influenced
@@ -302,7 +303,7 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
         sections.append(("Funnel, conversion and velocity", "Accounts reaching each stage, conversion to the next and median days."
                          " Definition: accounts · new business · all regions · all dates (by first funnel stage).",
                          _fig(fig, 380) + _table(fun, pct=tuple(c for c in fun.columns if "conversion" in c))))
-    sections += [(title, "", body) for _, title, body in filter(None, [forecast_section(con), retention_section(con)])]
+    sections += [(title, "", body) for _, title, body in filter(None, [funnel_section(con), forecast_section(con), retention_section(con)])]
 
     q = con.execute(
         "SELECT source, table_name, field, reason, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY rows DESC LIMIT 30"
