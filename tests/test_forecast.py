@@ -166,3 +166,15 @@ def test_as_of_replay_never_sees_the_future(simulated_company, tmp_path):
     after = forecast_store(con, as_of, config=FAST).table
     pd.testing.assert_frame_equal(before, after)
     assert forecast_store(con, date(2026, 1, 2), config=FAST).table.equals(before) is False  # the cut moves with as_of
+
+
+def test_large_history_is_sampled_per_type_reproducibly(tmp_path):
+    con = _store(tmp_path, _half_won_at_30_lost_at_60(n=80))
+    snap = load(con, date(2025, 8, 1))
+    a = survival.landmarks(snap, max_deals=30).table
+    b = survival.landmarks(snap, max_deals=30).table
+    assert a["opportunity_id"].nunique() == 30 and a.equals(b)
+    full = survival.landmarks(snap).table
+    assert full["opportunity_id"].nunique() == 80
+    p = survival.new_deal_win_within(survival.Landmarks(a), "new_business", np.array([100.0]))[0]
+    assert 0.25 < p < 0.75  # a sample of the half-won history

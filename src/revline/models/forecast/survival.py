@@ -33,12 +33,16 @@ class Landmarks:
     table: pd.DataFrame
 
 
-def landmarks(snap: Snapshot, step: float = 7.0, half_life_days: float | None = None) -> Landmarks:
+def landmarks(snap: Snapshot, step: float = 7.0, half_life_days: float | None = None,
+              max_deals: int = 4000) -> Landmarks:
     """Snapshots of every deal known at the cut, every `step` days of age while it was open.
 
     `half_life_days`: each snapshot's weight halves with every that many days between it and the
-    cut (recent selling weighs more when win rates drift); None weighs all history alike."""
-    d = snap.deals
+    cut (recent selling weighs more when win rates drift); None weighs all history alike.
+    `max_deals`: a revenue type with more deals uses a seeded random sample of that many (the
+    estimate's cost grows with open deals x snapshots; 4,000 deals leave its sampling error small
+    and the bootstrap still measures it)."""
+    d = _sample(snap.deals, max_deals)
     cut = pd.Timestamp(cutoff(snap.as_of))
     end = d["closed_at"].fillna(cut)
     life = np.asarray(days_between(end, d["created_at"]), dtype=float)
@@ -59,6 +63,19 @@ def landmarks(snap: Snapshot, step: float = 7.0, half_life_days: float | None = 
     marks["weight"] = 1.0 if half_life_days is None else 0.5 ** (ago / half_life_days)
     return Landmarks(marks[["opportunity_id", "revenue_type", "stage", "age", "tis", "residual", "event", "weight"]]
                      .reset_index(drop=True))
+
+
+def _sample(deals: pd.DataFrame, max_deals: int) -> pd.DataFrame:
+    """At most `max_deals` deals per revenue type (seeded, so a replay draws the same ones)."""
+    counts = deals["revenue_type"].value_counts()
+    if counts.empty or counts.max() <= max_deals:
+        return deals
+    rng = np.random.default_rng(0)
+    keep = np.zeros(len(deals), dtype=bool)
+    for rt, n in counts.items():
+        rows = np.flatnonzero((deals["revenue_type"] == rt).to_numpy())
+        keep[rows if n <= max_deals else rng.choice(rows, max_deals, replace=False)] = True
+    return deals[keep].reset_index(drop=True)
 
 
 def _stage_at(marks: pd.DataFrame, history: pd.DataFrame, deals: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
