@@ -31,6 +31,7 @@ class Recorder:
         self.p, self.fail_fits = p, fail_fits
         self.fits: list[object] = []
         self.calls: list[list[str] | None] = []
+        self.as_ofs: list[object] = []
 
     def fit(self, con, as_of) -> dict:
         self.fits.append(as_of)
@@ -41,6 +42,7 @@ class Recorder:
     def score(self, con, as_of=None, account_ids=None, model=None) -> pd.DataFrame:
         assert model == {"p": self.p}
         self.calls.append(account_ids)
+        self.as_ofs.append(as_of)
         as_of = as_of or datetime.now(timezone.utc).replace(tzinfo=None)
         df = con.execute(
             """
@@ -126,6 +128,28 @@ def test_a_failing_batch_keeps_its_accounts_for_the_next_round(api_store):
         scorer.step()
         assert model.calls[-1] == ["A1", "A3"]
     finally:
+        con.close()
+
+
+def test_after_a_writer_job_every_account_is_rescored_with_alerts_at_the_given_time(api_store, receiver):
+    con = connect(api_store)
+    model = Recorder()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    lock = threading.RLock()
+    scorer = LiveScorer(con.cursor(), lock, score_fn=model.score, fit_fn=model.fit, rule=AlertRule(0.5, timedelta(days=1)),
+                        sender=AlertSender(con.cursor(), lock, AlertSettings(receiver.url)), as_of_fn=lambda c: now)
+    try:
+        scorer.step()
+        assert model.fits == [now] and model.as_ofs == [now] and model.calls == [None]
+        for person in ("P3", "P4"):  # a job (say a CRM ingest and stitch) gave A3 two people this week
+            _touch(con, "A3", person, now - timedelta(hours=2))
+        scorer.submit_all()
+        scorer.step()
+        assert model.calls == [None, None]
+        assert [a for (a,) in con.execute("SELECT account_id FROM score_alerts").fetchall()] == ["A3"]
+        assert scorer.stats.alerts == 1 and scorer.stats.fits == 1
+    finally:
+        scorer.stop()
         con.close()
 
 

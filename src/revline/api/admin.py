@@ -77,18 +77,21 @@ class Hub:
         self.snapshots = SnapshotKeeper(con, db_path, loader.write_lock, snapshot_seconds) if snapshot_seconds else None
 
         def after_write(job, note) -> None:
+            if self.scorer is not None:  # the job may have changed any account's touches or stage
+                self.scorer.submit_all()
             if self.snapshots is not None:
                 note("refreshing the read snapshot")
                 self.snapshots.refresh()
 
+        self.scorer: LiveScorer | None = None
         self.jobs = JobManager(con, db_path, loader.write_lock, after_write=after_write)
         if self.snapshots is not None:
             self.snapshots.start()
-        self.scorer = self.alerts = None
+        self.alerts: AlertSender | None = None
         if live and scoring is not None:  # in-market scores of touched accounts, alerts on crossings
             self.alerts = AlertSender(con.cursor(), loader.write_lock, alerts) if alerts is not None else None
             self.scorer = LiveScorer(con.cursor(), loader.write_lock, score_fn=scoring.score_fn, fit_fn=scoring.fit_fn,
-                                     refit_seconds=scoring.refit_seconds, sender=self.alerts,
+                                     refit_seconds=scoring.refit_seconds, as_of_fn=scoring.as_of_fn, sender=self.alerts,
                                      rule=alerts.rule if alerts is not None else None)
         self.live = LivePipeline(loader, self.jobs, scorer=self.scorer) if live else None
         if self.live is not None:

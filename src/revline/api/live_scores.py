@@ -8,6 +8,8 @@ may delay the collector's loader or the live pipeline's attribution refresh.
 
 The model is fitted when the thread starts and again every `refit_seconds`; after each fit every
 account is scored (no alerts: that is the baseline the next crossings are measured against).
+After a writer job (ingest, stitch...) every account is scored again, alerts included, since the
+job may have moved touches or stages of any account.
 Until the first fit is done, touched accounts wait (and are scored right after it). Scores are
 computed on a cursor without the write lock (a read); only storing them takes the lock, briefly.
 A failing fit is logged and retried after `retry_seconds`, a failing batch after 5 s; neither is
@@ -45,6 +47,8 @@ class Scoring:
     score_fn: ScoreFn
     fit_fn: FitFn
     refit_seconds: float = 86400.0
+    # the scoring time of a round (None: the score function's default)
+    as_of_fn: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
 
 
 @dataclass
@@ -68,11 +72,13 @@ class LiveScorer:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, write_lock: threading.RLock, *, score_fn: ScoreFn,
                  fit_fn: FitFn, rule: AlertRule | None = None, sender: AlertSender | None = None,
-                 refit_seconds: float = 86400.0, retry_seconds: float = 300.0, tick: float = 0.2) -> None:
+                 refit_seconds: float = 86400.0, retry_seconds: float = 300.0, tick: float = 0.2,
+                 as_of_fn: Callable[[duckdb.DuckDBPyConnection], Any] | None = None) -> None:
         self.con = con
         self.write_lock = write_lock
         self.score_fn = score_fn
         self.fit_fn = fit_fn
+        self.as_of_fn = as_of_fn
         self.rule = rule if sender is not None else None
         self.sender = sender
         self.refit_seconds = refit_seconds
@@ -83,6 +89,7 @@ class LiveScorer:
         self._fitted = 0.0
         self._failed_fit = -float("inf")
         self._pending: set[str] = set()
+        self._all = False  # every account is due (after a writer job)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -109,6 +116,14 @@ class LiveScorer:
             self._pending |= accounts
         self._wake.set()
 
+    def submit_all(self) -> None:
+        """Queue every account for re-scoring, alerts included (after a writer job; returns at once)."""
+        self._all = True
+        self._wake.set()
+
+    def _as_of(self) -> Any:
+        return None if self.as_of_fn is None else self.as_of_fn(self.con)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.tick)
@@ -131,6 +146,13 @@ class LiveScorer:
             self._fit_and_score_all()
         if self.model is None:
             return
+        if self._all:
+            self._all = False
+            try:
+                self._score_all(alerts=True)
+            except BaseException:
+                self._all = True
+                raise
         with self._lock:
             accounts, self._pending = self._pending, set()
         if accounts:
@@ -144,7 +166,7 @@ class LiveScorer:
     def _fit_and_score_all(self) -> None:
         started = time.perf_counter()
         try:
-            model = self.fit_fn(self.con, None)
+            model = self.fit_fn(self.con, self._as_of())
         except Exception as exc:  # noqa: BLE001 - a store without enough history: try again later
             self._failed_fit = time.monotonic()
             self.stats.failures += 1
@@ -152,9 +174,7 @@ class LiveScorer:
             log.warning("the in-market scoring model could not be fitted (%s); trying again in %.0f s",
                         exc, self.retry_seconds)
             return
-        scores = self.score_fn(self.con, model=model)
-        with self.write_lock:
-            store_scores(self.con, scores)  # the baseline: no alerts
+        scores = self._score_all(alerts=False, model=model)  # the baseline of the new model: no alerts
         self.model, self._fitted = model, time.monotonic()
         s = self.stats
         s.fits += 1
@@ -163,16 +183,26 @@ class LiveScorer:
         s.ready = True
         log.info("in-market model fitted and %d accounts scored in %.1f s", len(scores), s.fit_seconds)
 
+    def _score_all(self, alerts: bool, model: Any = None) -> pd.DataFrame:
+        scores = self.score_fn(self.con, as_of=self._as_of(), model=model if model is not None else self.model)
+        with self.write_lock:
+            fired = store_scores(self.con, scores, self.rule if alerts else None)
+        self._queue(fired)
+        return scores
+
+    def _queue(self, alerts: list) -> None:
+        if alerts and self.sender is not None:
+            self.sender.submit(alerts)
+        self.stats.alerts += len(alerts)
+
     def score(self, accounts: set[str]) -> None:
         """Score `accounts` with the current model, store the scores, queue the alerts they fire."""
         started = time.perf_counter()
-        scores = self.score_fn(self.con, account_ids=sorted(accounts), model=self.model)
+        scores = self.score_fn(self.con, as_of=self._as_of(), account_ids=sorted(accounts), model=self.model)
         with self.write_lock:
             alerts = store_scores(self.con, scores, self.rule)
-        if alerts and self.sender is not None:
-            self.sender.submit(alerts)
+        self._queue(alerts)
         s = self.stats
         s.batches += 1
         s.scored += len(scores)
-        s.alerts += len(alerts)
         s.last_seconds = time.perf_counter() - started
