@@ -57,14 +57,15 @@ def _http(method: str, url: str, key: str | None = None, body=None, basic: str |
 class Server:
     """`revline serve` in a child process, ready when its admin API answers."""
 
-    def __init__(self, db: Path, snapshot_seconds: float = 2.0) -> None:
+    def __init__(self, db: Path, snapshot_seconds: float = 2.0, extra: tuple[str, ...] = ()) -> None:
         self.db = db
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(db.with_name(db.name + f".serve-{self.port}.log"), "w")
         self.proc = subprocess.Popen(
             REVLINE + ["serve", "--db", str(db), "--port", str(self.port), "--write-key", WRITE_KEY,
-                       "--read-key", READ_KEY, "--admin-key", ADMIN_KEY, "--snapshot-seconds", str(snapshot_seconds)],
+                       "--read-key", READ_KEY, "--admin-key", ADMIN_KEY, "--snapshot-seconds", str(snapshot_seconds),
+                       *extra],
             cwd=db.parent, env=ENV, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 90

@@ -153,6 +153,40 @@ def test_after_a_writer_job_every_account_is_rescored_with_alerts_at_the_given_t
         con.close()
 
 
+def test_the_fitted_model_is_kept_beside_the_store_and_reused_while_fresh(api_store, caplog):
+    import os
+
+    from revline.api.live_scores import model_path
+
+    con = connect(api_store)
+    path = model_path(api_store)
+    assert path.name == "store.duckdb.scorer.pkl"
+    model = Recorder()
+
+    def scorer(**kw) -> LiveScorer:
+        return LiveScorer(con.cursor(), threading.RLock(), score_fn=model.score, fit_fn=model.fit, model_file=path, **kw)
+
+    try:
+        first = scorer()
+        first.step()
+        assert len(model.fits) == 1 and path.is_file() and (path.stat().st_mode & 0o777) == 0o600
+        assert first.stats.ready and not first.stats.loaded
+        again = scorer()  # a restart: the saved model, no fit, and the baseline scored with it
+        again.step()
+        assert len(model.fits) == 1 and again.stats.loaded and again.stats.ready and model.calls[-1] is None
+        stale = time.time() - 7200
+        os.utime(path, (stale, stale))
+        scorer(refit_seconds=3600).step()  # older than refit_seconds: fitted anew
+        assert len(model.fits) == 2
+        path.write_bytes(b"not a pickle")
+        with caplog.at_level("WARNING", logger="revline.live.scores"):
+            broken = scorer()
+            broken.step()
+        assert len(model.fits) == 3 and broken.stats.ready and "does not load" in caplog.text
+    finally:
+        con.close()
+
+
 def _wait(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while True:

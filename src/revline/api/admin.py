@@ -25,7 +25,7 @@ from revline.api.alerts import AlertSender, AlertSettings
 from revline.api.event_loader import EventLoader
 from revline.api.jobs import JobManager
 from revline.api.live import LivePipeline
-from revline.api.live_scores import LiveScorer, Scoring
+from revline.api.live_scores import LiveScorer, Scoring, model_path
 from revline.api.responses import ErrorResponse
 from revline.api.keys import MIN_KEY_CHARS, ApiKeyError, same
 from revline.api.schedules import Scheduler, load_schedule
@@ -92,7 +92,7 @@ class Hub:
             self.alerts = AlertSender(con.cursor(), loader.write_lock, alerts) if alerts is not None else None
             self.scorer = LiveScorer(con.cursor(), loader.write_lock, score_fn=scoring.score_fn, fit_fn=scoring.fit_fn,
                                      refit_seconds=scoring.refit_seconds, as_of_fn=scoring.as_of_fn, sender=self.alerts,
-                                     rule=alerts.rule if alerts is not None else None)
+                                     rule=alerts.rule if alerts is not None else None, model_file=model_path(db_path))
         self.live = LivePipeline(loader, self.jobs, scorer=self.scorer) if live else None
         if self.live is not None:
             self.live.start()

@@ -6,7 +6,10 @@ of upward threshold crossings go to the sender (revline.api.alerts). Why a threa
 fitting the model takes seconds to minutes and scoring a batch a fraction of a second; neither
 may delay the collector's loader or the live pipeline's attribution refresh.
 
-The model is fitted when the thread starts and again every `refit_seconds`; after each fit every
+The model is fitted when the thread starts and again every `refit_seconds`, and kept beside the
+store (`<store>.scorer.pkl`, mode 0600, written by this process only): a restart within
+`refit_seconds` of the last fit reuses it instead of fitting again, which takes minutes on a large
+store (a file that does not load is ignored and the model fitted). After each fit (or load) every
 account is scored (no alerts: that is the baseline the next crossings are measured against).
 After a writer job (ingest, stitch...) every account is scored again, alerts included, since the
 job may have moved touches or stages of any account.
@@ -19,11 +22,14 @@ raised into the pipeline.
 from __future__ import annotations
 
 import logging
+import os
+import pickle  # noqa: S403 - only our own model file, written beside the store by this process (see above)
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -51,12 +57,19 @@ class Scoring:
     as_of_fn: Callable[[duckdb.DuckDBPyConnection], Any] | None = None
 
 
+def model_path(db_path: Path | str) -> Path:
+    """Where the server keeps its fitted scoring model: beside the store."""
+    p = Path(db_path)
+    return p.with_name(p.name + ".scorer.pkl")
+
+
 @dataclass
 class ScoreStats:
     """Counters since the server started (reported by /admin/ping under live.scores)."""
 
     ready: bool = False  # a model is fitted and every account was scored with it
     fits: int = 0
+    loaded: bool = False  # the model came from the file of an earlier run
     fit_seconds: float = 0.0
     fitted_at: str | None = None
     batches: int = 0  # live batches scored
@@ -73,12 +86,14 @@ class LiveScorer:
     def __init__(self, con: duckdb.DuckDBPyConnection, write_lock: threading.RLock, *, score_fn: ScoreFn,
                  fit_fn: FitFn, rule: AlertRule | None = None, sender: AlertSender | None = None,
                  refit_seconds: float = 86400.0, retry_seconds: float = 300.0, tick: float = 0.2,
-                 as_of_fn: Callable[[duckdb.DuckDBPyConnection], Any] | None = None) -> None:
+                 as_of_fn: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
+                 model_file: Path | None = None) -> None:
         self.con = con
         self.write_lock = write_lock
         self.score_fn = score_fn
         self.fit_fn = fit_fn
         self.as_of_fn = as_of_fn
+        self.model_file = model_file
         self.rule = rule if sender is not None else None
         self.sender = sender
         self.refit_seconds = refit_seconds
@@ -163,10 +178,47 @@ class LiveScorer:
                     self._pending |= accounts
                 raise
 
+    def _load(self) -> Any:
+        """The model of an earlier run, if its file is younger than refit_seconds and loads."""
+        if self.model_file is None or self.stats.fits:
+            return None
+        try:
+            age = time.time() - self.model_file.stat().st_mtime
+            if not 0 <= age < self.refit_seconds:
+                return None
+            with open(self.model_file, "rb") as fh:
+                model = pickle.load(fh)  # noqa: S301 - our own file (module docstring)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - another revline's model, a torn file: fit anew
+            log.warning("the saved scoring model %s does not load (%s); fitting a new one", self.model_file, exc)
+            return None
+        self._fitted = time.monotonic() - age  # refit when the saved one is due
+        return model
+
+    def _save(self, model: Any) -> None:
+        if self.model_file is None:
+            return
+        tmp = self.model_file.with_name(self.model_file.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(model, fh)
+            os.replace(tmp, self.model_file)
+        except Exception as exc:  # noqa: BLE001 - the model is in memory; only a restart refits
+            log.warning("the scoring model could not be saved to %s: %s", self.model_file, exc)
+            tmp.unlink(missing_ok=True)
+
     def _fit_and_score_all(self) -> None:
         started = time.perf_counter()
+        fitted_at = time.monotonic()
         try:
-            model = self.fit_fn(self.con, self._as_of())
+            model = self._load()
+            loaded = model is not None
+            if loaded:
+                fitted_at = self._fitted
+            else:
+                model = self.fit_fn(self.con, self._as_of())
         except Exception as exc:  # noqa: BLE001 - a store without enough history: try again later
             self._failed_fit = time.monotonic()
             self.stats.failures += 1
@@ -174,14 +226,18 @@ class LiveScorer:
             log.warning("the in-market scoring model could not be fitted (%s); trying again in %.0f s",
                         exc, self.retry_seconds)
             return
+        if not loaded:
+            self._save(model)
         scores = self._score_all(alerts=False, model=model)  # the baseline of the new model: no alerts
-        self.model, self._fitted = model, time.monotonic()
+        self.model, self._fitted = model, fitted_at
         s = self.stats
         s.fits += 1
+        s.loaded = loaded
         s.fit_seconds = time.perf_counter() - started
         s.fitted_at = datetime.utcnow().isoformat(sep=" ", timespec="seconds")  # noqa: DTZ003 - UTC like the store
         s.ready = True
-        log.info("in-market model fitted and %d accounts scored in %.1f s", len(scores), s.fit_seconds)
+        log.info("in-market model %s and %d accounts scored in %.1f s", "loaded" if loaded else "fitted",
+                 len(scores), s.fit_seconds)
 
     def _score_all(self, alerts: bool, model: Any = None) -> pd.DataFrame:
         scores = self.score_fn(self.con, as_of=self._as_of(), model=model if model is not None else self.model)
@@ -206,3 +262,29 @@ class LiveScorer:
         s.batches += 1
         s.scored += len(scores)
         s.last_seconds = time.perf_counter() - started
+
+
+def default_scoring() -> Scoring:
+    """revline.models.scoring's model, imported when the scorer thread first calls it (not at start).
+
+    The scoring time of every round is the store's latest data plus one second: the model sees
+    touches strictly before its scoring time, so the newest collected touch counts, and a demo
+    store whose data ended long ago is scored as of its own last day (as `revline score` does)."""
+
+    def score(con: duckdb.DuckDBPyConnection, as_of: Any = None, account_ids: Any = None, model: Any = None) -> pd.DataFrame:
+        from revline.models.scoring import score_accounts
+
+        return score_accounts(con, as_of=as_of, account_ids=account_ids, model=model)
+
+    def fit(con: duckdb.DuckDBPyConnection, as_of: Any) -> Any:
+        from revline.models.scoring import fit_scorer
+
+        return fit_scorer(con, as_of)
+
+    def as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
+        from revline.models.scoring.features import data_end
+
+        end = data_end(con)
+        return None if end is None else end + timedelta(seconds=1)
+
+    return Scoring(score, fit, as_of_fn=as_of)

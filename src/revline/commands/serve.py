@@ -38,6 +38,20 @@ def register(app: typer.Typer) -> None:
         schedule: Annotated[Optional[Path], typer.Option("--schedule", exists=True, dir_okay=False,
                                                          help="TOML file of watched folders and timed runs "
                                                               "(see revline.api.schedules).")] = None,
+        in_market: Annotated[bool, typer.Option("--in-market/--no-in-market",
+                                                help="Keep every account's in-market score up to date (with --live: "
+                                                     "touched accounts re-scored within seconds).")] = True,
+        alert_webhook: Annotated[Optional[str], typer.Option(
+            "--alert-webhook", envvar="REVLINE_ALERT_WEBHOOK",
+            help="POST Slack-compatible JSON here when an account's in-market score crosses the threshold.")] = None,
+        alert_threshold: Annotated[float, typer.Option("--alert-threshold", envvar="REVLINE_ALERT_THRESHOLD",
+                                                       min=0.0, max=1.0,
+                                                       help="In-market score (probability) that fires an alert.")] = 0.5,
+        alert_cooldown: Annotated[str, typer.Option("--alert-cooldown", envvar="REVLINE_ALERT_COOLDOWN",
+                                                    help="At most one alert per account this often (7d, 12h, 30m).")] = "7d",
+        public_url: Annotated[Optional[str], typer.Option("--public-url", envvar="REVLINE_PUBLIC_URL",
+                                                          help="The server's address as people reach it, for links "
+                                                               "in alerts (default http://HOST:PORT).")] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     ) -> None:
         """Serve the read API, the Segment-compatible collector (/v1/*) and the dashboard.
@@ -50,11 +64,19 @@ def register(app: typer.Typer) -> None:
         While it runs, the server advertises itself in <store>.server.json: `revline ingest`, `stitch`,
         `attribute`, `report`, `paths export` and `mmm fit` on the same store become jobs of this
         server, and read-only connections open its read snapshot <store>.snapshot.duckdb.
+
+        In-market scores: with the live pipeline on, the server keeps every account's score up to date
+        (the accounts that collected events touch are re-scored within seconds); --alert-webhook posts an
+        alert when a score crosses --alert-threshold upwards, at most once per account per --alert-cooldown.
         """
         import uvicorn
         from rich.console import Console
 
+        from urllib.parse import urlsplit
+
+        from revline.api.alerts import AlertSettings, parse_duration
         from revline.api.app import close_app, create_app
+        from revline.api.live_scores import default_scoring
         from revline.api.keys import ApiKeyError
         from revline.api.schedules import ScheduleError
         import os
@@ -66,9 +88,24 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         path = resolve_db_path(db)
+        base = f"http://{host}:{port}"
+        local = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)  # noqa: S104 - a comparison, not a bind
+        alerts = None
+        if alert_webhook:
+            if not (live and in_market):
+                typer.echo("revline: --alert-webhook needs the live pipeline and in-market scores: drop --no-live "
+                           "and --no-in-market", err=True)
+                raise typer.Exit(1)
+            try:
+                alerts = AlertSettings(alert_webhook, threshold=alert_threshold, cooldown=parse_duration(alert_cooldown),
+                                       public_url=public_url or f"http://{local}:{port}")
+            except ValueError as exc:
+                typer.echo(f"revline: {exc}", err=True)
+                raise typer.Exit(1) from None
         try:
             app = create_app(path, write_key=write_key, read_key=read_key, admin_key=admin_key,
-                             snapshot_seconds=snapshot_seconds, live=live, schedule=schedule)
+                             snapshot_seconds=snapshot_seconds, live=live, schedule=schedule,
+                             scoring=default_scoring() if in_market else None, alerts=alerts)
         except (ApiKeyError, ScheduleError) as exc:
             typer.echo(f"revline: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -84,7 +121,9 @@ def register(app: typer.Typer) -> None:
             console.print("read key: as given or stored (not shown)")
         console.print(f"admin key{' [green](new)[/green]' if app.state.hub.admin_key_generated else ''}: "
                       f"in [bold]{admin_key_path(path)}[/bold]")
-        base = f"http://{host}:{port}"
+        if alerts is not None:
+            console.print(f"in-market alerts to [bold]{urlsplit(alerts.webhook).netloc}[/bold] at score >= "
+                          f"{alerts.threshold:g}, at most once per account per {alert_cooldown}")
         console.print(f"revline serving [bold]{path}[/bold] at {base}  ·  dashboard {base}/dashboard  ·  docs {base}/docs")
         try:  # uvloop/httptools when installed (much faster collector); plain asyncio/h11 otherwise
             import uvloop  # noqa: F401
@@ -103,7 +142,6 @@ def register(app: typer.Typer) -> None:
                                 access_log=False, backlog=2048, timeout_keep_alive=5,
                                 timeout_graceful_shutdown=SHUTDOWN_SECONDS, h11_max_incomplete_event_size=64 * 1024)
         server = uvicorn.Server(config)
-        local = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)  # noqa: S104 - a comparison, not a bind
         write_advert(path, Advert(url=f"http://{local}:{port}", pid=os.getpid(),
                                   admin_key_file=str(admin_key_path(path)), snapshot=str(snapshot_path(path)),
                                   started_at=datetime.now(timezone.utc).isoformat(timespec="seconds")))
