@@ -251,3 +251,22 @@ def test_alerts_left_pending_are_sent_at_the_next_start(store, receiver):
         assert _status(con, alert)[:2] == ("sent", 2) and len(receiver.for_account("A1")) == 2
     finally:
         again.stop()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--alert-webhook", "ftp://hooks.example/x"], "is not an http(s) URL"),
+    (["--alert-webhook", "https://hooks.example/x", "--alert-cooldown", "a week"], "is not a duration"),
+    (["--alert-webhook", "https://hooks.example/x", "--no-live"], "needs the live pipeline"),
+    (["--alert-webhook", "https://hooks.example/x", "--no-in-market"], "needs the live pipeline"),
+])
+def test_serve_refuses_bad_alert_options_in_one_line(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from revline.cli import app
+
+    db = tmp_path / "x.duckdb"
+    result = CliRunner().invoke(app, ["serve", "--db", str(db), *args])
+    assert result.exit_code == 1
+    out = result.output.strip()
+    assert message in out and out.startswith("revline: ") and len(out.splitlines()) == 1
+    assert "Traceback" not in out and not db.exists()  # refused before the store is opened
