@@ -116,9 +116,14 @@ class LiveScorer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the thread; a query it is running (a fit's feature queries) is interrupted."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
+            try:
+                self.con.interrupt()
+            except duckdb.Error:
+                pass
             self._thread.join(timeout=30)
         if self.sender is not None:
             self.sender.stop()
@@ -148,6 +153,8 @@ class LiveScorer:
             try:
                 self.step()
             except Exception as exc:  # noqa: BLE001 - logged; the accounts are retried after retry_seconds
+                if self._stop.is_set():
+                    return  # interrupted by stop()
                 self.stats.failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 log.exception("live scoring failed; the accounts are tried again in 5 s")
