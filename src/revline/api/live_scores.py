@@ -227,6 +227,8 @@ class LiveScorer:
             else:
                 model = self.fit_fn(self.con, self._as_of())
         except Exception as exc:  # noqa: BLE001 - a store without enough history: try again later
+            if self._stop.is_set():
+                return  # interrupted by stop()
             self._failed_fit = time.monotonic()
             self.stats.failures += 1
             self.stats.last_error = f"fit: {type(exc).__name__}: {exc}"[:500]
