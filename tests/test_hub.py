@@ -57,7 +57,10 @@ def _http(method: str, url: str, key: str | None = None, body=None, basic: str |
 class Server:
     """`revline serve` in a child process, ready when its admin API answers."""
 
-    def __init__(self, db: Path, snapshot_seconds: float = 2.0, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, db: Path, snapshot_seconds: float = 2.0, extra: tuple[str, ...] = (),
+                 in_market: bool = False) -> None:
+        """`in_market`: keep in-market scores (off by default here: fitting the scoring model costs a
+        minute of CPU on the tiny store, which only tests/test_in_market_live.py needs)."""
         self.db = db
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +68,7 @@ class Server:
         self.proc = subprocess.Popen(
             REVLINE + ["serve", "--db", str(db), "--port", str(self.port), "--write-key", WRITE_KEY,
                        "--read-key", READ_KEY, "--admin-key", ADMIN_KEY, "--snapshot-seconds", str(snapshot_seconds),
-                       *extra],
+                       "--in-market" if in_market else "--no-in-market", *extra],
             cwd=db.parent, env=ENV, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 90

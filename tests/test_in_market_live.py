@@ -119,7 +119,7 @@ def test_pricing_views_by_several_people_raise_the_score_and_fire_the_webhook(tm
     threshold = round(before[account] + rise / 2, 4)
     receiver = Receiver()
     server = Server(db, extra=("--alert-webhook", receiver.url, "--alert-threshold", str(threshold),
-                               "--alert-cooldown", "1d"))
+                               "--alert-cooldown", "1d"), in_market=True)
     try:
         ping = _wait(lambda: (p := server.admin("GET", "/admin/ping"))["scores"]["ready"] and p, 240, "the first scoring")
         assert ping["scores"]["loaded"]  # the model saved beside the store
