@@ -25,10 +25,13 @@ class Receiver:
                 if answer == "stall":
                     time.sleep(receiver.stall_seconds)
                     answer = 200
-                self.send_response(int(answer))
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(int(answer))
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender timed out and hung up (the stall case)
 
             def log_message(self, *args) -> None:
                 pass
