@@ -111,3 +111,18 @@ def test_report_to_a_pipe_is_full_width_and_at_80_columns_is_split_not_cut(api_s
     assert max(len(line) for line in narrow.splitlines()) <= 80
     for ch in channels:
         assert ch in piped and ch in narrow
+
+
+def test_ingest_summary_with_long_paths_at_80_columns_cuts_nothing():
+    from revline.ingest.report import IngestReport, TableCount
+
+    report = IngestReport()
+    long = "/home/analyst/exports/2025/quarter-three/salesforce/Opportunity-with-a-long-name.csv"
+    report.add(TableCount(long, "salesforce", "Opportunity", "opportunities", 123456, 120000, 3000, 456))
+    out = _render(report, 80)
+    assert "…" not in out
+    for text in ("123,456", "120,000", "3,000", "456", "opportunities", "Opportunity"):
+        assert text in out, text
+    # the path folds inside its cell: its pieces, read down the first column, give it back whole
+    first_column = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
+    assert long in first_column

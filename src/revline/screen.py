@@ -70,9 +70,10 @@ class Readable:
         options = console.options.update_width(width)
         columns = self.table.columns
         natural = [self._natural(console, options, c) + _COLUMN_OVERHEAD for c in columns]
-        if 1 + sum(natural) <= width or len(columns) <= self.keys + 1:
-            return [self.table]
         base = 1 + sum(natural[: self.keys])
+        if 1 + sum(natural) <= width or len(columns) <= self.keys + 1 or base + max(natural[self.keys:]) > width:
+            # fits; or nothing to split; or the keys leave no room for a block: cells fold instead
+            return [self.table]
         groups: list[list[int]] = [[]]
         used = base
         for i in range(self.keys, len(columns)):

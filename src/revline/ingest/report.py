@@ -76,7 +76,7 @@ class IngestReport:
         for e in self.entries:
             t.add_row(e.file, e.object, e.table, f"{e.read:,}", f"{e.loaded:,}", f"{e.updated:,}",
                       f"[red]{e.quarantined:,}[/red]" if e.quarantined else "0")
-        parts: list[RenderableType] = [readable(t, keys=3)]
+        parts: list[RenderableType] = [readable(t)]
         totals = Table(title="per table")
         for col in ("table", "loaded", "updated", "quarantined"):
             totals.add_column(col)
