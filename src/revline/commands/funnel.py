@@ -40,10 +40,12 @@ def _fail(msg: str) -> None:
 
 def render(report, sections: tuple[str, ...] = SECTIONS) -> None:
     """Print a `FunnelReport` as Rich tables (the CLI's view; the API sends the same frames)."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from revline.screen import console as screen_console
+    from revline.screen import readable
+
+    console = screen_console()
     d = report.definition
     split = d.by is not None
     if "stages" in sections:
@@ -57,7 +59,7 @@ def render(report, sections: tuple[str, ...] = SECTIONS) -> None:
                 f"{_pct(r.conversion_to_next)} ({100 * r.conversion_low:.1f}-{100 * r.conversion_high:.1f})")
             days = "-" if r.days_n == 0 else f"{_days(r.days_median)} ({_days(r.days_p25)}-{_days(r.days_p75)})"
             t.add_row(*row, r.stage, f"{r.count:,}", f"{r.count - r.recorded:,}", conv, days, f"{r.out_of_order:,}")
-        console.print(t)
+        console.print(readable(t, keys=2 if split else 1))
     if "win-rate" in sections:
         t = Table(title=f"Win rate = won / closed: {d.describe()}")
         for col in (["key"] if split else []) + ["deals", "won", "lost", "open", "win rate (95 % CI)",
@@ -71,7 +73,7 @@ def render(report, sections: tuple[str, ...] = SECTIONS) -> None:
             if d.level == "opportunity":
                 cells.append(_money(r.won_amount_usd))
             t.add_row(*cells)
-        console.print(t)
+        console.print(readable(t, keys=1))
     if "leakage" in sections:
         as_of = report.leakage.attrs.get("as_of", "")
         t = Table(title=f"Leakage as of {str(as_of)[:10]}: stalled = open longer than the stage's p90; "
@@ -84,7 +86,7 @@ def render(report, sections: tuple[str, ...] = SECTIONS) -> None:
                 continue
             t.add_row(*([r.key] if split else []), r.stage, f"{r.reached:,}", f"{r.open:,}", f"{r.stalled:,}",
                       _pct(r.stalled_share), _days(r.p90_days), f"{r.died:,}", _pct(r.died_share))
-        console.print(t)
+        console.print(readable(t, keys=2 if split else 1))
     if "coverage" in sections and len(report.coverage):
         t = Table(title="Pipeline coverage = open pipeline / remaining target (company target, every revenue "
                         "type, USD; past periods measured at their start)")
@@ -95,7 +97,7 @@ def render(report, sections: tuple[str, ...] = SECTIONS) -> None:
             t.add_row(f"{r.period_start} .. {r.period_end}", str(r.measured_at)[:10], _money(r.revenue_target),
                       _money(r.won_to_date), _money(r.remaining_target), _money(r.open_pipeline), f"{r.open_deals:,}",
                       "-" if r.coverage != r.coverage else f"{r.coverage:.2f}x")
-        console.print(t)
+        console.print(readable(t, keys=1))
 
 
 def register(app: typer.Typer) -> None:
