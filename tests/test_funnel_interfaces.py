@@ -134,3 +134,40 @@ def test_dashboard_has_the_funnel_panel(client):
         assert element in page
     script = c.get("/static/panels/funnel-levels.js").text
     assert 'r.api("funnel", params)' in script and "r.register(load)" in script
+
+
+def test_lead_funnel_of_an_mql_export_without_contact_roles(tmp_path):
+    """Issue 23's case: an export of MQLs, two converted into deals (one won), no contact roles. The
+    lead level shows MQL -> won (8 -> 1), not the same count at every stage."""
+    from crm_exports import write
+
+    from revline.identity import stitch
+    from revline.ingest import load_files
+    from revline.journeys import build
+
+    folder = tmp_path / "sf"
+    folder.mkdir()
+    write(folder / "Account.csv", ["Id", "Name", "Website", "CreatedDate"],
+          [("001A", "Acme", "acme.com", "2025-01-01T00:00:00.000+0000"), ("001B", "Beta", "beta.com", "2025-01-01T00:00:00.000+0000")])
+    leads = [("00Q1", "a@acme.com", "001A", "006A"), ("00Q2", "b@beta.com", "001B", "006B")] + \
+        [(f"00Q{i}", f"p{i}@x{i}.com", "", "") for i in range(3, 9)]
+    write(folder / "Lead.csv", ["Id", "Email", "FirstName", "LastName", "Company", "Status", "CreatedDate", "MQL_Date__c",
+                                "IsConverted", "ConvertedAccountId", "ConvertedOpportunityId"],
+          [(i, e, "L", "X", "Co", "Open", "2025-01-10T09:00:00.000+0000", "2025-01-11", "true" if a else "false", a, o)
+           for i, e, a, o in leads])
+    write(folder / "Opportunity.csv", ["Id", "AccountId", "Name", "StageName", "Amount", "CreatedDate", "CloseDate",
+                                       "IsClosed", "IsWon"],
+          [("006A", "001A", "A", "Closed Won", "100", "2025-02-01T10:00:00.000+0000", "2025-02-01", "true", "true"),
+           ("006B", "001B", "B", "Closed Lost", "100", "2025-02-01T10:00:00.000+0000", "2025-03-01", "true", "false")])
+    con = connect(tmp_path / "s.duckdb")
+    load_files(con, [folder])
+    stitch(con)
+    build(con)
+    r = funnel_report(con, "lead")
+    con.close()
+    counts = dict(zip(r.stages["stage"], r.stages["count"]))
+    assert (counts["mql"], counts["opportunity"], counts["won"]) == (8, 2, 1)
+    w = r.win_rate.iloc[0]
+    assert (w["won"], w["lost"], w["win_rate"]) == (1, 1, 0.5)
+    # 006A closes on its creation day with a date-only close (midnight, before 10:00): 0 days, not negative
+    assert (r.stages[["days_p25", "days_median", "days_p75"]].stack().dropna() >= 0).all()
