@@ -59,7 +59,9 @@ def main() -> None:
                 h = r["holdout"]
                 print(f"  as of {as_of}: {r['renewals']} closed renewals; true mean p {r['true_mean_p']:.3f}, posterior "
                       f"{r['mean_p']:.3f} [80% {r['mean_p_low']:.3f}-{r['mean_p_high']:.3f}, 95% {r['mean_p_low95']:.3f}-"
-                      f"{r['mean_p_high95']:.3f}]; corr(p, p_true) {r['corr_with_true_p']:.2f}; MAE to p_true model "
+                      f"{r['mean_p_high95']:.3f}]; engagement effect true {r['true_slope']:.2f}, posterior {r['slope'][0]:.2f} "
+                      f"[80% {r['slope'][1]:.2f}, {r['slope'][2]:.2f}; 95% {r['slope_95'][0]:.2f}, {r['slope_95'][1]:.2f}]; "
+                      f"corr(p, p_true) {r['corr_with_true_p']:.2f}; MAE to p_true model "
                       f"{r['mae_model']:.3f} / sBG {r['mae_sbg']:.3f} / constant {r['mae_constant']:.3f}; holdout "
                       f"({h['renewals']}) log loss model {h['log_loss_model']:.3f} / sBG {h['log_loss_sbg']:.3f} / constant "
                       f"{h['log_loss_constant']:.3f} / truth {h['log_loss_truth']:.3f}")

@@ -48,7 +48,7 @@ def test_recovers_the_simulated_churn_process(simulated_company, config, seed):
     for as_of in (date(2025, 10, 1), date(2026, 4, 1)):
         r = parameter_check(con, truth, as_of, holdout_end=date(2026, 10, 1))
         assert r["mean_p_low95"] <= r["true_mean_p"] <= r["mean_p_high95"], r
-        assert r["slope"][0] > 0
+        assert r["slope"][0] > 0 and r["slope_95"][0] <= r["true_slope"] <= r["slope_95"][1], r
         assert r["corr_with_true_p"] > 0.8, r
         assert r["mae_model"] < r["mae_constant"] and r["mae_model"] < r["mae_sbg"], r
     # out of sample, the covariate model beats sBG and the constant rate on log loss

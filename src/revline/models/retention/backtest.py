@@ -5,9 +5,10 @@ Why against the simulator: only there is each renewal's *true* probability known
 Three checks, each replayed with only what the store held on the day (`as_of`):
 1. the mean renewal rate: the posterior of the mean probability over the renewals closed so far
    against the mean of their true probabilities;
-2. the intent effect: how well each renewal's predicted probability tracks its true one
-   (correlation; mean absolute error against the constant and the sBG baselines; log loss on
-   renewals closed after the fit);
+2. the intent effect: the engagement slope's posterior against the truth's (the true log-odds
+   regressed on the same covariate), and how well each renewal's predicted probability tracks
+   its true one (correlation; mean absolute error against the constant and the sBG baselines; log
+   loss on renewals closed after the fit);
 3. per-quarter renewals: as of each quarter's start, the 80 % interval of renewal bookings (and
    count) of the contracts listed due that quarter against what they really booked.
 """
@@ -24,6 +25,7 @@ from revline.models.retention.contracts import build_contracts
 from revline.models.retention.due import bookings_distribution, due_with_draws, fit_model
 from revline.models.retention.features import engagement
 from revline.models.retention.model import INTERVAL, SBG, log_loss
+from scipy.special import logit
 
 
 def _truth_frame(truth: dict) -> pd.DataFrame:
@@ -92,6 +94,9 @@ def parameter_check(con: duckdb.DuckDBPyConnection, truth: dict, as_of: date, ho
         "mean_p_high": float(np.quantile(mean_draws, INTERVAL[1])),
         "mean_p_low95": float(np.quantile(mean_draws, 0.025)), "mean_p_high95": float(np.quantile(mean_draws, 0.975)),
         "slope": model.slope_per_log_touch(),
+        # the intent effect on the model's scale: the truth's log-odds regressed on log(1 + touches)
+        "true_slope": float(np.polyfit(np.log1p(x), logit(np.clip(p_true, 1e-9, 1 - 1e-9)), 1)[0]) if len(ren) > 2 else np.nan,
+        "slope_95": tuple(float(v) for v in np.quantile(model.draws()[:, 1] / model.x_sd, [0.025, 0.975])),
         "corr_with_true_p": float(np.corrcoef(p_hat, p_true)[0, 1]) if len(ren) > 2 else np.nan,
         "mae_model": float(np.nanmean(np.abs(p_hat - p_true))),
         "mae_constant": float(np.nanmean(np.abs(ren.won.mean() - p_true))),
