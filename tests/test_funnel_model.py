@@ -237,6 +237,12 @@ def test_pipeline_coverage_per_target_period(hand):
     assert (q3["revenue_target"], q3["won_to_date"], q3["remaining_target"], q3["open_pipeline"]) == (1500, 200, 1300, 700)
     assert q3["coverage"] == pytest.approx(700 / 1300)
     assert set(funnel_report(hand, "lead").coverage["revenue_type"]) == {"all"}
+    # a region: its own target rows against its accounts' deals (NA: account A, o1 open at 04-01)
+    na = funnel_report(hand, "lead", as_of="2024-07-15", segment="NA").coverage.set_index("period_start")
+    assert (na.loc[date(2024, 4, 1), "revenue_target"], na.loc[date(2024, 4, 1), "open_pipeline"]) == (1500, 1000)
+    assert (na.loc[date(2024, 7, 1), "revenue_target"], na.loc[date(2024, 7, 1), "won_to_date"],
+            na.loc[date(2024, 7, 1), "open_pipeline"]) == (1000, 0, 0)
+    assert set(na["segment"]) == {"NA"}
 
 
 def test_stage_order_is_pairwise_not_positional():

@@ -157,7 +157,7 @@ def funnel_level(cur: duckdb.DuckDBPyConnection, *, level: str, by: str | None, 
     region = "all regions" if d.segment == ALL_SEGMENTS else f"region {d.segment}"
     text = (f"{UNIT_OF[d.level]} ({d.level} level) · {d.revenue_type.replace('_', ' ')} · {region} · "
             + period_words(d.start, d.end, "first funnel stage") + (f" · by {d.by}" if d.by else "")
-            + f" · leakage and coverage as of {d.as_of:%Y-%m-%d} (coverage: the company's) · USD")
+            + f" · leakage and coverage as of {d.as_of:%Y-%m-%d} (coverage: every revenue type) · USD")
     return {"level": d.level, "unit": UNIT_OF[d.level], "revenue_type": d.revenue_type, "segment": d.segment,
             "start": d.start,
             "end": d.end, "by": d.by, "as_of": _value(d.as_of),

@@ -88,7 +88,8 @@ def render(report, sections: tuple[str, ...] = SECTIONS) -> None:
                       _pct(r.stalled_share), _days(r.p90_days), f"{r.died:,}", _pct(r.died_share))
         console.print(readable(t, keys=2 if split else 1))
     if "coverage" in sections and len(report.coverage):
-        t = Table(title="Pipeline coverage = open pipeline / remaining target (company target, every revenue "
+        whose = "company target" if d.segment == "all" else f"region {d.segment}'s target and its accounts' deals"
+        t = Table(title=f"Pipeline coverage = open pipeline / remaining target ({whose}, every revenue "
                         "type, USD; past periods measured at their start)")
         for col in ("period", "measured at", "target", "won to date", "remaining", "open pipeline", "open deals",
                     "coverage"):

@@ -20,7 +20,8 @@ import pandas as pd
 
 from revline.store.fx import opportunities_usd_sql
 from revline.store.sql import lit
-from revline.store.targets import COMPANY_TARGETS_SQL
+from revline.store.targets import COMPANY, COMPANY_TARGETS_SQL
+from revline.vocabulary import region_sql
 
 COVERAGE_COLUMNS: tuple[str, ...] = (
     "period_start", "period_end", "measured_at", "revenue_target", "won_to_date", "remaining_target",
@@ -38,17 +39,26 @@ def coverage(
     con: duckdb.DuckDBPyConnection,
     revenue_types: tuple[str, ...] | None = None,
     as_of: date | datetime | str | None = None,
+    segment: str | None = None,
 ) -> pd.DataFrame:
     """One row per target period that started by `as_of` (default: the latest deal date):
-    target, won to date, remaining target, open pipeline and deals, coverage (see module doc)."""
+    target, won to date, remaining target, open pipeline and deals, coverage (see module doc).
+    With a `segment` (a region, as revline.vocabulary names them): that region's target rows
+    (any case) against the deals of its accounts, as the revenue report reads a region."""
     when = pd.Timestamp(as_of) if as_of is not None else data_as_of(con)
     if when is None:
         return pd.DataFrame(columns=list(COVERAGE_COLUMNS))
     types = "" if not revenue_types else (
         " AND coalesce(revenue_type, 'new_business') IN (" + ", ".join(lit(t) for t in revenue_types) + ")")
+    targets, params = COMPANY_TARGETS_SQL, []
+    if segment not in (None, "", COMPANY):
+        targets = ("SELECT period_start, period_end, revenue_target::DOUBLE AS revenue_target FROM targets "
+                   "WHERE upper(segment) = upper(?)")
+        types += f" AND account_id IN (SELECT account_id FROM accounts WHERE {region_sql('country')} = ?)"  # noqa: S608 - region_sql is constants; the region is bound
+        params = [segment]
     df = con.execute(
         f"""
-        WITH t AS ({COMPANY_TARGETS_SQL}),
+        WITH t AS ({targets}),
         m AS (SELECT period_start, period_end, revenue_target,
                      CASE WHEN ?::TIMESTAMP < period_end + INTERVAL 1 DAY THEN ?::TIMESTAMP
                           ELSE period_start::TIMESTAMP END AS measured_at
@@ -66,7 +76,7 @@ def coverage(
                (SELECT count(*) FROM o WHERE o.created_at <= m.measured_at
                          AND NOT (o.is_closed AND o.closed_at IS NOT NULL AND o.closed_at < m.measured_at)) AS open_deals
         FROM m ORDER BY m.period_start, m.period_end""",  # noqa: S608 - fixed expressions, types quoted by lit; dates bound
-        [when, when, when],
+        [*params, when, when, when, *params],
     ).df()
     df["remaining_target"] = (df["revenue_target"] - df["won_to_date"]).clip(lower=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -159,9 +159,9 @@ def funnel_report(
     label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]
     leak = leakage(u, split, when)
     d = Definition(level, label, lo, hi, split, when, seg)
-    # coverage is of the company: targets hold every revenue type, so the pipeline does too
-    cov = coverage(con, None, d.as_of)
-    cov_def = Definition(level, ALL, None, None, None, d.as_of)
+    # coverage is of the company (or the region): targets hold every revenue type, so the pipeline does too
+    cov = coverage(con, None, d.as_of, seg)
+    cov_def = Definition(level, ALL, None, None, None, d.as_of, seg)
     return FunnelReport(d, d.stamp(stage_table(u, split)), d.stamp(win_rate(u, split)), d.stamp(leak),
                         cov_def.stamp(cov))
 
