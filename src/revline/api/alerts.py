@@ -193,7 +193,7 @@ class AlertSender:
             self._cond.notify()
         if self._thread.is_alive():
             self._thread.join(timeout=self.settings.timeout + 5)
-        self._record(block=True)
+        self._record(block=True)  # waits at most 5 s for a job's write lock; unrecorded ones stay pending
 
     def _next(self) -> Alert | None:
         with self._cond:
@@ -246,11 +246,11 @@ class AlertSender:
             self._outcomes.append((alert.alert_id, status, alert.attempts, error and error[:500], sent_at))
 
     def _record(self, block: bool) -> None:
-        """Write the outcomes so far, if the write lock is free (or waiting for it when `block`)."""
+        """Write the outcomes so far, if the write lock is free (or frees within 5 s when `block`)."""
         with self._cond:
             if not self._outcomes:
                 return
-        if not self.write_lock.acquire(blocking=block):
+        if not (self.write_lock.acquire(timeout=5.0) if block else self.write_lock.acquire(blocking=False)):
             return
         try:
             with self._cond:
