@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from revline.store.sql import ident
 from revline.vocabulary import USD_RATES
 
 REPORTING_CURRENCY = "USD"
@@ -149,7 +150,7 @@ def store_rates(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], 
     if missing:
         raise ValueError(f"{source}: a rates file needs the columns date, currency, rate (USD per unit); "
                          f"missing {', '.join(missing)}")
-    q = ", ".join('"' + cols[c].replace('"', '""') + f'"::VARCHAR AS {c}' for c in ("date", "currency", "rate"))
+    q = ", ".join(f"{ident(cols[c])}::VARCHAR AS {c}" for c in ("date", "currency", "rate"))
     typed = (
         f"SELECT row_number() OVER () AS n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; table is the caller's temp table
         f"trim(rate) AS rate_raw, try_cast(trim(date) AS DATE) AS date, try_cast(trim(rate) AS DOUBLE) AS rate "
