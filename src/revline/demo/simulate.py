@@ -30,6 +30,23 @@ from revline.demo.truth import counterfactual_truth, summarize
 
 Progress = Callable[[str, int, int], None]
 GROUND_TRUTH_DOC = Path(__file__).with_name("GROUND_TRUTH.md")
+INTENT_FILE = "account_intent.json"  # truth, not a source file: a plain .json, which ingest never walks into
+
+
+def write_intent(path: Path, base, account_ids, n_days: int) -> None:
+    """The latent buying intent of every account, week by week (mean of the daily sum of its
+    people's intent; see GROUND_TRUTH.md): what an in-market score tries to see. Its own file
+    because it is accounts x weeks numbers (2,000 x 105 for the small demo), rounded to 0.01."""
+    from revline.demo.truth import week_starts
+
+    intent = np.round(base.a_intent_week.astype(np.float64), 2)
+    doc = {"description": "mean daily account intent (sum of its people's decayed touch effects) per week; "
+                          "rows follow account_id, columns week_start (Mondays)",
+           "week_start": week_starts(n_days), "account_id": [str(a) for a in account_ids],
+           "intent": [[float(v) for v in row] for row in intent]}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, separators=(",", ":"))
+        fh.write("\n")
 
 
 def renewal_truth(r: SimResult, company: dict) -> list[dict]:
@@ -238,13 +255,15 @@ def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progr
     with open(out_dir / "ground_truth.json", "w", encoding="utf-8") as fh:
         json.dump(truth, fh, indent=1, sort_keys=False)
         fh.write("\n")
+    write_intent(out_dir / INTENT_FILE, base, company["accounts"]["id"], params.n_days)
     shutil.copyfile(GROUND_TRUTH_DOC, out_dir / "GROUND_TRUTH.md")
     say("done", 4, 4)
     t_end = time.perf_counter()
     return {
         "out_dir": str(out_dir), "size": size, "seed": seed,
         "files": {rel: str(out_dir / rel) for rel in sorted(files)} | {
-            "ground_truth.json": str(out_dir / "ground_truth.json"), "GROUND_TRUTH.md": str(out_dir / "GROUND_TRUTH.md")},
+            "ground_truth.json": str(out_dir / "ground_truth.json"), "GROUND_TRUTH.md": str(out_dir / "GROUND_TRUTH.md"),
+            INTENT_FILE: str(out_dir / INTENT_FILE)},
         "rows": dict(sorted(files.items())),
         "counts": {k: truth["counts"][k] for k in ("accounts", "people", "leads", "contacts", "touchpoints", "opportunities")},
         "bad_rows": len(bad_rows),

@@ -14,6 +14,7 @@ blocks never interact (spend and campaigns are decided before, in marketing.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 from scipy.signal import lfilter
@@ -151,6 +152,7 @@ class SimResult:
     o_campaign: np.ndarray
     o_p_true: np.ndarray  # the probability the deal was won with (win_prob, renew_prob or expansion_win_prob)
     o_intent: np.ndarray  # the account intent that probability was computed from
+    a_intent_week: np.ndarray  # accounts x weeks: mean daily account intent per Monday-started week (float32)
     touch_counts: np.ndarray  # per channel (kept even when the touch arrays are dropped)
     record_counts: np.ndarray
 
@@ -398,6 +400,12 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
     opp_day = _passage(A, fit_a, params.hazard_opp, pop.e_opp[a0:a1],
                        np.where(existing_a, NEVER, np.minimum(first_sql + 1, NEVER)))
     Acum = np.cumsum(A, axis=1, dtype=np.float64)
+    # the latent buying intent per week (the truth an in-market score is judged against); weeks
+    # start on Monday as in the weekly truth, the first one partial
+    week_of_day = (np.arange(D) + date.fromisoformat(params.start).weekday()) // 7
+    week_first = np.flatnonzero(np.r_[True, np.diff(week_of_day) > 0])
+    a_intent_week = (np.add.reduceat(A, week_first, axis=1) / np.diff(np.r_[week_first, D])).astype(np.float32) \
+        if keep_touches else np.zeros((na, 0), dtype=np.float32)
     rows = np.arange(na)
     # primary contact: the member who reached SQL first (ties: lowest index)
     key = sql_day * 8 + pop.person_rank[p0:p1]
@@ -500,6 +508,7 @@ def _simulate_block(params: Params, draws: Draws, b: int, disabled: frozenset[st
         o_amount=amount, o_amount_usd=amount * fx[oa],
         o_stage_frac=np.concatenate(o["stage"]).astype(float), o_campaign=np.concatenate(o["campaign"]).astype(np.int64),
         o_p_true=np.concatenate(o["p_true"]).astype(float), o_intent=np.concatenate(o["intent"]).astype(float),
+        a_intent_week=a_intent_week,
     )
 
 

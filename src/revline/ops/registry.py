@@ -79,6 +79,8 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("forecast", "revline.ops.forecast:forecast", writes="never"),
     Operation("forecast_backtest", "revline.ops.forecast:backtest", writes="never"),
     Operation("funnel", "revline.ops.funnel:funnel", writes="if_stale", atomic=True),
+    Operation("score", "revline.ops.score:score", writes="never"),
+    Operation("score_backtest", "revline.ops.score:backtest", writes="never"),
 )}
 
 

@@ -22,6 +22,7 @@ from revline.journeys.funnel import funnel
 from revline.models.forecast.report import html_section as forecast_section
 from revline.models.funnel.report import html_section as funnel_section
 from revline.models.retention.report import html_section as retention_section
+from revline.models.scoring.report import html_section as scoring_section
 from revline.reports.definitions import definition, influence_definition, revenue_type_words
 from revline.reports.influence import sourced_vs_influenced
 from revline.reports.revenue import actuals, revenue_vs_target
@@ -304,6 +305,7 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
                          " Definition: accounts · new business · all regions · all dates (by first funnel stage).",
                          _fig(fig, 380) + _table(fun, pct=tuple(c for c in fun.columns if "conversion" in c))))
     sections += [(title, "", body) for _, title, body in filter(None, [funnel_section(con), forecast_section(con), retention_section(con)])]
+    sections += [(title, "", body) for _, title, body in filter(None, [scoring_section(con)])]
 
     q = con.execute(
         "SELECT source, table_name, field, reason, count(*) AS rows FROM quarantine GROUP BY ALL ORDER BY rows DESC LIMIT 30"
