@@ -215,3 +215,22 @@ def test_backtest_beats_the_points_baseline_at_every_cutoff(simulated_company, c
     assert (t[("ece", "revline")] < t[("observed_rate", "revline")] / 3 + 0.005).all()
     s = bt.summary
     assert s["revline"]["flagged_share"] > s["points baseline"]["flagged_share"] * 0.9
+
+
+@pytest.mark.slow  # two backtests of the tiny company (~30 s of CPU)
+def test_html_section_shows_the_backtest_table(tiny):
+    import re
+
+    from revline.models.scoring.backtest import backtest
+    from revline.models.scoring.report import html_section
+
+    con = duckdb.connect(str(tiny[0]), read_only=True)
+    sec = html_section(con)
+    bt = backtest(con)
+    con.close()
+    assert sec is not None and sec[0] == "scoring" and "<table>" in sec[2]
+    shown = [float(v) for v in re.findall(r'data-value="([^"]+)"', sec[2]) if v != "nan"]
+    expected = [float(v) for r in bt.table.itertuples() for v in (r.roc_auc, r.pr_auc, r.top_decile_lift, r.ece)
+                if not np.isnan(v)]
+    assert shown == pytest.approx(expected)
+    assert len(bt.table) == 2 * bt.summary["cutoffs"] and set(bt.table.scorer) == {"revline", "points baseline"}

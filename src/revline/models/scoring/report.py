@@ -10,6 +10,9 @@ from typing import Any
 from revline.models.scoring.backtest import backtest
 
 
+MAX_ACCOUNTS = 20_000  # above this the report leaves the backtest to `revline score --backtest` (minutes)
+
+
 def _f(x: float, fmt: str) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
 
@@ -18,6 +21,11 @@ def html_section(con: Any) -> tuple[str, str, str] | None:
     """(id, title, html) of the scoring section; None when the store has too little history."""
     if con.execute("SELECT count(*) FROM touchpoints").fetchone()[0] == 0:
         return None
+    n_accounts = con.execute("SELECT count(*) FROM accounts").fetchone()[0]
+    if n_accounts > MAX_ACCOUNTS:
+        return ("scoring", "In-market accounts: score backtest",
+                f"<p>{n_accounts:,} accounts: the backtest (four refits over a year of weekly snapshots) is left out of "
+                "the report to keep it quick; run <code>revline score --backtest</code> for it.</p>")
     try:
         bt = backtest(con)
     except ValueError:  # too short a history for any cut-off
