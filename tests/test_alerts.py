@@ -199,7 +199,7 @@ def test_an_alert_in_backoff_does_not_hold_back_the_others(store, receiver):
         sender.submit([a1, a2])
         receiver.wait(1, "A2", timeout=5)
         (first_a1, *_), (a2_post, *_) = receiver.for_account("A1"), receiver.for_account("A2")
-        assert a2_post[0] - first_a1[0] < 1.0  # A2 went out while A1 waited out its 2 s back-off
+        assert a2_post[0] - first_a1[0] < 1.8  # A2 went out while A1 waited out its 2 s back-off
         _until(lambda: _status(con, a1)[0] == "sent", timeout=15)
     finally:
         sender.stop()

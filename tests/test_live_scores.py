@@ -244,5 +244,11 @@ def test_page_views_of_two_people_raise_the_score_and_fire_the_webhook_once(api_
             time.sleep(0.5)
             assert len(receiver.posts) == 1
             assert latency < 15
+            # a writer job (here a stitch) has every account re-scored, alerts included
+            calls = len(model.calls)
+            job = client.post("/admin/jobs", json={"op": "stitch", "params": {}},
+                              headers={"Authorization": f"Bearer {hub.admin_key}"}).json()
+            _wait(lambda: hub.jobs.get(job["id"]).status == "done", 60, "the stitch job")
+            _wait(lambda: None in model.calls[calls:], 20, "the full re-scoring after the job")
     finally:
         close_app(app)
