@@ -103,6 +103,7 @@ class LiveScorer:
         self.model: Any = None
         self._fitted = 0.0
         self._failed_fit = -float("inf")
+        self._fit_warned = False
         self._pending: set[str] = set()
         self._all = False  # every account is due (after a writer job)
         self._lock = threading.Lock()
@@ -232,8 +233,10 @@ class LiveScorer:
             self._failed_fit = time.monotonic()
             self.stats.failures += 1
             self.stats.last_error = f"fit: {type(exc).__name__}: {exc}"[:500]
-            log.warning("the in-market scoring model could not be fitted (%s); trying again in %.0f s",
-                        exc, self.retry_seconds)
+            level = logging.INFO if self._fit_warned else logging.WARNING  # one warning, not one per retry
+            self._fit_warned = True
+            log.log(level, "the in-market scoring model could not be fitted (%s); trying again in %.0f s",
+                    exc, self.retry_seconds)
             return
         if not loaded:
             self._save(model)
