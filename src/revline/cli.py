@@ -97,7 +97,7 @@ def init(db: DbOption = None) -> None:
 
 
 _AREAS = ("demo", "ingest", "journeys", "attribution", "influence", "paths", "serve", "mmm", "fx", "retention",
-          "forecast", "funnel", "score")
+          "forecast", "funnel", "score", "exchange")
 for _area in _AREAS:
     importlib.import_module(f"revline.commands.{_area}").register(app)
 

@@ -39,6 +39,11 @@ def register(app: typer.Typer) -> None:
         from revline.ingest import DetectionError
         from revline.screen import console as screen_console
 
+        if len(paths) == 1 and (paths[0] / "manifest.json").is_file():  # a `revline export` folder
+            from revline.commands.exchange import import_folder
+
+            import_folder(paths[0], replace=False, db=db)
+            return
         console = screen_console()
         params = {"paths": [absolute(p) for p in paths], "fmt": fmt, "channel_rules": absolute(channel_rules),
                   "type_map": [str(absolute(Path(m))) if Path(m).is_file() else m for m in type_map or []] or None, "force": force, "decimal": decimal, "date_order": date_order,

@@ -81,6 +81,8 @@ OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("funnel", "revline.ops.funnel:funnel", writes="if_stale", atomic=True),
     Operation("score", "revline.ops.score:score", writes="never"),
     Operation("score_backtest", "revline.ops.score:backtest", writes="never"),
+    Operation("export", "revline.ops.exchange:export", writes="never"),
+    Operation("import", "revline.ops.exchange:import_", writes="always", atomic=True),
 )}
 
 
