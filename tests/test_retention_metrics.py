@@ -89,3 +89,22 @@ def test_retention_identities_hold_for_any_history(tmp_path_factory, history):
     assert a["grr"] <= 1 + 1e-12 and a["grr"] <= a["nrr"] + 1e-12 and 0 <= a["logo_churn"] <= 1
     assert t.iloc[:-1][["customers", "churned"]].sum().tolist() == [a["customers"], a["churned"]]
     assert np.isclose(t.iloc[:-1]["arr_start"].sum(), a["arr_start"])
+
+
+def test_regions_are_the_reports_regions(tmp_path):
+    """Retention's region of an account is revline.vocabulary's, the one the reports' segment filter
+    uses: a country the table does not know is 'other' (not EMEA), none is 'unknown'."""
+    from revline.models.retention.features import account_segments
+    from revline.vocabulary import region_sql
+
+    con = _store(tmp_path / "s.duckdb")
+    ids = con.execute("SELECT account_id FROM accounts ORDER BY account_id").fetchall()
+    countries = ["Germany", "Atlantis", None, " ", "jp", "Brazil", "usa", "Peru"]
+    for (acc,), country in zip(ids, countries, strict=False):
+        con.execute("UPDATE accounts SET country = ? WHERE account_id = ?", [country, acc])
+    got = account_segments(con).set_index("account_id")["region"].to_dict()
+    want = dict(con.execute(f"SELECT account_id, {region_sql('country')} FROM accounts").fetchall())
+    assert got == want
+    assert {"other", "unknown", "EMEA", "APAC", "LATAM", "NA"} <= set(got.values())
+    t = retention_table(con, AS_OF, by="region")
+    assert set(t["region"]) <= {"NA", "EMEA", "APAC", "LATAM", "other", "unknown", "all"}

@@ -38,3 +38,40 @@ def test_usd_sql_uses_the_rates():
 
     got = duckdb.sql(f"SELECT {vocabulary.usd_sql('a', 'c')} FROM (VALUES (100.0, 'eur'), (NULL, 'JPY'), (5.0, NULL)) t(a, c)")
     assert [r[0] for r in got.fetchall()] == [100.0 * vocabulary.USD_RATES["EUR"], 0.0, 5.0]
+
+
+def test_region_of_is_region_sql():
+    """The Python and the SQL region of a country agree, on known names, codes, case, blanks and
+    countries the table does not know (spaces only: DuckDB's trim and str.strip differ on tabs)."""
+    import duckdb
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    known = list(vocabulary.REGION_OF_COUNTRY)
+    values = st.one_of(st.none(), st.sampled_from(known).map(str.lower), st.sampled_from(known).map(lambda c: f" {c} "),
+                       st.text(alphabet="abcxyzUSA ", max_size=8))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(values, min_size=1, max_size=20))
+    def check(countries):
+        rows = duckdb.execute(f"SELECT {vocabulary.region_sql('c')} FROM (SELECT unnest(?::VARCHAR[]) AS c)",
+                              [countries]).fetchall()
+        assert [r[0] for r in rows] == [vocabulary.region_of(c) for c in countries]
+
+    check()
+    assert vocabulary.region_of("Atlantis") == "other" and vocabulary.region_of("") == "unknown"
+
+
+def test_no_module_keeps_its_own_region_table():
+    """A country -> region mapping lives only in revline.vocabulary (retention once kept its own and
+    called every unmapped country EMEA while the reports said 'other')."""
+    regions = set(vocabulary.REGIONS)
+    found = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "vocabulary.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            values = node.values if isinstance(node, ast.Dict) else [node.value] if isinstance(node, ast.DictComp) else []
+            if any(isinstance(v, ast.Constant) and v.value in regions for v in values):
+                found.append(str(path.relative_to(SRC)))
+    assert found == []

@@ -55,6 +55,15 @@ REGION_OF_COUNTRY: dict[str, str] = {c: r for r, names in _COUNTRY_REGION.items(
 """Country (ISO 3166 alpha-2 code or English name, upper case) -> region."""
 
 
+def region_of(country: object) -> str:
+    """The region (REGIONS, 'other' or 'unknown') of one country value, the Python twin of
+    `region_sql`: ISO code or English name in any case; 'unknown' when missing or blank, 'other'
+    when the table does not know it."""
+    if not isinstance(country, str) or not country.strip():
+        return "unknown"
+    return REGION_OF_COUNTRY.get(country.strip().upper(), "other")
+
+
 def region_sql(country: str) -> str:
     """SQL expression of the region (REGIONS, 'other' or 'unknown') of the column `country`
     (ISO code or English name, any case). The argument is a column expression of the caller's
@@ -100,7 +109,7 @@ def usd_sql(amount: str, currency: str) -> str:
 
 __all__ = [
     "ALL_REVENUE", "ALL_SEGMENTS", "CAMPAIGN_LEVELS", "DEFAULT_CAMPAIGN_LEVEL", "DEFAULT_INFLUENCE_WINDOW_DAYS",
-    "DEFAULT_REVENUE_TYPE", "DEFAULT_SEGMENT", "REGIONS", "REGION_OF_COUNTRY", "region_sql",
+    "DEFAULT_REVENUE_TYPE", "DEFAULT_SEGMENT", "REGIONS", "REGION_OF_COUNTRY", "region_of", "region_sql",
     "ATTRIBUTED_REVENUE_TYPES", "LEAD_MILESTONES", "MILESTONES", "OPPORTUNITY_MILESTONES",
     "REVENUE_TYPES", "UNATTRIBUTED", "USD_RATES", "usd_sql",
 ]

@@ -19,6 +19,7 @@ from revline.demo.params import CHANNELS, Params
 from revline.demo.population import COUNTRIES, ROLES, TITLES, Population
 from revline.demo.segment_files import iso
 from revline.demo.simulation import CALL, EVENT, EXPANSION, MAIL, MEETING, NB, PARTNER, RENEWAL, TASK_EMAIL, WEBINAR, SimResult
+from revline.vocabulary import region_of
 
 OPEN_STAGES = {
     NB: [("Prospecting", 10), ("Qualification", 10), ("Needs Analysis", 20), ("Value Proposition", 50),
@@ -304,8 +305,7 @@ def write_spend(out_dir: Path, params: Params, plan: MarketingPlan, camp_ids: np
 
 def write_targets(out_dir: Path, params: Params, pop: Population, r: SimResult, streams) -> dict:
     """targets/targets.csv: quarterly plan numbers, overall and by region, set near (not at) actuals."""
-    region_of_country = {"US": "NA", "CA": "NA", "AU": "APAC"}
-    region = np.array([region_of_country.get(COUNTRIES[i][1], "EMEA") for i in pop.country_idx])
+    region = np.array([region_of(COUNTRIES[i][1]) for i in pop.country_idx])  # the reports' own regions
     D = params.n_days
     q_of_day = np.array([(np.datetime64("2024-10-01", "D") + i).astype(object) for i in range(D)])
     qidx = np.array([(d.year - 2024) * 4 + (d.month - 1) // 3 - 3 for d in q_of_day])

@@ -14,26 +14,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from revline.vocabulary import region_of
+
 WINDOW_DAYS = 90
 
-REGIONS: dict[str, str] = {
-    **{c: "NA" for c in ("united states", "us", "usa", "canada", "ca")},
-    **{c: "APAC" for c in ("australia", "au", "new zealand", "nz", "japan", "jp", "singapore", "sg", "india", "in",
-                           "china", "cn", "hong kong", "hk", "south korea", "kr")},
-    **{c: "LATAM" for c in ("brazil", "br", "mexico", "mx", "argentina", "ar", "chile", "cl", "colombia", "co")},
-}
-"""Country (name or ISO code, lower case) -> region; any other known country is EMEA (the demo's
-targets use NA / EMEA / APAC the same way)."""
 SIZE_BANDS: tuple[tuple[int, str], ...] = ((50, "1-49"), (200, "50-199"), (1000, "200-999"), (5000, "1000-4999"))
 """Employee-count bands (upper bound exclusive -> label); 5000+ above the last."""
 UNKNOWN = "(unknown)"
-
-
-def region_of(country: object) -> str:
-    """NA / EMEA / APAC / LATAM of a country name or ISO code; '(unknown)' when empty."""
-    if not isinstance(country, str) or not country.strip():
-        return UNKNOWN
-    return REGIONS.get(country.strip().lower(), "EMEA")
 
 
 def size_band(employees: float | int | None) -> str:
@@ -47,7 +34,9 @@ def size_band(employees: float | int | None) -> str:
 
 
 def account_segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """account_id, industry, size_band, region for every account (unknowns labelled, never dropped)."""
+    """account_id, industry, size_band, region for every account (unknowns labelled, never dropped).
+    The region is revline.vocabulary's (`region_of`), the one the reports' segment filter and the
+    funnel use: NA, EMEA, APAC, LATAM, 'other' for a country it does not know, 'unknown' without one."""
     df = con.execute("SELECT account_id, industry, employees, country FROM accounts").df()
     df["industry"] = df["industry"].where(df["industry"].notna() & (df["industry"].astype(str).str.strip() != ""), UNKNOWN)
     df["size_band"] = [size_band(e) for e in df["employees"]]
@@ -83,4 +72,4 @@ def engagement(con: duckdb.DuckDBPyConnection, refs: pd.DataFrame, as_of: pd.Tim
     return out["n"].to_numpy(dtype=float)
 
 
-__all__ = ["REGIONS", "SIZE_BANDS", "UNKNOWN", "WINDOW_DAYS", "account_segments", "engagement", "region_of", "size_band"]
+__all__ = ["SIZE_BANDS", "UNKNOWN", "WINDOW_DAYS", "account_segments", "engagement", "region_of", "size_band"]
