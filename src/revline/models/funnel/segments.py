@@ -7,10 +7,9 @@ table does not know is 'other', never silently put in some region.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from revline.vocabulary import REGION_OF_COUNTRY
+from revline.vocabulary import region_of
 
 UNKNOWN = "(unknown)"
 SIZE_BANDS: tuple[tuple[int, str], ...] = (
@@ -30,10 +29,8 @@ def size_band(employees: pd.Series) -> pd.Series:
 
 
 def region(country: pd.Series) -> pd.Series:
-    """A country name or ISO code as its region (revline.vocabulary's table, the one the reports'
+    """A country name or ISO code as its region (revline.vocabulary.region_of, the rule the reports'
     segment filter and the targets' regional rows use): NA, EMEA, APAC, LATAM; 'other' for a
     country the table does not know, 'unknown' without a country."""
-    key = country.astype("string").str.strip().str.upper()
-    out = key.map(REGION_OF_COUNTRY).astype(object)
-    out = out.where(out.notna(), "other")
-    return pd.Series(np.where(key.isna() | (key == ""), "unknown", out), index=country.index, dtype=object)
+    values = country.astype(object).where(country.notna(), None)
+    return pd.Series([region_of(v) for v in values], index=country.index, dtype=object)
