@@ -47,6 +47,7 @@ class ForecastConfig:
     season_shrink: float = 0.5  # exponent on last year's seasonal ratio (0: none, 1: full)
     season_min_count: int = 20  # deals needed in last year's windows to read a seasonal ratio
     season_max: float = 1.5  # a seasonal ratio beyond 1.5x (or below 1/1.5) is clipped: two years show no more
+    drift_sd: float = 0.05  # shared lognormal factor per revenue type: the process drifting from its history
     extra_cv2: float = 0.02  # creation-rate variance beyond Poisson sampling (quarter-to-quarter drift)
     amount_window_days: int = 365
 
@@ -110,8 +111,10 @@ def forecast_snapshot(snap: Snapshot, quarters: list[Quarter] | None = None,
             use = np.array(from_book)
             part_new[use] = 0.0
             part_ren[~use] = 0.0
+        # drift: the quarter's win and creation rates differ from history's; one shared factor per type
+        drift = np.exp(config.drift_sd * rng.standard_normal(S) - config.drift_sd ** 2 / 2)
         for k, q in enumerate(quarters):
-            sims = won[k] + part_open[k] + part_new[k] + part_ren[k]
+            sims = won[k] + (part_open[k] + part_new[k] + part_ren[k]) * drift
             samples[(str(q), rt)] = sims
             totals[str(q)] += sims
             rows.append(_row(q, rt, sims, won[k], part_open[k], part_new[k], part_ren[k]))
