@@ -144,7 +144,7 @@ def test_attribution_by_revenue_type_reads_the_same_runs(client, con):
 @pytest.mark.parametrize("model", MODELS)
 def test_roi_endpoint_equals_the_cli_roi(client, store, con, tmp_path, model):
     api = client.get("/api/roi", params={"model": model}, headers=H).json()
-    cli = _cli_table(store, tmp_path, "--roi", "--models", model, "--revenue-type", "all").set_index("channel")
+    cli = _cli_table(store, tmp_path, "--roi", "--raw", "--models", model, "--revenue-type", "all").set_index("channel")
     rows = {r["channel"]: r for r in api["rows"]}
     assert set(rows) == set(cli.index)
     for channel, r in rows.items():

@@ -166,7 +166,7 @@ def test_the_default_revenue_type_is_one_on_every_surface(store, con, client, tm
     read one basis (all revenue types), and each says so."""
     from revline.reports.roi import roi_table
 
-    table, text = cli(store, tmp_path, "report", "--roi", "--models", "w_shaped")
+    table, text = cli(store, tmp_path, "report", "--roi", "--raw", "--models", "w_shaped")
     api = client.get("/api/roi", params={"model": "w_shaped"}, headers=H).json()
     assert api["revenue_type"] == DEFAULT_REVENUE_TYPE == "all"
     want = roi_table(con, "w_shaped", revenue_type="all").set_index("channel")

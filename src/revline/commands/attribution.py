@@ -140,6 +140,7 @@ def register(app: typer.Typer) -> None:
         milestone: Annotated[str, typer.Option(help="lead, mql, sql, opportunity or won.")] = "won",
         revenue_type: Annotated[str, typer.Option("--revenue-type", help="new_business, renewal, expansion or all (the default on every screen).")] = DEFAULT_REVENUE_TYPE,
         roi: Annotated[bool, typer.Option("--roi", help="Show spend, ROAS, ROI, CAC and payback instead (first model).")] = False,
+        raw: Annotated[bool, typer.Option("--raw", help="With --roi --by channel: attribution alone, not the unified table (mix model + attribution).")] = False,
         start: Annotated[Optional[str], typer.Option(help="First date (YYYY-MM-DD).")] = None,
         end: Annotated[Optional[str], typer.Option(help="Last date (YYYY-MM-DD).")] = None,
         segment: SegmentOption = DEFAULT_SEGMENT,
@@ -169,7 +170,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"HTML report written to {written}")
             return
         params = {"by": by, "models": models or None, "milestone": milestone, "revenue_type": revenue_type,
-                  "roi": roi, "start": start, "end": end, "segment": segment, "campaign_level": campaign_level,
+                  "roi": roi, "raw": raw, "start": start, "end": end, "segment": segment, "campaign_level": campaign_level,
                   "no_stitch": no_stitch, "db": str(path)}
         try:
             result = run_operation(db, "report", params)

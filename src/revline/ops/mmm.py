@@ -118,6 +118,8 @@ def fit(
     result.save(Path(out))
     table = report.contributions(result)
     ident = identification(result)
+    # the per-channel summary the unified ROI table reads without JAX (reports/unified.py)
+    table.merge(ident[["channel", "identified"]], on="channel", how="left").to_csv(Path(out) / "contributions.csv", index=False)
     checks = predictive_checks(result)
     (Path(out) / "report.md").write_text(report.fit_report(result, table, ident, checks), encoding="utf-8")
     return MMMFitResult(label, str(out), table.reset_index(drop=True),
