@@ -60,7 +60,8 @@ def test_each_channel_takes_the_source_that_can_see_it():
     # not confident: the attributed figure is kept, the mix model's range shown beside it
     assert t.loc["events", "source"] == SOURCE_ATTRIBUTION
     assert t.loc["events", "return"] == 80.0
-    assert (t.loc["events", "return_low"], t.loc["events", "return_high"]) == (0.5, 150.0)
+    assert np.isnan(t.loc["events", "return_low"])
+    assert (t.loc["events", "mmm_low"], t.loc["events", "mmm_high"]) == (0.5, 150.0)
     # credit outside any channel stays, with no interval and no ratio (no spend)
     assert t.loc["(unattributed)", "return"] == 25.0
     assert np.isnan(t.loc["(unattributed)", "return_low"]) and np.isnan(t.loc["(unattributed)", "per_dollar"])
@@ -140,3 +141,55 @@ def test_tv_unified_interval_covers_the_true_return_on_the_demo(simulated_compan
     assert res.returncode == 0 and "mix model" in res.stdout and "no mix model fitted" not in res.stdout
     json.dumps(t.reset_index().to_dict("records"), default=str)  # the table serialises (API, HTML)
     assert Path(fit_dir, "contributions.csv").exists()
+
+
+def _hand_made_fit(db: Path, rows: list[tuple[str, float, float, float, float]]) -> Path:
+    """What `revline mmm fit` saves and the unified table reads (spec.json, contributions.csv),
+    written by hand beside the store: channel, spend, contribution, low, high."""
+    d = db.resolve().parent / "mmm" / "pipeline"
+    d.mkdir(parents=True)
+    roles = {"date_col": "week", "outcome_col": "pipeline", "channel_cols": [r[0] for r in rows], "control_cols": [],
+             "lag_weeks": 0, "source": "store", "extra": {"revenue_type": "new_business"}}
+    (d / "spec.json").write_text(json.dumps({"roles": roles, "method": "svi"}))
+    pd.DataFrame(rows, columns=["channel", "spend", "contribution", "contribution_low", "contribution_high"]
+                 ).to_csv(d / "contributions.csv", index=False)
+    return d
+
+
+def test_a_saved_fit_sources_tv_calibrates_a_confident_channel_and_feeds_the_truth_table(api_store):
+    from revline.reports.roi import roi_table
+    from revline.reports.truth import truth_table, truth_summary
+    from revline.reports.unified import unified_roi
+    from revline.store import connect
+
+    con = connect(api_store)
+    con.execute("INSERT INTO spend (date, channel, campaign_id, spend) VALUES ('2026-02-01', 'tv', 'TV1', 40000)")
+    con.close()
+    _hand_made_fit(api_store, [("tv", 40000.0, 30000.0, 10000.0, 60000.0),
+                               ("paid_search", 10000.0, 80000.0, 60000.0, 100000.0),
+                               ("email", 1000.0, 5000.0, 100.0, 20000.0)])
+    con = connect(api_store, read_only=True)
+    try:
+        raw = roi_table(con, "linear", revenue_type="new_business").set_index("channel")
+        t = unified_roi(con, "linear").set_index("channel")
+        assert t.attrs["outcome"] == "pipeline" and t.attrs["fit_dir"]
+        assert t.loc["tv", "source"] == SOURCE_MMM and t.loc["tv", "per_dollar"] == pytest.approx(0.75)
+        assert t.loc["paid_search", "source"] == SOURCE_CALIBRATED
+        assert t.loc["paid_search", "attributed"] == pytest.approx(raw.loc["paid_search", "pipeline"])
+        scale = 80000.0 / raw.loc["paid_search", "pipeline"]
+        assert t.loc["paid_search", "scale"] == pytest.approx(scale)
+        assert t.loc["email", "source"] == SOURCE_ATTRIBUTION  # interval 199x... wider than its mean
+        truth = {"channels": {ch: {"incremental_revenue": v, "tracked": True}
+                              for ch, v in {"paid_search": 90000.0, "email": 10000.0, "events": 5000.0,
+                                            "webinar": 5000.0, "paid_social": 5000.0}.items()}}
+        tt = truth_table(con, truth).set_index(["model", "channel"])
+        assert tt.loc[("unified", "paid_search"), "attributed_revenue"] == pytest.approx(
+            tt.loc[("linear", "paid_search"), "attributed_revenue"] * scale)
+        assert tt.loc[("unified", "email"), "attributed_revenue"] == tt.loc[("linear", "email"), "attributed_revenue"]
+        assert "unified" in set(truth_summary(tt.reset_index())["model"])
+    finally:
+        con.close()
+    res = subprocess.run([sys.executable, "-m", "revline", "report", "--roi", "--db", str(api_store)],
+                         capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"}, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "mix model" in res.stdout and "no mix model fitted" not in res.stdout and "tv" in res.stdout

@@ -79,21 +79,6 @@ def report_problem(con, df: pd.DataFrame, roi: bool, models, milestone: str, rev
     return None
 
 
-def _unified_display(df: pd.DataFrame) -> pd.DataFrame:
-    """The unified table as a screen shows it: figures with their interval, source, note."""
-    def span(r, col: str, fmt: str) -> str:
-        lo, hi = r[f"{col}_low"], r[f"{col}_high"]
-        mid = format(r[col], fmt) if pd.notna(r[col]) else "-"
-        return mid if pd.isna(lo) or pd.isna(hi) else f"{mid} [{format(lo, fmt)}, {format(hi, fmt)}]"
-
-    return pd.DataFrame({
-        "channel": df["channel"], "spend": df["spend"].round(0), "source": df["source"],
-        "return": [span(r, "return", ",.0f") for _, r in df.iterrows()],
-        "per $": [span(r, "per_dollar", ".2f") for _, r in df.iterrows()],
-        "attributed": df["attributed"].round(0), "note": df["note"],
-    })
-
-
 def report(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -131,13 +116,13 @@ def report(
         model = (models or ["linear"])[0]
         filtered = bool(start or end) or normal_segment(segment) != ALL_SEGMENTS or milestone != "won"
         if by == "channel" and not raw and not filtered:
-            from revline.reports.unified import unified_roi
+            from revline.reports.unified import display_table, unified_roi
 
             df = unified_roi(con, model, db, revenue_type=revenue_type)
             method = df.attrs["method"]
             title = (f"Unified ROI by channel ({df.attrs['outcome']}, {df.attrs['revenue_type']}; "
                      f"USD; mean [94% interval]; --raw for {model} attribution alone)\n{method}")
-            return ReportResult(_unified_display(df), title, None, stitched, ())
+            return ReportResult(display_table(df), title, None, stitched, ())
         if by == "channel" and not raw:
             notes += ("the unified ROI covers the whole fit, milestone won and all regions: "
                       "showing attribution alone",)

@@ -27,6 +27,7 @@ from revline.reports.definitions import definition, influence_definition, revenu
 from revline.reports.influence import sourced_vs_influenced
 from revline.reports.revenue import actuals, revenue_vs_target
 from revline.reports.roi import roi_table, spend_by
+from revline.reports.unified import display_table, unified_roi
 from revline.reports.tables import ReportError, attribution_by
 from revline.reports.truth import truth_summary, truth_table
 from revline.vocabulary import ALL_REVENUE, DEFAULT_CAMPAIGN_LEVEL, DEFAULT_REVENUE_TYPE
@@ -223,6 +224,12 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
                 fig.add_bar(name=m, x=part["channel"], y=part["roas"])
             fig.update_layout(barmode="group", title="ROAS by paid channel, per model", yaxis_title="revenue / spend")
             body = _fig(fig) + body
+        unified = unified_roi(con, roi_model, revenue_type=basis)
+        sections.append(("One ROI per channel (mix model + attribution)",
+                         "Each channel's return from the source that can see it: " + unified.attrs["method"]
+                         + f" ({unified.attrs['outcome']}, {unified.attrs['revenue_type']}; "
+                         "mean [94% interval]). The per-model tables below are attribution alone.",
+                         _table(display_table(unified), money=("spend", "attributed"))))
         sections.append((f"ROI, CAC and payback by channel ({roi_model})",
                          "Spend joined by channel; CAC = spend per attributed new customer; payback in months at 80% gross margin."
                          + _defined(model=roi_model, milestone="won", revenue_type=basis, clock="touch date; spend by spend date"),

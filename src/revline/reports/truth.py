@@ -85,12 +85,16 @@ def truth_table(
     pipeline_milestone: str = "opportunity",
     revenue_type: str | None = "new_business",
     models: list[str] | None = None,
+    unified_base: str | None = "linear",
 ) -> pd.DataFrame:
     """One row per (model, tracked channel): attributed revenue and pipeline, shares and share error.
 
     Models are those with a ledger run for `milestone` / `revenue_type` (or `models`); the
     attributed pipeline comes from their `pipeline_milestone` run when there is one (else NaN).
     `attrs["untracked_revenue"]` holds, per model, the credit outside the tracked channels.
+    With a saved mix-model fit of the store, a "unified" model follows: `unified_base`'s credit with
+    each channel scaled as the unified ROI table scales it (reports/unified.py: x mix model / attributed
+    where the mix model is confident, x1 elsewhere).
     """
     if not isinstance(truth, dict):
         truth = load_ground_truth(truth)
@@ -104,10 +108,9 @@ def truth_table(
             raise ValueError(f"no ledger run for model(s) {missing} at milestone {milestone!r}, revenue type {revenue_type!r}")
         rev = rev[rev["model"].isin(models)]
     frames, untracked = [], {}
-    for model, g in rev.groupby("model", sort=True):
-        by_ch = g.set_index("channel")["revenue"]
+
+    def scored(model: str, by_ch: pd.Series, p: pd.Series) -> pd.DataFrame:
         untracked[model] = float(by_ch[~by_ch.index.isin(tracked)].sum())
-        p = pipe[pipe["model"] == model].set_index("channel")["revenue"]
         f = true.copy()
         f.insert(0, "model", model)
         f["attributed_revenue"] = by_ch.reindex(f["channel"]).fillna(0.0).to_numpy()
@@ -115,7 +118,21 @@ def truth_table(
         total = f["attributed_revenue"].sum()
         f["model_share"] = f["attributed_revenue"] / total if total > 0 else 0.0
         f["abs_share_error"] = (f["model_share"] - f["true_share"]).abs()
-        frames.append(f)
+        return f
+
+    credit = {}
+    for model, g in rev.groupby("model", sort=True):
+        credit[model] = (g.set_index("channel")["revenue"], pipe[pipe["model"] == model].set_index("channel")["revenue"])
+        frames.append(scored(str(model), *credit[model]))
+    base = unified_base if unified_base in credit else None
+    if base is not None:
+        from revline.reports.unified import channel_factors
+
+        factors = channel_factors(con, base)
+        if factors is not None:  # a saved mix-model fit: the base model's credit, channel by channel calibrated
+            by_ch, p = credit[base]
+            frames.append(scored("unified", by_ch * factors.reindex(by_ch.index).fillna(1.0),
+                                 p * factors.reindex(p.index).fillna(1.0)))
     out = pd.concat(frames, ignore_index=True)[TRUTH_COLUMNS] if frames else pd.DataFrame(columns=TRUTH_COLUMNS)
     out.attrs["untracked_revenue"] = untracked
     return out

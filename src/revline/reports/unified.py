@@ -13,8 +13,9 @@ unified table takes its figure from the source that can see the channel:
   campaign, which deal) keeps its proportions. Confident means: the 94 % interval excludes 0 and is
   not wider than `max_relative_width` x its mean (default 1.0, the bar `diagnostics.identification`
   uses for "identified");
-* otherwise -> the attributed credit as it is (source "attribution"), with the mix model's interval
-  beside it as the range the weekly data allow.
+* otherwise -> the attributed credit as it is (source "attribution"); credit counts touches and has
+  no interval of its own, so the row carries the mix model's estimate and 94 % interval beside it
+  (`mmm`, `mmm_low`, `mmm_high`) as the range the weekly data allow.
 
 Without a saved fit every row is the attribution figure and the table says how to get one. The fit
 is read from what `revline mmm fit` saves (`contributions.csv`, `spec.json`): no JAX needed here.
@@ -87,9 +88,9 @@ def calibrate(
             note = (f"attributed {attributed:,.0f} scaled x{scale:.2f} to the mix model's total" if attributed > 0
                     else "no attributed credit to scale: the mix model's estimate")
         elif has_mmm:
-            source, ret, lo, hi = SOURCE_ATTRIBUTION, attributed, low, high
-            note = (f"mix model not confident (interval {low:,.0f} to {high:,.0f}): attributed figure kept; "
-                    "the interval is the mix model's range")
+            source, ret, lo, hi = SOURCE_ATTRIBUTION, attributed, np.nan, np.nan
+            note = (f"mix model not confident (94% interval {low:,.0f} to {high:,.0f}): attributed figure kept "
+                    "(credit counts touches, it has no interval of its own)")
         else:
             source, ret, lo, hi = SOURCE_ATTRIBUTION, attributed, np.nan, np.nan
             if m is None:
@@ -139,6 +140,28 @@ def find_fit(store_path: str | Path | None, outcome: str | None = None) -> tuple
     return None
 
 
+def store_path_of(con: Any) -> Path | None:
+    """The file of the connection's database (None in memory): where its saved fits live."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return Path(row[0]) if row and row[0] else None
+
+
+def display_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The unified table as a screen or report shows it: figures with their interval, source, note."""
+    def span(r: pd.Series, col: str, fmt: str) -> str:
+        lo, hi = r[f"{col}_low"], r[f"{col}_high"]
+        mid = format(r[col], fmt) if pd.notna(r[col]) else "-"
+        return mid if pd.isna(lo) or pd.isna(hi) else f"{mid} [{format(lo, fmt)}, {format(hi, fmt)}]"
+
+    return pd.DataFrame({
+        "channel": df["channel"], "spend": df["spend"].round(0), "source": df["source"],
+        "return": [span(r, "return", ",.0f") for _, r in df.iterrows()],
+        "per $": [span(r, "per_dollar", ".2f") for _, r in df.iterrows()],
+        "attributed": df["attributed"].round(0), "mix model": [span(r, "mmm", ",.0f") for _, r in df.iterrows()],
+        "note": df["note"],
+    })
+
+
 def touched_channels(con: Any) -> set[str]:
     """Channels with at least one per-person touchpoint in the store."""
     return {str(r[0]) for r in con.execute("SELECT DISTINCT channel FROM touchpoints WHERE channel IS NOT NULL").fetchall()}
@@ -159,7 +182,7 @@ def unified_roi(
     from revline.reports.roi import roi_table
     from revline.vocabulary import DEFAULT_REVENUE_TYPE
 
-    fit = fit if fit is not None else find_fit(store_path, outcome)
+    fit = fit if fit is not None else find_fit(store_path if store_path is not None else store_path_of(con), outcome)
     mmm, meta = (fit[0], fit[1]) if fit is not None else (None, {})
     out_name = meta.get("outcome") or outcome or "revenue"
     # the fit's basis when there is one (the two sides must count the same deals), else the asked one
@@ -177,4 +200,17 @@ def unified_roi(
     return table
 
 
-__all__ = ["calibrate", "find_fit", "load_mmm_summary", "mmm_is_confident", "unified_roi", "UNIFIED_COLUMNS"]
+def channel_factors(con: Any, model: str = "linear", store_path: str | Path | None = None) -> pd.Series | None:
+    """Per channel, the factor the unified table applies to `model`'s attributed credit (mix model /
+    attributed for calibrated rows, 1 elsewhere), or None without a saved fit. Applied to the credit of
+    another milestone (revenue when the fit is of pipeline) it keeps the channel's split and moves its
+    total by the mix model's correction of the fitted outcome."""
+    fit = find_fit(store_path if store_path is not None else store_path_of(con))
+    if fit is None:
+        return None
+    table = unified_roi(con, model, fit=fit)
+    factor = table["scale"].where(table["source"] == SOURCE_CALIBRATED).fillna(1.0)
+    return pd.Series(factor.to_numpy(), index=table["channel"].to_numpy())
+
+
+__all__ = ["channel_factors", "calibrate", "display_table", "store_path_of", "find_fit", "load_mmm_summary", "mmm_is_confident", "unified_roi", "UNIFIED_COLUMNS"]
