@@ -269,3 +269,21 @@ def test_sourced_vs_influenced_panel_counts_opportunities_in_the_window(page, sc
         assert page.locator("#def-influence").inner_text() == res["definition"]["text"]
         assert f"in the {window} days before creation" in res["definition"]["text"]
     shot(page, "influence")
+
+
+def test_roi_panel_shows_the_unified_table_first_and_the_raw_one_a_switch_away(page, live_server, outside):
+    """Issue #16 item 5: the ROI card opens on one ROI per channel (GET /api/roi/unified, here without a
+    mix-model fit: attribution rows and the note on how to fit one); the select shows the per-model table."""
+    login(page, live_server)
+    model = page.locator("#model").input_value()
+    unified = api(live_server, "roi/unified", model=model)
+    assert page.locator("#roi-unified-table").is_visible() and not page.locator("#roi-table").is_visible()
+    assert _cells(page, "roi-unified-table", 1) == [r["channel"] for r in unified["rows"]]
+    assert _cells(page, "roi-unified-table", 2) == [r["source"] for r in unified["rows"]]
+    shown = [None if v is None else float(v) for v in _cells(page, "roi-unified-table", 4, True)]
+    assert shown == pytest.approx([r["value"] for r in unified["rows"]], nan_ok=True)
+    assert "revline mmm fit" in page.locator("#def-roi-unified").inner_text()
+    page.select_option("#roi-view", "attribution")
+    assert page.locator("#roi-table").is_visible() and not page.locator("#roi-unified-table").is_visible()
+    roi = api(live_server, "roi", model=model)
+    assert _cells(page, "roi-table", 1) == [r["name"] for r in roi["rows"]] + ["total"]

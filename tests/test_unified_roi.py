@@ -193,3 +193,41 @@ def test_a_saved_fit_sources_tv_calibrates_a_confident_channel_and_feeds_the_tru
                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"}, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "mix model" in res.stdout and "no mix model fitted" not in res.stdout and "tv" in res.stdout
+
+
+def test_the_api_serves_the_unified_table(api_store):
+    """GET /api/roi/unified: without a fit every row is attribution with the fallback note; with a saved
+    fit TV's row is the mix model's, equal to what the reports module computes."""
+    from fastapi.testclient import TestClient
+
+    from revline.api.app import close_app, create_app
+    from revline.reports.unified import unified_roi
+    from revline.store import connect
+    from conftest import API_READ_KEY, API_WRITE_KEY
+
+    con = connect(api_store)
+    con.execute("INSERT INTO spend (date, channel, campaign_id, spend) VALUES ('2026-02-01', 'tv', 'TV1', 40000)")
+    con.close()
+    app = create_app(api_store, read_key=API_READ_KEY, write_key=API_WRITE_KEY, derive=False)
+    headers = {"Authorization": f"Bearer {API_READ_KEY}"}
+    try:
+        with TestClient(app) as client:
+            before = client.get("/api/roi/unified", headers=headers).json()
+            assert before["fitted"] is False and NO_FIT_NOTE in before["method"]
+            assert {r["source"] for r in before["rows"]} == {SOURCE_ATTRIBUTION}
+            _hand_made_fit(api_store, [("tv", 40000.0, 30000.0, 10000.0, 60000.0),
+                                       ("paid_search", 10000.0, 80000.0, 60000.0, 100000.0)])
+            after = client.get("/api/roi/unified", params={"model": "linear"}, headers=headers).json()
+            assert after["fitted"] is True and after["outcome"] == "pipeline"
+            rows = {r["channel"]: r for r in after["rows"]}
+            assert rows["tv"]["source"] == SOURCE_MMM
+            assert (rows["tv"]["value"], rows["tv"]["value_low"], rows["tv"]["value_high"]) == (30000.0, 10000.0, 60000.0)
+            cur = app.state.con.cursor()  # the server holds the store: read it through its connection
+            want = unified_roi(cur, "linear", api_store).set_index("channel")
+            cur.close()
+            for ch, r in rows.items():
+                assert r["source"] == want.loc[ch, "source"]
+                assert r["value"] == pytest.approx(want.loc[ch, "return"])
+            assert client.get("/api/roi/unified").status_code == 401
+    finally:
+        close_app(app)

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from revline.api import (admin, dashboard, deals_api, forecast_api, in_market_api, influence_api, openapi_doc,
-                         queries, read_api, result_cache, retention_api)
+                         queries, read_api, result_cache, retention_api, unified_api)
 from revline.api.alerts import AlertSettings
 from revline.api.live_scores import Scoring
 from revline.api.result_cache import ResultCache
@@ -105,6 +105,7 @@ def create_app(
     app.include_router(influence_api.router)
     app.include_router(deals_api.router)
     app.include_router(forecast_api.router)
+    app.include_router(unified_api.router)
     admin.install(app, con, db_path, collector.loader, admin_key, snapshot_seconds, derive and live, schedule,
                   scoring, alerts)
     dashboard.register(app)

@@ -107,6 +107,29 @@ async function loadRoi() {
       [pct(x.roi), x.roi], [x.roas === null ? "—" : num.format(x.roas) + "×", x.roas],
       [x.cac === null ? "—" : money.format(x.cac), x.cac]]);
   } catch (err) { rows("roi-table", [], () => []); }
+  await loadUnifiedRoi();
+}
+
+// One ROI per channel (GET /api/roi/unified): the mix model where touches cannot see a channel,
+// attribution calibrated by it elsewhere; the per-model table stays one switch away (#roi-view).
+async function loadUnifiedRoi() {
+  const span = (v, lo, hi, f) => (v === null ? "—" : f(v)) + (lo === null || hi === null ? "" : ` [${f(lo)}, ${f(hi)}]`);
+  try {
+    const rt = $("revenue-type").value;
+    const u = await api("roi/unified", { model: $("model").value, revenue_type: rt === "all" ? "" : rt });
+    $("def-roi-unified").textContent = `${u.outcome}, ${u.revenue_type || "all"} revenue types; ${u.method}`;
+    rows("roi-unified-table", u.rows, (x) => [[x.channel, x.channel], [x.source, x.source],
+      [x.spend === null ? "—" : money.format(x.spend), x.spend],
+      [span(x.value, x.value_low, x.value_high, (v) => money.format(v)), x.value],
+      [span(x.per_dollar, x.per_dollar_low, x.per_dollar_high, (v) => num.format(v)), x.per_dollar],
+      [money.format(x.attributed), x.attributed], [x.note, x.note]]);
+  } catch (err) { rows("roi-unified-table", [], () => []); $("def-roi-unified").textContent = String(err.message || err); }
+}
+
+function showRoiView() {
+  const unified = $("roi-view").value === "unified";
+  $("roi-unified-view").hidden = !unified;
+  $("roi-raw-view").hidden = unified;
 }
 
 async function loadFunnel() {
@@ -230,6 +253,7 @@ window.addEventListener("DOMContentLoaded", async () => {
     $(id).addEventListener("change", () => { document.body.dataset.ready = "false"; refresh(); });
   for (const id of ["by", "milestone"]) $(id).addEventListener("change", async () => {
     document.body.dataset.ready = "false"; await loadAttribution(); document.body.dataset.ready = "true"; });
+  $("roi-view").addEventListener("change", showRoiView);
   $("roi-by").addEventListener("change", async () => {
     document.body.dataset.ready = "false"; await loadRoi(); document.body.dataset.ready = "true"; });
   $("account-form").addEventListener("submit", searchAccounts);
