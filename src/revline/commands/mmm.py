@@ -113,6 +113,7 @@ def register(app: typer.Typer) -> None:
         priors: Annotated[Optional[Path], typer.Option("--priors", help="TOML file of prior overrides.")] = None,
         lift_tests: Annotated[Optional[Path], typer.Option("--lift-tests", help="CSV: channel,start,end,lift,sd.")] = None,
         out: Annotated[Optional[Path], typer.Option("--out", help="Where to save the fit.")] = None,
+        holdout_weeks: Annotated[int, typer.Option("--holdout-weeks", min=0, help="Fit on all but the last N weeks and report the forecast error on them against naive baselines (saved to <out>/holdout).")] = 0,
     ) -> None:
         """Fit the mix model, save it and print contributions, ROI and convergence."""
         from rich.markup import escape
@@ -127,12 +128,15 @@ def register(app: typer.Typer) -> None:
         console = screen_console()
         label = outcome_col if csv is not None else outcome
         target = out or (_default_dir(db, label) if csv is None else Path("mmm") / label)
+        if holdout_weeks:  # a fit that did not see the last weeks never replaces the full one
+            target = target / "holdout"
         params: dict[str, Any] = {"out": absolute(target), "csv": absolute(csv), "date_col": date_col, "outcome_col": outcome_col,
                   "channels": _split(channels) or None, "controls": _split(controls) or None, "outcome": outcome,
                   "revenue_type": revenue_type, "fast": fast, "svi_steps": svi_steps, "chains": chains,
                   "draws": draws, "tune": tune, "seed": seed, "lag_weeks": lag_weeks, "adstock": adstock,
                   "saturation": saturation, "l_max": l_max, "yearly_seasonality": yearly_seasonality,
-                  "trend": trend, "priors": absolute(priors), "lift_tests": absolute(lift_tests)}
+                  "trend": trend, "priors": absolute(priors), "lift_tests": absolute(lift_tests),
+                  "holdout_weeks": holdout_weeks}
         if csv is not None and not channels:
             raise typer.BadParameter("--channels is required with --csv", param_hint="--channels")
         with _user_errors(console):
@@ -179,6 +183,9 @@ def register(app: typer.Typer) -> None:
             console.print(escape(sentence))
         for warning in result.warnings:
             console.print(f"[red]warning:[/red] {escape(warning)}")
+        for line in getattr(result, "holdout", ()):
+            style = "[red]" if line.startswith("warning:") else ""
+            console.print(style + escape(line))
         m = result.metrics
         console.print(f"in-sample R^2 {m['r2']:.3f}, MAPE {m['mape']:.1%}; {info['seconds']:.1f} s")
         console.print(f"[green]Saved[/green] to [bold]{target}[/bold] (the fit report: {target}/report.md)")

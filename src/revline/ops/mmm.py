@@ -31,6 +31,7 @@ class MMMFitResult:
     identification: pd.DataFrame | None = None  # revline.models.mmm.diagnostics.identification
     warnings: list[str] = field(default_factory=list)  # predictive and convergence warnings, with what to do
     checks: list[str] = field(default_factory=list)  # the posterior predictive checks in sentences
+    holdout: list[str] = field(default_factory=list)  # --holdout-weeks: the out-of-sample check in sentences
 
 
 def _clean(value: Any) -> Any:
@@ -71,6 +72,7 @@ def fit(
     trend: bool = _SPEC.trend,
     priors: str | None = None,
     lift_tests: str | None = None,
+    holdout_weeks: int = 0,
     progress: Progress = no_progress,
 ) -> MMMFitResult:
     """`out` is where the fit is saved (the CLI picks `<store folder>/mmm/<outcome>` by default)."""
@@ -110,8 +112,22 @@ def fit(
     progress(None, None, f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ...")
     sampler = SamplerConfig(method="svi" if fast else "nuts", chains=chains, draws=draws, tune=tune, seed=seed,
                             svi_steps=svi_steps)
+    full = frame
+    if holdout_weeks:
+        from revline.models.mmm.holdout import split
+
+        frame, _ = split(full, holdout_weeks)
     result = run_fit(frame, spec, sampler, lift_tests=lift)
     notes = []
+    held: list[str] = []
+    if holdout_weeks:
+        from revline.models.mmm import holdout
+
+        progress(None, None, f"forecasting the {holdout_weeks} held-out weeks")
+        scored = holdout.score(result, full)
+        held = holdout.sentences(scored)
+        result.run_info["holdout"] = {k: v for k, v in scored.items() if k != "forecast"}
+        notes.append(f"fitted on all but the last {holdout_weeks} weeks: saved to {out} (not the full fit)")
     if linear := result.run_info.get("trend_dropped"):
         notes.append(f"control {', '.join(linear)} is already a linear time trend; "
                      "fitted without the extra --trend term (the two would be the same regressor)")
@@ -121,10 +137,13 @@ def fit(
     # the per-channel summary the unified ROI table reads without JAX (reports/unified.py)
     table.merge(ident[["channel", "identified"]], on="channel", how="left").to_csv(Path(out) / "contributions.csv", index=False)
     checks = predictive_checks(result)
-    (Path(out) / "report.md").write_text(report.fit_report(result, table, ident, checks), encoding="utf-8")
+    text = report.fit_report(result, table, ident, checks)
+    if held:
+        text += "\n## Out-of-sample check\n\n" + "".join(f"- {line}\n" for line in held)
+    (Path(out) / "report.md").write_text(text, encoding="utf-8")
     return MMMFitResult(label, str(out), table.reset_index(drop=True),
                         None if result.diagnostics is None else result.diagnostics.reset_index(drop=True),
                         _clean(dict(result.run_info)), _clean(report.fit_metrics(result)), notes,
                         ident.reset_index(drop=True),
                         list(checks["warnings"]) + convergence_warnings(result.run_info, result.diagnostics),
-                        list(predictive_sentences(checks)))
+                        list(predictive_sentences(checks)), held)
