@@ -112,7 +112,7 @@ def test_panel_first_on_the_dashboard(api_client):
     client, _ = api_client
     client.cookies.set("rl_read_key", API_READ_KEY)
     page = client.get("/dashboard").text
-    assert 'id="forecast"' in page and "/static/panels/10-forecast.js" in page
+    assert 'id="forecast"' in page and "/static/panels/top-forecast.js" in page
     assert page.index('id="forecast"') < page.index('id="in-market"')  # the first panel a CRO sees
 
 

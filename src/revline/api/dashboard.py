@@ -37,18 +37,24 @@ def _asset(name: str) -> bytes:
 
 
 @lru_cache(maxsize=1)
-def _panels() -> tuple[str, str]:
-    """The optional panels (static/panels/<name>.html + <name>.js), in name order.
+def _panels() -> tuple[str, str, str]:
+    """The optional panels (static/panels/<name>.html + <name>.js), in name order: (sections placed
+    right after the key figures, the other sections, every panel's script tag).
 
     Why files rather than edits to dashboard.html: each model family (forecast, retention,
-    scoring, ...) brings its own section and script, so adding one never touches another's.
+    scoring, ...) brings its own section and script, so adding one never touches another's. A panel
+    named `top-*` is what a CRO reads first (the forecast against the target), so it goes on top.
     """
     folder = _STATIC / "panels"
     names = sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".html"))
-    sections = "\n".join((folder / f"{n}.html").read_text(encoding="utf-8") for n in names)
+
+    def sections(top: bool) -> str:
+        return "\n".join((folder / f"{n}.html").read_text(encoding="utf-8")
+                         for n in names if n.startswith("top-") == top)
+
     scripts = "\n".join(f'<script src="/static/panels/{n}.js" defer></script>'
                          for n in names if (folder / f"{n}.js").is_file())
-    return sections, scripts
+    return sections(True), sections(False), scripts
 
 
 def _page(name: str, **values: str) -> str:
@@ -105,8 +111,8 @@ def register(app: FastAPI) -> None:
             return _with_cookie(RedirectResponse("/dashboard", status_code=303), query_key, request)
         if not same(read_key_given(request), key):
             return _login_page()
-        sections, scripts = _panels()
-        return HTMLResponse(_page("dashboard.html", panels=sections, panel_scripts=scripts),
+        top, sections, scripts = _panels()
+        return HTMLResponse(_page("dashboard.html", top_panels=top, panels=sections, panel_scripts=scripts),
                             headers={"Cache-Control": "no-store"})
 
     @app.post("/login", include_in_schema=False)
