@@ -8,7 +8,7 @@ each response's `currency`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Optional
+from typing import Any, Annotated, Literal, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
@@ -55,7 +55,8 @@ class DimensionsResponse(BaseModel):
 
 router = APIRouter(prefix="/api", tags=["reports"], dependencies=[Depends(require_read_key)],
                    responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"}})
-_NOT_FOUND = {404: {"model": ErrorResponse, "description": "No opportunity holds that dimension"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No opportunity holds that dimension"}}
 DimensionP = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="owner, product, or a --dimension name.")]
 RevenueTypeQ = Literal["new_business", "renewal", "expansion", "contraction", "all"]
 

@@ -77,7 +77,7 @@ def attribution(cur: duckdb.DuckDBPyConnection, *, model: str | None, milestone:
     if "name" not in table.columns:
         table["name"] = table["key"]
     rows = _records(table[["key", "name", "credit", "revenue_credit", "conversions", "share"]])
-    notes = (f"campaigns at {level} level",) if by == "campaign" else ()
+    notes: tuple[str, ...] = (f"campaigns at {level} level",) if by == "campaign" else ()
     notes += _defaulted(cur, milestone, rt)
     return {
         "model": model, "milestone": milestone, "revenue_type": None if milestone in LEAD_MILESTONES else rt,

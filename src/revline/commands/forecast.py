@@ -97,14 +97,14 @@ def _print_view(console, view) -> None:
                       f"dollar created from now on wins {m.pipeline_yield:.3f} by the quarter's end; extra pipeline "
                       f"needed {_money(m.pipeline_needed)}")
         if len(m.channels):
-            c = Table(box=box.SIMPLE_HEAD)
+            ch = Table(box=box.SIMPLE_HEAD)
             for col in ("channel", "spend", "pipeline", "cost per pipeline $", "share", "pipeline needed",
                         "spend needed", "spend if alone"):
-                c.add_column(col, justify="left" if col == "channel" else "right")
+                ch.add_column(col, justify="left" if col == "channel" else "right")
             for r in m.channels.itertuples():
-                c.add_row(r.channel, _money(r.spend), _money(r.pipeline), f"{r.cost_per_pipeline:.3f}", _pct(r.share),
-                          _money(r.pipeline_needed), _money(r.spend_needed), _money(r.spend_if_alone))
-            console.print(c)
+                ch.add_row(r.channel, _money(r.spend), _money(r.pipeline), f"{r.cost_per_pipeline:.3f}", _pct(r.share),
+                           _money(r.pipeline_needed), _money(r.spend_needed), _money(r.spend_if_alone))
+            console.print(ch)
         for n in m.notes:
             console.print(f"[dim]{n}[/dim]")
     for n in view.notes:

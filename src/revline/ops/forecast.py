@@ -16,6 +16,7 @@ from revline.models.forecast.backtest import Backtest, run_backtest
 from revline.models.forecast.data import default_as_of
 from revline.ops.registry import Progress, no_progress
 from revline.reports.forecast import MarketingShare, marketing_share, versus_target
+from revline.store.rows import scalar
 
 
 class ForecastError(ValueError):
@@ -64,7 +65,7 @@ def forecast(con: duckdb.DuckDBPyConnection, *, quarter: str | None = None, as_o
              model: str = "linear", n_sims: int = 4000, progress: Progress = no_progress) -> ForecastView:
     """The forecast of `quarter` (default: the quarter of as-of) and the next one, as of `as_of`
     (default: today, or the day after the store's last deal event), with the target and marketing's share."""
-    if con.execute("SELECT count(*) FROM opportunities").fetchone()[0] == 0:
+    if scalar(con, "SELECT count(*) FROM opportunities") == 0:
         raise ForecastError("the store has no opportunities: ingest a CRM export first (revline ingest FILES)")
     a, quarters, notes = resolve(con, quarter, as_of)
     progress(None, None, "forecast")
@@ -76,7 +77,7 @@ def forecast(con: duckdb.DuckDBPyConnection, *, quarter: str | None = None, as_o
 
 def backtest(con: duckdb.DuckDBPyConnection, *, progress: Progress = no_progress) -> Backtest:
     """Replay every past quarter with enough history: revline and both baselines, MAPE and coverage."""
-    if con.execute("SELECT count(*) FROM opportunities").fetchone()[0] == 0:
+    if scalar(con, "SELECT count(*) FROM opportunities") == 0:
         raise ForecastError("the store has no opportunities: ingest a CRM export first (revline ingest FILES)")
     progress(None, None, "backtest")
     return run_backtest(con)

@@ -58,7 +58,7 @@ def run_backtest(con: Any, config: ForecastConfig = ForecastConfig(), horizons: 
     starts = backtest_quarters(con, min_history_days)
     last = last_data_day(con)
     notes: list[str] = []
-    if not starts:
+    if not starts or last is None:
         return Backtest(pd.DataFrame(), pd.DataFrame(), ["too little history for a backtest"])
     truth = load(con, last + timedelta(days=1))
     probs = baselines.stage_probabilities(con)

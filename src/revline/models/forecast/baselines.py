@@ -90,7 +90,7 @@ def _row(q: Quarter, rt: str, mean: float, sims: np.ndarray) -> dict[str, Any]:
 def run_rate(snap: Snapshot, quarters: list[Quarter], n_back: int = 4) -> pd.DataFrame:
     """Rows (quarter, revenue_type incl. total, mean, p10, p90) of the trailing-4-quarters run rate."""
     first = snap.deals["created_at"].min()
-    past = []
+    past: list[dict[str, float]] = []
     q = quarter_of(snap.as_of).prev()
     while len(past) < n_back and not snap.deals.empty and pd.Timestamp(q.end) >= first:
         won = won_between(snap, q.start, q.end)
