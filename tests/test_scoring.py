@@ -126,7 +126,7 @@ def test_baseline_points_never_fall_with_more_behaviour(values, more):
 
 def test_points_table_and_pattern_check():
     t = points_table()
-    assert len(t) == len(BEHAVIOUR_POINTS) + 6
+    assert len(t) == len(BEHAVIOUR_POINTS) + 7
     assert pattern_regex([r"/pricing", r"/demo"]) == "(?:/pricing)|(?:/demo)"
     with pytest.raises(Exception):
         pattern_regex(["(unclosed"])

@@ -38,6 +38,7 @@ FIT_POINTS: dict[str, tuple[str, float, float]] = {
     "200+ employees": ("employees", 200.0, 5.0),
     "3+ people engaged (last 90 days)": ("people_90d", 3.0, 10.0),
     "MQL": ("people_mql", 1.0, 15.0),
+    "SQL (sales accepted)": ("people_sql", 1.0, 20.0),
 }
 OLDER_WEIGHT, OLDER_CAP = 0.5, 15.0  # any touch 31-90 days ago: the "score decay" of the manual tools
 SILENCE_DAYS, SILENCE_PENALTY = 30.0, 20.0

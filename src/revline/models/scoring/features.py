@@ -62,7 +62,7 @@ tp AS (
     LEFT JOIN known k ON k.person_id = t.person_id
     LEFT JOIN hi ON hi.message_id = t.source_ref
     LEFT JOIN people p ON p.person_id = t.person_id
-    WHERE t.account_id IS NOT NULL
+    WHERE t.account_id IS NOT NULL{{ids}}
 ),
 w AS (
     SELECT c.cutoff, tp.*, date_diff('second', tp.occurred_at, c.cutoff) / 86400.0 AS age
@@ -155,7 +155,9 @@ WHERE o.account_id IS NOT NULL GROUP BY ALL"""
 _ACCOUNTS = """
 WITH cut AS (SELECT unnest(?::TIMESTAMP[]) AS cutoff)
 SELECT a.account_id, c.cutoff, a.name AS account_name, a.employees, a.annual_revenue, a.industry, a.country
-FROM accounts a JOIN cut c ON a.created_at IS NULL OR a.created_at < c.cutoff"""
+FROM accounts a JOIN cut c ON a.created_at IS NULL OR a.created_at < c.cutoff{ids}"""
+_IDS_TP = " AND t.account_id IN (SELECT unnest(?::VARCHAR[]))"
+_IDS_ACC = " WHERE a.account_id IN (SELECT unnest(?::VARCHAR[]))"
 
 _EMPTY_BY = pd.DataFrame(columns=["account_id", "cutoff", "key", "n30", "dec", "last"])
 
@@ -190,22 +192,24 @@ def _wide(long: pd.DataFrame, prefix: str) -> pd.DataFrame:
 
 def build_features(con: duckdb.DuckDBPyConnection, cutoffs: Sequence[datetime],
                    high_intent: Sequence[str] = HIGH_INTENT_PATTERNS, horizon_days: int = 30,
-                   with_labels: bool = True) -> pd.DataFrame:
+                   with_labels: bool = True, account_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (account, cut-off) of the accounts a score applies to at that cut-off, with
     `kind` (new_business for prospects with no open new-business deal, expansion for customers
     with no open expansion), the features, and (with_labels) `label` = the account opened a deal
     of its kind within `horizon_days` after the cut-off, `opened_at` its creation time.
 
     Accounts with an open new-business deal are not scored (they are in the pipeline already),
-    nor churned customers."""
+    nor churned customers. `account_ids` limits the work to those accounts (a live refresh)."""
     cuts = [pd.Timestamp(c).to_pydatetime().replace(tzinfo=None) for c in cutoffs]
     if not cuts:
         raise ValueError("no cut-off to compute features at")
     rx = pattern_regex(high_intent)
-    base = _q(con, _ACCOUNTS, [cuts])
-    totals = _q(con, _TOTALS, [cuts, rx, HALF_LIFE_DAYS, SENIOR_TITLE])
-    by_channel = _q(con, _BY.format(col="channel"), [cuts, rx, HALF_LIFE_DAYS])
-    by_type = _q(con, _BY.format(col="touch_type"), [cuts, rx, HALF_LIFE_DAYS])
+    ids = [] if account_ids is None else [[str(a) for a in account_ids]]
+    tp_ids = _IDS_TP if ids else ""
+    base = _q(con, _ACCOUNTS.format(ids=_IDS_ACC if ids else ""), [cuts, *ids])
+    totals = _q(con, _TOTALS.format(ids=tp_ids), [cuts, rx, *ids, HALF_LIFE_DAYS, SENIOR_TITLE])
+    by_channel = _q(con, _BY.format(ids=tp_ids, col="channel"), [cuts, rx, *ids, HALF_LIFE_DAYS])
+    by_type = _q(con, _BY.format(ids=tp_ids, col="touch_type"), [cuts, rx, *ids, HALF_LIFE_DAYS])
     stages = _q(con, _STAGES, [cuts])
     people = _q(con, _PEOPLE, [cuts])
     opps = _q(con, _OPPS, [cuts])

@@ -42,7 +42,8 @@ def score_accounts(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
     if when is None:
         return pd.DataFrame(columns=list(COLUMNS))
     scorer = model if model is not None else fit_scorer(con, when)
-    feats = build_features(con, [when], scorer.high_intent, scorer.horizon_days, with_labels=False)
+    feats = build_features(con, [when], scorer.high_intent, scorer.horizon_days, with_labels=False,
+                           account_ids=account_ids)
     if account_ids is not None:
         feats = feats[feats["account_id"].isin(list(account_ids))].reset_index(drop=True)
     if feats.empty:
