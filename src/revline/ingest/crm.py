@@ -190,6 +190,36 @@ def _type_defaulted(expr: str, type_map) -> str:
 _HINTS = ["pipeline", "name"]
 
 
+def _close_not_before_creation(ctx: Ctx, t) -> None:
+    """A deal closes no earlier than it was created: durations (opportunity -> won, funnel
+    velocity) cannot be negative.
+
+    A close date without a time (Salesforce CloseDate is a date field; HubSpot exports often
+    drop the time) is read as midnight, which on the creation day lies before a creation time
+    of 10:30 (Olist: opportunity -> won came out -0.71 days). Such a date is compared at day
+    resolution: on the creation day it means "closed that day", so the deal closes at its
+    creation time. Why not end of day for every date-only close: that would move every close a
+    day later and change which same-day touches count before it, on every store; this changes
+    only the deals whose close came before their creation. A close on an earlier day than the
+    creation contradicts the record: it is also set to the creation time, and counted apart."""
+    same_day, earlier = ctx.con.execute(
+        f"SELECT count(*) FILTER (WHERE CAST(close_date AS DATE) = CAST(created_at AS DATE)), "  # noqa: S608 - temp table, spec columns
+        f"count(*) FILTER (WHERE CAST(close_date AS DATE) < CAST(created_at AS DATE)) "
+        f"FROM {t.table}_o WHERE closed AND close_date < created_at").fetchone()
+    if not same_day + earlier:
+        return
+    ctx.con.execute(f"UPDATE {t.table}_o SET close_date = created_at WHERE closed AND close_date < created_at")  # noqa: S608 - temp table
+    close, created = _header(t, "close_date"), _header(t, "created_at")
+    if same_day:
+        ctx.report.notes.append(
+            f"{ctx.path}: {same_day:,} deal(s) closed on the day they were created with a {close} before the "
+            f"{created} time (a date without a time): compared by day, closed at their creation time")
+    if earlier:
+        ctx.report.notes.append(
+            f"{ctx.path}: {earlier:,} deal(s) with a {close} before their {created} day: closed at their "
+            f"creation time (check the export)")
+
+
 def _header(t, name: str) -> str:
     """The file's header a typed field was read from (for summary lines)."""
     return t.headers.get(name, name)
@@ -223,6 +253,7 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
         f"coalesce(is_closed, {stage} IN ('won', 'lost')) AS closed, coalesce(is_won, {stage} = 'won') AS won "
         f"FROM {t.table}"
     )
+    _close_not_before_creation(ctx, t)
     mapped, defaulted = revenue_type_sql('type_raw', ctx.type_map, _HINTS), _type_defaulted('type_raw', ctx.type_map)
     for raw, rtype, told, n in con.execute(
         f"SELECT type_raw, {mapped}, {type_hint_sql(_HINTS)} IS NOT NULL, count(*) FROM {t.table}_o "  # noqa: S608 - temp table, spec columns; values through lit

@@ -91,7 +91,9 @@ def funnel(
             conv = counts[i + 1] / counts[i] if counts[i] else np.nan
             both = wide[[stage, stages[i + 1]]].dropna() if len(wide) else pd.DataFrame()
             if len(both):
-                days = (both[stages[i + 1]] - both[stage]).dt.total_seconds() / 86400.0
+                # a stage recorded before the previous one (an MQL date before the lead's creation
+                # time) was reached by then: 0 days, never negative (issue #23.3)
+                days = ((both[stages[i + 1]] - both[stage]).dt.total_seconds() / 86400.0).clip(lower=0.0)
                 velocity = float(days.median())
         rows.append({"stage": stage, "count": int(counts[i]), "conversion_to_next": conv,
                      "median_days_to_next": velocity})

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import duckdb
 
-from revline.journeys.timeline import python_time
+from revline.journeys.timeline import python_time, stage_rank_sql
 from revline.store.fx import opportunities_usd_sql
 from revline.store.rows import one_row
 
@@ -71,7 +71,7 @@ def account_summary(con: duckdb.DuckDBPyConnection, account_id: str) -> AccountS
         con.execute(
             f"SELECT milestone, {python_time('min(occurred_at)')} FROM milestones "  # noqa: S608 - fixed SQL
             "WHERE object_type = 'account' AND object_id = ? "
-            "GROUP BY 1 ORDER BY 2, 1",
+            f"GROUP BY 1 ORDER BY 2, {stage_rank_sql('milestone')}, 1",
             [account_id],
         ).fetchall()
     )

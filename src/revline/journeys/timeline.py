@@ -29,6 +29,18 @@ class JourneyKey:
     matched_by: str  # account_id, domain, person_id, email, identity
 
 
+STAGE_ORDER: tuple[str, ...] = ("first_touch", "lead", "mql", "sql", "opportunity", "won", "lost", "renewal",
+                                 "expansion", "contraction", "churn")
+"""Milestones in funnel order: events at the same instant are listed in this order (an
+opportunity created and won at one time reads opportunity, then won), never alphabetically."""
+
+
+def stage_rank_sql(col: str) -> str:
+    """SQL rank of milestone column `col` in STAGE_ORDER (NULL, a touch: -1; unknown: last)."""
+    whens = " ".join(f"WHEN '{m}' THEN {i}" for i, m in enumerate(STAGE_ORDER))
+    return f"(CASE WHEN {col} IS NULL THEN -1 ELSE (CASE {col} {whens} ELSE {len(STAGE_ORDER)} END) END)"
+
+
 def resolve_key(con: duckdb.DuckDBPyConnection, key: str) -> JourneyKey:
     """Account id, then account domain, then person id, then email or any stitched identity, then
     account name (AmbiguousKey, a KeyError listing the candidates, when several answer to it)."""
@@ -168,7 +180,8 @@ def timeline(con: duckdb.DuckDBPyConnection, key: str) -> pd.DataFrame:
             FROM milestones m LEFT JOIN people p ON p.person_id = m.person_id
             WHERE {milestone_filter}
         )
-        ORDER BY _at, kind_order, person_id NULLS LAST, touchpoint_id, milestone, opportunity_id
+        ORDER BY _at, {stage_rank_sql("milestone")}, kind_order, person_id NULLS LAST, touchpoint_id, milestone,
+                 opportunity_id
         """,  # noqa: S608 - filters are fixed fragments; the key is bound as $id
         {"id": k.id},
     ).df()
