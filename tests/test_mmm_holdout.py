@@ -101,3 +101,19 @@ def test_cli_holdout_weeks(tmp_path):
                           "--outcome-col", "pipeline", "--channels", "tv,search", "--fast", "--holdout-weeks", "100",
                           "--out", str(tmp_path / "fit2")], capture_output=True, text=True, timeout=900)
     assert bad.returncode == 1 and "keep at least" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_fit_report_names_what_the_spend_cannot_separate(held_out):
+    """Issue #16 item 3 in the fit report: a steady channel's warning, with the experiment to run
+    (the same fit, its search spend replaced by an always-on line)."""
+    from dataclasses import replace
+
+    from revline.models.mmm.report import fit_report
+
+    f, _, _, _ = held_out
+    assert "What the spend cannot separate" not in fit_report(f)
+    frame = f.frame.copy()
+    frame["search"] = 8_000.0 + 100.0 * np.sin(np.arange(len(frame)))
+    text = fit_report(replace(f, frame=frame))
+    assert "## What the spend cannot separate" in text and "search's weekly spend barely varies" in text
+    assert "lift test" in text

@@ -84,7 +84,7 @@ def fit(
     from revline.models.mmm import report
     from revline.models.mmm.data import from_csv, weekly_from_store
     from revline.models.mmm.diagnostics import (
-        convergence_warnings, identification, predictive_checks, predictive_sentences,
+        convergence_warnings, fit_data_warnings, identification, predictive_checks, predictive_sentences,
     )
     from revline.models.mmm.fit import fit as run_fit
     from revline.models.mmm.priors import load_priors
@@ -145,5 +145,6 @@ def fit(
                         None if result.diagnostics is None else result.diagnostics.reset_index(drop=True),
                         _clean(dict(result.run_info)), _clean(report.fit_metrics(result)), notes,
                         ident.reset_index(drop=True),
-                        list(checks["warnings"]) + convergence_warnings(result.run_info, result.diagnostics),
+                        fit_data_warnings(result) + list(checks["warnings"])
+                        + convergence_warnings(result.run_info, result.diagnostics),
                         list(predictive_sentences(checks)), held)

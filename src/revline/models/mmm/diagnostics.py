@@ -12,7 +12,7 @@ prior and posterior predictive checks. Priors are drawn in NumPy, not NumPyro (s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -183,6 +183,52 @@ def identification_messages(table: pd.DataFrame) -> list[str]:
     experiment that would settle it."""
     return [f"the data cannot pin {r.channel} down: plausible range {_fmt(r.low)}–{_fmt(r.high)} "
             f"({r.reason}); {r.advice}" for r in table.itertuples(index=False) if not r.identified]
+
+
+# ---------------------------------------------------------------- can the spend data separate the channels?
+CV_MIN = 0.2     # weekly spend's coefficient of variation below this: too steady to tell from the baseline
+CORR_MAX = 0.8   # |correlation| of weekly spend with another channel or with time above this: confounded
+
+
+def data_warnings(spend: np.ndarray, channels: Sequence[str], *, cv_min: float = CV_MIN,
+                  corr_max: float = CORR_MAX) -> list[str]:
+    """Before any sampling, what the spend itself makes unidentifiable, each with what to do: a
+    channel whose weekly spend barely varies (coefficient of variation < `cv_min`), two channels
+    whose spend moves together (|corr| > `corr_max`), a channel whose spend moves with time
+    (|corr| with the week index > `corr_max`: its effect and the trend or growth are one regressor).
+    Pure: (weeks, channels) spend in, sentences out."""
+    x = np.asarray(spend, dtype=float)
+    out: list[str] = []
+    mean, sd = x.mean(axis=0), x.std(axis=0)
+    cv = np.where(mean > 0, sd / np.where(mean > 0, mean, 1.0), np.nan)
+    steady = [j for j, v in enumerate(cv) if np.isfinite(v) and v < cv_min]
+    for j in steady:
+        out.append(f"{channels[j]}'s weekly spend barely varies (coefficient of variation {cv[j]:.2f} < {cv_min}): "
+                   f"the data cannot tell its effect from the baseline. Run a lift test (pause or double {channels[j]} "
+                   "in random regions for 4-6 weeks, then --lift-tests FILE), or give it a stronger prior from what "
+                   "you know of its return (--priors FILE)")
+    varies = [j for j in range(x.shape[1]) if sd[j] > 0]
+    if len(varies) > 1:
+        corr = np.corrcoef(x[:, varies], rowvar=False)
+        for a in range(len(varies)):
+            for b in range(a + 1, len(varies)):
+                if abs(corr[a, b]) > corr_max:
+                    i, k = varies[a], varies[b]
+                    out.append(f"{channels[i]} and {channels[k]} move together (correlation {corr[a, b]:.2f}): the "
+                               "model cannot split the outcome between them. Run a geo or time holdout that changes "
+                               f"one without the other, or a lift test of one of them (--lift-tests FILE)")
+    t = np.arange(len(x), dtype=float)
+    for j in varies:
+        if len(x) > 2 and abs(r := float(np.corrcoef(x[:, j], t)[0, 1])) > corr_max:
+            out.append(f"{channels[j]}'s spend moves with time (correlation {r:.2f} with the week): its effect and "
+                       "the business's growth are one signal to the model. Run a time or geo holdout (hold it flat or "
+                       "dark in some regions for a few weeks) or a lift test; a stronger prior on it helps meanwhile")
+    return out
+
+
+def fit_data_warnings(fit) -> list[str]:
+    """`data_warnings` of the spend a fit saw."""
+    return data_warnings(fit.spend, fit.channels)
 
 
 # ---------------------------------------------------------------- did the sampler converge?

@@ -175,7 +175,8 @@ def fit_report(fit, table: pd.DataFrame | None = None, ident: pd.DataFrame | Non
     channel's identification, the sentences for channels the data cannot pin down, the prior and
     posterior predictive checks, and the sampler's convergence warnings with what to do."""
     from revline.models.mmm.diagnostics import (  # import cycle: diagnostics imports this module
-        convergence_warnings, identification, identification_messages, predictive_checks, predictive_sentences,
+        convergence_warnings, fit_data_warnings, identification, identification_messages, predictive_checks,
+        predictive_sentences,
     )
 
     table = contributions(fit) if table is None else table
@@ -191,6 +192,9 @@ def fit_report(fit, table: pd.DataFrame | None = None, ident: pd.DataFrame | Non
                      f"{'yes' if ok.get(r.channel) else 'no'} |")
     lines += ["", f"Channels' shares of the fitted outcome add up to {table['share'].sum():.1%}; the rest is the "
               "baseline (never negative)."]
+    confounded = fit_data_warnings(fit)
+    if confounded:
+        lines += ["", "## What the spend cannot separate", ""] + [f"- {m}" for m in confounded]
     messages = identification_messages(ident)
     if messages:
         lines += ["", "## What the data cannot tell", ""] + [f"- {m}" for m in messages]
