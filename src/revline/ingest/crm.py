@@ -21,7 +21,7 @@ from revline.ingest.upsert import upsert
 from revline.ingest.validate import Check, Field, typed_rows
 from revline.ingest.values import currency_sql
 from revline.ingest.writers import write_identity_links, write_stage_events, write_touchpoints
-from revline.store.rows import scalar
+from revline.store.rows import one_row, scalar
 
 F, REQ = Field, True
 
@@ -202,10 +202,11 @@ def _close_not_before_creation(ctx: Ctx, t) -> None:
     day later and change which same-day touches count before it, on every store; this changes
     only the deals whose close came before their creation. A close on an earlier day than the
     creation contradicts the record: it is also set to the creation time, and counted apart."""
-    same_day, earlier = ctx.con.execute(
+    same_day, earlier = one_row(
+        ctx.con,
         f"SELECT count(*) FILTER (WHERE CAST(close_date AS DATE) = CAST(created_at AS DATE)), "  # noqa: S608 - temp table, spec columns
         f"count(*) FILTER (WHERE CAST(close_date AS DATE) < CAST(created_at AS DATE)) "
-        f"FROM {t.table}_o WHERE closed AND close_date < created_at").fetchone()
+        f"FROM {t.table}_o WHERE closed AND close_date < created_at")
     if not same_day + earlier:
         return
     ctx.con.execute(f"UPDATE {t.table}_o SET close_date = created_at WHERE closed AND close_date < created_at")  # noqa: S608 - temp table

@@ -24,6 +24,7 @@ from revline.ingest.readers import Staged
 from revline.ingest.sqlfrag import clean, ident, lit
 from revline.ingest.validate import Typed
 from revline.store.dimensions import DIMENSION_TABLES, check_name
+from revline.store.rows import scalar
 
 # The headers that carry a default dimension, in preference order: a person's name before an id.
 DEFAULT_DIMENSION_HEADERS: dict[str, list[str]] = {
@@ -117,12 +118,12 @@ def promote_stored(con: duckdb.DuckDBPyConnection, dimensions: Mapping[str, list
         for name, headers in dimensions.items():
             value = "coalesce(" + ", ".join(
                 f"json_extract_string(attributes, {lit('$.' + _json_key(h))})" for h in headers) + ", NULL)"
-            n += con.execute(
+            n += scalar(
+                con,
                 f"UPDATE {table} SET dimensions = json_merge_patch(coalesce(dimensions, '{{}}'), "  # noqa: S608 - table from DIMENSION_TABLES; name checked, headers through lit
                 f"json_object({lit(check_name(name))}, {value})) "
                 f"WHERE attributes IS NOT NULL AND json_extract_string(dimensions, {lit('$.' + name)}) IS NULL "
-                f"AND {value} IS NOT NULL"
-            ).fetchone()[0]
+                f"AND {value} IS NOT NULL")
         if n:
             out[table] = n
     return out

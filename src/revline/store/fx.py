@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from revline.store.rows import scalar
 from revline.store.sql import ident
 from revline.vocabulary import USD_RATES
 
@@ -37,7 +38,7 @@ REPORTING_CURRENCY = "USD"
 def has_rates(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the store holds dated rates (else the fixed defaults apply everywhere)."""
     try:
-        return bool(con.execute("SELECT EXISTS (SELECT 1 FROM fx_rates)").fetchone()[0])
+        return bool(scalar(con, "SELECT EXISTS (SELECT 1 FROM fx_rates)"))
     except duckdb.CatalogException:  # a store not migrated yet (read-only snapshot of an old file)
         return False
 
@@ -68,8 +69,8 @@ def opportunities_usd_sql(con: duckdb.DuckDBPyConnection) -> str:
     while it is open). Use as `FROM {opportunities_usd_sql(con)} o`."""
     dated = has_rates(con)
     inner = _converted("opportunities", "amount", "currency", "created_at", "pipeline_usd", dated)
-    at_close = "(SELECT *, coalesce(closed_at, created_at) AS _fx_at FROM " + inner + ")"
-    return "(SELECT * EXCLUDE (_fx_at) FROM " + _converted(at_close, "amount", "currency", "_fx_at", "revenue_usd", dated) + ")"
+    at_close = "(SELECT *, coalesce(closed_at, created_at) AS _fx_at FROM " + inner + ")"  # noqa: S608 - fixed column names, no user input
+    return "(SELECT * EXCLUDE (_fx_at) FROM " + _converted(at_close, "amount", "currency", "_fx_at", "revenue_usd", dated) + ")"  # noqa: S608 - fixed column names, no user input
 
 
 def spend_usd_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -166,10 +167,11 @@ def store_rates(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], 
         what = {"date": f"not a date ({d_raw!r}); use YYYY-MM-DD", "currency": f"not an ISO currency code ({cur!r})",
                 "rate": f"not a positive number ({r_raw!r}); rates are USD per unit"}[field]
         raise ValueError(f"{source}: row {n}, field {field}: {what}")
-    read = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - the caller's temp table
-    written = con.execute(
+    read = scalar(con, f"SELECT count(*) FROM {table}")  # noqa: S608 - the caller's temp table
+    written = scalar(
+        con,
         f"INSERT INTO fx_rates SELECT date, currency, rate, ? FROM ({typed}) "  # noqa: S608 - fixed text; values bound
         f"QUALIFY row_number() OVER (PARTITION BY date, currency ORDER BY n DESC) = 1 "
         f"ON CONFLICT (date, currency) DO UPDATE SET rate = EXCLUDED.rate, source = EXCLUDED.source",
-        [source]).fetchone()[0]
+        [source])
     return read, written
