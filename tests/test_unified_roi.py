@@ -231,3 +231,23 @@ def test_the_api_serves_the_unified_table(api_store):
             assert client.get("/api/roi/unified").status_code == 401
     finally:
         close_app(app)
+
+
+def test_a_model_without_a_run_is_one_clear_error_not_a_crash(api_store):
+    """With a saved fit, asking the unified table of a model that has no attribution run says so in
+    one line (CLI exit 1), naming the fit's basis."""
+    from revline.reports.tables import ReportError
+    from revline.reports.unified import unified_roi
+    from revline.store import connect
+
+    _hand_made_fit(api_store, [("paid_search", 10000.0, 80000.0, 60000.0, 100000.0)])
+    con = connect(api_store, read_only=True)
+    try:
+        with pytest.raises(ReportError, match="fitted on new_business pipeline"):
+            unified_roi(con, "shapley")
+    finally:
+        con.close()
+    res = subprocess.run([sys.executable, "-m", "revline", "report", "--roi", "-m", "shapley", "--db", str(api_store)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "fitted on new_business pipeline" in res.stdout + res.stderr
+    assert "Traceback" not in res.stderr

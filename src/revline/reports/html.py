@@ -224,12 +224,16 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
                 fig.add_bar(name=m, x=part["channel"], y=part["roas"])
             fig.update_layout(barmode="group", title="ROAS by paid channel, per model", yaxis_title="revenue / spend")
             body = _fig(fig) + body
-        unified = unified_roi(con, roi_model, revenue_type=basis)
-        sections.append(("One ROI per channel (mix model + attribution)",
-                         "Each channel's return from the source that can see it: " + unified.attrs["method"]
-                         + f" ({unified.attrs['outcome']}, {unified.attrs['revenue_type']}; "
-                         "mean [94% interval]). The per-model tables below are attribution alone.",
-                         _table(display_table(unified), money=("spend", "attributed"))))
+        try:
+            unified: pd.DataFrame | None = unified_roi(con, roi_model, revenue_type=basis)
+        except ReportError:  # a fit on a basis the ledger has no run for: the per-model tables below still stand
+            unified = None
+        if unified is not None:
+            sections.append(("One ROI per channel (mix model + attribution)",
+                             "Each channel's return from the source that can see it: " + unified.attrs["method"]
+                             + f" ({unified.attrs['outcome']}, {unified.attrs['revenue_type']}; "
+                             "mean [94% interval]). The per-model tables below are attribution alone.",
+                             _table(display_table(unified), money=("spend", "attributed"))))
         sections.append((f"ROI, CAC and payback by channel ({roi_model})",
                          "Spend joined by channel; CAC = spend per attributed new customer; payback in months at 80% gross margin."
                          + _defined(model=roi_model, milestone="won", revenue_type=basis, clock="touch date; spend by spend date"),

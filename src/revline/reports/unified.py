@@ -180,6 +180,7 @@ def unified_roi(
     """The unified ROI table of the store (see the module docstring); `attrs` carry outcome,
     revenue_type, model, fit_dir (or None) and `method` (the rule in one sentence)."""
     from revline.reports.roi import roi_table
+    from revline.reports.tables import ReportError
     from revline.vocabulary import DEFAULT_REVENUE_TYPE
 
     fit = fit if fit is not None else find_fit(store_path if store_path is not None else store_path_of(con), outcome)
@@ -187,7 +188,13 @@ def unified_roi(
     out_name = meta.get("outcome") or outcome or "revenue"
     # the fit's basis when there is one (the two sides must count the same deals), else the asked one
     revenue_type = meta.get("revenue_type") if fit is not None else (revenue_type or DEFAULT_REVENUE_TYPE)
-    raw = roi_table(con, model, milestone="won", revenue_type=revenue_type)
+    try:
+        raw = roi_table(con, model, milestone="won", revenue_type=revenue_type)
+    except ReportError as exc:
+        if fit is None:
+            raise
+        raise ReportError(f"the mix model ({meta.get('fit_dir')}) was fitted on {revenue_type} {out_name}, which {model} "
+                          f"attribution cannot match: {exc}") from None
     attribution = pd.DataFrame({"channel": raw["channel"], "spend": raw["spend"],
                                 "attributed": raw["pipeline" if out_name == "pipeline" else "revenue"]})
     table = calibrate(attribution, mmm, touched_channels(con), max_relative_width)
@@ -208,7 +215,12 @@ def channel_factors(con: Any, model: str = "linear", store_path: str | Path | No
     fit = find_fit(store_path if store_path is not None else store_path_of(con))
     if fit is None:
         return None
-    table = unified_roi(con, model, fit=fit)
+    from revline.reports.tables import ReportError
+
+    try:
+        table = unified_roi(con, model, fit=fit)
+    except ReportError:  # no run of the model for the fit's basis: nothing to calibrate
+        return None
     factor = table["scale"].where(table["source"] == SOURCE_CALIBRATED).fillna(1.0)
     return pd.Series(factor.to_numpy(), index=table["channel"].to_numpy())
 
