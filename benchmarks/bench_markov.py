@@ -1,17 +1,29 @@
-"""Benchmark: revline's exact Markov model vs ChannelAttribution.markov_model, same run, same data.
+"""Benchmark: revline's exact Markov model vs ChannelAttribution.markov_model on several path distributions.
 
-Generates N distinct paths over 12 channels (default 100k and 1M), then for each order fits
-both models, each in its own subprocess so peak memory (ru_maxrss) is measured per model:
-  wall      seconds of the model call alone (parsing the path strings included; imports and
-            the file load not)
-  peak_mb   peak RSS of the process during the model call (peak reset after loading the data)
-  model_mb  that peak minus the RSS after loading the data (what the model itself needed)
-and prints the speed and memory ratios plus the largest removal-effect difference between the
-two: against our exact (uncapped) limit, and against our exact value at ChannelAttribution's
-default walk cap (longest path + 1), which leaves only its Monte-Carlo noise.
-Targets (issue 5): >= 10x faster than ChannelAttribution at 1M paths, order 1 and 3, with less memory.
+Why several: a speed-up measured on one generator (revline's own) did not hold on someone else's
+data (issue 18: 4.8x at order 1 on short journeys, where this generator gave 17x). Each
+distribution below is fitted by both models in the same run, at every order asked for:
 
-    .venv/bin/python benchmarks/bench_markov.py [--sizes 100000 1000000] [--orders 1 3]
+  revline     revline's own generator: first-order channel chains over 12 channels, 1-24 touches,
+              distinct paths with 1-7 journeys each
+  mit_sample  the MIT path sample in ../shared/data/mta_paths (10,000 distinct paths, the data
+              ChannelAttribution ships; used whole, --size does not apply)
+  short       short journeys, few distinct paths: one row per journey (duplicate path strings,
+              so revline groups them), 8 channels, 1-5 touches, ~20 % converting
+  long        long journeys (up to 40 touches), 30 channels, heavy-tailed journeys per path
+              (Pareto counts: a few paths carry thousands of journeys)
+  rare        many distinct paths converting rarely: 15 channels, 1-15 touches, ~1 % converting
+
+Every model call runs in its own subprocess (best of --repeats calls inside it; imports and the
+file load are not timed). The table gives, per distribution and order: revline's and
+ChannelAttribution's seconds, the ratio, and exactness: the largest difference between the two
+models' per-channel attributed conversions (removal effect share x total conversions), as a % of
+total conversions -- against revline's exact limit and against revline at ChannelAttribution's
+default walk cap (longest path + 1), which leaves only CA's Monte-Carlo noise.
+Target (issue 18): >= 10x at orders 1 and 3 on every distribution.
+
+    .venv/bin/python benchmarks/bench_markov.py [--size 10000] [--orders 1 2 3 4] [--repeats 2]
+                                                [--dists revline short ...]
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,76 +44,146 @@ CHANNELS = [
     "paid_search", "paid_social", "display", "organic_search", "organic_social", "email",
     "referral", "direct", "events", "webinar", "content", "partner",
 ]
+MTA_SAMPLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mta_paths" / "paths.csv.gz"
+MTA_SAMPLE_FALLBACK = Path("/work/shared/data/mta_paths/paths.csv.gz")
 
 
-def generate(n: int, seed: int = 0, n_channels: int = 12) -> pd.DataFrame:
-    """The n distinct paths: first-order channel chains with channel-dependent conversion odds.
+def _names(k: int) -> list[str]:
+    return CHANNELS[:k] if k <= len(CHANNELS) else [f"ch{i:02d}" for i in range(k)]
 
-    Vectorised (pyarrow builds the strings), so 1M paths take seconds.
-    """
+
+def _chains(rng: np.random.Generator, lengths: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat channel ids of first-order chains with the given lengths, and their offsets."""
+    m, top = len(lengths), int(lengths.max())
+    trans = rng.dirichlet(np.full(k, 0.6), size=k)
+    seqs = np.empty((m, top), dtype=np.int64)
+    seqs[:, 0] = rng.integers(0, k, size=m)
+    for j in range(1, top):
+        prev = seqs[:, j - 1]
+        for c in range(k):
+            rows = np.flatnonzero(prev == c)
+            seqs[rows, j] = rng.choice(k, size=len(rows), p=trans[c])
+    flat = seqs[np.arange(top)[None, :] < lengths[:, None]]
+    offsets = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return flat, offsets
+
+
+def _strings(flat: np.ndarray, offsets: np.ndarray, names: list[str]) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    rng = np.random.default_rng(seed)
-    names = CHANNELS[:n_channels] if n_channels <= len(CHANNELS) else [f"ch{i:02d}" for i in range(n_channels)]
-    k = len(names)
-    trans = rng.dirichlet(np.full(k, 0.6), size=k)
+    tokens = pa.array(np.asarray(names, dtype=object)[flat], type=pa.string())
+    lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), tokens)
+    return pc.binary_join(lists, " > ").to_pandas()
+
+
+def _conv_prob(rng: np.random.Generator, flat: np.ndarray, offsets: np.ndarray, k: int, base: float) -> np.ndarray:
+    """Per path: logistic in the mean channel lift and the length, centred on logit(base)."""
+    lengths = np.diff(offsets)
     lift = rng.uniform(0.2, 2.0, size=k)
-    frames, have = [], 0
+    score = np.add.reduceat(lift[flat], offsets[:-1]) / lengths
+    return 1 / (1 + np.exp(-(np.log(base / (1 - base)) + np.log(score) + 0.05 * (lengths - lengths.mean()))))
+
+
+def _table(paths: pd.Series, conv: np.ndarray, visits: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "path": paths,
+            "total_conversions": conv.astype(np.float64),
+            "total_conversion_value": np.round(conv * rng.uniform(50, 500, size=len(conv)), 2),
+            "total_null": (visits - conv).astype(np.float64),
+        }
+    )
+
+
+def _distinct(make, n: int) -> pd.DataFrame:
+    """Draw batches until n distinct paths are collected (the first row of each path kept)."""
+    frames, have, batch = [], 0, 0
     while have < n:
-        m = int((n - have) * 1.5) + 1000
-        lengths = np.minimum(rng.geometric(0.15, size=m), 24)
-        seqs = np.empty((m, 24), dtype=np.int64)
-        seqs[:, 0] = rng.integers(0, k, size=m)
-        for j in range(1, 24):
-            prev = seqs[:, j - 1]
-            for c in range(k):
-                rows = np.flatnonzero(prev == c)
-                seqs[rows, j] = rng.choice(k, size=len(rows), p=trans[c])
-        keep = np.arange(24)[None, :] < lengths[:, None]
-        flat = seqs[keep]
-        offsets = np.zeros(m + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        score = np.add.reduceat(lift[flat], offsets[:-1]) / lengths
-        p = 1 / (1 + np.exp(-(np.log(score) - 1.0 + 0.05 * lengths)))
-        visits = rng.integers(1, 8, size=m)
-        conv = rng.binomial(visits, p)
-        tokens = pa.array(np.asarray(names, dtype=object)[flat], type=pa.string())
-        paths = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), tokens), " > ")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "path": paths.to_pandas(),
-                    "total_conversions": conv,
-                    "total_conversion_value": np.round(conv * rng.uniform(50, 500, size=m), 2),
-                    "total_null": visits - conv,
-                }
-            )
-        )
+        frames.append(make(int((n - have) * 1.5) + 1000, batch))
         df = pd.concat(frames, ignore_index=True).drop_duplicates("path")
-        frames, have = [df], len(df)
+        frames, have, batch = [df], len(df), batch + 1
     return frames[0].head(n).reset_index(drop=True)
 
 
+def gen_revline(n: int, seed: int = 0) -> pd.DataFrame:
+    """The revline generator (the one the README's first figures came from)."""
+    k = 12
+
+    def make(m: int, batch: int) -> pd.DataFrame:
+        rng = np.random.default_rng([seed, batch])
+        flat, off = _chains(rng, np.minimum(rng.geometric(0.15, size=m), 24), k)
+        visits = rng.integers(1, 8, size=m)
+        conv = rng.binomial(visits, _conv_prob(rng, flat, off, k, 0.3))
+        return _table(_strings(flat, off, _names(k)), conv, visits, rng)
+
+    return _distinct(make, n)
+
+
+def gen_mit_sample(n: int, seed: int = 0) -> pd.DataFrame:
+    """The MIT path sample, whole (10,000 distinct paths); n is ignored."""
+    src = MTA_SAMPLE if MTA_SAMPLE.exists() else MTA_SAMPLE_FALLBACK
+    return pd.read_csv(src)
+
+
+def gen_short(n: int, seed: int = 0) -> pd.DataFrame:
+    """Journeys (n), one row each, 1-5 touches over 8 channels: few distinct path strings."""
+    rng = np.random.default_rng(seed)
+    k = 8
+    lengths = np.minimum(rng.geometric(0.45, size=n), 5)
+    flat, off = _chains(rng, lengths, k)
+    conv = rng.binomial(1, _conv_prob(rng, flat, off, k, 0.2))
+    return _table(_strings(flat, off, _names(k)), conv, np.ones(n, dtype=np.int64), rng)
+
+
+def gen_long(n: int, seed: int = 0) -> pd.DataFrame:
+    """Distinct paths (n) of 1-40 touches over 30 channels, Pareto-distributed journeys per path."""
+    k = 30
+
+    def make(m: int, batch: int) -> pd.DataFrame:
+        rng = np.random.default_rng([seed, batch])
+        flat, off = _chains(rng, np.minimum(rng.geometric(0.08, size=m), 40), k)
+        visits = np.minimum(np.floor(rng.pareto(1.1, size=m)) + 1, 100_000).astype(np.int64)
+        conv = rng.binomial(visits, _conv_prob(rng, flat, off, k, 0.1))
+        return _table(_strings(flat, off, _names(k)), conv, visits, rng)
+
+    return _distinct(make, n)
+
+
+def gen_rare(n: int, seed: int = 0) -> pd.DataFrame:
+    """Distinct paths (n) of 1-15 touches over 15 channels, one journey each, ~1 % converting."""
+    k = 15
+
+    def make(m: int, batch: int) -> pd.DataFrame:
+        rng = np.random.default_rng([seed, batch])
+        flat, off = _chains(rng, rng.integers(1, 16, size=m), k)
+        conv = rng.binomial(1, _conv_prob(rng, flat, off, k, 0.01))
+        return _table(_strings(flat, off, _names(k)), conv, np.ones(m, dtype=np.int64), rng)
+
+    return _distinct(make, n)
+
+
+DISTRIBUTIONS = {
+    "revline": gen_revline,
+    "mit_sample": gen_mit_sample,
+    "short": gen_short,
+    "long": gen_long,
+    "rare": gen_rare,
+}
+
+
 _WORKER = r"""
-import json, resource, sys, time
+import json, sys, time
 import pandas as pd
-which, data, order = sys.argv[1], sys.argv[2], int(sys.argv[3])
+which, data, order, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 df = pd.read_parquet(data)
 def status_mb(field):
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-def reset_peak():
-    # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so loading the data (whose
-    # transient peak is the same for both models) is not counted as the model's peak
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
+    return float("nan")
 if which == "revline":
     from revline.attribution.markov import markov_model
     fit = lambda: markov_model(df, order=order, out_transition_matrix=False)
@@ -109,62 +192,83 @@ else:
     fit = lambda: markov_model(df, "path", "total_conversions", var_value="total_conversion_value",
                                var_null="total_null", order=order, sep=">", out_more=True, verbose=False,
                                flg_pro=False)
-import gc
-gc.collect()
-base = status_mb("VmRSS")
-if not reset_peak():
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-t = time.perf_counter()
-re = fit()["removal_effects"]
-wall = time.perf_counter() - t
-peak = status_mb("VmHWM")
+walls = []
+for _ in range(repeats):
+    t = time.perf_counter()
+    out = fit()
+    walls.append(time.perf_counter() - t)
+res = out["result"]
 capped = {}
 if which == "revline":
     # ChannelAttribution's default walk cap is the longest path + 1 (see tests/test_markov.py);
     # the same cap computed exactly shows how much of the difference is truncation, not noise
     from revline.attribution.paths import encode_paths
     cap = int(encode_paths(df).lengths.max()) + 1
-    rc = markov_model(df, order=order, out_transition_matrix=False, max_step=cap)["removal_effects"]
-    capped = dict(zip(rc["channel_name"], rc["removal_effects_conversion"]))
-print(json.dumps({"wall": wall, "peak_mb": peak, "model_mb": peak - base, "capped": capped,
-                  "re": dict(zip(re["channel_name"], re["removal_effects_conversion"]))}))
+    rc = markov_model(df, order=order, out_transition_matrix=False, max_step=cap)["result"]
+    capped = dict(zip(rc["channel_name"], rc["total_conversions"]))
+print(json.dumps({"walls": walls, "peak_mb": status_mb("VmHWM"), "capped": capped,
+                  "conv": dict(zip(res["channel_name"], res["total_conversions"]))}))
 """
 
 
-def run(which: str, data: str, order: int) -> dict:
+def run(which: str, data: str, order: int, repeats: int) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", _WORKER, which, data, str(order)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", _WORKER, which, data, str(order), str(repeats)],
+        capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{which} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def max_diff_pct(ours: dict, peer: dict, total: float) -> float:
+    """Largest |attributed conversions difference| over channels, as a % of total conversions."""
+    chans = set(ours) | set(peer)
+    worst = max(abs(float(ours.get(c, 0.0)) - float(peer.get(c, 0.0))) for c in chans)
+    return 100.0 * worst / total if total > 0 else 0.0
+
+
+def describe(df: pd.DataFrame) -> str:
+    lengths = df["path"].str.count(">") + 1
+    rows, distinct = len(df), df["path"].nunique()
+    journeys = (df["total_conversions"] + df["total_null"]).sum()
+    return (f"{rows:,} rows, {distinct:,} distinct paths, touches median {int(lengths.median())} max {int(lengths.max())}, "
+            f"{journeys:,.0f} journeys, {df['total_conversions'].sum() / max(journeys, 1):.1%} converting")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    ap.add_argument("--orders", type=int, nargs="+", default=[1, 3])
+    ap.add_argument("--size", type=int, default=10_000, help="paths (rows) per generated distribution")
+    ap.add_argument("--orders", type=int, nargs="+", default=[1, 2, 3, 4])
+    ap.add_argument("--repeats", type=int, default=2, help="model calls per cell; the best is reported")
+    ap.add_argument("--dists", nargs="+", default=list(DISTRIBUTIONS), choices=list(DISTRIBUTIONS))
     args = ap.parse_args()
-    print(f"{'paths':>9} {'order':>5} {'model':>18} {'wall s':>8} {'peak MB':>8} {'model MB':>9}")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.sizes:
+        for name in args.dists:
             t = time.perf_counter()
-            df = generate(n)
-            data = os.path.join(tmp, f"paths_{n}.parquet")
+            df = DISTRIBUTIONS[name](args.size)
+            data = os.path.join(tmp, f"{name}.parquet")
             df.to_parquet(data)
-            print(f"# generated {len(df):,} distinct paths over {len(CHANNELS)} channels in {time.perf_counter() - t:.1f}s")
+            total = float(df["total_conversions"].sum())
+            print(f"# {name}: {describe(df)} (generated in {time.perf_counter() - t:.1f}s)", flush=True)
             for order in args.orders:
-                ours = run("revline", data, order)
-                peer = run("ChannelAttribution", data, order)
-                for name, r in (("revline (exact)", ours), ("ChannelAttribution", peer)):
-                    print(f"{n:>9,} {order:>5} {name:>18} {r['wall']:>8.2f} {r['peak_mb']:>8.0f} {r['model_mb']:>9.0f}")
-                diff = max(abs(ours["re"][c] - peer["re"].get(c, 0.0)) for c in ours["re"])
-                diff_cap = max(abs(ours["capped"][c] - peer["re"].get(c, 0.0)) for c in ours["capped"])
-                print(
-                    f"{'':>9} {'':>5} {'ratio':>18} {peer['wall'] / ours['wall']:>7.1f}x "
-                    f"{peer['peak_mb'] / ours['peak_mb']:>7.2f}x {peer['model_mb'] / max(ours['model_mb'], 1):>8.2f}x"
-                    f"   max |removal effect diff| {diff:.4f} (exact limit), {diff_cap:.4f} (at CA's walk cap)"
-                )
+                ours = run("revline", data, order, args.repeats)
+                peer = run("ChannelAttribution", data, order, args.repeats)
+                r_s, p_s = min(ours["walls"]), min(peer["walls"])
+                rows.append((name, order, r_s, p_s, p_s / r_s, max_diff_pct(ours["conv"], peer["conv"], total),
+                             max_diff_pct(ours["capped"], peer["conv"], total), ours["peak_mb"], peer["peak_mb"]))
+                print(f"  order {order}: revline {r_s:.3f}s  ChannelAttribution {p_s:.3f}s  ratio {p_s / r_s:.1f}x", flush=True)
+    print()
+    print(f"{'distribution':<12} {'order':>5} {'revline s':>10} {'CA s':>9} {'ratio':>7} "
+          f"{'max diff %':>10} {'@CA cap %':>9} {'rl MB':>6} {'CA MB':>6}")
+    for name, order, r_s, p_s, ratio, d, dc, rm, pm in rows:
+        print(f"{name:<12} {order:>5} {r_s:>10.3f} {p_s:>9.3f} {ratio:>6.1f}x {d:>10.3f} {dc:>9.3f} {rm:>6.0f} {pm:>6.0f}")
+    ratios = [r[4] for r in rows]
+    if ratios:
+        worst = min(rows, key=lambda r: r[4])
+        print(f"\nratio range {min(ratios):.1f}x-{max(ratios):.1f}x; worst: {worst[0]} order {worst[1]}")
+    print(f"(peak MB is the worker process's peak RSS, data load included; load: {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
