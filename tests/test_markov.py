@@ -221,3 +221,55 @@ def test_direct_and_series_solvers_agree():
         pd.testing.assert_frame_equal(direct, series, check_exact=False, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="solver"):
         markov_model(df, solver="bogus")
+
+
+# ------------------------------------------------------------------ one row per journey (grouping)
+
+def _journeys(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Each path row split into one row per journey (conversions first), rows shuffled; the value
+    of a path goes to its converting journeys in equal shares."""
+    rows = []
+    for path, conv, value, null in df.itertuples(index=False):
+        rows += [(path, 1.0, value / max(conv, 1), 0.0)] * int(conv) + [(path, 0.0, 0.0, 1.0)] * int(null)
+    return _paths(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def test_one_row_per_journey_is_parsed_once_per_distinct_path():
+    from revline.attribution.paths import encode_paths
+
+    rng = np.random.default_rng(5)
+    grouped = _paths(
+        [(" > ".join(rng.choice(list("abcde"), size=int(rng.integers(1, 5)))), int(rng.integers(1, 4)), 0.0,
+          int(rng.integers(0, 6))) for _ in range(60)]
+    ).groupby("path", as_index=False).sum()
+    grouped["total_conversion_value"] = grouped["total_conversions"] * 100.0
+    rows = _journeys(grouped, seed=1)
+    enc = encode_paths(rows, group_duplicates=True)
+    assert enc.n_paths == grouped["path"].nunique() < len(rows)
+    assert enc.conversions.sum() == rows["total_conversions"].sum()
+    assert enc.nulls.sum() == rows["total_null"].sum()
+    assert encode_paths(rows).n_paths == len(rows)  # the default keeps row i = path i
+    for order in (1, 2, 3):
+        ours, theirs = markov_model(rows, order=order), markov_model(grouped, order=order)
+        for key in ("removal_effects", "result"):
+            pd.testing.assert_frame_equal(ours[key], theirs[key], check_exact=False, rtol=1e-12, atol=1e-12)
+        pd.testing.assert_frame_equal(
+            ours["transition_matrix"], theirs["transition_matrix"], check_exact=False, rtol=1e-12, atol=1e-12
+        )
+
+
+def test_grouped_errors_name_the_original_row():
+    rows = _paths([("a > b", 1, 1.0, 0)] * 5 + [("b >  > a", 0, 0.0, 1)] + [("a > b", 0, 0.0, 1)] * 5)
+    with pytest.raises(PathsError, match=r"row 6, field 'path': empty channel name in 'b >  > a'"):
+        markov_model(rows)
+    bad = rows.assign(total_null=[0] * 10 + [-1])
+    with pytest.raises(PathsError, match=r"row 11, field 'total_null'"):
+        markov_model(bad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=path_rows, seed=st.integers(0, 2**31 - 1), order=st.integers(1, 3))
+def test_journey_rows_equal_path_rows(rows, seed, order):
+    df = _paths(rows).groupby("path", as_index=False).sum()
+    df["total_conversion_value"] = df["total_conversions"] * 3.0
+    pd.testing.assert_frame_equal(_re(df, order), _re(_journeys(df, seed), order), check_exact=False, rtol=1e-9, atol=1e-12)

@@ -352,7 +352,8 @@ def markov_model(
     Pass `encoded` to reuse a parse of the same table.
     """
     enc = encoded or encode_paths(
-        paths_df, var_path=var_path, var_conv=var_conv, var_value=var_value, var_null=var_null, sep=sep
+        paths_df, var_path=var_path, var_conv=var_conv, var_value=var_value, var_null=var_null, sep=sep,
+        group_duplicates=True,
     )
     chain = fit_chain(enc, order, collapse_repeats=collapse_repeats, collapse_channels=collapse_channels)
     if max_step is not None and max_step < 1:

@@ -100,8 +100,14 @@ def encode_paths(
     var_null: str | None = "total_null",
     sep: str = DEFAULT_SEP,
     source: str = "paths",
+    group_duplicates: bool = False,
 ) -> EncodedPaths:
     """Parse a paths table into integer arrays (vectorised; no per-row Python).
+
+    `group_duplicates=True` merges rows with the same path string first (their conversions, value
+    and nulls summed), so a table with one row per journey is parsed once per distinct path: the
+    models that only need weighted sums per path (Markov) ask for it; row i of the result is then
+    no longer row i of `df`. Done only when a sample of the first rows shows many repeats.
 
     Channels are trimmed of surrounding whitespace, so 'a>b', 'a > b' and 'a >b' agree with
     sep '>' or ' > ' (ChannelAttribution trims the same way). Channel ids follow sorted names,
@@ -124,6 +130,14 @@ def encode_paths(
     if arr.null_count:
         i = int(np.flatnonzero(pc.is_null(arr).to_numpy(zero_copy_only=False))[0])
         raise PathsError(f"{source}: row {i + 1}, field {var_path!r}: empty path")
+    row_of = None  # grouped: the first df row of each distinct path, for error messages
+    if group_duplicates:
+        grouped = _group_rows(arr)
+        if grouped is not None:
+            idx, arr = grouped
+            k = len(arr)
+            conv, value, nulls = (np.bincount(idx, weights=w, minlength=k) for w in (conv, value, nulls))
+            row_of = idx
     token = sep.strip() or sep
     fast = _tokenize(arr, token)
     if fast is not None:
@@ -144,12 +158,37 @@ def encode_paths(
         bad_ids = np.flatnonzero(trimmed == "")
         pos = int(np.flatnonzero(np.isin(raw_codes, bad_ids))[0])
         row = int(np.searchsorted(offsets, pos, side="right") - 1)
+        if row_of is not None:
+            row = int(np.flatnonzero(row_of == row)[0])
         raise PathsError(
             f"{source}: row {row + 1}, field {var_path!r}: empty channel name in {col.iloc[row]!r}"
         )
     names, rank = np.unique(trimmed.astype(str), return_inverse=True) if len(trimmed) else (np.zeros(0, str), np.zeros(0, np.int64))
     codes = rank.astype(np.int32)[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int32)
     return EncodedPaths(tuple(names.tolist()), codes, offsets.astype(np.int64), conv, value, nulls)
+
+
+_GROUP_SAMPLE = 10_000
+
+
+def _group_rows(arr) -> tuple[np.ndarray, pa.Array] | None:
+    """(distinct id of each row, distinct path strings in first-seen order), or None when grouping
+    would not pay: fewer than half of a sample of the first rows repeat an earlier one.
+
+    Why: on one-row-per-journey tables (1M short journeys, a few thousand distinct paths) parsing
+    and counting every row was most of the model's time; one hash pass over the strings
+    (Arrow's dictionary_encode) shrinks everything downstream to the distinct paths.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], type=pa.string())
+    n = len(arr)
+    if n < 2:
+        return None
+    sample = arr.slice(0, _GROUP_SAMPLE)
+    if pc.count_distinct(sample).as_py() > len(sample) // 2:
+        return None
+    denc = pc.dictionary_encode(arr)
+    return denc.indices.to_numpy(zero_copy_only=False).astype(np.int64), denc.dictionary
 
 
 def _tokenize_chunk(arr, sep_byte: int):
