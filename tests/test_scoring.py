@@ -234,3 +234,31 @@ def test_html_section_shows_the_backtest_table(tiny):
                 if not np.isnan(v)]
     assert shown == pytest.approx(expected)
     assert len(bt.table) == 2 * bt.summary["cutoffs"] and set(bt.table.scorer) == {"revline", "points baseline"}
+
+
+def test_next_best_content_uplift_counts_and_suggestions():
+    """Uplift by stage from snapshots with and without a touch, with its counts; an account is
+    never told to do what it did in the last 30 days, and thin evidence is never suggested."""
+    from revline.models.scoring.content import MIN_ACCOUNTS, describe, next_best_content, uplift_table
+
+    n = 200
+    rng = np.random.default_rng(3)
+    web = (np.arange(n) % 4 == 0).astype(float)  # a quarter attended a webinar
+    meet = (np.arange(n) % 10 == 1).astype(float)
+    label = np.where(web > 0, np.arange(n) % 8 == 0, np.arange(n) % 50 == 3).astype(int)
+    train = pd.DataFrame({"kind": "new_business", "people_sql": 0.0, "people_mql": 1.0, "people_lead": 1.0,
+                          "ch_webinar_n30": web, "tt_meeting_n30": meet, "tt_page_view_n30": rng.integers(0, 5, n),
+                          "label": label})
+    up = uplift_table(train)
+    row = up[(up.stage == "mql") & (up.touch == "channel:webinar")].iloc[0]
+    assert (row.accounts_with, row.buyers_with) == (50, int(label[web > 0].sum()))
+    assert (row.accounts_without, row.buyers_without) == (150, int(label[web == 0].sum()))
+    assert row.uplift == pytest.approx(label[web > 0].mean() - label[web == 0].mean())
+    assert "type:page_view" not in set(up.touch)  # generic touch types are not content
+    accounts = pd.DataFrame({"kind": ["new_business", "new_business", "expansion"], "people_sql": 0.0,
+                             "people_mql": 1.0, "people_lead": 1.0, "ch_webinar_n30": [0.0, 2.0, 0.0],
+                             "tt_meeting_n30": 0.0})
+    picks = next_best_content(up, accounts)
+    assert [p["touch"] for p in picks[0]] == ["channel:webinar"]  # meetings: too few snapshots (20 < 30)
+    assert 20 < MIN_ACCOUNTS and picks[1] == [] and picks[2] == []  # had one already; no customer evidence
+    assert "50 mql-stage snapshots" in describe(picks[0][0])
