@@ -311,3 +311,30 @@ def test_milestones_same_on_duckdb_and_pyspark(spark, tmp_path):
     on_spark = _sorted(expr.to_pandas())
     assert len(duck) > 100
     pd.testing.assert_frame_equal(on_spark, duck, check_dtype=False)
+
+
+def test_funnel_end_day_is_included(hand):
+    """`end` names a whole day, included, as in every report (revenue, the level funnel): Acme's
+    renewal opportunity created on 2025-03-01 counts in a window ending that day."""
+    from datetime import date
+
+    from revline.models.funnel import funnel_report
+
+    for end in ("2025-03-01", date(2025, 3, 1), datetime(2025, 3, 1, 0, 0)):
+        f = funnel(hand, start="2025-03-01", end=end, revenue_type="renewal").set_index("stage")
+        assert f.loc["opportunity", "count"] == 1, end
+    assert funnel(hand, start="2025-02-01", end="2025-02-28", revenue_type="renewal")["count"].sum() == 0
+    assert funnel(hand, start="2025-03-02", end="2025-12-31", revenue_type="renewal")["count"].sum() == 0
+    # a deal created during the end day, after midnight
+    hand.execute("UPDATE milestones SET occurred_at = TIMESTAMP '2025-03-01 17:45' WHERE object_id = 'o2' AND milestone = 'opportunity'")
+    try:
+        f = funnel(hand, start="2025-03-01", end="2025-03-01", revenue_type="renewal").set_index("stage")
+        assert f.loc["opportunity", "count"] == 1
+    finally:
+        hand.execute("UPDATE milestones SET occurred_at = TIMESTAMP '2025-03-01' WHERE object_id = 'o2' AND milestone = 'opportunity'")
+    # the account funnel and the level funnel agree on windows ending on a day someone entered
+    for rt, start, end in (("new_business", "2024-01-01", "2024-01-01"), ("new_business", "2023-11-01", "2023-12-31"),
+                           ("renewal", "2025-03-01", "2025-03-01")):
+        level = funnel_report(hand, "account", start=start, end=end, revenue_type=rt).stages
+        ours = funnel(hand, start=start, end=end, revenue_type=rt)
+        assert list(ours["count"]) == list(level["count"]) and ours["count"].iloc[0] == 1, (rt, start, end)

@@ -5,7 +5,8 @@ account has an opportunity but never an MQL). Counting an account as having pass
 stage before the furthest one it reached keeps the funnel monotone and conversions within
 0..1; velocity is measured only between stage dates that were actually recorded.
 
-The cohort is the accounts whose first funnel stage falls in [start, end).
+The cohort is the accounts whose first funnel stage falls between start and end, both days
+included (a day's date means that whole day, as in every report and the level funnel).
 """
 
 from __future__ import annotations
@@ -58,8 +59,16 @@ def stage_dates(
     return wide.sort_index()
 
 
-def _as_ts(value: date | datetime | str | None) -> pd.Timestamp | None:
-    return None if value is None else pd.Timestamp(value)
+def _day_start(value: date | datetime | str | None) -> pd.Timestamp | None:
+    """Midnight of `value`'s day (a time of day is dropped: the window is whole days)."""
+    return None if value is None else pd.Timestamp(value).normalize()
+
+
+def _day_after(value: date | datetime | str | None) -> pd.Timestamp | None:
+    """Midnight after `value`'s day, the exclusive bound of an inclusive `end` (None: no bound,
+    also past the last day pandas can hold)."""
+    day = _day_start(value)
+    return None if day is None or day >= pd.Timestamp.max.normalize() else day + pd.Timedelta(days=1)
 
 
 def funnel(
@@ -68,12 +77,13 @@ def funnel(
     end: date | datetime | str | None = None,
     revenue_type: str = "new_business",
 ) -> pd.DataFrame:
-    """Stage, accounts reached, conversion to the next stage, median days to the next stage."""
+    """Stage, accounts reached, conversion to the next stage, median days to the next stage, for
+    the accounts whose first stage falls from `start` to `end`, both days included."""
     stages = list(funnel_stages(revenue_type))
     wide = stage_dates(con, revenue_type)
     if len(wide):
         entered = wide.min(axis=1)
-        lo, hi = _as_ts(start), _as_ts(end)
+        lo, hi = _day_start(start), _day_after(end)
         keep = pd.Series(True, index=wide.index)
         if lo is not None:
             keep &= entered >= lo
