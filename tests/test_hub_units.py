@@ -149,6 +149,27 @@ def test_admin_api_needs_its_own_key(app_client):
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
 
+def test_admin_errors_are_one_line_as_documented(app_client):
+    """A body FastAPI cannot read gets the admin router's documented ErrorResponse (detail: a
+    string): 400 when it is not JSON, 422 naming the bad field otherwise; the read API keeps its list."""
+    client, _ = app_client
+    auth = {"Authorization": "Bearer hub-unit-admin-key-0"}
+    schema = client.app.openapi()["paths"]["/admin/jobs"]["post"]["responses"]
+    assert {schema[c]["content"]["application/json"]["schema"]["$ref"] for c in ("400", "422")} == {
+        "#/components/schemas/ErrorResponse"}
+    for body in (b"\x00", b"not json", b'{"op": '):
+        r = client.post("/admin/jobs", content=body, headers={**auth, "Content-Type": "application/json"})
+        assert r.status_code == 400 and isinstance(r.json()["detail"], str) and "not JSON" in r.json()["detail"]
+    r = client.post("/admin/jobs", json={"params": {}}, headers=auth)
+    assert r.status_code == 422 and isinstance(r.json()["detail"], str) and "op" in r.json()["detail"]
+    r = client.post("/admin/jobs", json={"op": "stitch", "params": [1]}, headers=auth)
+    assert r.status_code == 422 and "params" in r.json()["detail"]
+    r = client.get("/admin/queue?limit=0", headers=auth)
+    assert r.status_code == 422 and "limit" in r.json()["detail"]
+    r = client.get("/api/attribution?start=yesterday", headers={"Authorization": "Bearer hub-unit-read-key-00"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "start"]
+
+
 def test_jobs_validate_run_in_order_and_report_results_and_errors(app_client, tmp_path):
     client, db = app_client
     auth = {"Authorization": "Bearer hub-unit-admin-key-0"}

@@ -14,12 +14,13 @@ import os
 import re
 import secrets
 from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from revline.api.alerts import AlertSender, AlertSettings
 from revline.api.event_loader import EventLoader
@@ -128,6 +129,19 @@ router = APIRouter(
                401: {"model": ErrorResponse, "description": "Missing or invalid admin key"},
                422: {"model": ErrorResponse, "description": "Invalid parameters"}},
 )
+
+
+def invalid_request(errors: Sequence[Any]) -> JSONResponse:
+    """The answer to an /admin request FastAPI could not parse, in the shape the router documents
+    (ErrorResponse: `detail` is one line): 400 when the body is not JSON, else 422 naming each bad
+    field. The read API keeps FastAPI's list of errors (HTTPValidationError), as it documents."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse({"detail": "the request body is not JSON: send {\"op\": ..., \"params\": {...}}"},
+                            status_code=400)
+    reasons = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors)
+    return JSONResponse({"detail": f"invalid request: {reasons or 'unreadable'}"}, status_code=422)
+
+
 _NO_JOB: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such job"}}
 
 

@@ -95,7 +95,10 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 with one readable reason per bad parameter (FastAPI's default, minus the echoed input)."""
+        """422 with one readable reason per bad parameter (FastAPI's default, minus the echoed input);
+        /admin answers in its own documented shape (admin.invalid_request)."""
+        if request.url.path.startswith("/admin/"):
+            return admin.invalid_request(exc.errors())
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 

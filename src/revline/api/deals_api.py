@@ -8,7 +8,7 @@ each response's `currency`.
 from __future__ import annotations
 
 import math
-from typing import Any, Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, Field
@@ -54,7 +54,8 @@ class DimensionsResponse(BaseModel):
 
 
 router = APIRouter(prefix="/api", tags=["reports"], dependencies=[Depends(require_read_key)],
-                   responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"}})
+                   responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"},
+                              400: {"model": ErrorResponse, "description": "A filter the store cannot answer"}})
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No opportunity holds that dimension"}}
 DimensionP = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="owner, product, or a --dimension name.")]
@@ -74,8 +75,8 @@ def deals(cur: Cursor, dimension: DimensionP, revenue_type: RevenueTypeQ = "all"
         df = deals_by(cur, dimension, revenue_type, start, end)
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    except ReportError as exc:
-        raise HTTPException(422, str(exc)) from None
+    except ReportError as exc:  # as read_api: 400 with one line (422 is a bad parameter, FastAPI's list)
+        raise HTTPException(400, str(exc)) from None
     rows = [_clean({"value": str(r[dimension]), **{c: r[c] for c in df.columns if c != dimension}})
             for r in df.to_dict("records")]
     total = _clean({"value": "total", **deals_total(df)})

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 import duckdb
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from revline.api import queries
@@ -90,8 +90,20 @@ def _iso_date(value: object) -> object:
     return value
 
 
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+"""The span a query's date is taken within: an earlier or later date (0001-01-01, 9999-12-31, both
+valid per the OpenAPI `format: date`) counts as the nearest end. Why: the reports shift dates by
+days and months and pandas holds 1677..2262 only, so a far date crashed some endpoints with a 500;
+no revenue data lies outside these years, so a window reaching past them means the same, and the
+answers that echo a date (as_of) show the one used."""
+
+
+def _in_span(value: date) -> date:
+    return min(max(value, FIRST_DATE), LAST_DATE)
+
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_in_span)]
 StartQ = Annotated[Optional[IsoDate], Query(description="First day (inclusive) of conversions counted, YYYY-MM-DD.")]
 EndQ = Annotated[Optional[IsoDate], Query(description="Last day (inclusive) of conversions counted, YYYY-MM-DD.")]
 

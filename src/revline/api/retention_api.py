@@ -57,7 +57,8 @@ def _compute(cur, by: str, as_of: Optional[str], months: int) -> dict[str, Any]:
 
 
 router = APIRouter(prefix="/api", tags=["reports"], dependencies=[Depends(require_read_key)],
-                   responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"}})
+                   responses={401: {"model": ErrorResponse, "description": "Missing or invalid read key"},
+                              400: {"model": ErrorResponse, "description": "A question the store cannot answer"}})
 
 
 @router.get("/retention", response_model=RetentionResponse, summary="GRR, NRR, logo churn by cohort or segment; renewals due")
@@ -73,6 +74,6 @@ def retention_view(
     try:
         data = cached_call(request.app.state.cache, cur, "retention", _compute, by=by,
                            as_of=as_of.isoformat() if as_of else None, months=months)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+    except ValueError as exc:  # as the other read endpoints: 400 with one line (422 is a bad parameter)
+        raise HTTPException(400, str(exc)) from None
     return RetentionResponse.model_validate(data)
