@@ -4,9 +4,6 @@ switch, account journey; numbers on screen equal the API's; no request leaves lo
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,6 +11,7 @@ import httpx
 import pytest
 
 from conftest import API_READ_KEY, API_WRITE_KEY
+from served import serve
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent.parent / "test-results"
@@ -24,7 +22,7 @@ def live_server(api_store_template, tmp_path_factory):
     """The app on a socket bound to port 0 (no port race), served by uvicorn in a daemon thread."""
     db = tmp_path_factory.mktemp("browser") / "store.duckdb"
     shutil.copy(api_store_template, db)
-    yield from _serve(db)
+    yield from serve(db)
 
 
 @pytest.fixture(scope="module")
@@ -34,28 +32,7 @@ def screen_server(tmp_path_factory):
 
     db = tmp_path_factory.mktemp("browser-screen") / "store.duckdb"
     build_store(db)
-    yield from _serve(db)
-
-
-def _serve(db):
-    import uvicorn
-
-    from revline.api.app import close_app, create_app
-
-    app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY, derive=False)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    close_app(app)
+    yield from serve(db)
 
 
 @pytest.fixture

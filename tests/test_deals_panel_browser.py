@@ -6,7 +6,8 @@ import pytest
 
 from crm_exports import write
 from test_crm_dimensions import DEALS, HEADER
-from test_dashboard_browser import _serve, api, login, outside, shot  # noqa: F401 - fixtures and helpers
+from served import serve
+from test_dashboard_browser import api, login, outside, shot  # noqa: F401 - fixtures and helpers
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +21,7 @@ def deals_server(tmp_path_factory):
     con = connect(folder / "store.duckdb")
     load_files(con, [write(folder / "hubspot-deals.csv", HEADER, DEALS)], fmt="hubspot")
     con.close()
-    yield from _serve(folder / "store.duckdb")
+    yield from serve(folder / "store.duckdb")
 
 
 def test_deals_panel_shows_the_api_rows_in_usd(page, deals_server, outside):  # noqa: F811 - the fixture

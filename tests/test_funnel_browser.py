@@ -4,12 +4,9 @@ No request leaves localhost."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
-from conftest import API_READ_KEY, API_WRITE_KEY
+
+from served import serve
 from test_dashboard_browser import api, login, outside, shot  # noqa: F401 - outside is a fixture
 from test_funnel_model import _hand_store
 
@@ -19,28 +16,13 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def funnel_server(tmp_path_factory):
     """The hand store of test_funnel_model, served by uvicorn on a port-0 socket."""
-    import uvicorn
-
-    from revline.api.app import close_app, create_app
     from revline.store.state import record_stitch
 
     db = tmp_path_factory.mktemp("funnel-browser") / "store.duckdb"
     con = _hand_store(str(db))
     record_stitch(con)
     con.close()
-    app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY, derive=False)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    close_app(app)
+    yield from serve(db)
 
 
 def _values(page, selector: str) -> list[str]:

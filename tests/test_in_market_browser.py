@@ -5,14 +5,11 @@ it at load. No request leaves localhost."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 
 import pandas as pd
 import pytest
 
-from conftest import API_READ_KEY, API_WRITE_KEY
+from served import serve
 from test_dashboard_browser import api, login, outside, shot  # noqa: F401 - outside is a fixture
 
 pytestmark = pytest.mark.browser
@@ -34,9 +31,6 @@ SCORES = pd.DataFrame({
 @pytest.fixture(scope="module")
 def scored_server(api_store_template, tmp_path_factory):
     """The API fixture's store with stored scores, served by uvicorn on a port-0 socket."""
-    import uvicorn
-
-    from revline.api.app import close_app, create_app
     from revline.ops.scores import store_scores
     from revline.store import connect
 
@@ -45,19 +39,7 @@ def scored_server(api_store_template, tmp_path_factory):
     con = connect(db)
     store_scores(con, SCORES)
     con.close()
-    app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY, derive=False)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    close_app(app)
+    yield from serve(db)
 
 
 def test_the_panel_lists_the_api_accounts_with_reasons_and_opens_a_journey(page, scored_server, outside):  # noqa: F811

@@ -3,13 +3,9 @@ the same numbers as GET /api/retention (raw values in data-value). No request le
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
-from conftest import API_READ_KEY, API_WRITE_KEY
+from served import serve
 from test_dashboard_browser import api, login, outside, shot  # noqa: F401 - outside is a fixture
 from test_retention_due import _store
 
@@ -19,25 +15,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def retention_server(tmp_path_factory):
     """The hand-made contract book of test_retention_due, served by uvicorn on a port-0 socket."""
-    import uvicorn
-
-    from revline.api.app import close_app, create_app
-
     db = tmp_path_factory.mktemp("retention-browser") / "store.duckdb"
     _store(db).close()
-    app = create_app(db, write_key=API_WRITE_KEY, read_key=API_READ_KEY, derive=False)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    close_app(app)
+    yield from serve(db)
 
 
 def _values(page, selector: str) -> list[str]:
