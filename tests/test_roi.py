@@ -88,3 +88,12 @@ def test_sourced_vs_influenced(store):
     by_campaign = sourced_vs_influenced(store, sourced_by="campaign").set_index("channel")
     assert by_campaign.loc["paid_search"].sourced_pipeline == pytest.approx(1000.0)
     assert by_campaign.loc["(no campaign)"].sourced_pipeline == pytest.approx(540.0)
+
+
+def test_influence_window_reaching_the_last_day(store):
+    """end=9999-12-31 is every deal, not an OverflowError (the CLI's --end is not bounded like the API's)."""
+    from revline.reports.influence import influenced
+
+    far, n_far = influenced(store, start="0001-01-01", end="9999-12-31")
+    whole, n = influenced(store)
+    assert n_far == n == 2 and far.equals(whole)

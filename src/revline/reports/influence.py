@@ -19,7 +19,7 @@ Dates filter on opportunity creation; `revenue_type` and `segment` (region) as i
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -53,7 +53,7 @@ def _opportunity_filter(revenue_type: str | None, segment: str | None, start: An
     if s is not None:
         where.append("o.created_at >= ?")
         params.append(s)
-    if e is not None:
+    if e is not None and e < date.max:  # the last day pandas/Python can name has no day after it
         where.append("o.created_at < ?")
         params.append(e + timedelta(days=1))
     return " AND ".join(where), params
