@@ -273,3 +273,19 @@ def test_journey_rows_equal_path_rows(rows, seed, order):
     df = _paths(rows).groupby("path", as_index=False).sum()
     df["total_conversion_value"] = df["total_conversions"] * 3.0
     pd.testing.assert_frame_equal(_re(df, order), _re(_journeys(df, seed), order), check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_block_series_equals_one_solve_per_channel():
+    """removal_effects sums the series for all channels at once; each column must equal the
+    one-channel-at-a-time series (`_visits`), uncapped and at a walk cap."""
+    from revline.attribution.markov import _system, _visits, _visits_series_block, fit_chain
+    from revline.attribution.paths import encode_paths
+
+    chain = fit_chain(encode_paths(pd.read_csv(MTA)), 3)
+    sys_ = _system(chain)
+    keeps = np.concatenate([np.ones((chain.n_states, 1), dtype=bool), ~chain.state_channels()], axis=1)
+    for max_step in (None, 7):
+        block = _visits_series_block(sys_, keeps, max_step)
+        for j in range(keeps.shape[1]):
+            one = _visits(sys_, keeps[:, j], max_step, "series")
+            np.testing.assert_allclose(block[:, j], one, rtol=1e-12, atol=1e-15)
