@@ -262,3 +262,20 @@ def test_next_best_content_uplift_counts_and_suggestions():
     assert [p["touch"] for p in picks[0]] == ["channel:webinar"]  # meetings: too few snapshots (20 < 30)
     assert 20 < MIN_ACCOUNTS and picks[1] == [] and picks[2] == []  # had one already; no customer evidence
     assert "50 mql-stage snapshots" in describe(picks[0][0])
+
+
+def test_reason_sentences_use_the_accounts_own_numbers():
+    from revline.models.scoring.explain import feature_groups, sentence
+
+    r = pd.Series({"ch_webinar_n30": 1, "ch_webinar_last": 5.2, "hi_people_7d": 3, "ch_events_n30": 2,
+                   "ch_events_last": 3, "people_sql": 2, "days_since_sql": 12, "n_7d": 14, "velocity": 3.2,
+                   "people_30d": 1})
+    assert sentence("channel:webinar", r) == "webinar registered or attended 5 days ago"
+    assert sentence("high_intent", r) == "3 people viewed pricing/demo pages this week"
+    assert sentence("channel:events", r) == "2 events in 30 days, last 3 days ago"
+    assert sentence("stage", r) == "2 people sales-qualified, latest 12 days ago"
+    assert sentence("velocity", r) == "14 touches this week, 3.2x its usual week"
+    assert sentence("committee", r) == "1 person engaged in 30 days"
+    groups = feature_groups(["hi_views_7d", "ch_webinar_n30", "ch_webinar_last", "tt_meeting_dec", "velocity", "employees"])
+    assert groups == {"high_intent": ["hi_views_7d"], "channel:webinar": ["ch_webinar_n30", "ch_webinar_last"],
+                      "type:meeting": ["tt_meeting_dec"], "velocity": ["velocity"], "firmographics": ["employees"]}

@@ -27,6 +27,10 @@ _CHANNEL_WORDS = {
     "organic_search": "organic-search visit", "organic_social": "organic-social visit", "direct": "direct visit",
     "referral": "referral visit",
 }
+_SINGLE_WORDS = {  # one touch, as a seller would say it ("webinar attended 5 days ago")
+    "webinar": "webinar registered or attended", "events": "event attended", "direct_mail": "direct mail received",
+    "partner": "partner referral", "content": "content downloaded (syndication)", "email": "email clicked",
+}
 _TYPE_WORDS = {
     "meeting": "sales meeting", "call": "sales call", "email": "sales email", "form_submitted": "form submitted",
     "content_downloaded": "content downloaded", "webinar_registered": "webinar registration",
@@ -98,7 +102,7 @@ def sentence(group: str, row: pd.Series) -> str:
         word = _CHANNEL_WORDS.get(ch, ch.replace("_", " ") + " touch")
         n30 = _n(g(f"ch_{ch}_n30"))
         if n30 <= 1:
-            return f"{word} {_days(g(f'ch_{ch}_last'))}"
+            return f"{_SINGLE_WORDS.get(ch, word)} {_days(g(f'ch_{ch}_last'))}"
         return f"{_plural(n30, word)} in 30 days, last {_days(g(f'ch_{ch}_last'))}"
     if group.startswith("type:"):
         tt = group.split(":", 1)[1]
