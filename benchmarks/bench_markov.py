@@ -107,9 +107,10 @@ def _distinct(make, n: int) -> pd.DataFrame:
     return frames[0].head(n).reset_index(drop=True)
 
 
-def gen_revline(n: int, seed: int = 0) -> pd.DataFrame:
-    """The revline generator (the one the README's first figures came from)."""
-    k = 12
+def gen_revline(n: int, seed: int = 0, n_channels: int = 12) -> pd.DataFrame:
+    """The revline generator (the one the README's first figures came from); bench_shapley uses
+    it with more channels as `generate`."""
+    k = n_channels
 
     def make(m: int, batch: int) -> pd.DataFrame:
         rng = np.random.default_rng([seed, batch])
@@ -163,6 +164,8 @@ def gen_rare(n: int, seed: int = 0) -> pd.DataFrame:
 
     return _distinct(make, n)
 
+
+generate = gen_revline  # the name bench_shapley imports
 
 DISTRIBUTIONS = {
     "revline": gen_revline,
