@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import duckdb
 
-from revline.ops.scores import Alert, AlertRule, pending_alerts, record_delivery
+from revline.ops.scores import DEFAULT_THRESHOLD, Alert, AlertRule, pending_alerts, record_delivery
 
 log = logging.getLogger("revline.alerts")
 
@@ -49,7 +49,7 @@ class AlertSettings:
     """Where and when to alert: `revline serve --alert-webhook --alert-threshold --alert-cooldown`."""
 
     webhook: str
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     cooldown: timedelta = timedelta(days=7)
     public_url: str = "http://127.0.0.1:8000"  # the server as people reach it, for journey links
     attempts: int = 5

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
             help="POST Slack-compatible JSON here when an account's in-market score crosses the threshold.")] = None,
         alert_threshold: Annotated[float, typer.Option("--alert-threshold", envvar="REVLINE_ALERT_THRESHOLD",
                                                        min=0.0, max=1.0,
-                                                       help="In-market score (probability) that fires an alert.")] = 0.5,
+                                                       help="In-market score (probability of a deal within 30 days) that fires an alert.")] = 0.25,
         alert_cooldown: Annotated[str, typer.Option("--alert-cooldown", envvar="REVLINE_ALERT_COOLDOWN",
                                                     help="At most one alert per account this often (7d, 12h, 30m).")] = "7d",
         public_url: Annotated[Optional[str], typer.Option("--public-url", envvar="REVLINE_PUBLIC_URL",
