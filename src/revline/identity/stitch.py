@@ -37,8 +37,13 @@ DERIVED_SOURCE = "revline:identity"
 _TEMP_TABLES = (
     "_stitch_obs", "_stitch_edges", "_stitch_crm", "_stitch_nodes", "_stitch_rep", "_stitch_persons",
     "_stitch_map", "_stitch_crm_map", "_stitch_people", "_stitch_acct_domains", "_stitch_reg", "_stitch_acct_reg", "_stitch_tp",
-    "_stitch_oc", "_stitch_se",
+    "_stitch_oc", "_stitch_se", "_stitch_codes",
 )
+
+COMPONENTS: tuple[str, ...] = ("scipy", "propagation")
+"""How `stitch` finds connected components: scipy over the edges in this process (the default:
+fastest on one machine), or label propagation in Ibis (identity.components: the code that runs
+on Spark without collecting the edges), which gives the same components."""
 
 
 @dataclass(frozen=True)
@@ -158,8 +163,17 @@ def _collect_graph(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _solve(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """Code the nodes by preference, find components, name each component's person."""
+CODED_EDGES = """
+    SELECT a.code AS l, b.code AS r FROM _stitch_edges e
+    JOIN _stitch_nodes a ON a.t = e.lt AND a.v = e.lv
+    JOIN _stitch_nodes b ON b.t = e.rt AND b.v = e.rv
+"""
+"""The identity graph's edges as node codes (`_stitch_nodes.code`), during a stitch."""
+
+
+def _solve(con: duckdb.DuckDBPyConnection, components: str = "scipy") -> tuple[int, int]:
+    """Code the nodes by preference, find components (`components`: see COMPONENTS), name each
+    component's person."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stitch_nodes AS
@@ -173,19 +187,20 @@ def _solve(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         """
     )
     n = scalar(con, "SELECT count(*) FROM _stitch_nodes")
-    arrays = con.execute(
-        """
-        SELECT a.code AS l, b.code AS r FROM _stitch_edges e
-        JOIN _stitch_nodes a ON a.t = e.lt AND a.v = e.lv
-        JOIN _stitch_nodes b ON b.t = e.rt AND b.v = e.rv
-        """
-    ).fetchnumpy()
-    left, right = np.asarray(arrays["l"]), np.asarray(arrays["r"])
-    rep = representatives(n, left, right)
-    rep_df = pd.DataFrame({"code": np.arange(n, dtype=np.int64), "rep_code": rep})
-    con.register("_stitch_rep_df", rep_df)
-    con.execute("CREATE OR REPLACE TEMP TABLE _stitch_rep AS SELECT * FROM _stitch_rep_df")
-    con.unregister("_stitch_rep_df")
+    coded = CODED_EDGES
+    if components == "propagation":
+        n_edges = _propagate(con, coded)
+    elif components == "scipy":
+        arrays = con.execute(coded).fetchnumpy()
+        left, right = np.asarray(arrays["l"]), np.asarray(arrays["r"])
+        n_edges = len(left)
+        rep = representatives(n, left, right)
+        rep_df = pd.DataFrame({"code": np.arange(n, dtype=np.int64), "rep_code": rep})
+        con.register("_stitch_rep_df", rep_df)
+        con.execute("CREATE OR REPLACE TEMP TABLE _stitch_rep AS SELECT * FROM _stitch_rep_df")
+        con.unregister("_stitch_rep_df")
+    else:
+        raise ValueError(f"components={components!r}: one of {', '.join(COMPONENTS)}")
     # A person is named by its preferred identity's value; should two persons' names collide
     # across types (user_id 'x' vs anonymous_id 'x'), all but the most preferred carry the type.
     con.execute(
@@ -212,7 +227,24 @@ def _solve(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         FROM _stitch_map WHERE t IN ({crm_list}) GROUP BY v
         """
     )
-    return n, len(left)
+    return n, n_edges
+
+
+def _propagate(con: duckdb.DuckDBPyConnection, coded: str) -> int:
+    """`_stitch_rep` by label propagation in Ibis (identity.components), the code Spark runs, here
+    on this connection; returns the number of edges."""
+    from revline.identity.components import representatives_expr
+    from revline.store import ibis_backend
+
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stitch_codes AS {coded}")
+    be = ibis_backend(con)
+    found = representatives_expr(be.table("_stitch_nodes").select("code"), be.table("_stitch_codes"))
+    try:
+        rep = found.labels.select(code=found.labels.code, rep_code=found.labels.label)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stitch_rep AS {be.compile(rep)}")
+    finally:
+        found.release()
+    return int(scalar(con, "SELECT count(*) FROM _stitch_codes"))
 
 
 def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> None:
@@ -419,18 +451,19 @@ def _report(con: duckdb.DuckDBPyConnection, n_nodes: int, n_edges: int, seconds:
     )
 
 
-def stitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = ()) -> StitchReport:
+def stitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = (), components: str = "scipy") -> StitchReport:
     """Resolve identities into persons and persons into accounts, rewriting the store in place.
 
     Rewrites `identities`, `people`, `touchpoints.person_id/account_id`,
     `opportunity_contacts.person_id` and person `stage_events` (deduplicated keeping the
     earliest entry per stage). `free_mail` adds domains that must never join an account.
+    `components` chooses how connected components are found (COMPONENTS); the result is the same.
     """
     started = time.perf_counter()
     try:
         _crm_types(con)
         _collect_graph(con)
-        n_nodes, n_edges = _solve(con)
+        n_nodes, n_edges = _solve(con, components)
         _merge_people(con, list(free_mail))
         _remap_facts(con)
         _write(con)

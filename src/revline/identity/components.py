@@ -1,0 +1,79 @@
+"""Connected components by iterative label propagation, in Ibis: the same code on DuckDB and Spark.
+
+Why this exists beside `graph.representatives` (scipy): scipy needs every edge in one process,
+which a lake-sized identity graph (hundreds of millions of edges) is not. Here each round is a
+join and a group-by the backend runs where the edges are; only one number per round (the sum of
+the labels) comes back to the driver.
+
+The answer is the same as scipy's by construction: each node's label starts at its own code and
+only ever falls to a code of its own component, and a round that changes nothing leaves every
+edge with equal labels at both ends, so each component ends labelled with its smallest code,
+which is exactly `representatives`' choice (the most preferred identity).
+
+One round: every node, and every node a neighbour's label names, takes the smallest label
+offered to it (`step`, hooking whole trees of labels at once), then every node jumps to the label
+its new label has (`step[step]`), which shortcuts chains: measured on 2,000-node paths (coded in
+order, backwards, shuffled) 11 rounds, a star 3, a random graph 7 (min-propagation alone took
+over 300 on the shuffled path). Labels never rise, so an unchanged sum means no label moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MAX_ROUNDS = 200
+
+
+@dataclass(frozen=True)
+class Components:
+    """The labelled nodes (`code`, `label`: the smallest code of the component) and the rounds it took.
+
+    `labels` is a cached table of the backend; `release()` frees it once its rows are used."""
+
+    labels: Any  # ibis.Table
+    rounds: int
+
+    def release(self) -> None:
+        self.labels.release()
+
+
+def representatives_expr(nodes: Any, edges: Any, *, max_rounds: int = MAX_ROUNDS) -> Components:
+    """Label every node of `nodes` (column `code`, integer, unique) with the smallest code of its
+    component in the undirected graph `edges` (columns `l`, `r`: codes of `nodes`; duplicates and
+    self-loops are harmless). Both are Ibis tables of one backend; the rounds run there.
+    """
+    import ibis
+
+    both = ibis.union(edges.select(src=edges.l.cast("int64"), dst=edges.r.cast("int64")),
+                      edges.select(src=edges.r.cast("int64"), dst=edges.l.cast("int64")), distinct=False)
+    both = both.filter(both.src != both.dst).distinct().cache()
+    labels = nodes.select(code=nodes.code.cast("int64"), label=nodes.code.cast("int64")).cache()
+    total = labels.label.sum().execute()
+    try:
+        for rounds in range(1, max_rounds + 1):
+            at_src, at_dst = labels.view(), labels.view()
+            pairs = (both.join(at_src, both.src == at_src.code).join(at_dst, both.dst == at_dst.code)
+                     .select(dst=both.dst, dst_label=at_dst.label, src_label=at_src.label))
+            # a neighbour's label goes to the node and to the node its label names (hooking that
+            # node's whole tree at once), so labels spread along trees, not one edge per round
+            offers = ibis.union(pairs.select(code=pairs.dst, label=pairs.src_label),
+                                pairs.select(code=pairs.dst_label, label=pairs.src_label), distinct=False)
+            step = ibis.union(labels, offers, distinct=False).group_by("code").aggregate(label=ibis._.label.min()).cache()
+            again = step.view()
+            # every label is a node's code, so this inner join keeps each node once
+            jumped = step.join(again, step.label == again.code).select(code=step.code, label=again.label).cache()
+            new_total = jumped.label.sum().execute()
+            for old in (labels, step):
+                old.release()
+            labels = jumped
+            if new_total == total:
+                return Components(labels, rounds)
+            total = new_total
+        labels.release()
+        raise RuntimeError(f"label propagation did not settle in {max_rounds} rounds")
+    finally:
+        both.release()
+
+
+__all__ = ["MAX_ROUNDS", "Components", "representatives_expr"]
