@@ -80,7 +80,7 @@ def graph(draw: Any) -> tuple[int, np.ndarray, np.ndarray]:
 
 
 def test_random_graphs_equal_scipy(graphs):
-    examples = 40 if graphs.kind == "duckdb" else 4  # Spark runs a few jobs per round: keep it small
+    examples = 30 if graphs.kind == "duckdb" else 2  # Spark runs a few jobs per round: keep it small
 
     @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
     @given(graph())
@@ -93,7 +93,7 @@ def test_random_graphs_equal_scipy(graphs):
 
 
 def test_long_chains_and_stars_settle_in_few_rounds(graphs):
-    n = 2000
+    n = 2000 if graphs.kind == "duckdb" else 64  # Spark: ~10 s a round on this machine
     backwards = np.arange(n - 1)[::-1].copy()  # the smallest code at the far end of a chain
     shuffled = np.random.default_rng(3).permutation(n)
     for left, right in [(backwards, backwards + 1), (shuffled[:-1], shuffled[1:]),
