@@ -65,9 +65,10 @@ class Graphs:
         return df["label"].to_numpy(dtype=np.int64), found.rounds
 
 
-# Not yet on PySpark: there the same rounds did not settle on a small hypothesis graph within 200
-# rounds (issue #17 item 2 stays open); add `pytest.param("pyspark", marks=pytest.mark.spark)` back
-# once they do. `Graphs` already loads graphs into a Spark session.
+# Not yet enabled on PySpark: its first run failed on the empty graph (Spark's empty sum was NaN:
+# fixed in components._total, checked by hand) and a full Spark run of this file was not repeated
+# in time (issue #17 item 2 stays open); add `pytest.param("pyspark", marks=pytest.mark.spark)` back
+# once it passes. `Graphs` already loads graphs into a Spark session.
 @pytest.fixture(scope="module", params=["duckdb"])
 def graphs(request) -> Graphs:
     return Graphs(request.param, request)
