@@ -1,4 +1,4 @@
-"""Label propagation (identity.components) finds the components scipy finds (on DuckDB; Spark: see `graphs`).
+"""Label propagation (identity.components) finds the components scipy finds on DuckDB and on local PySpark.
 
 The Ibis rounds must give every node the smallest code of its component, exactly what
 `graph.representatives` (scipy, the default stitcher) gives: on random graphs (hypothesis), on
@@ -65,11 +65,8 @@ class Graphs:
         return df["label"].to_numpy(dtype=np.int64), found.rounds
 
 
-# Not yet enabled on PySpark: its first run failed on the empty graph (Spark's empty sum was NaN:
-# fixed in components._total, checked by hand) and a full Spark run of this file was not repeated
-# in time (issue #17 item 2 stays open); add `pytest.param("pyspark", marks=pytest.mark.spark)` back
-# once it passes. `Graphs` already loads graphs into a Spark session.
-@pytest.fixture(scope="module", params=["duckdb"])
+# PySpark: the three graph tests take ~70 s together on local[2] (each round is a few Spark jobs).
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("pyspark", marks=pytest.mark.spark)])
 def graphs(request) -> Graphs:
     return Graphs(request.param, request)
 
