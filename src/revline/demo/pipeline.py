@@ -83,7 +83,7 @@ def run_demo(
         report = None
         if report_path is not None:
             truth = out_dir / "ground_truth.json"
-            report = _step(progress, timings, "Write HTML report",
+            report = _step(progress, timings, "Write HTML report (with the in-market score backtest)",
                            lambda: write_report(con, Path(report_path), truth_path=truth if truth.exists() else None))
     result = DemoResult(db=db, out_dir=out_dir, report_path=report, timings=timings,
                         ingest_report=ingest_report, run_ids=run_ids)
