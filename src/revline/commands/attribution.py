@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from revline.commands.options import CampaignLevelOption, DbOption, SegmentOption
+from revline.commands.options import CampaignLevelOption, DbOption, SegmentOption, existing_store
 from revline.vocabulary import DEFAULT_CAMPAIGN_LEVEL, DEFAULT_REVENUE_TYPE, DEFAULT_SEGMENT
 
 # The layers below are imported inside each command, for start-up time: see revline/commands/__init__.py.
@@ -155,11 +155,8 @@ def register(app: typer.Typer) -> None:
 
         from revline.commands._hub import run_operation
         from revline.reports.tables import write_table
-        from revline.store import resolve_db_path
 
-        path = resolve_db_path(db)
-        if not path.exists():
-            _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+        path = existing_store(db)
         if html is not None:
             from revline.commands._hub import absolute
 

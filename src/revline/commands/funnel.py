@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from revline.commands.attribution import NoStitchOption
-from revline.commands.options import DbOption
+from revline.commands.options import DbOption, existing_store
 
 # The layers below are imported inside the command, for start-up time: see revline/commands/__init__.py.
 
@@ -127,11 +127,8 @@ def register(app: typer.Typer) -> None:
         from revline.commands._hub import run_operation
         from revline.commands.attribution import _stitch_notice
         from revline.reports.tables import write_table
-        from revline.store import resolve_db_path
 
-        path = resolve_db_path(db)
-        if not path.exists():
-            _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+        path = existing_store(db)
         chosen = tuple(section or SECTIONS)
         unknown = [s for s in chosen if s not in SECTIONS]
         if unknown:

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from revline.commands.options import CampaignLevelOption, DbOption, InfluenceWindowOption, SegmentOption
+from revline.commands.options import CampaignLevelOption, DbOption, InfluenceWindowOption, SegmentOption, existing_store
 from revline.vocabulary import (
     DEFAULT_CAMPAIGN_LEVEL,
     DEFAULT_INFLUENCE_WINDOW_DAYS,
@@ -41,11 +41,8 @@ def register(app: typer.Typer) -> None:
         from revline.commands._hub import run_operation
         from revline.commands.attribution import _fail, _stitch_notice, print_frame
         from revline.reports.tables import write_table
-        from revline.store import resolve_db_path
 
-        path = resolve_db_path(db)
-        if not path.exists():
-            _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+        path = existing_store(db)
         params = {"by": by, "revenue_type": revenue_type, "segment": segment, "start": start, "end": end,
                   "window_days": influence_window_days, "campaign_level": campaign_level, "sourced_by": sourced_by,
                   "no_stitch": no_stitch, "db": str(path)}

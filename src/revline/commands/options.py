@@ -34,3 +34,17 @@ InfluenceWindowOption = Annotated[
 """`--influence-window-days`: the window of sourced vs influenced (reports.influence)."""
 
 __all__ = ["CampaignLevelOption", "DbOption", "InfluenceWindowOption", "SegmentOption"]
+
+
+def existing_store(db: Optional[Path]) -> Path:
+    """The store a reading command was given, or exit 1 with the one line that says how to make it
+    (every reading command used to repeat these lines)."""
+    from revline.screen import console
+    from revline.store import resolve_db_path
+
+    path = resolve_db_path(db)
+    if not path.exists():
+        console(stderr=True).print(f"[red]error:[/red] {path}: no such store; create it with "
+                                   f"`revline ingest <exports> --db {path}`")
+        raise typer.Exit(code=1)
+    return path

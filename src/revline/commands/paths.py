@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from revline.commands.options import DbOption
+from revline.commands.options import DbOption, existing_store
 from revline.screen import console as _console
 from revline.screen import readable
 
@@ -67,11 +67,8 @@ def export(
     """Export the store's journeys as a ChannelAttribution paths table (stitching first if the store changed)."""
     from revline.commands._hub import run_operation
     from revline.commands.attribution import _stitch_notice
-    from revline.store import resolve_db_path
 
-    path = resolve_db_path(db)
-    if not path.exists():
-        _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+    path = existing_store(db)
     params = {"milestone": milestone, "revenue_type": revenue_type, "scope": scope, "lookback_days": lookback_days,
               "no_stitch": no_stitch, "db": str(path)}
     try:
