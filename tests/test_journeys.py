@@ -277,20 +277,10 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    warehouse = tmp_path_factory.mktemp("spark-warehouse")
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]").appName("revline-journeys-test")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.warehouse.dir", str(warehouse))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
+def spark(spark_session):
+    """The suite's one Spark session (tests/conftest.py). A session of this module's own would be the
+    same JVM session (getOrCreate) and stopping it here killed it under the other Spark tests."""
+    return spark_session
 
 
 @pytest.mark.spark
