@@ -21,7 +21,7 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 
 from revline.models.mmm.model import param_sites
-from revline.models.mmm.posterior import channel_draws, component_draws, hdi
+from revline.models.mmm.posterior import channel_draws, component_draws, hdi, predictive_outcomes
 from revline.models.mmm.priors import merge_priors, sample_prior
 from revline.models.mmm.report import contribution_draws
 
@@ -277,16 +277,7 @@ def predictive_checks(fit, hdi_prob: float = 0.94, n: int = PRIOR_DRAWS, seed: i
     design = fit.design()
 
     def simulate(params: dict) -> np.ndarray:
-        mu = component_draws(fit.spec, params, design)["mu"]
-        if fit.spec.likelihood == "negative_binomial":  # Gamma-Poisson mixture, in counts
-            c = np.asarray(params["concentration"], dtype=float).reshape(-1, 1)
-            return rng.poisson(rng.gamma(c, np.maximum(mu, 1e-12) * s / c)).astype(float)
-        sigma = np.asarray(params["sigma"], dtype=float).reshape(-1, 1)
-        if fit.spec.likelihood == "student_t":
-            noise = rng.standard_t(np.asarray(params["nu"], dtype=float).reshape(-1, 1), mu.shape)
-        else:
-            noise = rng.standard_normal(mu.shape)
-        return (mu + sigma * noise) * s
+        return predictive_outcomes(fit.spec, params, component_draws(fit.spec, params, design)["mu"], s, rng)
 
     prior_y = simulate(prior_draws(fit, n, seed))
     post_y = simulate(fit.params(n))

@@ -21,7 +21,7 @@ import pandas as pd
 
 from revline.models.mmm.data import MMMDataError, attach_roles, roles_of
 from revline.models.mmm.model import make_design
-from revline.models.mmm.posterior import component_draws, hdi
+from revline.models.mmm.posterior import component_draws, hdi, predictive_outcomes
 
 SEASON_WEEKS = 52
 MIN_TRAIN_WEEKS = 26
@@ -51,17 +51,7 @@ def forecast_draws(fit: Any, full: pd.DataFrame, max_draws: int | None = 1000, s
                          fit.spec, fit.scales, n_hist=n_hist)
     params = fit.params(max_draws)
     mu = component_draws(fit.spec, params, design)["mu"][:, n_hist:]
-    rng = np.random.default_rng(seed)
-    s = fit.scales.target
-    if fit.spec.likelihood == "negative_binomial":
-        c = np.asarray(params["concentration"], dtype=float).reshape(-1, 1)
-        return rng.poisson(rng.gamma(c, np.maximum(mu, 1e-12) * s / c)).astype(float)
-    sigma = np.asarray(params["sigma"], dtype=float).reshape(-1, 1)
-    if fit.spec.likelihood == "student_t":
-        noise = rng.standard_t(np.asarray(params["nu"], dtype=float).reshape(-1, 1), mu.shape)
-    else:
-        noise = rng.standard_normal(mu.shape)
-    return np.asarray((mu + sigma * noise) * s)
+    return predictive_outcomes(fit.spec, params, mu, fit.scales.target, np.random.default_rng(seed))
 
 
 def _errors(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
