@@ -13,11 +13,11 @@ documented truth (x1 274,848; x2 65,906), in-sample R^2 and MAPE, peak RSS; then
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
+
+from mmm_common import cold_revline_cache, cpu_s, emit, ess, run_child
 
 CSV = "/work/shared/data/pymc_marketing/mmm_example.csv"
 TRUTH = {"x1": 274_848.0, "x2": 65_906.0}
@@ -25,23 +25,9 @@ CONTROLS = ["event_1", "event_2", "t"]
 SHARED = ["adstock_alpha", "saturation_lam", "saturation_beta", "intercept", "gamma_control", "gamma_fourier"]
 
 
-def _peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _ess(samples: dict) -> list[float]:
     """Bulk ESS of every scalar of the shared parameters (arrays shaped chain, draw, ...)."""
-    import arviz as az
-    import numpy as np
-
-    out = []
-    for name in SHARED:
-        arr = np.asarray(samples[name], dtype=float)
-        flat = arr.reshape(arr.shape[0], arr.shape[1], -1)
-        out += [float(az.ess(flat[:, :, j], method="bulk")) for j in range(flat.shape[2])]
-    return out
+    return ess(samples, SHARED)
 
 
 def _fit_metrics(y, yhat) -> dict:
@@ -52,35 +38,18 @@ def _fit_metrics(y, yhat) -> dict:
             "mape": float(np.mean(np.abs((y - yhat) / y)))}
 
 
-def _cpu_s() -> float:
-    """User + system CPU of this process and its finished children (PyMC's chain workers)."""
-    import resource
-
-    return sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for f in ("ru_utime", "ru_stime"))
-
-
 def run_revline(chains: int, tune: int, draws: int, seed: int, chain_method: str) -> dict:
-    import os
-    import tempfile
-
-    # a cold XLA cache: compilation is counted, as PyMC's first compile would be
-    if "REVLINE_JAX_CACHE" not in os.environ:
-        import atexit
-        import shutil
-
-        os.environ["REVLINE_JAX_CACHE"] = tempfile.mkdtemp(prefix="bench_mmm_jax_")
-        atexit.register(shutil.rmtree, os.environ["REVLINE_JAX_CACHE"], True)
+    cold_revline_cache()
     from revline.models.mmm import from_csv
     from revline.models.mmm.fit import fit
     from revline.models.mmm.model import ModelSpec
     from revline.models.mmm.report import contribution_draws, decomposition
 
     df = from_csv(CSV, "date_week", "y", ["x1", "x2"], CONTROLS)
-    c0, t0 = _cpu_s(), time.perf_counter()
+    c0, t0 = cpu_s(), time.perf_counter()
     f = fit(df, spec=ModelSpec(l_max=8, yearly_seasonality=2), chains=chains, tune=tune, draws=draws, seed=seed,
             chain_method=chain_method)
-    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     contrib = contribution_draws(f).sum(axis=1).mean(axis=0)
     dec = decomposition(f, max_draws=None)
     return {"wall": wall, "cpu": cpu, "ess": _ess(f.samples), "contrib": dict(zip(["x1", "x2"], map(float, contrib))),
@@ -100,9 +69,9 @@ def run_pymc(chains: int, tune: int, draws: int, seed: int, sampler: str) -> dic
     mmm = MMM(date_column="date_week", channel_columns=["x1", "x2"], adstock=GeometricAdstock(l_max=8),
               saturation=LogisticSaturation(), control_columns=CONTROLS, yearly_seasonality=2)
     X, y = df.drop(columns="y"), df["y"]
-    c0, t0 = _cpu_s(), time.perf_counter()
+    c0, t0 = cpu_s(), time.perf_counter()
     mmm.fit(X, y, chains=chains, tune=tune, draws=draws, random_seed=seed, nuts_sampler=sampler, progressbar=False)
-    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     post = mmm.idata.posterior
     samples = {k: post[k].values for k in SHARED}
     contrib = post["channel_contribution_original_scale"].sum("date").mean(("chain", "draw")).values
@@ -119,8 +88,7 @@ def child(args) -> None:
         res["cache"] = os.environ.get("REVLINE_JAX_CACHE", "")
     else:
         res = run_pymc(args.chains, args.tune, args.draws, args.seed, args.child.split(":")[1])
-    res["peak_rss_mb"] = _peak_rss_mb()
-    print("RESULT " + json.dumps(res))
+    emit(res)
 
 
 def main() -> None:
@@ -165,22 +133,17 @@ def main() -> None:
             env["REVLINE_JAX_CACHE"] = shared_cache
         cmd = [sys.executable, __file__, "--child", tag, "--chains", str(args.chains), "--tune", str(args.tune),
                "--draws", str(args.draws), "--seed", str(args.seed)]
-        t0, load0 = time.perf_counter(), os.getloadavg()[0]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not line:
-            print(f"{name}: FAILED\n{proc.stderr[-2000:]}")
+        r, err = run_child(cmd, env)
+        if r is None:
+            print(f"{name}: FAILED\n{err}")
             continue
-        r = json.loads(line[-1][7:])
-        r["process_wall"] = time.perf_counter() - t0
         ess = np.asarray(r["ess"])
         r["ess_min"], r["ess_median"] = float(ess.min()), float(np.median(ess))
         r["ess_per_s"] = r["ess_min"] / r["wall"]
         r["ess_per_cpu_s"] = r["ess_min"] / r["cpu"]
         r["err"] = {c: abs(r["contrib"][c] - TRUTH[c]) / TRUTH[c] for c in TRUTH}
-        r["load"] = (load0, os.getloadavg()[0])
         results[name] = r
-        print(f"{name}: done in {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU (1-min load average {load0:.2f} before, "
+        print(f"{name}: done in {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU (1-min load average {r['load'][0]:.2f} before, "
               f"{r['load'][1]:.2f} after)", flush=True)
 
     print(f"\n{args.chains} chains x ({args.tune} tune + {args.draws} draws); truth x1 {TRUTH['x1']:,.0f}, x2 {TRUTH['x2']:,.0f}")
