@@ -205,13 +205,13 @@ def _shuffled(rows: dict[str, list[dict]], seed: int) -> dict[str, list[dict]]:
     return {k: rng.sample(v, len(v)) for k, v in rows.items()}
 
 
-def duckdb_portable_store(seed: int):
-    """A DuckDB store holding `portable_rows()` inserted in the order of shuffle `seed`."""
+def duckdb_portable_store(seed: int, rows_seed: int = 11):
+    """A DuckDB store holding `portable_rows(rows_seed)` inserted in the order of shuffle `seed`."""
     import revline
     from attribution_data import insert
 
     con = revline.connect(":memory:")
-    rows = _shuffled(portable_rows(), seed)
+    rows = _shuffled(portable_rows(rows_seed), seed)
     for t in PORTABLE_TABLES:
         insert(con, t, rows[t])
     return con

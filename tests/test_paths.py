@@ -18,9 +18,12 @@ from revline.attribution.paths import (
     decode_paths,
     encode_paths,
     export_paths,
+    paths_expr,
+    paths_frame,
+    paths_from_touches,
     read_paths,
 )
-from revline.store import connect
+from revline.store import connect, ibis_backend
 
 MTA = "/work/shared/data/mta_paths/paths.csv.gz"
 
@@ -108,6 +111,33 @@ def test_export_paths_from_store(store):
     assert opp["total_conversions"].sum() == 3  # O1, O2, O5 have touches before creation
     with pytest.raises(ValueError, match="milestone"):
         export_paths(store, "bogus")
+
+
+@pytest.mark.parametrize("rows_seed", [11, 12, 13])
+@pytest.mark.parametrize("milestone,scope,lookback,weighted", [
+    ("won", "account", None, False), ("won", "contact_roles", 20.0, False), ("opportunity", "account", None, True),
+    ("opportunity", "person", 45.0, False), ("lead", "account", None, False), ("mql", "person", None, False),
+    ("sql", "contact_roles", None, False)])
+def test_paths_expr_equals_the_pandas_journeys(rows_seed, milestone, scope, lookback, weighted):
+    """The portable paths expression gives exactly the paths of the journeys `conversion_touches`
+    returns (grouped and joined in pandas, as the data-driven models were before)."""
+    from conftest import duckdb_portable_store
+    from revline.attribution.eligibility import Target
+
+    con = duckdb_portable_store(0, rows_seed)
+    target = Target(milestone, None, scope, lookback, weighted)  # type: ignore[arg-type]
+    conv, touches = conversion_touches(con, target)
+    ref = paths_from_touches(conv, touches)
+    got = paths_frame(paths_expr(ibis_backend(con), target))
+    con.close()
+    assert ref["total_null"].sum() > 0 and (milestone == "sql" or ref["total_conversions"].sum() > 0)
+    pd.testing.assert_frame_equal(got, ref.reset_index(drop=True), check_dtype=False, rtol=1e-12)
+
+
+def test_ledger_touches_without_the_non_converting(store):
+    conv, everything = conversion_touches(store, "won", "new_business")
+    _, converting = conversion_touches(store, "won", "new_business", non_converting=False)
+    pd.testing.assert_frame_equal(converting, everything[everything["conversion_id"].notna()].reset_index(drop=True))
 
 
 def test_distribute_invariants(store):

@@ -4,7 +4,8 @@
 and local PySpark under the `spark` marker. Every backend holds the same canonical rows in its
 own shuffled order, and each transform's result must equal a DuckDB reference loaded in a third
 order: every rule model's credits (all models in one `credited_touches`, as the runner uses it),
-the unattributed rows, one full `attribute` ledger and the journeys' milestones.
+the unattributed rows, one full `attribute` ledger, the journeys' milestones and the channel
+paths Markov and Shapley are fitted on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from revline.attribution.eligibility import (
     opportunity_conversions,
     scoped_touches,
 )
+from revline.attribution.paths import paths_expr, paths_frame
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, unattributed_rows
 from revline.journeys.milestones import MILESTONE_COLUMNS, TABLES_READ, milestones_expr
@@ -84,6 +86,14 @@ def test_milestones_equal(portable_backend, reference):
     pd.testing.assert_frame_equal(frames[1], frames[0], check_dtype=False)
 
 
+@pytest.mark.parametrize("milestone,scope,lookback", [*CASES, ("opportunity", "person", None)])
+def test_paths_equal_the_reference(portable_backend, reference, milestone, scope, lookback):
+    target = Target(milestone, None, scope, lookback)  # type: ignore[arg-type]
+    ref, got = (paths_frame(paths_expr(be, target)) for be in (reference, portable_backend))
+    assert ref["total_conversions"].sum() > 3 and ref["total_null"].sum() > 0 and (ref["path"].str.count(">") > 1).any()
+    pd.testing.assert_frame_equal(got, ref, check_dtype=False, rtol=1e-9)
+
+
 # ---------------------------------------------------------------- what each transform reads
 class _Recording:
     """A backend that remembers which tables a transform asked it for."""
@@ -131,6 +141,8 @@ def _calls(ref: Any) -> dict[str, list]:
         "revline.attribution.runner.attribute":
             [lambda be, m=m, s=s: attribute(be, "linear", m, scope=s) for m in ("won", "lead") for s in SCOPES],
         "revline.journeys.milestones.milestones_expr": [lambda be: milestones_expr(_RecordingTables(be))],
+        "revline.attribution.paths.paths_expr":
+            [lambda be, m=m, s=s: paths_expr(be, Target(m, scope=s)) for m in ("won", "lead") for s in SCOPES],  # type: ignore[arg-type]
     }
 
 

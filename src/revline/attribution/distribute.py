@@ -20,8 +20,9 @@ import pandas as pd
 from revline.attribution.eligibility import Target
 from revline.attribution.ledger import ROW_COLUMNS, UNATTRIBUTED, write_ledger
 from revline.attribution.markov import markov_model
-from revline.attribution.paths import conversion_touches, paths_from_touches
+from revline.attribution.paths import conversion_touches, paths_expr, paths_frame
 from revline.attribution.shapley import shapley_model
+from revline.store.connection import ibis_backend
 from revline.vocabulary import LEAD_MILESTONES
 
 
@@ -145,8 +146,8 @@ def _fit_and_write(
     """The part every data-driven model shares: journeys -> paths -> channel weights -> ledger run."""
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
-    conversions, touches = conversion_touches(con, target)
-    paths = paths_from_touches(conversions, touches)
+    paths = paths_frame(paths_expr(ibis_backend(con), target))
+    conversions, touches = conversion_touches(con, target, non_converting=False)
     weights = channel_weights(paths) if len(paths) else {}
     rows = distribute_credit(conversions, touches, weights)
     run_params = {**params, **target.params(), "weight": weight, weights_key: weights}

@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -23,6 +25,7 @@ import pyarrow.compute as pc
 
 from revline.attribution import eligibility as el
 from revline.store.connection import ibis_backend
+from revline.store.portable import reads
 
 PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
 DEFAULT_SEP = " > "
@@ -296,8 +299,11 @@ def conversion_touches(
     scope: str = "account",
     lookback_days: float | None = None,
     weighted: bool = False,
+    *,
+    non_converting: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The two journey tables both the paths and the ledger rows are built from.
+    """The two journey tables the ledger rows of the data-driven models are built from (and the
+    pandas reference of `paths_expr`, which tests compare it with).
 
     Conversions and eligible touches come from `revline.attribution.eligibility`, the same
     definitions the rule models use (won = won opportunities at closed_at, opportunity = created_at,
@@ -310,7 +316,8 @@ def conversion_touches(
     - touches: conversion_id, entity_id, touchpoint_id, channel, campaign_id, occurred_at, seq
       (1-based order in the journey) for every eligible (conversion, touch) pair, plus the touches of
       entities (accounts, or persons for person scopes) that never reached the milestone, with
-      conversion_id NULL: the non-converting journeys.
+      conversion_id NULL: the non-converting journeys (left out with `non_converting=False`: the
+      ledger does not need them, and they are most of the touches).
     """
     t_ = target if isinstance(target, el.Target) else el.Target(
         target, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked by Target
@@ -325,24 +332,67 @@ def conversion_touches(
         "conversion_id", entity_id=pairs.conversion_id, touchpoint_id=pairs.touchpoint_id,
         channel=pairs.channel, campaign_id=pairs.campaign_id, occurred_at=pairs.occurred_at,
     )
-    t = el.scoped_touches(be)
-    if t_.scope == "account":
-        k = keys.filter(keys.key_kind == "account")
-        entity = t.eff_account
+    if non_converting:
+        never = _never_converted(be, t_, keys)
+        never = never.select(
+            conversion_id=ibis.null("string"), entity_id=never.entity_id, touchpoint_id=never.touchpoint_id,
+            channel=never.channel, campaign_id=never.campaign_id, occurred_at=never.occurred_at,
+        )
+        touches = conv_touch.union(never, distinct=False).execute()
     else:
-        k = keys.filter(keys.key_kind == "person")
-        entity = t.person_id
-    t = t.mutate(entity_id=entity).filter(entity.notnull())
-    never = t.anti_join(k, t.entity_id == k.key)
-    never = never.select(
-        conversion_id=ibis.null("string"), entity_id=never.entity_id, touchpoint_id=never.touchpoint_id,
-        channel=never.channel, campaign_id=never.campaign_id, occurred_at=never.occurred_at,
-    )
-    touches = conv_touch.union(never, distinct=False).execute()
+        touches = conv_touch.execute()
     touches = touches.sort_values(["conversion_id", "entity_id", "occurred_at", "touchpoint_id"], na_position="last", kind="stable")
     grp = touches["conversion_id"].fillna("~" + touches["entity_id"].astype(str))
     touches["seq"] = grp.groupby(grp, sort=False).cumcount() + 1
     return conv_df, touches.reset_index(drop=True)
+
+
+def _never_converted(be: Any, target: el.Target, keys: ir.Table) -> ir.Table:
+    """Scoped touches (with `entity_id`) of the entities that never reached the milestone: accounts,
+    or persons for the person scopes, without any conversion key of that kind."""
+    t = el.scoped_touches(be)
+    kind, entity = ("account", t.eff_account) if target.scope == "account" else ("person", t.person_id)
+    k = keys.filter(keys.key_kind == kind)
+    t = t.mutate(entity_id=entity).filter(entity.notnull())
+    return t.anti_join(k, t.entity_id == k.key)
+
+
+@reads("opportunities", "opportunity_contacts", "people", "milestones", "stage_events", "touchpoints", "fx_rates")
+def paths_expr(be: Any, target: el.Target, sep: str = DEFAULT_SEP) -> ir.Table:
+    """The paths table (PATH_COLUMNS, one row per distinct path, ordered by path) of `target`'s
+    journeys, as one Ibis expression: portable, so `be` may be DuckDB's (`ibis_backend(con)`) or
+    Spark's (`ibis.pyspark.connect(session)`) backend holding the canonical tables.
+
+    Journeys are those of `conversion_touches` (the rule models' eligibility): each conversion's
+    eligible touches (one conversion, valued at its USD amount, 0 when null), and all touches of
+    each entity that never reached the milestone (one null); conversions without an eligible touch
+    have no path. Channels run in (occurred_at, touchpoint_id) order, joined by `sep`.
+
+    Why this shape: only the distinct paths (thousands, whatever the touch count) leave the
+    backend; Markov and Shapley run on the driver over them (`markov_model(paths_expr(...)
+    .to_pandas())`). The order inside a journey comes from sorting an array of (occurred_at,
+    touchpoint_id, channel) structs, which DuckDB and Spark both sort field by field: Spark
+    has no ordered aggregate (`collect(order_by=)`), and this needs no window either.
+    """
+    conv, keys = el.conversions(be, target)
+    pairs = el.eligible_touches(be, conv, keys)
+    never = _never_converted(be, target, keys)
+
+    def steps(t: ir.Table) -> ir.Value:
+        return ibis.struct({"at": t.occurred_at, "id": t.touchpoint_id, "channel": t.channel}).collect()
+
+    converting = pairs.group_by("conversion_id").aggregate(
+        steps=steps(pairs), value=pairs.amount_usd.cast("float64").max())
+    converting = converting.select(
+        "steps", conv=ibis.literal(1.0), value=converting.value.fill_null(0.0), null=ibis.literal(0.0))
+    lost = never.group_by("entity_id").aggregate(steps=steps(never))
+    lost = lost.select("steps", conv=ibis.literal(0.0), value=ibis.literal(0.0), null=ibis.literal(1.0))
+    journeys = converting.union(lost, distinct=False)
+    journeys = journeys.mutate(path=journeys.steps.sort().map(lambda s: s.channel).join(sep))
+    out = journeys.group_by("path").aggregate(
+        total_conversions=journeys.conv.sum(), total_conversion_value=journeys.value.sum(),
+        total_null=journeys.null.sum())
+    return out.order_by("path")
 
 
 def paths_from_touches(
@@ -389,5 +439,14 @@ def export_paths(
     touches that never reached the milestone, all their touches, one null each. Conversions with
     no eligible touch have no path (the ledger reports them unattributed).
     """
-    conversions, touches = conversion_touches(con, el.Target(milestone, revenue_type, scope, lookback_days))  # type: ignore[arg-type]
-    return paths_from_touches(conversions, touches, sep=sep)
+    target = el.Target(milestone, revenue_type, scope, lookback_days)  # type: ignore[arg-type]  # checked by Target
+    return paths_frame(paths_expr(ibis_backend(con), target, sep=sep))
+
+
+def paths_frame(expr: ir.Table) -> pd.DataFrame:
+    """Run a `paths_expr` on its backend: the PATH_COLUMNS frame (float counts, sorted by path)."""
+    df = expr.to_pandas()
+    out = pd.DataFrame({"path": df["path"].astype(object)})
+    for c in PATH_COLUMNS[1:]:
+        out[c] = df[c].astype("float64")
+    return out.sort_values("path", kind="stable").reset_index(drop=True)
