@@ -14,7 +14,7 @@ import pandas as pd
 import revline
 
 COLUMNS: dict[str, list[str]] = {
-    "accounts": ["account_id", "name"],
+    "accounts": ["account_id", "name", "country"],
     "people": ["person_id", "account_id"],
     "touchpoints": ["touchpoint_id", "occurred_at", "person_id", "account_id", "channel", "campaign_id", "touch_type"],
     "opportunities": [

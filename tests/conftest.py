@@ -151,7 +151,10 @@ def browser_type_launch_args(browser_type_launch_args):
 # One fixture, parametrised by backend as Ibis's own test suite is: every portable transform runs on
 # DuckDB and on local PySpark (marked `spark`), each backend loaded with the same canonical rows in
 # its own shuffled order. tests/test_portability.py compares each backend with a DuckDB reference.
-PORTABLE_TABLES = ("people", "touchpoints", "milestones", "stage_events", "opportunities", "opportunity_contacts", "fx_rates")
+PORTABLE_TABLES = ("people", "touchpoints", "milestones", "stage_events", "opportunities", "opportunity_contacts", "fx_rates",
+                   "accounts", "spend")
+LEDGER_TABLES = ("credit_ledger", "attribution_runs")
+"""Written by `portable_ledger` on the DuckDB store (and copied as they are to Spark): the reports' input."""
 
 
 def portable_rows(seed: int = 11) -> dict[str, list[dict]]:
@@ -165,6 +168,8 @@ def portable_rows(seed: int = 11) -> dict[str, list[dict]]:
     tp = 0
     for a in range(25):
         acc = f"A{a:02d}"
+        rows["accounts"].append({"account_id": acc, "name": acc.lower(),
+                                 "country": rng.choice(["US", "de", " Japan ", "BR", None, "", "Atlantis"])})
         people = [f"{acc}P{i}" for i in range(rng.randint(1, 3))]
         rows["people"] += [{"person_id": p, "account_id": acc} for p in people]
         for _ in range(rng.randint(0, 8)):
@@ -195,7 +200,22 @@ def portable_rows(seed: int = 11) -> dict[str, list[dict]]:
             })
             for p in rng.sample(people, rng.randint(0, len(people))):
                 rows["opportunity_contacts"].append({"opportunity_id": oid, "person_id": p, "role": "x", "is_primary": False})
+    for day in range(0, 90, 3):
+        for ch, camp in [("paid_search", "c1"), ("paid_search", ""), ("email", "c2"), ("events", "c3")]:
+            if rng.random() < 0.7:
+                rows["spend"].append({"date": (t0 + timedelta(days=day)).date(), "channel": ch, "campaign_id": camp,
+                                      "spend": rng.randint(1, 400) * 2.5, "impressions": rng.choice([None, 1000]),
+                                      "clicks": 10, "currency": rng.choice(["USD", "EUR"])})
     return rows
+
+
+def portable_ledger(con) -> None:
+    """Rule-model runs on a `duckdb_portable_store` (the ROI's ledger): two models at won and
+    opportunity per revenue type and for all types, and at mql."""
+    from revline.attribution import run_models
+
+    run_models(con, models=["linear", "w_shaped"], milestones=["won", "opportunity", "mql"],
+               revenue_types=["new_business", "renewal", "all"])
 
 
 def _shuffled(rows: dict[str, list[dict]], seed: int) -> dict[str, list[dict]]:
@@ -246,8 +266,8 @@ def spark_session(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=["duckdb", pytest.param("pyspark", marks=pytest.mark.spark)])
 def portable_backend(request):
-    """An Ibis backend holding `portable_rows()`: DuckDB (shuffle 1) or local PySpark (shuffle 2,
-    tables with exactly the DuckDB canonical schema)."""
+    """An Ibis backend holding `portable_rows()` and the `portable_ledger` runs on them: DuckDB
+    (shuffle 1) or local PySpark (shuffle 2, tables with exactly the DuckDB canonical schema)."""
     from decimal import Decimal
 
     import ibis
@@ -256,13 +276,15 @@ def portable_backend(request):
     from revline.store import ibis_backend
 
     duck = duckdb_portable_store(1)
+    portable_ledger(duck)
     if request.param == "duckdb":
         yield ibis_backend(duck)
         duck.close()
         return
     spark = request.getfixturevalue("spark_session")
     rows = _shuffled(portable_rows(), 2)
-    for t in PORTABLE_TABLES:
+    rows.update(_shuffled({t: duck.execute(f"SELECT * FROM {t}").df().to_dict("records") for t in LEDGER_TABLES}, 2))
+    for t in (*PORTABLE_TABLES, *LEDGER_TABLES):
         schema = duck.execute(f"SELECT * FROM {t} LIMIT 0").df()
         pdf = pd.DataFrame(rows[t], columns=list(schema.columns)) if rows[t] else schema
         pdf = pdf.astype({c: schema[c].dtype for c in schema.columns if str(schema[c].dtype).startswith("datetime")})

@@ -4,8 +4,8 @@
 and local PySpark under the `spark` marker. Every backend holds the same canonical rows in its
 own shuffled order, and each transform's result must equal a DuckDB reference loaded in a third
 order: every rule model's credits (all models in one `credited_touches`, as the runner uses it),
-the unattributed rows, one full `attribute` ledger, the journeys' milestones and the channel
-paths Markov and Shapley are fitted on.
+the unattributed rows, one full `attribute` ledger, the journeys' milestones, the channel
+paths Markov and Shapley are fitted on and the ROI's sums over a ledger and spend.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from conftest import PORTABLE_TABLES, duckdb_portable_store
+from conftest import PORTABLE_TABLES, duckdb_portable_store, portable_ledger
 from revline.attribution import attribute
 from revline.attribution.config import BUILTIN_MODELS
 from revline.attribution.eligibility import (
@@ -33,6 +33,7 @@ from revline.attribution.paths import paths_expr, paths_frame
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, unattributed_rows
 from revline.journeys.milestones import MILESTONE_COLUMNS, TABLES_READ, milestones_expr
+from revline.reports.roi import roi_from_sums, roi_sums_expr
 from revline.store import ibis_backend
 from revline.store.portable import PORTABLE, tables_read
 
@@ -43,12 +44,14 @@ CASES = [("won", "account", None), ("opportunity", "contact_roles", 30.0), ("lea
 @pytest.fixture(scope="module")
 def reference():
     con = duckdb_portable_store(0)
+    portable_ledger(con)
     yield ibis_backend(con)
     con.close()
 
 
 def _frame(expr: Any, sort: list[str]) -> pd.DataFrame:
-    df = expr.to_pandas()
+    """An expression's rows (or a frame) sorted, timestamps at one resolution."""
+    df = expr.copy() if isinstance(expr, pd.DataFrame) else expr.to_pandas()
     for c in df.columns:
         if str(df[c].dtype).startswith("datetime"):
             df[c] = df[c].astype("datetime64[us]")
@@ -92,6 +95,49 @@ def test_paths_equal_the_reference(portable_backend, reference, milestone, scope
     ref, got = (paths_frame(paths_expr(be, target)) for be in (reference, portable_backend))
     assert ref["total_conversions"].sum() > 3 and ref["total_null"].sum() > 0 and (ref["path"].str.count(">") > 1).any()
     pd.testing.assert_frame_equal(got, ref, check_dtype=False, rtol=1e-9)
+
+
+ROI_CASES = [("linear", "won", "all", "channel", None, None, None), ("w_shaped", "won", "new_business", "campaign", None, None, None),
+             ("linear", "opportunity", "renewal", "month", None, "2024-02-01", "2024-03-15"),
+             ("w_shaped", "won", "all", "month", "EMEA", None, None), ("linear", "mql", None, "channel", "unknown", None, None),
+             ("linear", "won", "new_business", "channel", "other", "2024-01-15", None)]
+
+
+@pytest.mark.parametrize("model,milestone,revenue_type,by,segment,start,end", ROI_CASES)
+def test_roi_sums_equal_the_reference(portable_backend, reference, model, milestone, revenue_type, by, segment, start, end):
+    key = {"channel": "channel", "campaign": "campaign_id", "month": "month"}[by]
+    sums = [_frame(roi_sums_expr(be, model, milestone, revenue_type, by, start, end, segment=segment), ["part", key])
+            for be in (reference, portable_backend)]
+    for df in sums:
+        if by == "month":
+            df["month"] = pd.to_datetime(df["month"]).astype("datetime64[us]")
+    assert set(sums[0]["part"]) >= {"spend", "revenue"} and sums[0]["credit"].sum() > 0
+    pd.testing.assert_frame_equal(sums[1], sums[0], check_dtype=False, rtol=1e-9)
+    if by != "campaign":  # the table itself (campaigns need the hierarchy of a DuckDB store)
+        tables = [roi_from_sums(df, by, segment=segment) for df in sums]
+        pd.testing.assert_frame_equal(tables[1], tables[0], check_dtype=False, rtol=1e-9)
+
+
+@pytest.mark.parametrize("model,milestone,revenue_type,by,segment,start,end", ROI_CASES)
+def test_roi_sums_equal_the_store_sql(reference, model, milestone, revenue_type, by, segment, start, end):
+    """On DuckDB the portable sums equal the reports' SQL (`ledger_sums`, `spend_by`) they replace in ROI."""
+    from revline.reports.roi import _RAW_KEY, roi_parts, spend_by
+    from revline.reports.tables import ledger_sums
+
+    con, key = reference.con, _RAW_KEY[by]
+    got = _frame(roi_sums_expr(reference, model, milestone, revenue_type, by, start, end, segment=segment), ["part", key])
+    for part, (ms, rt) in roi_parts(milestone, revenue_type).items():
+        want = ledger_sums(con, [key], [model], ms, rt, touch_start=start, touch_end=end, segment=segment)
+        mine = got[got["part"] == part]
+        assert len(mine) == len(want)
+        pd.testing.assert_frame_equal(_frame(mine[[key, "credit", "revenue_credit"]], [key]), _frame(want, [key]),
+                                      check_dtype=False, rtol=1e-9)
+    spend = spend_by(con, by, start, end)
+    assert got["spend"].sum() == pytest.approx(spend["spend"].sum(), rel=1e-12)
+    if by == "channel":
+        mine = got[got["part"] == "spend"].set_index("channel")["spend"].sort_index()
+        pd.testing.assert_series_equal(mine, spend.set_index("channel")["spend"].sort_index(), check_dtype=False,
+                                       rtol=1e-12, check_names=False)
 
 
 # ---------------------------------------------------------------- what each transform reads
@@ -141,6 +187,9 @@ def _calls(ref: Any) -> dict[str, list]:
         "revline.attribution.runner.attribute":
             [lambda be, m=m, s=s: attribute(be, "linear", m, scope=s) for m in ("won", "lead") for s in SCOPES],
         "revline.journeys.milestones.milestones_expr": [lambda be: milestones_expr(_RecordingTables(be))],
+        "revline.reports.roi.roi_sums_expr":
+            [lambda be: roi_sums_expr(be, "linear", "won", "all", "month", segment="EMEA"),
+             lambda be: roi_sums_expr(be, "linear", "mql", None, "channel")],
         "revline.attribution.paths.paths_expr":
             [lambda be, m=m, s=s: paths_expr(be, Target(m, scope=s)) for m in ("won", "lead") for s in SCOPES],  # type: ignore[arg-type]
     }

@@ -325,6 +325,34 @@ class RunSelection:
             params += [list(self.typed_runs), self.revenue_type]
         return cond, params
 
+    def ibis_filter(self, t: Any) -> Any:
+        """The same conjunct as an Ibis boolean over a ledger table `t` (portable backends)."""
+        if not self.run_ids:
+            return ibis.literal(False)
+        keep = t.run_id.isin(list(self.run_ids))
+        if self.typed_runs:
+            keep = keep & (~t.run_id.isin(list(self.typed_runs)) | (t.revenue_type == self.revenue_type))
+        return keep
+
+
+def select_runs_ibis(be: Any, wanted: Sequence[tuple[str, str | None]],
+                     models: Sequence[str] | None = None) -> list[RunSelection]:
+    """`select_runs` over the `attribution_runs` table of an Ibis backend (DuckDB's or Spark's),
+    for each (milestone, revenue_type) of `wanted`: the runs are a few rows, fetched once and
+    chosen here by the same rule."""
+    runs = be.table("attribution_runs")
+    milestones = sorted({m for m, _ in wanted})
+    rows = runs.filter(runs.milestone.isin(milestones)).select(
+        "milestone", "model", "revenue_type", "run_id", "created_at").to_pandas()
+    rows = rows.sort_values(["created_at", "run_id"], ascending=False, kind="stable")
+    out = []
+    for milestone, revenue_type in wanted:
+        mine = rows[rows["milestone"] == milestone]
+        found = [(m, rt if isinstance(rt, str) else None, rid)
+                 for m, rt, rid in mine[["model", "revenue_type", "run_id"]].itertuples(index=False, name=None)]
+        out.append(choose_runs(found, milestone, revenue_type, models))
+    return out
+
 
 def select_runs(con: Any, milestone: str, revenue_type: str | None, models: Sequence[str] | None = None) -> RunSelection:
     """Pick, per model, the latest run(s) answering (milestone, revenue_type): the one rule of
@@ -339,12 +367,18 @@ def select_runs(con: Any, milestone: str, revenue_type: str | None, models: Sequ
     conversion twice. Models without a matching run are left out (the caller decides whether
     that is an error).
     """
-    if milestone in LEAD_MILESTONES or revenue_type in ALL_TYPES:
-        revenue_type = None
     runs = con.execute(
-        "SELECT model, revenue_type, run_id FROM attribution_runs WHERE milestone = ? ORDER BY created_at DESC",
+        "SELECT model, revenue_type, run_id FROM attribution_runs WHERE milestone = ? ORDER BY created_at DESC, run_id DESC",
         [milestone],
     ).fetchall()
+    return choose_runs(runs, milestone, revenue_type, models)
+
+
+def choose_runs(runs: Sequence[tuple[str, str | None, str]], milestone: str, revenue_type: str | None,
+                models: Sequence[str] | None = None) -> RunSelection:
+    """The rule of `select_runs` over (model, revenue_type, run_id) rows, newest first."""
+    if milestone in LEAD_MILESTONES or revenue_type in ALL_TYPES:
+        revenue_type = None
     wanted = set(models) if models else None
     by_model: dict[str, list[tuple[str | None, str]]] = {}
     for model, rt, run_id in runs:
@@ -391,5 +425,6 @@ def read_ledger(
 
 __all__ = [
     "ALL_TYPES", "COLUMNS", "LEDGER_COLUMNS", "ROW_COLUMNS", "ROW_TYPES", "RunSelection", "UNATTRIBUTED",
-    "check_run", "conform", "new_run_id", "read_ledger", "rewrite_conversions", "select_runs", "write_ledger",
+    "check_run", "choose_runs", "conform", "new_run_id", "read_ledger", "rewrite_conversions", "select_runs",
+    "select_runs_ibis", "write_ledger",
 ]

@@ -19,14 +19,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from revline.reports.influence import sourced_vs_influenced
+from revline.attribution.ledger import select_runs_ibis
 from revline.reports.campaigns import check_level, hierarchy_sums, to_program, with_names
-from revline.reports.segments import normal_segment
-from revline.reports.tables import ReportError, by_month, ledger_sums, require_run
-from revline.store.fx import spend_usd_sql
+from revline.reports.errors import as_date
+from revline.reports.influence import sourced_vs_influenced
+from revline.reports.segments import normal_segment, segment_members_expr
+from revline.reports.tables import ReportError, by_month, require_run
+from revline.store.connection import ibis_backend
+from revline.store.fx import spend_usd_sql, usd_ibis
+from revline.store.portable import reads
 from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 
 By = Literal["channel", "campaign", "month"]
@@ -87,6 +93,90 @@ def spend_by(con: Any, by: By = "channel", start: Any = None, end: Any = None) -
     return df.groupby(by, dropna=False)[["spend", "impressions", "clicks"]].sum().reset_index()
 
 
+def roi_parts(milestone: str, revenue_type: str | None) -> dict[str, tuple[str, str | None]]:
+    """The ledger sums of an ROI table, part -> (milestone, revenue type): revenue at the table's
+    milestone and type, pipeline at opportunity (same type), customers at won / new_business."""
+    return {"revenue": (milestone, revenue_type), "pipeline": ("opportunity", revenue_type),
+            "customers": ("won", "new_business")}
+
+
+_RAW_KEY = {"channel": "channel", "campaign": "campaign_id", "month": "month"}
+
+
+@reads("credit_ledger", "attribution_runs", "opportunities", "spend", "fx_rates", "accounts", "people")
+def roi_sums_expr(
+    be: Any,
+    model: str = "linear",
+    milestone: str = "won",
+    revenue_type: str | None = DEFAULT_REVENUE_TYPE,
+    by: By = "channel",
+    start: Any = None,
+    end: Any = None,
+    *,
+    segment: str | None = None,
+) -> ir.Table:
+    """The heavy part of `roi_table` as one portable Ibis expression: `be` is DuckDB's
+    (`ibis_backend(con)`) or Spark's (`ibis.pyspark.connect(session)`) backend holding the
+    canonical tables and the ledger (credit_ledger, attribution_runs).
+
+    Rows: part ('spend', 'revenue', 'pipeline', 'customers'; see ROI_PARTS), the raw key
+    (`channel`, `campaign_id` (the touch's own campaign: programs are a small mapping applied
+    after) or `month` (a date: the touch month, else the conversion's)), credit, revenue_credit and
+    spend (USD at its day's rate), summed per part and key over the ledger rows of `model`'s
+    selected runs with a touch date in [start, end] and over the spend days in [start, end].
+    `segment` keeps the credit of one region's conversions (spend has no region). Only a few
+    hundred sums leave the backend; `roi_from_sums` makes the table from them.
+    """
+    if by not in _RAW_KEY:
+        raise ReportError(f"by must be channel, campaign or month, got {by!r}")
+    key = _RAW_KEY[by]
+    s, e = as_date(start, "start"), as_date(end, "end")
+    members = segment_members_expr(be, segment)
+    parts = []
+    wanted = roi_parts(milestone, revenue_type)
+    selections = select_runs_ibis(be, list(wanted.values()), [model])
+    ledger, opportunities = be.table("credit_ledger"), None
+    for (part, (ms, rt)), runs in zip(wanted.items(), selections):
+        led = ledger.filter(ledger.milestone == ms, runs.ibis_filter(ledger))
+        if s is not None:
+            led = led.filter(led.occurred_at.cast("date") >= s)
+        if e is not None:
+            led = led.filter(led.occurred_at.cast("date") <= e)
+        if members is not None:
+            kind = ibis.cases((led.conversion_type.fill_null("opportunity") == "opportunity", "opportunity"),
+                              (led.conversion_type == "person", "person"), else_="account")
+            led = led.mutate(_kind=kind)
+            led = led.semi_join(members, (led.conversion_id == members.member_id) & (led._kind == members.member_kind))
+        if by == "month":
+            at = led.occurred_at
+            if ms in ("won", "opportunity"):
+                opportunities = opportunities if opportunities is not None else be.table("opportunities")
+                o = opportunities.select(_oid="opportunity_id", _closed="closed_at", _created="created_at")
+                led = led.left_join(o, led.conversion_id == o._oid)
+                conv_at = ibis.cases((led.conversion_type == "opportunity", led._closed if ms == "won" else led._created),
+                                     else_=ibis.null("timestamp"))
+                at = led.occurred_at.fill_null(conv_at)
+            led = led.mutate(month=at.truncate("M").cast("date"))
+        parts.append(led.group_by(key).aggregate(credit=led.credit.sum(), revenue_credit=led.revenue_credit.sum())
+                     .mutate(part=ibis.literal(part), spend=ibis.literal(0.0)))
+    sp = usd_ibis(be, be.table("spend"), "spend", "currency", "date", "spend_usd")
+    if s is not None:
+        sp = sp.filter(sp.date >= s)
+    if e is not None:
+        sp = sp.filter(sp.date <= e)
+    if by == "month":
+        sp = sp.mutate(month=sp.date.truncate("M").cast("date"))
+    parts.append(sp.group_by(key).aggregate(spend=sp.spend_usd.sum())
+                 .mutate(part=ibis.literal("spend"), credit=ibis.literal(0.0), revenue_credit=ibis.literal(0.0)))
+    types = {"part": "string", key: "date" if by == "month" else "string", "credit": "float64",
+             "revenue_credit": "float64", "spend": "float64"}
+    shaped = [p.select(**{c: p[c].cast(ty) for c, ty in types.items()}) for p in parts]  # one nullable schema
+    out = shaped[0]
+    for p in shaped[1:]:
+        out = out.union(p, distinct=False)
+    return out
+
+
 def _safe_div(a: pd.Series, b: pd.Series) -> pd.Series:
     b = b.astype(float)
     return a.astype(float) / b.where(b != 0, np.nan)
@@ -117,38 +207,51 @@ def roi_table(
     """
     if not 0 < gross_margin <= 1:
         raise ReportError(f"gross_margin must be in (0, 1], got {gross_margin}")
-    level = check_level(campaign_level)
-    key = _ledger_key(by, level)
-    regional = normal_segment(segment) != ALL_SEGMENTS
-
-    def sums(ms: str, rt: str | None) -> pd.DataFrame:
-        # credit sums per key inside DuckDB over the touch-date window (not every ledger row)
-        rows = ledger_sums(con, [key], [model], ms, rt, touch_start=start, touch_end=end, segment=segment)
-        return rows.rename(columns={"program_id": "campaign_id"})
-
+    check_level(campaign_level)
+    normal_segment(segment)
     require_run(con, model, milestone, revenue_type)
-    rev_rows = sums(milestone, revenue_type)
-    pipe_rows = sums("opportunity", revenue_type)
-    cust_rows = sums("won", "new_business")
+    sums = roi_sums_expr(ibis_backend(con), model, milestone, revenue_type, by, start, end, segment=segment)
+    return roi_from_sums(sums.to_pandas(), by, gross_margin, segment=segment, campaign_level=campaign_level, con=con)
 
-    def agg(rows: pd.DataFrame, credit_name: str, money_name: str | None) -> pd.DataFrame:
+
+def roi_from_sums(
+    sums: pd.DataFrame,
+    by: By = "channel",
+    gross_margin: float = 0.8,
+    *,
+    segment: str | None = None,
+    campaign_level: str | None = None,
+    con: Any = None,
+) -> pd.DataFrame:
+    """The ROI table (see `roi_table`) from the rows of a `roi_sums_expr`, on the driver: keys
+    named, campaigns rolled up to programs, parts side by side, ratios. `con` (a DuckDB store
+    with the campaigns table) is read only by campaign, for the hierarchy and the names."""
+    level = check_level(campaign_level)
+    regional = normal_segment(segment) != ALL_SEGMENTS
+    raw = _RAW_KEY[by]
+
+    def keyed(part: str) -> pd.DataFrame:
+        rows = sums[sums["part"] == part]
+        keys = rows[raw]
+        if by == "campaign" and level == "program":
+            keys = to_program(keys, con)
+        return rows.assign(**{by: _key(rows.assign(**{raw: keys}), by, raw)})
+
+    def agg(part: str, credit_name: str, money_name: str | None) -> pd.DataFrame:
+        rows = keyed(part)
         if rows.empty:
             return pd.DataFrame(columns=[by, credit_name] + ([money_name] if money_name else []))
-        rows = rows.assign(**{by: _key(rows, by, "month" if by == "month" else "occurred_at")})
         out = rows.groupby(by, dropna=False).agg(**{credit_name: ("credit", "sum")})
         if money_name:
             out[money_name] = rows.groupby(by, dropna=False)["revenue_credit"].sum()
         return out.reset_index()
 
-    spend = spend_by(con, by, start, end)[[by, "spend"]]
-    if by == "campaign" and level == "program":
-        spend[by] = to_program(spend[by], con)
-        spend = spend.groupby(by, dropna=False)[["spend"]].sum().reset_index()
+    spend = keyed("spend").groupby(by, dropna=False)[["spend"]].sum().reset_index()
     parts = [
         spend,
-        agg(pipe_rows, "opportunities", "pipeline"),
-        agg(cust_rows, "customers", "new_business_revenue"),
-        agg(rev_rows, "_conv", "revenue"),
+        agg("pipeline", "opportunities", "pipeline"),
+        agg("customers", "customers", "new_business_revenue"),
+        agg("revenue", "_conv", "revenue"),
     ]
     out = parts[0]
     for p in parts[1:]:
@@ -192,4 +295,4 @@ def roi_totals(table: pd.DataFrame) -> dict[str, float | None]:
     }
 
 
-__all__ = ["roi_table", "roi_totals", "sourced_vs_influenced", "spend_by"]
+__all__ = ["roi_from_sums", "roi_parts", "roi_sums_expr", "roi_table", "roi_totals", "sourced_vs_influenced", "spend_by"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from revline.reports.errors import ReportError
-from revline.vocabulary import ALL_SEGMENTS, DEFAULT_SEGMENT, REGIONS, region_sql
+from revline.vocabulary import ALL_SEGMENTS, DEFAULT_SEGMENT, REGION_OF_COUNTRY, REGIONS, region_sql
 
 SEGMENTS: tuple[str, ...] = (ALL_SEGMENTS, *REGIONS, "other", "unknown")
 """What `--segment` / `segment=` accept (any case)."""
@@ -45,4 +45,29 @@ def segment_accounts_sql(segment: str | None) -> tuple[str, list[Any]] | None:
     return f"SELECT account_id FROM accounts WHERE {region_sql('country')} = ?", [seg]  # noqa: S608 - region_sql is constants; value bound
 
 
-__all__ = ["SEGMENTS", "normal_segment", "region_or_none", "segment_accounts_sql"]
+def segment_members_expr(be: Any, segment: str | None) -> Any:
+    """The portable (Ibis) twin of `segment_accounts_sql`, for ledger rows: (member_id,
+    member_kind) of every opportunity, person and account in `segment`'s accounts, kind
+    'opportunity', 'person' or 'account' as the ledger's conversion_type says; None for the
+    whole company (no filter). Reads accounts, opportunities and people from `be`."""
+    import ibis
+
+    seg = normal_segment(segment)
+    if seg == ALL_SEGMENTS:
+        return None
+    a = be.table("accounts")
+    country = a.country.cast("string").strip()
+    region = ibis.cases((country.isnull() | (country == ""), "unknown"),
+                        else_=country.upper().substitute(REGION_OF_COUNTRY, else_="other"))
+    ids = a.filter(region == seg).select(acc="account_id")
+    o, p = be.table("opportunities"), be.table("people")
+    def member(ids_: Any, kind: str) -> Any:  # one nullable schema for the union
+        return ids_.cast("string").name("member_id"), ibis.literal(kind).name("member_kind")
+
+    opps = o.join(ids, o.account_id == ids.acc).select(*member(o.opportunity_id, "opportunity"))
+    people = p.join(ids, p.account_id == ids.acc).select(*member(p.person_id, "person"))
+    accounts = ids.select(*member(ids.acc, "account"))
+    return opps.union(people, distinct=False).union(accounts, distinct=False)
+
+
+__all__ = ["SEGMENTS", "normal_segment", "region_or_none", "segment_accounts_sql", "segment_members_expr"]
