@@ -42,6 +42,7 @@ EXPECTED_COLUMNS = {
                              "EventSubtype", "Subject", "DurationInMinutes", "CreatedDate"],
     "spend/ad_spend.csv": ["date", "channel", "campaign", "spend", "impressions", "clicks", "currency"],
     "targets/targets.csv": ["period", "segment", "revenue_target", "pipeline_target"],
+    "experiments/lift_tests.csv": ["channel", "start", "end", "lift", "sd", "design"],
 }
 
 
@@ -118,6 +119,25 @@ def test_ground_truth_has_the_contract_keys(demo):
     assert sum(w["revenue_new_business"]) == pytest.approx(t["totals"]["revenue"]["new_business"], rel=1e-9)
     shares = [v["share_of_incremental_revenue"] for v in t["channels"].values()]
     assert sum(shares) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_lift_tests_measure_the_counterfactual_truth(demo):
+    """experiments/lift_tests.csv: one test per planned channel, a window of whole weeks inside the
+    period, its true value the channel's incremental new-business pipeline times the window's share
+    of its spend (ground_truth.json `lift_tests`), the measured lift within 4 standard errors of it."""
+    out, _, t = demo
+    tests = _csv(out, "experiments/lift_tests.csv")
+    recorded = pd.DataFrame(t["lift_tests"])
+    assert list(tests["channel"]) == list(recorded["channel"]) and len(tests) >= 3 and "tv" in set(tests["channel"])
+    weeks = pd.to_datetime(pd.Series(t["weekly"]["week_start"]))
+    for r, rec in zip(tests.itertuples(index=False), recorded.itertuples(index=False)):
+        start, end = pd.Timestamp(r.start), pd.Timestamp(r.end)
+        assert start.dayofweek == 0 and (end - start).days % 7 == 6 and weeks.iloc[0] <= start and end <= pd.Timestamp("2026-09-30")
+        spend = pd.Series(t["weekly"]["spend"][r.channel])
+        share = spend[((weeks >= start) & (weeks <= end)).to_numpy()].sum() / spend.sum()
+        total = t["channels"][r.channel]["incremental_pipeline_by_type"]["new_business"]
+        assert rec.true_lift == pytest.approx(total * share, abs=0.01)
+        assert float(r.sd) > 0 and abs(float(r.lift) - rec.true_lift) <= 4 * float(r.sd)
 
 
 def test_counts_match_the_rows_written(demo):

@@ -24,6 +24,7 @@ from revline.demo.simulation import (
     CALL, CONTENT, EVENT, EXPANSION, FORM, MAIL, MEETING, NB, PAGE, PARTNER, RENEWAL, REVENUE_TYPES, TASK_EMAIL,
     WEBINAR, Draws, SimResult, simulate,
 )
+from revline.demo.lift_tests import write_lift_tests
 from revline.demo.naming import INDUSTRIES
 from revline.demo.marketing import date_of
 from revline.demo.truth import counterfactual_truth, summarize
@@ -203,8 +204,10 @@ def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progr
     say("counterfactual runs", 3, 4)
     channels, weekly = counterfactual_truth(params, draws, base, progress=progress)
     t_cf = time.perf_counter()
+    # the experiments measured the counterfactual truth (plus noise): written once it is known
+    lifts, lift_records = write_lift_tests(out_dir, {"weekly": weekly, "channels": channels}, draws.streams)
 
-    files = {**sf["files"], **seg["files"], **spend["files"], **targets["files"]}
+    files = {**sf["files"], **seg["files"], **spend["files"], **targets["files"], **lifts}
     bad_by_file: dict[str, int] = {}
     for b in bad_rows:
         bad_by_file[b["file"]] = bad_by_file.get(b["file"], 0) + 1
@@ -250,6 +253,7 @@ def generate(out_dir: Path, size: str = "small", seed: int = 42, progress: Progr
         },
         "channels": channels,
         "weekly": weekly,
+        "lift_tests": lift_records,
         "renewals": renewal_truth(base, company),
     }
     with open(out_dir / "ground_truth.json", "w", encoding="utf-8") as fh:
