@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def ingest(
         paths: Annotated[list[Path], typer.Argument(help="Files or directories of exports.", exists=True)],
-        fmt: Annotated[str, typer.Option("--format", help="auto|salesforce|hubspot|segment|spend|targets|revline")] = "auto",
+        fmt: Annotated[str, typer.Option("--format", help="auto|salesforce|hubspot|segment|spend|targets|lift_tests|revline")] = "auto",
         db: DbOption = None,
         channel_rules: Annotated[Optional[Path], typer.Option("--channel-rules", exists=True, help="TOML/YAML channel rules tried before the defaults.")] = None,
         type_map: Annotated[Optional[list[str]], typer.Option("--type-map", help="Opportunity Type -> revenue_type: raw=type pairs (e.g. existingbusiness=expansion; repeatable, or comma-separated) or a TOML/YAML/JSON file.")] = None,

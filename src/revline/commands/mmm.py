@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
         yearly_seasonality: Annotated[int, typer.Option("--yearly-seasonality", help="Fourier order (0 = none).")] = _SPEC.yearly_seasonality,
         trend: Annotated[bool, typer.Option("--trend/--no-trend", help="Linear trend term (left out when a control is a linear time index).")] = _SPEC.trend,
         priors: Annotated[Optional[Path], typer.Option("--priors", help="TOML file of prior overrides.")] = None,
-        lift_tests: Annotated[Optional[Path], typer.Option("--lift-tests", help="CSV: channel,start,end,lift,sd.")] = None,
+        lift_tests: Annotated[Optional[Path], typer.Option("--lift-tests", help="CSV: channel,start,end,lift,sd (instead of the store's lift tests).")] = None,
+        no_lift_tests: Annotated[bool, typer.Option("--no-lift-tests", help="Fit without the store's lift tests (`revline ingest` loads them; used by default).")] = False,
         out: Annotated[Optional[Path], typer.Option("--out", help="Where to save the fit.")] = None,
         holdout_weeks: Annotated[int, typer.Option("--holdout-weeks", min=0, help="Fit on all but the last N weeks and report the forecast error on them against naive baselines (saved to <out>/holdout).")] = 0,
     ) -> None:
@@ -136,7 +137,7 @@ def register(app: typer.Typer) -> None:
                   "draws": draws, "tune": tune, "seed": seed, "lag_weeks": lag_weeks, "adstock": adstock,
                   "saturation": saturation, "l_max": l_max, "yearly_seasonality": yearly_seasonality,
                   "trend": trend, "priors": absolute(priors), "lift_tests": absolute(lift_tests),
-                  "holdout_weeks": holdout_weeks}
+                  "no_lift_tests": no_lift_tests, "holdout_weeks": holdout_weeks}
         if csv is not None and not channels:
             raise typer.BadParameter("--channels is required with --csv", param_hint="--channels")
         with _user_errors(console):

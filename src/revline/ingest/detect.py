@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from revline.ingest.aliases import norm
+from revline.ingest.lift_tests import is_lift_test_file
 from revline.ingest.preamble import title_lines
 from revline.ingest.readers import UnreadableFile, check_readable, duckdb_path, file_kind, is_json_array
 from revline.ingest.spend import platform_of
@@ -25,12 +26,12 @@ from revline.ingest.xlsx import is_workbook, sheet_names
 from revline.ingest.xlsx import read_headers as xlsx_headers
 from revline.store.schema import MIGRATIONS, statements
 
-FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "revline")
+FORMATS = ("auto", "salesforce", "hubspot", "segment", "spend", "targets", "lift_tests", "revline")
 SF_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityContactRole", "OpportunityHistory", "OpportunityLineItem",
               "Campaign", "CampaignMember", "Task", "Event")
 HS_OBJECTS = ("companies", "contacts", "deals")
 REVLINE_TABLES = ("accounts", "people", "identities", "identity_links", "touchpoints", "campaigns", "spend",
-                  "opportunities", "opportunity_contacts", "stage_events", "targets", "events")
+                  "opportunities", "opportunity_contacts", "stage_events", "targets", "events")  # lift_tests: its own reader
 
 
 class DetectionError(ValueError):
@@ -283,6 +284,8 @@ def detect(path: Path, fmt: str = "auto", headers: list[str] | None = None, obj:
         raise DetectionError(f"{path}: a revline table dump must be named after its table (e.g. accounts.csv)")
     if fmt == "auto" and {"date", "currency", "rate"} <= h and len(h) == 3:
         return Detected("fx", "fx_rates", "fx")  # dated conversion rates (revline.store.fx)
+    if fmt == "lift_tests" or fmt == "auto" and is_lift_test_file(h):
+        return Detected("lift_tests", "lift_tests", "lift_tests")  # channel, window, lift, sd (ingest/lift_tests.py)
     platform = platform_of(headers) if fmt in ("auto", "spend") else None
     if platform:
         return Detected("spend", "spend", platform)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from revline.ingest import crm, segment, spend, tabular, xlsx
+from revline.ingest import crm, lift_tests, segment, spend, tabular, xlsx
 from revline.ingest.aliases import fivetran, hubspot, salesforce, salesforce_labels
 from revline.ingest.channels import load_rules, rules_fingerprint
 from revline.ingest.context import Ctx
@@ -48,7 +48,7 @@ PRIMARY_TABLE = {
 STITCH_INPUTS = frozenset({"accounts", "people", "identity_links", "touchpoints", "opportunities",
                            "opportunity_contacts", "stage_events", "events"})
 _ORDER = {"accounts": 0, "campaigns": 1, "people": 2, "opportunities": 3, "opportunity_contacts": 4,
-          "stage_events": 4, "touchpoints": 5, "spend": 5, "targets": 5, "identity_links": 5, "events": 6}
+          "stage_events": 4, "touchpoints": 5, "spend": 5, "targets": 5, "lift_tests": 5, "identity_links": 5, "events": 6}
 
 
 # Sources that write one date order whatever the user's locale: used when a column's values
@@ -69,7 +69,7 @@ def primary_table(d: Detected) -> str:
     """The table a detected file mainly loads into (its quarantine and report entries name it)."""
     if d.fmt == "revline":
         return d.obj
-    return PRIMARY_TABLE.get(d.obj, d.obj if d.fmt in ("spend", "targets", "fx") else "events")
+    return PRIMARY_TABLE.get(d.obj, d.obj if d.fmt in ("spend", "targets", "lift_tests", "fx") else "events")
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[tuple[Path, bool]]:
@@ -117,6 +117,8 @@ def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
         spend.load_spend(ctx, staged)
     elif d.fmt == "targets":
         tabular.load_targets(ctx, staged)
+    elif d.fmt == "lift_tests":
+        lift_tests.load_lift_tests(ctx, staged)
     elif d.fmt == "revline":
         tabular.load_canonical(ctx, staged, d.obj)
     elif d.fmt == "hubspot":

@@ -121,10 +121,16 @@ def _channel_sql(platform: str, ctx: Ctx) -> str:
                 f"THEN 'display' ELSE 'paid_search' END")
     if platform in ("meta_ads", "linkedin_ads"):
         return "'paid_social'"
+    return named_channel_sql(ctx)
+
+
+def named_channel_sql(ctx: Ctx, column: str = "channel") -> str:
+    """SQL for the channel a file names in `column` (spend, lift tests): a revline channel as it is,
+    anything else ("Google Ads", "linkedin") through the channel rules as paid media."""
     known = ", ".join(lit(c) for c in CHANNELS)
     # a platform's name in the channel column is paid spend: medium 'paid' says so to the rules
-    return (f"CASE WHEN {snake('channel')} IN ({known}) THEN {snake('channel')} "
-            f"ELSE {channel_case(source='channel', medium=lit('paid'), campaign_type='channel', rules=ctx.rules)} END")
+    return (f"CASE WHEN {snake(column)} IN ({known}) THEN {snake(column)} "
+            f"ELSE {channel_case(source=column, medium=lit('paid'), campaign_type=column, rules=ctx.rules)} END")
 
 
 def load_spend(ctx: Ctx, staged: Staged) -> None:

@@ -47,6 +47,32 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _store_lift_tests(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, outcome: str, ignore: bool,
+                      notes: list[str]) -> pd.DataFrame | None:
+    """The store's lift tests the fit of `frame` can use (None: none, or `ignore`), with notes
+    on how many it uses and on each one it leaves out."""
+    from revline.models.mmm.calibration import store_lift_tests, usable_lift_tests
+    from revline.models.mmm.data import roles_of
+
+    stored = store_lift_tests(con, outcome)
+    if stored.empty:
+        return None
+    if ignore:
+        notes.append(f"ignoring the store's {len(stored)} lift test{'s' if len(stored) != 1 else ''} (--no-lift-tests)")
+        return None
+    roles = roles_of(frame)
+    if roles is None:  # weekly_from_store attaches them: a frame without is no store frame
+        return None
+    kept, left_out = usable_lift_tests(stored, frame[roles.date_col], roles.channel_cols)
+    notes.extend(left_out)
+    if kept.empty:
+        return None
+    channels = ", ".join(dict.fromkeys(kept["channel"]))
+    notes.append(f"using {len(kept)} lift test{'s' if len(kept) != 1 else ''} from the store ({channels}); "
+                 "--no-lift-tests to fit without them")
+    return kept
+
+
 def fit(
     con: duckdb.DuckDBPyConnection | None,
     *,
@@ -72,10 +98,14 @@ def fit(
     trend: bool = _SPEC.trend,
     priors: str | None = None,
     lift_tests: str | None = None,
+    no_lift_tests: bool = False,
     holdout_weeks: int = 0,
     progress: Progress = no_progress,
 ) -> MMMFitResult:
-    """`out` is where the fit is saved (the CLI picks `<store folder>/mmm/<outcome>` by default)."""
+    """`out` is where the fit is saved (the CLI picks `<store folder>/mmm/<outcome>` by default).
+
+    Lift tests: `lift_tests` (a CSV) when given; else, on the store, the store's tests of the fitted
+    outcome (`revline ingest` loads them) unless `no_lift_tests`; a note says how many were used."""
     # The fitting stack loads here, not with the module: revline.ops.codec imports this module to
     # rebuild an MMMFitResult a server sent, which needs none of it (models.mmm.fit alone: 4.6 s).
     from revline.models.mmm import require_backend
@@ -105,10 +135,12 @@ def fit(
                      yearly_seasonality=yearly_seasonality, trend=trend,
                      priors=load_priors(Path(priors)) if priors else {})
     lift = None
+    notes: list[str] = []
     if lift_tests is not None:
         from revline.models.mmm.calibration import read_lift_tests
 
         lift = read_lift_tests(Path(lift_tests))
+        notes.append(f"using {len(lift)} lift test{'s' if len(lift) != 1 else ''} from {lift_tests}")
     progress(None, None, f"Fitting ({'SVI' if fast else f'NUTS, {chains} chains x {tune}+{draws}'}) ...")
     sampler = SamplerConfig(method="svi" if fast else "nuts", chains=chains, draws=draws, tune=tune, seed=seed,
                             svi_steps=svi_steps)
@@ -117,8 +149,11 @@ def fit(
         from revline.models.mmm.holdout import split
 
         frame, _ = split(full, holdout_weeks)
+    if lift is None and csv is None and con is not None:
+        lift = _store_lift_tests(con, frame, outcome, no_lift_tests, notes)
     result = run_fit(frame, spec, sampler, lift_tests=lift)
-    notes = []
+    if lift is not None:
+        result.run_info["lift_tests"] = {"count": len(lift), "source": str(lift_tests) if lift_tests else "store"}
     held: list[str] = []
     if holdout_weeks:
         from revline.models.mmm import holdout

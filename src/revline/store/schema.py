@@ -473,6 +473,29 @@ _V11 = [
 ]
 
 
+# Version 12 (ingest/lift_tests.py, models/mmm): lift tests as data. A geo holdout, conversion-lift
+# test or holdout group measured a channel's incremental outcome (`outcome`: pipeline or revenue,
+# USD) over [start_date, end_date] with a standard error; `revline mmm fit` adds each test of its
+# outcome as a likelihood term (models/mmm/calibration.py). One row per (channel, window, outcome):
+# a re-ingested test replaces the stored one. Why a table, not a file passed to every fit: the
+# tests are facts about the company, like its spend, and every fit (CLI, server job) should use them.
+_V12 = [
+    """
+    CREATE TABLE IF NOT EXISTS lift_tests (
+        channel VARCHAR NOT NULL,       -- the channel vocabulary of spend (ingest/channels.py)
+        start_date DATE NOT NULL,
+        end_date DATE NOT NULL,
+        outcome VARCHAR NOT NULL DEFAULT 'pipeline',  -- what `lift` counts: pipeline or revenue
+        lift DOUBLE NOT NULL,           -- measured incremental outcome in the window (USD)
+        sd DOUBLE NOT NULL,             -- its standard error (> 0)
+        design VARCHAR,                 -- geo holdout, conversion lift, holdout group, ... (free text)
+        source_file VARCHAR,            -- sha256 of the file it was read from
+        source_row BIGINT,              -- its 1-based data row there
+        PRIMARY KEY (channel, start_date, end_date, outcome)
+    )""",
+]
+
+
 # A step is its statements, or a function of the store giving them (when they depend on its format).
 Step = list[str] | Callable[[duckdb.DuckDBPyConnection], list[str]]
 
@@ -488,6 +511,7 @@ MIGRATIONS: list[tuple[int, Step]] = [
     (9, _V9),
     (10, _V10),
     (11, _V11),
+    (12, _V12),
 ]
 
 
@@ -509,6 +533,7 @@ CANONICAL_TABLES: tuple[str, ...] = (
     "opportunity_contacts",
     "stage_events",
     "targets",
+    "lift_tests",
     "quarantine",
     "credit_ledger",
 )

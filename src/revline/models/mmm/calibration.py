@@ -60,6 +60,41 @@ def validate_lift_tests(df: pd.DataFrame, source: str = "lift tests", channels: 
     return out
 
 
+def store_lift_tests(con, outcome: str = "pipeline") -> pd.DataFrame:
+    """The store's lift tests of `outcome` (table `lift_tests`, filled by `revline ingest`) as
+    channel, start, end, lift, sd, design, by window; empty when there are none."""
+    cols = ["channel", "start", "end", "lift", "sd", "design"]
+    has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'lift_tests'").fetchone()[0]
+    if not has:
+        return pd.DataFrame(columns=cols)
+    df = con.execute(
+        "SELECT channel, start_date AS start, end_date AS \"end\", lift, sd, design FROM lift_tests "
+        "WHERE outcome = ? ORDER BY start_date, end_date, channel", [outcome],
+    ).df()
+    for col in ("start", "end"):
+        df[col] = pd.to_datetime(df[col])
+    return df[cols]
+
+
+def usable_lift_tests(lift: pd.DataFrame, dates: pd.Series, channels: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The tests a fit can use (channel modelled, window overlapping the fitted weeks, as
+    `lift_arrays` counts them) and, for each one left out, a sentence saying why."""
+    weeks = pd.DatetimeIndex(pd.to_datetime(dates))
+    keep, why = [], []
+    for row in lift.itertuples(index=False):
+        window = f"{pd.Timestamp(row.start).date()}..{pd.Timestamp(row.end).date()}"
+        if row.channel not in channels:
+            why.append(f"lift test of {row.channel} ({window}) left out: not a modelled channel ({', '.join(channels)})")
+        elif not ((weeks >= pd.Timestamp(row.start) - pd.Timedelta(days=6)) & (weeks <= pd.Timestamp(row.end))).any():
+            why.append(f"lift test of {row.channel} ({window}) left out: outside the fitted weeks "
+                       f"{weeks[0].date()}..{weeks[-1].date()}")
+        else:
+            keep.append(True)
+            continue
+        keep.append(False)
+    return lift[np.array(keep, dtype=bool)].reset_index(drop=True), why
+
+
 def lift_arrays(lift: pd.DataFrame, dates: pd.Series, channels: Sequence[str], target_scale: float,
                 source: str = "lift tests") -> dict:
     """Scaled arrays for the lift likelihood; a test window must overlap the fitted weeks.
