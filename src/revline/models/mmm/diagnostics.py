@@ -143,9 +143,9 @@ def _advice(spend: np.ndarray, channel: str) -> str:
     """The experiment that would settle a channel's effect, from how it is bought."""
     if (spend <= 0).mean() >= FLIGHTED_SHARE:
         return (f"run a geo holdout: during the next {channel} flight keep matched regions dark and compare "
-                "their outcome with the regions that saw it; or feed an earlier one with --lift-tests")
+                "their outcome with the regions that saw it; or load an earlier one (revline ingest FILE) and refit")
     return (f"run a lift test: pause or double {channel} in randomly chosen regions or audiences for 4-6 weeks, "
-            "then refit with --lift-tests FILE")
+            "then load its result (revline ingest FILE) and refit")
 
 
 def identification(fit, hdi_prob: float = 0.94, n_prior: int = PRIOR_DRAWS, seed: int = 0) -> pd.DataFrame:
@@ -205,7 +205,7 @@ def data_warnings(spend: np.ndarray, channels: Sequence[str], *, cv_min: float =
     for j in steady:
         out.append(f"{channels[j]}'s weekly spend barely varies (coefficient of variation {cv[j]:.2f} < {cv_min}): "
                    f"the data cannot tell its effect from the baseline. Run a lift test (pause or double {channels[j]} "
-                   "in random regions for 4-6 weeks, then --lift-tests FILE), or give it a stronger prior from what "
+                   "in random regions for 4-6 weeks, then revline ingest its result and refit), or give it a stronger prior from what "
                    "you know of its return (--priors FILE)")
     varies = [j for j in range(x.shape[1]) if sd[j] > 0]
     if len(varies) > 1:
@@ -216,7 +216,7 @@ def data_warnings(spend: np.ndarray, channels: Sequence[str], *, cv_min: float =
                     i, k = varies[a], varies[b]
                     out.append(f"{channels[i]} and {channels[k]} move together (correlation {corr[a, b]:.2f}): the "
                                "model cannot split the outcome between them. Run a geo or time holdout that changes "
-                               f"one without the other, or a lift test of one of them (--lift-tests FILE)")
+                               f"one without the other, or a lift test of one of them (revline ingest its result, then refit)")
     t = np.arange(len(x), dtype=float)
     for j in varies:
         if len(x) > 2 and abs(r := float(np.corrcoef(x[:, j], t)[0, 1])) > corr_max:
