@@ -198,6 +198,49 @@ def print_overall(summary: dict, title: str = "overall") -> None:
         print(f"  revline ESS/s / PyMC-Marketing ESS/s (median over sets): x{summary['revline']['ess_per_s_ratio_vs_pymc']:.1f}")
 
 
+def markdown(data: dict) -> str:
+    """The docs table of a saved run: one row per (set, seed) with each contender's per-channel
+    contribution errors (signed, %), intervals covering the truth, divergences, ESS/s and wall
+    time; then the overall lines."""
+    import numpy as np
+
+    failed = {(r["set"], r["seed"], r["contender"]) for r in data["runs"] if "error" in r}
+    runs = [r for r in data["runs"] if "channels" in r]
+    who = list(dict.fromkeys(r["contender"] for r in data["runs"]))
+    by = {(r["set"], r["seed"], r["contender"]): r for r in runs}
+    head = ["set (weeks x channels)"]
+    for w in who:
+        head += [f"{w}: contribution error per channel", "median abs", "covered", "div", "ESS/s", "wall s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    from revline.models.mmm.recovery import scenarios
+
+    shape = {s.name: f"{s.weeks} x {s.n_channels}" for s in scenarios("suite")}
+    for key in dict.fromkeys((r["set"], r["seed"]) for r in data["runs"]):
+        row = [f"{key[0]} ({shape.get(key[0], '?')})" + (f", seed {key[1]}" if len(data["meta"]["seeds"]) > 1 else "")]
+        for w in who:
+            r = by.get((*key, w))
+            if r is None:
+                row += ["failed" if (*key, w) in failed else "not run"] + [""] * 5
+                continue
+            errs = [c["contribution_error"] for c in r["channels"]]
+            row += [" / ".join(f"{e:+.0%}" for e in errs), f"{np.median(np.abs(errs)):.0%}",
+                    f"{sum(bool(c['covered']) for c in r['channels'])}/{len(errs)}", str(r["divergences"]),
+                    f"{r['ess_per_s']:.1f}", f"{r['wall']:.0f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "| contender | fits | channels | median abs contribution error | median signed error | coverage (94 %) "
+              "| divergences (fits with any) | fits with R-hat > 1.05 | median ESS/s | total wall s |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for w, s in data["summary"].items():
+        lines.append(f"| {w} | {s['fits']} | {s['channels']} | {s['median_abs_contribution_error']:.1%} | "
+                     f"{s['median_contribution_error']:+.1%} | {s['coverage']:.0%} | {s['divergences']} "
+                     f"({s['fits_with_divergences']}) | {s.get('fits_with_r_hat_over_1_05', 0)} | "
+                     f"{s['median_ess_per_s']:.1f} | {s['wall_s']:.0f} |")
+    if "ess_per_s_ratio_vs_pymc" in data["summary"].get("revline", {}):
+        lines.append(f"\nrevline's ESS/s over PyMC-Marketing's, median over sets: "
+                     f"x{data['summary']['revline']['ess_per_s_ratio_vs_pymc']:.1f}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="quick", help="quick, suite, or one scenario name (revline.models.mmm.recovery)")
@@ -212,6 +255,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds before a single fit is given up")
     ap.add_argument("--json", default="", help="save every run and the summary here")
     ap.add_argument("--compare", default="", help="a --json file of an earlier run: print its overall line too")
+    ap.add_argument("--markdown", default="", help="print the docs table of a --json file and exit")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--set", default="", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -220,6 +264,9 @@ def main() -> None:
         args.tune = args.draws = 200
     if args.child:
         child(args)
+        return
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
         return
     import numpy as np
 
