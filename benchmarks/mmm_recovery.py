@@ -199,34 +199,42 @@ def print_overall(summary: dict, title: str = "overall") -> None:
 
 
 def markdown(data: dict) -> str:
-    """The docs table of a saved run: one row per (set, seed) with each contender's per-channel
-    contribution errors (signed, %), intervals covering the truth, divergences, ESS/s and wall
-    time; then the overall lines."""
+    """The docs tables of a saved run: accuracy (each contender's per-channel contribution errors,
+    signed, their median absolute value and the intervals covering the truth) and sampling
+    (divergences, max R-hat, ESS/s, wall time), one row per (set, seed); then the overall lines."""
     import numpy as np
 
-    failed = {(r["set"], r["seed"], r["contender"]) for r in data["runs"] if "error" in r}
-    runs = [r for r in data["runs"] if "channels" in r]
-    who = list(dict.fromkeys(r["contender"] for r in data["runs"]))
-    by = {(r["set"], r["seed"], r["contender"]): r for r in runs}
-    head = ["set (weeks x channels)"]
-    for w in who:
-        head += [f"{w}: contribution error per channel", "median abs", "covered", "div", "ESS/s", "wall s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     from revline.models.mmm.recovery import scenarios
 
+    failed = {(r["set"], r["seed"], r["contender"]) for r in data["runs"] if "error" in r}
+    by = {(r["set"], r["seed"], r["contender"]): r for r in data["runs"] if "channels" in r}
+    who = list(dict.fromkeys(r["contender"] for r in data["runs"]))
+    keys = list(dict.fromkeys((r["set"], r["seed"]) for r in data["runs"]))
     shape = {s.name: f"{s.weeks} x {s.n_channels}" for s in scenarios("suite")}
-    for key in dict.fromkeys((r["set"], r["seed"]) for r in data["runs"]):
-        row = [f"{key[0]} ({shape.get(key[0], '?')})" + (f", seed {key[1]}" if len(data["meta"]["seeds"]) > 1 else "")]
-        for w in who:
-            r = by.get((*key, w))
-            if r is None:
-                row += ["failed" if (*key, w) in failed else "not run"] + [""] * 5
-                continue
-            errs = [c["contribution_error"] for c in r["channels"]]
-            row += [" / ".join(f"{e:+.0%}" for e in errs), f"{np.median(np.abs(errs)):.0%}",
-                    f"{sum(bool(c['covered']) for c in r['channels'])}/{len(errs)}", str(r["divergences"]),
-                    f"{r['ess_per_s']:.1f}", f"{r['wall']:.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
+    several = len(data["meta"]["seeds"]) > 1
+
+    def table(head: list[str], cells) -> list[str]:
+        out = ["| set (weeks x channels) | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+        for key in keys:
+            row = [f"{key[0]} ({shape.get(key[0], '?')})" + (f", seed {key[1]}" if several else "")]
+            for w in who:
+                r = by.get((*key, w))
+                got = cells(r) if r else ["failed" if (*key, w) in failed else "not run"]
+                row += got + [""] * (len(head) // len(who) - len(got))
+            out.append("| " + " | ".join(row) + " |")
+        return out
+
+    def accuracy(r):
+        errs = [c["contribution_error"] for c in r["channels"]]
+        return [" / ".join(f"{e:+.0%}" for e in errs), f"{np.median(np.abs(errs)):.0%}",
+                f"{sum(bool(c['covered']) for c in r['channels'])}/{len(errs)}"]
+
+    def sampling(r):
+        return [str(r["divergences"]), f"{r.get('max_r_hat', float('nan')):.2f}", f"{r['ess_per_s']:.1f}",
+                f"{r['wall']:.0f}"]
+
+    lines = table([h for w in who for h in (f"{w}: error per channel", "med abs", "covered")], accuracy)
+    lines += [""] + table([h for w in who for h in (f"{w}: div", "R-hat", "ESS/s", "wall s")], sampling)
     lines += ["", "| contender | fits | channels | median abs contribution error | median signed error | coverage (94 %) "
               "| divergences (fits with any) | fits with R-hat > 1.05 | median ESS/s | total wall s |",
               "|---|---|---|---|---|---|---|---|---|---|"]

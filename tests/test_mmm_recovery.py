@@ -159,3 +159,33 @@ def test_generator_invariants(sc, seed):
     np.testing.assert_allclose(rs.baseline + rs.contributions.sum(axis=1), rs.mean, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(rs.truth["contribution"], c.sum(axis=0))
     assert np.isfinite(rs.truth[["contribution", "roi", "beta_scaled"]].to_numpy()).all()
+
+
+def test_the_benchmark_summary_and_docs_table_add_up(monkeypatch):
+    """benchmarks/mmm_recovery.py: the overall line is the median over every channel of every fit,
+    coverage the share of covered channels, the ESS/s ratio the median of per-set ratios."""
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    sys.modules.pop("mmm_recovery", None)
+    import mmm_recovery as bench
+
+    def run(contender, name, errs, covered, ess_per_s, div=0):
+        return {"contender": contender, "set": name, "seed": 0, "divergences": div, "ess_per_s": ess_per_s,
+                "wall": 10.0, "max_r_hat": 1.01,
+                "channels": [{"contribution_error": e, "roi_error": e, "covered": c} for e, c in zip(errs, covered)]}
+
+    runs = [run("revline", "issue_4ch_3y", [0.1, -0.3], [True, False], 10.0, div=3),
+            run("pymc", "issue_4ch_3y", [0.2, 0.2], [True, True], 1.0),
+            run("revline", "short_1y", [0.05, 0.5, -0.6], [True, True, True], 8.0),
+            run("pymc", "short_1y", [0.1, 0.1, 0.1], [True, True, False], 4.0),
+            {"contender": "pymc", "set": "saturated", "seed": 0, "error": "boom"}]
+    s = bench.summarize(runs)
+    assert s["revline"]["median_abs_contribution_error"] == pytest.approx(0.3)
+    assert s["revline"]["coverage"] == pytest.approx(4 / 5) and s["pymc"]["coverage"] == pytest.approx(4 / 5)
+    assert s["revline"]["divergences"] == 3 and s["revline"]["fits_with_divergences"] == 1
+    assert s["revline"]["ess_per_s_ratio_vs_pymc"] == pytest.approx(np.median([10.0, 2.0]))
+    md = bench.markdown({"meta": {"seeds": [0]}, "summary": s, "runs": runs})
+    assert "| issue_4ch_3y (156 x 4) | +10% / -30% | 20% | 1/2 | +20% / +20% | 20% | 2/2 |" in md
+    assert "| saturated (156 x 3) | not run |" in md and "failed" in md
