@@ -132,16 +132,24 @@ def _state_sequences(enc: EncodedPaths, order: int, collapse_repeats: bool) -> t
         new_len = lengths - n_drop
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(new_len, out=offsets[1:])
-    if collapse_repeats and len(code):
-        keep = np.empty(len(code), dtype=bool)
-        keep[0] = True
-        np.not_equal(code[1:], code[:-1], out=keep[1:])
-        keep[offsets[:-1][np.diff(offsets) > 0]] = True
-        if not keep.all():
-            csum = np.zeros(len(code) + 1, dtype=np.int64)
-            np.cumsum(keep, out=csum[1:])
-            offsets = csum[offsets]
-            code = code[keep]
+    if collapse_repeats:
+        code, offsets = _collapse(code, offsets)
+    return code, offsets
+
+
+def _collapse(code: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop each state equal to the one before it in the same path (CSR in, CSR out)."""
+    if not len(code):
+        return code, offsets
+    keep = np.empty(len(code), dtype=bool)
+    keep[0] = True
+    np.not_equal(code[1:], code[:-1], out=keep[1:])
+    keep[offsets[:-1][np.diff(offsets) > 0]] = True
+    dropped = np.flatnonzero(~keep)
+    if len(dropped):
+        # a path's new offset moves back by the drops before it (few, so no cumsum over every state)
+        offsets = offsets - np.searchsorted(dropped, offsets)
+        code = code[keep]
     return code, offsets
 
 
@@ -180,29 +188,35 @@ def fit_chain(
     weight = enc.conversions + enc.nulls
     if collapse_channels:
         enc = enc.collapse_repeats()
-    codes, offsets = _state_sequences(enc, int(order), collapse_repeats)
-    uniq, sid = _compact(codes, int(order), len(enc.channels))
-    del codes
+    if order == 1:
+        # order 1: the states are the channels and every channel of `enc` occurs in it, so the raw
+        # channel ids are the compact state ids (no code, no lookup: two passes fewer per touch)
+        sid, offsets = _collapse(enc.codes, enc.offsets) if collapse_repeats else (enc.codes, enc.offsets)
+        uniq = np.arange(1, len(enc.channels) + 1, dtype=np.int64)
+    else:
+        codes, offsets = _state_sequences(enc, int(order), collapse_repeats)
+        uniq, sid = _compact(codes, int(order), len(enc.channels))
+        del codes
     S = len(uniq)
     counts_per_path = np.diff(offsets)
     live = (weight > 0) & (counts_per_path > 0)
     first_state = sid[offsets[:-1][live]]
     last_state = sid[offsets[1:][live] - 1]
-    # transitions within a path: state i -> i+1 unless i+1 starts the next path
+    # transitions within a path: state i -> i+1, weighted by i's path; a path's last state has no
+    # such transition, so it gets weight 0 (one pass over the flat states, no boolean compress)
     N = len(sid)
     if N > 1:
-        is_start = np.zeros(N + 1, dtype=bool)
-        is_start[offsets] = True
-        same = ~is_start[1:N]
-        del is_start
-        w = np.repeat(weight, np.maximum(counts_per_path - 1, 0))
-        frm, to = sid[:-1][same], sid[1:][same]
-        del same
+        frm, to = sid[:-1], sid[1:]
+        w = np.repeat(weight, counts_per_path)[:-1]
+        ends = offsets[1:-1]
+        w[ends[ends > 0] - 1] = 0.0
     else:
         w, frm, to = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
     if S * S <= _DENSE_PAIRS:
-        dense = np.bincount(frm.astype(np.int64) * S + to, weights=w, minlength=S * S).reshape(S, S)
-        counts = sp.csr_matrix(dense)
+        pair = frm.astype(np.int64) * S
+        pair += to
+        counts = sp.csr_matrix(np.bincount(pair, weights=w, minlength=S * S).reshape(S, S))
+        del pair
     else:
         nz = w > 0
         counts = sp.coo_matrix((w[nz], (frm[nz], to[nz])), shape=(S, S)).tocsr()
@@ -280,6 +294,28 @@ def _visits(sys_: _System, keep: np.ndarray | None, max_step: int | None, solver
     return out
 
 
+DENSE_MAX_STATES = 100
+
+
+def _visits_dense(sys_: _System, keeps: np.ndarray) -> np.ndarray:
+    """`_visits` by dense LU (numpy) for every column of `keeps`, for chains of a few hundred states.
+
+    Why: at order 1-2 a chain has tens of states, and scipy's sparse LU costs ~1 ms of fixed
+    overhead per solve (matrix slicing, format checks), which was most of the model's time on
+    10k-path tables; a dense solve of a 30 x 30 system takes microseconds. Same linear system
+    as the "direct" solver, so the same exact result up to round-off.
+    """
+    S, m = keeps.shape
+    A = np.eye(S) - sys_.QT.toarray()
+    out = np.zeros((S, m))
+    for j in range(m):
+        idx = np.flatnonzero(keeps[:, j])
+        rhs = sys_.pi0[idx]
+        if len(idx) and rhs.any():
+            out[idx, j] = np.linalg.solve(A[np.ix_(idx, idx)], rhs)
+    return out
+
+
 _BLOCK_ENTRIES = 1 << 22  # 32 MB per S x width float64 array in the block series
 
 
@@ -336,25 +372,18 @@ def removal_effects(chain: MarkovChain, max_step: int | None = None, solver: str
             [_visits_series_block(sys_, keeps[:, j: j + width], max_step) for j in range(0, keeps.shape[1], width)],
             axis=1,
         )
+    elif solver == "auto" and chain.n_states <= DENSE_MAX_STATES:
+        X = _visits_dense(sys_, keeps)
     else:
         X = np.column_stack([_visits(sys_, keeps[:, j], None, solver) for j in range(keeps.shape[1])])
     P, V = X.T @ sys_.b, X.T @ sys_.bv
-    p_full, v_full = float(P[0]), float(V[0])
-    rows = []
-    for c, name in enumerate(chain.channels):
-        p_c, v_c = float(P[1 + c]), float(V[1 + c])
-        rows.append(
-            (
-                name,
-                1.0 - p_c / p_full if p_full > 0 else 0.0,
-                1.0 - v_c / v_full if v_full > 0 else 0.0,
-            )
-        )
-    df = pd.DataFrame(rows, columns=["channel_name", "removal_effects_conversion", "removal_effects_conversion_value"])
     # tiny negative round-off (a removed channel can never raise P(conv)) is clipped
-    num = ["removal_effects_conversion", "removal_effects_conversion_value"]
-    df[num] = df[num].clip(lower=0.0)
-    return df
+    re_conv = np.clip(1.0 - P[1:] / P[0], 0.0, None) if P[0] > 0 else np.zeros(len(chain.channels))
+    re_val = np.clip(1.0 - V[1:] / V[0], 0.0, None) if V[0] > 0 else np.zeros(len(chain.channels))
+    return pd.DataFrame(
+        {"channel_name": list(chain.channels), "removal_effects_conversion": re_conv,
+         "removal_effects_conversion_value": re_val}
+    )
 
 
 def transition_matrix(chain: MarkovChain, *, state_sep: str = ", ") -> pd.DataFrame:

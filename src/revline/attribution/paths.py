@@ -167,7 +167,12 @@ def encode_paths(
             f"{source}: row {row + 1}, field {var_path!r}: empty channel name in {col.iloc[row]!r}"
         )
     names, rank = np.unique(trimmed.astype(str), return_inverse=True) if len(trimmed) else (np.zeros(0, str), np.zeros(0, np.int64))
-    codes = rank.astype(np.int32)[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int32)
+    if not len(raw_codes):
+        codes = np.zeros(0, dtype=np.int32)
+    elif np.array_equal(rank, np.arange(len(rank))):  # the fast tokenizer already sorted the names
+        codes = raw_codes.astype(np.int32, copy=False)
+    else:
+        codes = rank.astype(np.int32)[raw_codes]
     return EncodedPaths(tuple(names.tolist()), codes, offsets.astype(np.int64), conv, value, nulls)
 
 
@@ -203,6 +208,10 @@ def _tokenize_chunk(arr, sep_byte: int):
     spaces, except for a path's last token). Those spans are a zero-copy Arrow string array whose
     dictionary encoding (one C++ hash pass) has only ~2 entries per channel; the separator and
     whitespace are stripped from the few dictionary entries afterwards, in Python.
+    The span boundaries come from one mask: the separator bytes, plus the last byte of every path
+    (a token ends there too), so one flatnonzero gives every token's end and the next one's start
+    with no merging of two position lists. Paths that are empty or end in the separator (whose
+    tokens the caller reports as empty channel names) take the general route below.
     Returns (raw codes int32, token offsets per path int64, raw dictionary as Python strings).
     """
     bufs = arr.buffers()
@@ -211,28 +220,47 @@ def _tokenize_chunk(arr, sep_byte: int):
     lo, hi = int(off[0]), int(off[-1])
     data = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi] if bufs[2] is not None and hi > lo else np.zeros(0, np.uint8)
     off -= lo
-    sep_pos = np.flatnonzero(data == sep_byte)
-    tok_off = np.searchsorted(sep_pos, off) + np.arange(len(off), dtype=np.int64)
-    n_tok = int(tok_off[-1])
-    starts = np.empty(n_tok + 1, dtype=np.int64)
-    is_first = np.zeros(n_tok, dtype=bool)
-    is_first[tok_off[:-1]] = True
-    starts[:-1][is_first] = off[:-1]
-    starts[:-1][~is_first] = sep_pos + 1
-    starts[-1] = len(data)
-    del is_first, sep_pos
-    offsets_type = pa.int64() if len(data) >= 2**31 else pa.int32()
+    ends = off[1:] - 1
+    mask = data == sep_byte
+    if len(off) > 1 and (ends >= off[:-1]).all() and not mask[ends].any():
+        mask[ends] = True
+        bounds = np.flatnonzero(mask)
+        del mask
+        n_tok = len(bounds)
+        offsets_type = pa.int64() if len(data) >= 2**31 else pa.int32()
+        starts = np.empty(n_tok + 1, dtype=offsets_type.to_pandas_dtype())
+        starts[0] = 0
+        np.add(bounds, 1, out=starts[1:], casting="unsafe")
+        tok_off = np.empty(len(off), dtype=np.int64)
+        tok_off[0] = 0
+        tok_off[1:] = np.searchsorted(bounds, ends) + 1
+        del bounds
+    else:
+        del mask
+        sep_pos = np.flatnonzero(data == sep_byte)
+        tok_off = np.searchsorted(sep_pos, off) + np.arange(len(off), dtype=np.int64)
+        n_tok = int(tok_off[-1])
+        starts64 = np.empty(n_tok + 1, dtype=np.int64)
+        is_first = np.zeros(n_tok, dtype=bool)
+        is_first[tok_off[:-1]] = True
+        starts64[:-1][is_first] = off[:-1]
+        starts64[:-1][~is_first] = sep_pos + 1
+        starts64[-1] = len(data)
+        del is_first, sep_pos
+        offsets_type = pa.int64() if len(data) >= 2**31 else pa.int32()
+        starts = starts64.astype(offsets_type.to_pandas_dtype())
     spans = pa.Array.from_buffers(
         pa.large_string() if offsets_type == pa.int64() else pa.string(),
         n_tok,
-        [None, pa.py_buffer(starts.astype(offsets_type.to_pandas_dtype())), pa.py_buffer(data)],
+        [None, pa.py_buffer(starts), pa.py_buffer(data)],
     )
     enc = pc.dictionary_encode(spans)
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int32), tok_off, enc.dictionary.to_pylist()
+    return enc.indices.to_numpy(zero_copy_only=False), tok_off, enc.dictionary.to_pylist()
 
 
 def _tokenize(arr, token: str):
-    """All chunks of `arr` tokenized: (codes, token offsets per path, channel names by code).
+    """All chunks of `arr` tokenized: (codes, token offsets per path, channel names by code), the
+    names sorted (so code order is name order and the caller needs no second remapping pass).
 
     None when the separator is not a single byte (the caller then uses pyarrow's split)."""
     tb = token.encode("utf-8")
@@ -242,7 +270,7 @@ def _tokenize(arr, token: str):
     step = 250_000  # bounded temporaries, whatever the chunking of the input
     pieces = [c.slice(i, step) for c in chunks for i in range(0, len(c), step)]
     names: dict[str, int] = {}
-    codes_out, offsets_out, base = [], [np.zeros(1, dtype=np.int64)], 0
+    raws, maps, offsets_out, base = [], [], [np.zeros(1, dtype=np.int64)], 0
     for piece in pieces:
         raw_codes, tok_off, raw = _tokenize_chunk(piece, tb[0])
         mapping = np.empty(len(raw), dtype=np.int32)
@@ -251,11 +279,17 @@ def _tokenize(arr, token: str):
             if name.endswith(token):
                 name = name[: -len(token)].strip()
             mapping[i] = names.setdefault(name, len(names))
-        codes_out.append(mapping[raw_codes] if len(raw_codes) else raw_codes)
+        raws.append(raw_codes)
+        maps.append(mapping)
         offsets_out.append(tok_off[1:] + base)
         base += int(tok_off[-1])
+    found = list(names)
+    order = np.argsort(np.asarray(found, dtype=object), kind="stable") if found else np.zeros(0, np.int64)
+    rank = np.empty(len(found), dtype=np.int32)
+    rank[order] = np.arange(len(found), dtype=np.int32)
+    codes_out = [(rank[m])[r] if len(r) else np.zeros(0, np.int32) for r, m in zip(raws, maps)]
     codes = np.concatenate(codes_out) if codes_out else np.zeros(0, dtype=np.int32)
-    return codes, np.concatenate(offsets_out), list(names)
+    return codes, np.concatenate(offsets_out), [found[i] for i in order]
 
 
 def decode_paths(enc: EncodedPaths, sep: str = DEFAULT_SEP) -> list[str]:
