@@ -92,7 +92,7 @@ class MarkovChain:
 
 
 _DENSE_CODES = 1 << 24  # state-code spaces up to this size are compacted with a lookup table
-_DENSE_PAIRS = 1 << 25  # S*S up to this size: transitions counted with one bincount
+_DENSE_PAIRS = 1 << 22  # S*S up to this size: transitions counted with one bincount (32 MB)
 
 
 def _state_sequences(enc: EncodedPaths, order: int, collapse_repeats: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -212,11 +212,17 @@ def fit_chain(
         w[ends[ends > 0] - 1] = 0.0
     else:
         w, frm, to = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if S * S <= _DENSE_PAIRS:
+    if S * S <= min(_DENSE_PAIRS, 8 * max(N, 1)):  # the flat count array must not dwarf the touches
         pair = frm.astype(np.int64) * S
         pair += to
-        counts = sp.csr_matrix(np.bincount(pair, weights=w, minlength=S * S).reshape(S, S))
+        flat = np.bincount(pair, weights=w, minlength=S * S)
         del pair
+        # CSR straight from the flat counts (ascending pair codes are row-major order); scipy's
+        # conversion from a dense 2-D array went through COO and cost more than the counting
+        nzp = np.flatnonzero(flat)
+        indptr = np.zeros(S + 1, dtype=np.int64)
+        np.cumsum(np.bincount(nzp // S, minlength=S), out=indptr[1:])
+        counts = sp.csr_matrix((flat[nzp], nzp % S, indptr), shape=(S, S))
     else:
         nz = w > 0
         counts = sp.coo_matrix((w[nz], (frm[nz], to[nz])), shape=(S, S)).tocsr()
@@ -316,6 +322,27 @@ def _visits_dense(sys_: _System, keeps: np.ndarray) -> np.ndarray:
     return out
 
 
+try:  # scipy's own CSR times dense-block kernel, called without the ~80 us of dispatch per product
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - a scipy that moved it: the public operator below
+    _csr_matvecs = None
+
+
+def _spmm(A: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
+    """A @ Y for CSR A and a dense S x m block.
+
+    Why not just `A @ Y`: on chains of a few hundred states the series takes ~100 products of
+    well under 0.1 ms of arithmetic each, and scipy's operator dispatch (format and shape checks,
+    index dtype upcasts) was most of the solve; the kernel it ends in is called directly here.
+    """
+    if _csr_matvecs is None or A.indptr.dtype != A.indices.dtype:
+        return np.asarray(A @ Y)
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    out = np.zeros((A.shape[0], Y.shape[1]))
+    _csr_matvecs(A.shape[0], A.shape[1], Y.shape[1], A.indptr, A.indices, A.data, Y.ravel(), out.ravel())
+    return out
+
+
 _BLOCK_ENTRIES = 1 << 22  # 32 MB per S x width float64 array in the block series
 
 
@@ -338,7 +365,7 @@ def _visits_series_block(sys_: _System, keeps: np.ndarray, max_step: int | None)
     steps = int(max_step) if max_step is not None else 1_000_000
     for _ in range(steps):
         acc += Y
-        Y = np.asarray(sys_.QT @ Y)
+        Y = _spmm(sys_.QT, Y)
         Y *= Dc
         if max_step is None:
             live = Y.sum(axis=0) >= SERIES_TOL
