@@ -14,9 +14,12 @@ distribution below is fitted by both models in the same run, at every order aske
               (Pareto counts: a few paths carry thousands of journeys)
   rare        many distinct paths converting rarely: 15 channels, 1-15 touches, ~1 % converting
 
-Every model call runs in its own subprocess (best of --repeats calls inside it; imports and the
-file load are not timed). The table gives, per distribution and order: revline's and
-ChannelAttribution's seconds, the ratio, and exactness: the largest difference between the two
+Every model call runs in its own subprocess, one BLAS thread each (best of --repeats calls inside
+it; imports and the file load are not timed; parsing the path strings is timed on both sides, and
+ChannelAttribution runs with its defaults: walk cap, simulations, out_more=False as revline returns
+no transition matrix here). The table gives, per distribution and order: revline's and
+ChannelAttribution's wall seconds and their ratio, the same in CPU seconds (the steadier figure
+on a shared machine: other jobs stretch wall time, not CPU time), and exactness: the largest difference between the two
 models' per-channel attributed conversions (removal effect share x total conversions), as a % of
 total conversions -- against revline's exact limit and against revline at ChannelAttribution's
 default walk cap (longest path + 1), which leaves only CA's Monte-Carlo noise.
@@ -193,14 +196,15 @@ if which == "revline":
 else:
     from ChannelAttribution import markov_model
     fit = lambda: markov_model(df, "path", "total_conversions", var_value="total_conversion_value",
-                               var_null="total_null", order=order, sep=">", out_more=True, verbose=False,
+                               var_null="total_null", order=order, sep=">", out_more=False, verbose=False,
                                flg_pro=False)
-walls = []
+walls, cpus = [], []
 for _ in range(repeats):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = fit()
     walls.append(time.perf_counter() - t)
-res = out["result"]
+    cpus.append(time.process_time() - c)
+res = out["result"] if isinstance(out, dict) else out  # CA with out_more=False: the result table alone
 capped = {}
 if which == "revline":
     # ChannelAttribution's default walk cap is the longest path + 1 (see tests/test_markov.py);
@@ -209,15 +213,18 @@ if which == "revline":
     cap = int(encode_paths(df).lengths.max()) + 1
     rc = markov_model(df, order=order, out_transition_matrix=False, max_step=cap)["result"]
     capped = dict(zip(rc["channel_name"], rc["total_conversions"]))
-print(json.dumps({"walls": walls, "peak_mb": status_mb("VmHWM"), "capped": capped,
+print(json.dumps({"walls": walls, "cpus": cpus, "peak_mb": status_mb("VmHWM"), "capped": capped,
                   "conv": dict(zip(res["channel_name"], res["total_conversions"]))}))
 """
 
 
 def run(which: str, data: str, order: int, repeats: int) -> dict:
+    # one thread each: ChannelAttribution's walks run on one core, and BLAS threads would let
+    # revline's dense solves use both cores of a machine the peer cannot
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-c", _WORKER, which, data, str(order), str(repeats)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{which} failed:\n{proc.stderr[-2000:]}")
@@ -247,6 +254,7 @@ def main() -> None:
     ap.add_argument("--dists", nargs="+", default=list(DISTRIBUTIONS), choices=list(DISTRIBUTIONS))
     args = ap.parse_args()
     rows = []
+    print(f"# load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.dists:
             t = time.perf_counter()
@@ -259,19 +267,25 @@ def main() -> None:
                 ours = run("revline", data, order, args.repeats)
                 peer = run("ChannelAttribution", data, order, args.repeats)
                 r_s, p_s = min(ours["walls"]), min(peer["walls"])
-                rows.append((name, order, r_s, p_s, p_s / r_s, max_diff_pct(ours["conv"], peer["conv"], total),
+                r_c, p_c = min(ours["cpus"]), min(peer["cpus"])
+                rows.append((name, order, r_s, p_s, p_s / r_s, r_c, p_c, p_c / r_c,
+                             max_diff_pct(ours["conv"], peer["conv"], total),
                              max_diff_pct(ours["capped"], peer["conv"], total), ours["peak_mb"], peer["peak_mb"]))
-                print(f"  order {order}: revline {r_s:.3f}s  ChannelAttribution {p_s:.3f}s  ratio {p_s / r_s:.1f}x", flush=True)
+                print(f"  order {order}: revline {r_s:.3f}s  ChannelAttribution {p_s:.3f}s  ratio {p_s / r_s:.1f}x "
+                      f"(CPU {r_c:.3f}s / {p_c:.3f}s = {p_c / r_c:.1f}x)", flush=True)
     print()
-    print(f"{'distribution':<12} {'order':>5} {'revline s':>10} {'CA s':>9} {'ratio':>7} "
-          f"{'max diff %':>10} {'@CA cap %':>9} {'rl MB':>6} {'CA MB':>6}")
-    for name, order, r_s, p_s, ratio, d, dc, rm, pm in rows:
-        print(f"{name:<12} {order:>5} {r_s:>10.3f} {p_s:>9.3f} {ratio:>6.1f}x {d:>10.3f} {dc:>9.3f} {rm:>6.0f} {pm:>6.0f}")
-    ratios = [r[4] for r in rows]
-    if ratios:
-        worst = min(rows, key=lambda r: r[4])
-        print(f"\nratio range {min(ratios):.1f}x-{max(ratios):.1f}x; worst: {worst[0]} order {worst[1]}")
-    print(f"(peak MB is the worker process's peak RSS, data load included; load: {os.getloadavg()[0]:.1f})")
+    print(f"{'distribution':<12} {'order':>5} {'revline s':>10} {'CA s':>9} {'ratio':>7} {'rl CPU s':>9} {'CA CPU s':>9} "
+          f"{'CPU ratio':>9} {'max diff %':>10} {'@CA cap %':>9} {'rl MB':>6} {'CA MB':>6}")
+    for name, order, r_s, p_s, ratio, r_c, p_c, c_ratio, d, dc, rm, pm in rows:
+        print(f"{name:<12} {order:>5} {r_s:>10.3f} {p_s:>9.3f} {ratio:>6.1f}x {r_c:>9.3f} {p_c:>9.3f} {c_ratio:>8.1f}x "
+              f"{d:>10.3f} {dc:>9.3f} {rm:>6.0f} {pm:>6.0f}")
+    for label, k in (("wall", 4), ("CPU", 7)):
+        ratios = [r[k] for r in rows]
+        if ratios:
+            worst = min(rows, key=lambda r: r[k])
+            print(f"{label} ratio range {min(ratios):.1f}x-{max(ratios):.1f}x; worst: {worst[0]} order {worst[1]}")
+    print(f"(peak MB is the worker process's peak RSS, data load included; load average at the end: "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -289,3 +289,75 @@ def test_block_series_equals_one_solve_per_channel():
         for j in range(keeps.shape[1]):
             one = _visits(sys_, keeps[:, j], max_step, "series")
             np.testing.assert_allclose(block[:, j], one, rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ the fast paths (issue 18) equal the general ones
+
+def test_dense_solves_equal_sparse_lu_and_series():
+    """Chains of up to DENSE_MAX_STATES states are solved by dense numpy LU; each column must equal
+    scipy's sparse LU and the certified series."""
+    from revline.attribution.markov import DENSE_MAX_STATES, _system, _visits, _visits_dense, fit_chain
+    from revline.attribution.paths import encode_paths
+
+    enc = encode_paths(pd.read_csv(MTA), group_duplicates=True)
+    for order in (1, 2):
+        chain = fit_chain(enc, order)
+        sys_ = _system(chain)
+        keeps = np.concatenate([np.ones((chain.n_states, 1), dtype=bool), ~chain.state_channels()], axis=1)
+        dense = _visits_dense(sys_, keeps)
+        for j in range(keeps.shape[1]):
+            np.testing.assert_allclose(dense[:, j], _visits(sys_, keeps[:, j], None, "direct"), rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(dense[:, j], _visits(sys_, keeps[:, j], None, "series"), rtol=1e-10, atol=1e-14)
+    assert fit_chain(enc, 1).n_states <= DENSE_MAX_STATES < fit_chain(enc, 2).n_states
+
+
+def test_block_kernel_equals_scipy_product(monkeypatch):
+    import scipy.sparse as sp
+
+    from revline.attribution import markov
+
+    rng = np.random.default_rng(3)
+    A = sp.random(300, 300, density=0.02, random_state=4, format="csr")
+    Y = rng.random((300, 7))
+    np.testing.assert_allclose(markov._spmm(A, Y), A @ Y, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(markov._spmm(A, Y[:, ::2]), A @ Y[:, ::2], rtol=1e-14, atol=0)  # a strided block
+    monkeypatch.setattr(markov, "_csr_matvecs", None)
+    np.testing.assert_allclose(markov._spmm(A, Y), A @ Y, rtol=1e-14, atol=0)
+
+
+def test_order_one_states_equal_the_general_k_tuple_route():
+    """Order 1 uses the channel ids as state ids; the general route (codes, compaction) gives the
+    same chain, with and without collapsing repeats."""
+    from revline.attribution.markov import _compact, _state_sequences, fit_chain
+    from revline.attribution.paths import encode_paths
+
+    df = _paths([("b > b > a > c", 2, 5.0, 1), ("c", 0, 0.0, 3), ("a > a", 1, 1.0, 0), ("c > b > b", 0, 0.0, 0)])
+    enc = encode_paths(df)
+    for collapse in (True, False):
+        chain = fit_chain(enc, 1, collapse_repeats=collapse)
+        codes, offsets = _state_sequences(enc, 1, collapse)
+        uniq, sid = _compact(codes, 1, len(enc.channels))
+        assert chain.state_codes.tolist() == uniq.tolist() == [1, 2, 3]
+        w = np.repeat(enc.conversions + enc.nulls, np.diff(offsets))
+        expect = np.zeros((3, 3))
+        for p in range(enc.n_paths):
+            for i in range(offsets[p], offsets[p + 1] - 1):
+                expect[sid[i], sid[i + 1]] += w[i]
+        np.testing.assert_array_equal(chain.counts.toarray(), expect)
+    assert fit_chain(enc, 1).counts.diagonal().sum() == 0  # collapsed: no self-loops
+    assert fit_chain(enc, 1, collapse_repeats=False).counts[1, 1] == 3.0  # b > b (weight 3)
+
+
+def test_tokenizer_edge_rows_take_the_general_route():
+    """Paths that are empty or end in the separator cannot use the one-mask boundaries; they are
+    still reported as an empty channel name with the original row. Names found in any order come
+    out sorted with matching codes."""
+    from revline.attribution.paths import encode_paths
+
+    with pytest.raises(PathsError, match=r"row 2, field 'path': empty channel name"):
+        encode_paths(_paths([("a > b", 1, 1.0, 0), ("b > a >", 1, 1.0, 0)]))
+    with pytest.raises(PathsError, match=r"row 2, field 'path': empty channel name"):
+        encode_paths(_paths([("a > b", 1, 1.0, 0), ("", 1, 1.0, 0), ("b", 1, 1.0, 0)]))
+    enc = encode_paths(_paths([("z > m", 1, 1.0, 0), ("a", 1, 1.0, 0), ("m > a > z", 1, 1.0, 0)]))
+    assert enc.channels == ("a", "m", "z")
+    assert enc.codes.tolist() == [2, 1, 0, 1, 0, 2]
