@@ -181,6 +181,11 @@ def portable_rows(seed: int = 11) -> dict[str, list[dict]]:
                 "campaign_id": rng.choice(["c1", "c2", None]), "touch_type": rng.choice(["page_view", "form_fill"]),
             })
             tp += 1
+        for stage, day in (("first_touch", 0), ("lead", 5), ("mql", 30), ("sql", 45)):
+            if rng.random() < 0.75 - day / 100:  # fewer accounts at each later stage (some skip one)
+                rows["milestones"].append({"object_type": "account", "object_id": acc, "account_id": acc,
+                                           "milestone": stage, "occurred_at": t0 + timedelta(days=day + rng.randint(0, 30),
+                                                                                             hours=rng.randint(0, 23))})
         for p in people:
             if rng.random() < 0.6:
                 rows["milestones"].append({"object_type": "person", "object_id": p, "person_id": p, "account_id": acc,
@@ -198,6 +203,11 @@ def portable_rows(seed: int = 11) -> dict[str, list[dict]]:
                 "probability": rng.random(), "created_at": created, "closed_at": created + timedelta(days=rng.randint(1, 40)),
                 "is_closed": won, "is_won": won,
             })
+            rows["milestones"].append({"object_type": "opportunity", "object_id": oid, "account_id": acc,
+                                       "milestone": "opportunity", "occurred_at": created})
+            if won:
+                rows["milestones"].append({"object_type": "opportunity", "object_id": oid, "account_id": acc,
+                                           "milestone": "won", "occurred_at": rows["opportunities"][-1]["closed_at"]})
             for p in rng.sample(people, rng.randint(0, len(people))):
                 rows["opportunity_contacts"].append({"opportunity_id": oid, "person_id": p, "role": "x", "is_primary": False})
     for day in range(0, 90, 3):

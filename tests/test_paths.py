@@ -130,7 +130,7 @@ def test_paths_expr_equals_the_pandas_journeys(rows_seed, milestone, scope, look
     ref = paths_from_touches(conv, touches)
     got = paths_frame(paths_expr(ibis_backend(con), target))
     con.close()
-    assert ref["total_null"].sum() > 0 and (milestone == "sql" or ref["total_conversions"].sum() > 0)
+    assert len(ref) > 3 and (milestone == "sql" or ref["total_conversions"].sum() > 0)
     pd.testing.assert_frame_equal(got, ref.reset_index(drop=True), check_dtype=False, rtol=1e-12)
 
 

@@ -5,7 +5,8 @@ and local PySpark under the `spark` marker. Every backend holds the same canonic
 own shuffled order, and each transform's result must equal a DuckDB reference loaded in a third
 order: every rule model's credits (all models in one `credited_touches`, as the runner uses it),
 the unattributed rows, one full `attribute` ledger, the journeys' milestones, the channel
-paths Markov and Shapley are fitted on and the ROI's sums over a ledger and spend.
+paths Markov and Shapley are fitted on, the ROI's sums over a ledger and spend, and the account
+funnel's stage dates, counts and median days.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,6 +34,7 @@ from revline.attribution.eligibility import (
 from revline.attribution.paths import paths_expr, paths_frame
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, unattributed_rows
+from revline.journeys.funnel import funnel_expr, funnel_rows, funnel_stages, stage_dates, stage_dates_expr
 from revline.journeys.milestones import MILESTONE_COLUMNS, TABLES_READ, milestones_expr
 from revline.reports.roi import roi_from_sums, roi_sums_expr
 from revline.store import ibis_backend
@@ -140,6 +143,46 @@ def test_roi_sums_equal_the_store_sql(reference, model, milestone, revenue_type,
                                        rtol=1e-12, check_names=False)
 
 
+FUNNEL_CASES = [("new_business", None, None), ("new_business", "2024-01-05", "2024-01-20"), ("renewal", None, None),
+                ("new_business", "2024-01-12", None)]
+
+
+def _funnel(be: Any, revenue_type: str, start: Any, end: Any) -> pd.DataFrame:
+    return funnel_rows(funnel_expr(be, start, end, revenue_type).to_pandas().iloc[0].to_dict(), revenue_type)
+
+
+@pytest.mark.parametrize("revenue_type,start,end", FUNNEL_CASES)
+def test_funnel_equal_the_reference(portable_backend, reference, revenue_type, start, end):
+    dates = [_frame(stage_dates_expr(be, revenue_type), ["account_id"]) for be in (reference, portable_backend)]
+    pd.testing.assert_frame_equal(dates[1], dates[0], check_dtype=False)
+    tables = [_funnel(be, revenue_type, start, end) for be in (reference, portable_backend)]
+    assert tables[0]["count"].iloc[0] > 3 and tables[0]["median_days_to_next"].notna().any()
+    pd.testing.assert_frame_equal(tables[1], tables[0], check_dtype=False, rtol=1e-9)
+
+
+@pytest.mark.parametrize("revenue_type,start,end", FUNNEL_CASES)
+def test_funnel_expr_equals_the_pandas_funnel(reference, revenue_type, start, end):
+    """On DuckDB the portable funnel equals the funnel computed in pandas over the stage dates
+    (how it was computed before: cumulative reach per account, medians of clipped day gaps)."""
+    stages = list(funnel_stages(revenue_type))
+    wide = stage_dates(reference.con, revenue_type)
+    entered = wide.min(axis=1)
+    if start is not None:
+        wide = wide[entered >= pd.Timestamp(start)]
+    if end is not None:
+        wide = wide[entered < pd.Timestamp(end) + pd.Timedelta(days=1)]
+    has = wide.notna().to_numpy()
+    counts = np.flip(np.logical_or.accumulate(np.flip(has, axis=1), axis=1), axis=1).sum(axis=0)
+    got = _funnel(reference, revenue_type, start, end)
+    assert got["count"].tolist() == counts.tolist() and counts[0] > 3
+    for i in range(len(stages) - 1):
+        both = wide[[stages[i], stages[i + 1]]].dropna()
+        days = ((both[stages[i + 1]] - both[stages[i]]).dt.total_seconds() / 86400).clip(lower=0)
+        assert got["median_days_to_next"][i] == pytest.approx(days.median(), rel=1e-12, nan_ok=True)
+        want = counts[i + 1] / counts[i] if counts[i] else np.nan
+        assert got["conversion_to_next"][i] == pytest.approx(want, nan_ok=True)
+
+
 # ---------------------------------------------------------------- what each transform reads
 class _Recording:
     """A backend that remembers which tables a transform asked it for."""
@@ -187,6 +230,8 @@ def _calls(ref: Any) -> dict[str, list]:
         "revline.attribution.runner.attribute":
             [lambda be, m=m, s=s: attribute(be, "linear", m, scope=s) for m in ("won", "lead") for s in SCOPES],
         "revline.journeys.milestones.milestones_expr": [lambda be: milestones_expr(_RecordingTables(be))],
+        "revline.journeys.funnel.stage_dates_expr": [lambda be: stage_dates_expr(be, "new_business")],
+        "revline.journeys.funnel.funnel_expr": [lambda be: funnel_expr(be, "2024-01-01", None, "renewal")],
         "revline.reports.roi.roi_sums_expr":
             [lambda be: roi_sums_expr(be, "linear", "won", "all", "month", segment="EMEA"),
              lambda be: roi_sums_expr(be, "linear", "mql", None, "channel")],
