@@ -7,6 +7,8 @@ inside one transaction, so readers see either the old or the new table, never ha
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 import ibis
 
@@ -32,3 +34,13 @@ def build(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
         "SELECT object_type, milestone, count(*) FROM milestones GROUP BY ALL ORDER BY 1, 2"
     ).fetchall()
     return {(o, m): int(n) for o, m, n in rows}
+
+
+def build_on(engine: Any) -> dict[tuple[str, str], int]:
+    """Rebuild `milestones` on any engine (store.engine: DuckDB, or Spark over an export folder)
+    from the same portable expression; returns row counts per (object_type, milestone)."""
+    expr = milestones_expr({name: engine.read(name) for name in TABLES_READ})
+    engine.write("milestones", expr)
+    ms = engine.read("milestones")
+    counts = ms.group_by(["object_type", "milestone"]).agg(n=ms.count()).execute()
+    return {(str(o), str(m)): int(n) for o, m, n in sorted(counts.itertuples(index=False, name=None))}

@@ -130,9 +130,10 @@ def read_manifest(src: Path) -> dict:
 
 
 def _source(src: Path, entry: dict) -> str:
-    """The read_parquet argument of one table: its file, or every file of its partitions."""
+    """The read_parquet argument of one table: its file, or every file of its folder (month
+    partitions, or the part files a Spark run wrote: store.engine)."""
     path = src / entry["path"]
-    return str(path / "**" / "*.parquet") if entry.get("partition_by") else str(path)
+    return str(path / "**" / "*.parquet") if entry.get("partition_by") or path.is_dir() else str(path)
 
 
 def import_store(con: duckdb.DuckDBPyConnection, src: Path, *, replace: bool = False,

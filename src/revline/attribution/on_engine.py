@@ -1,0 +1,196 @@
+"""The rule models' credit ledger on any engine (store.engine): DuckDB, or Spark over an export folder.
+
+Why beside `runner.run_models`: that one is the embedded store's fast path (compiled SQL cached
+per milestone, runs inserted one by one in DuckDB transactions). This one runs the very same
+portable transforms (`conversions`, `eligible_touches`, `with_positions`, `credited_touches`,
+`model_rows`, `unattributed_rows`) as engine-side tables: per milestone the conversions and the
+positioned, credited journeys are computed once with every model's credit as a column, each
+(revenue type, model) run is a projection of them, and all runs are written back in one rewrite of
+`credit_ledger` and `attribution_runs`. Credit and run rows are those `run_models` writes (checked
+equal on the demo company: tests/test_engine.py); only the run ids differ.
+
+The ledger's invariant is checked before anything is written, as `check_run(totals=True)` does:
+per run, the credits add up to its number of conversions and the revenue credits to their amounts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import ibis
+
+from revline.attribution.config import BUILTIN_MODELS
+from revline.attribution.eligibility import Scope, Target, conversions, eligible_touches
+from revline.attribution.ledger import COLUMNS, conform, new_run_id
+from revline.attribution.positions import with_positions
+from revline.attribution.rules import credited_touches, model_rows, spec_for, unattributed_rows
+from revline.attribution.runner import _resolve_config
+from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, MILESTONES, REVENUE_TYPES, USD_RATES
+from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as DEFAULT_REVENUE_TYPES
+
+TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run written: its id, what it attributed, and its conversions (of which unattributed)."""
+
+    run_id: str
+    model: str
+    milestone: str
+    revenue_type: str | None
+    conversions: int
+    unattributed: int
+
+
+def unpriced(be: Any) -> tuple[int, list[tuple[str, str | None]]]:
+    """Opportunities whose currency has no USD rate (neither a default nor a dated one), or none:
+    (how many, up to 5 examples). The models cannot price them."""
+    o, fx = be.table("opportunities"), be.table("fx_rates")
+    code = o.currency.upper()
+    known = code.isin(list(USD_RATES)) | code.isin(fx.select(c=fx.currency.upper()).c)
+    bad = o.filter(o.currency.isnull() | ~known)
+    n = int(bad.count().execute())
+    rows = bad.select("opportunity_id", "currency").order_by("opportunity_id").limit(5).execute() if n else None
+    return n, [] if rows is None else [(str(a), None if c is None else str(c)) for a, c in rows.itertuples(index=False, name=None)]
+
+
+def _check_inputs(be: Any, milestones: Iterable[str]) -> None:
+    if not set(milestones) & {"opportunity", "won"}:
+        return
+    n, examples = unpriced(be)
+    if n:
+        shown = ", ".join(f"{oid} (currency={cur!r})" for oid, cur in examples)
+        raise ValueError(f"opportunities: {n} rows have no currency or one without a USD rate "
+                         f"(`revline fx load rates.csv` on the store, then export again), field currency, e.g. {shown}")
+
+
+def _ledger(t: Any) -> Any:
+    """Ledger rows with exactly the ledger's columns and types (a stored or materialised table
+    may read back `timestamp(6)` or a decimal literal, which set operations refuse to mix)."""
+    return t.select(**{c.name: t[c.name].cast(c.ibis) for c in COLUMNS})
+
+
+def _filtered(t: Any, rt: str | None) -> Any:
+    return t if rt in (None, ALL_REVENUE) else t.filter(t.revenue_type == rt)
+
+
+def run_rule_models_on(
+    engine: Any,
+    models: Iterable[str] | None = None,
+    milestones: Iterable[str] | None = None,
+    revenue_types: Iterable[str] | None = None,
+    scope: Scope = "account",
+    lookback_days: float | None = None,
+    weighted: bool = False,
+    half_life_days: float = 7.0,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+) -> list[Run]:
+    """Run rule models (None: every built-in one plus the custom ones of `config`) at every
+    milestone and revenue type of `run_models`' plan, replace the engine's earlier runs of the same
+    (model, milestone, revenue type) and return the runs written."""
+    custom = _resolve_config(config)
+    model_list = list(models) if models is not None else list(BUILTIN_MODELS) + [m for m in custom if m not in BUILTIN_MODELS]
+    for m in model_list:
+        if m not in BUILTIN_MODELS and m not in custom:
+            raise ValueError(f"{m!r} is not a rule model; known: {', '.join(sorted(set(BUILTIN_MODELS) | set(custom)))}")
+    ms = list(milestones) if milestones is not None else list(MILESTONES)
+    for m in ms:
+        if m not in MILESTONES:
+            raise ValueError(f"unknown milestone {m!r}; expected one of {', '.join(MILESTONES)}")
+    rts = list(revenue_types) if revenue_types is not None else [*DEFAULT_REVENUE_TYPES, ALL_REVENUE]
+    for r in rts:
+        if r not in (*REVENUE_TYPES, ALL_REVENUE):
+            raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, {ALL_REVENUE}")
+    base = Target("won", None, scope, lookback_days, weighted)
+    if not half_life_days > 0:
+        raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
+    be = engine.backend
+    _check_inputs(be, ms)
+    specs = {m: spec_for(m, custom) for m in model_list}
+    keyed = {f"m{i}": specs[m] for i, m in enumerate(model_list)}
+
+    pieces: list[Any] = []
+    amounts: list[Any] = []
+    planned: dict[str, tuple[str, str, str | None, dict]] = {}
+    for milestone in ms if model_list else []:
+        target = Target(milestone, None, scope, lookback_days, weighted)
+        conv_all, keys = conversions(be, target)
+        conv = engine.materialize(conv_all)
+        credited = engine.materialize(
+            credited_touches(with_positions(eligible_touches(be, conv, keys)), keyed, half_life_days=half_life_days))
+        lost = engine.materialize(unattributed_rows(conv, credited))
+        for rt in [None] if milestone in LEAD_MILESTONES else rts:
+            for i, model in enumerate(model_list):
+                run_id = new_run_id(model)
+                spec = specs[model]
+                planned[run_id] = (model, milestone, rt, {
+                    **base.params(), "half_life_days": half_life_days if spec.kind == "time_decay" else None,
+                    "weights": spec.to_params(), "currency": "USD", "engine": engine.name,
+                })
+                rows = model_rows(_filtered(credited, rt), f"m{i}").union(conform(_filtered(lost, rt)), distinct=False)
+                pieces.append(_ledger(rows.mutate(model=ibis.literal(model), milestone=ibis.literal(milestone),
+                                                  run_id=ibis.literal(run_id))))
+                c = _filtered(conv, rt)
+                usd = c.amount_usd.cast("float64").fill_null(0)
+                amounts.append(c.aggregate(n=c.count().cast("int64"), amount=usd.sum().fill_null(0).cast("float64"),
+                                           abs_amount=usd.abs().sum().fill_null(0).cast("float64"))
+                               .mutate(run_id=ibis.literal(run_id)))
+    if not pieces:
+        return []
+    new = engine.materialize(ibis.union(*pieces, distinct=False))
+    runs = _checked_runs(new, ibis.union(*amounts, distinct=False), planned)
+
+    # the earlier runs of the same (model, milestone, revenue type) go, as `write_ledger` drops them
+    old_runs = engine.read("attribution_runs")
+    known = old_runs.select("run_id", "model", "milestone", "revenue_type").execute()
+    replaced_keys = {(r.model, r.milestone, r.revenue_type) for r in runs}
+    replaced = [str(rid) for rid, mo, mi, rt in known.itertuples(index=False, name=None)
+                if (mo, mi, None if rt is None or rt != rt else rt) in replaced_keys]
+    ledger = engine.read("credit_ledger")
+    kept = ledger.filter(~ledger.run_id.isin(replaced)) if replaced else ledger
+    engine.write("credit_ledger", _ledger(kept).union(_ledger(new), distinct=False))
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    written = ibis.memtable(
+        {"run_id": [r.run_id for r in runs], "model": [r.model for r in runs], "milestone": [r.milestone for r in runs],
+         "revenue_type": [r.revenue_type for r in runs], "params": [json.dumps(planned[r.run_id][3]) for r in runs],
+         "opportunities": [r.conversions for r in runs], "unattributed": [r.unattributed for r in runs],
+         "created_at": [now] * len(runs)},
+        schema={"run_id": "string", "model": "string", "milestone": "string", "revenue_type": "string",
+                "params": "string", "opportunities": "int64", "unattributed": "int64", "created_at": "timestamp"},
+    )
+    cols = ["run_id", "model", "milestone", "revenue_type", "params", "opportunities", "unattributed", "created_at"]
+    old_kept = old_runs.filter(~old_runs.run_id.isin(replaced)) if replaced else old_runs
+    old_kept = old_kept.select(**{c: old_kept[c].cast(written.schema()[c]) for c in cols})
+    engine.write("attribution_runs", old_kept.union(written, distinct=False))
+    return runs
+
+
+def _checked_runs(new: Any, amounts: Any, planned: dict[str, tuple[str, str, str | None, dict]]) -> list[Run]:
+    """Per run: the totals check of `ledger.check_run(totals=True)`; the runs, or ValueError."""
+    stats = new.group_by("run_id").aggregate(
+        c_sum=new.credit.sum(), rc_sum=new.revenue_credit.sum(), c_min=new.credit.min(), c_max=new.credit.max(),
+        unattributed=new.touchpoint_id.isnull().sum(),
+    )
+    got = {r[0]: r[1:] for r in stats.execute().itertuples(index=False, name=None)}
+    want = {r[0]: r[1:] for r in amounts.select("run_id", "n", "amount", "abs_amount").execute().itertuples(index=False, name=None)}
+    runs: list[Run] = []
+    for run_id, (model, milestone, rt, _) in planned.items():
+        n_conv, amount, abs_amount = want[run_id]
+        c_sum, rc_sum, c_min, c_max, n_unattr = got.get(run_id, (0.0, 0.0, 0.0, 0.0, 0))
+        if n_conv and (c_min < -TOL or c_max > 1 + TOL):
+            raise ValueError(f"credits outside [0, 1] in run {run_id}: min {c_min}, max {c_max}")
+        if abs(float(c_sum) - n_conv) > TOL * max(1, n_conv):
+            raise ValueError(f"credits of run {run_id} sum to {c_sum}, expected one per conversion ({n_conv})")
+        if abs(float(rc_sum) - float(amount)) > TOL * (n_conv + float(abs_amount)):
+            raise ValueError(f"revenue credit of run {run_id} sums to {rc_sum}, expected the amounts' {amount}")
+        runs.append(Run(run_id, model, milestone, rt, int(n_conv), int(n_unattr)))
+    return runs
+
+
+__all__ = ["Run", "run_rule_models_on", "unpriced"]
