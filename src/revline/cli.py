@@ -8,7 +8,7 @@ Heavy imports happen inside the commands, which keeps `revline --help` instant.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import duckdb
 import typer
@@ -77,8 +77,28 @@ console = Console()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    ctx: typer.Context,
+    engine: Annotated[Optional[str], typer.Option(
+        "--engine", help="Where the batch flow runs: duckdb (the store file) or spark (--db names a folder "
+        "`revline export` wrote; stitch, attribute). Default $REVLINE_ENGINE, else `engine` in ./revline.toml, else duckdb.",
+    )] = None,
+) -> None:
     """revline: every go-to-market touchpoint under one roof, attributed to revenue."""
+    from revline.commands.options import SPARK_COMMANDS, SPARK_RUNS, set_engine
+    from revline.store.engine import EngineError, resolve_engine
+
+    try:
+        config = resolve_engine(engine)
+    except EngineError as exc:
+        typer.echo(f"revline: {exc}", err=True)
+        raise typer.Exit(1) from None
+    set_engine(config)
+    command = ctx.invoked_subcommand
+    if config.name != "duckdb" and command not in SPARK_COMMANDS:
+        typer.echo(f"revline: `revline {command}` runs on DuckDB only (engine {config.name} from {config.source}); "
+                   f"on {config.name}: {', '.join(SPARK_RUNS)}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

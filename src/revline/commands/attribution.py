@@ -109,6 +109,16 @@ def register(app: typer.Typer) -> None:
 
         if weights is not None and not weights.exists():
             _fail(f"weights file {weights} does not exist")
+        from revline.commands.options import on_spark
+
+        if on_spark():
+            from revline.commands import on_engine
+
+            on_engine.attribute(db, {"models": model or None, "milestones": milestone or None,
+                                     "revenue_types": revenue_type or None, "scope": scope,
+                                     "lookback_days": lookback_days, "weighted": weighted, "half_life_days": half_life,
+                                     "weights": absolute(weights), "rules_only": rules_only})
+            return
         console = screen_console()
         params = {"models": model or None, "milestones": milestone or None, "revenue_types": revenue_type or None,
                   "scope": scope, "lookback_days": lookback_days, "weighted": weighted, "half_life_days": half_life,
@@ -154,8 +164,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from revline.commands._hub import run_operation
+        from revline.commands.options import on_spark
         from revline.reports.tables import write_table
 
+        if on_spark():
+            from revline.commands import on_engine
+
+            on_engine.refuse("`revline report`", "`revline import FOLDER --db store.duckdb`, then report on that store")
         path = existing_store(db)
         if html is not None:
             from revline.commands._hub import absolute

@@ -126,8 +126,13 @@ def register(app: typer.Typer) -> None:
         """Print the funnel at a level: counts, conversion with 95 % intervals, time in stage, win rate, leakage, coverage."""
         from revline.commands._hub import run_operation
         from revline.commands.attribution import _stitch_notice
+        from revline.commands.options import on_spark
         from revline.reports.tables import write_table
 
+        if on_spark():
+            from revline.commands import on_engine
+
+            on_engine.refuse("`revline funnel`", "`revline import FOLDER --db store.duckdb`, then run it on that store")
         path = existing_store(db)
         chosen = tuple(section or SECTIONS)
         unknown = [s for s in chosen if s not in SECTIONS]

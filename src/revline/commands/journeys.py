@@ -76,6 +76,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Stitch identities into persons and accounts, then rebuild journeys and milestones."""
+        from revline.commands.options import on_spark
+
+        if on_spark():
+            from revline.commands import on_engine
+
+            if free_mail:
+                on_engine.refuse("--free-mail (identity stitching)", "drop it, or stitch the store before `revline export`")
+            on_engine.stitch(db)
+            return
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.table import Table
 

@@ -33,7 +33,33 @@ InfluenceWindowOption = Annotated[
 ]
 """`--influence-window-days`: the window of sourced vs influenced (reports.influence)."""
 
-__all__ = ["CampaignLevelOption", "DbOption", "InfluenceWindowOption", "SegmentOption"]
+SPARK_COMMANDS: frozenset[str] = frozenset({"stitch", "attribute", "report", "funnel"})
+"""The commands that look at `revline --engine` (report and funnel to say what they cannot do there yet);
+every other one refuses an engine other than DuckDB in one line."""
+SPARK_RUNS: tuple[str, ...] = ("stitch", "attribute")
+"""The commands that run on Spark (stitch: journeys and milestones; attribute: the rule models)."""
+
+_ENGINE: list = []
+
+
+def set_engine(config: object) -> None:
+    """Record this invocation's engine (store.engine.EngineConfig), chosen by the root callback."""
+    _ENGINE[:] = [config]
+
+
+def engine_config():  # -> revline.store.engine.EngineConfig (imported lazily: start-up time)
+    """This invocation's engine; DuckDB when the app was not entered through its root callback."""
+    from revline.store.engine import EngineConfig
+
+    return _ENGINE[0] if _ENGINE else EngineConfig()
+
+
+def on_spark() -> bool:
+    """Whether this invocation runs on Spark (`revline --engine spark`, $REVLINE_ENGINE or revline.toml)."""
+    return engine_config().name == "spark"
+
+
+__all__ = ["SPARK_COMMANDS", "SPARK_RUNS", "engine_config", "on_spark", "set_engine", "CampaignLevelOption", "DbOption", "InfluenceWindowOption", "SegmentOption"]
 
 
 def existing_store(db: Optional[Path]) -> Path:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tomllib
 import uuid
@@ -152,7 +153,7 @@ class DuckDBEngine:
         self.con.execute(f"CREATE TEMP TABLE {ident(staged)} AS SELECT {names} FROM ({_sql(self._be, expr)})")  # noqa: S608 - names quoted by ident, the body compiled by Ibis
         try:
             with transaction(self.con):
-                self.con.execute(f"DELETE FROM {ident(table)}")
+                self.con.execute(f"DELETE FROM {ident(table)}")  # noqa: S608 - quoted by ident
                 self.con.execute(f"INSERT INTO {ident(table)} ({names}) SELECT {names} FROM {ident(staged)}")  # noqa: S608 - quoted by ident
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {ident(staged)}")
@@ -334,6 +335,14 @@ class SparkEngine:
         self._scratch.clear()
 
 
+def _duck_type(t: str) -> str:
+    """A manifest's column type, checked to be one this module maps (the manifest is a file)."""
+    spark_type(t)
+    if not re.fullmatch(r"[A-Za-z0-9_ ,()\[\]]+", t):
+        raise EngineError(f"column type {t!r} in the manifest is not a DuckDB type; export the store again")
+    return t
+
+
 def _checksum_files(folder: Path, columns: list[list[str]]) -> tuple[int, str]:
     """(rows, checksum) of the Parquet files Spark wrote, as `revline import` will compute them
     once they are loaded into tables of these DuckDB column types (store.exchange)."""
@@ -342,8 +351,8 @@ def _checksum_files(folder: Path, columns: list[list[str]]) -> tuple[int, str]:
         files = list(folder.glob("*.parquet"))
         if not files:
             return 0, "0"
-        casts = ", ".join(f"CAST({ident(c)} AS {t}) AS {ident(c)}" for c, t in columns)
-        return table_checksum(con, f"(SELECT {casts} FROM read_parquet({lit(str(folder / '*.parquet'))}))")
+        casts = ", ".join(f"CAST({ident(c)} AS {_duck_type(t)}) AS {ident(c)}" for c, t in columns)
+        return table_checksum(con, f"(SELECT {casts} FROM read_parquet({lit(str(folder / '*.parquet'))}))")  # noqa: S608 - names quoted by ident, types checked by _duck_type, the path by lit
     finally:
         con.close()
 

@@ -1,0 +1,166 @@
+"""`revline --engine spark`: the batch flow on Spark over an export folder gives DuckDB's results.
+
+On the demo's tiny company: the store is exported (`revline export`), the README's batch commands
+run on the folder with `--engine spark` and on the store with DuckDB, and the milestones and every
+rule model's ledger (model x milestone x revenue type) must hold the same rows; the folder Spark
+wrote must import back (`revline import`, every table's row count and checksum verified) into a
+store whose ROI table equals the DuckDB store's. The engine's own plumbing (which engine a run
+picks, the one-line refusals) and the same transforms through the DuckDB engine are checked
+without a JVM.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from revline import __version__
+from revline.store import connect
+from revline.store.engine import DuckDBEngine, EngineError, resolve_engine
+from revline.store.exchange import export_store, import_store
+
+LEDGER = (
+    "SELECT l.model, l.milestone, coalesce(r.revenue_type, '-') AS rt, l.conversion_id, l.conversion_type, "
+    "coalesce(l.touchpoint_id, '-') AS touchpoint_id, round(l.credit, 9) AS credit, "
+    "round(l.revenue_credit, 5) AS revenue_credit, coalesce(l.revenue_type, '-') AS revenue_type, l.channel, "
+    "coalesce(l.campaign_id, '-') AS campaign_id, coalesce(l.touch_position, '-') AS touch_position, l.occurred_at "
+    "FROM credit_ledger l JOIN attribution_runs r USING (run_id) WHERE l.model IN ({models}) ORDER BY ALL"
+)
+RUNS = ("SELECT model, milestone, coalesce(revenue_type, '-') AS rt, opportunities, unattributed "
+        "FROM attribution_runs WHERE model IN ({models}) ORDER BY ALL")
+MILESTONES = "SELECT * FROM milestones ORDER BY ALL"
+
+
+def _rule_models() -> str:
+    from revline.attribution.config import BUILTIN_MODELS
+
+    return ", ".join(f"'{m}'" for m in BUILTIN_MODELS)
+
+
+def _frame(db: Path, sql: str) -> pd.DataFrame:
+    con = connect(db, read_only=True)
+    try:
+        return con.execute(sql.format(models=_rule_models())).df()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def tiny(simulated_company) -> Path:
+    return simulated_company(config="default", size="tiny", seed=11)[0]
+
+
+def _app():
+    from revline.cli import app
+
+    return app
+
+
+# ------------------------------------------------------------------ choosing the engine (no JVM)
+def test_engine_choice_option_then_environment_then_revline_toml(tmp_path, monkeypatch):
+    monkeypatch.delenv("REVLINE_ENGINE", raising=False)
+    assert resolve_engine(None, cwd=tmp_path).name == "duckdb"
+    (tmp_path / "revline.toml").write_text('engine = "spark"\n[spark]\nmaster = "local[1]"\nshuffle_partitions = 3\n')
+    config = resolve_engine(None, cwd=tmp_path)
+    assert (config.name, config.master, config.shuffle_partitions) == ("spark", "local[1]", 3)
+    monkeypatch.setenv("REVLINE_ENGINE", "duckdb")
+    assert resolve_engine(None, cwd=tmp_path).name == "duckdb"
+    assert resolve_engine("Spark", cwd=tmp_path).name == "spark"
+    with pytest.raises(EngineError, match="'bogus' .*not one of duckdb, spark"):
+        resolve_engine("bogus", cwd=tmp_path)
+    (tmp_path / "revline.toml").write_text("engine = [")
+    monkeypatch.delenv("REVLINE_ENGINE")
+    with pytest.raises(EngineError, match="revline.toml: not a readable TOML file"):
+        resolve_engine(None, cwd=tmp_path)
+
+
+def test_what_cannot_run_on_spark_says_so_in_one_line(tiny, tmp_path):
+    folder = tmp_path / "lake"
+    con = connect(tiny, read_only=True)
+    export_store(con, folder, revline_version=__version__)
+    con.close()
+    runner = CliRunner()
+    for args, words in [
+        (["journey", "x", "--db", str(folder)], "`revline journey` runs on DuckDB only"),
+        (["report", "--roi", "--db", str(folder)], "`revline report` runs on DuckDB only so far"),
+        (["funnel", "--db", str(folder)], "`revline funnel` runs on DuckDB only so far"),
+        (["stitch", "--db", str(tiny)], "not a folder `revline export --to` wrote"),
+        (["stitch", "--free-mail", "x.com", "--db", str(folder)], "--free-mail (identity stitching) runs on DuckDB only"),
+    ]:
+        result = runner.invoke(_app(), ["--engine", "spark", *args])
+        assert result.exit_code == 1, (args, result.output)
+        lines = [ln for ln in result.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and words in lines[0], (args, result.output)
+    result = runner.invoke(_app(), ["--engine", "bogus", "stitch", "--db", str(folder)])
+    assert result.exit_code == 1 and "not one of duckdb, spark" in result.output
+
+
+def test_the_duckdb_engine_runs_the_same_transforms_into_the_same_ledger(tiny, tmp_path):
+    """The engine path (attribution.on_engine, journeys.build_on) on DuckDB equals the store's own
+    (runner.run_models, journeys.build): the code Spark runs, checked without a JVM."""
+    from revline.attribution import run_models
+    from revline.attribution.on_engine import run_rule_models_on
+    from revline.journeys.build import build, build_on
+
+    a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    shutil.copy(tiny, a)
+    shutil.copy(tiny, b)
+    con = connect(a)
+    build(con)
+    run_models(con, milestones=["won", "mql"])
+    con.close()
+    con = connect(b)
+    engine = DuckDBEngine(con)
+    build_on(engine)
+    runs = run_rule_models_on(engine, milestones=["won", "mql"])
+    engine.close()
+    con.close()
+    assert runs and {r.milestone for r in runs} == {"won", "mql"}
+    for sql in (MILESTONES, LEDGER, RUNS):
+        pd.testing.assert_frame_equal(_frame(a, sql), _frame(b, sql))
+
+
+# ------------------------------------------------------------------ the batch flow on Spark
+@pytest.mark.spark
+def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkeypatch):
+    from revline.store import engine as engine_module
+
+    # the suite's one Spark session (xdist may share a worker's JVM), never the CLI's own getOrCreate
+    monkeypatch.setattr(engine_module, "spark_session", lambda config: spark_session)
+    store, folder = tmp_path / "store.duckdb", tmp_path / "lake"
+    shutil.copy(tiny, store)
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(_app(), list(args))
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.output
+
+    run("export", "--to", str(folder), "--db", str(store))
+    for command in (["stitch"], ["attribute", "--rules-only"]):
+        run(*command, "--db", str(store))
+    spark_stitch = run("--engine", "spark", "stitch", "--db", str(folder))
+    assert "rebuilt on Spark" in spark_stitch
+    spark_attr = run("--engine", "spark", "attribute", "--db", str(folder))
+    assert "runs written on Spark" in spark_attr and "markov, shapley: not run" in spark_attr
+
+    # the folder Spark wrote loads back, each table's rows and checksum verified against the manifest
+    back = tmp_path / "back.duckdb"
+    con = connect(back)
+    import_store(con, folder)
+    con.close()
+    for sql in (MILESTONES, LEDGER, RUNS):
+        duck, spark = _frame(store, sql), _frame(back, sql)
+        assert len(duck) > 0
+        pd.testing.assert_frame_equal(spark, duck)
+    plan = _frame(store, "SELECT DISTINCT model, milestone FROM attribution_runs WHERE model IN ({models})")
+    assert len(plan) == len(_frame(store, "SELECT 1 FROM (SELECT DISTINCT model FROM attribution_runs "
+                                          "WHERE model IN ({models}))")) * 5  # every rule model x milestone
+
+    # ROI from Spark's ledger (computed on DuckDB after the import) equals the DuckDB store's
+    roi = [run("report", "--by", "channel", "--roi", "--raw", "--no-stitch", "--db", str(db)) for db in (store, back)]
+    assert roi[0] == roi[1] and "ROAS" in roi[0]
