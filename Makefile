@@ -24,13 +24,21 @@ $(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP_CORE)
 install-dev: $(STAMP_DEV) system-deps
 
-# Browser tests drive Debian's Chromium (never a downloaded browser build).
+# Browser tests drive Debian's Chromium (never a downloaded browser build); the Spark tests
+# (marked `spark`, `revline --engine spark`) need a Java 17+ runtime, Debian's OpenJDK.
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation; \
 	  else \
 	    echo "chromium missing: install Debian's chromium package for the browser tests"; \
+	  fi; \
+	fi
+	@if ! command -v java >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	  else \
+	    echo "java missing: install Debian's openjdk-17-jre-headless for the Spark tests"; \
 	  fi; \
 	fi
 
