@@ -73,10 +73,11 @@ Rows = Union[pd.DataFrame, duckdb.DuckDBPyRelation, ir.Table]
 """What the writer takes: a DataFrame, a DuckDB relation or an Ibis expression on the store."""
 
 
-def conform(t: ir.Table) -> ir.Table:
+def conform(t: ir.Table, keep: Sequence[str] = ()) -> ir.Table:
     """An Ibis table as ledger rows: exactly ROW_COLUMNS with the ledger's types (a cached table
-    may read back `timestamp(6)`, which set operations refuse to mix with `timestamp`)."""
-    return t.select(**{c: t[c].cast(ty) for c, ty in ROW_TYPES.items()})
+    may read back `timestamp(6)`, which set operations refuse to mix with `timestamp`), then the
+    columns of `keep` as they are (a run's id and model, while many runs are computed at once)."""
+    return t.select(**{c: t[c].cast(ty) for c, ty in ROW_TYPES.items()}, **{c: t[c] for c in keep})
 
 
 def new_run_id(model: str) -> str:

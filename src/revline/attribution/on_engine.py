@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import ibis
+import ibis.selectors as sel
 
 from revline.attribution.config import BUILTIN_MODELS
 from revline.attribution.eligibility import Scope, Target, conversions, eligible_touches
@@ -116,7 +117,7 @@ def run_rule_models_on(
     keyed = {f"m{i}": specs[m] for i, m in enumerate(model_list)}
 
     pieces: list[Any] = []
-    amounts: list[Any] = []
+    expected: dict[str, tuple[int, float, float]] = {}  # run_id: (conversions, amount, sum of |amount|)
     planned: dict[str, tuple[str, str, str | None, dict]] = {}
     for milestone in ms if model_list else []:
         target = Target(milestone, None, scope, lookback_days, weighted)
@@ -125,6 +126,8 @@ def run_rule_models_on(
         credited = engine.materialize(
             credited_touches(with_positions(eligible_touches(be, conv, keys)), keyed, half_life_days=half_life_days))
         lost = engine.materialize(unattributed_rows(conv, credited))
+        totals = _amounts(conv)
+        plan: dict[str, list[Any]] = {"_m": [], "_rt": [], "model": [], "run_id": []}
         for rt in [None] if milestone in LEAD_MILESTONES else rts:
             for i, model in enumerate(model_list):
                 run_id = new_run_id(model)
@@ -133,18 +136,22 @@ def run_rule_models_on(
                     **base.params(), "half_life_days": half_life_days if spec.kind == "time_decay" else None,
                     "weights": spec.to_params(), "currency": "USD", "engine": engine.name,
                 })
-                rows = model_rows(_filtered(credited, rt), f"m{i}").union(conform(_filtered(lost, rt)), distinct=False)
-                pieces.append(_ledger(rows.mutate(model=ibis.literal(model), milestone=ibis.literal(milestone),
-                                                  run_id=ibis.literal(run_id))))
-                c = _filtered(conv, rt)
-                usd = c.amount_usd.cast("float64").fill_null(0)
-                amounts.append(c.aggregate(n=c.count().cast("int64"), amount=usd.sum().fill_null(0).cast("float64"),
-                                           abs_amount=usd.abs().sum().fill_null(0).cast("float64"))
-                               .mutate(run_id=ibis.literal(run_id)))
+                every = rt in (None, ALL_REVENUE)
+                expected[run_id] = tuple(sum(v[k] for t, v in totals.items() if every or t == rt) for k in range(3))  # type: ignore[assignment]
+                for key, value in (("_m", f"credit__m{i}"), ("_rt", None if every else rt), ("model", model), ("run_id", run_id)):
+                    plan[key].append(value)
+        runs_t = ibis.memtable(plan, schema={"_m": "string", "_rt": "string", "model": "string", "run_id": "string"})
+        # every run of the milestone in one pass: one row per (touch, model) joined to that model's runs
+        # whose revenue type the touch's conversion has (every run for 'all' and the lead milestones)
+        long = credited.pivot_longer(sel.startswith("credit__"), names_to="_m", values_to="credit__run")
+        hit = long.join(runs_t, [long._m == runs_t._m, runs_t._rt.isnull() | (runs_t._rt == long.revenue_type)])
+        gone = lost.join(runs_t, runs_t._rt.isnull() | (runs_t._rt == lost.revenue_type))
+        for rows in (model_rows(hit, "run", keep=("model", "run_id")), conform(gone, keep=("model", "run_id"))):
+            pieces.append(_ledger(rows.mutate(milestone=ibis.literal(milestone))))
     if not pieces:
         return []
     new = engine.materialize(ibis.union(*pieces, distinct=False))
-    runs = _checked_runs(new, ibis.union(*amounts, distinct=False), planned)
+    runs = _checked_runs(new, expected, planned)
 
     # the earlier runs of the same (model, milestone, revenue type) go, as `write_ledger` drops them
     old_runs = engine.read("attribution_runs")
@@ -171,17 +178,25 @@ def run_rule_models_on(
     return runs
 
 
-def _checked_runs(new: Any, amounts: Any, planned: dict[str, tuple[str, str, str | None, dict]]) -> list[Run]:
+def _amounts(conv: Any) -> dict[Any, tuple[int, float, float]]:
+    """Per revenue type of a milestone's conversions: (how many, their USD amounts, the amounts'
+    absolute values), nulls as 0, in one query."""
+    usd = conv.amount_usd.cast("float64").fill_null(0)
+    by = conv.group_by("revenue_type").aggregate(n=conv.count(), amount=usd.sum(), abs_amount=usd.abs().sum())
+    return {rt: (int(n), float(a or 0), float(b or 0)) for rt, n, a, b in by.execute().itertuples(index=False, name=None)}
+
+
+def _checked_runs(new: Any, expected: dict[str, tuple[int, float, float]],
+                  planned: dict[str, tuple[str, str, str | None, dict]]) -> list[Run]:
     """Per run: the totals check of `ledger.check_run(totals=True)`; the runs, or ValueError."""
     stats = new.group_by("run_id").aggregate(
         c_sum=new.credit.sum(), rc_sum=new.revenue_credit.sum(), c_min=new.credit.min(), c_max=new.credit.max(),
         unattributed=new.touchpoint_id.isnull().sum(),
     )
     got = {r[0]: r[1:] for r in stats.execute().itertuples(index=False, name=None)}
-    want = {r[0]: r[1:] for r in amounts.select("run_id", "n", "amount", "abs_amount").execute().itertuples(index=False, name=None)}
     runs: list[Run] = []
     for run_id, (model, milestone, rt, _) in planned.items():
-        n_conv, amount, abs_amount = want[run_id]
+        n_conv, amount, abs_amount = expected[run_id]
         c_sum, rc_sum, c_min, c_max, n_unattr = got.get(run_id, (0.0, 0.0, 0.0, 0.0, 0))
         if n_conv and (c_min < -TOL or c_max > 1 + TOL):
             raise ValueError(f"credits outside [0, 1] in run {run_id}: min {c_min}, max {c_max}")

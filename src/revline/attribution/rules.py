@@ -8,7 +8,7 @@ The weighting rules (coinciding and absent positions) are documented in config.p
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -116,14 +116,15 @@ def credited_touches(p: ir.Table, specs: Mapping[str, PositionWeights], *, half_
     )
 
 
-def _ledger_select(out: ir.Table, credit: ir.Value) -> ir.Table:
-    return conform(out.mutate(credit=credit, revenue_credit=credit * out.amount_usd))
+def _ledger_select(out: ir.Table, credit: ir.Value, keep: Sequence[str] = ()) -> ir.Table:
+    return conform(out.mutate(credit=credit, revenue_credit=credit * out.amount_usd), keep)
 
 
-def model_rows(credited: ir.Table, name: str) -> ir.Table:
-    """Ledger rows (credit > 0) of one model from `credited_touches` output."""
+def model_rows(credited: ir.Table, name: str, keep: Sequence[str] = ()) -> ir.Table:
+    """Ledger rows (credit > 0) of one model from `credited_touches` output (plus the columns of
+    `keep`: attribution.on_engine computes every run of a milestone in one pass)."""
     kept = credited.filter(credited["credit__" + name] > 0)
-    return _ledger_select(kept, kept["credit__" + name])
+    return _ledger_select(kept, kept["credit__" + name], keep)
 
 
 def credit_rows(p: ir.Table, spec: PositionWeights, *, half_life_days: float = 7.0) -> ir.Table:
