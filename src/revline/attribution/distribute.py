@@ -92,12 +92,7 @@ def run_markov(
     'value' by the value-weighted removal effects. The model is named 'markov' (order 1) or
     'markov_o{k}', so runs of several orders live side by side in the ledger.
     """
-    col = "removal_effects_conversion" if weight == "conversions" else "removal_effects_conversion_value"
-
-    def channel_weights(paths: pd.DataFrame) -> dict[str, float]:
-        re = markov_model(paths, order=order, out_transition_matrix=False)["removal_effects"]
-        return dict(zip(re["channel_name"], re[col]))
-
+    channel_weights = markov_weights(order, weight)
     target = Target(milestone, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked there
     return _fit_and_write(
         con, channel_weights, target, model=model or ("markov" if order == 1 else f"markov_o{order}"),
@@ -121,16 +116,46 @@ def run_shapley(
 
     Channel weights are the Shapley values (of conversions, or of value with weight='value').
     """
+    channel_weights = shapley_weights(worth, weight)
+    target = Target(milestone, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked there
+    return _fit_and_write(
+        con, channel_weights, target, model=model, weight=weight, params={"worth": worth}, weights_key="shapley",
+    )
+
+
+def markov_weights(order: int = 1, weight: str = "conversions") -> Callable[[pd.DataFrame], dict[str, float]]:
+    """Channel weights of the exact Markov model of a paths table: each channel's removal effect on
+    conversions ('conversions') or on their value ('value')."""
+    col = "removal_effects_conversion" if weight == "conversions" else "removal_effects_conversion_value"
+
+    def channel_weights(paths: pd.DataFrame) -> dict[str, float]:
+        re = markov_model(paths, order=order, out_transition_matrix=False)["removal_effects"]
+        return dict(zip(re["channel_name"], re[col]))
+
+    return channel_weights
+
+
+def shapley_weights(worth: str = "conversions", weight: str = "conversions") -> Callable[[pd.DataFrame], dict[str, float]]:
+    """Channel weights of Shapley attribution of a paths table (values of conversions or of value)."""
     col = "total_conversions" if weight == "conversions" else "total_conversion_value"
 
     def channel_weights(paths: pd.DataFrame) -> dict[str, float]:
         res = shapley_model(paths, worth=worth)["result"]
         return dict(zip(res["channel_name"], res[col]))
 
-    target = Target(milestone, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked there
-    return _fit_and_write(
-        con, channel_weights, target, model=model, weight=weight, params={"worth": worth}, weights_key="shapley",
-    )
+    return channel_weights
+
+
+def data_driven_rows(be, channel_weights: Callable[[pd.DataFrame], dict[str, float]],
+                     target: Target) -> tuple[pd.DataFrame, dict[str, float]]:
+    """One data-driven run's ledger rows and channel weights on any Ibis backend holding the
+    canonical tables (the store's, or Spark's: store.engine): the distinct paths come from the
+    backend (`paths_expr`), the model and the per-touch split run here on the driver over them
+    and over the converting touches."""
+    paths = paths_frame(paths_expr(be, target))
+    conversions, touches = conversion_touches(be, target, non_converting=False)
+    weights = channel_weights(paths) if len(paths) else {}
+    return distribute_credit(conversions, touches, weights), weights
 
 
 def _fit_and_write(
@@ -146,10 +171,7 @@ def _fit_and_write(
     """The part every data-driven model shares: journeys -> paths -> channel weights -> ledger run."""
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
-    paths = paths_frame(paths_expr(ibis_backend(con), target))
-    conversions, touches = conversion_touches(con, target, non_converting=False)
-    weights = channel_weights(paths) if len(paths) else {}
-    rows = distribute_credit(conversions, touches, weights)
+    rows, weights = data_driven_rows(ibis_backend(con), channel_weights, target)
     run_params = {**params, **target.params(), "weight": weight, weights_key: weights}
     return write_ledger(con, rows, model=model, milestone=target.milestone, revenue_type=target.revenue_type,
                         params=run_params)

@@ -1,13 +1,15 @@
-"""The rule models' credit ledger on any engine (store.engine): DuckDB, or Spark over an export folder.
+"""The credit ledger on any engine (store.engine): DuckDB, or Spark over an export folder.
 
 Why beside `runner.run_models`: that one is the embedded store's fast path (compiled SQL cached
 per milestone, runs inserted one by one in DuckDB transactions). This one runs the very same
 portable transforms (`conversions`, `eligible_touches`, `with_positions`, `credited_touches`,
 `model_rows`, `unattributed_rows`) as engine-side tables: per milestone the conversions and the
-positioned, credited journeys are computed once with every model's credit as a column, each
-(revenue type, model) run is a projection of them, and all runs are written back in one rewrite of
-`credit_ledger` and `attribution_runs`. Credit and run rows are those `run_models` writes (checked
-equal on the demo company: tests/test_engine.py); only the run ids differ.
+positioned, credited journeys are computed once with every model's credit as a column, every
+(revenue type, model) run comes out of one pass over them, and all runs are written back in one
+rewrite of `credit_ledger` and `attribution_runs`. Markov and Shapley take the distinct paths from
+the engine (`paths_expr`) and fit and split credit on the driver, as on DuckDB
+(`distribute.data_driven_rows`). Credit and run rows are those `run_models` writes (checked equal
+on the demo company: tests/test_engine.py); only the run ids differ.
 
 The ledger's invariant is checked before anything is written, as `check_run(totals=True)` does:
 per run, the credits add up to its number of conversions and the revenue credits to their amounts.
@@ -18,14 +20,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 import ibis
+import pandas as pd
 import ibis.selectors as sel
 
 from revline.attribution.config import BUILTIN_MODELS
+from revline.attribution.distribute import data_driven_rows, markov_weights, shapley_weights
 from revline.attribution.eligibility import Scope, Target, conversions, eligible_touches
 from revline.attribution.ledger import COLUMNS, conform, new_run_id
 from revline.attribution.positions import with_positions
@@ -81,7 +85,7 @@ def _filtered(t: Any, rt: str | None) -> Any:
     return t if rt in (None, ALL_REVENUE) else t.filter(t.revenue_type == rt)
 
 
-def run_rule_models_on(
+def run_models_on(
     engine: Any,
     models: Iterable[str] | None = None,
     milestones: Iterable[str] | None = None,
@@ -91,15 +95,23 @@ def run_rule_models_on(
     weighted: bool = False,
     half_life_days: float = 7.0,
     config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    *,
+    rules_only: bool = False,
 ) -> list[Run]:
-    """Run rule models (None: every built-in one plus the custom ones of `config`) at every
-    milestone and revenue type of `run_models`' plan, replace the engine's earlier runs of the same
-    (model, milestone, revenue type) and return the runs written."""
+    """Run models (None: every built-in rule model plus the custom ones of `config`, then the
+    data-driven ones unless `rules_only`, as `revline attribute` does) at every milestone and
+    revenue type of `run_models`' plan, replace the engine's earlier runs of the same (model,
+    milestone, revenue type) in one rewrite of the ledger, and return the runs written."""
     custom = _resolve_config(config)
-    model_list = list(models) if models is not None else list(BUILTIN_MODELS) + [m for m in custom if m not in BUILTIN_MODELS]
+    if models is not None:
+        model_list = list(models)
+    else:
+        model_list = list(BUILTIN_MODELS) + [m for m in custom if m not in BUILTIN_MODELS]
+        model_list += [] if rules_only else list(DATA_DRIVEN)
     for m in model_list:
-        if m not in BUILTIN_MODELS and m not in custom:
-            raise ValueError(f"{m!r} is not a rule model; known: {', '.join(sorted(set(BUILTIN_MODELS) | set(custom)))}")
+        if m not in BUILTIN_MODELS and m not in custom and m not in DATA_DRIVEN:
+            known = sorted(set(BUILTIN_MODELS) | set(custom) | set(DATA_DRIVEN))
+            raise ValueError(f"unknown model {m!r}; known: {', '.join(known)}")
     ms = list(milestones) if milestones is not None else list(MILESTONES)
     for m in ms:
         if m not in MILESTONES:
@@ -111,23 +123,42 @@ def run_rule_models_on(
     base = Target("won", None, scope, lookback_days, weighted)
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
+    _check_inputs(engine.backend, ms)
+    rule_models = [m for m in model_list if m not in DATA_DRIVEN]
+    planned: dict[str, tuple[str, str, str | None, dict]] = {}
+    new: list[Any] = []
+    runs: list[Run] = []
+    if rule_models:
+        expr, done = _rule_runs(engine, rule_models, custom, ms, rts, base, half_life_days, planned)
+        new.append(expr)
+        runs += done
+    data_models = [m for m in model_list if m in DATA_DRIVEN]
+    if data_models:
+        frame, done = _data_driven_runs(engine, data_models, ms, rts, base, planned)
+        new.append(ibis.memtable(frame, schema={c.name: c.ibis for c in COLUMNS}))
+        runs += done
+    if runs:
+        _commit(engine, new, runs, planned)
+    return runs
+
+
+def _rule_runs(engine: Any, model_list: list[str], custom: dict, ms: list[str], rts: list[str], base: Target,
+               half_life_days: float, planned: dict[str, tuple[str, str, str | None, dict]]) -> tuple[Any, list[Run]]:
+    """Every rule model's runs, computed and checked on the engine: (their rows, kept there; the runs)."""
     be = engine.backend
-    _check_inputs(be, ms)
     specs = {m: spec_for(m, custom) for m in model_list}
     keyed = {f"m{i}": specs[m] for i, m in enumerate(model_list)}
-
     pieces: list[Any] = []
     expected: dict[str, tuple[int, float, float]] = {}  # run_id: (conversions, amount, sum of |amount|)
-    planned: dict[str, tuple[str, str, str | None, dict]] = {}
-    for milestone in ms if model_list else []:
-        target = Target(milestone, None, scope, lookback_days, weighted)
+    for milestone in ms:
+        target = replace(base, milestone=milestone)
         conv_all, keys = conversions(be, target)
         conv = engine.materialize(conv_all)
         credited = engine.materialize(
             credited_touches(with_positions(eligible_touches(be, conv, keys)), keyed, half_life_days=half_life_days))
         lost = engine.materialize(unattributed_rows(conv, credited))
         totals = _amounts(conv)
-        plan: dict[str, list[Any]] = {"_m": [], "_rt": [], "model": [], "run_id": []}
+        plan: dict[str, list[Any]] = {"_m": [], "_rt": [], "_label": [], "model": [], "run_id": []}
         for rt in [None] if milestone in LEAD_MILESTONES else rts:
             for i, model in enumerate(model_list):
                 run_id = new_run_id(model)
@@ -138,21 +169,68 @@ def run_rule_models_on(
                 })
                 every = rt in (None, ALL_REVENUE)
                 expected[run_id] = tuple(sum(v[k] for t, v in totals.items() if every or t == rt) for k in range(3))  # type: ignore[assignment]
-                for key, value in (("_m", f"credit__m{i}"), ("_rt", None if every else rt), ("model", model), ("run_id", run_id)):
+                for key, value in (("_m", f"credit__m{i}"), ("_rt", None if every else rt), ("_label", rt),
+                                   ("model", model), ("run_id", run_id)):
                     plan[key].append(value)
-        runs_t = ibis.memtable(plan, schema={"_m": "string", "_rt": "string", "model": "string", "run_id": "string"})
+        runs_t = ibis.memtable(plan, schema={"_m": "string", "_rt": "string", "_label": "string", "model": "string",
+                                                 "run_id": "string"})
         # every run of the milestone in one pass: one row per (touch, model) joined to that model's runs
         # whose revenue type the touch's conversion has (every run for 'all' and the lead milestones)
         long = credited.pivot_longer(sel.startswith("credit__"), names_to="_m", values_to="credit__run")
         hit = long.join(runs_t, [long._m == runs_t._m, runs_t._rt.isnull() | (runs_t._rt == long.revenue_type)])
         gone = lost.join(runs_t, runs_t._rt.isnull() | (runs_t._rt == lost.revenue_type))
-        for rows in (model_rows(hit, "run", keep=("model", "run_id")), conform(gone, keep=("model", "run_id"))):
-            pieces.append(_ledger(rows.mutate(milestone=ibis.literal(milestone))))
-    if not pieces:
-        return []
+        for rows in (model_rows(hit, "run", keep=("model", "run_id", "_label")),
+                     conform(gone, keep=("model", "run_id", "_label"))):
+            pieces.append(_ledger(rows.mutate(  # as `write_ledger` stores them
+                milestone=ibis.literal(milestone), conversion_type=rows.conversion_type.fill_null("opportunity"),
+                revenue_type=rows.revenue_type.fill_null(rows._label))))
     new = engine.materialize(ibis.union(*pieces, distinct=False))
-    runs = _checked_runs(new, expected, planned)
+    return new, _checked_runs(new, expected, planned)
 
+
+DATA_DRIVEN: dict[str, tuple[Any, dict[str, Any], str]] = {
+    "markov": (markov_weights(1, "conversions"), {"order": 1}, "removal_effects"),
+    "shapley": (shapley_weights("conversions", "conversions"), {"worth": "conversions"}, "shapley"),
+}
+"""The data-driven models `revline attribute` runs by default, with its defaults (distribute.registry):
+(channel weights of a paths table, the run's parameters, the key its channel weights are recorded under)."""
+
+
+def _data_driven_runs(engine: Any, models: list[str], ms: list[str], rts: list[str], base: Target,
+                      planned: dict[str, tuple[str, str, str | None, dict]]) -> tuple[pd.DataFrame, list[Run]]:
+    """Every data-driven run: distinct paths on the engine, the model and the per-touch split on
+    the driver (distribute.data_driven_rows); checked as `check_run` does (per conversion, credits
+    sum to 1). (Their rows; the runs.)"""
+    frames: list[pd.DataFrame] = []
+    runs: list[Run] = []
+    for model in models:
+        weights_of, params, key = DATA_DRIVEN[model]
+        for milestone in ms:
+            for rt in [None] if milestone in LEAD_MILESTONES else rts:
+                target = replace(base, milestone=milestone, revenue_type=rt)
+                rows, weights = data_driven_rows(engine.backend, weights_of, target)
+                run_id = new_run_id(model)
+                planned[run_id] = (model, milestone, rt, {**params, **target.params(), "weight": "conversions",
+                                                          key: weights, "engine": engine.name})
+                rows = rows.assign(model=model, milestone=milestone, run_id=run_id,
+                                   conversion_type=rows["conversion_type"].fillna("opportunity"),
+                                   revenue_type=rows["revenue_type"].astype(object).where(rows["revenue_type"].notna(), rt))
+                sums = rows.groupby("conversion_id")["credit"].sum()
+                bad = sums[(sums - 1).abs() > TOL]
+                if len(bad):
+                    raise ValueError(f"credits do not sum to 1 for {len(bad)} conversions of {model} @ {milestone}, "
+                                     f"e.g. {bad.index[0]}={bad.iloc[0]}")
+                unattributed = rows.loc[rows["touchpoint_id"].isna(), "conversion_id"].nunique()
+                runs.append(Run(run_id, model, milestone, rt, int(len(sums)), int(unattributed)))
+                frames.append(rows[[c.name for c in COLUMNS]])
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c.name for c in COLUMNS])
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"])
+    return frame, runs
+
+
+def _commit(engine: Any, new: list[Any], runs: list[Run], planned: dict[str, tuple[str, str, str | None, dict]]) -> None:
+    """Write the new runs' rows and records, dropping earlier runs of the same (model, milestone,
+    revenue type) as `write_ledger` does: one rewrite of `credit_ledger`, then of `attribution_runs`."""
     # the earlier runs of the same (model, milestone, revenue type) go, as `write_ledger` drops them
     old_runs = engine.read("attribution_runs")
     known = old_runs.select("run_id", "model", "milestone", "revenue_type").execute()
@@ -161,7 +239,7 @@ def run_rule_models_on(
                 if (mo, mi, None if rt is None or rt != rt else rt) in replaced_keys]
     ledger = engine.read("credit_ledger")
     kept = ledger.filter(~ledger.run_id.isin(replaced)) if replaced else ledger
-    engine.write("credit_ledger", _ledger(kept).union(_ledger(new), distinct=False))
+    engine.write("credit_ledger", ibis.union(_ledger(kept), *[_ledger(n) for n in new], distinct=False))
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     written = ibis.memtable(
         {"run_id": [r.run_id for r in runs], "model": [r.model for r in runs], "milestone": [r.milestone for r in runs],
@@ -175,7 +253,6 @@ def run_rule_models_on(
     old_kept = old_runs.filter(~old_runs.run_id.isin(replaced)) if replaced else old_runs
     old_kept = old_kept.select(**{c: old_kept[c].cast(written.schema()[c]) for c in cols})
     engine.write("attribution_runs", old_kept.union(written, distinct=False))
-    return runs
 
 
 def _amounts(conv: Any) -> dict[Any, tuple[int, float, float]]:
@@ -208,4 +285,4 @@ def _checked_runs(new: Any, expected: dict[str, tuple[int, float, float]],
     return runs
 
 
-__all__ = ["Run", "run_rule_models_on", "unpriced"]
+__all__ = ["DATA_DRIVEN", "Run", "run_models_on", "unpriced"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -355,7 +356,8 @@ def conversion_touches(
     """
     t_ = target if isinstance(target, el.Target) else el.Target(
         target, revenue_type, scope, lookback_days, weighted)  # type: ignore[arg-type]  # checked by Target
-    be = ibis_backend(con)
+    # a store connection, or any Ibis backend holding the canonical tables (store.engine: Spark)
+    be = ibis_backend(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
     conv, keys = el.conversions(be, t_)
     pairs = el.eligible_touches(be, conv, keys)
     conv_df = conv.select(

@@ -170,7 +170,13 @@ def register(app: typer.Typer) -> None:
         if on_spark():
             from revline.commands import on_engine
 
-            on_engine.refuse("`revline report`", "`revline import FOLDER --db store.duckdb`, then report on that store")
+            if not roi or html is not None:
+                on_engine.refuse("`revline report` without --roi" if html is None else "`revline report --html`",
+                                 "`revline import FOLDER --db store.duckdb`, then report on that store")
+            on_engine.report_roi(db, {"by": by, "models": models or None, "milestone": milestone,
+                                      "revenue_type": revenue_type, "raw": raw, "start": start, "end": end,
+                                      "segment": segment}, out)
+            return
         path = existing_store(db)
         if html is not None:
             from revline.commands._hub import absolute

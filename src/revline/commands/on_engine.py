@@ -93,6 +93,20 @@ def attribute(db: Path | None, params: dict[str, Any]) -> None:
     frame = pd.DataFrame([{"model": r.model, "milestone": r.milestone, "revenue_type": r.revenue_type or "",
                            "conversions": r.conversions, "unattributed": r.unattributed} for r in result.runs])
     print_frame(frame, f"{len(result.runs)} attribution runs written on Spark ({time.perf_counter() - started:.1f}s)")
-    if result.skipped:
-        typer.echo(f"{', '.join(result.skipped)}: not run (DuckDB only so far: `revline import` the folder into a store "
-                   "and run `revline attribute -m markov -m shapley` there)")
+
+
+def report_roi(db: Path | None, params: dict[str, Any], out: Path | None) -> None:
+    """`revline --engine spark report --roi`: the ROI table from sums computed on Spark."""
+    from revline.commands.attribution import print_frame
+    from revline.ops import engine_flow
+    from revline.reports.tables import write_table
+
+    with spark_engine(db) as engine:
+        result = engine_flow.roi(engine, **params)
+    print_frame(result.frame, result.title)
+    if out is not None:
+        try:
+            write_table(result.frame, out)
+        except ValueError as exc:
+            _fail(exc)
+        typer.echo(f"saved {len(result.frame)} rows to {out}")

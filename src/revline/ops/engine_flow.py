@@ -3,10 +3,11 @@ folder `revline export` wrote. The CLI's `revline --engine spark ...` calls thes
 
 What runs there, with the same Ibis transforms as on DuckDB: journeys and milestones (`stitch`:
 `journeys.build.build_on`) and every rule model's credit ledger (`attribute`:
-`attribution.on_engine`). What does not yet, and says so in one line (EngineError): identity
-stitching itself (its graph and merge are DuckDB SQL; only the connected components are
-portable, `identity.components`), so a folder whose inputs changed since its last stitch is
-refused; and the data-driven models (Markov, Shapley), whose path extraction is DuckDB SQL.
+`attribution.on_engine`; Markov and Shapley fit on the driver over the distinct paths the engine
+computes, `attribution.paths.paths_expr`). What does not yet, and says so in one line
+(EngineError): identity stitching itself (its graph and merge are DuckDB SQL; only the connected
+components are portable, `identity.components`), so a folder whose inputs changed since its last
+stitch is refused.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from revline.attribution.on_engine import Run, run_rule_models_on
+from revline.attribution.on_engine import DATA_DRIVEN, Run, run_models_on
 from revline.journeys.build import build_on
 from revline.ops.registry import Progress, no_progress
+from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE, LEAD_MILESTONES
 from revline.store.engine import EngineError
+from revline.reports.segments import normal_segment
 from revline.store.state import DATA_VERSION, STITCHED_VERSION, WATCHED_TABLES, Staleness
-
-DATA_DRIVEN = ("markov", "shapley")
 
 
 def folder_staleness(engine: Any) -> Staleness:
@@ -76,29 +77,68 @@ def stitch(engine: Any, *, progress: Progress = no_progress) -> EngineStitchResu
 
 @dataclass(frozen=True)
 class EngineAttributeResult:
-    """The runs written on the engine, and the models left out (data-driven ones) with why."""
+    """The runs written on the engine."""
 
     runs: list[Run]
-    skipped: list[str] = field(default_factory=list)
 
 
 def attribute(engine: Any, *, models: list[str] | None = None, milestones: list[str] | None = None,
               revenue_types: list[str] | None = None, scope: str = "account", lookback_days: float | None = None,
               weighted: bool = False, half_life_days: float = 7.0, weights: str | None = None,
               rules_only: bool = False, progress: Progress = no_progress) -> EngineAttributeResult:
-    """The rule models into the folder's credit ledger (every one without `models`); the
-    data-driven models are refused when named, and left out (listed in `skipped`) by default."""
-    asked = [m for m in (models or []) if m in DATA_DRIVEN]
-    if asked:
-        raise EngineError(f"{', '.join(asked)} run on DuckDB only so far (path extraction is DuckDB SQL): "
-                          f"`revline import {engine.folder}` into a store and run them there")
+    """Every model (or `models`) into the folder's credit ledger, as `revline attribute` does on
+    DuckDB: the rule models on the engine, Markov and Shapley on the driver over the engine's
+    distinct paths (`rules_only`: the rule models alone)."""
     _require_stitched(engine)
-    progress(None, None, f"Attributing on {engine.name}")
-    runs = run_rule_models_on(engine, models=models or None, milestones=milestones, revenue_types=revenue_types,
-                              scope=scope, lookback_days=lookback_days, weighted=weighted,  # type: ignore[arg-type]
-                              half_life_days=half_life_days, config=weights)
-    skipped = [] if models or rules_only else list(DATA_DRIVEN)
-    return EngineAttributeResult(runs, skipped)
+    data = [] if rules_only else [m for m in (models or DATA_DRIVEN) if m in DATA_DRIVEN]
+    progress(None, None, f"Attributing on {engine.name}" + (f" (then {', '.join(data)} on the driver)" if data else ""))
+    runs = run_models_on(engine, models=models or None, milestones=milestones, revenue_types=revenue_types,
+                         scope=scope, lookback_days=lookback_days, weighted=weighted,  # type: ignore[arg-type]
+                         half_life_days=half_life_days, config=weights, rules_only=rules_only)
+    return EngineAttributeResult(runs)
 
 
-__all__ = ["DATA_DRIVEN", "EngineAttributeResult", "EngineStitchResult", "attribute", "folder_staleness", "stitch"]
+@dataclass(frozen=True)
+class EngineReportResult:
+    """An ROI table computed on the engine, its title and what a reader should know."""
+
+    frame: Any  # pandas.DataFrame
+    title: str
+    notes: tuple[str, ...] = ()
+
+
+def roi(engine: Any, *, by: str = "channel", models: list[str] | None = None, milestone: str = "won",
+        revenue_type: str = DEFAULT_REVENUE_TYPE, raw: bool = False, start: str | None = None,
+        end: str | None = None, segment: str | None = None) -> EngineReportResult:
+    """`revline report --roi` on the engine: the ledger and spend sums run there
+    (`reports.roi.roi_sums_expr`), the table is made from them on the driver (`roi_from_sums`).
+    By channel or month; by campaign reads the store's campaign hierarchy, DuckDB only so far. The
+    unified ROI (mix model + attribution) needs a fitted mix model, so this is attribution alone."""
+    from revline.reports.definitions import definition
+    from revline.reports.roi import roi_from_sums, roi_sums_expr
+
+    if by not in ("channel", "month"):
+        raise EngineError(f"report --roi --by {by} runs on DuckDB only so far (on Spark: --by channel or month)")
+    model = (models or ["linear"])[0]
+    rt = None if milestone in LEAD_MILESTONES or revenue_type in (None, ALL_REVENUE) else revenue_type
+    runs = engine.read("attribution_runs")
+    held = runs.filter(runs.model == model, runs.milestone == milestone)
+    if rt is not None:
+        held = held.filter(held.revenue_type == rt)
+    if not int(held.count().execute()):
+        flag = f" --revenue-type {rt}" if rt else ""
+        raise EngineError(f"no {model} run at milestone {milestone}{' / ' + rt if rt else ''} in {engine.folder}; "
+                          f"run `revline --engine {engine.name} attribute --model {model} --milestone {milestone}{flag}` first")
+    sums = roi_sums_expr(engine.backend, model, milestone, revenue_type, by, start, end, segment=segment)  # type: ignore[arg-type]
+    df = roi_from_sums(sums.to_pandas(), by, segment=segment)  # type: ignore[arg-type]
+    notes: tuple[str, ...] = ()
+    if by == "channel" and not raw:
+        notes += ("the unified ROI (mix model + attribution) runs on DuckDB only: showing attribution alone",)
+    if normal_segment(segment) != ALL_SEGMENTS:
+        notes += ("spend has no region: ratios only for all regions",)
+    d = definition(model=model, milestone=milestone, revenue_type=revenue_type, segment=segment, start=start,
+                   end=end, clock="touch date; spend by spend date", notes=notes)
+    return EngineReportResult(df, f"ROI by {by} ({engine.name})\n{d['text']}", notes)
+
+
+__all__ = ["EngineAttributeResult", "EngineReportResult", "roi", "EngineStitchResult", "attribute", "folder_staleness", "stitch"]
