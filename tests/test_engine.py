@@ -130,6 +130,7 @@ def test_the_duckdb_engine_runs_the_same_transforms_into_the_same_ledger(tiny, t
 
 # ------------------------------------------------------------------ the batch flow on Spark
 @pytest.mark.spark
+@pytest.mark.slow  # 10 min at load 15 on 2 cores (every model x milestone on Spark)
 def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkeypatch):
     from revline.store import engine as engine_module
 

@@ -81,7 +81,7 @@ def _root(
     ctx: typer.Context,
     engine: Annotated[Optional[str], typer.Option(
         "--engine", help="Where the batch flow runs: duckdb (the store file) or spark (--db names a folder "
-        "`revline export` wrote; stitch, attribute). Default $REVLINE_ENGINE, else `engine` in ./revline.toml, else duckdb.",
+        "`revline export` wrote; stitch, attribute, report --roi). Default $REVLINE_ENGINE, else `engine` in ./revline.toml, else duckdb.",
     )] = None,
 ) -> None:
     """revline: every go-to-market touchpoint under one roof, attributed to revenue."""
