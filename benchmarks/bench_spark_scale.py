@@ -25,8 +25,9 @@ export carries canonical tables only. Steps, each in a fresh subprocess whose pr
   credits      every rule model's credits at milestone won, account scope (one
                attribution.rules.credited_touches over with_positions(eligible_touches(..))),
                as tests/test_portability.py calls it, written to a table
-  paths        (DuckDB only) attribution.paths.export_paths: distinct channel paths for
-               Markov/Shapley, the aggregate that stays on the driver
+  paths        (DuckDB only, sizes of at most P replicas: more would repeat the pool's paths)
+               attribution.paths.export_paths: distinct channel paths for Markov/Shapley, the
+               aggregate that stays on the driver
 
 Step seconds exclude the engine start (JVM launch, registering the Parquet views), which is
 printed as `startup`. Results are appended to WORK/results.jsonl, so repeated runs make ranges;
@@ -44,6 +45,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,7 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SIZES = {"100k": 100_000, "1M": 1_000_000, "10M": 10_000_000, "30M": 30_000_000}
+SIZES = {"0.65M": 650_000, "1M": 1_000_000, "10M": 10_000_000, "30M": 30_000_000}
 STEPS = ("components", "milestones", "credits", "paths")
 
 # Every id column of the tables the transforms read (plus accounts): prefixed per replica.
@@ -236,6 +238,7 @@ def _spark(scale_dir: Path, memory: str):
     from pyspark.sql import functions as F
 
     wh = scale_dir / "spark-warehouse"
+    shutil.rmtree(wh, ignore_errors=True)  # a table folder left by an earlier run blocks a new table of that name
     spark = (
         SparkSession.builder.master("local[2]").appName("revline-bench")
         .config("spark.ui.enabled", "false")
@@ -431,11 +434,14 @@ def main() -> None:
         distinct_path_growth(args.work, bases)
     for label in args.sizes:
         scale_dir = build_scaled(args.work, label, SIZES[label], bases)
+        replicas = json.loads((scale_dir / "info.json").read_text())["replicas"]
         for _ in range(args.repeat):
             for engine in args.engines:
                 for step in PLAN[engine]:
                     if step.split("_")[0] not in args.steps:
                         continue
+                    if step == "paths" and replicas > len(bases):
+                        continue  # replicas repeat the pool's paths (and pandas holds every touch): see --paths-growth
                     r = run_child(engine, step, scale_dir, args.spark_memory)
                     r["size"] = label
                     with (args.work / "results.jsonl").open("a") as f:
