@@ -191,8 +191,8 @@ def _du(path: Path) -> int:
 
 
 # ------------------------------------------------------------------ measuring one step in a child
-def _tree_rss(root: int) -> int:
-    """RSS bytes of `root` and all its descendants (the Python driver and, for Spark, its JVM)."""
+def _tree(root: int) -> list[int]:
+    """`root` and all its descendants (the Python driver and, for Spark, its JVM)."""
     children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -202,10 +202,18 @@ def _tree_rss(root: int) -> int:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(d))
-    total, todo = 0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
+        found.append(pid)
         todo += children.get(pid, [])
+    return found
+
+
+def _tree_rss(root: int) -> int:
+    """RSS bytes of `root`'s process tree."""
+    total = 0
+    for pid in _tree(root):
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
@@ -214,6 +222,20 @@ def _tree_rss(root: int) -> int:
         except OSError:
             pass
     return total
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by `root`'s process tree: far less sensitive to
+    the shared machine's load than wall time."""
+    ticks = 0
+    for pid in _tree(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_child(engine: str, step: str, scale_dir: Path, spark_memory: str) -> dict:
@@ -241,7 +263,9 @@ def _spark(scale_dir: Path, memory: str):
     shutil.rmtree(wh, ignore_errors=True)  # a table folder left by an earlier run blocks a new table of that name
     spark = (
         SparkSession.builder.master("local[2]").appName("revline-bench")
-        .config("spark.ui.enabled", "false")
+        .config("spark.ui.enabled", "true")  # its REST API gives the shuffle and input bytes per step
+        .config("spark.ui.port", "0")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", memory)
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.adaptive.enabled", "true")
@@ -264,6 +288,21 @@ def _spark(scale_dir: Path, memory: str):
     return spark, ibis.pyspark.connect(spark)
 
 
+def _spark_io(spark) -> dict:
+    """MB read from Parquet and written to shuffle over the step's stages (Spark's REST API)."""
+    import urllib.request
+
+    sc = spark.sparkContext
+    try:
+        with urllib.request.urlopen(f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages", timeout=30) as r:  # noqa: S310 - local UI
+            stages = json.loads(r.read())
+    except (OSError, ValueError, TypeError) as exc:
+        return {"spark_io_error": str(exc)[:200]}
+    return {"input_mb": sum(st.get("inputBytes", 0) for st in stages) / 2**20,
+            "shuffle_write_mb": sum(st.get("shuffleWriteBytes", 0) for st in stages) / 2**20,
+            "stages": len(stages)}
+
+
 def _write(be, name: str, expr, engine: str):
     if engine == "spark":
         return be.create_table(name, expr, overwrite=True)
@@ -283,7 +322,7 @@ def child(engine: str, step: str, scale_dir: Path, spark_memory: str) -> None:
         con = connect(scale_dir / "store.duckdb")
         be = ibis_backend(con)
     startup = time.perf_counter() - t0
-    t = time.perf_counter()
+    t, cpu0 = time.perf_counter(), _tree_cpu(os.getpid())
     if step.startswith("components"):
         from revline.identity.components import representatives_expr
 
@@ -330,8 +369,9 @@ def child(engine: str, step: str, scale_dir: Path, spark_memory: str) -> None:
                    nulls=float(paths["total_null"].sum()))
     else:
         raise ValueError(step)
-    res.update(seconds=time.perf_counter() - t, startup=startup)
+    res.update(seconds=time.perf_counter() - t, cpu_s=_tree_cpu(os.getpid()) - cpu0, startup=startup)
     if spark is not None:
+        res.update(_spark_io(spark))
         spark.stop()
     print(json.dumps(res))
 
@@ -362,7 +402,7 @@ def print_table(work: Path) -> None:
                     continue
                 s = [x["seconds"] for x in g]
                 m = [x["peak_mb"] for x in g]
-                extra = {k: g[-1][k] for k in ("rounds", "components", "rows", "distinct_paths", "conversions") if g[-1].get(k) is not None}
+                extra = {k: g[-1][k] for k in ("rounds", "components", "rows", "distinct_paths", "conversions", "input_mb", "shuffle_write_mb") if g[-1].get(k) is not None}
                 print(f"{size:>5} {infos.get(size, {}).get('touchpoints', 0):>12,} {engine:>7} {step:<17} {len(g):>2} "
                       f"{_range(s, '.1f'):>15} {_range(m, '.0f'):>13} {statistics.median(x['startup'] for x in g):>9.1f}  "
                       f"{' '.join(x['load_before'] for x in g):<19} {extra}")
@@ -446,9 +486,9 @@ def main() -> None:
                     r["size"] = label
                     with (args.work / "results.jsonl").open("a") as f:
                         f.write(json.dumps(r) + "\n")
-                    print(f"  {label} {engine:>6} {step:<17} {r['seconds']:8.1f} s  peak {r['peak_mb']:7.0f} MB  "
+                    print(f"  {label} {engine:>6} {step:<17} {r['seconds']:8.1f} s  cpu {r['cpu_s']:7.1f} s  peak {r['peak_mb']:7.0f} MB  "
                           f"(startup {r['startup']:.1f} s; load {r['load_before']} -> {r['load_after']})  "
-                          f"{ {k: v for k, v in r.items() if k in ('rounds', 'components', 'rows', 'distinct_paths', 'label_sum', 'credit_sum')} }",
+                          f"{ {k: v for k, v in r.items() if k in ('rounds', 'components', 'rows', 'distinct_paths', 'label_sum', 'credit_sum', 'input_mb', 'shuffle_write_mb')} }",
                           flush=True)
     print_table(args.work)
 
