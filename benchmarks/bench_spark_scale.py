@@ -392,31 +392,35 @@ def print_table(work: Path) -> None:
     for r in rows:
         groups.setdefault((r["size"], r["engine"], r["step"]), []).append(r)
     order = [s for s in SIZES if any(k[0] == s for k in groups)]
-    print(f"\n{'size':>5} {'touchpoints':>12} {'engine':>7} {'step':<17} {'n':>2} {'seconds':>15} {'peak MB':>13} "
-          f"{'startup s':>9}  load at start       result")
+    print(f"\n{'size':>5} {'touchpoints':>12} {'engine':>7} {'step':<17} {'n':>2} {'seconds':>13} {'cpu s':>13} "
+          f"{'peak MB':>11} {'startup s':>9}  load at start       result")
     for size in order:
         for engine, steps in PLAN.items():
             for step in steps:
                 g = groups.get((size, engine, step))
                 if not g:
                     continue
-                s = [x["seconds"] for x in g]
-                m = [x["peak_mb"] for x in g]
-                extra = {k: g[-1][k] for k in ("rounds", "components", "rows", "distinct_paths", "conversions", "input_mb", "shuffle_write_mb") if g[-1].get(k) is not None}
+                cpu = [x["cpu_s"] for x in g if "cpu_s" in x]
+                extra = {k: (round(v, 1) if isinstance(v, float) else v) for k in
+                         ("rounds", "components", "rows", "distinct_paths", "input_mb", "shuffle_write_mb")
+                         if (v := g[-1].get(k)) is not None}
                 print(f"{size:>5} {infos.get(size, {}).get('touchpoints', 0):>12,} {engine:>7} {step:<17} {len(g):>2} "
-                      f"{_range(s, '.1f'):>15} {_range(m, '.0f'):>13} {statistics.median(x['startup'] for x in g):>9.1f}  "
+                      f"{_range([x['seconds'] for x in g], '.1f'):>13} {_range(cpu, '.1f') if cpu else '-':>13} "
+                      f"{_range([x['peak_mb'] for x in g], '.0f'):>11} {statistics.median(x['startup'] for x in g):>9.1f}  "
                       f"{' '.join(x['load_before'] for x in g):<19} {extra}")
-    print("\ngrowth exponent of seconds (and peak MB) between sizes, medians: t ~ n^k")
+    print("\ngrowth exponent between sizes, medians, k in x ~ n^k: wall seconds / CPU seconds / peak MB")
     for engine, steps in PLAN.items():
         for step in steps:
             pts = [(infos[s]["touchpoints"], groups[(s, engine, step)]) for s in order
                    if (s, engine, step) in groups and s in infos]
             parts = []
             for (n1, g1), (n2, g2) in zip(pts, pts[1:]):
-                def k(key: str, g1=g1, g2=g2, n1=n1, n2=n2) -> float:
-                    a, b = statistics.median(x[key] for x in g1), statistics.median(x[key] for x in g2)
-                    return math.log(b / a) / math.log(n2 / n1)
-                parts.append(f"{n1 / 1e6:.1f}M->{n2 / 1e6:.1f}M: {k('seconds'):.2f} ({k('peak_mb'):.2f})")
+                def k(key: str, g1=g1, g2=g2, n1=n1, n2=n2) -> str:
+                    v1, v2 = [x[key] for x in g1 if key in x], [x[key] for x in g2 if key in x]
+                    if not v1 or not v2:
+                        return "-"
+                    return f"{math.log(statistics.median(v2) / statistics.median(v1)) / math.log(n2 / n1):.2f}"
+                parts.append(f"{n1 / 1e6:.2f}M->{n2 / 1e6:.1f}M: {k('seconds')}/{k('cpu_s')}/{k('peak_mb')}")
             if parts:
                 print(f"  {engine:>7} {step:<17} " + "   ".join(parts))
     print("\nParquet bytes per touchpoint (export of each size; touchpoints table / whole export):")
