@@ -238,8 +238,10 @@ def _tree_cpu(root: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def run_child(engine: str, step: str, scale_dir: Path, spark_memory: str) -> dict:
+def run_child(engine: str, step: str, scale_dir: Path, spark_memory: str, duckdb_memory: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", engine, step, str(scale_dir), "--spark-memory", spark_memory]
+    if duckdb_memory:
+        cmd += ["--duckdb-memory", duckdb_memory]
     load_before = _load()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -309,7 +311,7 @@ def _write(be, name: str, expr, engine: str):
     return be.create_table(name, expr, temp=True)
 
 
-def child(engine: str, step: str, scale_dir: Path, spark_memory: str) -> None:
+def child(engine: str, step: str, scale_dir: Path, spark_memory: str, duckdb_memory: str | None = None) -> None:
     """Run one step on one engine and print its figures as one JSON line."""
     t0 = time.perf_counter()
     res: dict = {}
@@ -320,6 +322,10 @@ def child(engine: str, step: str, scale_dir: Path, spark_memory: str) -> None:
         from revline.store import connect, ibis_backend
 
         con = connect(scale_dir / "store.duckdb")
+        if duckdb_memory:
+            from revline.store.sql import lit
+
+            con.execute(f"SET memory_limit = {lit(duckdb_memory)}")
         be = ibis_backend(con)
     startup = time.perf_counter() - t0
     t, cpu0 = time.perf_counter(), _tree_cpu(os.getpid())
@@ -462,11 +468,13 @@ def main() -> None:
     ap.add_argument("--engines", nargs="+", default=["duckdb", "spark"], choices=["duckdb", "spark"])
     ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS))
     ap.add_argument("--spark-memory", default="6g", help="spark.driver.memory (local mode: the whole JVM heap)")
+    ap.add_argument("--duckdb-memory", default=None,
+                    help="DuckDB memory_limit (e.g. 8GB; default DuckDB's 80%% of RAM): beyond it DuckDB spills to disk")
     ap.add_argument("--table", action="store_true", help="print the table of WORK/results.jsonl and exit")
     ap.add_argument("--paths-growth", action="store_true", help="distinct paths over the pool's companies")
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], Path(args.child[2]), args.spark_memory)
+        child(args.child[0], args.child[1], Path(args.child[2]), args.spark_memory, args.duckdb_memory)
         return
     if args.table:
         print_table(args.work)
@@ -486,7 +494,8 @@ def main() -> None:
                         continue
                     if step == "paths" and replicas > len(bases):
                         continue  # replicas repeat the pool's paths (and pandas holds every touch): see --paths-growth
-                    r = run_child(engine, step, scale_dir, args.spark_memory)
+                    r = run_child(engine, step, scale_dir, args.spark_memory, args.duckdb_memory)
+                    r["duckdb_memory"] = args.duckdb_memory
                     r["size"] = label
                     with (args.work / "results.jsonl").open("a") as f:
                         f.write(json.dumps(r) + "\n")
