@@ -316,6 +316,10 @@ def child(engine: str, step: str, scale_dir: Path, spark_memory: str, duckdb_mem
     t0 = time.perf_counter()
     res: dict = {}
     spark = None
+    replicas = json.loads((scale_dir / "info.json").read_text())["replicas"]
+    if step == "paths" and replicas > len(list(scale_dir.parent.glob("base-*"))):
+        print(json.dumps({"skipped": "replicas repeat the pool's paths", "seconds": 0.0, "startup": 0.0}))
+        return
     if engine == "spark":
         spark, be = _spark(scale_dir, spark_memory)
     else:
@@ -392,7 +396,7 @@ def print_table(work: Path) -> None:
     if not path.exists():
         print("no results yet")
         return
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for line in path.read_text().splitlines() if line.strip() and "skipped" not in (r := json.loads(line))]
     infos = {json.loads(p.read_text())["label"]: json.loads(p.read_text()) for p in work.glob("scale-*/info.json")}
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
