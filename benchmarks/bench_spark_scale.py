@@ -115,8 +115,9 @@ def _replicated(table: str, cols: list[str], alias: str) -> str:
     return sel
 
 
-def build_scaled(work: Path, label: str, target: int, bases: list[Path]) -> Path:
-    """A store of ~target touchpoints: the pool replicated with fresh ids; exported to Parquet."""
+def build_scaled(work: Path, label: str, target: int, bases: list[Path], export: bool = True) -> Path:
+    """A store of ~target touchpoints: the pool replicated with fresh ids; exported to Parquet
+    (what Spark reads) unless `export` is off (DuckDB alone reads the store)."""
     import duckdb
 
     from revline.store import connect
@@ -124,7 +125,7 @@ def build_scaled(work: Path, label: str, target: int, bases: list[Path]) -> Path
     from revline.store.sql import ident, lit
 
     out = work / f"scale-{label}"
-    if (out / "done").exists():
+    if (out / "done").exists() and (not export or (out / "export").exists()):
         return out
     out.mkdir(parents=True, exist_ok=True)
     per_base = []
@@ -164,17 +165,18 @@ def build_scaled(work: Path, label: str, target: int, bases: list[Path]) -> Path
     for i in range(len(bases)):
         con.execute(f"DETACH b{i}")
     t1 = time.perf_counter()
-    manifest = export_store(con, out / "export", revline_version="bench")
-    t2 = time.perf_counter()
-    tp = manifest["tables"]["touchpoints"]["rows"]
+    tp = con.execute("SELECT count(*) FROM touchpoints").fetchone()[0]
+    info = {"label": label, "replicas": replicas, "touchpoints": tp, "replicate_s": t1 - t0, "export_s": None,
+            "graph_nodes": off, "load": _load(), "bytes": {}, "rows": {}}
+    if export:
+        manifest = export_store(con, out / "export", revline_version="bench")
+        info.update(export_s=time.perf_counter() - t1,
+                    bytes={name: _du(out / "export" / e["path"]) for name, e in manifest["tables"].items()},
+                    rows={name: e["rows"] for name, e in manifest["tables"].items()})
     con.close()
-    info = {"label": label, "replicas": replicas, "touchpoints": tp, "replicate_s": t1 - t0, "export_s": t2 - t1,
-            "graph_nodes": off, "load": _load(),
-            "bytes": {name: _du(out / "export" / e["path"]) for name, e in manifest["tables"].items()},
-            "rows": {name: e["rows"] for name, e in manifest["tables"].items()}}
     (out / "info.json").write_text(json.dumps(info, indent=1))
-    print(f"  {label}: {replicas} replicas, {tp:,} touchpoints; replicate {t1 - t0:.0f} s, export {t2 - t1:.0f} s; "
-          f"touchpoints Parquet {info['bytes']['touchpoints'] / tp:.0f} B/touch; load {_load()}", flush=True)
+    print(f"  {label}: {replicas} replicas, {tp:,} touchpoints; replicate {t1 - t0:.0f} s, export {info['export_s'] or 0:.0f} s; "
+          f"touchpoints Parquet {info['bytes'].get('touchpoints', 0) / tp:.0f} B/touch; load {_load()}", flush=True)
     (out / "done").write_text("ok")
     return out
 
@@ -435,7 +437,7 @@ def print_table(work: Path) -> None:
                 print(f"  {engine:>7} {step:<17} " + "   ".join(parts))
     print("\nParquet bytes per touchpoint (export of each size; touchpoints table / whole export):")
     for label in order:
-        if label in infos:
+        if label in infos and infos[label]["bytes"]:
             i = infos[label]
             print(f"  {label:>5} {i['touchpoints']:>12,} touchpoints: {i['bytes']['touchpoints'] / i['touchpoints']:.1f} / "
                   f"{sum(i['bytes'].values()) / i['touchpoints']:.1f} B; graph nodes {i['graph_nodes']:,}; "
@@ -489,7 +491,7 @@ def main() -> None:
     if args.paths_growth:
         distinct_path_growth(args.work, bases)
     for label in args.sizes:
-        scale_dir = build_scaled(args.work, label, SIZES[label], bases)
+        scale_dir = build_scaled(args.work, label, SIZES[label], bases, export="spark" in args.engines)
         replicas = json.loads((scale_dir / "info.json").read_text())["replicas"]
         for _ in range(args.repeat):
             for engine in args.engines:
