@@ -294,9 +294,9 @@ def test_block_series_equals_one_solve_per_channel():
 # ------------------------------------------------------------------ the fast paths (issue 18) equal the general ones
 
 def test_dense_solves_equal_sparse_lu_and_series():
-    """Chains of up to DENSE_MAX_STATES states are solved by dense numpy LU; each column must equal
+    """Chains of up to DIRECT_MAX_STATES states are solved by dense numpy LU; each column must equal
     scipy's sparse LU and the certified series."""
-    from revline.attribution.markov import DENSE_MAX_STATES, _system, _visits, _visits_dense, fit_chain
+    from revline.attribution.markov import DIRECT_MAX_STATES, _system, _visits, _visits_dense, fit_chain
     from revline.attribution.paths import encode_paths
 
     enc = encode_paths(pd.read_csv(MTA), group_duplicates=True)
@@ -308,7 +308,7 @@ def test_dense_solves_equal_sparse_lu_and_series():
         for j in range(keeps.shape[1]):
             np.testing.assert_allclose(dense[:, j], _visits(sys_, keeps[:, j], None, "direct"), rtol=1e-10, atol=1e-14)
             np.testing.assert_allclose(dense[:, j], _visits(sys_, keeps[:, j], None, "series"), rtol=1e-10, atol=1e-14)
-    assert fit_chain(enc, 1).n_states <= DENSE_MAX_STATES < fit_chain(enc, 2).n_states
+    assert fit_chain(enc, 1).n_states <= DIRECT_MAX_STATES < fit_chain(enc, 2).n_states
 
 
 def test_block_kernel_equals_scipy_product(monkeypatch):

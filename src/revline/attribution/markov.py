@@ -6,9 +6,12 @@ absorbing Markov chain, so P(conversion) is a linear solve: with Q the transient
 transition matrix, b the one-step conversion probabilities and pi0 the start distribution,
 P(conv) = pi0' (I - Q)^-1 b. We solve (I - Q)' x = pi0 once (x = expected visits) for the full
 chain and once per removed channel (removing a channel sends its states to null, i.e. drops them
-from the transient set): with scipy's sparse LU for small chains, and above DIRECT_MAX_STATES
-states with the Neumann series summed until the mass left in transient states is < 1e-15 (a
-certified bound on the remaining error, ~100x faster than LU on half-dense order-3 fill-in).
+from the transient set): by dense LU for chains of up to DIRECT_MAX_STATES states (order 1, most
+order 2), and above with the Neumann series summed until the mass left in transient states is
+< 1e-15 (a certified bound on the remaining error). Measured on the five distributions of
+benchmarks/bench_markov.py, the series beat scipy's sparse LU on every chain above 100 states
+(1.5-37x: order-2/3 fill-in is half dense), so sparse LU is only the explicit "direct" solver and
+the fallback for a series that does not settle.
 
 Conventions, checked against ChannelAttribution 2.2.5 (see tests/test_markov.py):
 - States of order k are the overlapping k-tuples of a path's channels; a path shorter than k is a
@@ -235,7 +238,7 @@ def fit_chain(
     return MarkovChain(enc.channels, int(order), uniq, counts, start, to_conv, to_null, conv_value)
 
 
-DIRECT_MAX_STATES = 400
+DIRECT_MAX_STATES = 100  # auto: dense LU up to here, the certified series above
 SERIES_TOL = 1e-15
 
 
@@ -261,7 +264,10 @@ def _system(chain: MarkovChain) -> _System:
     mean_value = np.divide(value, chain.to_conv, out=np.zeros_like(value), where=chain.to_conv > 0)
     total_start = chain.start.sum()
     pi0 = chain.start / total_start if total_start > 0 else np.zeros_like(chain.start)
-    Q = sp.diags(1.0 / safe) @ chain.counts
+    # row-normalise by scaling the CSR data in place of a diagonal-matrix product (same numbers,
+    # none of the sparse-product overhead that counted on 10k-path tables)
+    Q = chain.counts.copy()
+    Q.data = Q.data / np.repeat(safe, np.diff(Q.indptr))
     return _System(Q.T.tocsr(), b, b * mean_value, pi0)
 
 
@@ -300,11 +306,10 @@ def _visits(sys_: _System, keep: np.ndarray | None, max_step: int | None, solver
     return out
 
 
-DENSE_MAX_STATES = 100
 
 
 def _visits_dense(sys_: _System, keeps: np.ndarray) -> np.ndarray:
-    """`_visits` by dense LU (numpy) for every column of `keeps`, for chains of a few hundred states.
+    """`_visits` by dense LU (numpy) for every column of `keeps`, for chains of up to DIRECT_MAX_STATES.
 
     Why: at order 1-2 a chain has tens of states, and scipy's sparse LU costs ~1 ms of fixed
     overhead per solve (matrix slicing, format checks), which was most of the model's time on
@@ -384,7 +389,8 @@ def _visits_series_block(sys_: _System, keeps: np.ndarray, max_step: int | None)
 def removal_effects(chain: MarkovChain, max_step: int | None = None, solver: str = "auto") -> pd.DataFrame:
     """Exact removal effect of every channel: 1 - P(conv | channel removed) / P(conv).
 
-    solver: "auto" (LU up to DIRECT_MAX_STATES states, certified series above), "direct", "series".
+    solver: "auto" (dense LU up to DIRECT_MAX_STATES states, certified series above), "direct"
+    (scipy's sparse LU per channel), "series".
     """
     if solver not in ("auto", "direct", "series"):
         raise ValueError(f"solver must be 'auto', 'direct' or 'series', got {solver!r}")
@@ -399,7 +405,7 @@ def removal_effects(chain: MarkovChain, max_step: int | None = None, solver: str
             [_visits_series_block(sys_, keeps[:, j: j + width], max_step) for j in range(0, keeps.shape[1], width)],
             axis=1,
         )
-    elif solver == "auto" and chain.n_states <= DENSE_MAX_STATES:
+    elif solver == "auto":  # at most DIRECT_MAX_STATES states
         X = _visits_dense(sys_, keeps)
     else:
         X = np.column_stack([_visits(sys_, keeps[:, j], None, solver) for j in range(keeps.shape[1])])
@@ -465,13 +471,14 @@ def markov_model(
     re = removal_effects(chain, max_step, solver)
     total_conv = float(enc.conversions.sum())
     total_value = float(enc.value.sum())
-    s_conv = re["removal_effects_conversion"].sum()
-    s_val = re["removal_effects_conversion_value"].sum()
+    r_conv = re["removal_effects_conversion"].to_numpy()
+    r_val = re["removal_effects_conversion_value"].to_numpy()
+    s_conv, s_val = r_conv.sum(), r_val.sum()
     result = pd.DataFrame(
         {
-            "channel_name": re["channel_name"],
-            "total_conversions": re["removal_effects_conversion"] / s_conv * total_conv if s_conv > 0 else 0.0,
-            "total_conversion_value": re["removal_effects_conversion_value"] / s_val * total_value if s_val > 0 else 0.0,
+            "channel_name": list(chain.channels),
+            "total_conversions": r_conv / s_conv * total_conv if s_conv > 0 else np.zeros(len(r_conv)),
+            "total_conversion_value": r_val / s_val * total_value if s_val > 0 else np.zeros(len(r_val)),
         }
     )
     out = {"result": result, "removal_effects": re}

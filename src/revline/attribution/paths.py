@@ -85,7 +85,10 @@ def _numeric(df: pd.DataFrame, col: str | None, source: str, *, required: bool) 
             raise PathsError(f"{source}: missing column {col!r} (have {list(df.columns)})")
         return np.zeros(len(df), dtype=np.float64)
     raw = df[col]
-    vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_float_dtype(raw.dtype) or pd.api.types.is_integer_dtype(raw.dtype):
+        vals = raw.to_numpy(dtype=np.float64, na_value=np.nan)  # already numbers: no parse
+    else:
+        vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(vals) | (vals < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
