@@ -210,6 +210,9 @@ def portable_rows(seed: int = 11) -> dict[str, list[dict]]:
                                            "milestone": "won", "occurred_at": rows["opportunities"][-1]["closed_at"]})
             for p in rng.sample(people, rng.randint(0, len(people))):
                 rows["opportunity_contacts"].append({"opportunity_id": oid, "person_id": p, "role": "x", "is_primary": False})
+    # dated EUR rates from mid-January (earlier days take the default rate), the last one holding on
+    rows["fx_rates"] += [{"date": (t0 + timedelta(days=d)).date(), "currency": "EUR", "rate": r, "source": "test"}
+                         for d, r in ((14, 1.05), (15, 1.07), (40, 1.11), (41, 1.09), (75, 1.12))]
     for day in range(0, 90, 3):
         for ch, camp in [("paid_search", "c1"), ("paid_search", ""), ("email", "c2"), ("events", "c3")]:
             if rng.random() < 0.7:

@@ -81,7 +81,13 @@ def spend_usd_sql(con: duckdb.DuckDBPyConnection) -> str:
 def usd_ibis(be: Any, table: Any, amount: str, currency: str, at: str, out: str = "amount_usd") -> Any:
     """The Ibis (portable) form of the rule: `table` with column `out`, `amount` in USD at `at`.
     Reads `fx_rates` from the backend `be` when it has rows; a backend without the table (a
-    warehouse providing only the canonical tables) gets the defaults."""
+    warehouse providing only the canonical tables) gets the defaults.
+
+    Why no ASOF join: Spark SQL has none (Ibis refuses it there). The latest rate on or before a
+    day is found by equi-joins instead, which every backend plans as hash joins: each rate holds
+    for the days up to the currency's next rate (`_rate_days`: one row per currency and day
+    between its first and last rate, a few thousand rows per currency for daily rates), and the
+    currency's last rate holds for every later day."""
     import ibis
 
     default = ibis.cases(*[(table[currency].fill_null("USD").upper() == c, r) for c, r in USD_RATES.items()], else_=None)
@@ -95,11 +101,29 @@ def usd_ibis(be: Any, table: Any, amount: str, currency: str, at: str, out: str 
         return table.mutate(**{out: money * default.cast("float64")})
     t = table.mutate(_fx_cur=table[currency].fill_null("USD").upper(), _fx_day=table[at].cast("date"),
                      _fx_default=default.cast("float64"), _fx_money=money)
-    r = rates.select(_fx_rc="currency", _fx_rd="date", _fx_rate="rate")
-    j = t.asof_join(r, t._fx_day >= r._fx_rd, predicates=t._fx_cur == r._fx_rc)
-    rate = ibis.cases((j._fx_cur == "USD", 1.0), else_=ibis.coalesce(j._fx_rate.cast("float64"), j._fx_default))
+    days, last = _rate_days(rates)
+    j = t.left_join(days, (t._fx_cur == days._fx_rc) & (t._fx_day == days._fx_rd))
+    j = j.left_join(last, j._fx_cur == last._fx_lc)
+    later = ibis.cases((j._fx_day >= j._fx_ld, j._fx_lrate), else_=ibis.null("float64"))
+    rate = ibis.cases((j._fx_cur == "USD", 1.0),
+                      else_=ibis.coalesce(j._fx_rate.cast("float64"), later, j._fx_default))
     return j.mutate(**{out: j._fx_money * rate}).drop("_fx_cur", "_fx_day", "_fx_default", "_fx_money",
-                                                      "_fx_rc", "_fx_rd", "_fx_rate")
+                                                      "_fx_rc", "_fx_rd", "_fx_rate", "_fx_lc", "_fx_ld", "_fx_lrate")
+
+
+def _rate_days(rates: Any) -> tuple[Any, Any]:
+    """(currency, day, rate) for every day from a currency's first rate to the day before its last
+    one (each rate until the next), and (currency, date, rate) of each currency's last rate."""
+    import ibis
+
+    r = rates.select(c=rates.currency.upper(), d=rates.date.cast("date"), rate=rates.rate.cast("float64"))
+    r = r.mutate(nxt=r.d.lead().over(ibis.window(group_by=r.c, order_by=r.d)))
+    spans = r.filter(r.nxt.notnull())
+    spans = spans.mutate(_day=ibis.range(spans.d.cast("timestamp"), spans.nxt.cast("timestamp"),
+                                         ibis.interval(days=1)).unnest())
+    days = spans.select(_fx_rc=spans.c, _fx_rd=spans._day.cast("date"), _fx_rate=spans.rate)
+    last = r.filter(r.nxt.isnull()).select(_fx_lc=r.c, _fx_ld=r.d, _fx_lrate=r.rate)
+    return days, last
 
 
 def suspicious_rates(con: duckdb.DuckDBPyConnection) -> list[str]:
