@@ -89,7 +89,7 @@ def test_what_cannot_run_on_spark_says_so_in_one_line(tiny, tmp_path):
         (["journey", "x", "--db", str(folder)], "`revline journey` runs on DuckDB only"),
         (["report", "--by", "channel", "--db", str(folder)], "`revline report` without --roi runs on DuckDB only"),
         (["report", "--roi", "--by", "campaign", "--db", str(folder)], "--by campaign runs on DuckDB only so far"),
-        (["funnel", "--db", str(folder)], "`revline funnel` runs on DuckDB only so far"),
+        (["funnel", "--db", str(folder)], "`revline funnel` other than `--level account --section stages`"),
         (["stitch", "--db", str(tiny)], "not a folder `revline export --to` wrote"),
         (["stitch", "--free-mail", "x.com", "--db", str(folder)], "--free-mail (identity stitching) runs on DuckDB only"),
     ]:
@@ -156,6 +156,8 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
         assert ("rebuilt on Spark" if command == ["stitch"] else "runs written on Spark") in out
     spark_roi = run("--engine", "spark", "report", "--by", "channel", "--roi", "--db", str(folder))
     assert "roas" in spark_roi and "showing attribution alone" in spark_roi
+    assert "median_days_to_next" in run("--engine", "spark", "funnel", "--level", "account", "--section", "stages",
+                                         "--db", str(folder))
 
     # the folder Spark wrote loads back, each table's rows and checksum verified against the manifest
     back = tmp_path / "back.duckdb"
@@ -174,8 +176,18 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
     from revline.reports.roi import roi_table
     from revline.store.engine import SparkEngine
 
+    from revline.journeys import funnel
+
     con = connect(store, read_only=True)
     try:
+        engine = SparkEngine(folder, spark_session)
+        try:  # the account funnel: counts and medians on Spark, rates on the driver
+            for rt in ("new_business", "renewal"):
+                duck = funnel(con, revenue_type=rt)
+                assert duck["count"].iloc[0] > 0
+                pd.testing.assert_frame_equal(engine_flow.account_funnel(engine, revenue_type=rt), duck)
+        finally:
+            engine.close()
         for by in ("channel", "month"):
             duck = roi_table(con, "linear", by=by)
             engine = SparkEngine(folder, spark_session)

@@ -9,6 +9,7 @@ import typer
 
 from revline.commands.attribution import NoStitchOption
 from revline.commands.options import DbOption, existing_store
+from revline.vocabulary import REVENUE_TYPES as FUNNEL_TYPES
 
 # The layers below are imported inside the command, for start-up time: see revline/commands/__init__.py.
 
@@ -132,7 +133,12 @@ def register(app: typer.Typer) -> None:
         if on_spark():
             from revline.commands import on_engine
 
-            on_engine.refuse("`revline funnel`", "`revline import FOLDER --db store.duckdb`, then run it on that store")
+            if level != "account" or by or segment or as_of or set(section or ["stages"]) != {"stages"} \
+                    or revenue_type not in FUNNEL_TYPES:
+                on_engine.refuse("`revline funnel` other than `--level account --section stages` (one revenue type)",
+                                 "`revline import FOLDER --db store.duckdb`, then run it on that store")
+            on_engine.account_funnel(db, {"start": start, "end": end, "revenue_type": revenue_type}, out)
+            return
         path = existing_store(db)
         chosen = tuple(section or SECTIONS)
         unknown = [s for s in chosen if s not in SECTIONS]

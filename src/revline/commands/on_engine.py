@@ -110,3 +110,21 @@ def report_roi(db: Path | None, params: dict[str, Any], out: Path | None) -> Non
         except ValueError as exc:
             _fail(exc)
         typer.echo(f"saved {len(result.frame)} rows to {out}")
+
+
+def account_funnel(db: Path | None, params: dict[str, Any], out: Path | None) -> None:
+    """`revline --engine spark funnel --level account --section stages`: the account funnel's
+    counts and median days computed on Spark (`journeys.funnel.funnel_expr`)."""
+    from revline.commands.attribution import print_frame
+    from revline.ops import engine_flow
+    from revline.reports.tables import write_table
+
+    with spark_engine(db) as engine:
+        frame = engine_flow.account_funnel(engine, **params)
+    print_frame(frame, f"Account funnel ({params['revenue_type']}; Spark): accounts reaching each stage or a later one")
+    if out is not None:
+        try:
+            write_table(frame, out)
+        except ValueError as exc:
+            _fail(exc)
+        typer.echo(f"saved {len(frame)} rows to {out}")

@@ -36,8 +36,9 @@ InfluenceWindowOption = Annotated[
 SPARK_COMMANDS: frozenset[str] = frozenset({"stitch", "attribute", "report", "funnel"})
 """The commands that look at `revline --engine` (report and funnel to say what they cannot do there yet);
 every other one refuses an engine other than DuckDB in one line."""
-SPARK_RUNS: tuple[str, ...] = ("stitch", "attribute", "report --roi")
-"""What runs on Spark (stitch: journeys and milestones; attribute: every model; report --roi by channel or month)."""
+SPARK_RUNS: tuple[str, ...] = ("stitch", "attribute", "report --roi", "funnel --level account")
+"""What runs on Spark (stitch: journeys and milestones; attribute: every model; report --roi by channel
+or month; funnel: the account funnel's stages)."""
 
 _ENGINE: list = []
 

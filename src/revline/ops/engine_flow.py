@@ -141,4 +141,15 @@ def roi(engine: Any, *, by: str = "channel", models: list[str] | None = None, mi
     return EngineReportResult(df, f"ROI by {by} ({engine.name})\n{d['text']}", notes)
 
 
-__all__ = ["EngineAttributeResult", "EngineReportResult", "roi", "EngineStitchResult", "attribute", "folder_staleness", "stitch"]
+def account_funnel(engine: Any, *, start: str | None = None, end: str | None = None,
+                   revenue_type: str = "new_business") -> Any:
+    """The account funnel (`journeys.funnel`: stage, count, conversion_to_next,
+    median_days_to_next) with its counts and medians computed on the engine (`funnel_expr`, one
+    row) and the rates on the driver (`funnel_rows`)."""
+    from revline.journeys.funnel import funnel_expr, funnel_rows
+
+    sums = funnel_expr(engine.backend, start, end, revenue_type).to_pandas()
+    return funnel_rows(sums.iloc[0].to_dict(), revenue_type)
+
+
+__all__ = ["account_funnel", "EngineAttributeResult", "EngineReportResult", "roi", "EngineStitchResult", "attribute", "folder_staleness", "stitch"]
