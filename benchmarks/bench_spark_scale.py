@@ -444,6 +444,31 @@ def print_table(work: Path) -> None:
                   f"replicate {i['replicate_s']:.0f} s, export {i['export_s']:.0f} s (load {i['load']})")
 
 
+def print_markdown(work: Path) -> None:
+    """The scaling table as Markdown (docs/architecture.md's scale plan quotes it)."""
+    rows = [r for line in (work / "results.jsonl").read_text().splitlines()
+            if line.strip() and "skipped" not in (r := json.loads(line))]
+    infos = {json.loads(p.read_text())["label"]: json.loads(p.read_text()) for p in work.glob("scale-*/info.json")}
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["size"], r["engine"], r["step"]), []).append(r)
+    print("| touchpoints | engine | step | runs | CPU s | wall s | peak MB | Spark shuffle MB | load at start |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in [s for s in SIZES if s in infos]:
+        for engine, steps in PLAN.items():
+            for step in steps:
+                g = groups.get((size, engine, step))
+                if not g:
+                    continue
+                cpu = [x["cpu_s"] for x in g if "cpu_s" in x]
+                shuffle = [x["shuffle_write_mb"] for x in g if "shuffle_write_mb" in x]
+                loads = sorted(float(x["load_before"].split("/")[0]) for x in g)
+                print(f"| {infos[size]['touchpoints'] / 1e6:.2f}M | {engine} | {step} | {len(g)} | "
+                      f"{_range(cpu, '.1f') if cpu else '-'} | {_range([x['seconds'] for x in g], '.0f')} | "
+                      f"{_range([x['peak_mb'] for x in g], '.0f')} | {_range(shuffle, '.0f') if shuffle else '-'} | "
+                      f"{loads[0]:.0f}{'' if len(loads) == 1 else f'-{loads[-1]:.0f}'} |")
+
+
 def distinct_path_growth(work: Path, bases: list[Path]) -> None:
     """Distinct won paths over 1..P genuinely different companies (not replicas)."""
     import duckdb
@@ -477,6 +502,7 @@ def main() -> None:
     ap.add_argument("--duckdb-memory", default=None,
                     help="DuckDB memory_limit (e.g. 8GB; default DuckDB's 80%% of RAM): beyond it DuckDB spills to disk")
     ap.add_argument("--table", action="store_true", help="print the table of WORK/results.jsonl and exit")
+    ap.add_argument("--markdown", action="store_true", help="print the table of WORK/results.jsonl as Markdown and exit")
     ap.add_argument("--paths-growth", action="store_true", help="distinct paths over the pool's companies")
     args = ap.parse_args()
     if args.child:
@@ -484,6 +510,9 @@ def main() -> None:
         return
     if args.table:
         print_table(args.work)
+        return
+    if args.markdown:
+        print_markdown(args.work)
         return
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"load {_load()}; work {args.work}", flush=True)
