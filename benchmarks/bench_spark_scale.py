@@ -183,7 +183,8 @@ def build_scaled(work: Path, label: str, target: int, bases: list[Path], export:
 
 def _range(v: list[float], fmt: str) -> str:
     """min-max of repeated figures (one figure alone when there is one)."""
-    return f"{min(v):{fmt}}" if len(v) == 1 else f"{min(v):{fmt}}-{max(v):{fmt}}"
+    lo, hi = f"{min(v):{fmt}}", f"{max(v):{fmt}}"
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 def _du(path: Path) -> int:
