@@ -272,7 +272,12 @@ def test_grouped_errors_name_the_original_row():
 def test_journey_rows_equal_path_rows(rows, seed, order):
     df = _paths(rows).groupby("path", as_index=False).sum()
     df["total_conversion_value"] = df["total_conversions"] * 3.0
-    pd.testing.assert_frame_equal(_re(df, order), _re(_journeys(df, seed), order), check_exact=False, rtol=1e-9, atol=1e-12)
+    paths, journeys = _re(df, order), _re(_journeys(df, seed), order)
+    # a path with no conversion and no null has no journey row, so a channel seen only on such
+    # paths is missing from the journey table; on the path table it is listed with effect 0
+    missing = paths.index.difference(journeys.index)
+    assert (paths.loc[missing] == 0.0).all().all()
+    pd.testing.assert_frame_equal(paths.drop(missing), journeys, check_exact=False, rtol=1e-9, atol=1e-12)
 
 
 def test_block_series_equals_one_solve_per_channel():
