@@ -131,9 +131,11 @@ def fit(
         frame = weekly_from_store(con, outcome, None if revenue_type == "all" else revenue_type, lag_weeks,
                                   channels or None)
         label = outcome
+    overrides = load_priors(Path(priors)) if priors else {}
+    # a file that sets a prior on each channel's share asks for the model that samples it (docs/mmm.md)
     spec = ModelSpec(adstock=adstock, l_max=l_max, lag_weeks=lag_weeks, saturation=saturation,
-                     yearly_seasonality=yearly_seasonality, trend=trend,
-                     priors=load_priors(Path(priors)) if priors else {})
+                     yearly_seasonality=yearly_seasonality, trend=trend, priors=overrides,
+                     media_prior="share" if "channel_share" in overrides else _SPEC.media_prior)
     lift = None
     notes: list[str] = []
     if lift_tests is not None:

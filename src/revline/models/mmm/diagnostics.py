@@ -21,8 +21,8 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 
 from revline.models.mmm.model import param_sites
-from revline.models.mmm.posterior import channel_draws, component_draws, hdi, predictive_outcomes
-from revline.models.mmm.priors import merge_priors, sample_prior
+from revline.models.mmm.posterior import channel_draws, component_draws, hdi, predictive_outcomes, with_beta
+from revline.models.mmm.priors import resolve_priors, sample_prior
 from revline.models.mmm.report import contribution_draws
 
 
@@ -120,7 +120,7 @@ PRIOR_DRAWS = 1000
 def prior_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
     """Draws from the priors alone (NumPy, `priors.sample_prior`): {site: (n, ...)}, on the model's
     scaled units (control coefficients per max-abs unit, as the sampler sees them)."""
-    priors = merge_priors(fit.spec.priors)
+    priors = resolve_priors(fit.spec.priors, fit.spend.sum(axis=0))
     rng = np.random.default_rng(seed)
     n_fourier = 2 * fit.spec.yearly_seasonality
     names = {"gamma_control": fit.controls,
@@ -130,7 +130,10 @@ def prior_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> dict[str, np.ndarra
         out[site] = sample_prior(site, priors[site], None if size is None else names.get(site, fit.channels), n, rng)
     if "gamma_control" in out:
         out["gamma_control"] = out["gamma_control"] * fit.scales.control
-    return {k: v.astype(np.float32) for k, v in out.items()}
+    if "channel_share" in out:
+        out = with_beta(fit.spec, {k: v.astype(np.float32) for k, v in out.items()}, fit.design().x,
+                        float(fit.y.sum() / fit.scales.target))
+    return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
 
 def prior_contribution_draws(fit, n: int = PRIOR_DRAWS, seed: int = 0) -> np.ndarray:

@@ -169,6 +169,22 @@ def convergence(samples: dict[str, np.ndarray], names: dict[str, list[str]] | No
     return pd.DataFrame(rows)
 
 
+def _starts(y_s, spec: ModelSpec) -> dict[str, float] | None:
+    """Where the chains start for the baseline level and the noise with media_prior="share": the
+    data's (the outcome's mean less the media's prior 40 %, and its spread), not the priors'.
+
+    Why: the intercept's prior mean, HalfNormal(2)'s 1.6, is 1.6x the largest week on the scaled
+    outcome; chains started there spent their warm-up pulling the level down with a steep negative
+    trend and one channel saturated into a constant (lam ~16). On the recovery suite one chain of
+    issue_4ch_3y (seed 0) stayed in that mode (R-hat 1.8, the channel 8.4x its truth; 0.34 from
+    these starts). Measured only with the share prior (with the coefficient prior the same chains
+    stayed stuck), so only there."""
+    if spec.media_prior != "share":
+        return None
+    y = np.asarray(y_s, dtype=float)
+    return {"intercept": max(0.6 * float(np.mean(y)), 1e-3), "sigma": max(float(np.std(y)), 1e-3)}
+
+
 def fit(
     df: pd.DataFrame,
     spec: ModelSpec | None = None,
@@ -198,6 +214,7 @@ def fit(
     from numpyro.infer import SVI, Trace_ELBO, init_to_value
     from numpyro.infer.autoguide import AutoDelta, AutoMultivariateNormal
 
+    from revline.models.mmm.posterior import with_beta
     from revline.models.mmm.sampler import run_nuts
 
     cfg = replace(sampler or SamplerConfig(), **sampler_fields)
@@ -220,7 +237,8 @@ def fit(
     lift = lift_arrays(lift_tests, frame[roles.date_col], roles.channel_cols, scales.target) if lift_tests is not None else None
     roi = roi_arrays(roi_prior, roles.channel_cols, spend.sum(axis=0), scales.target) if roi_prior is not None else None
     calib = make_calibration(lift, roi)
-    model = build_model(spec, list(roles.channel_cols), list(roles.control_cols), scales.control, scales.target)
+    model = build_model(spec, list(roles.channel_cols), list(roles.control_cols), scales.control, scales.target,
+                        spend.sum(axis=0))
     y_s = jax.numpy.asarray(y / scales.target, dtype=jax.numpy.float32)
     started = time.perf_counter()
     run_info: dict = {"seed": seed, "method": method}
@@ -232,7 +250,7 @@ def fit(
             chain_method = "sequential"  # JAX was imported before the package could ask for more host devices
         raw, stats = run_nuts(model, (design, y_s, calib), seed=seed, chains=chains, draws=draws, tune=tune,
                               chain_method=chain_method, target_accept=cfg.target_accept, dense_mass=cfg.dense_mass,
-                              max_tree_depth=cfg.max_tree_depth, progress=progress)
+                              max_tree_depth=cfg.max_tree_depth, progress=progress, starts=_starts(y_s, spec))
         run_info.update(chains=chains, draws=draws, tune=tune, chain_method=chain_method,
                         target_accept=cfg.target_accept, dense_mass=cfg.dense_mass,
                         max_tree_depth=cfg.max_tree_depth, **stats)
@@ -266,6 +284,11 @@ def fit(
     else:
         raise ValueError(f"method must be 'nuts', 'svi' or 'map', got {method!r}")
     samples = {k: np.asarray(v) for k, v in raw.items()}
+    if "channel_share" in samples:  # the coefficient every downstream function reads, per draw
+        lead = samples["channel_share"].shape[:2]
+        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in samples.items()}
+        beta = with_beta(spec, flat, design.x, float(y_s.sum()))["saturation_beta"]
+        samples["saturation_beta"] = np.asarray(beta).reshape(lead + beta.shape[1:])
     run_info["seconds"] = round(time.perf_counter() - started, 3)
     names = {s: list(roles.channel_cols) for s in samples if s.startswith(("adstock", "saturation"))}
     names["gamma_control"] = list(roles.control_cols)

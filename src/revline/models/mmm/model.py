@@ -25,7 +25,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from revline.models.mmm import transforms as tf
-from revline.models.mmm.priors import build_distribution, merge_priors
+from revline.models.mmm.priors import build_distribution, resolve_priors
 from revline.models.mmm.spec import ModelSpec
 
 
@@ -158,6 +158,18 @@ def components(params: dict, design: Design, spec: ModelSpec) -> dict:
     return out
 
 
+def unit_saturation_totals(params: dict, x, spec: ModelSpec):
+    """(C,) sum over weeks of each channel's saturation curve with beta = 1: what turns a share of
+    the outcome into the coefficient beta (beta_c = share_c * sum(y) / total_c)."""
+    return channel_contributions({**params, "saturation_beta": 1.0}, x, spec).sum(axis=0)
+
+
+def beta_from_share(params: dict, x, spec: ModelSpec, y_total):
+    """The channel coefficients that give each channel the share `params["channel_share"]` of the
+    fitted outcome `y_total` (scaled units) over the weeks of `x`."""
+    return params["channel_share"] * y_total / jnp.maximum(unit_saturation_totals(params, x, spec), 1e-9)
+
+
 class Calibration(NamedTuple):
     """Extra likelihood terms, already in scaled units (see calibration.py)."""
 
@@ -180,7 +192,10 @@ def param_sites(spec: ModelSpec, n_channels: int, n_controls: int, n_fourier: in
     else:
         sites["saturation_slope"] = n_channels
         sites["saturation_kappa"] = n_channels
-    sites["saturation_beta"] = n_channels
+    if spec.media_prior == "share":
+        sites["channel_share"] = n_channels
+    else:
+        sites["saturation_beta"] = n_channels
     if n_controls:
         sites["gamma_control"] = n_controls
     if n_fourier:
@@ -196,7 +211,8 @@ def param_sites(spec: ModelSpec, n_channels: int, n_controls: int, n_fourier: in
     return sites
 
 
-def build_model(spec: ModelSpec, channels: list[str], controls: list[str], control_scale=None, target_scale=1.0):
+def build_model(spec: ModelSpec, channels: list[str], controls: list[str], control_scale=None, target_scale=1.0,
+                spend_totals=None):
     """Return the NumPyro model function `model(design, y=None, calib=None)`.
 
     `target_scale` (max|y|) turns the scaled mean back into counts for the negative-binomial
@@ -204,7 +220,7 @@ def build_model(spec: ModelSpec, channels: list[str], controls: list[str], contr
 
     `control_scale` (max|control|) stretches the control prior so the draws live on the
     scaled controls of `make_design` while the prior stays the user's, on raw units."""
-    priors = merge_priors(spec.priors)
+    priors = resolve_priors(spec.priors, spend_totals)
     fourier_names = [f"sin_{k}" for k in range(1, spec.yearly_seasonality + 1)] + \
                     [f"cos_{k}" for k in range(1, spec.yearly_seasonality + 1)]
     names_for = {"gamma_control": controls, "gamma_fourier": fourier_names}
@@ -225,6 +241,8 @@ def build_model(spec: ModelSpec, channels: list[str], controls: list[str], contr
 
     def model(design: Design, y=None, calib: Calibration | None = None):
         params = {s: numpyro.sample(s, d) for s, d in priors_now().items()}
+        if spec.media_prior == "share":
+            params["saturation_beta"] = beta_from_share(params, design.x, spec, 1.0 if y is None else jnp.sum(y))
         comp = components(params, design, spec)
         if spec.likelihood == "negative_binomial":
             counts = None if y is None else jnp.round(y * target_scale)

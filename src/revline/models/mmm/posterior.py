@@ -64,6 +64,20 @@ def channel_draws(spec: ModelSpec, params: dict, x_scaled) -> np.ndarray:
     return np.asarray(_channel_fn(_spec_key(spec))(media_params(params), jnp.asarray(x_scaled, dtype=jnp.float32)))
 
 
+def with_beta(spec: ModelSpec, params: dict, x_scaled, y_total: float) -> dict:
+    """`params` (leading draw axis) with `saturation_beta` derived from the `channel_share` draws
+    (media_prior="share"): beta_c = share_c * y_total / sum over weeks of the channel's curve at
+    beta = 1, on the fitted spend `x_scaled` and the fitted outcome's total `y_total` (scaled).
+    Everything downstream (contributions, curves, the optimiser) reads that one coefficient."""
+    if "channel_share" not in params:
+        return params
+    n_channels = np.shape(params["channel_share"])[-1]
+    unit = {**media_params(params), "saturation_beta": jnp.ones((len(params["channel_share"]), n_channels))}
+    totals = channel_draws(spec, unit, x_scaled).sum(axis=1)                       # (draws, C)
+    beta = np.asarray(params["channel_share"], dtype=float) * y_total / np.maximum(totals, 1e-9)
+    return {**params, "saturation_beta": beta.astype(np.float32)}
+
+
 def component_draws(spec: ModelSpec, params: dict, design: Design) -> dict[str, np.ndarray]:
     """Every additive part of the mean per draw, scaled units."""
     p = {k: jnp.asarray(v) for k, v in params.items()}

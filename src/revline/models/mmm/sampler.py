@@ -38,7 +38,7 @@ class FlatPosterior(NamedTuple):
     potential_for: Callable[..., Callable[[Any], Any]]  # (*model args) -> potential at those data
     unravel: Callable[[Any], dict]    # (D,) -> {site: unconstrained value}
     transforms: dict                  # site -> unconstrained-to-support bijection
-    center: Callable[..., Any]        # (*model args) -> (D,) prior mean, unconstrained (traceable)
+    center: Callable[..., Any]        # (*model args, starts) -> (D,) prior mean, unconstrained (traceable)
     size: int
 
 
@@ -91,24 +91,27 @@ def flatten(model: Callable, args: tuple) -> FlatPosterior:
     def potential_for(*a):
         return lambda q: potential_energy(model, a, {}, unravel(q))
 
-    def center(*a):
+    def center(*a, starts: dict | None = None):
+        """The prior mean, except sites given in `starts` (constrained values, e.g. data-informed)."""
         tr = trace(substitute(model, substitute_fn=_prior_center)).get_trace(*(a or args))
-        return jnp.concatenate([jnp.ravel(transforms[k].inv(tr[k]["value"])) for k in layout])
+        starts = starts or {}
+        return jnp.concatenate([jnp.ravel(transforms[k].inv(jnp.broadcast_to(starts[k], jnp.shape(tr[k]["value"]))
+                                                            if k in starts else tr[k]["value"])) for k in layout])
 
     return FlatPosterior(potential_for(*args), potential_for, unravel, transforms, center, offset)
 
 
-def _keys_and_starts(post: FlatPosterior, seed: int, chains: int, args: tuple = ()):
+def _keys_and_starts(post: FlatPosterior, seed: int, chains: int, args: tuple = (), starts: dict | None = None):
     """One compiled program for every key and start: each eager PRNG op would compile its own."""
 
     @jax.jit
-    def make(s, a):
+    def make(s, a, st):
         key = jax.random.PRNGKey(s)
         k_init, k_run = jax.random.split(key)
-        z = post.center(*a) + jax.random.uniform(k_init, (chains, post.size), minval=-JITTER, maxval=JITTER)
+        z = post.center(*a, starts=st) + jax.random.uniform(k_init, (chains, post.size), minval=-JITTER, maxval=JITTER)
         return z, jax.random.split(k_run, chains)
 
-    return make(seed, args)
+    return make(seed, args, {k: jnp.asarray(v, dtype=jnp.float32) for k, v in (starts or {}).items()})
 
 
 def constrain(post: FlatPosterior, q) -> dict[str, np.ndarray]:
@@ -144,15 +147,16 @@ def _chain(post: FlatPosterior, *, tune: int, draws: int, target_accept: float, 
 
 
 def run_nuts(model: Callable, args: tuple, *, seed: int, chains: int, draws: int, tune: int, chain_method: str,
-             target_accept: float, dense_mass: bool, max_tree_depth: int, progress: bool = False
-             ) -> tuple[dict[str, np.ndarray], dict]:
+             target_accept: float, dense_mass: bool, max_tree_depth: int, progress: bool = False,
+             starts: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Posterior draws {site: (chain, draw, ...)} and sampler statistics of a NumPyro model.
 
     chain_method: "parallel" (one chain per host device, pmap), "vectorized" (vmap, lockstep) or
     "sequential" (one compiled chain run chain after chain). `progress` is accepted for the API's
-    sake; the chains run as one compiled program with no per-draw callback."""
+    sake; the chains run as one compiled program with no per-draw callback. `starts`: constrained
+    values that replace the prior mean as the centre of the jittered starts for those sites."""
     post = flatten(model, args)
-    z0, keys = _keys_and_starts(post, seed, chains, args)
+    z0, keys = _keys_and_starts(post, seed, chains, args, starts)
     run = _chain(post, tune=tune, draws=draws, target_accept=target_accept, dense_mass=dense_mass,
                  max_tree_depth=max_tree_depth)
     if chain_method == "parallel":
