@@ -185,6 +185,16 @@ def spark_type(duck_type: str) -> str:
         raise EngineError(f"column type {duck_type} has no Spark counterpart in revline yet") from None
 
 
+_LOG4J2 = """rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+"""
+
+
 def spark_session(config: EngineConfig) -> Any:
     """A Spark session for the CLI: `config.master` (local[2] by default), few shuffle partitions
     (the canonical tables of one company are small per partition), UTC, no UI, warnings and errors
@@ -198,6 +208,8 @@ def spark_session(config: EngineConfig) -> Any:
 
     scratch = tempfile.mkdtemp(prefix="revline-spark-")
     atexit.register(shutil.rmtree, scratch, True)
+    log_config = Path(scratch) / "log4j2.properties"  # errors only, from the JVM's first line on
+    log_config.write_text(_LOG4J2, encoding="utf-8")
     try:
         session = (
             SparkSession.builder.master(config.master).appName("revline")
@@ -207,7 +219,8 @@ def spark_session(config: EngineConfig) -> Any:
             .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.warehouse.dir", scratch)
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
+            .config("spark.driver.extraJavaOptions",
+                    f"-Dderby.system.home={scratch} -Dlog4j2.configurationFile=file:{log_config}")
             .getOrCreate()
         )
     except Exception as exc:  # noqa: BLE001 - no JVM, or one that will not start: say so in one line
