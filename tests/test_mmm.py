@@ -294,6 +294,40 @@ def test_components_baseline_never_negative(seed, intercept, trend, season, base
     assert (np.asarray(comp["baseline"]) >= 0).all() and (np.asarray(comp["channels"]) >= 0).all()
     np.testing.assert_allclose(np.asarray(comp["baseline"] + comp["channels"].sum(axis=1)), np.asarray(comp["mu"]),
                                rtol=1e-6)
+    if baseline == "additive":  # the floor's fill is >= 0 and is exactly what it added to the parts
+        raw = intercept + np.asarray(comp["seasonality"] + comp["trend"])
+        assert (np.asarray(comp["floor"]) >= 0).all()
+        np.testing.assert_allclose(np.asarray(comp["baseline"] - comp["floor"]), raw, rtol=1e-5, atol=1e-5)
+
+
+def test_floor_fill_is_penalised_in_the_model():
+    """The floor guards against a negative baseline but is not free: the model's log density
+    carries `floor_penalty` of what the floor fills in, ~0 for a baseline whose parts are
+    non-negative on their own, large for one where a negative trend is floored back to zero
+    (the recovery suite's failure: docs/mmm.md, "Recovery suite")."""
+    from numpyro.infer.util import log_density
+
+    from revline.models.mmm.model import Scales, build_model, components, floor_penalty, make_design
+
+    rng = np.random.default_rng(3)
+    spec = ModelSpec(yearly_seasonality=0, trend=True)
+    spend = rng.gamma(2.0, 100.0, (40, 1))
+    design = make_design(pd.date_range("2024-01-01", periods=40, freq="W-MON"), spend, np.zeros((40, 0)), spec,
+                         Scales(spend.max(axis=0), 1.0))
+    model = build_model(spec, ["a"], [])
+    common = {"adstock_alpha": np.array([0.3], np.float32), "saturation_lam": np.array([2.0], np.float32),
+              "saturation_beta": np.array([0.2], np.float32), "sigma": np.float32(0.05)}
+    honest = {**common, "intercept": np.float32(0.4), "trend": np.float32(0.1)}
+    floored = {**common, "intercept": np.float32(0.1), "trend": np.float32(-2.0)}
+    y = np.asarray(components(honest, design, spec)["mu"])
+    sites = {}
+    for name, params in (("honest", honest), ("floored", floored)):
+        _, tr = log_density(model, (design, y), {}, params)
+        fill = components(params, design, spec)["floor"]
+        got = float(tr["baseline_floor"]["fn"].log_prob(tr["baseline_floor"]["value"]).sum())
+        assert got == pytest.approx(float(floor_penalty(fill)), rel=1e-5, abs=1e-6)
+        sites[name] = got
+    assert sites["honest"] > -0.1 and sites["floored"] < -1e4
 
 
 @pytest.mark.slow  # four small SVI fits: ~15 s alone, ~45 s on the shared machine

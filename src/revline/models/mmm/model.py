@@ -128,6 +128,21 @@ def floor_at_zero(v):
     return BASELINE_FLOOR * jax.nn.softplus(v / BASELINE_FLOOR)
 
 
+def floor_penalty(fill):
+    """Log density added for what the floor fills in (`floor_at_zero(v) - v`, >= 0 every week):
+    each week's fill is scored as a Normal(0, BASELINE_FLOOR) residual.
+
+    Why: without it the floor is a free parameter. Once the baseline's parts sum below zero the
+    floor returns ~0 whatever they are, so intercept, trend and seasonality become unidentified
+    there, and that whole flat region of the prior weighs in the posterior. On the recovery suite
+    (docs/mmm.md, "Recovery suite") this let an always-spending, steeply saturated channel stand
+    in for the intercept while the trend went far negative and the floor filled in (channel
+    error up to +1723 %). With the penalty the floor stays a guard against a negative baseline:
+    filling 1 % of max|y| in a week costs as much as a 1-sigma residual at that scale, so the
+    posterior prefers baselines whose parts are non-negative on their own."""
+    return -0.5 * jnp.sum(jnp.square(fill / BASELINE_FLOOR))
+
+
 def components(params: dict, design: Design, spec: ModelSpec) -> dict:
     """Every part of the mean, in scaled units: mu = baseline + sum of channels, every week.
 
@@ -136,7 +151,8 @@ def components(params: dict, design: Design, spec: ModelSpec) -> dict:
     shape wherever it is positive) or multiplies the intercept as exp(...) (`multiplicative`).
     Channels are non-negative (beta >= 0, saturation >= 0) and added on top, so the channels'
     share of the fitted outcome is at most 100 %. `controls`, `seasonality` and `trend` are the
-    parts of the baseline's linear predictor (additive terms, or log factors)."""
+    parts of the baseline's linear predictor (additive terms, or log factors); `floor` (additive
+    only) is what the floor added to their sum."""
     T = design.x.shape[0]
     channels = channel_contributions(params, design.x, spec)
     out = {"channels": channels, "intercept": jnp.broadcast_to(params["intercept"], (T,))}
@@ -153,7 +169,11 @@ def components(params: dict, design: Design, spec: ModelSpec) -> dict:
     if spec.baseline == "multiplicative":
         out["baseline"] = out["intercept"] * jnp.exp(linear)
     else:
-        out["baseline"] = floor_at_zero(out["intercept"] + linear)
+        raw = out["intercept"] + linear
+        out["baseline"] = floor_at_zero(raw)
+        # what the floor fills in, floor_at_zero(raw) - raw, written as softplus(-x) = softplus(x) - x
+        # so it is >= 0 in float32 too; penalised in the model (floor_penalty)
+        out["floor"] = floor_at_zero(-raw)
     out["mu"] = out["baseline"] + channels.sum(axis=1)
     return out
 
@@ -244,6 +264,8 @@ def build_model(spec: ModelSpec, channels: list[str], controls: list[str], contr
         if spec.media_prior == "share":
             params["saturation_beta"] = beta_from_share(params, design.x, spec, 1.0 if y is None else jnp.sum(y))
         comp = components(params, design, spec)
+        if "floor" in comp:
+            numpyro.factor("baseline_floor", floor_penalty(comp["floor"]))
         if spec.likelihood == "negative_binomial":
             counts = None if y is None else jnp.round(y * target_scale)
             numpyro.sample("y", dist.NegativeBinomial2(comp["mu"] * target_scale + 1e-6, params["concentration"]),
