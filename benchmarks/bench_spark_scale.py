@@ -471,7 +471,7 @@ def print_markdown(work: Path) -> None:
                 print(f"| {infos[size]['touchpoints'] / 1e6:.2f}M | {engine} | {step} | {len(g)} | "
                       f"{_range(cpu, '.1f') if cpu else '-'} | {_range([x['seconds'] for x in g], '.0f')} | "
                       f"{_range([x['peak_mb'] for x in g], '.0f')} | {_range(shuffle, '.0f') if shuffle else '-'} | "
-                      f"{loads[0]:.0f}{'' if len(loads) == 1 else f'-{loads[-1]:.0f}'} |")
+                      f"{_range(loads, '.0f')} |")
 
 
 def distinct_path_growth(work: Path, bases: list[Path]) -> None:
