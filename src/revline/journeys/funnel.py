@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from revline.store.connection import ibis_backend
+from revline.store.compiled import run_compiled
 from revline.store.portable import reads
 from revline.vocabulary import REVENUE_TYPES
 
@@ -66,7 +66,8 @@ def stage_dates(
     """One row per account (index), one column per stage: the first time the account reached it
     (`stage_dates_expr` run on the store)."""
     stages = funnel_stages(revenue_type)
-    wide = stage_dates_expr(ibis_backend(con), revenue_type).to_pandas().set_index("account_id")
+    wide = run_compiled(con, stage_dates_expr, (revenue_type,), lambda be: stage_dates_expr(be, revenue_type))
+    wide = wide.set_index("account_id")
     wide = wide.reindex(columns=list(stages)).astype("datetime64[us]")
     wide.columns.name = None
     return wide.sort_index()
@@ -144,5 +145,6 @@ def funnel(
 ) -> pd.DataFrame:
     """Stage, accounts reached, conversion to the next stage, median days to the next stage, for
     the accounts whose first stage falls from `start` to `end`, both days included."""
-    sums = funnel_expr(ibis_backend(con), start, end, revenue_type).to_pandas()
+    lo, hi = _day_start(start), _day_after(end)  # the key: the window's bounds as funnel_expr takes them
+    sums = run_compiled(con, funnel_expr, (lo, hi, revenue_type), lambda be: funnel_expr(be, start, end, revenue_type))
     return funnel_rows(sums.iloc[0].to_dict(), revenue_type)

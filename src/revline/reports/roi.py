@@ -30,7 +30,7 @@ from revline.reports.errors import as_date
 from revline.reports.influence import sourced_vs_influenced
 from revline.reports.segments import normal_segment, segment_members_expr
 from revline.reports.tables import ReportError, by_month, require_run
-from revline.store.connection import ibis_backend
+from revline.store.compiled import run_compiled
 from revline.store.fx import spend_usd_sql, usd_ibis
 from revline.store.portable import reads
 from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
@@ -182,6 +182,11 @@ def _safe_div(a: pd.Series, b: pd.Series) -> pd.Series:
     return a.astype(float) / b.where(b != 0, np.nan)
 
 
+# what roi_sums_expr reads while building (select_runs_ibis, usd_ibis): its SQL depends on these rows
+_ROI_SHAPE = ("SELECT milestone, model, revenue_type, run_id, created_at FROM attribution_runs ORDER BY ALL",
+              "SELECT count(*) > 0 FROM fx_rates")
+
+
 def roi_table(
     con: Any,
     model: str = "linear",
@@ -210,8 +215,12 @@ def roi_table(
     check_level(campaign_level)
     normal_segment(segment)
     require_run(con, model, milestone, revenue_type)
-    sums = roi_sums_expr(ibis_backend(con), model, milestone, revenue_type, by, start, end, segment=segment)
-    return roi_from_sums(sums.to_pandas(), by, gross_margin, segment=segment, campaign_level=campaign_level, con=con)
+    s, e = as_date(start, "start"), as_date(end, "end")
+    sums = run_compiled(
+        con, roi_sums_expr, (model, milestone, revenue_type, by, s, e, normal_segment(segment)),
+        lambda be: roi_sums_expr(be, model, milestone, revenue_type, by, s, e, segment=segment),
+        shape_sql=_ROI_SHAPE)
+    return roi_from_sums(sums, by, gross_margin, segment=segment, campaign_level=campaign_level, con=con)
 
 
 def roi_from_sums(
