@@ -5,11 +5,16 @@
 (() => {
   const r = window.revline;
   const days = (x) => (x === null || x === undefined ? "—" : x.toFixed(1));
+  // Switching level then split quickly starts two loads; only the latest may draw (an earlier answer
+  // arriving last would show the unsplit funnel under the split's switch) and mark the page ready.
+  let latest = 0;
   async function load() {
+    const mine = ++latest;
     // the page's filters (dates, revenue type, region) apply here too; campaign level means nothing to a funnel
     const { campaign_level: _unused, ...filters } = r.filters();
     const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...filters };
     const f = await r.api("funnel", params);
+    if (mine !== latest) return false;
     r.$("funnel-levels-definition").textContent = `(${f.definition.text})`;
     const total = f.win_rate.find((w) => w.key === "all");
     r.setValue("funnel-win-rate", total ? total.win_rate : null, total ? r.pct(total.win_rate) : "—");
@@ -25,13 +30,15 @@
     r.rows("funnel-leakage-table", leaks, (l) => [[l.key, l.key], [l.stage, l.stage], [r.num.format(l.reached), l.reached],
       [r.num.format(l.open), l.open], [r.num.format(l.stalled), l.stalled], [r.num.format(l.died), l.died],
       [r.pct(l.died_share), l.died_share], [days(l.p90_days), l.p90_days]]);
+    return true;
   }
   r.register(load);
   for (const id of ["funnel-level", "funnel-by"]) {
     r.$(id).addEventListener("change", async () => {
       document.body.dataset.ready = "false";
-      try { await load(); } catch (err) { r.$("status").textContent = String(err.message || err); }
-      document.body.dataset.ready = "true";
+      let drawn = true;
+      try { drawn = await load(); } catch (err) { r.$("status").textContent = String(err.message || err); }
+      if (drawn) document.body.dataset.ready = "true";
     });
   }
 })();
