@@ -34,9 +34,8 @@ from revline.attribution.eligibility import Scope, Target, conversions, eligible
 from revline.attribution.ledger import COLUMNS, conform, new_run_id
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, model_rows, spec_for, unattributed_rows
-from revline.attribution.runner import _resolve_config
-from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, MILESTONES, REVENUE_TYPES, USD_RATES
-from revline.vocabulary import ATTRIBUTED_REVENUE_TYPES as DEFAULT_REVENUE_TYPES
+from revline.attribution.runner import _resolve_config, checked_plan
+from revline.vocabulary import ALL_REVENUE, LEAD_MILESTONES, USD_RATES
 
 TOL = 1e-6
 
@@ -108,18 +107,7 @@ def run_models_on(
     else:
         model_list = list(BUILTIN_MODELS) + [m for m in custom if m not in BUILTIN_MODELS]
         model_list += [] if rules_only else list(DATA_DRIVEN)
-    for m in model_list:
-        if m not in BUILTIN_MODELS and m not in custom and m not in DATA_DRIVEN:
-            known = sorted(set(BUILTIN_MODELS) | set(custom) | set(DATA_DRIVEN))
-            raise ValueError(f"unknown model {m!r}; known: {', '.join(known)}")
-    ms = list(milestones) if milestones is not None else list(MILESTONES)
-    for m in ms:
-        if m not in MILESTONES:
-            raise ValueError(f"unknown milestone {m!r}; expected one of {', '.join(MILESTONES)}")
-    rts = list(revenue_types) if revenue_types is not None else [*DEFAULT_REVENUE_TYPES, ALL_REVENUE]
-    for r in rts:
-        if r not in (*REVENUE_TYPES, ALL_REVENUE):
-            raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, {ALL_REVENUE}")
+    ms, rts = checked_plan(model_list, set(BUILTIN_MODELS) | set(custom) | set(DATA_DRIVEN), milestones, revenue_types)
     base = Target("won", None, scope, lookback_days, weighted)
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be > 0, got {half_life_days}")

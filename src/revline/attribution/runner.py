@@ -189,6 +189,25 @@ def _rt_filter(rt: str | None) -> str:
     return "" if rt in (None, ALL_REVENUE) else f" AND revenue_type = {lit(rt)}"
 
 
+def checked_plan(
+    models: Iterable[str], known: set[str], milestones: Iterable[str] | None, revenue_types: Iterable[str] | None
+) -> tuple[list[str], list[str]]:
+    """The milestones and revenue types of a run plan (None: all), after refusing an unknown model,
+    milestone or revenue type with the names that exist: one check for every engine's runner."""
+    for m in models:
+        if m not in known:
+            raise ValueError(f"unknown model {m!r}; known: {', '.join(sorted(known))}")
+    ms = list(milestones) if milestones is not None else list(MILESTONES)
+    for m in ms:
+        if m not in MILESTONES:
+            raise ValueError(f"unknown milestone {m!r}; expected one of {', '.join(MILESTONES)}")
+    rts = list(revenue_types) if revenue_types is not None else [*DEFAULT_REVENUE_TYPES, ALL_REVENUE]
+    for r in rts:
+        if r not in (*REVENUE_TYPES, ALL_REVENUE):
+            raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, {ALL_REVENUE}")
+    return ms, rts
+
+
 def run_models(
     con: Any,
     models: Iterable[str] | None = None,
@@ -211,18 +230,7 @@ def run_models(
 
     custom = _resolve_config(config)
     model_list = list(models) if models is not None else list(BUILTIN_MODELS) + [m for m in custom if m not in BUILTIN_MODELS]
-    for m in model_list:
-        if m not in BUILTIN_MODELS and m not in custom and m not in MODELS:
-            known = sorted(set(BUILTIN_MODELS) | set(custom) | set(MODELS))
-            raise ValueError(f"unknown model {m!r}; known: {', '.join(known)}")
-    ms = list(milestones) if milestones is not None else list(MILESTONES)
-    for m in ms:
-        if m not in MILESTONES:
-            raise ValueError(f"unknown milestone {m!r}; expected one of {', '.join(MILESTONES)}")
-    rts = list(revenue_types) if revenue_types is not None else [*DEFAULT_REVENUE_TYPES, ALL_REVENUE]
-    for r in rts:
-        if r not in (*REVENUE_TYPES, ALL_REVENUE):
-            raise ValueError(f"unknown revenue type {r!r}; expected one of {', '.join(REVENUE_TYPES)}, {ALL_REVENUE}")
+    ms, rts = checked_plan(model_list, set(BUILTIN_MODELS) | set(custom) | set(MODELS), milestones, revenue_types)
     base = Target("won", None, scope, lookback_days, weighted)  # checks scope and lookback once
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
