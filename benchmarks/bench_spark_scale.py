@@ -261,22 +261,18 @@ def run_child(engine: str, step: str, scale_dir: Path, spark_memory: str, duckdb
 
 def _spark(scale_dir: Path, memory: str):
     import ibis
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
+
+    from revline.store.engine import local_builder
 
     wh = scale_dir / "spark-warehouse"
     shutil.rmtree(wh, ignore_errors=True)  # a table folder left by an earlier run blocks a new table of that name
     spark = (
-        SparkSession.builder.master("local[2]").appName("revline-bench")
+        local_builder("revline-bench", "local[2]", wh, 8)
         .config("spark.ui.enabled", "true")  # its REST API gives the shuffle and input bytes per step
         .config("spark.ui.port", "0")
-        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", memory)
-        .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.sql.warehouse.dir", str(wh))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={wh}")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -398,16 +394,22 @@ SHOWN = {"duckdb": ("components_scipy", "components", "milestones", "credits", "
          "spark": PLAN["spark"]}
 
 
-def print_table(work: Path) -> None:
-    path = work / "results.jsonl"
-    if not path.exists():
-        print("no results yet")
-        return
-    rows = [r for line in path.read_text().splitlines() if line.strip() and "skipped" not in (r := json.loads(line))]
-    infos = {json.loads(p.read_text())["label"]: json.loads(p.read_text()) for p in work.glob("scale-*/info.json")}
+def _results(work: Path) -> tuple[dict[str, dict], dict[tuple, list[dict]]]:
+    """Each size's info.json by label, and the measured (not skipped) runs grouped by (size, engine, step)."""
+    rows = [r for line in (work / "results.jsonl").read_text().splitlines()
+            if line.strip() and "skipped" not in (r := json.loads(line))]
+    infos = {(i := json.loads(p.read_text()))["label"]: i for p in work.glob("scale-*/info.json")}
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["size"], r["engine"], r["step"]), []).append(r)
+    return infos, groups
+
+
+def print_table(work: Path) -> None:
+    if not (work / "results.jsonl").exists():
+        print("no results yet")
+        return
+    infos, groups = _results(work)
     order = [s for s in SIZES if any(k[0] == s for k in groups)]
     print(f"\n{'size':>5} {'touchpoints':>12} {'engine':>7} {'step':<17} {'n':>2} {'seconds':>13} {'cpu s':>13} "
           f"{'peak MB':>11} {'startup s':>9}  load at start       result")
@@ -451,12 +453,7 @@ def print_table(work: Path) -> None:
 
 def print_markdown(work: Path) -> None:
     """The scaling table as Markdown (docs/architecture.md's scale plan quotes it)."""
-    rows = [r for line in (work / "results.jsonl").read_text().splitlines()
-            if line.strip() and "skipped" not in (r := json.loads(line))]
-    infos = {json.loads(p.read_text())["label"]: json.loads(p.read_text()) for p in work.glob("scale-*/info.json")}
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["size"], r["engine"], r["step"]), []).append(r)
+    infos, groups = _results(work)
     print("| touchpoints | engine | step | runs | CPU s | wall s | peak MB | Spark shuffle MB | load at start |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size in [s for s in SIZES if s in infos]:

@@ -261,18 +261,10 @@ def _spark_type(duck_type: str) -> str:
 @pytest.fixture(scope="session")
 def spark_session(tmp_path_factory):
     pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
+    from revline.store.engine import local_builder
 
     wh = tmp_path_factory.mktemp("spark-warehouse")
-    session = (
-        SparkSession.builder.master("local[2]").appName("revline-portability")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.warehouse.dir", str(wh))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={wh}")
-        .getOrCreate()
-    )
+    session = local_builder("revline-portability", "local[2]", wh, 2).config("spark.ui.enabled", "false").getOrCreate()
     yield session
     session.stop()
 

@@ -195,12 +195,29 @@ appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 """
 
 
+def local_builder(app: str, master: str, warehouse: str | os.PathLike[str], shuffle_partitions: int,
+                  java_options: str = "") -> Any:
+    """A SparkSession builder with the settings every revline session needs, whoever starts it (the
+    CLI, the test suite, the scale benchmark): UTC (timestamps then equal DuckDB's), the warehouse and
+    Derby's home in `warehouse` (never ./spark-warehouse), `shuffle_partitions`, no console progress."""
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master(master).appName(app)
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(warehouse))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse} {java_options}".strip())
+    )
+
+
 def spark_session(config: EngineConfig) -> Any:
     """A Spark session for the CLI: `config.master` (local[2] by default), few shuffle partitions
     (the canonical tables of one company are small per partition), UTC, no UI, warnings and errors
     only, and a scratch warehouse in a temporary folder (never ./spark-warehouse)."""
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401 - only to say what is missing before anything starts
     except ImportError:
         raise EngineError("the Spark engine needs PySpark: pip install 'revline[spark]' (and a Java 17+ runtime)") from None
     import atexit
@@ -212,15 +229,10 @@ def spark_session(config: EngineConfig) -> Any:
     log_config.write_text(_LOG4J2, encoding="utf-8")
     try:
         session = (
-            SparkSession.builder.master(config.master).appName("revline")
+            local_builder("revline", config.master, scratch, config.shuffle_partitions,
+                          f"-Dlog4j2.configurationFile=file:{log_config}")
             .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.log.level", "ERROR")
-            .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.warehouse.dir", scratch)
-            .config("spark.driver.extraJavaOptions",
-                    f"-Dderby.system.home={scratch} -Dlog4j2.configurationFile=file:{log_config}")
             .getOrCreate()
         )
     except Exception as exc:  # noqa: BLE001 - no JVM, or one that will not start: say so in one line
