@@ -100,7 +100,7 @@ def milestone_events(be: Any) -> ir.Table:
     s = s.mutate(_person=ibis.cases((s.object_type == "person", s.object_id), else_=None))
     s = s.left_join(people, s._person == people.p_person)
     from_stages = s.select(
-        person_id=ibis.cases((s.object_type == "person", s.object_id), else_=None),
+        person_id=s._person,
         account_id=ibis.cases((s.object_type == "account", s.object_id), else_=s.p_account),
         milestone=s.stage,
         occurred_at=s.entered_at.cast("timestamp"),

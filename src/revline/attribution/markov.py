@@ -284,7 +284,7 @@ def _visits(sys_: _System, keep: np.ndarray | None, max_step: int | None, solver
     S = len(sys_.pi0)
     d = np.ones(S) if keep is None else keep.astype(np.float64)
     x0 = sys_.pi0 * d
-    if max_step is not None or solver == "series" or (solver == "auto" and S > DIRECT_MAX_STATES):
+    if max_step is not None or solver == "series":  # removal_effects picks the solver; here "direct" or "series"
         total = np.zeros(S)
         y = x0
         steps = int(max_step) if max_step is not None else 1_000_000

@@ -226,12 +226,12 @@ def _tokenize_chunk(arr, sep_byte: int):
     off -= lo
     ends = off[1:] - 1
     mask = data == sep_byte
+    offsets_type = pa.int64() if len(data) >= 2**31 else pa.int32()
     if len(off) > 1 and (ends >= off[:-1]).all() and not mask[ends].any():
         mask[ends] = True
         bounds = np.flatnonzero(mask)
         del mask
         n_tok = len(bounds)
-        offsets_type = pa.int64() if len(data) >= 2**31 else pa.int32()
         starts = np.empty(n_tok + 1, dtype=offsets_type.to_pandas_dtype())
         starts[0] = 0
         np.add(bounds, 1, out=starts[1:], casting="unsafe")
@@ -240,8 +240,8 @@ def _tokenize_chunk(arr, sep_byte: int):
         tok_off[1:] = np.searchsorted(bounds, ends) + 1
         del bounds
     else:
+        sep_pos = np.flatnonzero(mask)  # the mask is untouched on this route
         del mask
-        sep_pos = np.flatnonzero(data == sep_byte)
         tok_off = np.searchsorted(sep_pos, off) + np.arange(len(off), dtype=np.int64)
         n_tok = int(tok_off[-1])
         starts64 = np.empty(n_tok + 1, dtype=np.int64)
@@ -251,7 +251,6 @@ def _tokenize_chunk(arr, sep_byte: int):
         starts64[:-1][~is_first] = sep_pos + 1
         starts64[-1] = len(data)
         del is_first, sep_pos
-        offsets_type = pa.int64() if len(data) >= 2**31 else pa.int32()
         starts = starts64.astype(offsets_type.to_pandas_dtype())
     spans = pa.Array.from_buffers(
         pa.large_string() if offsets_type == pa.int64() else pa.string(),

@@ -35,9 +35,7 @@ def open_fresh(db: Optional[Path], *, read_only: bool, no_stitch: bool, notice=_
     from revline.journeys.freshness import StaleStoreError, fresh_connection
     from revline.store import resolve_db_path
 
-    path = resolve_db_path(db)
-    if read_only and not path.exists():
-        _fail(f"{path}: no such store; create it with `revline ingest <exports> --db {path}`")
+    path = existing_store(db) if read_only else resolve_db_path(db)
     try:
         return fresh_connection(db, read_only=read_only, allow=not no_stitch, on_stitch=notice)
     except StaleStoreError as exc:

@@ -51,17 +51,6 @@ def _key(df: pd.DataFrame, by: str, date_col: str) -> pd.Series:
     return k.astype(object).where(k.notna(), NONE_KEY)
 
 
-_LEDGER_KEY = {"channel": "channel", "campaign": "campaign_id", "month": "month"}
-
-
-def _ledger_key(by: str, campaign_level: str | None = "campaign") -> str:
-    if by not in _LEDGER_KEY:
-        raise ReportError(f"by must be channel, campaign or month, got {by!r}")
-    if by == "campaign" and check_level(campaign_level) == "program":
-        return "program_id"
-    return _LEDGER_KEY[by]
-
-
 def spend_by(con: Any, by: By = "channel", start: Any = None, end: Any = None) -> pd.DataFrame:
     """Spend (USD), impressions and clicks per channel, campaign or month."""
     where, params = ["1=1"], []
