@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from revline.models.mmm.calibration import lift_arrays, validate_lift_tests
-from revline.models.mmm.data import roles_of, validate_frame
+from revline.models.mmm.calibration import lift_arrays, usable_lift_tests, validate_lift_tests
+from revline.models.mmm.data import roles_of, validate_frame, weeks_in_window
 from revline.models.mmm.recovery import PATTERNS, Scenario, adstock, generate, logistic, scenarios, score
 
 
@@ -96,6 +96,33 @@ def test_lift_tests_have_the_calibration_shape_and_the_true_window_sum():
     assert (z.abs() < 5).all()
     with pytest.raises(ValueError, match="not a channel"):
         rs.lift_test("nope", "2021-01-04", "2021-02-01")
+
+
+@settings(max_examples=40, deadline=None)
+@given(offset=st.integers(-20, 90), length=st.integers(0, 40))
+def test_one_window_rule_for_the_mask_the_overlap_check_and_the_simulated_truth(offset, length):
+    """A weekly row (dated by its Monday) is in [start, end] when any of its 7 days is; the
+    likelihood mask, the usable-test check and the simulated true lift all use that one rule."""
+    rs = generate(scenarios("quick")[0], 0)
+    dates = pd.DatetimeIndex(rs.frame["date"])
+    start = dates[0] + pd.Timedelta(days=offset)
+    end = start + pd.Timedelta(days=length)
+    days = pd.date_range(start, end, freq="D")
+    by_days = np.array([((days >= d) & (days <= d + pd.Timedelta(days=6))).any() for d in dates])
+    inside = weeks_in_window(rs.frame["date"], start, end)
+    np.testing.assert_array_equal(inside, by_days)
+    ch = rs.channels[0]
+    row = pd.DataFrame({"channel": [ch], "start": [start], "end": [end], "lift": [1.0], "sd": [1.0]})
+    kept, why = usable_lift_tests(row, rs.frame["date"], rs.channels)
+    assert (len(kept) == 1) == bool(inside.any()) and (len(why) == 0) == bool(inside.any())
+    if not inside.any():
+        with pytest.raises(ValueError, match="holds no week"):
+            rs.lift_test(ch, start, end)
+        return
+    mask = lift_arrays(validate_lift_tests(row, channels=rs.channels), rs.frame["date"], rs.channels, 1.0)["lift_mask"][0]
+    np.testing.assert_array_equal(mask.astype(bool), inside)
+    truth = rs.lift_test(ch, start, end)["true_lift"].iloc[0]
+    assert truth == pytest.approx(rs.contributions[ch].to_numpy()[inside].sum())
 
 
 def test_score_errors_and_coverage():

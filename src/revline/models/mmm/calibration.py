@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from revline.models.mmm.data import MMMDataError
+from revline.models.mmm.data import MMMDataError, weeks_in_window
 from revline.models.mmm.model import Calibration
 from revline.models.mmm.report import contributions
 
@@ -85,7 +85,7 @@ def usable_lift_tests(lift: pd.DataFrame, dates: pd.Series, channels: Sequence[s
         window = f"{pd.Timestamp(row.start).date()}..{pd.Timestamp(row.end).date()}"
         if row.channel not in channels:
             why.append(f"lift test of {row.channel} ({window}) left out: not a modelled channel ({', '.join(channels)})")
-        elif not ((weeks >= pd.Timestamp(row.start) - pd.Timedelta(days=6)) & (weeks <= pd.Timestamp(row.end))).any():
+        elif not weeks_in_window(weeks, row.start, row.end).any():
             why.append(f"lift test of {row.channel} ({window}) left out: outside the fitted weeks "
                        f"{weeks[0].date()}..{weeks[-1].date()}")
         else:
@@ -99,12 +99,12 @@ def lift_arrays(lift: pd.DataFrame, dates: pd.Series, channels: Sequence[str], t
                 source: str = "lift tests") -> dict:
     """Scaled arrays for the lift likelihood; a test window must overlap the fitted weeks.
 
-    A week belongs to a window when its Monday lies in [start, end]."""
+    A week belongs to a window as `data.weeks_in_window` says (any of its days inside it)."""
     lift = validate_lift_tests(lift, source, channels)
     weeks = pd.DatetimeIndex(pd.to_datetime(dates))
     mask = np.zeros((len(lift), len(weeks)), dtype=np.float32)
     for i, row in enumerate(lift.itertuples(index=False)):
-        inside = (weeks >= row.start - pd.Timedelta(days=6)) & (weeks <= row.end)
+        inside = weeks_in_window(weeks, row.start, row.end)
         if not inside.any():
             raise MMMDataError(f"{source}: row {i + 1}, field 'start': window {row.start.date()}..{row.end.date()} "
                                f"is outside the modelled weeks {weeks[0].date()}..{weeks[-1].date()}")

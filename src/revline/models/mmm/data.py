@@ -201,3 +201,16 @@ def linear_time_controls(df: pd.DataFrame) -> list[str]:
         if len(x) > 2 and np.isfinite(x).all() and np.ptp(x) > 0 and abs(np.corrcoef(x, steps)[0, 1]) > 1 - 1e-9:
             out.append(col)
     return out
+
+
+def weeks_in_window(weeks: Sequence | pd.Series | pd.DatetimeIndex, start, end) -> np.ndarray:
+    """Which weekly rows a lift test's window [start, end] covers, as a boolean array.
+
+    A row is dated by its week's Monday and covers that Monday to the Sunday after; it belongs
+    to the window when any of its seven days does, i.e. when its Monday lies in
+    [start - 6 days, end]. One rule for the likelihood's window mask, the check that a test
+    overlaps the fitted weeks, and the simulated tests' true lift (which must sum the same weeks).
+    """
+    dates = pd.DatetimeIndex(pd.to_datetime(weeks))
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    return np.asarray((dates >= start - pd.Timedelta(days=6)) & (dates <= end), dtype=bool)

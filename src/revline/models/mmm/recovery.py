@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from revline.models.mmm.data import Roles, validate_frame
+from revline.models.mmm.data import Roles, validate_frame, weeks_in_window
 
 PATTERNS = ("always_on", "varied", "flighted", "pulsed", "trending", "collinear")
 """Spend patterns. always_on: flat spend with 5 % week-to-week wobble (barely varies: the hard case);
@@ -140,8 +140,8 @@ class RecoverySet:
 
     def lift_test(self, channel: str, start, end, sd_frac: float = 0.1, seed: int = 0) -> pd.DataFrame:
         """One lift-test row (channel, start, end, lift, sd), as `calibration.validate_lift_tests`
-        accepts: the channel's true contribution summed over the weeks whose Monday lies in
-        [start - 6 days, end] (the weeks `calibration.lift_arrays` puts in the window), plus
+        accepts: the channel's true contribution summed over the weeks `data.weeks_in_window`
+        puts in [start, end] (the weeks `calibration.lift_arrays` masks), plus
         Normal noise with standard error `sd = sd_frac * |true lift|`. Realistic in the sense
         that a geo or holdout test measures that sum with an error, not exactly."""
         if channel not in self.channels:
@@ -149,8 +149,7 @@ class RecoverySet:
         if sd_frac <= 0:
             raise ValueError(f"lift test: sd_frac must be > 0, got {sd_frac}")
         start, end = pd.Timestamp(start), pd.Timestamp(end)
-        weeks = pd.DatetimeIndex(self.frame[DATE_COL])
-        inside = (weeks >= start - pd.Timedelta(days=6)) & (weeks <= end)
+        inside = weeks_in_window(self.frame[DATE_COL], start, end)
         if not inside.any():
             raise ValueError(f"lift test: window {start.date()}..{end.date()} holds no week of the data")
         true = float(self.contributions[channel].to_numpy()[inside].sum())
