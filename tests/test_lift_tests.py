@@ -94,6 +94,29 @@ def test_rows_are_loaded_updated_or_quarantined_and_the_summary_adds_up(tmp_path
     con.close()
 
 
+def test_a_forced_reingest_merges_unchanged_tests_as_the_shared_upsert_counts_them(tmp_path):
+    """The write is `ingest.upsert.upsert`'s: a row identical to the stored test (only on --force: the
+    file's sha256 is stored with each row) changes nothing and is merged, said in a note, so
+    read = loaded + merged + updated + quarantined; a restated row of the same file is updated."""
+    con = connect(tmp_path / "s.duckdb")
+    path = _write(tmp_path / "lift.csv", [["tv", "2025-10-06", "2025-11-30", "1000", "100", "geo"],
+                                          ["email", "2025-06-02", "2025-07-27", "500", "50", "holdout"],
+                                          ["email", "2025-06-02", "2025-07-27", "600", "50", "holdout"],
+                                          ["", "2025-06-02", "2025-07-27", "600", "50", "holdout"]])
+    first = load_files(con, [path]).by_table()["lift_tests"]
+    assert first == {"read": 4, "loaded": 2, "updated": 1, "quarantined": 1}
+    before = _stored(con)
+    assert before.set_index("channel").loc["email", "lift"] == 600.0
+    again = load_files(con, [path], force=True)
+    counts = again.by_table()["lift_tests"]
+    assert counts == {"read": 4, "loaded": 0, "updated": 1, "quarantined": 1}  # the restated email row again
+    [note] = [n for n in again.notes if "merged" in n]
+    merged = int(note.split(": ")[1].split()[0])
+    assert merged == 2 and counts["read"] == counts["loaded"] + merged + counts["updated"] + counts["quarantined"]
+    pd.testing.assert_frame_equal(_stored(con), before)
+    con.close()
+
+
 _row = st.tuples(
     st.sampled_from(["tv", "paid_search", "Google Ads", "", "email"]),
     st.sampled_from(["2025-01-06", "2025-02-03", "bad"]),

@@ -10,9 +10,12 @@ Rules (the ingest rules every reader keeps):
     is not > 0 or an unknown outcome is quarantined with file, row, field and reason;
   * channel names go through the same vocabulary as spend (`spend.named_channel_sql`): a revline
     channel as it is, a platform or other name ("Google Ads", "LinkedIn") through the channel rules;
-  * a test is identified by (channel, start, end, outcome): a row naming a stored test replaces it
-    and counts as updated (a later row of the same file naming the same test too), a new one as
-    loaded, so read = loaded + updated + quarantined.
+  * a test is identified by (channel, start, end, outcome) and written by the shared
+    `upsert.upsert`: a new test is loaded; a row changing a stored test updates it, and so does a
+    later row of the same file naming a test again (the last row wins, the earlier counts as
+    updated); a row identical to the stored test changes nothing and is merged (said in a note:
+    it only happens on `--force`, since the file's sha256 is stored with each row), so
+    read = loaded + merged + updated + quarantined.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from revline.ingest.readers import Staged, _new_name
 from revline.ingest.sqlfrag import lit
 from revline.ingest.spend import named_channel_sql
 from revline.ingest.tabular import period_bounds
+from revline.ingest.upsert import upsert
 from revline.ingest.validate import Check, Field, typed_rows
 from revline.store.rows import scalar
 
@@ -83,16 +87,16 @@ def load_lift_tests(ctx: Ctx, staged: Staged) -> None:
         ctx.report.other_channel["lift_tests"] += other
     good = scalar(con, f"SELECT count(*) FROM {rows}")  # noqa: S608 - temp table from _new_name
     keys = ", ".join(KEY)
-    latest = _new_name("lift_latest")  # the last row of the file per test wins
-    con.execute(f"CREATE TEMP TABLE {latest} AS SELECT * FROM {rows} "  # noqa: S608 - fixed column names over temp tables
-                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY source_row DESC) = 1")
-    match = " AND ".join(f"s.{k} = n.{k}" for k in KEY)
-    loaded = scalar(con, f"SELECT count(*) FROM {latest} n WHERE NOT EXISTS (SELECT 1 FROM lift_tests s WHERE {match})")  # noqa: S608 - fixed column names over temp tables
-    con.execute(f"DELETE FROM lift_tests s WHERE EXISTS (SELECT 1 FROM {latest} n WHERE {match})")  # noqa: S608 - fixed column names over temp tables
+    tests = scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {rows})")  # noqa: S608 - fixed column names over a temp table
     cols = f"{keys}, lift, sd, design, source_file, source_row"
-    con.execute(f"INSERT INTO lift_tests ({cols}) SELECT {cols} FROM {latest}")  # noqa: S608 - fixed column names over temp tables
-    ctx.record("lift_tests", loaded_updated=(int(loaded), int(good) - int(loaded)))
-    for table in (rows, latest, t.table):
+    loaded, changed = upsert(con, "lift_tests", f"SELECT {cols}, source_row AS _ord FROM {rows}", list(KEY))  # noqa: S608 - fixed column names over a temp table
+    restated = int(good) - int(tests)  # earlier rows of a test a later row of the file names again
+    ctx.record("lift_tests", loaded_updated=(loaded, changed + restated))
+    merged = int(tests) - loaded - changed  # the stored test already says exactly this (a forced re-ingest)
+    if merged:
+        ctx.report.notes.append(f"{ctx.path}: {merged:,} lift test row{'s' if merged != 1 else ''} merged: "
+                                f"identical to the stored test{'s' if merged != 1 else ''}, nothing changed")
+    for table in (rows, t.table):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
