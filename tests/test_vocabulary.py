@@ -62,6 +62,28 @@ def test_region_of_is_region_sql():
     assert vocabulary.region_of("Atlantis") == "other" and vocabulary.region_of("") == "unknown"
 
 
+def test_region_expr_is_region_sql_on_every_country():
+    """The Ibis twin (`region_expr`, the portable segment filter of reports/segments.py) gives the
+    region `region_sql` and `region_of` give, on every country of the table as written, in lower
+    case and padded with spaces, and on blanks, NULL and countries the table does not know; every
+    region (and 'other', 'unknown') is reached."""
+    import duckdb
+    import ibis
+
+    known = list(vocabulary.REGION_OF_COUNTRY)
+    countries = [*known, *(c.lower() for c in known), *(f"  {c.title()} " for c in known),
+                 None, "", "   ", "Atlantis", "U S", "usa2"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE accounts AS SELECT unnest(?::VARCHAR[]) AS country, "
+                "generate_subscripts(?::VARCHAR[], 1) AS i", [countries, countries])
+    by_sql = [r[0] for r in con.execute(f"SELECT {vocabulary.region_sql('country')} FROM accounts ORDER BY i").fetchall()]
+    be = ibis.duckdb.from_connection(con)
+    t = be.table("accounts")
+    by_ibis = t.select(t.i, region=vocabulary.region_expr(t.country)).order_by("i").execute()["region"].tolist()
+    assert by_ibis == by_sql == [vocabulary.region_of(c) for c in countries]
+    assert set(by_sql) == {*vocabulary.REGIONS, "other", "unknown"}
+
+
 def test_no_module_keeps_its_own_region_table():
     """A country -> region mapping lives only in revline.vocabulary (retention once kept its own and
     called every unmapped country EMEA while the reports said 'other')."""

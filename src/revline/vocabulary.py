@@ -8,6 +8,8 @@ Nothing here imports from revline.
 
 from __future__ import annotations
 
+from typing import Any
+
 LEAD_MILESTONES: tuple[str, ...] = ("lead", "mql", "sql")
 """Milestones a person or an account reaches; they carry no money and no revenue type."""
 OPPORTUNITY_MILESTONES: tuple[str, ...] = ("opportunity", "won")
@@ -64,6 +66,17 @@ def region_of(country: object) -> str:
     return REGION_OF_COUNTRY.get(country.strip().upper(), "other")
 
 
+def region_expr(country: Any) -> Any:
+    """The Ibis twin of `region_sql`, for portable queries (the DuckDB or the Spark engine): the
+    region of the string column `country` by the same table and the same rule (blank -> 'unknown',
+    upper(trim) looked up, else 'other'). Written beside `region_sql` and `region_of` so the three
+    change together; tests/test_vocabulary.py checks they agree on every country of the table."""
+    import ibis
+
+    c = country.cast("string").strip()
+    return ibis.cases((c.isnull() | (c == ""), "unknown"), else_=c.upper().substitute(REGION_OF_COUNTRY, else_="other"))
+
+
 def region_sql(country: str) -> str:
     """SQL expression of the region (REGIONS, 'other' or 'unknown') of the column `country`
     (ISO code or English name, any case). The argument is a column expression of the caller's
@@ -109,7 +122,7 @@ def usd_sql(amount: str, currency: str) -> str:
 
 __all__ = [
     "ALL_REVENUE", "ALL_SEGMENTS", "CAMPAIGN_LEVELS", "DEFAULT_CAMPAIGN_LEVEL", "DEFAULT_INFLUENCE_WINDOW_DAYS",
-    "DEFAULT_REVENUE_TYPE", "DEFAULT_SEGMENT", "REGIONS", "REGION_OF_COUNTRY", "region_of", "region_sql",
+    "DEFAULT_REVENUE_TYPE", "DEFAULT_SEGMENT", "REGIONS", "REGION_OF_COUNTRY", "region_expr", "region_of", "region_sql",
     "ATTRIBUTED_REVENUE_TYPES", "LEAD_MILESTONES", "MILESTONES", "OPPORTUNITY_MILESTONES",
     "REVENUE_TYPES", "UNATTRIBUTED", "USD_RATES", "usd_sql",
 ]

@@ -2,7 +2,8 @@
 
 Why regions: the targets file's segments are regions (the demo's NA, EMEA, APAC), so a regional
 target can be set against the won revenue of that region's accounts. An opportunity, person or
-account belongs to the segment of its account (`vocabulary.region_sql` on accounts.country).
+account belongs to the segment of its account (`vocabulary.region_sql` on accounts.country, or its
+Ibis twin `vocabulary.region_expr` in portable queries).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from revline.reports.errors import ReportError
-from revline.vocabulary import ALL_SEGMENTS, DEFAULT_SEGMENT, REGION_OF_COUNTRY, REGIONS, region_sql
+from revline.vocabulary import ALL_SEGMENTS, DEFAULT_SEGMENT, REGIONS, region_expr, region_sql
 
 SEGMENTS: tuple[str, ...] = (ALL_SEGMENTS, *REGIONS, "other", "unknown")
 """What `--segment` / `segment=` accept (any case)."""
@@ -56,10 +57,7 @@ def segment_members_expr(be: Any, segment: str | None) -> Any:
     if seg == ALL_SEGMENTS:
         return None
     a = be.table("accounts")
-    country = a.country.cast("string").strip()
-    region = ibis.cases((country.isnull() | (country == ""), "unknown"),
-                        else_=country.upper().substitute(REGION_OF_COUNTRY, else_="other"))
-    ids = a.filter(region == seg).select(acc="account_id")
+    ids = a.filter(region_expr(a.country) == seg).select(acc="account_id")
     o, p = be.table("opportunities"), be.table("people")
     def member(ids_: Any, kind: str) -> Any:  # one nullable schema for the union
         return ids_.cast("string").name("member_id"), ibis.literal(kind).name("member_kind")
