@@ -140,3 +140,18 @@ def test_attribute_notes_empty_milestones_instead_of_rows_of_zeros(tmp_path, crm
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
     assert "empty runs:" in out and "revenue type 'renewal'" in out
+
+
+def test_one_staleness_rule_for_the_store_and_an_export_folder():
+    """`stale_reasons` is the rule `staleness` (a store) and `folder_staleness` (an export
+    folder's manifest) both apply: empty, never stitched, counters moved, events owed."""
+    from revline.store.state import STITCHED_VERSION, stale_reasons
+
+    at_stitch = {STITCHED_VERSION: 3, "data_version": 3, "stitched:touchpoints": 10, "stitched:events": 4}
+    assert not stale_reasons({"touchpoints": 0}, 0, {}, 0).stale  # empty: nothing to stitch
+    assert stale_reasons({"touchpoints": 1}, 0, {}, 0).reasons == ("the store was never stitched",)
+    assert stale_reasons({}, 2, {"data_version": 1}, 0).reasons == ("the store was never stitched",)
+    assert not stale_reasons({"touchpoints": 10, "events": 4}, 5, at_stitch, 0).stale
+    moved = stale_reasons({"touchpoints": 12, "events": 4}, 5, {**at_stitch, "data_version": 4}, 7).reasons
+    assert moved == ("7 collected event(s) not yet derived into touchpoints", "1 ingest(s) since the last stitch",
+                     "touchpoints: +2 rows since the last stitch")

@@ -21,34 +21,20 @@ from revline.ops.registry import Progress, no_progress
 from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE, LEAD_MILESTONES
 from revline.store.engine import EngineError
 from revline.reports.segments import normal_segment
-from revline.store.state import DATA_VERSION, STITCHED_VERSION, WATCHED_TABLES, Staleness
+from revline.store.state import WATCHED_TABLES, Staleness, stale_reasons
 
 
 def folder_staleness(engine: Any) -> Staleness:
-    """`store.state.staleness` for an export folder: its manifest's row counts against the
-    counters its store recorded at the last stitch (the `store_state` table it exported)."""
+    """`store.state.staleness` for an export folder: the same rule (`stale_reasons`) over its
+    manifest's row counts and the counters its store recorded (the `store_state` table it exported)."""
     tables = engine.manifest["tables"]
     counts = {t: int(tables[t]["rows"]) for t in WATCHED_TABLES if t in tables}
-    if not any(counts.values()) and not tables.get("people", {}).get("rows"):
-        return Staleness(())
     state = {}
     if "store_state" in tables and tables["store_state"]["rows"]:
         st = engine.read("store_state").select("key", "value").execute()
         state = {str(k): int(v) for k, v in st.itertuples(index=False, name=None)}
-    if STITCHED_VERSION not in state:
-        return Staleness(("the store was never stitched",))
-    reasons = []
-    owed = int(tables.get("events_to_derive", {}).get("rows", 0))
-    if owed:
-        reasons.append(f"{owed:,} collected event(s) not yet derived into touchpoints")
-    data, stitched = state.get(DATA_VERSION, 0), state[STITCHED_VERSION]
-    if data != stitched:
-        reasons.append(f"{data - stitched} ingest(s) since the last stitch")
-    for table, n in counts.items():
-        before = state.get(f"stitched:{table}")
-        if before is not None and before != n:
-            reasons.append(f"{table}: {n - before:+,} rows since the last stitch")
-    return Staleness(tuple(reasons))
+    return stale_reasons(counts, int(tables.get("people", {}).get("rows") or 0), state,
+                         int(tables.get("events_to_derive", {}).get("rows", 0)))
 
 
 def _require_stitched(engine: Any) -> None:

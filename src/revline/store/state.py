@@ -9,6 +9,7 @@ and touches directly) are still caught by the counts, which DuckDB answers from 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -94,22 +95,33 @@ def _owed_events(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, "SELECT count(*) FROM events_to_derive")) if exists else 0
 
 
-def staleness(con: duckdb.DuckDBPyConnection) -> Staleness:
-    """Whether touchpoints, identities or CRM records changed since the last stitch (read-only)."""
-    counts = _counts(con)
-    if not any(counts.values()) and not scalar(con, "SELECT count(*) FROM people"):
+def stale_reasons(counts: Mapping[str, int], people: int, state: Mapping[str, int], owed: int) -> Staleness:
+    """The one rule of staleness, pure so the store (`staleness`) and an export folder
+    (`ops.engine_flow.folder_staleness`, from its manifest) apply it alike.
+
+    counts: rows now in each watched table; people: rows in people; state: the store_state
+    counters (empty when the table is missing); owed: collected events not derived yet.
+    """
+    if not any(counts.values()) and not people:
         return Staleness(())  # an empty store: nothing to stitch (commands say what is missing)
-    if not _has_state(con) or _get(con, STITCHED_VERSION) is None:
+    if state.get(STITCHED_VERSION) is None:
         return Staleness(("the store was never stitched",))
     reasons = []
-    owed = _owed_events(con)
     if owed:
         reasons.append(f"{owed:,} collected event(s) not yet derived into touchpoints")
-    data, stitched = _get(con, DATA_VERSION) or 0, _get(con, STITCHED_VERSION) or 0
+    data, stitched = state.get(DATA_VERSION) or 0, state[STITCHED_VERSION]
     if data != stitched:
         reasons.append(f"{data - stitched} ingest(s) since the last stitch")
     for table, n in counts.items():
-        before = _get(con, f"stitched:{table}")
+        before = state.get(f"stitched:{table}")
         if before is not None and before != n:
             reasons.append(f"{table}: {n - before:+,} rows since the last stitch")
     return Staleness(tuple(reasons))
+
+
+def staleness(con: duckdb.DuckDBPyConnection) -> Staleness:
+    """Whether touchpoints, identities or CRM records changed since the last stitch (read-only)."""
+    counts = _counts(con)
+    state = ({str(k): int(v) for k, v in con.execute("SELECT key, value FROM store_state").fetchall()}
+             if _has_state(con) else {})
+    return stale_reasons(counts, int(scalar(con, "SELECT count(*) FROM people")), state, _owed_events(con))
