@@ -17,6 +17,7 @@ from alert_receiver import Receiver
 from revline.api.alerts import AlertSender, AlertSettings, journey_link, parse_duration, slack_payload
 from revline.ops.scores import Alert, AlertRule, store_scores
 from revline.store import connect
+from waiting import wait_for
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 
@@ -57,13 +58,6 @@ def _sender(con, url: str, **kw) -> AlertSender:
 def _status(con, alert: Alert) -> tuple:
     return con.execute("SELECT status, attempts, last_error, sent_at IS NOT NULL FROM score_alerts WHERE alert_id = ?",
                        [alert.alert_id]).fetchone()
-
-
-def _until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_the_message_names_the_account_score_reasons_and_journey_link():
@@ -113,7 +107,7 @@ def test_an_alert_is_delivered_and_recorded(store, receiver):
         (_, body), = receiver.wait(1)
         assert "Acme <Corp> & Co (A1) scored 0.80" in body["text"]
         assert body["blocks"][-1]["elements"][0]["url"] == "http://revline.example:8000/dashboard#journey=A1"
-        _until(lambda: _status(con, alert)[0] == "sent")
+        wait_for(lambda: _status(con, alert)[0] == "sent", 10, "the alert's status")
         assert _status(con, alert) == ("sent", 1, None, True)
         assert (sender.stats.sent, sender.stats.retries, sender.stats.given_up) == (1, 0, 0)
     finally:
@@ -132,7 +126,7 @@ def test_a_failing_then_succeeding_receiver_gets_it_after_backoff(store, receive
         assert len(posts) == 3
         gaps = [b[0] - a[0] for a, b in zip(posts, posts[1:])]
         assert gaps[0] >= 0.3 and gaps[1] >= 0.6  # backoff, then twice that
-        _until(lambda: _status(con, alert)[0] == "sent")
+        wait_for(lambda: _status(con, alert)[0] == "sent", 10, "the alert's status")
         assert _status(con, alert)[:2] == ("sent", 3)
         assert (sender.stats.sent, sender.stats.retries) == (1, 2)
         time.sleep(0.5)
@@ -150,7 +144,7 @@ def test_a_timeout_is_retried(store, receiver):
     try:
         (alert,) = _fire(con, "A1")
         sender.submit([alert])
-        _until(lambda: _status(con, alert)[0] == "sent")
+        wait_for(lambda: _status(con, alert)[0] == "sent", 10, "the alert's status")
         status, attempts, *_ = _status(con, alert)
         assert attempts == 2 and sender.stats.retries == 1 and "timed out" in sender.stats.last_error.lower()
     finally:
@@ -166,7 +160,7 @@ def test_it_gives_up_after_n_attempts_with_a_logged_line(store, receiver, caplog
         with caplog.at_level(logging.WARNING, logger="revline.alerts"):
             (alert,) = _fire(con, "A1")
             sender.submit([alert])
-            _until(lambda: _status(con, alert)[0] == "failed")
+            wait_for(lambda: _status(con, alert)[0] == "failed", 10, "the alert's status")
         assert _status(con, alert)[:3] == ("failed", 3, "HTTP 502")
         assert len(receiver.for_account("A1")) == 3
         (line,) = [r.getMessage() for r in caplog.records if "given up" in r.getMessage()]
@@ -183,7 +177,7 @@ def test_a_client_error_is_given_up_at_once(store, receiver):
     try:
         (alert,) = _fire(con, "A1")
         sender.submit([alert])
-        _until(lambda: _status(con, alert)[0] == "failed")
+        wait_for(lambda: _status(con, alert)[0] == "failed", 10, "the alert's status")
         assert _status(con, alert)[:3] == ("failed", 1, "HTTP 404") and sender.stats.retries == 0
     finally:
         sender.stop()
@@ -200,7 +194,7 @@ def test_an_alert_in_backoff_does_not_hold_back_the_others(store, receiver):
         receiver.wait(1, "A2", timeout=5)
         (first_a1, *_), (a2_post, *_) = receiver.for_account("A1"), receiver.for_account("A2")
         assert a2_post[0] - first_a1[0] < 1.8  # A2 went out while A1 waited out its 2 s back-off
-        _until(lambda: _status(con, a1)[0] == "sent", timeout=15)
+        wait_for(lambda: _status(con, a1)[0] == "sent", 15, "the alert sent")
     finally:
         sender.stop()
 
@@ -229,7 +223,7 @@ def test_outcomes_wait_for_the_write_lock_without_blocking_delivery(store, recei
     finally:
         release.set()
         t.join()
-    _until(lambda: _status(con, a1)[0] == _status(con, a2)[0] == "sent")
+    wait_for(lambda: _status(con, a1)[0] == _status(con, a2)[0] == "sent", 10, "the alert's status")
     sender.stop()
 
 
@@ -247,7 +241,7 @@ def test_alerts_left_pending_are_sent_at_the_next_start(store, receiver):
     again = _sender(con, receiver.url)
     again.start()  # the next start
     try:
-        _until(lambda: _status(con, alert)[0] == "sent")
+        wait_for(lambda: _status(con, alert)[0] == "sent", 10, "the alert's status")
         assert _status(con, alert)[:2] == ("sent", 2) and len(receiver.for_account("A1")) == 2
     finally:
         again.stop()

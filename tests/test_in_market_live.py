@@ -19,6 +19,7 @@ import pytest
 
 from alert_receiver import Receiver
 from test_hub import READ_KEY, WRITE_KEY, Server, _http, _prepared_store
+from waiting import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -91,16 +92,6 @@ def _rehearse(db, tmp_path, bursts: dict[str, list[dict]], scoring, model) -> di
     return dict(zip(after.account_id, after.score))
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not within {timeout} s"
-        time.sleep(0.1)
-
-
 def test_pricing_views_by_several_people_raise_the_score_and_fire_the_webhook(tmp_path, demo_dir):
     db = _prepared_store(tmp_path, demo_dir, "live.duckdb")
     scoring, model, scores, users, end = _fit_locally(db)
@@ -121,7 +112,7 @@ def test_pricing_views_by_several_people_raise_the_score_and_fire_the_webhook(tm
     server = Server(db, extra=("--alert-webhook", receiver.url, "--alert-threshold", str(threshold),
                                "--alert-cooldown", "1d"), in_market=True)
     try:
-        ping = _wait(lambda: (p := server.admin("GET", "/admin/ping"))["scores"]["ready"] and p, 240, "the first scoring")
+        ping = wait_for(lambda: (p := server.admin("GET", "/admin/ping"))["scores"]["ready"] and p, 240, "the first scoring")
         assert ping["scores"]["loaded"]  # the model saved beside the store
         listed = _http("GET", f"{server.url}/api/accounts/in-market?limit=500", READ_KEY)
         served = {a["account_id"]: a["score"] for a in listed["accounts"]}
@@ -131,7 +122,7 @@ def test_pricing_views_by_several_people_raise_the_score_and_fire_the_webhook(tm
         sent = time.monotonic()
         for event in _burst(users[account][:3], when):
             _http("POST", server.url + "/v1/page", body=event, basic=WRITE_KEY)
-        (_, body), = _wait(lambda: receiver.posts, 60, "the webhook")
+        (_, body), = wait_for(lambda: receiver.posts, 60, "the webhook")
         latency = time.monotonic() - sent
         print(f"collector 200 -> webhook: {latency:.2f} s")
         after = _http("GET", f"{server.url}/api/accounts/in-market?limit=500", READ_KEY)
@@ -149,7 +140,7 @@ def test_pricing_views_by_several_people_raise_the_score_and_fire_the_webhook(tm
         scored = stats["scores"]["scored"]
         for event in _burst(users[account][:3], when):  # still above, within the cool-down: no second alert
             _http("POST", server.url + "/v1/page", body=event, basic=WRITE_KEY)
-        _wait(lambda: server.admin("GET", "/admin/ping")["scores"]["scored"] > scored, 60, "the second burst's scoring")
+        wait_for(lambda: server.admin("GET", "/admin/ping")["scores"]["scored"] > scored, 60, "the second burst's scoring")
         time.sleep(1.0)
         assert len(receiver.posts) == 1
     finally:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from alert_receiver import Receiver
 from conftest import API_READ_KEY, API_WRITE_KEY
+from waiting import wait_for
 from revline.api.alerts import AlertSender, AlertSettings
 from revline.api.live_scores import LiveScorer, Scoring
 from revline.ops.scores import AlertRule
@@ -187,16 +188,6 @@ def test_the_fitted_model_is_kept_beside_the_store_and_reused_while_fresh(api_st
         con.close()
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not within {timeout} s"
-        time.sleep(0.05)
-
-
 def test_page_views_of_two_people_raise_the_score_and_fire_the_webhook_once(api_store, receiver):
     con = connect(api_store)  # the visitors' user ids in the stitched identity graph
     con.executemany("INSERT INTO identities (identity_type, identity_value, person_id) VALUES ('user_id', ?, ?)",
@@ -212,7 +203,7 @@ def test_page_views_of_two_people_raise_the_score_and_fire_the_webhook_once(api_
     try:
         with TestClient(app) as client:
             hub = app.state.hub
-            _wait(lambda: hub.scorer.stats.ready, 20, "the first fit")
+            wait_for(lambda: hub.scorer.stats.ready, 20, "the first fit")
             auth = {"Authorization": f"Bearer {API_READ_KEY}"}
             before = client.get("/api/accounts/in-market", headers=auth).json()
             assert before["scored"] == 3 and all(a["score"] == 0 for a in before["accounts"])
@@ -226,7 +217,7 @@ def test_page_views_of_two_people_raise_the_score_and_fire_the_webhook_once(api_
             sent = time.monotonic()
             view("u-ann")
             view("u-bob")
-            (_, body), = _wait(lambda: receiver.posts, 20, "the webhook")
+            (_, body), = wait_for(lambda: receiver.posts, 20, "the webhook")
             latency = time.monotonic() - sent
             assert "(A1) scored 0.64" in body["text"] and "2 people touched it this week" in body["text"]
             assert "http://dash.example/dashboard#journey=A1" in body["text"]
@@ -240,7 +231,7 @@ def test_page_views_of_two_people_raise_the_score_and_fire_the_webhook_once(api_
             # more views the same day: still above the threshold, no second alert (and the cool-down holds)
             scored = hub.scorer.stats.scored
             view("u-ann")
-            _wait(lambda: hub.scorer.stats.scored > scored, 20, "the next batch")
+            wait_for(lambda: hub.scorer.stats.scored > scored, 20, "the next batch")
             time.sleep(0.5)
             assert len(receiver.posts) == 1
             assert latency < 15
@@ -248,7 +239,7 @@ def test_page_views_of_two_people_raise_the_score_and_fire_the_webhook_once(api_
             calls = len(model.calls)
             job = client.post("/admin/jobs", json={"op": "stitch", "params": {}},
                               headers={"Authorization": f"Bearer {hub.admin_key}"}).json()
-            _wait(lambda: hub.jobs.get(job["id"]).status == "done", 60, "the stitch job")
-            _wait(lambda: None in model.calls[calls:], 20, "the full re-scoring after the job")
+            wait_for(lambda: hub.jobs.get(job["id"]).status == "done", 60, "the stitch job")
+            wait_for(lambda: None in model.calls[calls:], 20, "the full re-scoring after the job")
     finally:
         close_app(app)
