@@ -10,6 +10,8 @@ from served import serve
 from test_dashboard_browser import api, login, outside, shot  # noqa: F401 - outside is a fixture
 from test_funnel_model import _hand_store
 
+from revline.vocabulary import FUNNEL_REVENUE_TYPE
+
 pytestmark = pytest.mark.browser
 
 
@@ -30,7 +32,9 @@ def _values(page, selector: str) -> list[str]:
 
 
 def _check(page, server: str, **params) -> None:
-    d = api(server, "funnel", revenue_type="all", segment="all", **params)  # the page's default filters
+    # the page's default filters: all regions, and under "all" types no type sent (every funnel's default)
+    d = api(server, "funnel", segment="all", **params)
+    assert d["revenue_type"] == FUNNEL_REVENUE_TYPE
     assert [int(v) for v in _values(page, "#funnel-levels-table tbody tr td:nth-child(3)")] == \
         [s["count"] for s in d["stages"]]
     assert _values(page, "#funnel-levels-table tbody tr td:nth-child(2)") == [s["stage"] for s in d["stages"]]

@@ -15,6 +15,7 @@ from revline.journeys import funnel as journeys_funnel
 from revline.models.funnel import funnel_report
 from revline.store import connect
 from revline.store.state import record_stitch
+from revline.vocabulary import FUNNEL_REVENUE_TYPE
 
 H = {"Authorization": f"Bearer {API_READ_KEY}"}
 
@@ -123,6 +124,38 @@ def test_api_level_matches_the_model(client, hand_db):
     assert "region NA" in na["definition"]["text"]
     early = c.get("/api/funnel?level=opportunity&as_of=2024-06-10", headers=H).json()
     assert early["as_of"].startswith("2024-06-10") and early["win_rate"][0]["deals"] == 3
+
+
+def test_every_funnel_screen_reads_the_vocabulary_default(client, hand_db, tmp_path):
+    """No revenue type named: `revline funnel`, /api/funnel (with and without level) and
+    funnel_report read vocabulary.FUNNEL_REVENUE_TYPE, as both dashboard funnels do under the
+    page's "all" (they send no type), so one funnel shows one number everywhere; `all` is one flag away."""
+    import pandas as pd
+
+    c, _ = client
+    con = connect(hand_db, read_only=True)
+    try:
+        for level in ("lead", "opportunity", "account"):
+            model = funnel_report(con, level)
+            assert model.definition.revenue_type == FUNNEL_REVENUE_TYPE
+            body = c.get(f"/api/funnel?level={level}", headers=H).json()
+            assert body["revenue_type"] == FUNNEL_REVENUE_TYPE
+            assert [s["count"] for s in body["stages"]] == list(model.stages["count"])
+        default = funnel_report(con, "opportunity").stages
+        every = funnel_report(con, "opportunity", revenue_type="all").stages
+        account = journeys_funnel(con)
+    finally:
+        con.close()
+    assert list(default["count"]) != list(every["count"])  # the hand store's other deal types: the default matters
+    bare = c.get("/api/funnel", headers=H).json()
+    assert bare["revenue_type"] == FUNNEL_REVENUE_TYPE and [s["count"] for s in bare["stages"]] == list(account["count"])
+    out = tmp_path / "default.csv"
+    done = _revline("--level", "opportunity", "--db", str(hand_db), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"deals (opportunity level), {FUNNEL_REVENUE_TYPE}" in done.stdout
+    assert list(pd.read_csv(out)["count"]) == list(default["count"])
+    done = _revline("--level", "opportunity", "--revenue-type", "all", "--db", str(hand_db), "--out", str(out))
+    assert done.returncode == 0 and list(pd.read_csv(out)["count"]) == list(every["count"])
 
 
 def test_dashboard_has_the_funnel_panel(client):

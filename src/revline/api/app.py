@@ -27,6 +27,7 @@ from revline.api.limits import BodyLimits
 from revline.api.read_api import cached_call, filters
 from revline.api.wal import wal_dir_for
 from revline.store import connect
+from revline.vocabulary import FUNNEL_REVENUE_TYPE
 
 DESCRIPTION = """Read API, Segment-compatible collector and dashboard of a revline store.
 
@@ -124,7 +125,7 @@ def _dashboard_views(con) -> list:
     models = sorted({m for (m,) in con.execute("SELECT DISTINCT model FROM attribution_runs WHERE milestone = 'won'").fetchall()},
                     key=lambda m: (m != "linear", m))
     views: list[tuple[str, Callable[..., dict[str, Any]], dict[str, Any]]] = [
-        ("funnel", queries.funnel, {"revenue_type": "new_business", "start": None, "end": None})]
+        ("funnel", queries.funnel, {"revenue_type": FUNNEL_REVENUE_TYPE, "start": None, "end": None})]
     for m in models:
         views += [("kpis", queries.kpis, {"model": m, "start": None, "end": None, **filters()}),
                   ("attribution", queries.attribution, {"model": m, "milestone": "won", "by": "channel", "start": None,

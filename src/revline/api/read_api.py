@@ -22,7 +22,7 @@ from revline.api import queries
 from revline.api.keys import same
 from revline.reports.errors import ReportError
 from revline.reports.segments import normal_segment
-from revline.vocabulary import DEFAULT_CAMPAIGN_LEVEL, DEFAULT_REVENUE_TYPE
+from revline.vocabulary import DEFAULT_CAMPAIGN_LEVEL, DEFAULT_REVENUE_TYPE, FUNNEL_REVENUE_TYPE
 from revline.api.responses import (
     AccountsResponse,
     AttributionResponse,
@@ -202,7 +202,9 @@ def roi(request: Request, cur: Cursor, model: ModelQ = None, start: StartQ = Non
 def funnel(
     request: Request,
     cur: Cursor,
-    revenue_type: FunnelRevenueType = "new_business",
+    revenue_type: Annotated[FunnelRevenueType, Query(
+        description="A type, or all; absent: new_business, every funnel's default (vocabulary.FUNNEL_REVENUE_TYPE)."
+    )] = FUNNEL_REVENUE_TYPE,
     start: StartQ = None,
     end: EndQ = None,
     level: Annotated[Optional[FunnelLevel], Query(

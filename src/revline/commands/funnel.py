@@ -9,6 +9,7 @@ import typer
 
 from revline.commands.attribution import NoStitchOption
 from revline.commands.options import DbOption, existing_store
+from revline.vocabulary import FUNNEL_REVENUE_TYPE
 from revline.vocabulary import REVENUE_TYPES as FUNNEL_TYPES
 
 # The layers below are imported inside the command, for start-up time: see revline/commands/__init__.py.
@@ -112,7 +113,8 @@ def register(app: typer.Typer) -> None:
             "--by", help="Split: channel, source, revenue_type, segment (= industry), industry, size_band, region, "
                          "cohort, owner, product or another promoted dimension.")] = None,
         revenue_type: Annotated[str, typer.Option(
-            "--revenue-type", help="new_business, renewal, expansion, or all (lead and opportunity levels).")] = "new_business",
+            "--revenue-type", help="new_business (every funnel's default), renewal, expansion, contraction, "
+                                   "or all (not on Spark).")] = FUNNEL_REVENUE_TYPE,
         start: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel on or after (YYYY-MM-DD).")] = None,
         end: Annotated[Optional[str], typer.Option(help="Cohort: units entering the funnel on or before (YYYY-MM-DD).")] = None,
         segment: Annotated[Optional[str], typer.Option(
@@ -133,8 +135,10 @@ def register(app: typer.Typer) -> None:
         if on_spark():
             from revline.commands import on_engine
 
-            if level != "account" or by or segment or as_of or set(section or ["stages"]) != {"stages"} \
-                    or revenue_type not in FUNNEL_TYPES:
+            if level == "account" and revenue_type not in FUNNEL_TYPES:  # the stage funnel is one type's road
+                on_engine.refuse(f"`revline funnel --revenue-type {revenue_type}` (the account stage funnel is per "
+                                 "revenue type)", "add `--revenue-type new_business` (or renewal, expansion)")
+            if level != "account" or by or segment or as_of or set(section or ["stages"]) != {"stages"}:
                 on_engine.refuse("`revline funnel` other than `--level account --section stages` (one revenue type)",
                                  "`revline import FOLDER --db store.duckdb`, then run it on that store")
             on_engine.account_funnel(db, {"start": start, "end": end, "revenue_type": revenue_type}, out)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from revline.store.compiled import run_compiled
 from revline.store.portable import reads
-from revline.vocabulary import REVENUE_TYPES
+from revline.vocabulary import FUNNEL_REVENUE_TYPE, REVENUE_TYPES
 
 NEW_BUSINESS_STAGES: tuple[str, ...] = ("first_touch", "lead", "mql", "sql", "opportunity", "won")
 RECURRING_STAGES: tuple[str, ...] = ("opportunity", "won")
@@ -38,7 +38,7 @@ def funnel_stages(revenue_type: str) -> tuple[str, ...]:
 
 
 @reads("milestones", "opportunities")
-def stage_dates_expr(be: Any, revenue_type: str = "new_business") -> ir.Table:
+def stage_dates_expr(be: Any, revenue_type: str = FUNNEL_REVENUE_TYPE) -> ir.Table:
     """One row per account (`account_id`), one column per stage of `funnel_stages(revenue_type)`:
     the first time the account reached it, as a portable Ibis expression (`be`: DuckDB's
     `ibis_backend(con)` or Spark's `ibis.pyspark.connect(session)`). Pre-opportunity stages are
@@ -61,7 +61,7 @@ def stage_dates_expr(be: Any, revenue_type: str = "new_business") -> ir.Table:
 
 
 def stage_dates(
-    con: duckdb.DuckDBPyConnection, revenue_type: str = "new_business"
+    con: duckdb.DuckDBPyConnection, revenue_type: str = FUNNEL_REVENUE_TYPE
 ) -> pd.DataFrame:
     """One row per account (index), one column per stage: the first time the account reached it
     (`stage_dates_expr` run on the store)."""
@@ -78,7 +78,7 @@ def funnel_expr(
     be: Any,
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
-    revenue_type: str = "new_business",
+    revenue_type: str = FUNNEL_REVENUE_TYPE,
 ) -> ir.Table:
     """The account funnel's heavy part as one portable Ibis expression (one row): per stage i of
     `funnel_stages`, `count_i` (cohort accounts that reached stage i or a later one) and
@@ -110,7 +110,7 @@ def funnel_expr(
     return w.aggregate(**aggs)
 
 
-def funnel_rows(sums: Mapping[str, Any], revenue_type: str = "new_business") -> pd.DataFrame:
+def funnel_rows(sums: Mapping[str, Any], revenue_type: str = FUNNEL_REVENUE_TYPE) -> pd.DataFrame:
     """The funnel table (FUNNEL_COLUMNS) from the one row of `funnel_expr`, on the driver."""
     stages = funnel_stages(revenue_type)
     counts = [int(sums[f"count_{i}"] or 0) for i in range(len(stages))]
@@ -141,7 +141,7 @@ def funnel(
     con: duckdb.DuckDBPyConnection,
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
-    revenue_type: str = "new_business",
+    revenue_type: str = FUNNEL_REVENUE_TYPE,
 ) -> pd.DataFrame:
     """Stage, accounts reached, conversion to the next stage, median days to the next stage, for
     the accounts whose first stage falls from `start` to `end`, both days included."""

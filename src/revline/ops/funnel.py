@@ -10,6 +10,7 @@ import duckdb
 from revline.models.funnel import FunnelReport, funnel_report
 from revline.ops.fresh import stitch_if_stale
 from revline.ops.registry import Progress, no_progress
+from revline.vocabulary import FUNNEL_REVENUE_TYPE
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ def funnel(
     *,
     level: str = "lead",
     by: str | None = None,
-    revenue_type: str = "new_business",
+    revenue_type: str = FUNNEL_REVENUE_TYPE,
     start: str | None = None,
     end: str | None = None,
     as_of: str | None = None,

@@ -134,7 +134,8 @@ function showRoiView() {
 
 async function loadFunnel() {
   const rt = $("revenue-type").value;
-  const f = await api("funnel", { ...range(), revenue_type: rt === "all" ? "new_business" : rt });
+  // under "all" no type is sent: the server shows every funnel's default (vocabulary.FUNNEL_REVENUE_TYPE)
+  const f = await api("funnel", { ...range(), revenue_type: rt === "all" ? "" : rt });
   define("def-funnel", f.definition);
   Plotly.react("chart-funnel", [{ type: "funnel", y: f.stages.map((s) => s.stage), x: f.stages.map((s) => s.count),
     textinfo: "value+percent initial", marker: { color: "#3b5bdb" } }], layout({ margin: { t: 10, r: 10, b: 30, l: 90 } }), config);

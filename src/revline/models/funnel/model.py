@@ -17,7 +17,7 @@ import pandas as pd
 from revline.models.funnel.coverage import coverage
 from revline.models.funnel.measures import default_as_of, leakage, stage_table, win_rate
 from revline.models.funnel.units import ALL, LEVELS, SPLIT_COLUMNS, Units, units
-from revline.vocabulary import REGIONS
+from revline.vocabulary import FUNNEL_REVENUE_TYPE, REGIONS
 
 SPLIT_ALIASES: dict[str, str] = {"segment": "industry", "size": "size_band", "type": "revenue_type"}
 SPLITS: tuple[str, ...] = (*SPLIT_COLUMNS, *SPLIT_ALIASES, "owner", "product")
@@ -138,7 +138,7 @@ def funnel_report(
     con: duckdb.DuckDBPyConnection,
     level: str = "lead",
     by: str | None = None,
-    revenue_type: str | None = "new_business",
+    revenue_type: str | None = FUNNEL_REVENUE_TYPE,
     start: date | datetime | str | None = None,
     end: date | datetime | str | None = None,
     as_of: date | datetime | str | None = None,
@@ -167,7 +167,7 @@ def funnel_report(
 
 
 def funnel_frame(con: duckdb.DuckDBPyConnection, level: str = "lead", by: str | None = None,
-                 revenue_type: str | None = "new_business", start=None, end=None) -> pd.DataFrame:
+                 revenue_type: str | None = FUNNEL_REVENUE_TYPE, start=None, end=None) -> pd.DataFrame:
     """Only the stage table (for notebooks): one row per split key and stage."""
     u = units(con, level, revenue_type)
     split = resolve_split(by, u)

@@ -29,7 +29,7 @@ from revline.models.funnel.segments import UNKNOWN, region, size_band
 from revline.store.sql import lit
 from revline.store.dimensions import DEFAULT_DIMENSIONS, NO_VALUE, available_dimensions, dimension_sql
 from revline.store.fx import opportunities_usd_sql
-from revline.vocabulary import REVENUE_TYPES
+from revline.vocabulary import FUNNEL_REVENUE_TYPE, REVENUE_TYPES
 
 Level = Literal["lead", "opportunity", "account"]
 LEVELS: tuple[str, ...] = ("lead", "opportunity", "account")
@@ -70,7 +70,7 @@ def revenue_types_of(revenue_type: str | None, level: str) -> tuple[str, ...]:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     if revenue_type in (None, ""):
-        return ("new_business",)
+        return (FUNNEL_REVENUE_TYPE,)
     if revenue_type == ALL:
         return tuple(REVENUE_TYPES)
     if revenue_type not in REVENUE_TYPES:
@@ -308,7 +308,7 @@ def _dimensions(con: duckdb.DuckDBPyConnection, level: str, ids: pd.Index, deal:
     return out
 
 
-def units(con: duckdb.DuckDBPyConnection, level: str = "lead", revenue_type: str | None = "new_business") -> Units:
+def units(con: duckdb.DuckDBPyConnection, level: str = "lead", revenue_type: str | None = FUNNEL_REVENUE_TYPE) -> Units:
     """Every unit of `level` with its stage dates and splits (see the module doc for the units)."""
     types = revenue_types_of(revenue_type, level)
     build = {"lead": _lead_units, "opportunity": _opportunity_units, "account": _account_units}[level]

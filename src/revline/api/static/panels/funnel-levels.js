@@ -12,7 +12,9 @@
     const mine = ++latest;
     // the page's filters (dates, revenue type, region) apply here too; campaign level means nothing to a funnel
     const { campaign_level: _unused, ...filters } = r.filters();
-    const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...filters };
+    // under the page's "all" no type is sent: the server reads every funnel's default (vocabulary.FUNNEL_REVENUE_TYPE)
+    const params = { level: r.$("funnel-level").value, by: r.$("funnel-by").value, ...filters,
+      revenue_type: filters.revenue_type === "all" ? "" : filters.revenue_type };
     const f = await r.api("funnel", params);
     if (mine !== latest) return false;
     r.$("funnel-levels-definition").textContent = `(${f.definition.text})`;
