@@ -217,23 +217,30 @@ def test_backtest_beats_the_points_baseline_at_every_cutoff(simulated_company, c
     assert s["revline"]["flagged_share"] > s["points baseline"]["flagged_share"] * 0.9
 
 
-@pytest.mark.slow  # two backtests of the tiny company (~30 s of CPU)
-def test_html_section_shows_the_backtest_table(tiny):
+@pytest.mark.slow  # the full backtest and the report's one cut-off of the tiny company (~30 s of CPU)
+def test_html_section_shows_the_latest_cutoff_of_the_cli_backtest(tiny):
+    """The report backtests the latest cut-off only (one refit, not four), and its figures are
+    exactly the full backtest's (`revline score --backtest`) for that cut-off; the page says where
+    the other cut-offs and the lead times are."""
     import re
 
     from revline.models.scoring.backtest import backtest
-    from revline.models.scoring.report import html_section
+    from revline.models.scoring.report import REPORT_CUTOFFS, html_section
 
     con = duckdb.connect(str(tiny[0]), read_only=True)
     sec = html_section(con)
     bt = backtest(con)
     con.close()
     assert sec is not None and sec[0] == "scoring" and "<table>" in sec[2]
-    shown = [float(v) for v in re.findall(r'data-value="([^"]+)"', sec[2]) if v != "nan"]
-    expected = [float(v) for r in bt.table.itertuples() for v in (r.roc_auc, r.pr_auc, r.top_decile_lift, r.ece)
-                if not np.isnan(v)]
-    assert shown == pytest.approx(expected)
     assert len(bt.table) == 2 * bt.summary["cutoffs"] and set(bt.table.scorer) == {"revline", "points baseline"}
+    latest = sorted(bt.table.cutoff.unique())[-REPORT_CUTOFFS:]
+    assert bt.summary["cutoffs"] > REPORT_CUTOFFS  # the report does less than the CLI here
+    assert re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>", sec[2]) == [f"{c:%Y-%m-%d}" for c in latest for _ in range(2)]
+    shown = [float(v) for v in re.findall(r'data-value="([^"]+)"', sec[2])]
+    rows = bt.table[bt.table.cutoff.isin(latest)]
+    expected = [float(v) for r in rows.itertuples() for v in (r.roc_auc, r.pr_auc, r.top_decile_lift, r.ece)]
+    np.testing.assert_allclose(shown, expected, rtol=1e-12, equal_nan=True)
+    assert "revline score --backtest" in sec[2] and f"{bt.summary['cutoffs'] - REPORT_CUTOFFS} earlier" in sec[2]
 
 
 def test_next_best_content_uplift_counts_and_suggestions():
