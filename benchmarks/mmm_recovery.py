@@ -82,7 +82,7 @@ def _estimates_table(channels, totals, spend) -> list[dict]:
     return rows
 
 
-def run_revline(name: str, seed: int, chains: int, tune: int, draws: int, lift: bool) -> dict:
+def run_revline(name: str, seed: int, chains: int, tune: int, draws: int, lift: bool, spec: str = "") -> dict:
     cold_revline_cache()
     from revline.models.mmm.fit import fit
     from revline.models.mmm.report import contribution_draws
@@ -90,9 +90,9 @@ def run_revline(name: str, seed: int, chains: int, tune: int, draws: int, lift: 
 
     rs = _set(name, seed)
     tests = rs.lift_tests(sd_frac=0.1, weeks=8, seed=seed) if lift else None
+    model = ModelSpec(**{"l_max": 8, "yearly_seasonality": 2, "trend": True, **json.loads(spec or "{}")})
     c0, t0 = cpu_s(), time.perf_counter()
-    f = fit(rs.frame, spec=ModelSpec(l_max=8, yearly_seasonality=2, trend=True), chains=chains, tune=tune,
-            draws=draws, seed=seed, lift_tests=tests)
+    f = fit(rs.frame, spec=model, chains=chains, tune=tune, draws=draws, seed=seed, lift_tests=tests)
     wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     totals = contribution_draws(f).sum(axis=1)
     return {"wall": wall, "cpu": cpu, "ess": ess(f.samples, ESS_SITES), "divergences": int(f.run_info["divergences"]),
@@ -130,7 +130,8 @@ def child(args) -> None:
     if args.child == "pymc":
         res = run_pymc(args.set, args.seed, args.chains, args.tune, args.draws, args.pymc_sampler)
     else:
-        res = run_revline(args.set, args.seed, args.chains, args.tune, args.draws, args.child == "revline+lift")
+        res = run_revline(args.set, args.seed, args.chains, args.tune, args.draws, args.child == "revline+lift",
+                          args.spec)
     emit(res)
 
 
@@ -261,6 +262,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 x (200 tune + 200 draws)")
     ap.add_argument("--pymc-sampler", default="pymc", help="PyMC-Marketing's nuts_sampler (default: its default, pymc)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds before a single fit is given up")
+    ap.add_argument("--spec", default="", help='revline\'s ModelSpec fields over the defaults, as JSON: a candidate '
+                    'model, e.g. \'{"media_prior": "share"}\' or \'{"priors": {"saturation_beta": {"sigma": 2.0}}}\'')
     ap.add_argument("--json", default="", help="save every run and the summary here")
     ap.add_argument("--compare", default="", help="a --json file of an earlier run: print its overall line too")
     ap.add_argument("--markdown", default="", help="print the docs table of a --json file and exit")
@@ -300,7 +303,7 @@ def main() -> None:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     meta = {"started": started, "sets": args.sets, "seeds": seeds, "chains": args.chains, "tune": args.tune,
-            "draws": args.draws, "contenders": contenders, "pymc_sampler": args.pymc_sampler,
+            "draws": args.draws, "contenders": contenders, "pymc_sampler": args.pymc_sampler, "spec": args.spec,
             "cpu_count": os.cpu_count(), "machine": platform.machine(), "load_start": load_start, "versions": versions}
     runs: list[dict] = []
     for name in sets:
@@ -309,7 +312,7 @@ def main() -> None:
             for who in contenders:
                 cmd = [sys.executable, __file__, "--child", who, "--set", name, "--seed", str(seed),
                        "--chains", str(args.chains), "--tune", str(args.tune), "--draws", str(args.draws),
-                       "--pymc-sampler", args.pymc_sampler]
+                       "--pymc-sampler", args.pymc_sampler, "--spec", args.spec]
                 r, err = run_child(cmd, dict(os.environ), timeout=args.timeout)
                 if r is None:
                     print(f"  {who}: FAILED {err.strip().splitlines()[-1] if err.strip() else ''}", flush=True)

@@ -20,6 +20,8 @@ import numpyro.distributions as dist
 
 PER_CHANNEL = "per_channel"  # a prior parameter resolved per fit from the number of channels
 SHARE_PRIOR_SCALE = 0.5      # channel_share ~ HalfNormal(0.5 / channels): shares add to 0.4 a priori
+BETA_PRIOR_SIGMA = 2.0       # saturation_beta ~ HalfNormal(min(2, 4 / channels)): PyMC-Marketing's HalfNormal(2)
+BETA_PRIOR_TOTAL = 4.0       # up to two channels, then the channels' prior total stays what two channels get
 
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "intercept": {"dist": "HalfNormal", "sigma": 2.0},
@@ -27,7 +29,8 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "adstock_alpha": {"dist": "Beta", "alpha": 1.0, "beta": 3.0},
     "adstock_theta": {"dist": "HalfNormal", "sigma": 1.0},
     "saturation_lam": {"dist": "Gamma", "alpha": 3.0, "beta": 1.0},
-    "saturation_beta": {"dist": "HalfNormal", "sigma": 2.0},
+    # per channel min(BETA_PRIOR_SIGMA, BETA_PRIOR_TOTAL / channels): see resolve_priors
+    "saturation_beta": {"dist": "HalfNormal", "sigma": PER_CHANNEL},
     # media_prior="share": each channel's share of the outcome over the fitted weeks
     "channel_share": {"dist": "HalfNormal", "sigma": PER_CHANNEL},
     "saturation_slope": {"dist": "HalfNormal", "sigma": 1.5},
@@ -110,19 +113,31 @@ def merge_priors(overrides: Mapping[str, Mapping[str, Any]] | None) -> dict[str,
 
 
 def resolve_priors(overrides: Mapping[str, Mapping[str, Any]] | None, spend_totals=None) -> dict[str, dict[str, Any]]:
-    """`merge_priors`, then the data-dependent default made concrete: a `channel_share` sigma of
-    "per_channel" becomes SHARE_PRIOR_SCALE / number of channels, for every channel.
+    """`merge_priors`, then the data-dependent defaults made concrete ("per_channel" parameters,
+    which depend on the number of channels C, read from `spend_totals`):
 
-    Why equal per channel, so the channels' shares of the outcome add up to 0.4 a priori
-    (HalfNormal mean 0.8 sigma; Meridian's default for paid media) whatever their count: a
+    * `saturation_beta` sigma: min(2, 4 / C). PyMC-Marketing's HalfNormal(2) up to two channels
+      (its quick start is reproduced as-is), then shrinking so the channels' prior total stays
+      what two channels get. Why: each coefficient is the channel's contribution at saturation in
+      max|y| units, so C independent HalfNormal(2) put the channels' sum a priori at ~0.8 C x the
+      largest observed week: with the demo company's 10 channels the prior predictive outcome
+      started at 2.5x the largest week, and its check failed on every demo fit (docs/mmm.md,
+      "Predictive checks").
+    * `channel_share` sigma: SHARE_PRIOR_SCALE / C, for every channel.
+
+    Why the share prior is equal per channel, so the channels' shares of the outcome add up to 0.4
+    a priori (HalfNormal mean 0.8 sigma; Meridian's default for paid media) whatever their count: a
     sigma proportional to each channel's share of spend (the same prior ROI for every channel)
     was a little worse on the recovery suite (median error 18.8 % against 15.9 %) and far worse
     on the demo company, whose TV takes a large share of the spend for a small return: TV came
     out at 9x its true contribution (docs/mmm.md, "What changed and why")."""
     out = merge_priors(overrides)
+    n = 1 if spend_totals is None else max(len(np.atleast_1d(spend_totals)), 1)
+    beta = out.get("saturation_beta", {})
+    if beta.get("sigma") == PER_CHANNEL:
+        beta["sigma"] = min(BETA_PRIOR_SIGMA, BETA_PRIOR_TOTAL / n)
     share = out.get("channel_share", {})
     if share.get("sigma") == PER_CHANNEL:
-        n = 1 if spend_totals is None else max(len(np.atleast_1d(spend_totals)), 1)
         share["sigma"] = SHARE_PRIOR_SCALE / n
     return out
 
