@@ -177,6 +177,7 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
     from revline.store.engine import SparkEngine
 
     from revline.journeys import funnel
+    from revline.reports.errors import NotFound
 
     con = connect(store, read_only=True)
     try:
@@ -186,6 +187,11 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
                 duck = funnel(con, revenue_type=rt)
                 assert duck["count"].iloc[0] > 0
                 pd.testing.assert_frame_equal(engine_flow.account_funnel(engine, revenue_type=rt), duck)
+            # a model without a run: the rule `select_runs` applies (reports.tables.missing_run's line)
+            with pytest.raises(NotFound, match=r"no nope run at milestone won / renewal in .*"
+                                               r"run `revline --engine spark attribute --model nope --milestone won "
+                                               r"--revenue-type renewal` first"):
+                engine_flow.roi(engine, models=["nope"], revenue_type="renewal")
         finally:
             engine.close()
         for by in ("channel", "month"):

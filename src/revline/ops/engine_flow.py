@@ -18,7 +18,7 @@ from typing import Any
 from revline.attribution.on_engine import DATA_DRIVEN, Run, run_models_on
 from revline.journeys.build import build_on
 from revline.ops.registry import Progress, no_progress
-from revline.vocabulary import ALL_REVENUE, ALL_SEGMENTS, DEFAULT_REVENUE_TYPE, LEAD_MILESTONES
+from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 from revline.store.engine import EngineError
 from revline.reports.segments import normal_segment
 from revline.store.state import WATCHED_TABLES, Staleness, stale_reasons
@@ -101,20 +101,15 @@ def roi(engine: Any, *, by: str = "channel", models: list[str] | None = None, mi
     By channel or month; by campaign reads the store's campaign hierarchy, DuckDB only so far. The
     unified ROI (mix model + attribution) needs a fitted mix model, so this is attribution alone."""
     from revline.reports.definitions import definition
+    from revline.attribution.ledger import select_runs_ibis
     from revline.reports.roi import roi_from_sums, roi_sums_expr
+    from revline.reports.tables import missing_run
 
     if by not in ("channel", "month"):
         raise EngineError(f"report --roi --by {by} runs on DuckDB only so far (on Spark: --by channel or month)")
     model = (models or ["linear"])[0]
-    rt = None if milestone in LEAD_MILESTONES or revenue_type in (None, ALL_REVENUE) else revenue_type
-    runs = engine.read("attribution_runs")
-    held = runs.filter(runs.model == model, runs.milestone == milestone)
-    if rt is not None:
-        held = held.filter(held.revenue_type == rt)
-    if not int(held.count().execute()):
-        flag = f" --revenue-type {rt}" if rt else ""
-        raise EngineError(f"no {model} run at milestone {milestone}{' / ' + rt if rt else ''} in {engine.folder}; "
-                          f"run `revline --engine {engine.name} attribute --model {model} --milestone {milestone}{flag}` first")
+    if not select_runs_ibis(engine.backend, [(milestone, revenue_type)], [model])[0].run_ids:
+        raise missing_run(model, milestone, revenue_type, engine=engine.name, where=str(engine.folder))
     sums = roi_sums_expr(engine.backend, model, milestone, revenue_type, by, start, end, segment=segment)  # type: ignore[arg-type]
     df = roi_from_sums(sums.to_pandas(), by, segment=segment)  # type: ignore[arg-type]
     notes: tuple[str, ...] = ()

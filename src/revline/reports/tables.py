@@ -71,13 +71,21 @@ def require_run(con: Any, model: str, milestone: str, revenue_type: str | None) 
     """`select_runs` for one model, raising NotFound (with the command to run) when it has none."""
     sel = select_runs(con, milestone, revenue_type, [model])
     if not sel.run_ids:
-        rt = revenue_type if revenue_type not in ALL_TYPES and milestone not in LEAD_MILESTONES else None
-        flag = f" --revenue-type {rt}" if rt else ""
-        raise NotFound(
-            f"no {model} run at milestone {milestone}{' / ' + rt if rt else ''}; "
-            f"run `revline attribute --model {model} --milestone {milestone}{flag}` first"
-        )
+        raise missing_run(model, milestone, revenue_type)
     return sel
+
+
+def missing_run(model: str, milestone: str, revenue_type: str | None, *, engine: str | None = None,
+                where: str = "") -> NotFound:
+    """The NotFound for a model without a run answering (milestone, revenue type), naming the
+    command that writes one (`engine`: on that engine, e.g. spark; `where`: the store or folder)."""
+    rt = revenue_type if revenue_type not in ALL_TYPES and milestone not in LEAD_MILESTONES else None
+    flag = f" --revenue-type {rt}" if rt else ""
+    on = f"--engine {engine} " if engine else ""
+    return NotFound(
+        f"no {model} run at milestone {milestone}{' / ' + rt if rt else ''}{' in ' + where if where else ''}; "
+        f"run `revline {on}attribute --model {model} --milestone {milestone}{flag}` first"
+    )
 
 
 _CONV_DATE = {
