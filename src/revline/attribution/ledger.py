@@ -68,6 +68,7 @@ ROW_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.produced)
 """The columns a model hands the writer, in table order."""
 ROW_TYPES: dict[str, str] = {c.name: c.ibis for c in COLUMNS if c.produced}
 """Ibis types of ROW_COLUMNS (the rule models' portable output)."""
+_TYPES: dict[str, str] = {c.name: c.ibis for c in COLUMNS}
 
 Rows = Union[pd.DataFrame, duckdb.DuckDBPyRelation, ir.Table]
 """What the writer takes: a DataFrame, a DuckDB relation or an Ibis expression on the store."""
@@ -76,8 +77,10 @@ Rows = Union[pd.DataFrame, duckdb.DuckDBPyRelation, ir.Table]
 def conform(t: ir.Table, keep: Sequence[str] = ()) -> ir.Table:
     """An Ibis table as ledger rows: exactly ROW_COLUMNS with the ledger's types (a cached table
     may read back `timestamp(6)`, which set operations refuse to mix with `timestamp`), then the
-    columns of `keep` as they are (a run's id and model, while many runs are computed at once)."""
-    return t.select(**{c: t[c].cast(ty) for c, ty in ROW_TYPES.items()}, **{c: t[c] for c in keep})
+    columns of `keep` (a run's id and model, while many runs are computed at once), cast to the
+    ledger's type when they are ledger columns (whole ledger rows: keep model, milestone, run_id)."""
+    return t.select(**{c: t[c].cast(ty) for c, ty in ROW_TYPES.items()},
+                    **{c: t[c].cast(_TYPES[c]) if c in _TYPES else t[c] for c in keep})
 
 
 def new_run_id(model: str) -> str:

@@ -74,14 +74,8 @@ def _check_inputs(be: Any, milestones: Iterable[str]) -> None:
                          f"(`revline fx load rates.csv` on the store, then export again), field currency, e.g. {shown}")
 
 
-def _ledger(t: Any) -> Any:
-    """Ledger rows with exactly the ledger's columns and types (a stored or materialised table
-    may read back `timestamp(6)` or a decimal literal, which set operations refuse to mix)."""
-    return t.select(**{c.name: t[c.name].cast(c.ibis) for c in COLUMNS})
-
-
-def _filtered(t: Any, rt: str | None) -> Any:
-    return t if rt in (None, ALL_REVENUE) else t.filter(t.revenue_type == rt)
+WHOLE = ("model", "milestone", "run_id")
+"""What `conform` keeps beside a model's columns for whole ledger rows (the table's columns)."""
 
 
 def run_models_on(
@@ -169,9 +163,9 @@ def _rule_runs(engine: Any, model_list: list[str], custom: dict, ms: list[str], 
         gone = lost.join(runs_t, runs_t._rt.isnull() | (runs_t._rt == lost.revenue_type))
         for rows in (model_rows(hit, "run", keep=("model", "run_id", "_label")),
                      conform(gone, keep=("model", "run_id", "_label"))):
-            pieces.append(_ledger(rows.mutate(  # as `write_ledger` stores them
+            pieces.append(conform(rows.mutate(  # as `write_ledger` stores them
                 milestone=ibis.literal(milestone), conversion_type=rows.conversion_type.fill_null("opportunity"),
-                revenue_type=rows.revenue_type.fill_null(rows._label))))
+                revenue_type=rows.revenue_type.fill_null(rows._label)), WHOLE))
     new = engine.materialize(ibis.union(*pieces, distinct=False))
     return new, _checked_runs(new, expected, planned)
 
@@ -227,7 +221,7 @@ def _commit(engine: Any, new: list[Any], runs: list[Run], planned: dict[str, tup
                 if (mo, mi, None if rt is None or rt != rt else rt) in replaced_keys]
     ledger = engine.read("credit_ledger")
     kept = ledger.filter(~ledger.run_id.isin(replaced)) if replaced else ledger
-    engine.write("credit_ledger", ibis.union(_ledger(kept), *[_ledger(n) for n in new], distinct=False))
+    engine.write("credit_ledger", ibis.union(conform(kept, WHOLE), *[conform(n, WHOLE) for n in new], distinct=False))
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     written = ibis.memtable(
         {"run_id": [r.run_id for r in runs], "model": [r.model for r in runs], "milestone": [r.milestone for r in runs],
