@@ -7,71 +7,73 @@ evenly over that channel's touches in the journey. Every conversion's credits su
 credit to its amount); a journey whose channels all weigh 0 is split evenly over its channels
 (the model has no preference there, and dropping the conversion would lose revenue); a
 conversion with no eligible touch gets one '(unattributed)' row. Nothing is dropped.
+
+Where it runs: the split is one portable Ibis expression (`data_driven_rows`) over the
+conversions, their eligible touches and a small table of channel weights, so the rows are
+computed where the touches live (DuckDB, or Spark: attribution.on_engine) and only the distinct
+paths come to the driver, where the model itself is fitted (`markov_weights`, `shapley_weights`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Callable, Mapping
+from typing import Any, Callable
 
-import numpy as np
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
-from revline.attribution.eligibility import Target
-from revline.attribution.ledger import ROW_COLUMNS, UNATTRIBUTED, write_ledger
+from revline.attribution.eligibility import Target, conversions, eligible_touches
+from revline.attribution.ledger import conform, write_ledger
 from revline.attribution.markov import markov_model
-from revline.attribution.paths import conversion_touches, paths_expr, paths_frame
+from revline.attribution.paths import paths_expr, paths_frame
+from revline.attribution.rules import unattributed_rows
 from revline.attribution.shapley import shapley_model
 from revline.store.connection import ibis_backend
 from revline.vocabulary import LEAD_MILESTONES
 
+WEIGHTS_SCHEMA = {"channel": "string", "weight": "float64"}
+"""A run's channel weights as a table (`weights_table`); with `by`, also the run's columns."""
 
-def distribute_credit(
-    conversions: pd.DataFrame, touches: pd.DataFrame, channel_weights: Mapping[str, float]
-) -> pd.DataFrame:
-    """Ledger rows (without model/milestone/run_id) for every conversion.
 
-    conversions: conversion_id, conversion_type, value, revenue_type.
-    touches: conversion_id, touchpoint_id, channel, campaign_id, occurred_at (rows with a NULL
-    conversion_id, the non-converting journeys, are ignored).
-    Negative weights (possible with rate-based Shapley) count as 0.
+def weights_table(channel_weights: Mapping[str, float], **run: Any) -> ir.Table:
+    """Channel weights as a small in-memory Ibis table (channel, weight, then the `run` columns,
+    constant), for `data_driven_rows` to join on the backend."""
+    names = [str(k) for k in channel_weights]
+    data: dict[str, list[Any]] = {"channel": names, "weight": [float(channel_weights[k]) for k in channel_weights]}
+    data.update({k: [v] * len(names) for k, v in run.items()})
+    return ibis.memtable(pd.DataFrame(data, columns=[*WEIGHTS_SCHEMA, *run]),
+                         schema={**WEIGHTS_SCHEMA, **{k: "string" for k in run}})
+
+
+def data_driven_rows(conv: ir.Table, touches: ir.Table, weights: ir.Table, by: Sequence[str] = ()) -> ir.Table:
+    """Ledger rows (`conform`: the model's columns, then `by`) of data-driven runs, as one Ibis
+    expression on the backend holding the touches: attributed touches, then one '(unattributed)'
+    row per conversion without an eligible touch.
+
+    conv: `eligibility.conversions`' columns; touches: `eligibility.eligible_touches`' (each
+    carries its conversion's columns); weights: channel, weight (`weights_table`). With `by`
+    (columns naming a run, in all three tables) many runs are split at once, each conversion and
+    touch once per run it belongs to. A channel without a weight, or a negative one (possible
+    with rate-based Shapley), counts as 0. Amounts are USD, a missing one 0.
     """
-    t = touches[touches["conversion_id"].notna()]
-    t = t[t["conversion_id"].isin(conversions["conversion_id"])].copy()
-    weights = pd.Series({str(k): float(v) for k, v in channel_weights.items()}, dtype="float64")
-    t["_w"] = t["channel"].map(weights).fillna(0.0).clip(lower=0.0).to_numpy(dtype="float64")
-    per_ch = t.groupby(["conversion_id", "channel"], sort=False).agg(n_touch=("touchpoint_id", "size"), w=("_w", "first"))
-    per_ch = per_ch.reset_index()
-    tot = per_ch.groupby("conversion_id")["w"].transform("sum")
-    n_ch = per_ch.groupby("conversion_id")["channel"].transform("size")
-    per_ch["share"] = np.where(tot > 0, per_ch["w"] / tot.where(tot > 0, 1.0), 1.0 / n_ch)
-    t = t.merge(per_ch[["conversion_id", "channel", "n_touch", "share"]], on=["conversion_id", "channel"], how="left")
-    t["credit"] = t["share"] / t["n_touch"]
-    conv = conversions.set_index("conversion_id")
-    t["conversion_type"] = conv["conversion_type"].reindex(t["conversion_id"]).to_numpy()
-    t["revenue_type"] = conv["revenue_type"].reindex(t["conversion_id"]).to_numpy()
-    amount = conv["value"].astype("float64").fillna(0.0)
-    t["revenue_credit"] = t["credit"] * amount.reindex(t["conversion_id"]).to_numpy()
-    t["touch_position"] = None
-    rows = t[list(ROW_COLUMNS)]
-    missing = conversions[~conversions["conversion_id"].isin(t["conversion_id"])]
-    if len(missing):
-        un = pd.DataFrame(
-            {
-                "conversion_id": missing["conversion_id"].to_numpy(),
-                "conversion_type": missing["conversion_type"].to_numpy(),
-                "touchpoint_id": None,
-                "credit": 1.0,
-                "revenue_credit": missing["value"].astype("float64").fillna(0.0).to_numpy(),
-                "revenue_type": missing["revenue_type"].to_numpy(),
-                "channel": UNATTRIBUTED,
-                "campaign_id": None,
-                "touch_position": None,
-                "occurred_at": pd.NaT,
-            }
-        )
-        rows = pd.concat([rows, un], ignore_index=True) if len(rows) else un
-    return rows.reset_index(drop=True)
+    keys = [*by, "conversion_id"]
+    w = weights.select(**{f"_w_{b}": weights[b] for b in by}, _w_channel=weights.channel,
+                       _w=weights.weight.cast("float64"))
+    t = touches.left_join(w, [*(touches[b] == w[f"_w_{b}"] for b in by), touches.channel == w._w_channel])
+    t = t.mutate(_w=ibis.greatest(t._w.fill_null(0.0), 0.0))
+    per_ch = t.group_by([*keys, "channel"]).aggregate(_n=t.count(), _cw=t._w.max())
+    per_conv = per_ch.group_by(keys).aggregate(_tot=per_ch._cw.sum(), _nch=per_ch.count())
+    share = per_ch.join(per_conv, keys)
+    share = share.select(*keys, "channel", "_n", _share=ibis.cases(
+        (share._tot > 0, share._cw / share._tot), else_=1.0 / share._nch.cast("float64")))
+    t = t.join(share, [*keys, "channel"])
+    credit = t._share / t._n.cast("float64")
+    rows = conform(t.mutate(credit=credit, revenue_credit=credit * t.amount_usd.cast("float64").fill_null(0.0),
+                            touch_position=ibis.null("string")), by)
+    lost = unattributed_rows(conv.mutate(amount_usd=conv.amount_usd.cast("float64").fill_null(0.0)), touches, by)
+    return rows.union(lost, distinct=False)
 
 
 def run_markov(
@@ -146,16 +148,12 @@ def shapley_weights(worth: str = "conversions", weight: str = "conversions") -> 
     return channel_weights
 
 
-def data_driven_rows(be, channel_weights: Callable[[pd.DataFrame], dict[str, float]],
-                     target: Target) -> tuple[pd.DataFrame, dict[str, float]]:
-    """One data-driven run's ledger rows and channel weights on any Ibis backend holding the
-    canonical tables (the store's, or Spark's: store.engine): the distinct paths come from the
-    backend (`paths_expr`), the model and the per-touch split run here on the driver over them
-    and over the converting touches."""
+def fitted_weights(be: Any, target: Target,
+                   models: Mapping[str, Callable[[pd.DataFrame], dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each model's channel weights for `target`: the distinct paths come from the backend
+    (`paths_expr`, fetched once for every model), the models run here on the driver over them."""
     paths = paths_frame(paths_expr(be, target))
-    conversions, touches = conversion_touches(be, target, non_converting=False)
-    weights = channel_weights(paths) if len(paths) else {}
-    return distribute_credit(conversions, touches, weights), weights
+    return {name: (fit(paths) if len(paths) else {}) for name, fit in models.items()}
 
 
 def _fit_and_write(
@@ -171,7 +169,10 @@ def _fit_and_write(
     """The part every data-driven model shares: journeys -> paths -> channel weights -> ledger run."""
     if weight not in ("conversions", "value"):
         raise ValueError(f"weight must be 'conversions' or 'value', got {weight!r}")
-    rows, weights = data_driven_rows(ibis_backend(con), channel_weights, target)
+    be = ibis_backend(con)
+    weights = fitted_weights(be, target, {model: channel_weights})[model]
+    conv, keys = conversions(be, target)
+    rows = data_driven_rows(conv, eligible_touches(be, conv, keys), weights_table(weights))
     run_params = {**params, **target.params(), "weight": weight, weights_key: weights}
     return write_ledger(con, rows, model=model, milestone=target.milestone, revenue_type=target.revenue_type,
                         params=run_params)

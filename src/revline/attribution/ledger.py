@@ -28,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from revline.store.connection import compiled_sql, ibis_backend
 from revline.store.rows import one_row
 from revline.store.sql import ident
 from revline.store.transaction import transaction
@@ -98,7 +99,7 @@ def _relation(con: duckdb.DuckDBPyConnection, rows: Rows) -> duckdb.DuckDBPyRela
             if col not in df.columns:
                 df[col] = None
         return con.from_df(df)
-    return con.sql(str(ibis.to_sql(rows, dialect="duckdb")))
+    return con.sql(compiled_sql(ibis_backend(con), rows))  # a small memtable (channel weights) registered
 
 
 def _drop_earlier_runs(con: duckdb.DuckDBPyConnection, model: str, milestone: str, revenue_type: str | None) -> None:

@@ -6,13 +6,17 @@ portable transforms (`conversions`, `eligible_touches`, `with_positions`, `credi
 `model_rows`, `unattributed_rows`) as engine-side tables: per milestone the conversions and the
 positioned, credited journeys are computed once with every model's credit as a column, every
 (revenue type, model) run comes out of one pass over them, and all runs are written back in one
-rewrite of `credit_ledger` and `attribution_runs`. Markov and Shapley take the distinct paths from
-the engine (`paths_expr`) and fit and split credit on the driver, as on DuckDB
-(`distribute.data_driven_rows`). Credit and run rows are those `run_models` writes (checked equal
-on the demo company: tests/test_engine.py); only the run ids differ.
+rewrite of `credit_ledger` and `attribution_runs`. Markov and Shapley fetch the distinct paths
+from the engine once per target (`paths_expr`), are fitted on the driver over them, and their
+channel weights (a small table) go back to the engine, where every run's per-touch split is
+computed with the DuckDB runner's own expression (`distribute.data_driven_rows`). Credit and run
+rows are those `run_models` writes (checked equal on the demo company: tests/test_engine.py);
+only the run ids differ.
 
-The ledger's invariant is checked before anything is written, as `check_run(totals=True)` does:
-per run, the credits add up to its number of conversions and the revenue credits to their amounts.
+The ledger's invariant is checked before anything is written, as `check_run` does: for the rule
+models its totals form (per run, the credits add up to its number of conversions and the revenue
+credits to their amounts), for the data-driven ones per conversion (credits sum to 1), each as
+one aggregate on the engine.
 """
 
 from __future__ import annotations
@@ -25,13 +29,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import ibis
-import pandas as pd
 import ibis.selectors as sel
 
 from revline.attribution.config import BUILTIN_MODELS
-from revline.attribution.distribute import data_driven_rows, markov_weights, shapley_weights
+from revline.attribution.distribute import data_driven_rows, fitted_weights, markov_weights, shapley_weights, weights_table
 from revline.attribution.eligibility import Scope, Target, conversions, eligible_touches
-from revline.attribution.ledger import COLUMNS, conform, new_run_id
+from revline.attribution.ledger import conform, new_run_id
 from revline.attribution.positions import with_positions
 from revline.attribution.rules import credited_touches, model_rows, spec_for, unattributed_rows
 from revline.attribution.runner import _resolve_config, checked_plan
@@ -116,8 +119,10 @@ def run_models_on(
         runs += done
     data_models = [m for m in model_list if m in DATA_DRIVEN]
     if data_models:
-        frame, done = _data_driven_runs(engine, data_models, ms, rts, base, planned)
-        new.append(ibis.memtable(frame, schema={c.name: c.ibis for c in COLUMNS}))
+        dd_planned: dict[str, tuple[str, str, str | None, dict]] = {}  # checked apart from the rule runs
+        expr, done = _data_driven_runs(engine, data_models, ms, rts, base, dd_planned)
+        planned.update(dd_planned)
+        new.append(expr)
         runs += done
     if runs:
         _commit(engine, new, runs, planned)
@@ -179,35 +184,65 @@ DATA_DRIVEN: dict[str, tuple[Any, dict[str, Any], str]] = {
 
 
 def _data_driven_runs(engine: Any, models: list[str], ms: list[str], rts: list[str], base: Target,
-                      planned: dict[str, tuple[str, str, str | None, dict]]) -> tuple[pd.DataFrame, list[Run]]:
-    """Every data-driven run: distinct paths on the engine, the model and the per-touch split on
-    the driver (distribute.data_driven_rows); checked as `check_run` does (per conversion, credits
-    sum to 1). (Their rows; the runs.)"""
-    frames: list[pd.DataFrame] = []
-    runs: list[Run] = []
-    for model in models:
-        weights_of, params, key = DATA_DRIVEN[model]
-        for milestone in ms:
-            for rt in [None] if milestone in LEAD_MILESTONES else rts:
-                target = replace(base, milestone=milestone, revenue_type=rt)
-                rows, weights = data_driven_rows(engine.backend, weights_of, target)
+                      planned: dict[str, tuple[str, str, str | None, dict]]) -> tuple[Any, list[Run]]:
+    """Every data-driven run: per target (milestone, revenue type) the distinct paths come from the
+    engine once and every model is fitted on them on the driver (`distribute.fitted_weights`);
+    their channel weights go back as one small table, and per milestone every run's ledger rows
+    are split on the engine in one pass (`distribute.data_driven_rows`, the DuckDB runner's own
+    expression) over the conversions and touches joined to the runs whose revenue type they
+    have. Checked there as `check_run` does (per conversion, credits sum to 1). (Their rows,
+    kept on the engine; the runs.)"""
+    be = engine.backend
+    pieces: list[Any] = []
+    for milestone in ms:
+        target = replace(base, milestone=milestone)
+        plan: dict[str, list[Any]] = {"run_id": [], "_rt": [], "_label": [], "model": []}
+        weights: list[Any] = []
+        for rt in [None] if milestone in LEAD_MILESTONES else rts:
+            fitted = fitted_weights(be, replace(target, revenue_type=rt), {m: DATA_DRIVEN[m][0] for m in models})
+            for model in models:
+                _, params, key = DATA_DRIVEN[model]
                 run_id = new_run_id(model)
                 planned[run_id] = (model, milestone, rt, {**params, **target.params(), "weight": "conversions",
-                                                          key: weights, "engine": engine.name})
-                rows = rows.assign(model=model, milestone=milestone, run_id=run_id,
-                                   conversion_type=rows["conversion_type"].fillna("opportunity"),
-                                   revenue_type=rows["revenue_type"].astype(object).where(rows["revenue_type"].notna(), rt))
-                sums = rows.groupby("conversion_id")["credit"].sum()
-                bad = sums[(sums - 1).abs() > TOL]
-                if len(bad):
-                    raise ValueError(f"credits do not sum to 1 for {len(bad)} conversions of {model} @ {milestone}, "
-                                     f"e.g. {bad.index[0]}={bad.iloc[0]}")
-                unattributed = rows.loc[rows["touchpoint_id"].isna(), "conversion_id"].nunique()
-                runs.append(Run(run_id, model, milestone, rt, int(len(sums)), int(unattributed)))
-                frames.append(rows[[c.name for c in COLUMNS]])
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c.name for c in COLUMNS])
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"])
-    return frame, runs
+                                                          key: fitted[model], "engine": engine.name})
+                for k, v in (("run_id", run_id), ("_rt", None if rt in (None, ALL_REVENUE) else rt), ("_label", rt),
+                             ("model", model)):
+                    plan[k].append(v)
+                weights.append(weights_table(fitted[model], run_id=run_id))
+        runs_t = ibis.memtable(plan, schema={k: "string" for k in plan})
+        conv, keys = conversions(be, target)
+        touches = eligible_touches(be, conv, keys)
+
+        def per_run(t: Any) -> Any:  # each row once per run of its revenue type (every run for 'all')
+            return t.join(runs_t.select("run_id", "_rt"), runs_t._rt.isnull() | (runs_t._rt == t.revenue_type))
+
+        rows = data_driven_rows(per_run(conv), per_run(touches), ibis.union(*weights, distinct=False), ("run_id",))
+        rows = rows.join(runs_t.select("run_id", "_label", "model"), "run_id")
+        pieces.append(conform(rows.mutate(  # as `write_ledger` stores them
+            milestone=ibis.literal(milestone), conversion_type=rows.conversion_type.fill_null("opportunity"),
+            revenue_type=rows.revenue_type.fill_null(rows._label)), WHOLE))
+    new = engine.materialize(ibis.union(*pieces, distinct=False))
+    return new, _checked_split(new, planned)
+
+
+def _checked_split(new: Any, planned: dict[str, tuple[str, str, str | None, dict]]) -> list[Run]:
+    """Per run and conversion, the credits sum to 1 (`check_run`'s per-conversion form), as one
+    aggregate on the engine: only a row per run comes back. The runs, or ValueError."""
+    per = new.group_by("run_id", "conversion_id").aggregate(
+        c=new.credit.sum(), un=new.touchpoint_id.isnull().any())
+    off = (per.c - 1).abs() > TOL
+    stats = per.group_by("run_id").aggregate(
+        n=per.count(), unattributed=per.un.cast("int64").sum(), bad=off.cast("int64").sum(),
+        example=per.conversion_id.min(where=off))
+    got = {r[0]: r[1:] for r in stats.execute().itertuples(index=False, name=None)}
+    runs: list[Run] = []
+    for run_id, (model, milestone, rt, _) in planned.items():
+        n, unattributed, bad, example = got.get(run_id, (0, 0, 0, None))
+        if bad:
+            raise ValueError(f"credits do not sum to 1 for {int(bad)} conversions of {model} @ {milestone} "
+                             f"(run {run_id}), e.g. {example}")
+        runs.append(Run(run_id, model, milestone, rt, int(n), int(unattributed)))
+    return runs
 
 
 def _commit(engine: Any, new: list[Any], runs: list[Run], planned: dict[str, tuple[str, str, str | None, dict]]) -> None:

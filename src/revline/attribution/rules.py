@@ -132,15 +132,17 @@ def credit_rows(p: ir.Table, spec: PositionWeights, *, half_life_days: float = 7
     return model_rows(credited_touches(p, {"m": spec}, half_life_days=half_life_days), "m")
 
 
-def unattributed_rows(conv: ir.Table, p: ir.Table) -> ir.Table:
-    """One row per conversion with no eligible touch: credit 1 to '(unattributed)'."""
-    seen = p.select(seen_id=p.conversion_id).distinct()
-    lost = conv.anti_join(seen, conv.conversion_id == seen.seen_id)
+def unattributed_rows(conv: ir.Table, p: ir.Table, by: Sequence[str] = ()) -> ir.Table:
+    """One row per conversion with no eligible touch: credit 1 to '(unattributed)'. `by`: columns
+    of both tables naming a run (many runs at once, as `distribute.data_driven_rows` computes
+    them), matched beside the conversion and kept."""
+    seen = p.select(**{f"_seen_{b}": p[b] for b in by}, seen_id=p.conversion_id).distinct()
+    lost = conv.anti_join(seen, [*(conv[b] == seen[f"_seen_{b}"] for b in by), conv.conversion_id == seen.seen_id])
     return conform(lost.mutate(
         touchpoint_id=ibis.null("string"), credit=ibis.literal(1.0), revenue_credit=lost.amount_usd,
         channel=ibis.literal(UNATTRIBUTED), campaign_id=ibis.null("string"), touch_position=ibis.null("string"),
         occurred_at=ibis.null("timestamp"),
-    ))
+    ), by)
 
 
 def ledger_rows(

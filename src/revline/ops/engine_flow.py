@@ -4,7 +4,8 @@ folder `revline export` wrote. The CLI's `revline --engine spark ...` calls thes
 What runs there, with the same Ibis transforms as on DuckDB: journeys and milestones (`stitch`:
 `journeys.build.build_on`) and every rule model's credit ledger (`attribute`:
 `attribution.on_engine`; Markov and Shapley fit on the driver over the distinct paths the engine
-computes, `attribution.paths.paths_expr`). What does not yet, and says so in one line
+computes, `attribution.paths.paths_expr`, their per-touch split back on the engine), the ROI sums
+by channel or month and the account funnel's stages. What does not yet, and says so in one line
 (EngineError): identity stitching itself (its graph and merge are DuckDB SQL; only the connected
 components are portable, `identity.components`), so a folder whose inputs changed since its last
 stitch is refused.
@@ -73,8 +74,8 @@ def attribute(engine: Any, *, models: list[str] | None = None, milestones: list[
               weighted: bool = False, half_life_days: float = 7.0, weights: str | None = None,
               rules_only: bool = False, progress: Progress = no_progress) -> EngineAttributeResult:
     """Every model (or `models`) into the folder's credit ledger, as `revline attribute` does on
-    DuckDB: the rule models on the engine, Markov and Shapley on the driver over the engine's
-    distinct paths (`rules_only`: the rule models alone)."""
+    DuckDB: the rule models on the engine, Markov and Shapley fitted on the driver over the
+    engine's distinct paths, their credit split on the engine (`rules_only`: the rule models alone)."""
     _require_stitched(engine)
     data = [] if rules_only else [m for m in (models or DATA_DRIVEN) if m in DATA_DRIVEN]
     progress(None, None, f"Attributing on {engine.name}" + (f" (then {', '.join(data)} on the driver)" if data else ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -128,3 +129,11 @@ def ibis_backend(con: duckdb.DuckDBPyConnection):
     import ibis
 
     return ibis.duckdb.from_connection(con)
+
+
+def compiled_sql(backend: Any, expr: Any) -> str:
+    """`expr` compiled for `backend`, its in-memory tables (ibis.memtable) registered first, as
+    the backend's own execute does (ibis-framework is pinned, constraints.txt): SQL run by hand
+    (the ledger's writer, store.engine) may then read a small table the driver made."""
+    backend._run_pre_execute_hooks(expr)
+    return str(backend.compile(expr))

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import duckdb
 
+from revline.store.connection import compiled_sql
 from revline.store.exchange import MANIFEST, ExchangeError, read_manifest, table_checksum
 from revline.store.sql import ident, lit
 from revline.store.transaction import transaction
@@ -86,11 +87,7 @@ def resolve_engine(option: str | None = None, *, cwd: Path | None = None) -> Eng
     return EngineConfig(name, str(spark.get("master", "local[2]")), max(1, partitions), source)
 
 
-def _sql(backend: Any, expr: Any) -> str:
-    """`expr` compiled for `backend`, its in-memory tables (ibis.memtable) registered first, as
-    the backend's own execute does (ibis-framework is pinned, constraints.txt)."""
-    backend._run_pre_execute_hooks(expr)
-    return str(backend.compile(expr))
+_sql = compiled_sql  # store.connection: memtables registered, then compiled
 
 
 # ------------------------------------------------------------------ the interface
