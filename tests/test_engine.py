@@ -89,7 +89,11 @@ def test_what_cannot_run_on_spark_says_so_in_one_line(tiny, tmp_path):
         (["journey", "x", "--db", str(folder)], "`revline journey` runs on DuckDB only"),
         (["report", "--by", "channel", "--db", str(folder)], "`revline report` without --roi runs on DuckDB only"),
         (["report", "--roi", "--by", "campaign", "--db", str(folder)], "--by campaign runs on DuckDB only so far"),
-        (["funnel", "--db", str(folder)], "`revline funnel` other than `--level account --section stages`"),
+        (["funnel", "--db", str(folder)], "`revline funnel --level lead` runs on DuckDB only so far; on Spark runs "
+                                          "`funnel --level account --section stages`"),
+        (["funnel", "--level", "account", "--section", "stages", "--section", "leakage", "--db", str(folder)],
+         "`revline funnel --section leakage` runs on DuckDB only"),
+        (["funnel", "--level", "account", "--revenue-type", "all", "--db", str(folder)], "`revline funnel --revenue-type all`"),
         (["stitch", "--db", str(tiny)], "not a folder `revline export --to` wrote"),
         (["stitch", "--free-mail", "x.com", "--db", str(folder)], "--free-mail (identity stitching) runs on DuckDB only"),
     ]:

@@ -103,6 +103,19 @@ def render(report, sections: tuple[str, ...] = SECTIONS) -> None:
         console.print(readable(t, keys=1))
 
 
+def _not_on_spark(level: str, by: str | None, segment: str | None, as_of: str | None,
+                  section: list[str] | None) -> str | None:
+    """The first option asking for more than Spark runs (the account funnel's stages: the
+    portable `journeys.funnel.funnel_expr`); None when all of it runs there. The other levels and
+    sections build per-unit tables with DuckDB SQL (models/funnel), not portable yet."""
+    extra = [s for s in section or [] if s != "stages"]
+    for flag, value in (("--level", None if level == "account" else level), ("--section", extra[0] if extra else None),
+                        ("--by", by), ("--segment", segment), ("--as-of", as_of)):
+        if value:
+            return f"{flag} {value}"
+    return None
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
 
@@ -138,8 +151,10 @@ def register(app: typer.Typer) -> None:
             if level == "account" and revenue_type not in FUNNEL_TYPES:  # the stage funnel is one type's road
                 on_engine.refuse(f"`revline funnel --revenue-type {revenue_type}` (the account stage funnel is per "
                                  "revenue type)", "add `--revenue-type new_business` (or renewal, expansion)")
-            if level != "account" or by or segment or as_of or set(section or ["stages"]) != {"stages"}:
-                on_engine.refuse("`revline funnel` other than `--level account --section stages` (one revenue type)",
+            asked = _not_on_spark(level, by, segment, as_of, section)
+            if asked:
+                on_engine.refuse(f"`revline funnel {asked}`", "on Spark runs `funnel --level account --section stages` "
+                                 f"(one of {', '.join(FUNNEL_TYPES)}, --start/--end); for the rest "
                                  "`revline import FOLDER --db store.duckdb`, then run it on that store")
             on_engine.account_funnel(db, {"start": start, "end": end, "revenue_type": revenue_type}, out)
             return
