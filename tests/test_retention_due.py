@@ -124,7 +124,7 @@ def test_bookings_distribution_brackets_the_expectation(tmp_path):
     d = due_with_draws(con, AS_OF, *WINDOW)
     b = bookings_distribution(d)
     assert b["mean"] == pytest.approx(d.frame["expected_usd"].sum())
-    assert 0 <= b["p10"] <= b["p50"] <= b["p90"] <= d.frame["arr_usd"].sum() + 1e-6
+    assert 0 <= b["p10"] <= b["p50"] <= b["p90"] <= d.frame["renewal_usd"].sum() + 1e-6
     assert b["count_p90"] <= len(d.frame)
 
 

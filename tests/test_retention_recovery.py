@@ -73,3 +73,38 @@ def test_renewals_due_lists_every_renewal_of_the_quarter_in_year_two(simulated_c
         got = dict(zip(df.account_id, df.due_date))
         assert sum(got[a] == date.fromisoformat(d) for a, d in zip(due.account_id, due.due)) >= 0.9 * len(due)
     con.close()
+
+
+@pytest.mark.slow  # builds the small company (shared with the other slow tests of the session)
+def test_renewals_are_valued_at_the_measured_price_uplift(simulated_company):
+    """A contract due without an open renewal is expected to book at its value times the store's
+    measured renewal uplift (the simulator raises renewals 0-8 %), as the bookings forecast values
+    it; the renewals that did close afterwards are nearer that value than the bare contract value."""
+    from revline.models.forecast.data import load
+    from revline.models.forecast.model import renewal_uplift
+    from revline.models.retention.due import due_with_draws
+    from revline.store.fx import opportunities_usd_sql
+
+    db, _, _ = simulated_company(config="default", size="small", seed=11)
+    con = duckdb.connect(str(db), read_only=True)
+    as_of = date(2026, 1, 1)
+    try:
+        due = due_with_draws(con, as_of, as_of, date(2026, 6, 30))
+        forecast_uplift = renewal_uplift(load(con, as_of))
+        won = con.execute(
+            f"SELECT account_id, revenue_usd AS amount FROM {opportunities_usd_sql(con)} o "  # noqa: S608 - the fx rule's fixed text
+            "WHERE revenue_type = 'renewal' AND is_won AND created_at >= ? "
+            "QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY created_at) = 1", [pd.Timestamp(as_of)]).df()
+    finally:
+        con.close()
+    f, uplift = due.frame, due.contracts.uplift
+    assert uplift == pytest.approx(forecast_uplift) and 1.0 < uplift <= 1.08
+    fresh = f[f["open_renewal_id"].isna() & (f["renewal_no_ahead"] == 1)]
+    priced = f[f["open_renewal_id"].notna()]
+    np.testing.assert_allclose(fresh["renewal_usd"], fresh["arr_usd"] * uplift)
+    np.testing.assert_allclose(priced["renewal_usd"], priced["arr_usd"])  # the desk's amount as it stands
+    np.testing.assert_allclose(f["expected_usd"], f["p_renew"] * f["renewal_usd"])
+    m = fresh.merge(won, on="account_id")
+    assert len(m) >= 20
+    bare, raised = m["amount"] - m["arr_usd"], m["amount"] - m["renewal_usd"]
+    assert abs(raised.sum()) < abs(bare.sum()) and raised.abs().mean() < bare.abs().mean()

@@ -28,8 +28,10 @@ class RetentionResponse(BaseModel):
     tables: dict[str, list[dict[str, Any]]] = Field(description="Grouping (cohort, industry, size_band, region) -> rows; the last row is 'all'.")
     quarterly: list[dict[str, Any]] = Field(description="Trailing-12-month retention at each of the last quarter ends.")
     due_window: list[date] = Field(description="First and last day of the renewals-due quarter.")
-    due: list[dict[str, Any]] = Field(description="Renewals due: account_id, account_name, due_date, arr_usd, p_renew, "
-                                                  "p_low, p_high (80 % interval), expected_usd, open_renewal_id.")
+    due: list[dict[str, Any]] = Field(description="Renewals due: account_id, account_name, due_date, arr_usd, renewal_usd "
+                                                  "(what it should book: arr_usd at the measured renewal uplift, or the open "
+                                                  "renewal's amount), p_renew, p_low, p_high (80 % interval), expected_usd "
+                                                  "(p_renew x renewal_usd), open_renewal_id.")
     bookings: dict[str, Optional[float]] = Field(description="Renewal bookings of the window: mean, p10, p50, p90, count_*.")
     outlook: list[dict[str, Any]] = Field(description="Expected renewal bookings per quarter, the next four quarters: "
                                                       "contracts, arr_usd, expected_usd, p10_usd, p50_usd, p90_usd, expected_renewals.")

@@ -28,6 +28,7 @@ import pandas as pd
 from revline.models.forecast import survival
 from revline.models.forecast.data import FORECAST_TYPES, Snapshot, cutoff, days_between, open_deals, won_between
 from revline.models.forecast.quarters import Quarter, quarter_of
+from revline.models.retention.uplift import renewal_uplift as retention_uplift
 
 TOTAL = "total"
 QUANTILES = (0.1, 0.5, 0.9)
@@ -265,30 +266,10 @@ def contract_book_from(snap: Snapshot, term_days: int = 365) -> date | None:
 
 
 def renewal_uplift(snap: Snapshot, window_days: int = 365, min_pairs: int = 10) -> float:
-    """How much renewals were booked above the contract they renewed, over the last `window_days`:
-    sum of won renewal amounts / sum of (the account's previous won new-business or renewal amount
-    + its expansions won in the year before). 1.0 with fewer than `min_pairs` renewals; clipped to
-    [0.8, 1.25]. Why: retention values a contract at its last term, price increases come on top."""
-    d = snap.deals
-    cut = pd.Timestamp(cutoff(snap.as_of))
-    won = d[d["is_won"]]
-    ren = won[(won["revenue_type"] == "renewal") & (won["closed_at"] >= cut - pd.Timedelta(days=window_days))]
-    base = won[won["revenue_type"].isin(["new_business", "renewal"])].sort_values("closed_at")
-    exp = won[won["revenue_type"] == "expansion"]
-    num = den = 0.0
-    pairs = 0
-    for r in ren.itertuples():
-        prev = base[(base["account_id"] == r.account_id) & (base["closed_at"] < r.created_at)]
-        if prev.empty:
-            continue
-        e = exp[(exp["account_id"] == r.account_id) & (exp["closed_at"] < r.created_at)
-                & (exp["closed_at"] >= r.created_at - pd.Timedelta(days=365))]["amount_usd"].sum()
-        num += r.amount_usd
-        den += float(prev["amount_usd"].iloc[-1]) + float(e)
-        pairs += 1
-    if pairs < min_pairs or den <= 0:
-        return 1.0
-    return float(np.clip(num / den, 0.8, 1.25))
+    """The store's renewal price uplift as known at the snapshot (`retention.uplift`, the measure
+    the retention outlook values renewals with). Why: retention's `arr_usd` is a contract's value
+    at its last term, price increases come on top."""
+    return retention_uplift(snap.deals, pd.Timestamp(cutoff(snap.as_of)), window_days, min_pairs)
 
 
 def _without_open_renewals(renewals: pd.DataFrame | None, opened: pd.DataFrame) -> pd.DataFrame | None:

@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from revline.models.retention.uplift import renewal_uplift
 from revline.store.fx import opportunities_usd_sql
 
 TERM_YEARS = 1
@@ -100,6 +101,7 @@ class Contracts:
     arr_events: pd.DataFrame
     renewals: pd.DataFrame
     lead_days: float
+    uplift: float = 1.0  # renewals' price uplift measured as of then (retention.uplift)
 
 
 def _anniversary(start: pd.Timestamp, years: int = TERM_YEARS) -> pd.Timestamp:
@@ -196,7 +198,8 @@ def build_contracts(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str
     arr_events = pd.DataFrame(ev_rows, columns=["account_id", "at", "kind", "arr_before", "arr_after"])
     renewals = pd.DataFrame(ren_rows, columns=["opportunity_id", "account_id", "created_at", "closed_at", "won",
                                                "amount_usd", "renewal_no", "first_record"])
-    return Contracts(as_of=ts, accounts=accounts, arr_events=arr_events, renewals=renewals, lead_days=lead_days)
+    return Contracts(as_of=ts, accounts=accounts, arr_events=arr_events, renewals=renewals, lead_days=lead_days,
+                     uplift=renewal_uplift(opps, ts))
 
 
 __all__ = ["Contracts", "DEFAULT_LEAD_DAYS", "EARLIER", "TERM_YEARS", "as_of_ts", "build_contracts",

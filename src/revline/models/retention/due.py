@@ -9,7 +9,10 @@ what was known that morning.
 Known limits (stated, not hidden): a customer from before the store's records with no renewal
 or deal on record yet cannot be seen (the store has no contract table); a renewal is assumed to
 renew the whole contract value (`arr_usd`: the open renewal's amount when one is open, else the
-last term's value plus expansions minus contractions since).
+last term's value plus expansions minus contractions since). It is booked at `renewal_usd`: the
+open renewal's amount as it stands, else `arr_usd` raised by the store's measured renewal price
+uplift (`retention.uplift`, as the bookings forecast raises it), once per renewal ahead; expected
+bookings (`expected_usd`, the outlook) are of `renewal_usd`.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ COLUMNS = ["account_id", "due_date", "arr_usd", "p_renew", "p_low", "p_high", "e
 
 @dataclass
 class DueRenewals:
-    """`frame` (COLUMNS plus renewal_no_ahead, open_renewal_id, touches_90d) and the posterior
-    draws of each row's renewal probability (`p_draws`, rows x draws)."""
+    """`frame` (COLUMNS plus renewal_no_ahead, open_renewal_id, touches_90d, renewal_usd) and the
+    posterior draws of each row's renewal probability (`p_draws`, rows x draws)."""
 
     frame: pd.DataFrame
     p_draws: np.ndarray
@@ -68,23 +71,27 @@ def due_with_draws(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str,
     for i, a in act.iterrows():
         due = a.due_date
         k = 1
+        # an open renewal's amount already is the next term's price; each further renewal adds the uplift
+        priced = int(pd.notna(a.open_renewal_usd) and a.open_renewal_usd > 0)
         while due < hi:
             if due >= lo:
                 rows.append({"account_id": a.account_id, "due_date": due.date(), "arr_usd": float(a.arr_usd),
                              "renewal_no_ahead": k, "open_renewal_id": a.open_renewal_id if k == 1 else None,
-                             "touches_90d": float(touches[i])})
+                             "touches_90d": float(touches[i]),
+                             "renewal_usd": float(a.arr_usd) * contracts.uplift ** (k - priced)})
                 draws.append(base[i] ** k)
             k += 1
             due = due + pd.DateOffset(years=1)
     p = np.vstack(draws) if draws else np.zeros((0, n_draws))
-    frame = pd.DataFrame(rows, columns=["account_id", "due_date", "arr_usd", "renewal_no_ahead", "open_renewal_id", "touches_90d"])
+    extra = ["renewal_no_ahead", "open_renewal_id", "touches_90d", "renewal_usd"]
+    frame = pd.DataFrame(rows, columns=["account_id", "due_date", "arr_usd", *extra])
     frame["p_renew"] = p.mean(axis=1)
     frame["p_low"] = np.quantile(p, INTERVAL[0], axis=1) if len(p) else []
     frame["p_high"] = np.quantile(p, INTERVAL[1], axis=1) if len(p) else []
-    frame["expected_usd"] = frame["p_renew"] * frame["arr_usd"]
+    frame["expected_usd"] = frame["p_renew"] * frame["renewal_usd"]
     order = frame.sort_values(["due_date", "account_id"]).index.to_numpy()
     frame = frame.loc[order].reset_index(drop=True)
-    return DueRenewals(frame=frame[COLUMNS + ["renewal_no_ahead", "open_renewal_id", "touches_90d"]],
+    return DueRenewals(frame=frame[COLUMNS + extra],
                        p_draws=p[order], model=model, contracts=contracts)
 
 
@@ -93,7 +100,8 @@ def renewals_due(con: duckdb.DuckDBPyConnection, as_of: date, start: date, end: 
 
     Columns: account_id, due_date (date), arr_usd (the contract value to renew), p_renew (posterior
     mean renewal probability), p_low / p_high (its 10 % / 90 % posterior quantiles), expected_usd
-    (p_renew x arr_usd). Only data known on `as_of` is used (opportunities created, and outcomes
+    (p_renew x the value it is expected to book at: arr_usd raised by the measured renewal uplift,
+    or the open renewal's amount). Only data known on `as_of` is used (opportunities created, and outcomes
     closed, before that day; touchpoints before it). Contracts without a renewal opportunity yet
     are included. Stable signature: the bookings forecast depends on it.
     """
@@ -109,7 +117,7 @@ def bookings_distribution(due: DueRenewals, *, seed: int = 0, quantiles: tuple[f
                 **{f"count_p{int(q * 100)}": 0.0 for q in quantiles}}
     rng = np.random.default_rng(seed)
     won = rng.random(due.p_draws.shape) < due.p_draws
-    usd = f["arr_usd"].to_numpy() @ won
+    usd = f["renewal_usd"].to_numpy() @ won
     cnt = won.sum(axis=0)
     out = {"mean": float(f["expected_usd"].sum()), "count_mean": float(f["p_renew"].sum())}
     out.update({f"p{int(q * 100)}": float(np.quantile(usd, q)) for q in quantiles})

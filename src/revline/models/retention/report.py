@@ -64,6 +64,9 @@ def summarize(con: duckdb.DuckDBPyConnection, as_of: date | datetime | str | Non
     if m.n < 20:
         notes.append(f"only {m.n} closed renewal(s) on record: renewal probabilities lean on the prior "
                      f"(median 80 %); they firm up as renewals close")
+    if due.contracts.uplift != 1.0:
+        notes.append(f"renewals not opened yet are expected to book at {due.contracts.uplift:.3f}x their contract value "
+                     f"(the price uplift of the store's renewals of the last year)")
     unknown = contracts.accounts[(contracts.accounts.status == "active") & contracts.accounts.due_date.isna()]
     if len(unknown):
         notes.append(f"{len(unknown)} customer(s) known only through an expansion have no contract date on record "
