@@ -121,7 +121,7 @@ def test_json_array_of_records_loads_like_json_lines(tmp_path):
             con.close()
     assert out[".json"] == out[".jsonl"]
     counts, rows, quarantined = out[".json"]
-    assert counts == {"read": 4, "loaded": 2, "updated": 0, "quarantined": 2}
+    assert counts == {"read": 4, "loaded": 2, "merged": 0, "updated": 0, "quarantined": 2}
     assert rows == [("001A", "Acme", "DE"), ("001B", "Globex", "FR")]
     assert [r[0] for r in quarantined] == [3, 4]
 

@@ -112,7 +112,7 @@ def test_same_id_twice_in_one_file_is_quarantined_with_the_row_loaded(store, tmp
     f.write_text(_opps(rows=rows))
     report = load_files(con, [f])
     c = report.by_table()["opportunities"]
-    assert c == {"read": 3, "loaded": 2, "updated": 0, "quarantined": 1}
+    assert c == {"read": 3, "loaded": 2, "merged": 0, "updated": 0, "quarantined": 1}
     assert c["read"] == c["loaded"] + c["updated"] + c["quarantined"]
     [(row, field, reason)] = con.execute(
         "SELECT row_number, field, reason FROM quarantine WHERE table_name = 'opportunities'"
@@ -170,7 +170,7 @@ def test_json_lines_duplicate_keys(tmp_path):
     twins.write_text(json.dumps({"Id": "001D", "Name": "Initech", "BillingCountry": "US", "name": "twin"}) + "\n")
     try:
         report = load_files(con, [f])
-        assert report.by_table()["accounts"] == {"read": 2, "loaded": 1, "updated": 0, "quarantined": 1}
+        assert report.by_table()["accounts"] == {"read": 2, "loaded": 1, "merged": 0, "updated": 0, "quarantined": 1}
         assert con.execute("SELECT row_number, reason FROM quarantine").fetchall() == [
             (2, "broken line: a key appears twice in the JSON object")]
         # Name and name: DuckDB's columns are case-blind, and which one is the name is a guess

@@ -40,7 +40,7 @@ def test_cp1252_detected_and_round_trips(tmp_path, gz):
     path.write_bytes(gzip.compress(data) if gz else data)
     report, names, quarantined = _load(tmp_path, path)
     assert names == NAMES and quarantined == 0
-    assert report.by_table()["accounts"] == {"read": 5, "loaded": 5, "updated": 0, "quarantined": 0}
+    assert report.by_table()["accounts"] == {"read": 5, "loaded": 5, "merged": 0, "updated": 0, "quarantined": 0}
     assert any("read as cp1252" in n and str(path) in n for n in report.notes)
 
 

@@ -153,7 +153,7 @@ def test_api_and_report_shapes_load_the_source_won_count_and_revenue(exports, tm
         con = _store(tmp_path, f"{shape}.duckdb")
         report = load_files(con, [exports["accounts"], exports[shape]], **kw)
         t = report.by_table()["opportunities"]
-        assert t == {"read": 60, "loaded": 60, "updated": 0, "quarantined": 0}, shape
+        assert t == {"read": 60, "loaded": 60, "merged": 0, "updated": 0, "quarantined": 0}, shape
         assert _won_in_store(con) == source, shape
         # the amounts' own currency when there is no currency column ('1.054,00 €')
         assert con.execute("SELECT list(DISTINCT currency) FROM opportunities").fetchone()[0] == (
@@ -215,7 +215,7 @@ def test_xlsx_report_loads_every_sheet_it_recognises(exports, tmp_path):
     con = _store(tmp_path)
     report = load_files(con, [exports["accounts"], exports["xlsx"]])
     assert _won_in_store(con) == won(exports["opps"])
-    assert report.by_table()["opportunities"] == {"read": 60, "loaded": 60, "updated": 0, "quarantined": 0}
+    assert report.by_table()["opportunities"] == {"read": 60, "loaded": 60, "merged": 0, "updated": 0, "quarantined": 0}
     shown = f"{exports['xlsx']}[Opportunity Pipeline]"
     assert report.non_data_lines[shown] == len(TITLE) + 2  # title rows; totals and footer rows
     assert any("[Report Notes]" in u for u in report.unrecognised)
@@ -246,7 +246,7 @@ def test_maven_crm_shape_loads_through_the_alias_map(tmp_path):
     assert detect(f).obj == "Opportunity"
     con = _store(tmp_path)
     report = load_files(con, [f])
-    assert report.by_table()["opportunities"] == {"read": 6, "loaded": 5, "updated": 0, "quarantined": 1}
+    assert report.by_table()["opportunities"] == {"read": 6, "loaded": 5, "merged": 0, "updated": 0, "quarantined": 1}
     assert _won_in_store(con) == (3, Decimal("5618"))
     assert con.execute("SELECT field, reason FROM quarantine").fetchall() == [("engage_date", "missing required field")]
     assert dict(report.account_names) == {"created": 4}
@@ -327,7 +327,7 @@ def test_lead_and_contact_report_exports_load(tmp_path):
     con = _store(tmp_path)
     report = load_files(con, [accounts, leads, contacts], fmt="salesforce")
     t = report.by_table()["people"]
-    assert t == {"read": 3, "loaded": 3, "updated": 0, "quarantined": 0}
+    assert t == {"read": 3, "loaded": 3, "merged": 0, "updated": 0, "quarantined": 0}
     assert con.execute("SELECT person_id, account_id, created_at FROM people ORDER BY 1").fetchall() == [
         ("0031", "001A", datetime(2025, 3, 14)), ("00Q1", None, datetime(2025, 3, 14, 9, 5)),
         ("00Q2", None, datetime(2025, 3, 2, 13, 0))]

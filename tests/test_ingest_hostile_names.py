@@ -79,7 +79,7 @@ def test_hostile_file_names_load_and_run_nothing(tmp_path, monkeypatch, stem, ki
     finally:
         con.close()
     assert accounts == [("001A", "Acme 'quoted'", "DE"), ("001B", 'Globex "dq"', "FR")]
-    assert report.by_table()["accounts"] == {"read": 3, "loaded": 2, "updated": 0, "quarantined": 1}
+    assert report.by_table()["accounts"] == {"read": 3, "loaded": 2, "merged": 0, "updated": 0, "quarantined": 1}
     [(source, row, field, raw)] = quarantine
     assert (source, row, field) == (str(path), 3, "Id")
     assert json.loads(raw)[HOSTILE_HEADER] == "3"

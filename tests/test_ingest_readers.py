@@ -55,7 +55,7 @@ def test_fivetran_opportunities_load_when_accounts_are_known(con, tmp_path):
     accounts = tmp_path / "accounts.csv"
     accounts.write_text("account_id,name\n" + "".join(f"{i},acct {n}\n" for n, i in enumerate(ids)))
     report = load_files(con, [accounts, SEEDS / "sf_opportunity_data.csv"])
-    assert report.by_table()["opportunities"] == {"read": 10, "loaded": 9, "updated": 0, "quarantined": 1}
+    assert report.by_table()["opportunities"] == {"read": 10, "loaded": 9, "merged": 0, "updated": 0, "quarantined": 1}
     won = con.execute("SELECT count(*) FROM opportunities WHERE is_won").fetchone()[0]
     assert won == con.execute("SELECT count(*) FROM stage_events WHERE stage = 'won'").fetchone()[0]
 
@@ -89,7 +89,7 @@ def test_hubspot_labels_and_internal_names(con, tmp_path):
     report = load_files(con, [tmp_path], date_order="mdy")
     t = report.by_table()
     assert t["accounts"]["loaded"] == 1 and t["opportunities"]["loaded"] == 3
-    assert t["people"] == {"read": 2, "loaded": 1, "updated": 0, "quarantined": 1}  # 502: unknown company
+    assert t["people"] == {"read": 2, "loaded": 1, "merged": 0, "updated": 0, "quarantined": 1}  # 502: unknown company
     assert con.execute("SELECT email, account_id FROM people").fetchall() == [("ann@acme.com", "9001")]
     stages = con.execute(
         "SELECT stage, entered_at::VARCHAR FROM stage_events WHERE object_type = 'person' ORDER BY entered_at"
@@ -122,7 +122,7 @@ def test_segment_gzip_dedupes_message_ids_and_reads_utm_from_url(con, tmp_path):
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines + lines[:10]) + "\n")
     report = load_files(con, [path])
-    assert report.by_table()["events"] == {"read": 60, "loaded": 50, "updated": 0, "quarantined": 0}
+    assert report.by_table()["events"] == {"read": 60, "loaded": 50, "merged": 10, "updated": 0, "quarantined": 0}  # the 10 repeats merged
     assert con.execute("SELECT count(*), count(DISTINCT campaign_id) FROM touchpoints WHERE channel = 'email'").fetchone() == (50, 3)
 
 

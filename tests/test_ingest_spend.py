@@ -62,7 +62,7 @@ def test_google_ads_export_skips_title_and_total_lines_and_adds_ad_group_rows(co
     d = detect(f)
     assert (d.fmt, d.convention) == ("spend", "google_ads")
     report = load_files(con, [f])
-    assert report.by_table()["spend"] == {"read": 4, "loaded": 4, "updated": 0, "quarantined": 0}
+    assert report.by_table()["spend"] == {"read": 4, "loaded": 4, "merged": 0, "updated": 0, "quarantined": 0}
     assert spend_total(con) == total
     by = dict(con.execute("SELECT channel, sum(spend) FROM spend GROUP BY 1").fetchall())
     assert by == {"paid_search": Decimal("1244.75"), "display": Decimal("139.99")}

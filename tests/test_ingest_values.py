@@ -174,7 +174,7 @@ def test_ambiguous_amount_is_quarantined_with_its_reason_or_decided_by_flag(tmp_
     p = tmp_path / "spend.csv"
     p.write_text("date,channel,spend\n2025-01-01,paid_search,1.200\n2025-01-02,paid_search,300\n")
     r = _spend(con, p)
-    assert r.by_table()["spend"] == {"read": 2, "loaded": 1, "updated": 0, "quarantined": 1}
+    assert r.by_table()["spend"] == {"read": 2, "loaded": 1, "merged": 0, "updated": 0, "quarantined": 1}
     reason = con.execute("SELECT reason FROM quarantine").fetchone()[0]
     assert reason == "ambiguous number 1.200: the decimal separator is unknown (pass --decimal , or --decimal .)"
     con.close()

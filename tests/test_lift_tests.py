@@ -68,7 +68,7 @@ def test_rows_are_loaded_updated_or_quarantined_and_the_summary_adds_up(tmp_path
     ])
     report = load_files(con, [first])
     counts = report.by_table()["lift_tests"]
-    assert counts == {"read": 8, "loaded": 2, "updated": 1, "quarantined": 5}
+    assert counts == {"read": 8, "loaded": 2, "merged": 0, "updated": 1, "quarantined": 5}
     assert counts["read"] == counts["loaded"] + counts["updated"] + counts["quarantined"]
     q = _quarantine(con)
     assert {(row, field) for _, row, field, _ in q} == {(3, "sd"), (4, "end"), (5, "channel"), (6, "lift"), (7, "start")}
@@ -85,7 +85,7 @@ def test_rows_are_loaded_updated_or_quarantined_and_the_summary_adds_up(tmp_path
                                               ["paid_search", "2025-Q3", "", "", "revenue", "50000", "9000"]],
                     header=["channel", "period", "start", "end", "outcome", "lift", "sd"])
     report = load_files(con, [second])
-    assert report.by_table()["lift_tests"] == {"read": 2, "loaded": 1, "updated": 1, "quarantined": 0}
+    assert report.by_table()["lift_tests"] == {"read": 2, "loaded": 1, "merged": 0, "updated": 1, "quarantined": 0}
     stored = _stored(con).set_index(["channel", "outcome"])
     assert stored.loc[("tv", "pipeline"), "lift"] == 110000.0 and len(stored) == 3
     assert stored.loc[("paid_search", "revenue"), ["start", "end"]].tolist() == ["2025-07-01", "2025-09-30"]
@@ -96,23 +96,22 @@ def test_rows_are_loaded_updated_or_quarantined_and_the_summary_adds_up(tmp_path
 
 def test_a_forced_reingest_merges_unchanged_tests_as_the_shared_upsert_counts_them(tmp_path):
     """The write is `ingest.upsert.upsert`'s: a row identical to the stored test (only on --force: the
-    file's sha256 is stored with each row) changes nothing and is merged, said in a note, so
-    read = loaded + merged + updated + quarantined; a restated row of the same file is updated."""
+    file's sha256 is stored with each row) changes nothing and is merged (the report's merged column),
+    so read = loaded + merged + updated + quarantined; a restated row of the same file is updated."""
     con = connect(tmp_path / "s.duckdb")
     path = _write(tmp_path / "lift.csv", [["tv", "2025-10-06", "2025-11-30", "1000", "100", "geo"],
                                           ["email", "2025-06-02", "2025-07-27", "500", "50", "holdout"],
                                           ["email", "2025-06-02", "2025-07-27", "600", "50", "holdout"],
                                           ["", "2025-06-02", "2025-07-27", "600", "50", "holdout"]])
     first = load_files(con, [path]).by_table()["lift_tests"]
-    assert first == {"read": 4, "loaded": 2, "updated": 1, "quarantined": 1}
+    assert first == {"read": 4, "loaded": 2, "merged": 0, "updated": 1, "quarantined": 1}
     before = _stored(con)
     assert before.set_index("channel").loc["email", "lift"] == 600.0
     again = load_files(con, [path], force=True)
     counts = again.by_table()["lift_tests"]
-    assert counts == {"read": 4, "loaded": 0, "updated": 1, "quarantined": 1}  # the restated email row again
-    [note] = [n for n in again.notes if "merged" in n]
-    merged = int(note.split(": ")[1].split()[0])
-    assert merged == 2 and counts["read"] == counts["loaded"] + merged + counts["updated"] + counts["quarantined"]
+    # the restated email row is updated again; the two stored tests are merged
+    assert counts == {"read": 4, "loaded": 0, "merged": 2, "updated": 1, "quarantined": 1}
+    assert all(e.adds_up for e in again.entries)
     pd.testing.assert_frame_equal(_stored(con), before)
     con.close()
 

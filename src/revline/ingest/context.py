@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from revline.ingest.report import IngestReport, TableCount
+from revline.ingest.upsert import Written
 
 
 @dataclass
@@ -32,11 +33,13 @@ class Ctx:
             self.counts[table] = self.report.add(TableCount(str(self.path), self.fmt, self.obj, table))
         return self.counts[table]
 
-    def record(self, table: str, read: int = 0, loaded_updated: tuple[int, int] = (0, 0), quarantined: int = 0) -> None:
+    def record(self, table: str, read: int = 0, written: Written = Written(), quarantined: int = 0) -> None:
+        """Add to the (file, table) line: rows read, what the write did with them, rows quarantined."""
         e = self.entry(table)
         e.read += read
-        e.loaded += loaded_updated[0]
-        e.updated += loaded_updated[1]
+        e.loaded += written.loaded
+        e.merged += written.merged
+        e.updated += written.updated
         e.quarantined += quarantined
 
     def for_file(self, path: Path, fmt: str, obj: str, digest: str = "", convention: str = "") -> "Ctx":

@@ -17,7 +17,7 @@ from revline.ingest.readers import Staged
 from revline.ingest.revenue_types import ambiguous_sql, revenue_type_case, revenue_type_sql, type_hint_sql
 from revline.ingest.source_touches import contact_touches, lead_touches, opportunity_touches
 from revline.ingest.sqlfrag import lit, snake
-from revline.ingest.upsert import upsert
+from revline.ingest.upsert import Written, upsert
 from revline.ingest.validate import Check, Field, typed_rows
 from revline.ingest.values import currency_sql
 from revline.ingest.writers import write_identity_links, write_stage_events, write_touchpoints
@@ -87,7 +87,7 @@ def load_accounts(ctx: Ctx, staged: Staged, aliases, source_system: str) -> None
         f"annual_revenue, country, created_at, {lit(source_system)} AS source_system, "
         f"{merged_columns('accounts', 'account_id')}, _row AS _ord FROM {t.table} x"
     )
-    ctx.record("accounts", loaded_updated=upsert(ctx.con, "accounts", sql, ["account_id"]))
+    ctx.record("accounts", written=upsert(ctx.con, "accounts", sql, ["account_id"]))
 
 
 CONTACT_SPEC = {
@@ -118,7 +118,7 @@ def load_contacts(ctx: Ctx, staged: Staged, aliases, source_system: str = "sales
         f"SELECT person_id, account_id, email, first_name, last_name, title, created_at, "  # noqa: S608 - temp table, spec columns; values through lit
         f"{lit(source_system)} AS source_system, {merged_columns('people', 'person_id')}, _row AS _ord FROM {t.table} x"
     )
-    ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
+    ctx.record("people", written=upsert(con, "people", sql, ["person_id"]))
     write_identity_links(
         ctx,
         f"SELECT {lit(id_type)} AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "  # noqa: S608 - temp table, spec columns; values through lit
@@ -154,7 +154,7 @@ def load_leads(ctx: Ctx, staged: Staged, aliases) -> None:
         f"SELECT person_id, NULL::VARCHAR AS account_id, email, first_name, last_name, title, created_at, "  # noqa: S608 - temp table, spec columns; values through lit
         f"'salesforce' AS source_system, {merged_columns('people', 'person_id')}, _row AS _ord FROM {t.table} x"
     )
-    ctx.record("people", loaded_updated=upsert(con, "people", sql, ["person_id"]))
+    ctx.record("people", written=upsert(con, "people", sql, ["person_id"]))
     write_identity_links(
         ctx,
         f"SELECT 'crm_lead_id' AS left_type, person_id AS left_value, 'email' AS right_type, email AS right_value, "  # noqa: S608 - temp table, spec columns; values through lit
@@ -277,7 +277,7 @@ def load_opportunities(ctx: Ctx, staged: Staged, aliases, source_system: str = "
         f"campaign_id, {lit(source_system)} AS source_system, {merged_columns('opportunities', 'opportunity_id')}, "
         f"_row AS _ord FROM {t.table}_o x"
     )
-    ctx.record("opportunities", loaded_updated=upsert(con, "opportunities", sql, ["opportunity_id"]))
+    ctx.record("opportunities", written=upsert(con, "opportunities", sql, ["opportunity_id"]))
     write_stage_events(
         ctx,
         f"SELECT 'opportunity' AS object_type, opportunity_id AS object_id, 'opportunity' AS stage, created_at AS entered_at, _row AS _ord FROM {t.table}_o "  # noqa: S608 - temp table, spec columns; values through lit
@@ -306,12 +306,19 @@ def load_line_items(ctx: Ctx, staged: Staged, aliases) -> None:
         f"string_agg(DISTINCT product, '; ' ORDER BY product) AS products FROM {t.table} GROUP BY 1"
     )
     n = scalar(con, f"SELECT count(*) FROM ({sql})")  # noqa: S608 - temp table, spec columns
+    # a line whose opportunity already carries this product and these products changes nothing (a re-ingest)
+    same = scalar(
+        con,
+        f"SELECT count(*) FROM {t.table} l JOIN ({sql}) p USING (opportunity_id) JOIN opportunities o USING (opportunity_id) "  # noqa: S608 - temp table, spec columns
+        f"WHERE json_extract_string(o.dimensions, '$.product') IS NOT DISTINCT FROM p.product "
+        f"AND json_extract_string(o.attributes, '$.products') IS NOT DISTINCT FROM p.products")
     con.execute(
         f"UPDATE opportunities o SET dimensions = json_merge_patch(coalesce(o.dimensions, '{{}}'), json_object('product', p.product)), "  # noqa: S608 - temp table, spec columns
         f"attributes = json_merge_patch(coalesce(o.attributes, '{{}}'), json_object('products', p.products)) "
         f"FROM ({sql}) p WHERE p.opportunity_id = o.opportunity_id"
     )
-    ctx.record("opportunities", loaded_updated=(0, scalar(con, f"SELECT count(*) FROM {t.table}")))  # noqa: S608 - temp table
+    lines = scalar(con, f"SELECT count(*) FROM {t.table}")  # noqa: S608 - temp table
+    ctx.record("opportunities", written=Written(merged=same, updated=lines - same))
     ctx.report.notes.append(f"{ctx.path}: product dimension of {n:,} opportunit{'y' if n == 1 else 'ies'} from their "
                             f"line items ({_header(t, 'product')}; the line with the largest total price)")
 
@@ -324,7 +331,7 @@ def load_contact_roles(ctx: Ctx, staged: Staged, aliases) -> None:
     t = _start(ctx, staged, "opportunity_contacts", OCR_SPEC, aliases)
     sql = f"SELECT opportunity_id, person_id, role, coalesce(is_primary, false) AS is_primary, _row AS _ord FROM {t.table}"  # noqa: S608 - temp table, spec columns; values through lit
     ctx.record("opportunity_contacts",
-               loaded_updated=upsert(ctx.con, "opportunity_contacts", sql, ["opportunity_id", "person_id"]))
+               written=upsert(ctx.con, "opportunity_contacts", sql, ["opportunity_id", "person_id"]))
 
 
 HISTORY_SPEC = {"opportunity_id": F(required=REQ), "stage": F(required=REQ), "entered_at": F("timestamp", REQ)}
@@ -339,6 +346,9 @@ def load_opportunity_history(ctx: Ctx, staged: Staged, aliases) -> None:
         f" lag({canon_stage('stage')}) OVER (PARTITION BY opportunity_id ORDER BY entered_at, _row) AS prev FROM {t.table}"
         f") WHERE prev IS NULL OR prev <> stage"
     )
+    # a row in the stage of the row before it continues that visit: merged into its event
+    visits = scalar(ctx.con, f"SELECT count(*) FROM ({sql})")  # noqa: S608 - temp table, spec columns
+    ctx.record("stage_events", written=Written(merged=scalar(ctx.con, f"SELECT count(*) FROM {t.table}") - visits))  # noqa: S608 - temp table
     write_stage_events(ctx, sql, "salesforce:history", replace_slots=False)
 
 
@@ -362,7 +372,7 @@ def load_campaigns(ctx: Ctx, staged: Staged, aliases) -> None:
     other = scalar(con, f"SELECT count(*) FROM ({sql}) WHERE channel = 'other'")  # noqa: S608 - temp table, spec columns; values through lit
     if other:
         ctx.report.other_channel["campaigns"] += other
-    ctx.record("campaigns", loaded_updated=upsert(con, "campaigns", sql, ["campaign_id"]))
+    ctx.record("campaigns", written=upsert(con, "campaigns", sql, ["campaign_id"]))
 
 
 MEMBER_SPEC = {

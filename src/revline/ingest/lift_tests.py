@@ -12,10 +12,10 @@ Rules (the ingest rules every reader keeps):
     channel as it is, a platform or other name ("Google Ads", "LinkedIn") through the channel rules;
   * a test is identified by (channel, start, end, outcome) and written by the shared
     `upsert.upsert`: a new test is loaded; a row changing a stored test updates it, and so does a
-    later row of the same file naming a test again (the last row wins, the earlier counts as
-    updated); a row identical to the stored test changes nothing and is merged (said in a note:
-    it only happens on `--force`, since the file's sha256 is stored with each row), so
-    read = loaded + merged + updated + quarantined.
+    later row of the same file naming a test again with other values (the last row wins, the
+    earlier counts as updated); a row identical to the stored test (only on `--force`, since the
+    file's sha256 is stored with each row) or to the later row restating it changes nothing and
+    is merged, so read = loaded + merged + updated + quarantined.
 """
 
 from __future__ import annotations
@@ -85,17 +85,8 @@ def load_lift_tests(ctx: Ctx, staged: Staged) -> None:
     other = scalar(con, f"SELECT count(*) FROM {rows} WHERE channel = 'other'")  # noqa: S608 - temp table from _new_name
     if other:
         ctx.report.other_channel["lift_tests"] += other
-    good = scalar(con, f"SELECT count(*) FROM {rows}")  # noqa: S608 - temp table from _new_name
-    keys = ", ".join(KEY)
-    tests = scalar(con, f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {rows})")  # noqa: S608 - fixed column names over a temp table
-    cols = f"{keys}, lift, sd, design, source_file, source_row"
-    loaded, changed = upsert(con, "lift_tests", f"SELECT {cols}, source_row AS _ord FROM {rows}", list(KEY))  # noqa: S608 - fixed column names over a temp table
-    restated = int(good) - int(tests)  # earlier rows of a test a later row of the file names again
-    ctx.record("lift_tests", loaded_updated=(loaded, changed + restated))
-    merged = int(tests) - loaded - changed  # the stored test already says exactly this (a forced re-ingest)
-    if merged:
-        ctx.report.notes.append(f"{ctx.path}: {merged:,} lift test row{'s' if merged != 1 else ''} merged: "
-                                f"identical to the stored test{'s' if merged != 1 else ''}, nothing changed")
+    cols = f"{', '.join(KEY)}, lift, sd, design, source_file, source_row"
+    ctx.record("lift_tests", written=upsert(con, "lift_tests", f"SELECT {cols}, source_row AS _ord FROM {rows}", list(KEY)))  # noqa: S608 - fixed column names over a temp table
     for table in (rows, t.table):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 

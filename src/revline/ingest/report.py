@@ -12,9 +12,18 @@ from rich.text import Text
 from revline.screen import readable
 
 
+COUNTS = ("read", "loaded", "merged", "updated", "quarantined")
+COLUMNS = ("file", "object", "table", *COUNTS)
+
+
 @dataclass
 class TableCount:
-    """One file's rows for one table: how many were read, loaded as new, updated and quarantined."""
+    """One file's rows for one table: how many were read, loaded as new, merged (nothing changed:
+    identical to the stored row, or to a later row of the file; an id already stored where the
+    first one stays), updated and quarantined. On the file's own table read = loaded + merged +
+    updated + quarantined (`adds_up`); on a table its rows are derived into (a contact's email
+    link, a lead's stage events, a Segment event's touch) nothing is read, the counts are the
+    derived rows'."""
 
     file: str
     format: str
@@ -24,6 +33,17 @@ class TableCount:
     loaded: int = 0
     updated: int = 0
     quarantined: int = 0
+    merged: int = 0  # last: results encoded before the column existed still decode
+
+    @property
+    def accounted(self) -> int:
+        """Rows the writes and the quarantine account for."""
+        return self.loaded + self.merged + self.updated + self.quarantined
+
+    @property
+    def adds_up(self) -> bool:
+        """Whether read = loaded + merged + updated + quarantined (always on a derived table: nothing read)."""
+        return self.read == self.accounted or not self.read
 
 
 @dataclass
@@ -53,7 +73,7 @@ class IngestReport:
     def by_table(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for e in self.entries:
-            t = out.setdefault(e.table, {"read": 0, "loaded": 0, "updated": 0, "quarantined": 0})
+            t = out.setdefault(e.table, {"read": 0, "loaded": 0, "merged": 0, "updated": 0, "quarantined": 0})
             for k in t:
                 t[k] += getattr(e, k)
         return out
@@ -61,6 +81,10 @@ class IngestReport:
     @property
     def loaded(self) -> int:
         return sum(e.loaded for e in self.entries)
+
+    @property
+    def merged(self) -> int:
+        return sum(e.merged for e in self.entries)
 
     @property
     def quarantined(self) -> int:
@@ -71,21 +95,26 @@ class IngestReport:
 
     def __rich__(self) -> Group:
         t = Table(title="revline ingest", show_lines=False)
-        for col in ("file", "object", "table", "read", "loaded", "updated", "quarantined"):
-            t.add_column(col, justify="right" if col in ("read", "loaded", "updated", "quarantined") else "left")
+        for col in COLUMNS:
+            t.add_column(col, justify="right" if col in COUNTS else "left")
         for e in self.entries:
-            t.add_row(e.file, e.object, e.table, f"{e.read:,}", f"{e.loaded:,}", f"{e.updated:,}",
+            t.add_row(e.file, e.object, e.table, f"{e.read:,}" if e.read or not e.accounted else "derived",
+                      f"{e.loaded:,}", f"{e.merged:,}", f"{e.updated:,}",
                       f"[red]{e.quarantined:,}[/red]" if e.quarantined else "0")
         parts: list[RenderableType] = [readable(t)]
         totals = Table(title="per table")
-        for col in ("table", "loaded", "updated", "quarantined"):
+        for col in ("table", *COUNTS[1:]):
             totals.add_column(col)
         for name, c in sorted(self.by_table().items()):
-            totals.add_row(name, f"{c['loaded']:,}", f"{c['updated']:,}", f"{c['quarantined']:,}")
+            totals.add_row(name, *(f"{c[k]:,}" for k in COUNTS[1:]))
         parts.append(readable(totals))
         notes = []
+        if self.merged:
+            notes.append(f"merged: {self.merged:,} row(s) that changed nothing (identical to the stored row or to a later "
+                         f"row of their file, or an id already stored); read = loaded + merged + updated + quarantined")
         if self.skipped:
-            notes.append(f"skipped (already ingested): {', '.join(self.skipped)}")
+            notes.append(f"skipped (already ingested, same sha256): {', '.join(self.skipped)}; "
+                         f"to read {'it' if len(self.skipped) == 1 else 'them'} again run revline ingest --force")
         if self.unrecognised:
             notes.append("not recognised (not loaded):\n  " + "\n  ".join(self.unrecognised))
         if self.missing_types:

@@ -28,7 +28,7 @@ from revline.ingest.readers import Broken, Staged, _new_name, split_broken
 from revline.ingest.report import IngestReport
 from revline.ingest.sqlfrag import clean, ident, lit, parse_clean_timestamp, snake
 from revline.ingest.timewindow import TimeWindow, lower_z_as_utc
-from revline.ingest.upsert import is_empty, upsert
+from revline.ingest.upsert import Written, is_empty, upsert
 from revline.ingest.validate import Check, Field, quarantine_broken, typed_rows
 from revline.store.rows import scalar
 from revline.store.settings import setting
@@ -240,34 +240,50 @@ def _validate_slow(ctx: Ctx, staged: Staged, good_table: str, g_expr: str = "_ro
     con.execute(f"DROP TABLE {flat}; DROP TABLE {t.table}")
 
 
-def _dedupe_batch(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Each messageId once within the staged batch: its first line (the earlier file) wins."""
+def _dedupe_batch(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, int]:
+    """Each messageId once within the staged batch: its first line (the earlier file) wins.
+    Returns file -> lines dropped (a repeated event is merged into its first line: Segment
+    retries deliver an event more than once)."""
     dups = _new_name("segdup")
     con.execute(
         f"CREATE TEMP TABLE {dups} AS SELECT message_id, min(_g) AS first FROM {table} "
         f"GROUP BY message_id HAVING count(*) > 1"
     )
+    dropped: dict[int, int] = {}
     if not is_empty(con, dups):
+        before = _per_file(con, table)
         con.execute(
             f"DELETE FROM {table} WHERE _g IN (SELECT s._g FROM {table} s JOIN {dups} d "
             f"ON d.message_id = s.message_id AND s._g <> d.first)"
         )
+        dropped = _fewer(before, _per_file(con, table))
     con.execute(f"DROP TABLE {dups}")
+    return dropped
 
 
-def _drop_stored(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Drop from the staged batch the events already in the store."""
-    if not is_empty(con, "events"):
-        # join (not IN over events): the hash table is built on the smaller side, the batch
-        con.execute(
-            f"DELETE FROM {table} WHERE _g IN (SELECT s._g FROM {table} s JOIN events e ON e.message_id = s.message_id)"
-        )
+def _fewer(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
+    """File -> rows a delete removed, from the per-file counts before and after it (two scans of
+    the batch: cheaper than joining it to the store twice)."""
+    return {f: n - after.get(f, 0) for f, n in before.items() if n - after.get(f, 0)}
 
 
-def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Leave in `table` only events not stored yet, each messageId once (its first line)."""
-    _dedupe_batch(con, table)
-    _drop_stored(con, table)
+def _drop_stored(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, int]:
+    """Drop from the staged batch the events already in the store; returns file -> how many
+    (merged: the stored event is the same event, a re-read file or an overlapping export)."""
+    if is_empty(con, "events"):
+        return {}
+    before = _per_file(con, table)
+    # join (not IN over events): the hash table is built on the smaller side, the batch
+    con.execute(
+        f"DELETE FROM {table} WHERE _g IN (SELECT s._g FROM {table} s JOIN events e ON e.message_id = s.message_id)"
+    )
+    return _fewer(before, _per_file(con, table))
+
+
+def _keep_new(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Leave in `table` only events not stored yet, each messageId once (its first line);
+    returns how many lines that dropped (merged)."""
+    return sum(_dedupe_batch(con, table).values()) + sum(_drop_stored(con, table).values())
 
 
 def _per_file(con: duckdb.DuckDBPyConnection, table: str) -> dict[int, int]:
@@ -293,7 +309,8 @@ def stage(files: list[tuple[Path, Ctx]]) -> str:
             c.entry(t)
     with _unordered(con):
         table = stage_batch(con, files)
-        _dedupe_batch(con, table)
+        for f, n in _dedupe_batch(con, table).items():
+            files[f - 1][1].record("events", written=Written(merged=n))
     return table
 
 
@@ -302,10 +319,10 @@ def write_staged(files: list[tuple[Path, Ctx]], table: str) -> None:
     identity links; drops the staging table. Runs inside the ingest transaction."""
     con = files[0][1].con
     with _unordered(con):
-        _drop_stored(con, table)
+        stored = _drop_stored(con, table)
         counts = _per_file(con, table)
         for f, (_, c) in enumerate(files, 1):
-            c.record("events", loaded_updated=(counts.get(f, 0), 0))
+            c.record("events", written=Written(loaded=counts.get(f, 0), merged=stored.get(f, 0)))
         names = "[" + ", ".join(lit(p.name) for p, _ in files) + "]"
         sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {names}[_f] AS source, _g AS _ord FROM {table}"
         upsert(con, "events", sql, ["message_id"], update=False, batch_unique=True, check_existing=False)
@@ -320,9 +337,9 @@ def load_events(ctx: Ctx, staged: Staged) -> None:
     _staging_table(con, good)
     ctx.record("events", read=staged.rows_read)
     _validate_slow(ctx, staged, good)
-    _keep_new(con, good)
+    ctx.record("events", written=Written(merged=_keep_new(con, good)))
     sql = f"SELECT {', '.join(EVENT_COLUMNS)}, {lit(staged.path.name)} AS source, _g AS _ord FROM {good}"
-    ctx.record("events", loaded_updated=upsert(con, "events", sql, ["message_id"], update=False,
+    ctx.record("events", written=upsert(con, "events", sql, ["message_id"], update=False,
                                                batch_unique=True, check_existing=False))
     derive(ctx, source=good)
     con.execute(f"DROP TABLE {good}")
@@ -371,7 +388,7 @@ def _derive_touchpoints(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
         ctx.report.other_channel["touchpoints"] += int(other)
     counts = {int(f): int(n) for f, n in con.execute(f"SELECT _f, count(*) FROM ({touches}) GROUP BY _f").fetchall()}
     for f, c in ctxs.items():
-        c.record("touchpoints", loaded_updated=(counts.get(f, 0), 0))
+        c.record("touchpoints", written=Written(loaded=counts.get(f, 0)))
     # plain equality on a NUL-coalesced key: DuckDB's hash join on IS NOT DISTINCT FROM cost twice as much
     on = " AND ".join(f"coalesce(b.t_{c}, chr(0)) = coalesce(k.{c}, chr(0))" for c in ("source", "medium", "referrer"))
     # a sent time outside the plausibility window dates the touch by the receive time, flagged
@@ -453,7 +470,7 @@ def _derive_links(ctx: Ctx, src: str, ctxs: dict[int, Ctx]) -> None:
         con.execute(f"DELETE FROM {links} n WHERE EXISTS (SELECT 1 FROM identity_links t WHERE {on})")
     counts = _per_file(con, links)
     for f, c in ctxs.items():
-        c.record("identity_links", loaded_updated=(counts.get(f, 0), 0))
+        c.record("identity_links", written=Written(loaded=counts.get(f, 0)))
     upsert(con, "identity_links", f"SELECT {keys}, source, observed_at, _g AS _ord FROM {links}", list(_LINK_KEYS),
            update=False, batch_unique=True, check_existing=False)
     con.execute(f"DROP TABLE {ev}; DROP TABLE {links}")

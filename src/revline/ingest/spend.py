@@ -37,6 +37,7 @@ from revline.ingest.context import Ctx
 from revline.ingest.crm import BAD_CURRENCY
 from revline.ingest.readers import Staged, _new_name
 from revline.ingest.sqlfrag import clean, ident, lit, snake
+from revline.ingest.upsert import Written
 from revline.ingest.validate import Check, Field, typed_rows
 from revline.store.rows import scalar
 
@@ -169,9 +170,10 @@ def load_spend(ctx: Ctx, staged: Staged) -> None:
     replaced = _replace_periods(con, days, by_channel=platform == "revline")
     if replaced:
         ctx.report.notes.append(f"{staged.path}: replaced {replaced} spend row(s) of older exports of the same period")
-    updated = _rechannel(con, days)
-    loaded = _insert(con, days)
-    ctx.record("spend", loaded_updated=(loaded, updated))
+    written = _classify(con, days)
+    _rechannel(con, days)
+    _insert(con, days)
+    ctx.record("spend", written=written)
     for table in (rows, days, t.table):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -205,6 +207,20 @@ def _replace_periods(con, days: str, *, by_channel: bool) -> int:
     if n:
         con.execute(f"DELETE {cond}")
     return int(n)
+
+
+def _classify(con, days: str) -> Written:
+    """What writing `days` will do with each row of the file (a row is keyed by file and row, and
+    spread over its days): loaded when a day of it is not stored (a new file, or days another
+    file's export had replaced), updated when it is stored under another channel (the channel
+    rules changed), merged when every day is stored as it is (a `--force` re-ingest)."""
+    per_row = (f"SELECT d.source_row, count(*) FILTER (WHERE s.source_row IS NULL) AS new_days, "  # noqa: S608 - fixed column names over a temp table
+               f"count(*) FILTER (WHERE s.channel <> d.channel) AS moved FROM {days} d LEFT JOIN spend s "
+               f"ON s.source_file = d.source_file AND s.source_row = d.source_row AND s.date = d.date GROUP BY d.source_row")
+    loaded, updated, merged = con.execute(
+        f"SELECT count(*) FILTER (WHERE new_days > 0), count(*) FILTER (WHERE new_days = 0 AND moved > 0), "  # noqa: S608 - fixed column names over a temp table
+        f"count(*) FILTER (WHERE new_days = 0 AND moved = 0) FROM ({per_row})").fetchone() or (0, 0, 0)
+    return Written(loaded=int(loaded), merged=int(merged), updated=int(updated))
 
 
 def _rechannel(con, days: str) -> int:

@@ -6,7 +6,7 @@ from revline.ingest.context import Ctx
 from revline.ingest.crm import BAD_CURRENCY
 from revline.ingest.readers import Staged, _new_name
 from revline.ingest.sqlfrag import ident
-from revline.ingest.upsert import upsert
+from revline.ingest.upsert import Written, upsert
 from revline.ingest.validate import Check, Field, typed_rows
 from revline.store.rows import scalar
 
@@ -61,7 +61,7 @@ def load_targets(ctx: Ctx, staged: Staged) -> None:
         f"SELECT {start} AS period_start, {end} AS period_end, coalesce(segment, 'all') AS segment, "  # noqa: S608 - period expressions are this module's SQL; t.table from _new_name
         f"revenue_target, pipeline_target, _row AS _ord FROM {t.table}"
     )
-    ctx.record("targets", loaded_updated=upsert(ctx.con, "targets", sql, ["period_start", "period_end", "segment"]))
+    ctx.record("targets", written=upsert(ctx.con, "targets", sql, ["period_start", "period_end", "segment"]))
 
 
 _KIND = {"VARCHAR": "text", "TIMESTAMP": "timestamp", "DATE": "date", "DOUBLE": "double", "BOOLEAN": "bool",
@@ -109,7 +109,7 @@ def load_canonical(ctx: Ctx, staged: Staged, table: str) -> None:
     ).fetchall())
     sel = ", ".join(f"CAST({ident(n)} AS {dtype[n]}) AS {ident(n)}" for n in use)
     if keys:
-        ctx.record(table, loaded_updated=upsert(con, table, f"SELECT {sel}, _row AS _ord FROM {t.table}", keys))  # noqa: S608 - catalog column names quoted by ident; canonical table name; temp names
+        ctx.record(table, written=upsert(con, table, f"SELECT {sel}, _row AS _ord FROM {t.table}", keys))  # noqa: S608 - catalog column names quoted by ident; canonical table name; temp names
     else:
         new = _new_name("canon")
         cl = ", ".join(ident(n) for n in use)
@@ -117,4 +117,5 @@ def load_canonical(ctx: Ctx, staged: Staged, table: str) -> None:
         n = scalar(con, f"SELECT count(*) FROM {new}")  # noqa: S608 - catalog column names quoted by ident; canonical table name; temp names
         con.execute(f"INSERT INTO {table} ({cl}) SELECT {cl} FROM {new}")  # noqa: S608 - catalog column names quoted by ident; canonical table name; temp names
         con.execute(f"DROP TABLE {new}")
-        ctx.record(table, loaded_updated=(n, 0))
+        # no key: a row the file repeats, or one stored already (a --force re-ingest), is merged
+        ctx.record(table, written=Written(loaded=n, merged=scalar(con, f"SELECT count(*) FROM {t.table}") - n))  # noqa: S608 - temp name

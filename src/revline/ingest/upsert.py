@@ -1,10 +1,13 @@
 """Writing rows into canonical tables by key, so re-ingest changes nothing and newer exports update.
 
 Why count before writing: the report distinguishes new rows from changed ones, and rows whose
-values are identical to the stored ones are not rewritten at all (a re-ingest is a no-op).
+values are identical to the stored ones are not rewritten at all (a re-ingest is a no-op); every
+row given is counted once as loaded, merged or updated (`Written`), so the summaries add up.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import duckdb
 
@@ -61,6 +64,24 @@ def insert_new(
     return scalar(con, f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM ({body})")
 
 
+class Written(NamedTuple):
+    """What a write did with the rows it was given: every row with a key is exactly one of these.
+
+    loaded: a key the table did not hold; updated: a stored row it changed, or a row a later row
+    of the same batch restates with other values (the later one wins); merged: a row that changed
+    nothing, being identical to the stored row or to the later row of the batch that restates it,
+    or (with update=False) naming a key already stored or earlier in the batch (first one wins).
+    So a reader's summary adds up: read = loaded + merged + updated + quarantined."""
+
+    loaded: int = 0
+    merged: int = 0
+    updated: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.loaded + self.merged + self.updated
+
+
 def upsert(
     con: duckdb.DuckDBPyConnection,
     target: str,
@@ -71,37 +92,55 @@ def upsert(
     order_by: str = "_ord",
     batch_unique: bool = False,
     check_existing: bool = True,
-) -> tuple[int, int]:
+) -> Written:
     """Insert the rows of `select_sql` (its columns: some of `target`'s plus `_ord`, the later
-    the newer) into `target`; returns (loaded, updated). Duplicates within the batch keep the
-    newest. With `update=False` existing keys are left alone (first observation wins; see
-    `insert_new` for `batch_unique` / `check_existing`)."""
+    the newer) into `target`; returns how many rows were loaded, merged and updated (see
+    `Written`). Duplicates within the batch keep the newest. With `update=False` existing keys
+    are left alone (first observation wins; see `insert_new` for `batch_unique` /
+    `check_existing`). Rows without a key are not written and not counted: callers quarantine
+    them first (a required field)."""
     if not update:
-        return insert_new(con, target, select_sql, keys, order_by=order_by, batch_unique=batch_unique,
-                          check_existing=check_existing), 0
-    new = _new_name("new")
+        if batch_unique and not check_existing:  # the caller removed repeats and stored keys: all new
+            return Written(loaded=insert_new(con, target, select_sql, keys, order_by=order_by, batch_unique=True,
+                                             check_existing=False))
+        not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
+        rows = scalar(con, f"SELECT count(*) FROM ({select_sql}) WHERE {not_null}")
+        loaded = insert_new(con, target, select_sql, keys, order_by=order_by, batch_unique=batch_unique,
+                            check_existing=check_existing)
+        return Written(loaded=loaded, merged=rows - loaded)
+    ranked, new = _new_name("rank"), _new_name("new")
     part = ", ".join(ident(k) for k in keys)
     not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in keys)
     con.execute(
-        f"CREATE TEMP TABLE {new} AS SELECT * EXCLUDE ({order_by}) FROM ({select_sql}) WHERE {not_null} "
-        f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {order_by} DESC) = 1"
+        f"CREATE TEMP TABLE {ranked} AS SELECT * EXCLUDE ({order_by}), "
+        f"row_number() OVER (PARTITION BY {part} ORDER BY {order_by} DESC) AS _rank "
+        f"FROM ({select_sql}) WHERE {not_null}"
     )
+    con.execute(f"CREATE TEMP TABLE {new} AS SELECT * EXCLUDE (_rank) FROM {ranked} WHERE _rank = 1")
     cols = [r[0] for r in con.execute(f"DESCRIBE {new}").fetchall()]
     others = [c for c in cols if c not in keys]
     on = " AND ".join(f"t.{ident(k)} = n.{ident(k)}" for k in keys)
     col_list = ", ".join(ident(c) for c in cols)
-    if others and update:
-        differs = (
-            f"ROW({', '.join('n.' + ident(c) for c in others)}) IS DISTINCT FROM "
-            f"ROW({', '.join('t.' + ident(c) for c in others)})"
-        )
-        changed_sql = f"SELECT n.* FROM {new} n JOIN {target} t ON {on} WHERE {differs}"
-    else:
-        changed_sql = None
+
+    def differs(a: str, b: str) -> str:
+        if not others:
+            return "false"
+        return (f"ROW({', '.join(f'{a}.' + ident(c) for c in others)}) IS DISTINCT FROM "
+                f"ROW({', '.join(f'{b}.' + ident(c) for c in others)})")
+
+    # earlier rows of a key the batch restates: merged when the winning row says the same
+    on_r = " AND ".join(f"r.{ident(k)} = n.{ident(k)}" for k in keys)
+    restated, repeated = con.execute(
+        f"SELECT count(*) FILTER (WHERE {differs('r', 'n')}), count(*) FILTER (WHERE NOT ({differs('r', 'n')})) "
+        f"FROM {ranked} r JOIN {new} n ON {on_r} WHERE r._rank > 1"
+    ).fetchone() or (0, 0)
+    con.execute(f"DROP TABLE {ranked}")
+    stored = scalar(con, f"SELECT count(*) FROM {new} n JOIN {target} t ON {on}")
+    changed_sql = f"SELECT n.* FROM {new} n JOIN {target} t ON {on} WHERE {differs('n', 't')}"
     fresh_sql = f"SELECT n.* FROM {new} n WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {on})"
     loaded = scalar(con, f"SELECT count(*) FROM ({fresh_sql})")
     updated = 0
-    if changed_sql:
+    if others and stored:
         changed = _new_name("chg")
         con.execute(f"CREATE TEMP TABLE {changed} AS {changed_sql}")
         updated = scalar(con, f"SELECT count(*) FROM {changed}")
@@ -119,4 +158,5 @@ def upsert(
     if loaded:
         con.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM ({fresh_sql})")
     con.execute(f"DROP TABLE {new}")
-    return loaded, updated
+    return Written(loaded=int(loaded), merged=int(stored) - int(updated) + int(repeated),
+                   updated=int(updated) + int(restated))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from revline.ingest.context import Ctx
 from revline.ingest.readers import _new_name
 from revline.ingest.sqlfrag import lit
-from revline.ingest.upsert import upsert
+from revline.ingest.upsert import Written, upsert
 from revline.store.rows import scalar
 
 
@@ -22,10 +22,16 @@ def write_stage_events(ctx: Ctx, select_sql: str, source_system: str, *, replace
     """
     con = ctx.con
     new = _new_name("se")
+    rows = _new_name("se_rows")
     con.execute(
-        f"CREATE TEMP TABLE {new} AS SELECT DISTINCT object_type, object_id, stage, entered_at, "  # noqa: S608 - temp-table name from _new_name, source_system quoted by lit, select_sql built by the readers
-        f"{lit(source_system)} AS source_system FROM ({select_sql}) WHERE entered_at IS NOT NULL AND object_id IS NOT NULL"
+        f"CREATE TEMP TABLE {rows} AS SELECT object_type, object_id, stage, entered_at "  # noqa: S608 - temp-table name from _new_name, select_sql built by the readers
+        f"FROM ({select_sql}) WHERE entered_at IS NOT NULL AND object_id IS NOT NULL"
     )
+    con.execute(
+        f"CREATE TEMP TABLE {new} AS SELECT DISTINCT object_type, object_id, stage, entered_at, "  # noqa: S608 - temp-table name from _new_name, source_system quoted by lit
+        f"{lit(source_system)} AS source_system FROM {rows}"
+    )
+    repeats = scalar(con, f"SELECT count(*) FROM {rows}") - scalar(con, f"SELECT count(*) FROM {new}")  # noqa: S608 - temp-table names from _new_name
     moved = 0
     if replace_slots:
         cond = (
@@ -39,13 +45,14 @@ def write_stage_events(ctx: Ctx, select_sql: str, source_system: str, *, replace
         moved = scalar(con, f"SELECT count(*) {cond}")
         if moved:
             con.execute(f"DELETE {cond}")
-    loaded, _ = upsert(
-        con, "stage_events", f"SELECT *, 0 AS _ord FROM {new}",  # noqa: S608 - temp-table name from _new_name, source_system quoted by lit, select_sql built by the readers
+    written = upsert(
+        con, "stage_events", f"SELECT *, 0 AS _ord FROM {new}",  # noqa: S608 - temp-table name from _new_name
         ["object_type", "object_id", "stage", "entered_at"], update=False,
     )
-    con.execute(f"DROP TABLE {new}")
-    # a moved event counts as an update, not as a new row
-    ctx.record("stage_events", loaded_updated=(loaded - min(moved, loaded), moved))
+    con.execute(f"DROP TABLE {new}; DROP TABLE {rows}")
+    # a moved event counts as an update, not as a new row; an event the batch states twice is merged
+    ctx.record("stage_events", written=Written(loaded=written.loaded - min(moved, written.loaded),
+                                               merged=written.merged + repeats, updated=min(moved, written.loaded)))
 
 
 def write_identity_links(ctx: Ctx, select_sql: str) -> None:
@@ -57,7 +64,7 @@ def write_identity_links(ctx: Ctx, select_sql: str) -> None:
     )
     ctx.record(
         "identity_links",
-        loaded_updated=upsert(ctx.con, "identity_links", sql,
+        written=upsert(ctx.con, "identity_links", sql,
                               ["left_type", "left_value", "right_type", "right_value"], update=False),
     )
 
@@ -71,5 +78,5 @@ def write_touchpoints(ctx: Ctx, select_sql: str, *, update: bool = True) -> None
     other = scalar(con, f"SELECT count(*) FROM {tmp} WHERE channel = 'other'")  # noqa: S608 - temp-table name from _new_name, select_sql built by the readers
     if other:
         ctx.report.other_channel["touchpoints"] += other
-    ctx.record("touchpoints", loaded_updated=upsert(con, "touchpoints", f"SELECT * FROM {tmp}", ["touchpoint_id"], update=update))  # noqa: S608 - temp-table name from _new_name, select_sql built by the readers
+    ctx.record("touchpoints", written=upsert(con, "touchpoints", f"SELECT * FROM {tmp}", ["touchpoint_id"], update=update))  # noqa: S608 - temp-table name from _new_name, select_sql built by the readers
     con.execute(f"DROP TABLE {tmp}")

@@ -165,11 +165,10 @@ def load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int]:
         con.execute("DROP TABLE IF EXISTS _rl_fx_file")
 
 
-def store_rates(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], source: str) -> tuple[int, int]:
-    """Rates from `table` (text columns named date, currency, rate in any case) into `fx_rates`:
-    a (date, currency) already stored takes the new rate (within the file, its last row).
-    Returns (rows read, rows written). ValueError naming the file, row and field of the first bad
-    row, before anything is written. `table` is the caller's temp table name."""
+def checked_rates_sql(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], source: str) -> str:
+    """SQL over `table` (text columns named date, currency, rate in any case): n (the row), date,
+    currency, rate. ValueError naming the file, row and field of the first bad row, before anything
+    is written. `table` is the caller's temp table name."""
     cols = {h.strip().lower(): h for h in headers}
     missing = [c for c in ("date", "currency", "rate") if c not in cols]
     if missing:
@@ -191,6 +190,14 @@ def store_rates(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], 
         what = {"date": f"not a date ({d_raw!r}); use YYYY-MM-DD", "currency": f"not an ISO currency code ({cur!r})",
                 "rate": f"not a positive number ({r_raw!r}); rates are USD per unit"}[field]
         raise ValueError(f"{source}: row {n}, field {field}: {what}")
+    return f"SELECT n, date, currency, rate FROM ({typed})"  # noqa: S608 - this function's SQL
+
+
+def store_rates(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], source: str) -> tuple[int, int]:
+    """Rates from `table` (see `checked_rates_sql`) into `fx_rates`: a (date, currency) already
+    stored takes the new rate (within the file, its last row). Returns (rows read, rows written).
+    (`revline ingest` writes them through the ingest's upsert, which also counts merged rows.)"""
+    typed = checked_rates_sql(con, table, headers, source)
     read = scalar(con, f"SELECT count(*) FROM {table}")  # noqa: S608 - the caller's temp table
     written = scalar(
         con,

@@ -1,0 +1,173 @@
+"""Every row a reader hands to the shared write (`ingest.upsert.upsert`) is counted once, as loaded,
+merged or updated, and the table ends as the rules say: the newest row of a key wins (update=True),
+or the first observation stays (update=False). The ingest summary's read = loaded + merged +
+updated + quarantined rests on this; the end-to-end check on the tiny demo is below."""
+
+from __future__ import annotations
+
+import io
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from revline.ingest import load_files
+from revline.ingest.upsert import Written, upsert
+from revline.store import connect
+
+KEYS = st.integers(0, 6)
+VALUES = st.tuples(st.integers(0, 2), st.sampled_from(["a", "b", None]))  # few values: identical rows are common
+STORED = st.dictionaries(KEYS, VALUES, max_size=6)
+BATCH = st.lists(st.tuples(KEYS, VALUES), max_size=14)  # repeated keys: within-batch restatements
+
+
+def _table(con: duckdb.DuckDBPyConnection, stored: dict, *, primary_key: bool) -> None:
+    con.execute(f"CREATE TABLE t (k INTEGER {'PRIMARY KEY' if primary_key else 'NOT NULL'}, v INTEGER, w VARCHAR)")
+    for k, (v, w) in stored.items():
+        con.execute("INSERT INTO t VALUES (?, ?, ?)", [k, v, w])
+    con.execute("CREATE TEMP TABLE batch (k INTEGER, v INTEGER, w VARCHAR, _ord INTEGER)")
+    # _ord is the file's row order (the later the newer); the batch is stored out of order
+
+
+def _expected_update(stored: dict, batch: list) -> tuple[dict, Written]:
+    """The rule, stated row by row: the last row of a key wins; it is loaded (new key), merged
+    (same values as stored) or updated; each earlier row of the key is merged when it says what the
+    winner says, else updated."""
+    state, loaded, merged, updated = dict(stored), 0, 0, 0
+    last = {k: vw for k, vw in batch}
+    for i, (k, vw) in enumerate(batch):
+        if any(k2 == k for k2, _ in batch[i + 1:]):  # restated later in the batch
+            merged += vw == last[k]
+            updated += vw != last[k]
+        elif k not in stored:
+            loaded += 1
+        elif stored[k] == vw:
+            merged += 1
+        else:
+            updated += 1
+    state.update(last)
+    return state, Written(loaded, merged, updated)
+
+
+def _expected_first(stored: dict, batch: list) -> tuple[dict, Written]:
+    """update=False: a key already stored or seen earlier in the batch is merged, the first one stays."""
+    state, loaded = dict(stored), 0
+    for k, vw in batch:
+        if k not in state:
+            state[k] = vw
+            loaded += 1
+    return state, Written(loaded, len(batch) - loaded, 0)
+
+
+def _run(stored: dict, batch: list, *, primary_key: bool, update: bool) -> tuple[dict, Written]:
+    con = duckdb.connect()
+    _table(con, stored, primary_key=primary_key)
+    rows = [(k, v, w, i) for i, (k, (v, w)) in enumerate(batch)]
+    for row in reversed(rows):
+        con.execute("INSERT INTO batch VALUES (?, ?, ?, ?)", list(row))
+    written = upsert(con, "t", "SELECT * FROM batch", ["k"], update=update)
+    state = {k: (v, w) for k, v, w in con.execute("SELECT k, v, w FROM t").fetchall()}
+    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == len(state), "a key stored twice"
+    leftover = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name <> 'batch'").fetchone()[0]
+    assert leftover == 0, "upsert left a temp table behind"
+    con.close()
+    return state, written
+
+
+@settings(max_examples=80, deadline=None)
+@given(stored=STORED, batch=BATCH, primary_key=st.booleans())
+def test_upsert_counts_every_row_once_and_the_newest_row_wins(stored, batch, primary_key):
+    """New, changed, identical and within-batch repeated rows, on a table with a key constraint
+    (ON CONFLICT) and without one (UPDATE ... FROM, as touchpoints)."""
+    state, written = _run(stored, batch, primary_key=primary_key, update=True)
+    expected_state, expected = _expected_update(stored, batch)
+    assert written.loaded + written.merged + written.updated == len(batch) == written.rows
+    assert written == expected
+    assert state == expected_state
+
+
+@settings(max_examples=60, deadline=None)
+@given(stored=STORED, batch=BATCH)
+def test_upsert_without_update_keeps_the_first_observation_and_merges_the_rest(stored, batch):
+    state, written = _run(stored, batch, primary_key=True, update=False)
+    expected_state, expected = _expected_first(stored, batch)
+    assert written.loaded + written.merged + written.updated == len(batch)
+    assert written == expected
+    assert state == expected_state
+
+
+# ------------------------------------------------------------------ the tiny demo, re-ingested
+
+CANONICAL = ("accounts", "people", "opportunities", "opportunity_contacts", "campaigns", "stage_events",
+             "touchpoints", "identity_links", "events", "spend", "targets", "lift_tests")
+
+
+def _contents(con) -> dict[str, int]:
+    """Per table: rows and a hash of every row (the table's content, order aside)."""
+    return {t: con.execute(f"SELECT count(*), coalesce(sum(hash(x)), 0) FROM {t} x").fetchone() for t in CANONICAL}  # noqa: S608 - fixed table names
+
+
+@pytest.fixture(scope="module")
+def ingested_twice(simulated_company, tmp_path_factory):
+    """The tiny demo's files (every format it writes: Salesforce CSVs, Segment events, ad spend,
+    targets, lift tests) into a new store, then again with --force, then again without."""
+    _, files, _ = simulated_company(config="default", size="tiny", seed=11)
+    db = tmp_path_factory.mktemp("reingest") / "s.duckdb"
+    con = connect(db)
+    first = load_files(con, [files])
+    before = _contents(con)
+    forced = load_files(con, [files], force=True)
+    after = _contents(con)
+    again = load_files(con, [files])
+    con.close()
+    return first, forced, again, before, after
+
+
+def test_every_line_of_every_ingest_adds_up(ingested_twice):
+    first, forced, _, _, _ = ingested_twice
+    formats = set()
+    for report in (first, forced):
+        for e in report.entries:
+            assert e.adds_up, e
+            if e.read:
+                formats.add(e.format)
+                assert e.read == e.loaded + e.merged + e.updated + e.quarantined, e
+    assert formats >= {"salesforce", "segment", "spend", "targets", "lift_tests"}
+
+
+def test_a_forced_reingest_merges_every_row_and_changes_nothing(ingested_twice):
+    first, forced, _, before, after = ingested_twice
+    assert after == before
+    read = [e for e in forced.entries if e.read]
+    assert read and all(e.loaded == 0 and e.updated == 0 for e in read), [e for e in read if e.loaded or e.updated]
+    assert all(e.merged == e.read - e.quarantined for e in read)
+    quarantined = {(e.file, e.table): e.quarantined for e in first.entries}
+    assert all(e.quarantined == quarantined[(e.file, e.table)] for e in read)  # the same rows, the same reasons
+    text = _rendered(forced)
+    assert "merged" in text and f"merged: {forced.merged:,} row(s)" in text
+
+
+def test_a_file_ingested_before_is_skipped_and_the_summary_says_how_to_read_it_again(ingested_twice):
+    first, _, again, _, _ = ingested_twice
+    assert again.entries == []
+    assert sorted(again.skipped) == sorted({e.file for e in first.entries})
+    text = _rendered(again)
+    assert "skipped (already ingested, same sha256)" in text and "revline ingest --force" in text
+
+
+def test_the_report_round_trips_the_merged_counts_through_the_job_codec(ingested_twice):
+    """The server's ingest job returns the report through ops.codec: merged survives it."""
+    from revline.ops.codec import decode, encode
+
+    _, forced, _, _, _ = ingested_twice
+    back = decode(encode(forced))
+    assert back.by_table() == forced.by_table() and back.merged == forced.merged > 0
+
+
+def _rendered(report) -> str:
+    out = io.StringIO()
+    Console(file=out, width=400, color_system=None).print(report)
+    return out.getvalue()
+
