@@ -101,7 +101,9 @@ def register(app: typer.Typer) -> None:
             result = run_operation(path, "stitch", {"free_mail": list(free_mail or [])},
                                    lambda done, total, label: progress.update(task, description=label), create=False)
         report, derived = result.report, result.derived
-        table = Table(title=f"Stitched {path}", show_header=True)
+        # the path on its own unwrapped line: a table title wraps a long path mid-name
+        console.print(f"Stitched {path}", soft_wrap=True, highlight=False)
+        table = Table(title="Identity stitch", show_header=True)
         table.add_column("what")
         table.add_column("count", justify="right")
         for label, value in [
