@@ -25,7 +25,10 @@ def test_pymc_marketing_quickstart_is_reproduced():
     from revline.models.mmm.report import contributions, decomposition, parameter_summary
 
     df = from_csv(PYMC_CSV, "date_week", "y", ["x1", "x2"], ["event_1", "event_2", "t"])
-    f = fit(df, spec=ModelSpec(l_max=8, yearly_seasonality=2), chains=2, tune=600, draws=600, seed=3)
+    # 1000 warm-up and 1000 draws per chain: with 600 the bulk ESS ranged 75-537 over seeds 1-5 (R-hat
+    # up to 1.04) and the check passed or failed with the CPU's floating-point order; with 1000 it
+    # was 460-803 (R-hat <= 1.011) on every seed
+    f = fit(df, spec=ModelSpec(l_max=8, yearly_seasonality=2), chains=2, tune=1000, draws=1000, seed=3)
     assert f.run_info["divergences"] <= 5
     assert f.run_info["max_r_hat"] < 1.02 and f.run_info["min_ess_bulk"] > 200
     p = parameter_summary(f).set_index("parameter")["mean"]
