@@ -17,11 +17,10 @@ import functools
 import re
 from collections.abc import Iterable
 
-import duckdb
 import pyarrow as pa
 import tldextract
 
-from revline.store.sql import ident, lit
+from revline.store.sql import lit
 
 # Exact free-mail domains (consumer mailbox providers).
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
@@ -72,18 +71,18 @@ def is_free_mail(domain: str | None, extra: Iterable[str] = ()) -> bool:
 
 
 def domain_sql(expr: str) -> str:
-    """DuckDB SQL twin of `normalize_domain` for a column holding a domain, URL or email."""
+    """SQL twin of `normalize_domain` (DuckDB's dialect; sqlglot carries it to Spark's) for a column holding a domain, URL or email."""
     host = (
         f"regexp_replace(regexp_replace(lower(trim({expr})), '^[a-z][a-z0-9+.-]*://', ''), "
         "'[/?#:].*$', '')"
     )
     host = f"CASE WHEN strpos({host}, '@') > 0 THEN split_part({host}, '@', -1) ELSE {host} END"
-    host = f"regexp_replace(trim({host}, '.'), '^www\\.', '')"
+    host = f"regexp_replace(trim({host}, '.'), '^www[.]', '')"  # [.], not an escape: Spark reads backslashes in literals
     return f"nullif({host}, '')"
 
 
 def free_mail_sql(domain_expr: str, extra: Iterable[str] = ()) -> str:
-    """DuckDB predicate: the (already normalised) domain expression is free mail."""
+    """SQL predicate: the (already normalised) domain expression is free mail."""
     exact = sorted(FREE_MAIL_DOMAINS | {d for d in (normalize_domain(e) for e in extra) if d})
     quoted = ", ".join(lit(d) for d in exact)
     likes = " OR ".join(f"starts_with({domain_expr}, {lit(p)})" for p in FREE_MAIL_PREFIXES)
@@ -109,15 +108,10 @@ def registered_domain(value: str | None) -> str | None:
     return _extractor()(host).top_domain_under_public_suffix or host
 
 
-def registered_domains_table(con: duckdb.DuckDBPyConnection, table: str, hosts_sql: str) -> None:
-    """Temp table `table(host, reg)`: each distinct host of the query `hosts_sql` (one column of
-    normalised hosts) with its registered domain. Why a table and not a UDF: hosts repeat (one
-    company, thousands of emails), so each distinct host is cut once in Python and joined in SQL."""
-    hosts = [h for (h,) in con.execute(f"SELECT DISTINCT h FROM ({hosts_sql}) t(h) WHERE h IS NOT NULL").fetchall()]  # noqa: S608 - a query of the caller's own fragments
-    arrow = pa.table({"host": pa.array(hosts, pa.string()),
-                      "reg": pa.array([registered_domain(h) for h in hosts], pa.string())})
-    con.register("_revline_reg_domains", arrow)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT host, reg FROM _revline_reg_domains")  # noqa: S608 - table name through ident
-    finally:
-        con.unregister("_revline_reg_domains")
+def registered_domains(hosts: Iterable[str]) -> pa.Table:
+    """`(host, reg)`: each of the (distinct, normalised) `hosts` with its registered domain. Why a
+    table and not a UDF: hosts repeat (one company, thousands of emails), so the caller collects the
+    distinct ones, each is cut once here, and the table is joined in SQL (DuckDB or Spark)."""
+    hosts = list(hosts)
+    return pa.table({"host": pa.array(hosts, pa.string()),
+                     "reg": pa.array([registered_domain(h) for h in hosts], pa.string())})

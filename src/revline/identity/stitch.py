@@ -1,8 +1,11 @@
 """Stitching: every observed identity -> one person, every person -> an account.
 
-Why this shape: the graph is read from the canonical tables with set-based DuckDB SQL, reduced
-to integer codes, solved by scipy's connected components (linear time, millions of nodes in
-seconds), and the answers are written back in one transaction. Every choice (which id names a
+Why this shape: the graph is read from the canonical tables with set-based SQL, reduced to
+integer codes, solved by scipy's connected components (linear time, millions of nodes in
+seconds) or by label propagation where the edges are (identity.components), and the answers are
+written back in one transaction. The SQL is one text per step in DuckDB's dialect, run through
+store.sqlsteps: temp tables on DuckDB, the same text transpiled to Spark's on an export folder
+(`stitch_on`), so Spark stitches with this code, not a second implementation. Every choice (which id names a
 person, which field wins a merge, which account a person joins) is a minimum over an ordering
 of values, so the result depends on the data, never on the order rows arrived in, and a second
 run over its own output changes nothing.
@@ -19,26 +22,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
-from revline.identity.domains import domain_sql, free_mail_sql, registered_domains_table
+from revline.identity.domains import domain_sql, free_mail_sql, registered_domains
 from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, representatives
-from revline.identity.source_touches import supersede_source_touches
-from revline.store.rows import one_row, scalar
+from revline.identity.source_touches import superseded_sql, supersede_source_touches
 from revline.store.sql import lit
+from revline.store.sqlsteps import DuckSteps, SparkSteps, Steps, scalar
 from revline.store.transaction import transaction
 
 DERIVED_SOURCE = "revline:identity"
 """`people.source_system` of persons stitching created (no CRM record): re-derived every run."""
-
-_TEMP_TABLES = (
-    "_stitch_obs", "_stitch_edges", "_stitch_crm", "_stitch_nodes", "_stitch_rep", "_stitch_persons",
-    "_stitch_map", "_stitch_crm_map", "_stitch_people", "_stitch_acct_domains", "_stitch_reg", "_stitch_acct_reg", "_stitch_tp",
-    "_stitch_oc", "_stitch_se", "_stitch_codes",
-)
 
 COMPONENTS: tuple[str, ...] = ("scipy", "propagation")
 """How `stitch` finds connected components: scipy over the edges in this process (the default:
@@ -80,86 +78,95 @@ def _priority_sql(type_expr: str) -> str:
     return f"CASE {type_expr} {cases} ELSE {UNKNOWN_PRIORITY} END"
 
 
-def _crm_type_sql(value_expr: str) -> str:
-    """Type of a bare CRM id (people.person_id, stage_events.object_id ...): as the links name
-    it, else Salesforce's key prefix (00Q = Lead), else a contact (HubSpot ids, 003...)."""
+def _crm_ids(table: str, column: str, rest: str, where: str = "") -> str:
+    """`SELECT type, id, rest FROM table` for the bare CRM ids in `table.column` (people.person_id,
+    stage_events.object_id ...): typed as the links name them, else by Salesforce's key prefix
+    (00Q = Lead), else a contact (HubSpot ids, 003...). A join on `_stitch_crm` (one row per id),
+    not a correlated subquery: both engines run it as a hash join."""
+    col = f"x.{column}"
     return (
-        f"coalesce((SELECT c.t FROM _stitch_crm c WHERE c.v = trim({value_expr})), "
-        f"CASE WHEN starts_with(trim({value_expr}), '00Q') THEN 'crm_lead_id' ELSE 'crm_contact_id' END)"
+        f"SELECT coalesce(c.t, CASE WHEN starts_with(trim({col}), '00Q') THEN 'crm_lead_id' ELSE 'crm_contact_id' END), "
+        f"{col}, {rest} FROM {table} x LEFT JOIN _stitch_crm c ON c.v = trim({col})" + (f" WHERE {where}" if where else "")
     )
 
 
-def _crm_types(con: duckdb.DuckDBPyConnection) -> None:
+def _as_steps(con: duckdb.DuckDBPyConnection | Steps) -> Steps:
+    return DuckSteps(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
+
+
+def _crm_types(con: duckdb.DuckDBPyConnection | Steps) -> None:
     """The CRM type of every CRM id named in links or touches (a lead id vs a contact id)."""
     crm_list = ", ".join(lit(t) for t in CRM_TYPES)
-    con.execute(
+    _as_steps(con).create(
+        "_stitch_crm",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_crm AS
         SELECT v, arg_min(t, {_priority_sql('t')}) AS t FROM (
             SELECT left_type AS t, trim(left_value) AS v FROM identity_links
             UNION ALL SELECT right_type, trim(right_value) FROM identity_links
             UNION ALL SELECT identity_type, trim(identity_value) FROM touchpoints
         ) WHERE t IN ({crm_list}) AND v IS NOT NULL AND v <> '' GROUP BY v
-        """
+        """,
     )
 
 
-def _record_people_edges(con: duckdb.DuckDBPyConnection) -> None:
+LINK_COLUMNS = ["left_type", "left_value", "right_type", "right_value", "source", "observed_at"]
+LINK_KEY = LINK_COLUMNS[:4]
+
+
+def _record_people_edges(steps: Steps) -> None:
     """Keep each CRM record's own id<->email edge in `identity_links` before `people` is merged.
 
     Merging rewrites `people`, so the edge a lead row gave (its id and its address) would be
     gone on the next run; stored as an observed link it survives, which keeps stitching
     idempotent. Ingest usually writes the same edge already (then nothing is added).
     """
-    con.execute(
-        f"""
-        INSERT OR IGNORE INTO identity_links (left_type, left_value, right_type, right_value, source, observed_at)
-        SELECT DISTINCT {_crm_type_sql('person_id')}, trim(person_id), 'email', lower(trim(email)),
-               coalesce(source_system, 'crm') || ':record', created_at
-        FROM people
-        WHERE source_system IS DISTINCT FROM '{DERIVED_SOURCE}' AND email IS NOT NULL AND trim(email) <> ''
-        """
+    rest = "'email', lower(trim(x.email)), coalesce(x.source_system, 'crm') || ':record', x.created_at"
+    where = f"x.source_system IS DISTINCT FROM '{DERIVED_SOURCE}' AND x.email IS NOT NULL AND trim(x.email) <> ''"
+    steps.create(
+        "_stitch_people_links",
+        f"SELECT DISTINCT t AS left_type, trim(v) AS left_value, rt AS right_type, rv AS right_value, "
+        f"src AS source, seen AS observed_at FROM ({_crm_ids('people', 'person_id', rest, where)}) AS e(t, v, rt, rv, src, seen)",
     )
+    steps.insert_new("identity_links", "_stitch_people_links", LINK_COLUMNS, LINK_KEY)
 
 
-def _collect_graph(con: duckdb.DuckDBPyConnection) -> None:
+def _collect_graph(con: duckdb.DuckDBPyConnection | Steps) -> None:
     """Observations (identity, when, source) and edges from every table that names a person.
 
     Earlier `identities` rows count as observations (not edges): an identity once seen keeps
     its first-seen time and source even after the row that showed it was merged away.
     """
-    _record_people_edges(con)
-    crm_people = _crm_type_sql("person_id")
-    con.execute(
+    steps = _as_steps(con)
+    _record_people_edges(steps)
+    no_time = "NULL::TIMESTAMP, NULL"
+    stated = f"x.source_system IS DISTINCT FROM '{DERIVED_SOURCE}'"
+    steps.create(
+        "_stitch_obs",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_obs AS
         SELECT t, {_norm('t', 'v')} AS v, seen_at, source FROM (
             SELECT left_type AS t, left_value AS v, observed_at AS seen_at, source FROM identity_links
             UNION ALL SELECT right_type, right_value, observed_at, source FROM identity_links
             UNION ALL SELECT identity_type, identity_value, first_seen_at, source_system FROM identities
-            UNION ALL SELECT {crm_people}, person_id, NULL::TIMESTAMP, NULL FROM people
-                WHERE source_system IS DISTINCT FROM '{DERIVED_SOURCE}'
+            UNION ALL {_crm_ids('people', 'person_id', no_time, stated)}
             UNION ALL SELECT identity_type, identity_value, occurred_at, source_system FROM touchpoints
             UNION ALL SELECT 'anonymous_id', anonymous_id, occurred_at, source_system FROM touchpoints
-            UNION ALL SELECT {crm_people}, person_id, NULL::TIMESTAMP, NULL FROM touchpoints
-                WHERE identity_value IS NULL AND anonymous_id IS NULL
+            UNION ALL {_crm_ids('touchpoints', 'person_id', no_time, 'x.identity_value IS NULL AND x.anonymous_id IS NULL')}
             UNION ALL SELECT 'anonymous_id', anonymous_id, occurred_at, source FROM events
             UNION ALL SELECT 'user_id', user_id, occurred_at, source FROM events
-            UNION ALL SELECT {_crm_type_sql('object_id')}, object_id, NULL::TIMESTAMP, NULL
-                FROM stage_events WHERE object_type = 'person'
-            UNION ALL SELECT {crm_people}, person_id, NULL::TIMESTAMP, NULL FROM opportunity_contacts
-        ) WHERE t IS NOT NULL AND v IS NOT NULL AND trim(v) <> ''
-        """
+            UNION ALL {_crm_ids('stage_events', 'object_id', no_time, "x.object_type = 'person'")}
+            UNION ALL {_crm_ids('opportunity_contacts', 'person_id', no_time)}
+        ) AS o(t, v, seen_at, source) WHERE t IS NOT NULL AND v IS NOT NULL AND trim(v) <> ''
+        """,
     )
-    con.execute(
+    steps.create(
+        "_stitch_edges",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_edges AS
         SELECT lt, {_norm('lt', 'lv')} AS lv, rt, {_norm('rt', 'rv')} AS rv FROM (
             SELECT left_type AS lt, left_value AS lv, right_type AS rt, right_value AS rv FROM identity_links
             UNION ALL SELECT identity_type, identity_value, 'anonymous_id', anonymous_id FROM touchpoints
             UNION ALL SELECT 'anonymous_id', anonymous_id, 'user_id', user_id FROM events
         ) WHERE lt IS NOT NULL AND rt IS NOT NULL AND trim(lv) <> '' AND trim(rv) <> ''
-        """
+        """,
     )
 
 
@@ -171,110 +178,116 @@ CODED_EDGES = """
 """The identity graph's edges as node codes (`_stitch_nodes.code`), during a stitch."""
 
 
-def _solve(con: duckdb.DuckDBPyConnection, components: str = "scipy") -> tuple[int, int]:
+def _solve(con: duckdb.DuckDBPyConnection | Steps, components: str = "scipy") -> tuple[int, int]:
     """Code the nodes by preference, find components (`components`: see COMPONENTS), name each
     component's person."""
-    con.execute(
+    steps = _as_steps(con)
+    if components not in COMPONENTS:
+        raise ValueError(f"components={components!r}: one of {', '.join(COMPONENTS)}")
+    if components == "scipy" and not isinstance(steps, DuckSteps):
+        raise ValueError(f"components='scipy' needs the edges in this process; on {steps.name} use 'propagation'")
+    # Each identity's first sighting and the source that showed it then: the smallest source among
+    # equally early ones, a source seen at no time only when none was seen at a time. The key is a
+    # struct whose first field puts the timeless last, so no NULL is ever compared (the engines
+    # order NULLs differently) and the choice needs no ordered aggregate (Spark has none).
+    steps.create(
+        "_stitch_nodes",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_nodes AS
         SELECT t, v, prio, first_seen_at, source,
                (row_number() OVER (ORDER BY prio, v, t) - 1)::BIGINT AS code
         FROM (
             SELECT t, v, {_priority_sql('t')} AS prio, min(seen_at) AS first_seen_at,
-                   first(source ORDER BY seen_at ASC NULLS LAST, source) FILTER (WHERE source IS NOT NULL) AS source
+                   arg_min(source, struct_pack(timeless := seen_at IS NULL, seen_at := seen_at, source := source))
+                       FILTER (WHERE source IS NOT NULL) AS source
             FROM _stitch_obs GROUP BY t, v
-        )
-        """
+        ) AS n
+        """,
     )
-    n = scalar(con, "SELECT count(*) FROM _stitch_nodes")
-    coded = CODED_EDGES
+    n = scalar(steps, "SELECT count(*) FROM _stitch_nodes")
     if components == "propagation":
-        n_edges = _propagate(con, coded)
-    elif components == "scipy":
-        arrays = con.execute(coded).fetchnumpy()
+        n_edges = _propagate(steps, CODED_EDGES)
+    else:
+        arrays = steps.numpy(CODED_EDGES)  # type: ignore[attr-defined]  # DuckSteps, checked above
         left, right = np.asarray(arrays["l"]), np.asarray(arrays["r"])
         n_edges = len(left)
         rep = representatives(n, left, right)
-        rep_df = pd.DataFrame({"code": np.arange(n, dtype=np.int64), "rep_code": rep})
-        con.register("_stitch_rep_df", rep_df)
-        con.execute("CREATE OR REPLACE TEMP TABLE _stitch_rep AS SELECT * FROM _stitch_rep_df")
-        con.unregister("_stitch_rep_df")
-    else:
-        raise ValueError(f"components={components!r}: one of {', '.join(COMPONENTS)}")
+        steps.register("_stitch_rep", pa.table({"code": np.arange(n, dtype=np.int64), "rep_code": rep}))
     # A person is named by its preferred identity's value; should two persons' names collide
     # across types (user_id 'x' vs anonymous_id 'x'), all but the most preferred carry the type.
-    con.execute(
+    steps.create(
+        "_stitch_persons",
         """
-        CREATE OR REPLACE TEMP TABLE _stitch_persons AS
         SELECT rep_code, t AS rep_t, v AS rep_v,
                CASE WHEN row_number() OVER (PARTITION BY v ORDER BY rep_code) > 1 THEN t || ':' || v
                     ELSE v END AS person_id
         FROM (SELECT DISTINCT rep_code FROM _stitch_rep) r JOIN _stitch_nodes n ON n.code = r.rep_code
-        """
+        """,
     )
-    con.execute(
+    steps.create(
+        "_stitch_map",
         """
-        CREATE OR REPLACE TEMP TABLE _stitch_map AS
         SELECT n.t, n.v, n.code, n.prio, n.first_seen_at, n.source, p.person_id, p.rep_t, r.rep_code
-        FROM _stitch_nodes n JOIN _stitch_rep r USING (code) JOIN _stitch_persons p USING (rep_code)
-        """
+        FROM _stitch_nodes n JOIN _stitch_rep r ON r.code = n.code JOIN _stitch_persons p ON p.rep_code = r.rep_code
+        """,
     )
     crm_list = ", ".join(lit(t) for t in CRM_TYPES)
-    con.execute(
+    steps.create(
+        "_stitch_crm_map",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_crm_map AS
         SELECT v, arg_min(person_id, code) AS person_id, min(code) AS code
         FROM _stitch_map WHERE t IN ({crm_list}) GROUP BY v
-        """
+        """,
     )
-    return n, n_edges
+    return int(n), int(n_edges)
 
 
-def _propagate(con: duckdb.DuckDBPyConnection, coded: str) -> int:
-    """`_stitch_rep` by label propagation in Ibis (identity.components), the code Spark runs, here
-    on this connection; returns the number of edges."""
+def _propagate(steps: Steps, coded: str) -> int:
+    """`_stitch_rep` by label propagation in Ibis (identity.components), on the steps' own engine;
+    returns the number of edges."""
     from revline.identity.components import representatives_expr
-    from revline.store import ibis_backend
 
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _stitch_codes AS {coded}")
-    be = ibis_backend(con)
-    found = representatives_expr(be.table("_stitch_nodes").select("code"), be.table("_stitch_codes"))
+    steps.create("_stitch_codes", coded)
+    found = representatives_expr(steps.table("_stitch_nodes").select("code"), steps.table("_stitch_codes"))
     try:
-        rep = found.labels.select(code=found.labels.code, rep_code=found.labels.label)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stitch_rep AS {be.compile(rep)}")
+        steps.create_expr("_stitch_rep", found.labels.select(code=found.labels.code, rep_code=found.labels.label))
     finally:
         found.release()
-    return int(scalar(con, "SELECT count(*) FROM _stitch_codes"))
+    return int(scalar(steps, "SELECT count(*) FROM _stitch_codes"))
 
 
-def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> None:
-    """One row per person: CRM fields coalesced by identity preference, then the account."""
-    con.execute(
+def _merge_people(steps: Steps, free_mail: Iterable[str]) -> None:
+    """One row per person: CRM fields coalesced by identity preference, then the account.
+
+    The promoted dimensions and kept source columns (`dimensions`, `attributes`, JSON objects) come
+    whole from the most preferred CRM record that has them, like every other field."""
+    steps.create(
+        "_stitch_acct_domains",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_acct_domains AS
         SELECT domain, min(account_id) AS account_id FROM (
             SELECT account_id, {domain_sql('domain')} AS domain FROM accounts
         ) WHERE domain IS NOT NULL GROUP BY domain
-        """
+        """,
     )
     # registered domains (public-suffix list): `jane@eu.acme.com` joins the account `acme.com`
     # when no account has `eu.acme.com` itself; among accounts under one registered domain the
-    # one whose domain IS that registered domain wins, then the smallest id
-    registered_domains_table(
-        con, "_stitch_reg",
-        "SELECT domain FROM _stitch_acct_domains UNION ALL SELECT split_part(v, '@', -1) FROM _stitch_map "
-        f"WHERE t = 'email' UNION ALL SELECT {domain_sql('group_id')} FROM events WHERE type = 'group'",
+    # one whose domain IS that registered domain wins, then the smallest id. Cut on the driver,
+    # once per distinct host (a company's thousands of addresses share one).
+    hosts = steps.rows(
+        "SELECT DISTINCT h FROM (SELECT domain FROM _stitch_acct_domains UNION ALL SELECT split_part(v, '@', -1) "
+        f"FROM _stitch_map WHERE t = 'email' UNION ALL SELECT {domain_sql('group_id')} FROM events WHERE type = 'group') "
+        "AS d(h) WHERE h IS NOT NULL"
     )
-    con.execute(
+    steps.register("_stitch_reg", registered_domains([h for (h,) in hosts]))
+    steps.create(
+        "_stitch_acct_reg",
         """
-        CREATE OR REPLACE TEMP TABLE _stitch_acct_reg AS
         SELECT r.reg, coalesce(min(d.account_id) FILTER (WHERE d.domain = r.reg), min(d.account_id)) AS account_id
         FROM _stitch_acct_domains d JOIN _stitch_reg r ON r.host = d.domain GROUP BY r.reg
-        """
+        """,
     )
-    con.execute(
+    steps.create(
+        "_stitch_people",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_people AS
         WITH src AS (
             SELECT p.*, m.person_id AS pid, m.code
             FROM people p JOIN _stitch_crm_map m ON m.v = trim(p.person_id)
@@ -289,6 +302,8 @@ def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> N
                    arg_min(title, code) FILTER (WHERE title IS NOT NULL) AS title,
                    min(created_at) AS created_at,
                    arg_min(source_system, code) FILTER (WHERE source_system IS NOT NULL) AS source_system,
+                   arg_min(attributes, code) FILTER (WHERE attributes IS NOT NULL) AS attributes,
+                   arg_min(dimensions, code) FILTER (WHERE dimensions IS NOT NULL) AS dimensions,
                    count(*) AS crm_rows
             FROM src GROUP BY pid
         ),
@@ -301,8 +316,8 @@ def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> N
             SELECT p.person_id, m.account_id AS stated_account, coalesce(m.email, p.any_email) AS email,
                    m.first_name, m.last_name, m.title, coalesce(m.created_at, p.first_seen_at) AS created_at,
                    coalesce(m.source_system, CASE WHEN m.person_id IS NULL THEN '{DERIVED_SOURCE}' END) AS source_system,
-                   coalesce(m.crm_rows, 0) AS crm_rows
-            FROM persons p LEFT JOIN merged m USING (person_id)
+                   m.attributes, m.dimensions, coalesce(m.crm_rows, 0) AS crm_rows
+            FROM persons p LEFT JOIN merged m ON m.person_id = p.person_id
         ),
         group_calls AS (
             SELECT coalesce(mu.person_id, ma.person_id) AS person_id, e.occurred_at,
@@ -330,7 +345,7 @@ def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> N
                                           ORDER BY (m.v = b.email) DESC, d.account_id IS NULL,
                                                    coalesce(d.account_id, dr.account_id)) AS rn
                 FROM _stitch_map m
-                JOIN base b USING (person_id)
+                JOIN base b ON b.person_id = m.person_id
                 LEFT JOIN _stitch_acct_domains d ON d.domain = split_part(m.v, '@', -1)
                 LEFT JOIN _stitch_reg r ON r.host = split_part(m.v, '@', -1)
                 LEFT JOIN _stitch_acct_reg dr ON dr.reg = r.reg
@@ -343,20 +358,21 @@ def _merge_people(con: duckdb.DuckDBPyConnection, free_mail: Iterable[str]) -> N
                CASE WHEN b.stated_account IS NOT NULL THEN 'crm'
                     WHEN g.account_id IS NOT NULL THEN 'group'
                     WHEN dm.account_id IS NOT NULL THEN 'email_domain' END AS account_source,
-               b.email, b.first_name, b.last_name, b.title, b.created_at, b.source_system, b.crm_rows
-        FROM base b LEFT JOIN by_group g USING (person_id) LEFT JOIN by_domain dm USING (person_id)
-        """
+               b.email, b.first_name, b.last_name, b.title, b.created_at, b.source_system, b.attributes,
+               b.dimensions, b.crm_rows
+        FROM base b LEFT JOIN by_group g ON g.person_id = b.person_id LEFT JOIN by_domain dm ON dm.person_id = b.person_id
+        """,
     )
 
 
-def _remap_facts(con: duckdb.DuckDBPyConnection) -> None:
+def _remap_facts(steps: Steps) -> None:
     """New person (and account) of every touch, contact role and person stage event."""
-    con.execute(
+    steps.create(
+        "_stitch_tp",
         f"""
-        CREATE OR REPLACE TEMP TABLE _stitch_tp AS
         SELECT t.touchpoint_id, pid AS person_id, coalesce(p.account_id, t.account_id) AS account_id
         FROM (
-            SELECT t.*, coalesce(mi.person_id, ma.person_id, mc.person_id) AS pid
+            SELECT t.touchpoint_id, t.account_id, coalesce(mi.person_id, ma.person_id, mc.person_id) AS pid
             FROM (
                 -- the stated person counts only for touches observed under no identity; as a key
                 -- column (not a join condition) so the join stays a hash join
@@ -367,44 +383,56 @@ def _remap_facts(con: duckdb.DuckDBPyConnection) -> None:
             LEFT JOIN _stitch_map ma ON ma.t = 'anonymous_id' AND ma.v = trim(t.anonymous_id)
             LEFT JOIN _stitch_crm_map mc ON mc.v = t.stated_key
         ) t LEFT JOIN _stitch_people p ON p.person_id = t.pid
-        """
+        """,
     )
-    con.execute(
+    # one row per (opportunity, person): the role of the primary row first, then of the most
+    # preferred CRM record (a window, not an ordered aggregate: Spark has none)
+    steps.create(
+        "_stitch_oc",
         """
-        CREATE OR REPLACE TEMP TABLE _stitch_oc AS
-        SELECT oc.opportunity_id, coalesce(m.person_id, oc.person_id) AS person_id,
-               first(oc.role ORDER BY oc.is_primary DESC NULLS LAST, m.code) FILTER (WHERE oc.role IS NOT NULL) AS role,
-               bool_or(oc.is_primary) AS is_primary
-        FROM opportunity_contacts oc LEFT JOIN _stitch_crm_map m ON m.v = trim(oc.person_id)
-        GROUP BY ALL
-        """
+        SELECT opportunity_id, person_id, max(CASE WHEN rn = 1 THEN role END) AS role, bool_or(is_primary) AS is_primary
+        FROM (
+            SELECT oc.opportunity_id, coalesce(m.person_id, oc.person_id) AS person_id, oc.role, oc.is_primary,
+                   row_number() OVER (PARTITION BY oc.opportunity_id, coalesce(m.person_id, oc.person_id)
+                                      ORDER BY oc.role IS NULL, oc.is_primary DESC NULLS LAST, m.code NULLS LAST) AS rn
+            FROM opportunity_contacts oc LEFT JOIN _stitch_crm_map m ON m.v = trim(oc.person_id)
+        ) AS c
+        GROUP BY opportunity_id, person_id
+        """,
     )
-    con.execute(
+    # the earliest entry per (person, stage); among equally early ones the smallest source
+    steps.create(
+        "_stitch_se",
         """
-        CREATE OR REPLACE TEMP TABLE _stitch_se AS
-        SELECT 'person' AS object_type, coalesce(m.person_id, s.object_id) AS object_id, s.stage,
-               min(s.entered_at) AS entered_at, arg_min(s.source_system, s.entered_at) AS source_system
-        FROM stage_events s LEFT JOIN _stitch_crm_map m ON m.v = trim(s.object_id)
-        WHERE s.object_type = 'person'
-        GROUP BY ALL
-        """
+        SELECT 'person' AS object_type, object_id, stage, min(entered_at) AS entered_at,
+               arg_min(source_system, entered_at) FILTER (WHERE source_system IS NOT NULL) AS source_system
+        FROM (
+            SELECT coalesce(m.person_id, s.object_id) AS object_id, s.stage, s.entered_at, min(s.source_system) AS source_system
+            FROM stage_events s LEFT JOIN _stitch_crm_map m ON m.v = trim(s.object_id)
+            WHERE s.object_type = 'person'
+            GROUP BY coalesce(m.person_id, s.object_id), s.stage, s.entered_at
+        ) AS s
+        GROUP BY object_id, stage
+        """,
     )
+
+
+OUTPUTS: dict[str, str] = {
+    "identities": "SELECT t AS identity_type, v AS identity_value, person_id, first_seen_at, source AS source_system "
+                  "FROM _stitch_map",
+    "people": "SELECT person_id, account_id, email, first_name, last_name, title, created_at, source_system, "
+              "attributes, dimensions FROM _stitch_people",
+    "opportunity_contacts": "SELECT opportunity_id, person_id, role, is_primary FROM _stitch_oc",
+}
+"""The stitched tables a stitch replaces whole, as queries over its scratch tables (columns by name)."""
 
 
 def _write(con: duckdb.DuckDBPyConnection) -> None:
     """Replace the stitched tables in one transaction: readers never see half a graph."""
     with transaction(con):
-        con.execute("DELETE FROM identities")
-        con.execute(
-            "INSERT INTO identities (identity_type, identity_value, person_id, first_seen_at, source_system) "
-            "SELECT t, v, person_id, first_seen_at, source FROM _stitch_map"
-        )
-        con.execute("DELETE FROM people")
-        con.execute(
-            "INSERT INTO people (person_id, account_id, email, first_name, last_name, title, created_at, source_system) "
-            "SELECT person_id, account_id, email, first_name, last_name, title, created_at, source_system "
-            "FROM _stitch_people"
-        )
+        for table, sql in OUTPUTS.items():
+            con.execute(f"DELETE FROM {table}")  # noqa: S608 - a fixed table name
+            con.execute(f"INSERT INTO {table} BY NAME {sql}")  # noqa: S608 - fixed text
         con.execute(
             """
             UPDATE touchpoints SET person_id = s.person_id, account_id = s.account_id
@@ -414,11 +442,6 @@ def _write(con: duckdb.DuckDBPyConnection) -> None:
                    OR touchpoints.account_id IS DISTINCT FROM s.account_id)
             """
         )
-        con.execute("DELETE FROM opportunity_contacts")
-        con.execute(
-            "INSERT INTO opportunity_contacts (opportunity_id, person_id, role, is_primary) "
-            "SELECT opportunity_id, person_id, role, is_primary FROM _stitch_oc"
-        )
         con.execute("DELETE FROM stage_events WHERE object_type = 'person'")
         con.execute(
             "INSERT INTO stage_events (object_type, object_id, stage, entered_at, source_system) "
@@ -426,20 +449,18 @@ def _write(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _report(con: duckdb.DuckDBPyConnection, n_nodes: int, n_edges: int, seconds: float) -> StitchReport:
-    q = lambda sql: one_row(con, sql)  # noqa: E731 - local shorthand
+def _report(steps: Steps, n_nodes: int, n_edges: int, seconds: float) -> StitchReport:
+    q = lambda sql: steps.rows(sql)[0]  # noqa: E731 - local shorthand
     persons, crm_persons, crm_rows, anonymous, with_account = q(
         "SELECT count(*), count(*) FILTER (WHERE crm_rows > 0), sum(crm_rows), "
         "count(*) FILTER (WHERE crm_rows = 0), count(account_id) FROM _stitch_people"
     )
-    sources = dict(
-        con.execute(
-            "SELECT account_source, count(*) FROM _stitch_people WHERE account_source IS NOT NULL GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    )
-    largest = q("SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM _stitch_map GROUP BY person_id)")[0]
+    sources = dict(steps.rows(
+        "SELECT account_source, count(*) FROM _stitch_people WHERE account_source IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ))
+    largest = q("SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM _stitch_map GROUP BY person_id) AS s")[0]
     known = ", ".join(lit(t) for t in TYPE_PRIORITY)
-    unknown = dict(con.execute(f"SELECT t, count(*) FROM _stitch_map WHERE t NOT IN ({known}) GROUP BY 1 ORDER BY 1").fetchall())
+    unknown = dict(steps.rows(f"SELECT t, count(*) FROM _stitch_map WHERE t NOT IN ({known}) GROUP BY 1 ORDER BY 1"))
     tps, tp_person, tp_account = q("SELECT count(*), count(person_id), count(account_id) FROM _stitch_tp")
     return StitchReport(
         identities=int(n_nodes), edges=int(n_edges), persons=int(persons), crm_records=int(crm_rows or 0),
@@ -451,6 +472,16 @@ def _report(con: duckdb.DuckDBPyConnection, n_nodes: int, n_edges: int, seconds:
     )
 
 
+def _graph_and_merge(steps: Steps, free_mail: Iterable[str], components: str) -> tuple[int, int]:
+    """Every step before the write, on `steps`' engine; returns (identities, edges)."""
+    _crm_types(steps)
+    _collect_graph(steps)
+    n_nodes, n_edges = _solve(steps, components)
+    _merge_people(steps, list(free_mail))
+    _remap_facts(steps)
+    return n_nodes, n_edges
+
+
 def stitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = (), components: str = "scipy") -> StitchReport:
     """Resolve identities into persons and persons into accounts, rewriting the store in place.
 
@@ -460,17 +491,51 @@ def stitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = (), com
     `components` chooses how connected components are found (COMPONENTS); the result is the same.
     """
     started = time.perf_counter()
+    steps = DuckSteps(con)
     try:
-        _crm_types(con)
-        _collect_graph(con)
-        n_nodes, n_edges = _solve(con, components)
-        _merge_people(con, list(free_mail))
-        _remap_facts(con)
+        n_nodes, n_edges = _graph_and_merge(steps, free_mail, components)
         _write(con)
         with transaction(con):
             superseded = supersede_source_touches(con)  # needs the persons just written
-        report = _report(con, n_nodes, n_edges, time.perf_counter() - started)
+        report = _report(steps, n_nodes, n_edges, time.perf_counter() - started)
         return replace(report, source_touches_superseded=superseded)
     finally:
-        for name in _TEMP_TABLES:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        steps.drop_all()
+
+
+def _columns_sql(columns: list[str], given: dict[str, str], alias: str) -> str:
+    """A select list of exactly `columns`: `given` expressions by name, else `alias`'s column."""
+    return ", ".join(f"{given[c]} AS {c}" if c in given else f"{alias}.{c}" for c in columns)
+
+
+def stitch_on(engine: Any, *, free_mail: Iterable[str] = ()) -> StitchReport:
+    """`stitch` on an engine (store.engine) other than a store's own connection: the same steps,
+    components by label propagation where the edges are, and the stitched tables (with
+    `identity_links` when CRM records added edges) written back through `engine.write_many`,
+    staged and swapped in together. The caller records the stitch (ops.engine_flow)."""
+    started = time.perf_counter()
+    steps = SparkSteps(engine)
+    try:
+        n_nodes, n_edges = _graph_and_merge(steps, free_mail, "propagation")
+        manifest = engine.manifest["tables"]
+        cols = {t: [c for c, _ in manifest[t]["columns"]] for t in ("touchpoints", "stage_events")}
+        # the touches with their new person and account, then without the CRM source touches an
+        # observed touch of the same person/account explains (source_touches)
+        steps.create("_stitch_touches", f"SELECT {_columns_sql(cols['touchpoints'], {'person_id': 's.person_id', 'account_id': 's.account_id'}, 't')} "  # noqa: S608 - manifest column names
+                                        "FROM touchpoints t JOIN _stitch_tp s ON s.touchpoint_id = t.touchpoint_id")
+        steps.create("_stitch_superseded", superseded_sql("_stitch_touches"))
+        superseded = int(scalar(steps, "SELECT count(*) FROM _stitch_superseded"))
+        outputs = {table: sql for table, sql in OUTPUTS.items()}
+        outputs["touchpoints"] = ("SELECT * FROM _stitch_touches t WHERE NOT EXISTS "
+                                  "(SELECT 1 FROM _stitch_superseded s WHERE s.touchpoint_id = t.touchpoint_id)")
+        outputs["stage_events"] = (f"SELECT {', '.join(cols['stage_events'])} FROM stage_events WHERE object_type <> 'person' "  # noqa: S608 - manifest column names
+                                   f"UNION ALL SELECT {_columns_sql(cols['stage_events'], {}, 'se')} FROM _stitch_se se")
+        for table, sql in outputs.items():
+            steps.create(f"_stitch_out_{table}", sql)
+        writes = {table: steps.table(f"_stitch_out_{table}") for table in outputs}
+        writes.update({table: steps.table(table) for table in steps.pending})
+        engine.write_many(writes)
+        report = _report(steps, n_nodes, n_edges, time.perf_counter() - started)
+        return replace(report, source_touches_superseded=superseded)
+    finally:
+        steps.drop_all()

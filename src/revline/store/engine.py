@@ -320,29 +320,44 @@ class SparkEngine:
 
     # -- writing
     def write(self, table: str, expr: Any) -> int:
+        return self.write_many({table: expr})[table]
+
+    def write_many(self, tables: dict[str, Any]) -> dict[str, int]:
+        """Replace several tables' rows at once (a stitch rewrites five): each is written to a
+        folder of its own first (the old files may be read by the very expressions being written),
+        then one save of the manifest swaps them all in, so a crash before it leaves every table as
+        it was and one after it leaves every table new. Returns the rows written per table."""
         entries = self.manifest["tables"]
-        if table not in entries:
-            raise EngineError(f"{self.folder}: the manifest lists no table {table!r}; export it again with this revline")
-        columns = entries[table]["columns"]
-        df = self.session.sql(_sql(self._ibis, expr))
-        df = df.selectExpr(*[f"CAST(`{c}` AS {spark_type(t)}) AS `{c}`" for c, t in columns])
-        staged = self.folder / f".staged-{table}-{uuid.uuid4().hex[:8]}"
-        df.write.mode("overwrite").parquet(str(staged))
-        rows, checksum = _checksum_files(staged, columns)
-        old = self.folder / entries[table]["path"]
-        target = self.folder / table
-        retired = self.folder / f".retired-{table}-{uuid.uuid4().hex[:8]}"
-        if old.exists():
-            old.rename(retired)
-        if target.exists():  # the table lived in a file beside this name before
-            target.rename(self.folder / f".retired-{table}-{uuid.uuid4().hex[:8]}-2")
-        staged.rename(target)
-        entries[table] = {**entries[table], "path": table, "rows": rows, "checksum": checksum, "partition_by": None}
-        self._save_manifest()
-        for gone in self.folder.glob(f".retired-{table}-*"):
-            shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
-        self._register(table)
-        return rows
+        for table in tables:
+            if table not in entries:
+                raise EngineError(f"{self.folder}: the manifest lists no table {table!r}; export it again with this revline")
+        staged: dict[str, tuple[Path, int, str]] = {}
+        try:
+            for table, expr in tables.items():
+                columns = entries[table]["columns"]
+                df = self.session.sql(_sql(self._ibis, expr))
+                df = df.selectExpr(*[f"CAST(`{c}` AS {spark_type(t)}) AS `{c}`" for c, t in columns])
+                path = self.folder / f".staged-{table}-{uuid.uuid4().hex[:8]}"
+                df.write.mode("overwrite").parquet(str(path))
+                staged[table] = (path, *_checksum_files(path, columns))
+            old = {table: self.folder / entries[table]["path"] for table in tables}
+            for table, (path, rows, checksum) in staged.items():
+                final = f"{table}-{uuid.uuid4().hex[:8]}"  # never a path the manifest names now
+                path.rename(self.folder / final)
+                staged[table] = (self.folder / final, rows, checksum)
+                entries[table] = {**entries[table], "path": final, "rows": rows, "checksum": checksum, "partition_by": None}
+            self._save_manifest()  # the swap: every table new from here on
+        except BaseException:
+            self.manifest = read_manifest(self.folder)  # as on disk: the old tables
+            for path, _, _ in staged.values():
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        for gone in old.values():
+            if gone.exists():
+                shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+        for table in tables:
+            self._register(table)
+        return {table: rows for table, (_, rows, _) in staged.items()}
 
     def _save_manifest(self) -> None:
         path = self.folder / MANIFEST
