@@ -26,6 +26,30 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def stitch_table(report, title: str, derived: int = 0):
+    """The figures of a StitchReport as a rich table: `revline stitch` prints it on either engine."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, value in [
+        *([("collected events derived now", derived)] if derived else []),
+        ("identities", report.identities), ("identity edges", report.edges), ("persons", report.persons),
+        ("CRM records", report.crm_records), ("CRM records merged", report.crm_records_merged),
+        ("anonymous-only persons", report.anonymous_persons),
+        ("persons with an account", report.people_with_account),
+        *[(f"  account from {k}", v) for k, v in report.account_sources.items()],
+        ("touchpoints", report.touchpoints), ("touchpoints with person", report.touchpoints_with_person),
+        ("touchpoints with account", report.touchpoints_with_account),
+        ("CRM source touches explained by an observed touch (dropped)", report.source_touches_superseded),
+    ]:
+        table.add_row(label, f"{value:,}")
+    for t, n in report.unknown_identity_types.items():
+        table.add_row(f"[yellow]unknown identity type {t}[/yellow]", f"{n:,}")
+    return table
+
+
 def _rows_for_display(df):
     """Fold milestones into the touch that caused them (first touch) or into one line per
     instant, so a person's and its account's identical milestone print once."""
@@ -81,9 +105,7 @@ def register(app: typer.Typer) -> None:
         if on_spark():
             from revline.commands import on_engine
 
-            if free_mail:
-                on_engine.refuse("--free-mail (identity stitching)", "drop it, or stitch the store before `revline export`")
-            on_engine.stitch(db)
+            on_engine.stitch(db, list(free_mail or []))
             return
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.table import Table
@@ -103,23 +125,7 @@ def register(app: typer.Typer) -> None:
         report, derived = result.report, result.derived
         # the path on its own unwrapped line: a table title wraps a long path mid-name
         console.print(f"Stitched {path}", soft_wrap=True, highlight=False)
-        table = Table(title="Identity stitch", show_header=True)
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        for label, value in [
-            *([("collected events derived now", derived)] if derived else []),
-            ("identities", report.identities), ("identity edges", report.edges), ("persons", report.persons),
-            ("CRM records", report.crm_records), ("CRM records merged", report.crm_records_merged),
-            ("anonymous-only persons", report.anonymous_persons),
-            ("persons with an account", report.people_with_account),
-            *[(f"  account from {k}", v) for k, v in report.account_sources.items()],
-            ("touchpoints", report.touchpoints), ("touchpoints with person", report.touchpoints_with_person),
-            ("touchpoints with account", report.touchpoints_with_account),
-            ("CRM source touches explained by an observed touch (dropped)", report.source_touches_superseded),
-        ]:
-            table.add_row(label, f"{value:,}")
-        for t, n in report.unknown_identity_types.items():
-            table.add_row(f"[yellow]unknown identity type {t}[/yellow]", f"{n:,}")
+        table = stitch_table(report, "Identity stitch", derived)
         console.print(readable(table))
         ms = Table(title="Milestones", show_header=True)
         for col in ("object", "milestone", "rows"):

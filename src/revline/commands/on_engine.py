@@ -53,27 +53,36 @@ def _progress(console: Any) -> Callable[[int | None, int | None, str], None]:
     return lambda done, total, label: console.print(f"[dim]{label}[/dim]")
 
 
-def stitch(db: Path | None) -> None:
-    """`revline --engine spark stitch`: journeys and milestones rebuilt on Spark."""
+def stitch(db: Path | None, free_mail: list[str] | None = None) -> None:
+    """`revline --engine spark stitch`: identities stitched on Spark when the folder changed since
+    its last stitch (or --free-mail is given), then journeys and milestones rebuilt there."""
     import time
 
     from rich.table import Table
 
+    from revline.commands.journeys import stitch_table
     from revline.ops import engine_flow
     from revline.screen import console as screen_console, readable
 
     console = screen_console()
     started = time.perf_counter()
     with spark_engine(db) as engine:
-        result = engine_flow.stitch(engine, progress=_progress(console))
+        result = engine_flow.stitch(engine, free_mail=free_mail, progress=_progress(console))
+    if result.report is not None:
+        console.print(readable(stitch_table(result.report, f"Stitched on Spark {engine.folder}")))
     ms = Table(title=f"Milestones (Spark, {engine.folder})", show_header=True)
     for col in ("object", "milestone", "rows"):
         ms.add_column(col, justify="right" if col == "rows" else "left")
     for obj, milestone, n in result.milestones:
         ms.add_row(obj, milestone, f"{n:,}")
     console.print(readable(ms, keys=2))
-    console.print("identities as exported (stitched on DuckDB, unchanged since); journeys and milestones "
-                  f"rebuilt on Spark in {time.perf_counter() - started:.1f}s")
+    took = time.perf_counter() - started
+    if result.report is None:
+        console.print("identities current (unchanged since the folder's last stitch); journeys and milestones "
+                      f"rebuilt on Spark in {took:.1f}s")
+    else:
+        console.print(f"identities stitched ({'; '.join(result.reasons) or 'with --free-mail'}) and journeys and "
+                      f"milestones rebuilt on Spark in {took:.1f}s")
 
 
 def attribute(db: Path | None, params: dict[str, Any]) -> None:

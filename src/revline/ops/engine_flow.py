@@ -1,14 +1,15 @@
 """The batch flow on an engine other than the store's own DuckDB (store.engine): today Spark over a
 folder `revline export` wrote. The CLI's `revline --engine spark ...` calls these.
 
-What runs there, with the same Ibis transforms as on DuckDB: journeys and milestones (`stitch`:
-`journeys.build.build_on`) and every rule model's credit ledger (`attribute`:
+What runs there, with the same code as on DuckDB: identity stitching (`stitch`, when the folder's
+inputs changed since its last stitch: `identity.stitch.stitch_on`, the stitch's own SQL steps
+transpiled for Spark, connected components by label propagation where the edges are), journeys and
+milestones (`journeys.build.build_on`), every rule model's credit ledger (`attribute`:
 `attribution.on_engine`; Markov and Shapley fit on the driver over the distinct paths the engine
 computes, `attribution.paths.paths_expr`, their per-touch split back on the engine), the ROI sums
-by channel or month and the account funnel's stages. What does not yet, and says so in one line
-(EngineError): identity stitching itself (its graph and merge are DuckDB SQL; only the connected
-components are portable, `identity.components`), so a folder whose inputs changed since its last
-stitch is refused.
+by channel or month and the account funnel's stages. A folder with collected events not yet
+derived into touchpoints is refused in one line (EngineError): deriving them is ingest code that
+runs on DuckDB.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from revline.attribution.on_engine import DATA_DRIVEN, Run, run_models_on
+from revline.identity.stitch import StitchReport, stitch_on
 from revline.journeys.build import build_on
 from revline.ops.registry import Progress, no_progress
 from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
@@ -41,25 +43,67 @@ def folder_staleness(engine: Any) -> Staleness:
 def _require_stitched(engine: Any) -> None:
     state = folder_staleness(engine)
     if state.stale:
-        raise EngineError(
-            f"{engine.folder} changed since its last stitch ({state}), and identity stitching runs on DuckDB "
-            "only so far: `revline import` it into a store, `revline stitch` there, then `revline export` again")
+        raise EngineError(f"{engine.folder} changed since its last stitch ({state}); "
+                          f"run `revline --engine {engine.name} stitch --db {engine.folder}` first")
+
+
+def _owed_events(engine: Any) -> int:
+    return int(engine.manifest["tables"].get("events_to_derive", {}).get("rows", 0))
+
+
+def record_stitch(engine: Any) -> None:
+    """`store.state.record_stitch` for a folder: its store_state says the stitch saw the current
+    data version and the watched tables' row counts (as the manifest now has them), so
+    `folder_staleness` reports it current, here and in a store it is imported into."""
+    import ibis
+    import pandas as pd
+
+    tables = engine.manifest["tables"]
+    if "store_state" not in tables:
+        raise EngineError(f"{engine.folder}: no store_state table to record the stitch in; export it again with this revline")
+    state: dict[str, int] = {}
+    if tables["store_state"]["rows"]:
+        st = engine.read("store_state").select("key", "value").execute()
+        state = {str(k): int(v) for k, v in st.itertuples(index=False, name=None)}
+    state[STITCHED_VERSION] = state.get(DATA_VERSION, 0)
+    for table in WATCHED_TABLES:
+        if table in tables:
+            state[f"stitched:{table}"] = int(tables[table]["rows"])
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
+    frame = pd.DataFrame({"key": list(state), "value": pd.array(list(state.values()), dtype="int64"),
+                          "updated_at": [now] * len(state)})
+    engine.write("store_state", ibis.memtable(frame))
 
 
 @dataclass(frozen=True)
 class EngineStitchResult:
-    """What `stitch` did on the engine: the milestone rows rebuilt (identities kept as exported)."""
+    """What `stitch` did on the engine: the identity report (None when the folder was current and
+    its identities were kept as exported) and the milestone rows rebuilt."""
 
     milestones: list[tuple[str, str, int]] = field(default_factory=list)
+    report: StitchReport | None = None
+    reasons: tuple[str, ...] = ()  # why the folder was stitched
 
 
-def stitch(engine: Any, *, progress: Progress = no_progress) -> EngineStitchResult:
-    """Rebuild journeys and milestones on the engine. The identity map is the one the folder was
-    exported with, which must be current (identity stitching itself is DuckDB-only so far)."""
-    _require_stitched(engine)
+def stitch(engine: Any, *, free_mail: list[str] | None = None, progress: Progress = no_progress) -> EngineStitchResult:
+    """Stitch identities when the folder's inputs changed since its last stitch (or `free_mail`
+    asks for other rules), then rebuild journeys and milestones and record the stitch, as
+    `revline stitch` does on DuckDB. The record comes last: a crash before it leaves the folder
+    stale, stitched again next time (each table write is itself staged and swapped in)."""
+    state = folder_staleness(engine)
+    owed = _owed_events(engine)
+    if owed:
+        raise EngineError(f"{engine.folder}: {owed:,} collected event(s) not yet derived into touchpoints; "
+                          "`revline import` it into a store and `revline stitch` there (deriving runs on DuckDB)")
+    report = None
+    if state.stale or free_mail:
+        progress(None, None, f"Stitching identities on {engine.name}")
+        report = stitch_on(engine, free_mail=free_mail or ())
     progress(None, None, f"Building journeys and milestones on {engine.name}")
     counts = build_on(engine)
-    return EngineStitchResult([(o, m, n) for (o, m), n in counts.items()])
+    if report is not None:
+        record_stitch(engine)
+    return EngineStitchResult([(o, m, n) for (o, m), n in counts.items()], report, state.reasons)
 
 
 @dataclass(frozen=True)
@@ -134,4 +178,5 @@ def account_funnel(engine: Any, *, start: str | None = None, end: str | None = N
     return funnel_rows(sums.iloc[0].to_dict(), revenue_type)
 
 
-__all__ = ["account_funnel", "EngineAttributeResult", "EngineReportResult", "roi", "EngineStitchResult", "attribute", "folder_staleness", "stitch"]
+__all__ = ["account_funnel", "EngineAttributeResult", "EngineReportResult", "roi", "EngineStitchResult", "attribute",
+           "folder_staleness", "record_stitch", "stitch"]
