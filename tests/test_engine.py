@@ -22,6 +22,7 @@ from revline import __version__
 from revline.store import connect
 from revline.store.engine import DuckDBEngine, EngineError, resolve_engine
 from revline.store.exchange import export_store, import_store
+from revline.store.state import staleness
 
 LEDGER = (
     "SELECT l.model, l.milestone, coalesce(r.revenue_type, '-') AS rt, l.conversion_id, l.conversion_type, "
@@ -33,6 +34,28 @@ LEDGER = (
 RUNS = ("SELECT model, milestone, coalesce(revenue_type, '-') AS rt, opportunities, unattributed "
         "FROM attribution_runs WHERE model IN ({models}) ORDER BY ALL")
 MILESTONES = "SELECT * FROM milestones ORDER BY ALL"
+STITCHED = (  # what identity stitching writes
+    "SELECT * FROM identities ORDER BY ALL",
+    "SELECT * FROM people ORDER BY ALL",
+    "SELECT touchpoint_id, person_id, account_id FROM touchpoints ORDER BY ALL",
+    "SELECT * FROM opportunity_contacts ORDER BY ALL",
+    "SELECT * FROM stage_events ORDER BY ALL",
+    "SELECT * FROM identity_links ORDER BY ALL",
+)
+
+
+def _unstitch(db: Path) -> None:
+    """The store's inputs with what a stitch derives cleared and its record gone: the identity map
+    and the persons of touches observed under an identity. Both engines must then stitch it, and
+    from the same inputs."""
+    con = connect(db)
+    try:
+        con.execute("DELETE FROM identities")
+        con.execute("UPDATE touchpoints SET person_id = NULL, account_id = NULL "
+                    "WHERE identity_value IS NOT NULL OR anonymous_id IS NOT NULL")
+        con.execute("DELETE FROM store_state WHERE key LIKE 'stitched%'")
+    finally:
+        con.close()
 
 
 def _rule_models() -> str:
@@ -95,7 +118,6 @@ def test_what_cannot_run_on_spark_says_so_in_one_line(tiny, tmp_path):
          "`revline funnel --section leakage` runs on DuckDB only"),
         (["funnel", "--level", "account", "--revenue-type", "all", "--db", str(folder)], "`revline funnel --revenue-type all`"),
         (["stitch", "--db", str(tiny)], "not a folder `revline export --to` wrote"),
-        (["stitch", "--free-mail", "x.com", "--db", str(folder)], "--free-mail (identity stitching) runs on DuckDB only"),
     ]:
         result = runner.invoke(_app(), ["--engine", "spark", *args])
         assert result.exit_code == 1, (args, result.output)
@@ -142,6 +164,7 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
     monkeypatch.setattr(engine_module, "spark_session", lambda config: spark_session)
     store, folder = tmp_path / "store.duckdb", tmp_path / "lake"
     shutil.copy(tiny, store)
+    _unstitch(store)  # so Spark stitches identities itself, from the inputs DuckDB stitches
     runner = CliRunner()
 
     def run(*args: str) -> str:
@@ -158,6 +181,8 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
     for command in batch:
         out = run("--engine", "spark", *command, "--db", str(folder))
         assert ("rebuilt on Spark" if command == ["stitch"] else "runs written on Spark") in out
+        if command == ["stitch"]:  # the stale folder was stitched there, with DuckDB's report
+            assert "identities stitched (the store was never stitched)" in out and "identity edges" in out
     spark_roi = run("--engine", "spark", "report", "--by", "channel", "--roi", "--db", str(folder))
     assert "roas" in spark_roi and "showing attribution alone" in spark_roi
     assert "median_days_to_next" in run("--engine", "spark", "funnel", "--level", "account", "--section", "stages",
@@ -168,10 +193,17 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
     con = connect(back)
     import_store(con, folder)
     con.close()
-    for sql in (MILESTONES, LEDGER, RUNS):
+    for sql in (*STITCHED, MILESTONES, LEDGER, RUNS):
         duck, spark = _frame(store, sql), _frame(back, sql)
-        assert len(duck) > 0
-        pd.testing.assert_frame_equal(spark, duck)
+        assert len(duck) > 0, sql
+        pd.testing.assert_frame_equal(spark, duck, obj=sql)
+    # the stitch was recorded: the folder (and a store made from it) is current
+    con = connect(back, read_only=True)
+    try:
+        assert not staleness(con).stale, staleness(con)
+        assert con.execute("SELECT count(*) FROM identities").fetchone()[0] > 1000
+    finally:
+        con.close()
     plan = _frame(store, "SELECT DISTINCT model, milestone FROM attribution_runs WHERE model IN ({models})")
     assert len(plan) == (len(_rule_models().split(","))) * 5  # every model x milestone
 

@@ -167,6 +167,28 @@ def test_stage_events_and_contact_roles_are_remapped_and_deduplicated(con):
     assert con.execute("SELECT * FROM opportunity_contacts").fetchall() == [("006", "0031", "Decision Maker", True)]
 
 
+def test_merged_person_keeps_promoted_dimensions_and_kept_columns(con):
+    """People's `dimensions` (owner, region... promoted at ingest) and `attributes` survive the
+    stitch: whole, from the most preferred CRM record that has them (the contact before its lead),
+    a lone record's as they were, and a second stitch changes nothing."""
+    _hand_example(con)
+    con.execute("""UPDATE people SET dimensions = '{"owner": "Ann", "region": "EMEA"}', attributes = '{"Rating": "Hot"}'
+                   WHERE person_id = '00Q1'""")
+    con.execute("""UPDATE people SET dimensions = '{"owner": "Bea"}' WHERE person_id = '0031'""")
+    con.execute("""UPDATE people SET dimensions = '{"owner": "Cy"}', attributes = '{"Fax": "1"}' WHERE person_id = '00Q2'""")
+    stitch(con)
+    rows = {r[0]: r[1:] for r in con.execute(
+        "SELECT person_id, dimensions->>'$.owner', dimensions->>'$.region', attributes->>'$.Rating', attributes->>'$.Fax' "
+        "FROM people WHERE person_id IN ('0031', '00Q2')").fetchall()}
+    # the contact's dimensions win whole (no region: not merged key by key); the lead's kept
+    # columns fill in where the contact has none
+    assert rows["0031"] == ("Bea", None, "Hot", None)
+    assert rows["00Q2"] == ("Cy", None, None, "1")
+    before = _snapshot(con)
+    stitch(con)
+    assert _snapshot(con) == before
+
+
 def test_group_call_joins_anonymous_person_to_account_by_domain(con):
     _hand_example(con)
     report = stitch(con)
