@@ -509,10 +509,14 @@ def _columns_sql(columns: list[str], given: dict[str, str], alias: str) -> str:
 
 
 def stitch_on(engine: Any, *, free_mail: Iterable[str] = ()) -> StitchReport:
-    """`stitch` on an engine (store.engine) other than a store's own connection: the same steps,
-    components by label propagation where the edges are, and the stitched tables (with
-    `identity_links` when CRM records added edges) written back through `engine.write_many`,
-    staged and swapped in together. The caller records the stitch (ops.engine_flow)."""
+    """`stitch` on an engine (store.engine). On Spark: the same steps (store.sqlsteps), components
+    by label propagation where the edges are, and the stitched tables (with `identity_links` when
+    CRM records added edges) written back through `engine.write_many`, staged and swapped in
+    together; on DuckDB: `stitch` on its connection. The caller records the stitch (ops.engine_flow)."""
+    from revline.store.engine import DuckDBEngine
+
+    if isinstance(engine, DuckDBEngine):
+        return stitch(engine.con, free_mail=free_mail)
     started = time.perf_counter()
     steps = SparkSteps(engine)
     try:

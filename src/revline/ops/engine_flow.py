@@ -24,7 +24,7 @@ from revline.ops.registry import Progress, no_progress
 from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
 from revline.store.engine import EngineError
 from revline.reports.segments import normal_segment
-from revline.store.state import WATCHED_TABLES, Staleness, stale_reasons
+from revline.store.state import WATCHED_TABLES, Staleness, stale_reasons, stitch_record
 
 
 def folder_staleness(engine: Any) -> Staleness:
@@ -65,10 +65,7 @@ def record_stitch(engine: Any) -> None:
     if tables["store_state"]["rows"]:
         st = engine.read("store_state").select("key", "value").execute()
         state = {str(k): int(v) for k, v in st.itertuples(index=False, name=None)}
-    state[STITCHED_VERSION] = state.get(DATA_VERSION, 0)
-    for table in WATCHED_TABLES:
-        if table in tables:
-            state[f"stitched:{table}"] = int(tables[table]["rows"])
+    state.update(stitch_record({t: int(tables[t]["rows"]) for t in WATCHED_TABLES if t in tables}, state))
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
     frame = pd.DataFrame({"key": list(state), "value": pd.array(list(state.values()), dtype="int64"),
                           "updated_at": [now] * len(state)})

@@ -64,11 +64,16 @@ def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {t: int(scalar(con, f"SELECT count(*) FROM {t}")) for t in WATCHED_TABLES}  # noqa: S608 - table names from WATCHED_TABLES
 
 
+def stitch_record(counts: Mapping[str, int], state: Mapping[str, int]) -> dict[str, int]:
+    """The counters a stitch sets, given the watched tables' row counts now and the state's
+    counters: the data version it saw and each count (a store's, or an export folder's manifest)."""
+    return {STITCHED_VERSION: int(state.get(DATA_VERSION) or 0), **{f"stitched:{t}": int(n) for t, n in counts.items()}}
+
+
 def record_stitch(con: duckdb.DuckDBPyConnection) -> None:
     """After a stitch (and journey build): the version and counts the store now stands at."""
-    _set(con, STITCHED_VERSION, _get(con, DATA_VERSION) or 0)
-    for table, n in _counts(con).items():
-        _set(con, f"stitched:{table}", n)
+    for key, value in stitch_record(_counts(con), {DATA_VERSION: _get(con, DATA_VERSION) or 0}).items():
+        _set(con, key, value)
 
 
 @dataclass(frozen=True)
