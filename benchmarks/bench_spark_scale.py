@@ -25,6 +25,10 @@ export carries canonical tables only. Steps, each in a fresh subprocess whose pr
   credits      every rule model's credits at milestone won, account scope (one
                attribution.rules.credited_touches over with_positions(eligible_touches(..))),
                as tests/test_portability.py calls it, written to a table
+  stitch       the whole identity stitch (identity.stitch: graph, components, merge, write back):
+               `stitch(con)` on a copy of the store (scipy components), `stitch_on` on a copy of
+               the export folder on Spark (the same SQL steps transpiled, label propagation, the
+               stitched tables written back as Parquet); the copy is made before the clock starts
   paths        (DuckDB only, sizes of at most P replicas: more would repeat the pool's paths)
                attribution.paths.export_paths: distinct channel paths for Markov/Shapley, the
                aggregate that stays on the driver
@@ -54,7 +58,7 @@ import time
 from pathlib import Path
 
 SIZES = {"0.65M": 650_000, "1M": 1_000_000, "10M": 10_000_000, "30M": 30_000_000}
-STEPS = ("components", "milestones", "credits", "paths")
+STEPS = ("components", "milestones", "credits", "stitch", "paths")
 
 # Every id column of the tables the transforms read (plus accounts): prefixed per replica.
 ID_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -319,12 +323,25 @@ def child(engine: str, step: str, scale_dir: Path, spark_memory: str, duckdb_mem
     if step == "paths" and replicas > len(list(scale_dir.parent.glob("base-*"))):
         print(json.dumps({"skipped": "replicas repeat the pool's paths", "seconds": 0.0, "startup": 0.0}))
         return
+    copy = scale_dir / f"stitch-{engine}"  # the stitch rewrites what it reads: a copy, made before the clock
+    if step == "stitch":
+        shutil.rmtree(copy, ignore_errors=True)
+        if engine == "spark":
+            shutil.copytree(scale_dir / "export", copy)
+        else:
+            copy.mkdir()
+            shutil.copy(scale_dir / "store.duckdb", copy / "store.duckdb")
+        t0 = time.perf_counter()
     if engine == "spark":
         spark, be = _spark(scale_dir, spark_memory)
+        if step == "stitch":
+            from revline.store.engine import SparkEngine
+
+            stitch_engine = SparkEngine(copy, spark)
     else:
         from revline.store import connect, ibis_backend
 
-        con = connect(scale_dir / "store.duckdb")
+        con = connect(copy / "store.duckdb" if step == "stitch" else scale_dir / "store.duckdb")
         if duckdb_memory:
             from revline.store.sql import lit
 
@@ -370,6 +387,11 @@ def child(engine: str, step: str, scale_dir: Path, spark_memory: str, duckdb_mem
         out = _write(be, "bench_credits", credited_touches(p, BUILTIN_MODELS, half_life_days=7.0), engine)
         res.update(rows=int(out.count().execute()), conversions=int(out.conversion_id.nunique().execute()),
                    credit_sum=round(float(out["credit__linear"].sum().execute()), 6))
+    elif step == "stitch":
+        from revline.identity.stitch import stitch, stitch_on
+
+        report = stitch_on(stitch_engine) if engine == "spark" else stitch(con)
+        res.update(rows=report.identities, components=report.persons, edges=report.edges)
     elif step == "paths":
         from revline.attribution.paths import export_paths
 
@@ -382,15 +404,17 @@ def child(engine: str, step: str, scale_dir: Path, spark_memory: str, duckdb_mem
     if spark is not None:
         res.update(_spark_io(spark))
         spark.stop()
+    if step == "stitch":
+        shutil.rmtree(copy, ignore_errors=True)
     print(json.dumps(res))
 
 
 # ------------------------------------------------------------------ the table
-PLAN = {"duckdb": ("components_scipy", "components", "milestones", "credits", "paths"),
-        "spark": ("components", "milestones", "credits")}
+PLAN = {"duckdb": ("components_scipy", "components", "milestones", "credits", "stitch", "paths"),
+        "spark": ("components", "milestones", "credits", "stitch")}
 # Steps the tables show beside PLAN's: rows recorded before a fix, kept under their own name
 # (credits_nljoin: DuckDB's credits while eligibility's stage-events join ran as a nested loop).
-SHOWN = {"duckdb": ("components_scipy", "components", "milestones", "credits", "credits_nljoin", "paths"),
+SHOWN = {"duckdb": ("components_scipy", "components", "milestones", "credits", "credits_nljoin", "stitch", "paths"),
          "spark": PLAN["spark"]}
 
 
