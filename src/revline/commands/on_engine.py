@@ -69,7 +69,8 @@ def stitch(db: Path | None, free_mail: list[str] | None = None) -> None:
     with spark_engine(db) as engine:
         result = engine_flow.stitch(engine, free_mail=free_mail, progress=_progress(console))
     if result.report is not None:
-        console.print(readable(stitch_table(result.report, f"Stitched on Spark {engine.folder}")))
+        console.print(f"Stitched on Spark {engine.folder}", soft_wrap=True, highlight=False)
+        console.print(readable(stitch_table(result.report, "Identity stitch")))
     ms = Table(title=f"Milestones (Spark, {engine.folder})", show_header=True)
     for col in ("object", "milestone", "rows"):
         ms.add_column(col, justify="right" if col == "rows" else "left")
