@@ -19,6 +19,7 @@ divergences, median ESS/s, and revline's ESS/s over PyMC-Marketing's.
     .venv/bin/python benchmarks/mmm_recovery.py --sets suite --json benchmarks/results/mmm_recovery.json
     .venv/bin/python benchmarks/mmm_recovery.py --only revline --lift-tests   # how much a lift test per channel helps
     .venv/bin/python benchmarks/mmm_recovery.py --compare OLD.json            # print OLD's overall line beside this run's
+    .venv/bin/python benchmarks/mmm_recovery.py --information RUN.json        # errors against the posterior sds
 
 `--lift-tests` adds the contender `revline+lift`: one 8-week lift test per channel, taken from the
 truth (the channel's true contribution over the weeks it contributed most, with a 10 % standard
@@ -67,7 +68,7 @@ def _set(name: str, seed: int):
 
 
 def _estimates_table(channels, totals, spend) -> list[dict]:
-    """Per channel: posterior mean and 94 % HDI of the total contribution and of ROI, from
+    """Per channel: posterior mean, sd and 94 % HDI of the total contribution and of ROI, from
     (draws, channels) totals. ArviZ's HDI on both sides (the PyMC child never imports JAX)."""
     import arviz as az
     import numpy as np
@@ -76,6 +77,7 @@ def _estimates_table(channels, totals, spend) -> list[dict]:
     for j, ch in enumerate(channels):
         lo, hi = az.hdi(np.asarray(totals[:, j], dtype=float), hdi_prob=HDI_PROB)
         rows.append({"channel": ch, "spend": float(spend[j]), "contribution": float(np.mean(totals[:, j])),
+                     "contribution_sd": float(np.std(totals[:, j])),
                      "contribution_low": float(lo), "contribution_high": float(hi),
                      "roi": float(np.mean(totals[:, j]) / spend[j]), "roi_low": float(lo / spend[j]),
                      "roi_high": float(hi / spend[j])})
@@ -142,7 +144,13 @@ def scored(run: dict) -> list[dict]:
     from revline.models.mmm.recovery import score
 
     rs = _set(run["set"], run["seed"])
-    return score(pd.DataFrame(run["estimates"]), rs).to_dict("records")
+    est = pd.DataFrame(run["estimates"])
+    rows = score(est, rs).to_dict("records")
+    if "contribution_sd" in est.columns:  # the posterior sd: is an error within what the posterior admits?
+        sd = dict(zip(est["channel"].astype(str), est["contribution_sd"]))
+        for row in rows:
+            row["contribution_sd"] = float(sd[str(row["channel"])])
+    return rows
 
 
 def summarize(runs: list[dict]) -> dict[str, dict]:
@@ -250,6 +258,39 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
+def information(data: dict) -> str:
+    """Is the error information-limited? Per contender, each channel's |error| against its posterior
+    sd (relative to the truth): the share of channels within 1 and 2 sds, the rank correlation of
+    |error| with the relative sd, and the median |error| a calibrated posterior of those widths would
+    give (the median over channels of rel_sd * |N(0, 1)|, simulated): if the estimates miss by what
+    their own posteriors admit, a smaller error needs narrower posteriors, i.e. more information.
+    Runs saved before the sd was recorded fall back on the 94 % interval's width / 3.76 (marked ~)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    lines = ["| contender | channels | median abs error | median posterior sd / truth | abs error < 1 sd | "
+             "< 2 sd | Spearman(abs error, sd / truth) | median abs error if calibrated | "
+             "channels with sd / truth < 7.2 % |", "|---|---|---|---|---|---|---|---|---|"]
+    for who in dict.fromkeys(r["contender"] for r in data["runs"]):
+        ch = [c for r in data["runs"] if r["contender"] == who and "channels" in r for c in r["channels"]]
+        if not ch:
+            continue
+        exact = all("contribution_sd" in c for c in ch)
+        sd = np.array([c["contribution_sd"] if exact else (c["contribution_high"] - c["contribution_low"]) / 3.76
+                       for c in ch], dtype=float)
+        truth = np.array([c["true_contribution"] for c in ch], dtype=float)
+        err = np.abs([c["contribution_error"] for c in ch])
+        rel = sd / truth
+        z = err / rel
+        calibrated = float(np.median(np.median(rel[None, :] * np.abs(rng.standard_normal((4000, len(ch)))), axis=1)))
+        mark = "" if exact else "~"
+        lines.append(f"| {who} | {len(ch)} | {np.median(err):.1%} | {mark}{np.median(rel):.1%} | "
+                     f"{np.mean(z < 1):.0%} | {np.mean(z < 2):.0%} | {spearmanr(err, rel)[0]:+.2f} | "
+                     f"{mark}{calibrated:.1%} | {int(np.sum(rel < 0.072))}/{len(ch)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="quick", help="quick, suite, or one scenario name (revline.models.mmm.recovery)")
@@ -267,6 +308,8 @@ def main() -> None:
     ap.add_argument("--json", default="", help="save every run and the summary here")
     ap.add_argument("--compare", default="", help="a --json file of an earlier run: print its overall line too")
     ap.add_argument("--markdown", default="", help="print the docs table of a --json file and exit")
+    ap.add_argument("--information", default="", help="print a --json file's errors against the posterior sds "
+                    "(is the error information-limited?) and exit")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--set", default="", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -278,6 +321,9 @@ def main() -> None:
         return
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
+    if args.information:
+        print(information(json.loads(Path(args.information).read_text())))
         return
     import numpy as np
 

@@ -216,3 +216,34 @@ def test_the_benchmark_summary_and_docs_table_add_up(monkeypatch):
     md = bench.markdown({"meta": {"seeds": [0]}, "summary": s, "runs": runs})
     assert "| issue_4ch_3y (156 x 4) | +10% / -30% | 20% | 1/2 | +20% / +20% | 20% | 2/2 |" in md
     assert "| saturated (156 x 3) | not run |" in md and "failed" in md
+
+
+def test_the_information_table_puts_each_error_against_its_posterior_sd(monkeypatch):
+    """benchmarks/mmm_recovery.py --information: |error| in posterior sds (from the recorded sd, or the
+    94 % interval's width / 3.76 for runs saved without it, marked ~), the relative sd, and the median
+    |error| a calibrated normal posterior of those widths would give (median |N(0, 1)| = 0.674 x sd)."""
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    sys.modules.pop("mmm_recovery", None)
+    import mmm_recovery as bench
+
+    def channel(err, rel_sd, sd=True):
+        row = {"true_contribution": 100.0, "contribution_error": err,
+               "contribution_low": 100.0 * (1 + err) - 188.0 * rel_sd,
+               "contribution_high": 100.0 * (1 + err) + 188.0 * rel_sd}
+        return {**row, "contribution_sd": 100.0 * rel_sd} if sd else row
+
+    # errors of 0.5, 1.5 and 3 sds; relative sds 0.1, 0.2, 0.05 (one below 7.2 %)
+    chans = [channel(0.05, 0.1), channel(-0.3, 0.2), channel(0.15, 0.05)]
+    out = bench.information({"runs": [{"contender": "revline", "channels": chans},
+                                      {"contender": "old", "channels": [channel(0.05, 0.1, sd=False)]},
+                                      {"contender": "pymc", "error": "boom"}]}).splitlines()
+    assert len(out) == 4 and "pymc" not in "\n".join(out)
+    cells = [c.strip() for c in out[2].strip("|").split("|")]
+    assert cells[:6] == ["revline", "3", "15.0%", "10.0%", "33%", "67%"] and cells[-1] == "1/3"
+    assert float(cells[6]) == pytest.approx(0.5)  # |error| ranks 1, 3, 2 against sd ranks 2, 3, 1
+    assert float(cells[7].rstrip("%")) == pytest.approx(100 * 0.674 * 0.1, abs=1.0)
+    old = [c.strip() for c in out[3].strip("|").split("|")]
+    assert old[3] == "~10.0%" and old[4] == "100%"
