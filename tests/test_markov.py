@@ -326,8 +326,14 @@ def test_block_kernel_equals_scipy_product(monkeypatch):
     Y = rng.random((300, 7))
     np.testing.assert_allclose(markov._spmm(A, Y), A @ Y, rtol=1e-14, atol=0)
     np.testing.assert_allclose(markov._spmm(A, Y[:, ::2]), A @ Y[:, ::2], rtol=1e-14, atol=0)  # a strided block
+    out = np.full_like(Y, 7.0)  # _spmm_into overwrites what the buffer held
+    markov._spmm_into(A, Y, out)
+    np.testing.assert_allclose(out, A @ Y, rtol=1e-14, atol=0)
     monkeypatch.setattr(markov, "_csr_matvecs", None)
     np.testing.assert_allclose(markov._spmm(A, Y), A @ Y, rtol=1e-14, atol=0)
+    out = np.full_like(Y, 7.0)
+    markov._spmm_into(A, Y, out)
+    np.testing.assert_allclose(out, A @ Y, rtol=1e-14, atol=0)
 
 
 def test_order_one_states_equal_the_general_k_tuple_route():
@@ -366,3 +372,81 @@ def test_tokenizer_edge_rows_take_the_general_route():
     enc = encode_paths(_paths([("z > m", 1, 1.0, 0), ("a", 1, 1.0, 0), ("m > a > z", 1, 1.0, 0)]))
     assert enc.channels == ("a", "m", "z")
     assert enc.codes.tolist() == [2, 1, 0, 1, 0, 2]
+
+
+# ------------------------------------------------------------------ the series with its certified tail (issue 18)
+
+def _lu_absorption(sys_, keeps):
+    """(b'x, bv'x) per column of `keeps` by dense LU: the straightforward solve of (I - Q_KK)' x = pi0_K."""
+    from revline.attribution.markov import _visits_dense
+
+    X = _visits_dense(sys_, keeps)
+    return X.T @ sys_.b, X.T @ sys_.bv
+
+
+def _chain_and_keeps(df, order):
+    from revline.attribution.markov import _system, fit_chain
+    from revline.attribution.paths import encode_paths
+
+    chain = fit_chain(encode_paths(df, group_duplicates=True), order)
+    keeps = np.concatenate([np.ones((chain.n_states, 1), dtype=bool), ~chain.state_channels()], axis=1)
+    return _system(chain), keeps
+
+
+long_path_rows = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, max_size=14).map(" > ".join),
+        st.integers(0, 2),
+        st.floats(0, 100),
+        st.integers(0, 30),
+    ),
+    min_size=1,
+    max_size=30,
+).filter(lambda rows: sum(r[1] for r in rows) > 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=long_path_rows, order=st.integers(1, 3))
+def test_series_with_tail_equals_lu_and_the_plain_series(rows, order):
+    """The accelerated series (plain terms + a geometric tail accepted on its residual) gives the
+    same P(conversion) and value expectation per removal column as dense LU and as the plain series."""
+    from revline.attribution.markov import _absorption_series_block, _visits_series_block
+
+    sys_, keeps = _chain_and_keeps(_paths(rows), order)
+    P, V = _absorption_series_block(sys_, keeps)
+    P_lu, V_lu = _lu_absorption(sys_, keeps)
+    X = _visits_series_block(sys_, keeps, None)
+    for ours, ref in ((P, P_lu), (V, V_lu), (P, X.T @ sys_.b), (V, X.T @ sys_.bv)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-11, atol=1e-13)
+
+
+def test_series_tail_is_taken_on_long_walks(monkeypatch):
+    """On a chain whose walks are long (loops, ~2 % exit a step) the tail is what ends the sum:
+    far fewer products than the plain series, and the same result as LU."""
+    from revline.attribution import markov
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for _ in range(300):
+        n = int(rng.integers(20, 60))
+        rows.append((" > ".join(rng.choice(list("abcdefg"), size=n)), int(rng.random() < 0.3), float(rng.uniform(1, 9)), 1))
+    sys_, keeps = _chain_and_keeps(_paths(rows), 2)
+    products = []
+    real = markov._spmm_into
+
+    def counting(A, Y, out):
+        products.append(Y.shape[1])
+        real(A, Y, out)
+
+    monkeypatch.setattr(markov, "_spmm_into", counting)
+    P, V = markov._absorption_series_block(sys_, keeps)
+    X = markov._visits_series_block(sys_, keeps, None)  # the plain series (its own kernel call)
+    P_lu, V_lu = _lu_absorption(sys_, keeps)
+    np.testing.assert_allclose(P, P_lu, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(V, V_lu, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(P, X.T @ sys_.b, rtol=1e-12, atol=1e-14)
+    # the plain series needs the mass below 1e-15: count its steps on the full chain
+    y, plain_steps = sys_.pi0.copy(), 0
+    while y.sum() >= markov.SERIES_TOL:
+        y, plain_steps = sys_.QT @ y, plain_steps + 1
+    assert len(products) < plain_steps / 2
