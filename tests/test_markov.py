@@ -450,3 +450,26 @@ def test_series_tail_is_taken_on_long_walks(monkeypatch):
     while y.sum() >= markov.SERIES_TOL:
         y, plain_steps = sys_.QT @ y, plain_steps + 1
     assert len(products) < plain_steps / 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=long_path_rows, chunk=st.sampled_from([1, 2, 3, 7, 1 << 20]), collapse=st.booleans())
+def test_chunked_order_one_counts_equal_the_one_pass_count(rows, chunk, collapse):
+    """Order 1 counts transitions in chunks of whole paths from the uncollapsed codes (self-pairs
+    dropped at the end); the one-pass count over the collapsed sequence (`_collapse`, `_pair_counts`)
+    gives the same chain, for any chunk size (1 touch: every path its own chunk)."""
+    from revline.attribution import markov
+    from revline.attribution.paths import encode_paths
+
+    enc = encode_paths(_paths(rows))
+    old = markov._CHUNK_TOUCHES
+    markov._CHUNK_TOUCHES = chunk
+    try:
+        chain = markov.fit_chain(enc, 1, collapse_repeats=collapse)
+    finally:
+        markov._CHUNK_TOUCHES = old
+    n = len(enc.channels)
+    sid, offsets = markov._collapse(enc.codes, enc.offsets) if collapse else (enc.codes, enc.offsets)
+    expect = markov._pair_counts(sid, offsets, enc.conversions + enc.nulls, n).toarray()
+    np.testing.assert_allclose(chain.counts.toarray(), expect, rtol=1e-13, atol=0)
+    assert (chain.counts.toarray() != 0).sum() == (expect != 0).sum()  # no spurious or lost transitions

@@ -178,6 +178,76 @@ def _compact(codes: np.ndarray, order: int, n: int) -> tuple[np.ndarray, np.ndar
     return uniq.astype(np.int64), sid.astype(np.int64)
 
 
+_CHUNK_TOUCHES = 1 << 20  # touches per chunk of the order-1 transition count (8 MB temporaries)
+_CHUNKED_MAX_PAIRS = 1 << 20  # ... for up to 1024 channels (the flat count array is added once per chunk)
+
+
+def _pair_counts_chunked(sid: np.ndarray, offsets: np.ndarray, weight: np.ndarray, S: int, *, drop_self: bool) -> np.ndarray:
+    """Flat S*S weighted counts of the transitions state i -> i+1 within each path (pair code
+    from * S + to), counted over chunks of whole paths of about _CHUNK_TOUCHES touches.
+
+    Why: at 1M paths of 15 touches the one-shot count built three full-length temporaries (the
+    collapsed codes, one weight per touch, the int64 pair codes: 0.3 GB), and on this machine
+    fresh memory costs ~2 ms per MB to fault in, so a single call spent more on mapping memory
+    than on counting. Chunks of 8 MB are reused from the allocator's heap. With `drop_self`
+    (collapse_repeats) the self-transitions are dropped at the end: collapsing runs of a state
+    leaves exactly the transitions between consecutive unequal states, so counting all pairs and
+    zeroing the diagonal is the same count without a collapse pass.
+    """
+    flat = np.zeros(S * S)
+    n_paths = len(offsets) - 1
+    p0 = 0
+    while p0 < n_paths:
+        p1 = int(np.searchsorted(offsets, offsets[p0] + _CHUNK_TOUCHES, side="right")) - 1
+        p1 = min(max(p1, p0 + 1), n_paths)
+        s, e = int(offsets[p0]), int(offsets[p1])
+        if e - s > 1:
+            c = sid[s:e]
+            pair = c[:-1].astype(np.int64) * S
+            pair += c[1:]
+            w = np.repeat(weight[p0:p1], np.diff(offsets[p0: p1 + 1]))[:-1]
+            ends = offsets[p0 + 1: p1] - (s + 1)  # each path's last touch: no transition out of it
+            w[ends[(ends >= 0) & (ends < len(w))]] = 0.0
+            flat += np.bincount(pair, weights=w, minlength=S * S)
+        p0 = p1
+    if drop_self:
+        flat[:: S + 1] = 0.0
+    return flat
+
+
+def _csr_from_flat(flat: np.ndarray, S: int) -> sp.csr_matrix:
+    """CSR straight from flat row-major S*S counts (ascending pair codes are row-major order);
+    scipy's conversion from a dense 2-D array went through COO and cost more than the counting."""
+    nzp = np.flatnonzero(flat)
+    indptr = np.zeros(S + 1, dtype=np.int64)
+    np.cumsum(np.bincount(nzp // S, minlength=S), out=indptr[1:])
+    return sp.csr_matrix((flat[nzp], nzp % S, indptr), shape=(S, S))
+
+
+def _pair_counts(sid: np.ndarray, offsets: np.ndarray, weight: np.ndarray, S: int) -> sp.csr_matrix:
+    """S x S weighted counts of the transitions state i -> i+1 within each path, in one pass."""
+    # a path's last state has no transition out, so it gets weight 0 (one pass over the flat
+    # states, no boolean compress)
+    N = len(sid)
+    if N > 1:
+        frm, to = sid[:-1], sid[1:]
+        w = np.repeat(weight, np.diff(offsets))[:-1]
+        ends = offsets[1:-1]
+        w[ends[ends > 0] - 1] = 0.0
+    else:
+        w, frm, to = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if S * S <= min(_DENSE_PAIRS, 8 * max(N, 1)):  # the flat count array must not dwarf the touches
+        pair = frm.astype(np.int64) * S
+        pair += to
+        flat = np.bincount(pair, weights=w, minlength=S * S)
+        del pair
+        return _csr_from_flat(flat, S)
+    nz = w > 0
+    counts = sp.coo_matrix((w[nz], (frm[nz], to[nz])), shape=(S, S)).tocsr()
+    counts.sum_duplicates()
+    return counts
+
+
 def fit_chain(
     enc: EncodedPaths,
     order: int = 1,
@@ -191,45 +261,33 @@ def fit_chain(
     weight = enc.conversions + enc.nulls
     if collapse_channels:
         enc = enc.collapse_repeats()
-    if order == 1:
+    n = len(enc.channels)
+    chunked = order == 1 and n * n <= _CHUNKED_MAX_PAIRS
+    if chunked:
+        # order 1 over few channels: the channel ids are the state ids, and the transitions are
+        # counted in chunks of whole paths straight from the codes (`_pair_counts_chunked`: no
+        # collapse pass, no full-length temporaries); collapsing repeats changes neither a path's
+        # first nor its last channel, so those come from the codes as they are
+        sid, offsets = enc.codes, enc.offsets
+        uniq = np.arange(1, n + 1, dtype=np.int64)
+    elif order == 1:
         # order 1: the states are the channels and every channel of `enc` occurs in it, so the raw
         # channel ids are the compact state ids (no code, no lookup: two passes fewer per touch)
         sid, offsets = _collapse(enc.codes, enc.offsets) if collapse_repeats else (enc.codes, enc.offsets)
-        uniq = np.arange(1, len(enc.channels) + 1, dtype=np.int64)
+        uniq = np.arange(1, n + 1, dtype=np.int64)
     else:
         codes, offsets = _state_sequences(enc, int(order), collapse_repeats)
-        uniq, sid = _compact(codes, int(order), len(enc.channels))
+        uniq, sid = _compact(codes, int(order), n)
         del codes
     S = len(uniq)
     counts_per_path = np.diff(offsets)
     live = (weight > 0) & (counts_per_path > 0)
     first_state = sid[offsets[:-1][live]]
     last_state = sid[offsets[1:][live] - 1]
-    # transitions within a path: state i -> i+1, weighted by i's path; a path's last state has no
-    # such transition, so it gets weight 0 (one pass over the flat states, no boolean compress)
-    N = len(sid)
-    if N > 1:
-        frm, to = sid[:-1], sid[1:]
-        w = np.repeat(weight, counts_per_path)[:-1]
-        ends = offsets[1:-1]
-        w[ends[ends > 0] - 1] = 0.0
+    if chunked:
+        counts = _csr_from_flat(_pair_counts_chunked(sid, offsets, weight, S, drop_self=collapse_repeats), S)
     else:
-        w, frm, to = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if S * S <= min(_DENSE_PAIRS, 8 * max(N, 1)):  # the flat count array must not dwarf the touches
-        pair = frm.astype(np.int64) * S
-        pair += to
-        flat = np.bincount(pair, weights=w, minlength=S * S)
-        del pair
-        # CSR straight from the flat counts (ascending pair codes are row-major order); scipy's
-        # conversion from a dense 2-D array went through COO and cost more than the counting
-        nzp = np.flatnonzero(flat)
-        indptr = np.zeros(S + 1, dtype=np.int64)
-        np.cumsum(np.bincount(nzp // S, minlength=S), out=indptr[1:])
-        counts = sp.csr_matrix((flat[nzp], nzp % S, indptr), shape=(S, S))
-    else:
-        nz = w > 0
-        counts = sp.coo_matrix((w[nz], (frm[nz], to[nz])), shape=(S, S)).tocsr()
-        counts.sum_duplicates()
+        counts = _pair_counts(sid, offsets, weight, S)
     counts.eliminate_zeros()
     start = np.bincount(first_state, weights=weight[live], minlength=S)
     to_conv = np.bincount(last_state, weights=enc.conversions[live], minlength=S)
