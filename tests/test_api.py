@@ -133,7 +133,13 @@ def test_funnel_is_the_journeys_funnel(api_client):
     assert stages["won"]["count"] == len(won_accounts)
     assert stages["lead"]["count"] >= stages["won"]["count"]
     # A1: opportunity O1 created 2026-02-01, won 2026-03-15 (42 days); A2: O2 2026-02-20 -> 2026-04-10 (49)
-    assert stages["opportunity"]["median_days_to_next"] == pytest.approx((42 + 49) / 2)
+    assert stages["opportunity"]["median_days_in_stage"] == pytest.approx((42 + 49) / 2)
+    # one account funnel: the dashboard's panel and the level funnel at account level show the same figures
+    level = client.get("/api/funnel?level=account", headers=H).json()
+    for s, r in zip(body["stages"], [r for r in level["stages"] if r["key"] == "all"], strict=True):
+        assert (s["stage"], s["count"], s["out_of_order"]) == (r["stage"], r["count"], r["out_of_order"])
+        assert s["median_days_in_stage"] == pytest.approx(r["days_median"], nan_ok=True)
+        assert s["conversion_to_next"] == pytest.approx(r["conversion_to_next"], nan_ok=True)
     counts = [s["count"] for s in body["stages"]]
     assert counts == sorted(counts, reverse=True)  # reached-or-later counting never grows
     assert client.get("/api/funnel?revenue_type=upsell", headers=H).status_code == 422

@@ -87,7 +87,7 @@ def test_property_no_duration_is_negative(tmp_path_factory, deals):
         neg = con.execute("SELECT count(*) FROM opportunities WHERE closed_at < created_at").fetchone()[0]
         assert neg == 0
         f = funnel(con, revenue_type="new_business")
-        v = f["median_days_to_next"].dropna()
+        v = f["days_median"].dropna()
         assert (v >= 0).all(), f
     finally:
         con.close()

@@ -16,7 +16,7 @@ from revline.identity import stitch
 from revline.journeys import build
 from revline.journeys import funnel as journeys_funnel
 from revline.models.funnel import Units, funnel_report, leakage, stage_table, time_in_stage, units, win_rate
-from revline.models.funnel.stats import wilson
+from revline.journeys.stats import wilson
 from revline.models.funnel.units import stage_order
 from revline.store import connect
 

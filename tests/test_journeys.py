@@ -208,10 +208,20 @@ def test_funnel_new_business(hand):
     # Beta skipped mql/sql but reached an opportunity: it passed them (cumulative funnel)
     assert f["count"].tolist() == [2, 2, 2, 2, 2, 1]
     assert f.loc["opportunity", "conversion_to_next"] == 0.5
-    assert f.loc["lead", "median_days_to_next"] == 3.0  # only Acme recorded both (01-05 -> 01-08)
+    # days in a stage run to the next *recorded* stage: Acme's lead 01-05 -> mql 01-08 (3 days);
+    # Beta skipped mql and sql, so its lead (01-02) ran to its opportunity (03-01, 59 days)
+    assert f.loc["lead", "days_median"] == (3 + 59) / 2
+    assert (f.loc["lead", "days_n"], f.loc["mql", "recorded"], f.loc["mql", "count"]) == (2, 1, 2)
     ft_to_lead = [(_ts("2024-01-05") - _ts("2023-11-01")).days, 1]
-    assert f.loc["first_touch", "median_days_to_next"] == sum(ft_to_lead) / 2
+    assert f.loc["first_touch", "days_median"] == sum(ft_to_lead) / 2
+    # ... or to the day the account was lost: Acme won 04-01 after 46 days; Beta lost o4 but still
+    # has o6 open (a deal without a revenue type is new business), so it has not left the stage
+    assert f.loc["opportunity", "days_median"] == 46 and f.loc["opportunity", "days_n"] == 1
+    assert f.loc["won", "days_n"] == 0 and pd.isna(f.loc["won", "days_median"])
     assert pd.isna(f.loc["won", "conversion_to_next"])
+    assert (f["out_of_order"] == 0).all()
+    lo, hi = f.loc["opportunity", ["conversion_low", "conversion_high"]]
+    assert 0 < lo < 0.5 < hi < 1
 
 
 def test_funnel_window_and_revenue_types(hand):
@@ -219,7 +229,8 @@ def test_funnel_window_and_revenue_types(hand):
     assert only_beta.loc["first_touch", "count"] == 1 and only_beta.loc["won", "count"] == 0
     renewal = funnel(hand, revenue_type="renewal").set_index("stage")
     assert renewal["count"].tolist() == [1, 1]
-    assert renewal.loc["opportunity", "median_days_to_next"] == (_ts("2025-04-01") - _ts("2025-03-01")).days
+    # Acme's renewal o2 was won: its lost renewal o5 does not end the stage (not every deal was lost)
+    assert renewal.loc["opportunity", "days_median"] == (_ts("2025-04-01") - _ts("2025-03-01")).days
     with pytest.raises(ValueError, match="revenue_type"):
         funnel(hand, revenue_type="upsell")
 

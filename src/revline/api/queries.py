@@ -134,10 +134,13 @@ def _roi_row(key: str, r: dict[str, Any], by: str = "channel", name: str | None 
 
 # ---------------------------------------------------------------- funnel
 def funnel(cur: duckdb.DuckDBPyConnection, *, revenue_type: str, start: date | None, end: date | None) -> dict[str, Any]:
-    """`revline.journeys.funnel`: accounts reaching each stage, conversion and days to the next."""
+    """`revline.journeys.funnel`: accounts reaching each stage, conversion and days in the stage
+    (the same figures as the account level of /api/funnel?level=account and `revline funnel`)."""
     table = journeys_funnel(cur, start=start, end=end, revenue_type=revenue_type)
     stages = [{"stage": str(r["stage"]), "count": int(r["count"]), "conversion_to_next": r["conversion_to_next"],
-               "median_days_to_next": r["median_days_to_next"]} for r in _records(table)]
+               "conversion_low": r["conversion_low"], "conversion_high": r["conversion_high"],
+               "median_days_in_stage": r["days_median"], "out_of_order": int(r["out_of_order"])}
+              for r in _records(table)]
     text = (f"accounts · {revenue_type.replace('_', ' ')} · all regions · "
             + period_words(start, end, "first funnel stage"))
     return {"revenue_type": revenue_type, "start": start, "end": end, "stages": stages,

@@ -214,7 +214,7 @@ def funnel(
     segment: SegmentQ = None,
 ) -> FunnelResponse | FunnelLevelResponse:
     """Without `level`: accounts reaching each funnel stage, the conversion to the next and the
-    median days it took (unchanged). With `level`: the funnel of leads, deals or accounts split
+    median days in the stage (the same figures as `level=account`). With `level`: the funnel of leads, deals or accounts split
     `by`, with Wilson intervals, days in stage, win rate, leakage and pipeline coverage; start and
     end select the units that entered the funnel in that window."""
     if level is None and by is None and as_of is None and segment in (None, "all") and revenue_type != "all":

@@ -126,12 +126,16 @@ class RoiResponse(Strict):
 
 
 class FunnelStage(Strict):
-    """Accounts that reached a stage, and how many went on to the next."""
+    """Accounts that reached a stage, how many went on to the next, and how long they stayed (days
+    from the stage to the next recorded stage or the loss; out-of-order records left out)."""
 
     stage: str
     count: int
     conversion_to_next: Optional[float]
-    median_days_to_next: Optional[float]
+    conversion_low: Optional[float]
+    conversion_high: Optional[float]
+    median_days_in_stage: Optional[float]
+    out_of_order: int
 
 
 class FunnelResponse(Strict):

@@ -123,18 +123,23 @@ def report_roi(db: Path | None, params: dict[str, Any], out: Path | None) -> Non
 
 
 def account_funnel(db: Path | None, params: dict[str, Any], out: Path | None) -> None:
-    """`revline --engine spark funnel --level account --section stages`: the account funnel's
-    counts and median days computed on Spark (`journeys.funnel.funnel_expr`)."""
-    from revline.commands.attribution import print_frame
+    """`revline --engine spark funnel --level account --section stages`: the same table as on a
+    store, its counts, days in stage and out-of-order records computed on Spark
+    (`journeys.funnel.funnel_expr`)."""
+    from revline.commands.funnel import render
     from revline.ops import engine_flow
     from revline.reports.tables import write_table
 
-    with spark_engine(db) as engine:
-        frame = engine_flow.account_funnel(engine, **params)
-    print_frame(frame, f"Account funnel ({params['revenue_type']}; Spark): accounts reaching each stage or a later one")
+    try:
+        with spark_engine(db) as engine:
+            report = engine_flow.account_funnel(engine, **params)
+    except ValueError as exc:
+        _fail(exc)
+    render(report, ("stages",))
+    typer.echo(f"(computed on Spark over {engine.folder})")
     if out is not None:
         try:
-            write_table(frame, out)
+            write_table(report.stages, out)
         except ValueError as exc:
             _fail(exc)
-        typer.echo(f"saved {len(frame)} rows to {out}")
+        typer.echo(f"saved {len(report.stages)} rows to {out}")

@@ -3,7 +3,9 @@
 Why cumulative ("reached stage k or any later stage"): CRMs skip stages (a sales-sourced
 account has an opportunity but never an MQL). Counting an account as having passed every
 stage before the furthest one it reached keeps the funnel monotone and conversions within
-0..1; velocity is measured only between stage dates that were actually recorded.
+0..1. Time in a stage runs from its recorded date to the next recorded stage or the day the
+account was lost (`_days_in_stage`), as in revline.models.funnel: every funnel screen, on DuckDB
+or Spark, shows the same days.
 
 The cohort is the accounts whose first funnel stage falls between start and end, both days
 included (a day's date means that whole day, as in every report and the level funnel).
@@ -21,13 +23,18 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from revline.journeys.stats import ratio, wilson
 from revline.store.compiled import run_compiled
 from revline.store.portable import reads
 from revline.vocabulary import FUNNEL_REVENUE_TYPE, REVENUE_TYPES
 
 NEW_BUSINESS_STAGES: tuple[str, ...] = ("first_touch", "lead", "mql", "sql", "opportunity", "won")
 RECURRING_STAGES: tuple[str, ...] = ("opportunity", "won")
-FUNNEL_COLUMNS: tuple[str, ...] = ("stage", "count", "conversion_to_next", "median_days_to_next")
+# the stage table of every account funnel screen, as revline.models.funnel's stage table (less its key)
+FUNNEL_COLUMNS: tuple[str, ...] = ("stage", "count", "recorded", "conversion_to_next", "conversion_low",
+                                   "conversion_high", "days_n", "days_p25", "days_median", "days_p75", "days_p90",
+                                   "out_of_order")
+QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
 
 
 def funnel_stages(revenue_type: str) -> tuple[str, ...]:
@@ -73,6 +80,39 @@ def stage_dates(
     return wide.sort_index()
 
 
+@reads("opportunities")
+def lost_expr(be: Any, revenue_type: str = FUNNEL_REVENUE_TYPE) -> ir.Table:
+    """`account_id`, `lost_at`: the accounts whose every deal of the revenue type closed lost, at
+    their first close -- when an account left the funnel without winning (its time in the stage it
+    left from ends there)."""
+    o = be.table("opportunities")
+    o = o.filter(o.revenue_type.fill_null("new_business") == revenue_type, o.account_id.notnull())
+    lost = o.is_closed.fill_null(False) & ~o.is_won.fill_null(False)
+    g = o.group_by(account_id=o.account_id.cast("string")).aggregate(
+        all_lost=lost.cast("int64").min(), lost_at=o.closed_at.cast("timestamp").min())
+    return g.filter(g.all_lost == 1).select("account_id", "lost_at")
+
+
+def _days_in_stage(dates: list[ir.TimestampValue], lost_at: ir.TimestampValue) -> list[tuple[ir.Value, ir.Value]]:
+    """Per stage: (days an account spent in it, whether its record is out of order).
+
+    Time in a stage runs from its date to the next *recorded* stage's date (a skipped stage does
+    not end it), or to the day the account was lost. A next date earlier on the same day counts 0
+    days (CRMs stamp several stages at once); earlier on another day is out of order and left out
+    (counting it as 0 would pull the median down with bad records). Null where unmeasured. Whole
+    seconds, as Spark's unix_timestamp counts them."""
+    out = []
+    for i, t in enumerate(dates):
+        nxt = ibis.coalesce(*dates[i + 1:], lost_at) if i + 1 < len(dates) else lost_at
+        seconds = nxt.epoch_seconds() - t.epoch_seconds()
+        same_day = (seconds < 0) & (nxt.date() == t.date())
+        negative = (seconds < 0) & ~same_day
+        days = ibis.cases((same_day, 0.0), (negative, ibis.null("float64")),
+                          else_=seconds.cast("float64") / 86400.0)
+        out.append((days, negative.fill_null(False)))
+    return out
+
+
 @reads("milestones", "opportunities")
 def funnel_expr(
     be: Any,
@@ -81,12 +121,16 @@ def funnel_expr(
     revenue_type: str = FUNNEL_REVENUE_TYPE,
 ) -> ir.Table:
     """The account funnel's heavy part as one portable Ibis expression (one row): per stage i of
-    `funnel_stages`, `count_i` (cohort accounts that reached stage i or a later one) and
-    `days_i` (median days from stage i to the next, over accounts with both dates, negatives
-    clipped to 0; none for the last stage), for the accounts whose first stage falls from
-    `start` to `end`, both days included. `funnel_rows` turns it into the funnel table."""
+    `funnel_stages`, `count_i` (cohort accounts that reached stage i or a later one), `recorded_i`
+    (those with stage i's own date), and the days in stage i (`_days_in_stage`): `n_i`, `p25_i`,
+    `p50_i`, `p75_i`, `p90_i` (exact, linearly interpolated quantiles: percentile_cont on DuckDB,
+    percentile on Spark, numpy's default) and `out_i` (records out of order); for the accounts
+    whose first stage falls from `start` to `end`, both days included. `funnel_rows` turns it into
+    the funnel table, the same as revline.models.funnel's account level."""
     stages = list(funnel_stages(revenue_type))
     w = stage_dates_expr(be, revenue_type)
+    lost = lost_expr(be, revenue_type)
+    w = w.left_join(lost, w.account_id == lost.account_id).select(*stages, lost_at=lost.lost_at)
     entered = ibis.least(*[w[s] for s in stages]) if len(stages) > 1 else w[stages[0]]
     lo, hi = _day_start(start), _day_after(end)
     if lo is not None:
@@ -94,35 +138,45 @@ def funnel_expr(
     if hi is not None:
         w = w.filter(entered < hi.to_pydatetime())
     aggs: dict[str, Any] = {}
-    for i, stage in enumerate(stages):
+    timed = _days_in_stage([w[s] for s in stages], w.lost_at)
+    for i, (days, negative) in enumerate(timed):
         later = [w[s].notnull() for s in stages[i:]]
         reached = later[0]
         for x in later[1:]:
             reached = reached | x
         aggs[f"count_{i}"] = reached.cast("int64").sum()
-        if i + 1 < len(stages):
-            a, b = w[stage], w[stages[i + 1]]
-            # null unless both dates are there, so the median is over those accounts (no `where=`:
-            # Ibis puts it into Spark's percentile, which then refuses a non-constant percentage);
-            # whole seconds, as Spark's unix_timestamp counts them
-            days = (b.epoch_seconds() - a.epoch_seconds()).cast("float64") / 86400.0
-            aggs[f"days_{i}"] = ibis.cases((days < 0, 0.0), else_=days).median()
+        aggs[f"recorded_{i}"] = w[stages[i]].notnull().cast("int64").sum()
+        aggs[f"out_{i}"] = negative.cast("int64").sum()
+        aggs[f"n_{i}"] = days.count()
+        # no `where=`: Ibis puts it into Spark's percentile, which then refuses a non-constant percentage
+        for q in QUANTILES:
+            aggs[f"p{round(q * 100)}_{i}"] = days.quantile(q)
     return w.aggregate(**aggs)
 
 
 def funnel_rows(sums: Mapping[str, Any], revenue_type: str = FUNNEL_REVENUE_TYPE) -> pd.DataFrame:
-    """The funnel table (FUNNEL_COLUMNS) from the one row of `funnel_expr`, on the driver."""
+    """The funnel table (FUNNEL_COLUMNS) from the one row of `funnel_expr`, on the driver: counts,
+    conversion to the next stage with its Wilson interval, and the days in stage."""
     stages = funnel_stages(revenue_type)
-    counts = [int(sums[f"count_{i}"] or 0) for i in range(len(stages))]
+    counts = np.array([int(sums[f"count_{i}"] or 0) for i in range(len(stages))])
+    nxt = np.append(counts[1:], 0)
+    conv, (low, high) = ratio(nxt, counts), wilson(nxt, counts)
     rows = []
     for i, stage in enumerate(stages):
-        conv = velocity = np.nan
-        if i + 1 < len(stages):
-            conv = counts[i + 1] / counts[i] if counts[i] else np.nan
-            v = sums[f"days_{i}"]
-            velocity = np.nan if v is None or pd.isna(v) else float(v)
-        rows.append({"stage": stage, "count": counts[i], "conversion_to_next": conv, "median_days_to_next": velocity})
+        last = i + 1 == len(stages)
+        n = int(sums[f"n_{i}"] or 0)
+        q = {f"days_p{round(x * 100)}": (np.nan if n == 0 or _missing(sums[f"p{round(x * 100)}_{i}"])
+                                         else float(sums[f"p{round(x * 100)}_{i}"])) for x in QUANTILES}
+        rows.append({"stage": stage, "count": int(counts[i]), "recorded": int(sums[f"recorded_{i}"] or 0),
+                     "conversion_to_next": np.nan if last else conv[i],
+                     "conversion_low": np.nan if last else low[i], "conversion_high": np.nan if last else high[i],
+                     "days_n": n, "days_p25": q["days_p25"], "days_median": q["days_p50"], "days_p75": q["days_p75"],
+                     "days_p90": q["days_p90"], "out_of_order": int(sums[f"out_{i}"] or 0)})
     return pd.DataFrame(rows, columns=list(FUNNEL_COLUMNS))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or bool(pd.isna(value))
 
 
 def _day_start(value: date | datetime | str | None) -> pd.Timestamp | None:
@@ -143,8 +197,9 @@ def funnel(
     end: date | datetime | str | None = None,
     revenue_type: str = FUNNEL_REVENUE_TYPE,
 ) -> pd.DataFrame:
-    """Stage, accounts reached, conversion to the next stage, median days to the next stage, for
-    the accounts whose first stage falls from `start` to `end`, both days included."""
+    """Per stage: accounts reached, conversion to the next stage (with its 95 % interval) and the
+    days in the stage (`_days_in_stage`), for the accounts whose first stage falls from `start` to
+    `end`, both days included: the same table as revline.models.funnel's account level."""
     lo, hi = _day_start(start), _day_after(end)  # the key: the window's bounds as funnel_expr takes them
     sums = run_compiled(con, funnel_expr, (lo, hi, revenue_type), lambda be: funnel_expr(be, start, end, revenue_type))
     return funnel_rows(sums.iloc[0].to_dict(), revenue_type)

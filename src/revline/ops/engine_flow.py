@@ -166,13 +166,21 @@ def roi(engine: Any, *, by: str = "channel", models: list[str] | None = None, mi
 
 def account_funnel(engine: Any, *, start: str | None = None, end: str | None = None,
                    revenue_type: str = "new_business") -> Any:
-    """The account funnel (`journeys.funnel`: stage, count, conversion_to_next,
-    median_days_to_next) with its counts and medians computed on the engine (`funnel_expr`, one
-    row) and the rates on the driver (`funnel_rows`)."""
-    from revline.journeys.funnel import funnel_expr, funnel_rows
+    """The account funnel's stages as `revline funnel --level account --section stages` shows them
+    on a store (a models.funnel FunnelReport, its stage table stamped with the definition): counts,
+    recorded stages, days in stage and out-of-order records computed on the engine (`funnel_expr`,
+    one row), conversion and its interval on the driver (`funnel_rows`). Win rate, leakage and
+    coverage stay empty: they run on DuckDB."""
+    import pandas as pd
 
+    from revline.journeys.funnel import funnel_expr, funnel_rows
+    from revline.models.funnel.model import Definition, FunnelReport, parse_day
+
+    d = Definition("account", revenue_type, parse_day(start, "start"), parse_day(end, "end"), None)
     sums = funnel_expr(engine.backend, start, end, revenue_type).to_pandas()
-    return funnel_rows(sums.iloc[0].to_dict(), revenue_type)
+    stages = funnel_rows(sums.iloc[0].to_dict(), revenue_type)
+    stages.insert(0, "key", "all")
+    return FunnelReport(d, d.stamp(stages), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
 
 
 __all__ = ["account_funnel", "EngineAttributeResult", "EngineReportResult", "roi", "EngineStitchResult", "attribute",

@@ -312,9 +312,13 @@ def build_sections(con, truth_path: Path | None = None) -> list[tuple[str, str, 
     if not fun.empty:
         fig = go.Figure(go.Funnel(y=fun.iloc[:, 0].astype(str), x=fun.iloc[:, 1]))
         fig.update_layout(title="Account funnel (new business)")
-        sections.append(("Funnel, conversion and velocity", "Accounts reaching each stage, conversion to the next and median days."
+        shown = fun[["stage", "count", "conversion_to_next", "days_median", "out_of_order"]].rename(
+            columns={"days_median": "median_days_in_stage"})
+        sections.append(("Funnel, conversion and velocity", "Accounts reaching each stage, conversion to the next and"
+                         " median days in the stage (to the next recorded stage or the loss; out-of-order records"
+                         " left out and counted)."
                          " Definition: accounts · new business · all regions · all dates (by first funnel stage).",
-                         _fig(fig, 380) + _table(fun, pct=tuple(c for c in fun.columns if "conversion" in c))))
+                         _fig(fig, 380) + _table(shown, pct=("conversion_to_next",))))
     sections += [(title, "", body) for _, title, body in filter(None, [funnel_section(con), forecast_section(con), retention_section(con)])]
     sections += [(title, "", body) for _, title, body in filter(None, [scoring_section(con)])]
 

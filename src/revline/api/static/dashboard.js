@@ -141,7 +141,7 @@ async function loadFunnel() {
     textinfo: "value+percent initial", marker: { color: "#3b5bdb" } }], layout({ margin: { t: 10, r: 10, b: 30, l: 90 } }), config);
   rows("funnel-table", f.stages, (s) => [[s.stage, s.stage], [num.format(s.count), s.count],
     [pct(s.conversion_to_next), s.conversion_to_next],
-    [s.median_days_to_next === null ? "—" : num.format(s.median_days_to_next), s.median_days_to_next]]);
+    [s.median_days_in_stage === null ? "—" : num.format(s.median_days_in_stage), s.median_days_in_stage]]);
 }
 
 async function searchAccounts() {

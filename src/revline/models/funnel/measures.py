@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from revline.models.funnel.stats import quantiles, ratio, wilson
+from revline.journeys.stats import quantiles, ratio, wilson
 from revline.models.funnel.units import Units
 
 DAY = pd.Timedelta(days=1)

@@ -68,7 +68,9 @@ class FunnelReport:
 _FIRST, _LAST = date(1678, 1, 1), date(2262, 1, 1)
 
 
-def _day(value: date | datetime | str | None, name: str) -> date | None:
+def parse_day(value: date | datetime | str | None, name: str) -> date | None:
+    """A cohort bound as a day (None: open); ValueError naming the option on a bad date. Shared by
+    every engine, so a bad --start fails the same way on DuckDB and Spark."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -148,11 +150,11 @@ def funnel_report(
     and pipeline coverage of one funnel definition (see units.py and measures.py)."""
     u = units(con, level, revenue_type)
     split = resolve_split(by, u)
-    lo, hi = _day(start, "start"), _day(end, "end")
+    lo, hi = parse_day(start, "start"), parse_day(end, "end")
     if as_of in (None, ""):
         when = default_as_of(u)
     else:
-        when = _ts(_day(as_of, "as_of") or _LAST) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        when = _ts(parse_day(as_of, "as_of") or _LAST) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
         u = as_known_at(u, when)
     u = cohort(u, lo, hi)
     u, seg = in_segment(u, segment)
@@ -171,11 +173,11 @@ def funnel_frame(con: duckdb.DuckDBPyConnection, level: str = "lead", by: str | 
     """Only the stage table (for notebooks): one row per split key and stage."""
     u = units(con, level, revenue_type)
     split = resolve_split(by, u)
-    lo, hi = _day(start, "start"), _day(end, "end")
+    lo, hi = parse_day(start, "start"), parse_day(end, "end")
     u = cohort(u, lo, hi)
     label = ALL if len(u.revenue_types) > 1 else u.revenue_types[0]
     return Definition(level, label, lo, hi, split).stamp(stage_table(u, split))
 
 
-__all__ = ["LEVELS", "SPLITS", "Definition", "FunnelReport", "cohort", "funnel_frame", "funnel_report",
+__all__ = ["LEVELS", "SPLITS", "Definition", "FunnelReport", "cohort", "funnel_frame", "funnel_report", "parse_day",
            "resolve_split"]
