@@ -143,7 +143,7 @@ def test_roi_sums_equal_the_store_sql(reference, model, milestone, revenue_type,
 
 
 FUNNEL_CASES = [("new_business", None, None), ("new_business", "2024-01-05", "2024-01-20"), ("renewal", None, None),
-                ("new_business", "2024-01-12", None)]
+                ("new_business", "2024-01-12", None), ("new_business", "2031-01-01", None)]  # the last: no account
 
 
 def _funnel(be: Any, revenue_type: str, start: Any, end: Any) -> pd.DataFrame:
@@ -155,7 +155,10 @@ def test_funnel_equal_the_reference(portable_backend, reference, revenue_type, s
     dates = [_frame(stage_dates_expr(be, revenue_type), ["account_id"]) for be in (reference, portable_backend)]
     pd.testing.assert_frame_equal(dates[1], dates[0], check_dtype=False)
     tables = [_funnel(be, revenue_type, start, end) for be in (reference, portable_backend)]
-    assert tables[0]["count"].iloc[0] > 3 and tables[0]["days_median"].notna().any()
+    if start == "2031-01-01":  # an empty cohort: NULL sums (NaN on Spark) are zero counts, not an error
+        assert tables[0]["count"].eq(0).all() and tables[0]["days_median"].isna().all()
+    else:
+        assert tables[0]["count"].iloc[0] > 3 and tables[0]["days_median"].notna().any()
     pd.testing.assert_frame_equal(tables[1], tables[0], check_dtype=False, rtol=1e-9)
 
 
@@ -168,7 +171,7 @@ def test_funnel_expr_equals_the_pandas_funnel(reference, revenue_type, start, en
 
     got = _funnel(reference, revenue_type, start, end)
     want = funnel_report(reference.con, "account", revenue_type=revenue_type, start=start, end=end).stages
-    assert want["count"].iloc[0] > 3 and want["days_n"].sum() > 0
+    assert start == "2031-01-01" or (want["count"].iloc[0] > 3 and want["days_n"].sum() > 0)
     pd.testing.assert_frame_equal(got, want[list(got.columns)].reset_index(drop=True), check_dtype=False, rtol=1e-12)
 
 

@@ -158,25 +158,30 @@ def funnel_rows(sums: Mapping[str, Any], revenue_type: str = FUNNEL_REVENUE_TYPE
     """The funnel table (FUNNEL_COLUMNS) from the one row of `funnel_expr`, on the driver: counts,
     conversion to the next stage with its Wilson interval, and the days in stage."""
     stages = funnel_stages(revenue_type)
-    counts = np.array([int(sums[f"count_{i}"] or 0) for i in range(len(stages))])
+    counts = np.array([_count(sums[f"count_{i}"]) for i in range(len(stages))])
     nxt = np.append(counts[1:], 0)
     conv, (low, high) = ratio(nxt, counts), wilson(nxt, counts)
     rows = []
     for i, stage in enumerate(stages):
         last = i + 1 == len(stages)
-        n = int(sums[f"n_{i}"] or 0)
+        n = _count(sums[f"n_{i}"])
         q = {f"days_p{round(x * 100)}": (np.nan if n == 0 or _missing(sums[f"p{round(x * 100)}_{i}"])
                                          else float(sums[f"p{round(x * 100)}_{i}"])) for x in QUANTILES}
-        rows.append({"stage": stage, "count": int(counts[i]), "recorded": int(sums[f"recorded_{i}"] or 0),
+        rows.append({"stage": stage, "count": int(counts[i]), "recorded": _count(sums[f"recorded_{i}"]),
                      "conversion_to_next": np.nan if last else conv[i],
                      "conversion_low": np.nan if last else low[i], "conversion_high": np.nan if last else high[i],
                      "days_n": n, "days_p25": q["days_p25"], "days_median": q["days_p50"], "days_p75": q["days_p75"],
-                     "days_p90": q["days_p90"], "out_of_order": int(sums[f"out_{i}"] or 0)})
+                     "days_p90": q["days_p90"], "out_of_order": _count(sums[f"out_{i}"])})
     return pd.DataFrame(rows, columns=list(FUNNEL_COLUMNS))
 
 
 def _missing(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
+
+
+def _count(value: Any) -> int:
+    """A sum over no rows is NULL: None from DuckDB, NaN from Spark's pandas; either is 0."""
+    return 0 if _missing(value) else int(value)
 
 
 def _day_start(value: date | datetime | str | None) -> pd.Timestamp | None:
