@@ -473,3 +473,32 @@ def test_chunked_order_one_counts_equal_the_one_pass_count(rows, chunk, collapse
     expect = markov._pair_counts(sid, offsets, enc.conversions + enc.nulls, n).toarray()
     np.testing.assert_allclose(chain.counts.toarray(), expect, rtol=1e-13, atol=0)
     assert (chain.counts.toarray() != 0).sum() == (expect != 0).sum()  # no spurious or lost transitions
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=long_path_rows, order=st.integers(2, 4), chunk=st.sampled_from([1, 3, 8, 1 << 20]),
+    collapse=st.booleans(), collapse_channels=st.booleans(),
+)
+def test_chunked_code_keyed_fit_equals_the_general_route(rows, order, chunk, collapse, collapse_channels):
+    """Orders >= 2 over few channels count transitions by (origin state code, appended channel)
+    over chunks of paths; the general route (every touch's state compacted, (from, to) pairs
+    summed) gives the same chain: states, counts, start, conversion, null and value weights."""
+    from revline.attribution import markov
+    from revline.attribution.paths import encode_paths
+
+    enc = encode_paths(_paths(rows))
+    kw = {"collapse_repeats": collapse, "collapse_channels": collapse_channels}
+    old_chunk, old_max = markov._CHUNK_TOUCHES, markov._CODE_KEYS_MAX
+    try:
+        markov._CHUNK_TOUCHES = chunk
+        fast = markov.fit_chain(enc, order, **kw)
+        markov._CODE_KEYS_MAX = 0  # the general route
+        general = markov.fit_chain(enc, order, **kw)
+    finally:
+        markov._CHUNK_TOUCHES, markov._CODE_KEYS_MAX = old_chunk, old_max
+    assert fast.state_codes.tolist() == general.state_codes.tolist()
+    np.testing.assert_allclose(fast.counts.toarray(), general.counts.toarray(), rtol=1e-13, atol=0)
+    assert fast.counts.nnz == general.counts.nnz
+    for attr in ("start", "to_conv", "to_null", "conv_value"):
+        np.testing.assert_allclose(getattr(fast, attr), getattr(general, attr), rtol=1e-13, atol=0)
