@@ -267,6 +267,27 @@ def test_stitching_twice_changes_nothing(con):
     assert _snapshot(con) == first
 
 
+def test_a_stitch_that_fails_at_its_last_step_leaves_the_store_as_it_was(con, monkeypatch):
+    import importlib
+
+    stitch_module = importlib.import_module("revline.identity.stitch")  # the package exports the function
+    _hand_example(con)
+    before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+              for t in (*STITCHED, "identity_links", "touchpoints")}
+
+    def crash(_con):
+        raise RuntimeError("killed after the write")
+
+    monkeypatch.setattr(stitch_module, "supersede_source_touches", crash)
+    with pytest.raises(RuntimeError, match="killed after the write"):
+        stitch(con)
+    after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in before}
+    assert after == before  # the CRM records' edges, the stitched tables and the touches: all rolled back
+    monkeypatch.undo()
+    stitch(con)  # and the store stitches cleanly afterwards
+    assert con.execute("SELECT count(*) FROM identities").fetchone()[0] > 0
+
+
 def test_colliding_names_across_types_stay_distinct_persons(con):
     # user_id 'x' and anonymous_id 'x' are different, unlinked identities
     con.execute(

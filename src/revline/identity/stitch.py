@@ -33,7 +33,7 @@ from revline.identity.graph import CRM_TYPES, TYPE_PRIORITY, UNKNOWN_PRIORITY, r
 from revline.identity.source_touches import superseded_sql, supersede_source_touches
 from revline.store.sql import lit
 from revline.store.sqlsteps import DuckSteps, SparkSteps, Steps, scalar
-from revline.store.transaction import transaction
+from revline.store.transaction import atomic, transaction
 
 DERIVED_SOURCE = "revline:identity"
 """`people.source_system` of persons stitching created (no CRM record): re-derived every run."""
@@ -493,9 +493,11 @@ def stitch(con: duckdb.DuckDBPyConnection, *, free_mail: Iterable[str] = (), com
     started = time.perf_counter()
     steps = DuckSteps(con)
     try:
-        n_nodes, n_edges = _graph_and_merge(steps, free_mail, components)
-        _write(con)
-        with transaction(con):
+        # one transaction: the CRM records' edges kept in identity_links, the stitched tables and
+        # the superseded source touches land together or not at all (a crash leaves the old store)
+        with atomic(con):
+            n_nodes, n_edges = _graph_and_merge(steps, free_mail, components)
+            _write(con)
             superseded = supersede_source_touches(con)  # needs the persons just written
         report = _report(steps, n_nodes, n_edges, time.perf_counter() - started)
         return replace(report, source_touches_superseded=superseded)

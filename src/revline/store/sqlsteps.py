@@ -175,8 +175,12 @@ class SparkSteps:
     def insert_new(self, table: str, source: str, columns: list[str], key: list[str]) -> None:
         names = ", ".join(columns)
         match = " AND ".join(f"t.{k} = n.{k}" for k in key)
-        self.create(table, f"SELECT {names} FROM {table} UNION ALL SELECT {', '.join('n.' + c for c in columns)} "  # noqa: S608 - the caller's column names
-                           f"FROM {source} n WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})")
+        rest = [c for c in columns if c not in key] or key
+        # one row per new key, as DuckDB's INSERT OR IGNORE keeps one (the table's key stays a key)
+        new = (f"SELECT {names} FROM (SELECT {', '.join('n.' + c for c in columns)}, row_number() OVER "  # noqa: S608 - the caller's column names
+               f"(PARTITION BY {', '.join('n.' + k for k in key)} ORDER BY {', '.join('n.' + c for c in rest)}) AS _rl_rn "
+               f"FROM {source} n WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})) AS d WHERE _rl_rn = 1")
+        self.create(table, f"SELECT {names} FROM {table} UNION ALL {new}")  # noqa: S608 - the caller's column names
         self.pending[table] = self._views[table]
 
     def drop_all(self) -> None:
