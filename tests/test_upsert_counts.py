@@ -171,3 +171,45 @@ def _rendered(report) -> str:
     Console(file=out, width=400, color_system=None).print(report)
     return out.getvalue()
 
+
+
+# ------------------------------------------------------------------ FX rates files through ingest
+
+def _write_lines(path, lines: list[str]):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_an_fx_file_with_a_broken_line_adds_up_and_its_later_row_wins(tmp_path):
+    """`read` counts the broken line the loader quarantines (it was count(*) of the staged good rows:
+    read 3 against loaded 2 + merged 1 + quarantined 1); rows are ordered by their line in the file."""
+    con = connect(tmp_path / "s.duckdb")
+    rates = _write_lines(tmp_path / "fx_rates.csv", [
+        "date,currency,rate",
+        "2025-01-01,EUR,1.10",
+        "2025-01-02,EUR,1.20,oops",  # too many columns: quarantined
+        "2025-01-03,GBP,1.25",
+        "2025-01-03,GBP,1.25",  # the same rate again: merged
+        "2025-01-01,EUR,1.11",  # restates row 1: the later row wins
+    ])
+    report = load_files(con, [rates])
+    (e,) = [e for e in report.entries if e.table == "fx_rates"]
+    assert (e.read, e.loaded, e.merged, e.updated, e.quarantined) == (5, 2, 1, 1, 1)
+    assert e.adds_up
+    assert con.execute("SELECT currency, CAST(date AS VARCHAR), rate FROM fx_rates ORDER BY 1").fetchall() == [
+        ("EUR", "2025-01-01", 1.11), ("GBP", "2025-01-03", 1.25)]
+    assert con.execute("SELECT row_number FROM quarantine WHERE table_name = 'fx_rates'").fetchall() == [(2,)]
+    con.close()
+
+
+def test_an_fx_file_names_a_bad_row_by_its_line_after_a_broken_one(tmp_path):
+    """The row an error names is the staged file row, not the position among the good rows."""
+    con = connect(tmp_path / "s.duckdb")
+    rates = _write_lines(tmp_path / "fx_rates.csv", [
+        "date,currency,rate",
+        "2025-01-01,EUR,1.10,oops",
+        "2025-01-02,EUR,-1",
+    ])
+    with pytest.raises(ValueError, match=r"fx_rates.csv: row 2, field rate"):
+        load_files(con, [rates])
+    con.close()

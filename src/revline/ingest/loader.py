@@ -31,7 +31,6 @@ from revline.ingest.revenue_types import load_type_map
 from revline.ingest.values import ParseOptions
 from revline.ingest.validate import QUARANTINE_BATCH, ensure_batch_quarantine, quarantine_broken
 from revline.store.fx import checked_rates_sql
-from revline.store.rows import scalar
 from revline.store.settings import setting
 from revline.store.state import bump_data_version, get_value, set_value
 from revline.store.transaction import transaction
@@ -112,8 +111,8 @@ def _aliases(convention: str, obj: str) -> dict[str, list[str]]:
 def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
     """A staged non-Segment file to its reader (Segment files go through `segment.stage`)."""
     if d.fmt == "fx":
-        rates = checked_rates_sql(ctx.con, staged.table, staged.columns, str(ctx.path))
-        ctx.record("fx_rates", read=scalar(ctx.con, f"SELECT count(*) FROM {staged.table}"),  # noqa: S608 - staged temp table
+        rates = checked_rates_sql(ctx.con, staged.table, staged.columns, str(ctx.path), row="_row")
+        ctx.record("fx_rates", read=staged.rows_read,  # broken lines too: the loader quarantines them
                    written=upsert(ctx.con, "fx_rates", f"SELECT date, currency, rate, {lit(str(ctx.path))} AS source, "  # noqa: S608 - checked_rates_sql's SQL, the path through lit
                                   f"n AS _ord FROM ({rates})", ["date", "currency"]))
         ctx.report.notes.append(f"{ctx.path}: dated FX rates loaded; amounts convert at the latest rate on or "

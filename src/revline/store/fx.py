@@ -165,10 +165,13 @@ def load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int]:
         con.execute("DROP TABLE IF EXISTS _rl_fx_file")
 
 
-def checked_rates_sql(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], source: str) -> str:
+def checked_rates_sql(con: duckdb.DuckDBPyConnection, table: str, headers: list[str], source: str,
+                      row: str | None = None) -> str:
     """SQL over `table` (text columns named date, currency, rate in any case): n (the row), date,
     currency, rate. ValueError naming the file, row and field of the first bad row, before anything
-    is written. `table` is the caller's temp table name."""
+    is written. `table` is the caller's temp table name; `row` its column of 1-based file rows (the
+    ingest's staged `_row`): n is then that, the order in which a later row of a (date, currency)
+    wins, and the row an error names (without it, rows are numbered as the scan meets them)."""
     cols = {h.strip().lower(): h for h in headers}
     missing = [c for c in ("date", "currency", "rate") if c not in cols]
     if missing:
@@ -176,9 +179,9 @@ def checked_rates_sql(con: duckdb.DuckDBPyConnection, table: str, headers: list[
                          f"missing {', '.join(missing)}")
     q = ", ".join(f"{ident(cols[c])}::VARCHAR AS {c}" for c in ("date", "currency", "rate"))
     typed = (
-        f"SELECT row_number() OVER () AS n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; table is the caller's temp table
+        f"SELECT {'_n' if row else 'row_number() OVER ()'} AS n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; table is the caller's temp table
         f"trim(rate) AS rate_raw, try_cast(trim(date) AS DATE) AS date, try_cast(trim(rate) AS DOUBLE) AS rate "
-        f"FROM (SELECT {q} FROM {table})"
+        f"FROM (SELECT {q}{f', {ident(row)} AS _n' if row else ''} FROM {table})"
     )
     ok_currency = "regexp_full_match(coalesce(currency, ''), '[A-Z]{3}')"
     bad = con.execute(
