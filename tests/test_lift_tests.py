@@ -116,6 +116,28 @@ def test_a_forced_reingest_merges_unchanged_tests_as_the_shared_upsert_counts_th
     con.close()
 
 
+def test_a_line_repeated_word_for_word_is_merged_and_keeps_the_later_lines_row(tmp_path):
+    """Where a test was read from (source_file, source_row) is not what it says: two identical lines
+    were never equal to upsert (their rows differ), so the first counted as updated on every ingest."""
+    con = connect(tmp_path / "s.duckdb")
+    line = ["tv", "2025-10-06", "2025-11-30", "1000", "100", "geo"]
+    path = _write(tmp_path / "lift_tests.csv", [line, line])
+    assert load_files(con, [path]).by_table()["lift_tests"] == {
+        "read": 2, "loaded": 1, "merged": 1, "updated": 0, "quarantined": 0}
+    stored = "SELECT source_file, source_row FROM lift_tests"
+    digest, row = con.execute(stored).fetchone()
+    assert row == 2  # the later line's row
+    assert load_files(con, [path], force=True).by_table()["lift_tests"] == {
+        "read": 2, "loaded": 0, "merged": 2, "updated": 0, "quarantined": 0}
+    # another export saying the same test: merged, the stored test keeps the file it came from
+    other = _write(tmp_path / "experiments_q4.csv", [["tv", "2025-10-06", "2025-11-30", "1000", "100", "geo"],
+                                                     ["email", "2025-06-02", "2025-07-27", "500", "50", "holdout"]])
+    assert load_files(con, [other]).by_table()["lift_tests"] == {
+        "read": 2, "loaded": 1, "merged": 1, "updated": 0, "quarantined": 0}
+    assert con.execute(stored + " WHERE channel = 'tv'").fetchone() == (digest, 2)
+    con.close()
+
+
 _row = st.tuples(
     st.sampled_from(["tv", "paid_search", "Google Ads", "", "email"]),
     st.sampled_from(["2025-01-06", "2025-02-03", "bad"]),
@@ -128,7 +150,7 @@ _row = st.tuples(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_row, min_size=1, max_size=12), st.lists(_row, min_size=1, max_size=6))
 def test_every_row_is_accounted_for_and_keys_stay_unique(tmp_path, rows_a, rows_b):
-    """Whatever the rows: read = loaded + updated + quarantined per file, one stored row per test,
+    """Whatever the rows: read = loaded + merged + updated + quarantined per file, one stored row per test,
     and the stored tests are the distinct tests of the good rows."""
     d = Path(tempfile.mkdtemp(dir=tmp_path))
     con = connect(":memory:")
@@ -136,7 +158,7 @@ def test_every_row_is_accounted_for_and_keys_stay_unique(tmp_path, rows_a, rows_
     for name, rows in (("a.csv", rows_a), ("b.csv", rows_b)):
         path = _write(d / name, [list(r) + [name] for r in rows])  # design differs: never the same file twice
         counts = load_files(con, [path]).by_table()["lift_tests"]
-        assert counts["read"] == len(rows) == counts["loaded"] + counts["updated"] + counts["quarantined"]
+        assert counts["read"] == len(rows) == counts["loaded"] + counts["merged"] + counts["updated"] + counts["quarantined"]
         for ch, start, end, lift, sd in rows:
             ok = ch and start != "bad" and end and lift not in ("x", "") and sd not in ("", "0", "-1") and end >= start
             if ok:

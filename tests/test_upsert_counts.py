@@ -24,17 +24,18 @@ BATCH = st.lists(st.tuples(KEYS, VALUES), max_size=14)  # repeated keys: within-
 
 
 def _table(con: duckdb.DuckDBPyConnection, stored: dict, *, primary_key: bool) -> None:
-    con.execute(f"CREATE TABLE t (k INTEGER {'PRIMARY KEY' if primary_key else 'NOT NULL'}, v INTEGER, w VARCHAR)")
+    con.execute(f"CREATE TABLE t (k INTEGER {'PRIMARY KEY' if primary_key else 'NOT NULL'}, v INTEGER, w VARCHAR, "
+                f"src VARCHAR)")  # src: provenance (the row a value was read from), as lift tests and FX rates keep
     for k, (v, w) in stored.items():
-        con.execute("INSERT INTO t VALUES (?, ?, ?)", [k, v, w])
-    con.execute("CREATE TEMP TABLE batch (k INTEGER, v INTEGER, w VARCHAR, _ord INTEGER)")
+        con.execute("INSERT INTO t VALUES (?, ?, ?, 'stored')", [k, v, w])
+    con.execute("CREATE TEMP TABLE batch (k INTEGER, v INTEGER, w VARCHAR, src VARCHAR, _ord INTEGER)")
     # _ord is the file's row order (the later the newer); the batch is stored out of order
 
 
 def _expected_update(stored: dict, batch: list) -> tuple[dict, Written]:
     """The rule, stated row by row: the last row of a key wins; it is loaded (new key), merged
     (same values as stored) or updated; each earlier row of the key is merged when it says what the
-    winner says, else updated."""
+    winner says, else updated. Values are (v, w): provenance is not compared (see `_provenance`)."""
     state, loaded, merged, updated = dict(stored), 0, 0, 0
     last = {k: vw for k, vw in batch}
     for i, (k, vw) in enumerate(batch):
@@ -61,14 +62,26 @@ def _expected_first(stored: dict, batch: list) -> tuple[dict, Written]:
     return state, Written(loaded, len(batch) - loaded, 0)
 
 
+def _provenance(stored: dict, batch: list) -> dict:
+    """Per key, the provenance stored after an upsert with ignore=("src",): the winning row's
+    (row i of the batch: f"row{i}") where the key is new or its values change, else the stored one."""
+    out = {k: "stored" for k in stored}
+    for i, (k, vw) in enumerate(batch):
+        if not any(k2 == k for k2, _ in batch[i + 1:]) and stored.get(k) != vw:
+            out[k] = f"row{i}"
+    return out
+
+
 def _run(stored: dict, batch: list, *, primary_key: bool, update: bool) -> tuple[dict, Written]:
     con = duckdb.connect()
     _table(con, stored, primary_key=primary_key)
-    rows = [(k, v, w, i) for i, (k, (v, w)) in enumerate(batch)]
+    rows = [(k, v, w, f"row{i}", i) for i, (k, (v, w)) in enumerate(batch)]
     for row in reversed(rows):
-        con.execute("INSERT INTO batch VALUES (?, ?, ?, ?)", list(row))
-    written = upsert(con, "t", "SELECT * FROM batch", ["k"], update=update)
+        con.execute("INSERT INTO batch VALUES (?, ?, ?, ?, ?)", list(row))
+    written = upsert(con, "t", "SELECT * FROM batch", ["k"], update=update, ignore=("src",))
     state = {k: (v, w) for k, v, w in con.execute("SELECT k, v, w FROM t").fetchall()}
+    if update:
+        assert dict(con.execute("SELECT k, src FROM t").fetchall()) == _provenance(stored, batch)
     assert con.execute("SELECT count(*) FROM t").fetchone()[0] == len(state), "a key stored twice"
     leftover = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name <> 'batch'").fetchone()[0]
     assert leftover == 0, "upsert left a temp table behind"
@@ -80,7 +93,8 @@ def _run(stored: dict, batch: list, *, primary_key: bool, update: bool) -> tuple
 @given(stored=STORED, batch=BATCH, primary_key=st.booleans())
 def test_upsert_counts_every_row_once_and_the_newest_row_wins(stored, batch, primary_key):
     """New, changed, identical and within-batch repeated rows, on a table with a key constraint
-    (ON CONFLICT) and without one (UPDATE ... FROM, as touchpoints)."""
+    (ON CONFLICT) and without one (UPDATE ... FROM, as touchpoints); every row has its own
+    provenance, left out of the comparison (ignore=)."""
     state, written = _run(stored, batch, primary_key=primary_key, update=True)
     expected_state, expected = _expected_update(stored, batch)
     assert written.loaded + written.merged + written.updated == len(batch) == written.rows
@@ -212,4 +226,18 @@ def test_an_fx_file_names_a_bad_row_by_its_line_after_a_broken_one(tmp_path):
     ])
     with pytest.raises(ValueError, match=r"fx_rates.csv: row 2, field rate"):
         load_files(con, [rates])
+    con.close()
+
+
+def test_an_fx_rate_another_file_repeats_is_merged_and_keeps_its_source(tmp_path):
+    """The file a rate came from (fx_rates.source) is provenance, left out of upsert's comparison."""
+    con = connect(tmp_path / "s.duckdb")
+    first = _write_lines(tmp_path / "fx_rates.csv", ["date,currency,rate", "2025-01-01,EUR,1.10"])
+    load_files(con, [first])
+    other = _write_lines(tmp_path / "fx_rates_2025.csv", ["date,currency,rate", "2025-01-01,EUR,1.10",
+                                                           "2025-01-02,EUR,1.12"])
+    counts = load_files(con, [other]).by_table()["fx_rates"]
+    assert counts == {"read": 2, "loaded": 1, "merged": 1, "updated": 0, "quarantined": 0}
+    assert con.execute("SELECT CAST(date AS VARCHAR), source FROM fx_rates ORDER BY date").fetchall() == [
+        ("2025-01-01", str(first)), ("2025-01-02", str(other))]
     con.close()

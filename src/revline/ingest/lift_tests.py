@@ -13,9 +13,11 @@ Rules (the ingest rules every reader keeps):
   * a test is identified by (channel, start, end, outcome) and written by the shared
     `upsert.upsert`: a new test is loaded; a row changing a stored test updates it, and so does a
     later row of the same file naming a test again with other values (the last row wins, the
-    earlier counts as updated); a row identical to the stored test (only on `--force`, since the
-    file's sha256 is stored with each row) or to the later row restating it changes nothing and
-    is merged, so read = loaded + merged + updated + quarantined.
+    earlier counts as updated); a row saying what the stored test says or what the later row
+    restating it says changes nothing and is merged, so read = loaded + merged + updated +
+    quarantined. Where a test was read from (`source_file`, the file's sha256, and `source_row`)
+    is kept but not compared: a line repeated word for word is merged, the later line's row is
+    stored, and a stored test another file restates keeps the file it came from.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from revline.store.rows import scalar
 
 OUTCOMES = ("pipeline", "revenue")
 KEY = ("channel", "start_date", "end_date", "outcome")
+PROVENANCE = ("source_file", "source_row")  # where a test was read from: not part of what it says
 
 ALIASES: dict[str, list[str]] = {
     "channel": ["channel"],
@@ -86,9 +89,10 @@ def load_lift_tests(ctx: Ctx, staged: Staged) -> None:
     if other:
         ctx.report.other_channel["lift_tests"] += other
     cols = f"{', '.join(KEY)}, lift, sd, design, source_file, source_row"
-    ctx.record("lift_tests", written=upsert(con, "lift_tests", f"SELECT {cols}, source_row AS _ord FROM {rows}", list(KEY)))  # noqa: S608 - fixed column names over a temp table
+    ctx.record("lift_tests", written=upsert(con, "lift_tests", f"SELECT {cols}, source_row AS _ord FROM {rows}", list(KEY),  # noqa: S608 - fixed column names over a temp table
+                                            ignore=PROVENANCE))
     for table in (rows, t.table):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-__all__ = ["ALIASES", "KEY", "OUTCOMES", "is_lift_test_file", "load_lift_tests"]
+__all__ = ["ALIASES", "KEY", "OUTCOMES", "PROVENANCE", "is_lift_test_file", "load_lift_tests"]

@@ -114,7 +114,8 @@ def _dispatch(ctx: Ctx, staged, d: Detected) -> None:
         rates = checked_rates_sql(ctx.con, staged.table, staged.columns, str(ctx.path), row="_row")
         ctx.record("fx_rates", read=staged.rows_read,  # broken lines too: the loader quarantines them
                    written=upsert(ctx.con, "fx_rates", f"SELECT date, currency, rate, {lit(str(ctx.path))} AS source, "  # noqa: S608 - checked_rates_sql's SQL, the path through lit
-                                  f"n AS _ord FROM ({rates})", ["date", "currency"]))
+                                  f"n AS _ord FROM ({rates})", ["date", "currency"],
+                                  ignore=("source",)))  # the file: a rate another file repeats is merged
         ctx.report.notes.append(f"{ctx.path}: dated FX rates loaded; amounts convert at the latest rate on or "
                                 f"before their date (see `revline fx list`)")
     elif d.fmt == "spend":

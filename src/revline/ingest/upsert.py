@@ -92,13 +92,20 @@ def upsert(
     order_by: str = "_ord",
     batch_unique: bool = False,
     check_existing: bool = True,
+    ignore: tuple[str, ...] = (),
 ) -> Written:
     """Insert the rows of `select_sql` (its columns: some of `target`'s plus `_ord`, the later
     the newer) into `target`; returns how many rows were loaded, merged and updated (see
     `Written`). Duplicates within the batch keep the newest. With `update=False` existing keys
     are left alone (first observation wins; see `insert_new` for `batch_unique` /
     `check_existing`). Rows without a key are not written and not counted: callers quarantine
-    them first (a required field)."""
+    them first (a required field).
+
+    `ignore` names provenance columns (the file and row a value was read from): they are written
+    but left out of every comparison, so a line repeated word for word, or a stored row restated
+    by another file or row, is merged. The row written for a key is the batch's newest, with its
+    provenance; a stored row whose other values the batch repeats is not rewritten and keeps its
+    own."""
     if not update:
         if batch_unique and not check_existing:  # the caller removed repeats and stored keys: all new
             return Written(loaded=insert_new(con, target, select_sql, keys, order_by=order_by, batch_unique=True,
@@ -119,14 +126,15 @@ def upsert(
     con.execute(f"CREATE TEMP TABLE {new} AS SELECT * EXCLUDE (_rank) FROM {ranked} WHERE _rank = 1")
     cols = [r[0] for r in con.execute(f"DESCRIBE {new}").fetchall()]
     others = [c for c in cols if c not in keys]
+    compared = [c for c in others if c not in ignore]
     on = " AND ".join(f"t.{ident(k)} = n.{ident(k)}" for k in keys)
     col_list = ", ".join(ident(c) for c in cols)
 
     def differs(a: str, b: str) -> str:
-        if not others:
+        if not compared:
             return "false"
-        return (f"ROW({', '.join(f'{a}.' + ident(c) for c in others)}) IS DISTINCT FROM "
-                f"ROW({', '.join(f'{b}.' + ident(c) for c in others)})")
+        return (f"ROW({', '.join(f'{a}.' + ident(c) for c in compared)}) IS DISTINCT FROM "
+                f"ROW({', '.join(f'{b}.' + ident(c) for c in compared)})")
 
     # earlier rows of a key the batch restates: merged when the winning row says the same
     on_r = " AND ".join(f"r.{ident(k)} = n.{ident(k)}" for k in keys)
@@ -140,7 +148,7 @@ def upsert(
     fresh_sql = f"SELECT n.* FROM {new} n WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {on})"
     loaded = scalar(con, f"SELECT count(*) FROM ({fresh_sql})")
     updated = 0
-    if others and stored:
+    if compared and stored:
         changed = _new_name("chg")
         con.execute(f"CREATE TEMP TABLE {changed} AS {changed_sql}")
         updated = scalar(con, f"SELECT count(*) FROM {changed}")
