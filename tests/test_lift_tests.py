@@ -95,9 +95,9 @@ def test_rows_are_loaded_updated_or_quarantined_and_the_summary_adds_up(tmp_path
 
 
 def test_a_forced_reingest_merges_unchanged_tests_as_the_shared_upsert_counts_them(tmp_path):
-    """The write is `ingest.upsert.upsert`'s: a row identical to the stored test (only on --force: the
-    file's sha256 is stored with each row) changes nothing and is merged (the report's merged column),
-    so read = loaded + merged + updated + quarantined; a restated row of the same file is updated."""
+    """The write is `ingest.upsert.upsert`'s: a row identical to the stored test changes nothing and is
+    merged (the report's merged column), so read = loaded + merged + updated + quarantined; a restated
+    row of the same file is updated when it is read first, merged on --force (the test stays as stored)."""
     con = connect(tmp_path / "s.duckdb")
     path = _write(tmp_path / "lift.csv", [["tv", "2025-10-06", "2025-11-30", "1000", "100", "geo"],
                                           ["email", "2025-06-02", "2025-07-27", "500", "50", "holdout"],
@@ -109,8 +109,8 @@ def test_a_forced_reingest_merges_unchanged_tests_as_the_shared_upsert_counts_th
     assert before.set_index("channel").loc["email", "lift"] == 600.0
     again = load_files(con, [path], force=True)
     counts = again.by_table()["lift_tests"]
-    # the restated email row is updated again; the two stored tests are merged
-    assert counts == {"read": 4, "loaded": 0, "merged": 2, "updated": 1, "quarantined": 1}
+    # the restated email row changes nothing now: merged with the two stored tests
+    assert counts == {"read": 4, "loaded": 0, "merged": 3, "updated": 0, "quarantined": 1}
     assert all(e.adds_up for e in again.entries)
     pd.testing.assert_frame_equal(_stored(con), before)
     con.close()

@@ -13,8 +13,9 @@ Rules (the ingest rules every reader keeps):
   * a test is identified by (channel, start, end, outcome) and written by the shared
     `upsert.upsert`: a new test is loaded; a row changing a stored test updates it, and so does a
     later row of the same file naming a test again with other values (the last row wins, the
-    earlier counts as updated); a row saying what the stored test says or what the later row
-    restating it says changes nothing and is merged, so read = loaded + merged + updated +
+    earlier counts as updated when the test is loaded or updated); a row saying what the stored
+    test says or what the later row restating it says, or restated by a later row the store
+    already holds (a `--force` re-ingest), changes nothing and is merged, so read = loaded + merged + updated +
     quarantined. Where a test was read from (`source_file`, the file's sha256, and `source_row`)
     is kept but not compared: a line repeated word for word is merged, the later line's row is
     stored, and a stored test another file restates keeps the file it came from.

@@ -355,6 +355,9 @@ def _load(con, detected, base: Ctx, report: IngestReport, progress, force: bool,
                 if n:
                     report.notes.append(f"{n:,} Segment touch(es) of those files moved to another channel by the new rules")
                     bump_data_version(con)
+            # loaded or updated only when a stitch input's rows really changed (see upsert.Written: a
+            # --force re-ingest merges every row, restatements within a file included): no stitch is
+            # owed for a store the ingest left as it was
             if any(e.loaded or e.updated for e in report.entries if e.table in STITCH_INPUTS):
                 bump_data_version(con)  # same transaction: `attribute` knows a stitch is due
             con.execute(

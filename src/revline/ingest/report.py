@@ -19,8 +19,10 @@ COLUMNS = ("file", "object", "table", *COUNTS)
 @dataclass
 class TableCount:
     """One file's rows for one table: how many were read, loaded as new, merged (nothing changed:
-    identical to the stored row, or to a later row of the file; an id already stored where the
-    first one stays), updated and quarantined. On the file's own table read = loaded + merged +
+    identical to the stored row, or to a later row of the file, or restated by a later row that
+    leaves the stored row as it is; an id already stored where the first one stays), updated (the
+    row's key is stored with new values, or loaded or updated by a later row restating it) and
+    quarantined. On the file's own table read = loaded + merged +
     updated + quarantined (`adds_up`); on a table its rows are derived into (a contact's email
     link, a lead's stage events, a Segment event's touch) nothing is read, the counts are the
     derived rows'."""
@@ -111,7 +113,8 @@ class IngestReport:
         notes = []
         if self.merged:
             notes.append(f"merged: {self.merged:,} row(s) that changed nothing (identical to the stored row or to a later "
-                         f"row of their file, or an id already stored); read = loaded + merged + updated + quarantined")
+                         f"row of their file, restated by a later row the store already holds, or an id already stored); "
+                         f"read = loaded + merged + updated + quarantined")
         if self.skipped:
             notes.append(f"skipped (already ingested, same sha256): {', '.join(self.skipped)}; "
                          f"to read {'it' if len(self.skipped) == 1 else 'them'} again run revline ingest --force")

@@ -68,10 +68,13 @@ class Written(NamedTuple):
     """What a write did with the rows it was given: every row with a key is exactly one of these.
 
     loaded: a key the table did not hold; updated: a stored row it changed, or a row a later row
-    of the same batch restates with other values (the later one wins); merged: a row that changed
-    nothing, being identical to the stored row or to the later row of the batch that restates it,
-    or (with update=False) naming a key already stored or earlier in the batch (first one wins).
-    So a reader's summary adds up: read = loaded + merged + updated + quarantined."""
+    of the same batch restates with other values (the later one wins) where the key is loaded or
+    updated; merged: a row that changed nothing, being identical to the stored row or to the later
+    row of the batch that restates it, or restated by a later row identical to the stored row (the
+    key ends as it was, as on a --force re-ingest of a file that states a key twice), or (with
+    update=False) naming a key already stored or earlier in the batch (first one wins).
+    So a reader's summary adds up: read = loaded + merged + updated + quarantined, and a write
+    changed the table exactly when loaded or updated is not 0 (ingest bumps the data version then)."""
 
     loaded: int = 0
     merged: int = 0
@@ -136,11 +139,15 @@ def upsert(
         return (f"ROW({', '.join(f'{a}.' + ident(c) for c in compared)}) IS DISTINCT FROM "
                 f"ROW({', '.join(f'{b}.' + ident(c) for c in compared)})")
 
-    # earlier rows of a key the batch restates: merged when the winning row says the same
+    # earlier rows of a key the batch restates: merged when the winning row says the same, or when
+    # the winner says what is stored (the key ends as it was: a --force re-ingest of a file that
+    # restates it); updated only when the key's stored row really changes (new or other values)
     on_r = " AND ".join(f"r.{ident(k)} = n.{ident(k)}" for k in keys)
+    kept = f"(t.{ident(keys[0])} IS NOT NULL AND NOT ({differs('n', 't')}))"
+    restated_sql = f"{differs('r', 'n')} AND NOT {kept}"
     restated, repeated = con.execute(
-        f"SELECT count(*) FILTER (WHERE {differs('r', 'n')}), count(*) FILTER (WHERE NOT ({differs('r', 'n')})) "
-        f"FROM {ranked} r JOIN {new} n ON {on_r} WHERE r._rank > 1"
+        f"SELECT count(*) FILTER (WHERE {restated_sql}), count(*) FILTER (WHERE NOT ({restated_sql})) "
+        f"FROM {ranked} r JOIN {new} n ON {on_r} LEFT JOIN {target} t ON {on} WHERE r._rank > 1"
     ).fetchone() or (0, 0)
     con.execute(f"DROP TABLE {ranked}")
     stored = scalar(con, f"SELECT count(*) FROM {new} n JOIN {target} t ON {on}")
