@@ -11,6 +11,7 @@ without a JVM.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -44,16 +45,15 @@ STITCHED = (  # what identity stitching writes
 )
 
 
-def _unstitch(db: Path) -> None:
-    """The store's inputs with what a stitch derives cleared and its record gone: the identity map
-    and the persons of touches observed under an identity. Both engines must then stitch it, and
-    from the same inputs."""
+def _never_stitched(files: Path, db: Path) -> None:
+    """A store of the company's source files as ingest leaves them, never stitched: CRM records not
+    yet merged (a lead and the contact it became are two rows), no identity map, touches without
+    persons. Both engines must then stitch it, from the same inputs."""
+    from revline.ingest import load_files
+
     con = connect(db)
     try:
-        con.execute("DELETE FROM identities")
-        con.execute("UPDATE touchpoints SET person_id = NULL, account_id = NULL "
-                    "WHERE identity_value IS NOT NULL OR anonymous_id IS NOT NULL")
-        con.execute("DELETE FROM store_state WHERE key LIKE 'stitched%'")
+        load_files(con, [files])
     finally:
         con.close()
 
@@ -76,6 +76,11 @@ def _frame(db: Path, sql: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def tiny(simulated_company) -> Path:
     return simulated_company(config="default", size="tiny", seed=11)[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_files(simulated_company) -> Path:
+    return simulated_company(config="default", size="tiny", seed=11)[1]
 
 
 def _app():
@@ -157,14 +162,13 @@ def test_the_duckdb_engine_runs_the_same_transforms_into_the_same_ledger(tiny, t
 # ------------------------------------------------------------------ the batch flow on Spark
 @pytest.mark.spark
 @pytest.mark.slow  # 10 min at load 15 on 2 cores (every model x milestone on Spark)
-def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkeypatch):
+def test_batch_flow_on_spark_equals_duckdb(tiny_files, tmp_path, spark_session, monkeypatch):
     from revline.store import engine as engine_module
 
     # the suite's one Spark session (xdist may share a worker's JVM), never the CLI's own getOrCreate
     monkeypatch.setattr(engine_module, "spark_session", lambda config: spark_session)
     store, folder = tmp_path / "store.duckdb", tmp_path / "lake"
-    shutil.copy(tiny, store)
-    _unstitch(store)  # so Spark stitches identities itself, from the inputs DuckDB stitches
+    _never_stitched(tiny_files, store)  # so Spark stitches identities itself, from the inputs DuckDB stitches
     runner = CliRunner()
 
     def run(*args: str) -> str:
@@ -183,6 +187,8 @@ def test_batch_flow_on_spark_equals_duckdb(tiny, tmp_path, spark_session, monkey
         assert ("rebuilt on Spark" if command == ["stitch"] else "runs written on Spark") in out
         if command == ["stitch"]:  # the stale folder was stitched there, with DuckDB's report
             assert "identities stitched (the store was never stitched)" in out and "identity edges" in out
+            merged = re.search(r"CRM records merged\D+([\d,]+)", out)
+            assert merged and int(merged.group(1).replace(",", "")) > 50, out  # leads merged into their contacts
     spark_roi = run("--engine", "spark", "report", "--by", "channel", "--roi", "--db", str(folder))
     assert "roas" in spark_roi and "showing attribution alone" in spark_roi
     # the same command prints the same account funnel on both engines (the CLI's table)
