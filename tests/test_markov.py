@@ -165,16 +165,21 @@ def test_matches_channelattribution_mta_sample(order):
 
 # ------------------------------------------------------------------ invariants
 
-path_rows = st.lists(
-    st.tuples(
-        st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6).map(" > ".join),
-        st.integers(0, 5),
-        st.floats(0, 100),
-        st.integers(0, 5),
-    ),
-    min_size=1,
-    max_size=25,
-).filter(lambda rows: sum(r[1] for r in rows) > 0)
+def _path_rows(channels: str, longest: int, conversions: int, nulls: int, rows: int):
+    """Rows (path, conversions, value, nulls) with at least one conversion among them."""
+    return st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(list(channels)), min_size=1, max_size=longest).map(" > ".join),
+            st.integers(0, conversions),
+            st.floats(0, 100),
+            st.integers(0, nulls),
+        ),
+        min_size=1,
+        max_size=rows,
+    ).filter(lambda rows: sum(r[1] for r in rows) > 0)
+
+
+path_rows = _path_rows("abcd", longest=6, conversions=5, nulls=5, rows=25)
 
 
 @settings(max_examples=40, deadline=None)
@@ -393,16 +398,7 @@ def _chain_and_keeps(df, order):
     return _system(chain), keeps
 
 
-long_path_rows = st.lists(
-    st.tuples(
-        st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, max_size=14).map(" > ".join),
-        st.integers(0, 2),
-        st.floats(0, 100),
-        st.integers(0, 30),
-    ),
-    min_size=1,
-    max_size=30,
-).filter(lambda rows: sum(r[1] for r in rows) > 0)
+long_path_rows = _path_rows("abcde", longest=14, conversions=2, nulls=30, rows=30)
 
 
 @settings(max_examples=60, deadline=None)
