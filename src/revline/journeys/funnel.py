@@ -150,7 +150,7 @@ def funnel_expr(
         aggs[f"n_{i}"] = days.count()
         # no `where=`: Ibis puts it into Spark's percentile, which then refuses a non-constant percentage
         for q in QUANTILES:
-            aggs[f"p{round(q * 100)}_{i}"] = days.quantile(q)
+            aggs[_quantile_key(q, i)] = days.quantile(q)
     return w.aggregate(**aggs)
 
 
@@ -165,14 +165,19 @@ def funnel_rows(sums: Mapping[str, Any], revenue_type: str = FUNNEL_REVENUE_TYPE
     for i, stage in enumerate(stages):
         last = i + 1 == len(stages)
         n = _count(sums[f"n_{i}"])
-        q = {f"days_p{round(x * 100)}": (np.nan if n == 0 or _missing(sums[f"p{round(x * 100)}_{i}"])
-                                         else float(sums[f"p{round(x * 100)}_{i}"])) for x in QUANTILES}
+        p25, p50, p75, p90 = (np.nan if n == 0 or _missing(v := sums[_quantile_key(q, i)]) else float(v)
+                              for q in QUANTILES)
         rows.append({"stage": stage, "count": int(counts[i]), "recorded": _count(sums[f"recorded_{i}"]),
                      "conversion_to_next": np.nan if last else conv[i],
                      "conversion_low": np.nan if last else low[i], "conversion_high": np.nan if last else high[i],
-                     "days_n": n, "days_p25": q["days_p25"], "days_median": q["days_p50"], "days_p75": q["days_p75"],
-                     "days_p90": q["days_p90"], "out_of_order": _count(sums[f"out_{i}"])})
+                     "days_n": n, "days_p25": p25, "days_median": p50, "days_p75": p75, "days_p90": p90,
+                     "out_of_order": _count(sums[f"out_{i}"])})
     return pd.DataFrame(rows, columns=list(FUNNEL_COLUMNS))
+
+
+def _quantile_key(q: float, stage: int) -> str:
+    """The column of `funnel_expr` holding quantile `q` of stage `stage`'s days (p25_0, ...)."""
+    return f"p{round(q * 100)}_{stage}"
 
 
 def _missing(value: Any) -> bool:

@@ -21,7 +21,7 @@ from revline.attribution.on_engine import DATA_DRIVEN, Run, run_models_on
 from revline.identity.stitch import StitchReport, stitch_on
 from revline.journeys.build import build_on
 from revline.ops.registry import Progress, no_progress
-from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE
+from revline.vocabulary import ALL_SEGMENTS, DEFAULT_REVENUE_TYPE, FUNNEL_REVENUE_TYPE
 from revline.store.engine import EngineError
 from revline.reports.segments import normal_segment
 from revline.store.state import WATCHED_TABLES, Staleness, stale_reasons, stitch_record
@@ -31,13 +31,23 @@ def folder_staleness(engine: Any) -> Staleness:
     """`store.state.staleness` for an export folder: the same rule (`stale_reasons`) over its
     manifest's row counts and the counters its store recorded (the `store_state` table it exported)."""
     tables = engine.manifest["tables"]
-    counts = {t: int(tables[t]["rows"]) for t in WATCHED_TABLES if t in tables}
-    state = {}
-    if "store_state" in tables and tables["store_state"]["rows"]:
-        st = engine.read("store_state").select("key", "value").execute()
-        state = {str(k): int(v) for k, v in st.itertuples(index=False, name=None)}
-    return stale_reasons(counts, int(tables.get("people", {}).get("rows") or 0), state,
-                         int(tables.get("events_to_derive", {}).get("rows", 0)))
+    return stale_reasons(_watched_counts(engine), int(tables.get("people", {}).get("rows") or 0),
+                         _folder_state(engine), _owed_events(engine))
+
+
+def _watched_counts(engine: Any) -> dict[str, int]:
+    """The watched tables' row counts, as the folder's manifest holds them."""
+    tables = engine.manifest["tables"]
+    return {t: int(tables[t]["rows"]) for t in WATCHED_TABLES if t in tables}
+
+
+def _folder_state(engine: Any) -> dict[str, int]:
+    """The folder's store_state counters (empty when it has none)."""
+    tables = engine.manifest["tables"]
+    if "store_state" not in tables or not tables["store_state"]["rows"]:
+        return {}
+    st = engine.read("store_state").select("key", "value").execute()
+    return {str(k): int(v) for k, v in st.itertuples(index=False, name=None)}
 
 
 def _require_stitched(engine: Any) -> None:
@@ -58,14 +68,10 @@ def record_stitch(engine: Any) -> None:
     import ibis
     import pandas as pd
 
-    tables = engine.manifest["tables"]
-    if "store_state" not in tables:
+    if "store_state" not in engine.manifest["tables"]:
         raise EngineError(f"{engine.folder}: no store_state table to record the stitch in; export it again with this revline")
-    state: dict[str, int] = {}
-    if tables["store_state"]["rows"]:
-        st = engine.read("store_state").select("key", "value").execute()
-        state = {str(k): int(v) for k, v in st.itertuples(index=False, name=None)}
-    state.update(stitch_record({t: int(tables[t]["rows"]) for t in WATCHED_TABLES if t in tables}, state))
+    state = _folder_state(engine)
+    state.update(stitch_record(_watched_counts(engine), state))
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
     frame = pd.DataFrame({"key": list(state), "value": pd.array(list(state.values()), dtype="int64"),
                           "updated_at": [now] * len(state)})
@@ -165,7 +171,7 @@ def roi(engine: Any, *, by: str = "channel", models: list[str] | None = None, mi
 
 
 def account_funnel(engine: Any, *, start: str | None = None, end: str | None = None,
-                   revenue_type: str = "new_business") -> Any:
+                   revenue_type: str = FUNNEL_REVENUE_TYPE) -> Any:
     """The account funnel's stages as `revline funnel --level account --section stages` shows them
     on a store (a models.funnel FunnelReport, its stage table stamped with the definition): counts,
     recorded stages, days in stage and out-of-order records computed on the engine (`funnel_expr`,
