@@ -20,7 +20,8 @@ from pathlib import Path
 from revline.demo.simulate import generate
 from revline.identity.components import representatives_expr
 from revline.identity.graph import representatives
-from revline.identity.stitch import CODED_EDGES, _collect_graph, _crm_types, _solve, stitch
+from revline.identity.stitch import CODED_EDGES, coded_graph, stitch
+from revline.store.sqlsteps import DuckSteps
 from revline.ingest import load_files
 from revline.store import connect, ibis_backend
 
@@ -42,9 +43,7 @@ def main() -> None:
         graph_db = root / "graph.duckdb"
         shutil.copy(base, graph_db)
         con = connect(graph_db)
-        _crm_types(con)
-        _collect_graph(con)
-        n, _ = _solve(con, "scipy")
+        n, _ = coded_graph(DuckSteps(con), "scipy")
         con.execute(f"CREATE TABLE _codes AS {CODED_EDGES}")
         edges = con.execute("SELECT l, r FROM _codes").fetchnumpy()
         print(f"demo {args.size} seed {args.seed}: {n:,} identities, {len(edges['l']):,} edges; load {os.getloadavg()}")

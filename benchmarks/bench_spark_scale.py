@@ -85,7 +85,8 @@ def build_base(work: Path, size: str, seed: int) -> Path:
     if (base / "done").exists():
         return db
     from revline.demo.simulate import generate
-    from revline.identity.stitch import CODED_EDGES, _collect_graph, _crm_types, _solve, stitch
+    from revline.identity.stitch import CODED_EDGES, coded_graph, stitch
+    from revline.store.sqlsteps import DuckSteps
     from revline.ingest import load_files
     from revline.journeys import build
     from revline.store import connect
@@ -97,9 +98,7 @@ def build_base(work: Path, size: str, seed: int) -> Path:
     load_files(con, [base / "files"])
     t2 = time.perf_counter()
     # the coded graph exactly as stitching solves it, kept for the components step
-    _crm_types(con)
-    _collect_graph(con)
-    _solve(con, "scipy")
+    coded_graph(DuckSteps(con), "scipy")
     con.execute("CREATE OR REPLACE TABLE bench_graph_nodes AS SELECT code FROM _stitch_nodes")
     con.execute(f"CREATE OR REPLACE TABLE bench_graph_edges AS {CODED_EDGES}")
     stitch(con)

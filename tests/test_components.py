@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from revline.identity.components import representatives_expr
 from revline.identity.graph import representatives
-from revline.identity.stitch import CODED_EDGES, _collect_graph, _crm_types, _solve, stitch
+from revline.identity.stitch import CODED_EDGES, coded_graph, stitch
+from revline.store.sqlsteps import DuckSteps
 from revline.ingest import load_files
 from revline.store import connect, ibis_backend
 
@@ -120,9 +121,7 @@ def test_demo_identity_graph_equal_scipy(graphs, ingested, tmp_path):
     shutil.copy(ingested, db)
     con = connect(db)
     try:
-        _crm_types(con)
-        _collect_graph(con)
-        n, _ = _solve(con, "scipy")
+        n, _ = coded_graph(DuckSteps(con), "scipy")
         edges = con.execute(CODED_EDGES).df()
     finally:
         con.close()

@@ -90,14 +90,10 @@ def _crm_ids(table: str, column: str, rest: str, where: str = "") -> str:
     )
 
 
-def _as_steps(con: duckdb.DuckDBPyConnection | Steps) -> Steps:
-    return DuckSteps(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
-
-
-def _crm_types(con: duckdb.DuckDBPyConnection | Steps) -> None:
+def _crm_types(steps: Steps) -> None:
     """The CRM type of every CRM id named in links or touches (a lead id vs a contact id)."""
     crm_list = ", ".join(lit(t) for t in CRM_TYPES)
-    _as_steps(con).create(
+    steps.create(
         "_stitch_crm",
         f"""
         SELECT v, arg_min(t, {_priority_sql('t')}) AS t FROM (
@@ -130,13 +126,12 @@ def _record_people_edges(steps: Steps) -> None:
     steps.insert_new("identity_links", "_stitch_people_links", LINK_COLUMNS, LINK_KEY)
 
 
-def _collect_graph(con: duckdb.DuckDBPyConnection | Steps) -> None:
+def _collect_graph(steps: Steps) -> None:
     """Observations (identity, when, source) and edges from every table that names a person.
 
     Earlier `identities` rows count as observations (not edges): an identity once seen keeps
     its first-seen time and source even after the row that showed it was merged away.
     """
-    steps = _as_steps(con)
     _record_people_edges(steps)
     no_time = "NULL::TIMESTAMP, NULL"
     stated = f"x.source_system IS DISTINCT FROM '{DERIVED_SOURCE}'"
@@ -178,10 +173,9 @@ CODED_EDGES = """
 """The identity graph's edges as node codes (`_stitch_nodes.code`), during a stitch."""
 
 
-def _solve(con: duckdb.DuckDBPyConnection | Steps, components: str = "scipy") -> tuple[int, int]:
+def _solve(steps: Steps, components: str = "scipy") -> tuple[int, int]:
     """Code the nodes by preference, find components (`components`: see COMPONENTS), name each
     component's person."""
-    steps = _as_steps(con)
     if components not in COMPONENTS:
         raise ValueError(f"components={components!r}: one of {', '.join(COMPONENTS)}")
     if components == "scipy" and not isinstance(steps, DuckSteps):
@@ -472,11 +466,17 @@ def _report(steps: Steps, n_nodes: int, n_edges: int, seconds: float) -> StitchR
     )
 
 
-def _graph_and_merge(steps: Steps, free_mail: Iterable[str], components: str) -> tuple[int, int]:
-    """Every step before the write, on `steps`' engine; returns (identities, edges)."""
+def coded_graph(steps: Steps, components: str = "scipy") -> tuple[int, int]:
+    """The identity graph coded and solved as stitching does (scratch tables `_stitch_*`, kept until
+    `steps.drop_all()`: `CODED_EDGES` reads them); returns (identities, edges)."""
     _crm_types(steps)
     _collect_graph(steps)
-    n_nodes, n_edges = _solve(steps, components)
+    return _solve(steps, components)
+
+
+def _graph_and_merge(steps: Steps, free_mail: Iterable[str], components: str) -> tuple[int, int]:
+    """Every step before the write, on `steps`' engine; returns (identities, edges)."""
+    n_nodes, n_edges = coded_graph(steps, components)
     _merge_people(steps, list(free_mail))
     _remap_facts(steps)
     return n_nodes, n_edges
@@ -531,13 +531,13 @@ def stitch_on(engine: Any, *, free_mail: Iterable[str] = ()) -> StitchReport:
                                         "FROM touchpoints t JOIN _stitch_tp s ON s.touchpoint_id = t.touchpoint_id")
         steps.create("_stitch_superseded", superseded_sql("_stitch_touches"))
         superseded = int(scalar(steps, "SELECT count(*) FROM _stitch_superseded"))
-        outputs = {table: sql for table, sql in OUTPUTS.items()}
+        outputs = dict(OUTPUTS)
         outputs["touchpoints"] = ("SELECT * FROM _stitch_touches t WHERE NOT EXISTS "
                                   "(SELECT 1 FROM _stitch_superseded s WHERE s.touchpoint_id = t.touchpoint_id)")
         outputs["stage_events"] = (f"SELECT {', '.join(cols['stage_events'])} FROM stage_events WHERE object_type <> 'person' "  # noqa: S608 - manifest column names
                                    f"UNION ALL SELECT {_columns_sql(cols['stage_events'], {}, 'se')} FROM _stitch_se se")
-        for table, sql in outputs.items():
-            steps.create(f"_stitch_out_{table}", sql)
+        for table, sql in outputs.items():  # views over checkpointed steps: write_many reads each once
+            steps.view(f"_stitch_out_{table}", sql)
         writes = {table: steps.table(f"_stitch_out_{table}") for table in outputs}
         writes.update({table: steps.table(table) for table in steps.pending})
         engine.write_many(writes)
