@@ -87,9 +87,6 @@ def resolve_engine(option: str | None = None, *, cwd: Path | None = None) -> Eng
     return EngineConfig(name, str(spark.get("master", "local[2]")), max(1, partitions), source)
 
 
-_sql = compiled_sql  # store.connection: memtables registered, then compiled
-
-
 # ------------------------------------------------------------------ the interface
 class Engine(Protocol):
     """What an operation needs from where it runs."""
@@ -136,7 +133,7 @@ class DuckDBEngine:
 
     def materialize(self, expr: Any) -> Any:
         name = f"_rl_engine_{uuid.uuid4().hex[:12]}"
-        self.con.execute(f"CREATE TEMP TABLE {ident(name)} AS {_sql(self._be, expr)}")
+        self.con.execute(f"CREATE TEMP TABLE {ident(name)} AS {compiled_sql(self._be, expr)}")
         self._scratch.append(name)
         return self._be.table(name)
 
@@ -147,7 +144,7 @@ class DuckDBEngine:
         names = ", ".join(ident(c) for c in cols)
         staged = f"_rl_engine_write_{uuid.uuid4().hex[:12]}"
         # computed before the DELETE: the expression may read the table it replaces
-        self.con.execute(f"CREATE TEMP TABLE {ident(staged)} AS SELECT {names} FROM ({_sql(self._be, expr)})")  # noqa: S608 - names quoted by ident, the body compiled by Ibis
+        self.con.execute(f"CREATE TEMP TABLE {ident(staged)} AS SELECT {names} FROM ({compiled_sql(self._be, expr)})")  # noqa: S608 - names quoted by ident, the body compiled by Ibis
         try:
             with transaction(self.con):
                 self.con.execute(f"DELETE FROM {ident(table)}")  # noqa: S608 - quoted by ident
@@ -312,7 +309,7 @@ class SparkEngine:
 
     def materialize(self, expr: Any) -> Any:
         # a checkpoint, not cache(): it cuts the lineage, so later plans start from these rows
-        df = self.session.sql(_sql(self._ibis, expr)).localCheckpoint(eager=True)
+        df = self.session.sql(compiled_sql(self._ibis, expr)).localCheckpoint(eager=True)
         view = f"{self._prefix}scratch_{uuid.uuid4().hex[:8]}"
         df.createOrReplaceTempView(view)
         self._scratch.append(view)
@@ -335,7 +332,7 @@ class SparkEngine:
         try:
             for table, expr in tables.items():
                 columns = entries[table]["columns"]
-                df = self.session.sql(_sql(self._ibis, expr))
+                df = self.session.sql(compiled_sql(self._ibis, expr))
                 df = df.selectExpr(*[f"CAST(`{c}` AS {spark_type(t)}) AS `{c}`" for c, t in columns])
                 path = self.folder / f".staged-{table}-{uuid.uuid4().hex[:8]}"
                 df.write.mode("overwrite").parquet(str(path))

@@ -63,6 +63,14 @@ class DuckSteps:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self._made: list[str] = []
+        self._be: Any = None  # the connection's Ibis backend, made once (making one sets session options)
+
+    def _backend(self) -> Any:
+        if self._be is None:
+            from revline.store.connection import ibis_backend
+
+            self._be = ibis_backend(self.con)
+        return self._be
 
     def create(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {sql}")
@@ -84,14 +92,12 @@ class DuckSteps:
             self.con.unregister(view)
 
     def table(self, name: str) -> Any:
-        from revline.store.connection import ibis_backend
-
-        return ibis_backend(self.con).table(name)
+        return self._backend().table(name)
 
     def create_expr(self, name: str, expr: Any) -> None:
-        from revline.store.connection import ibis_backend
+        from revline.store.connection import compiled_sql
 
-        self.create(name, str(ibis_backend(self.con).compile(expr)))
+        self.create(name, compiled_sql(self._backend(), expr))
 
     def insert_new(self, table: str, source: str, columns: list[str], key: list[str]) -> None:
         del key  # the table's primary key decides
@@ -137,9 +143,10 @@ class SparkSteps:
                 table.set("this", exp.to_identifier(view))
         return tree.sql(dialect="spark")
 
-    def _keep(self, name: str, df: Any) -> None:
+    def _keep(self, name: str, df: Any, checkpoint: bool = True) -> None:
         # a checkpoint, not cache(): it cuts the lineage (the steps' plans stay small)
-        df = df.localCheckpoint(eager=True)
+        if checkpoint:
+            df = df.localCheckpoint(eager=True)
         view = f"{self.engine._prefix}{name.strip('_')}_{uuid.uuid4().hex[:6]}"
         df.createOrReplaceTempView(view)
         old = self._views.get(name)
@@ -150,6 +157,11 @@ class SparkSteps:
 
     def create(self, name: str, sql: str) -> None:
         self._keep(name, self.session.sql(self.spark_sql(sql)))
+
+    def view(self, name: str, sql: str) -> None:
+        """Like `create`, without the checkpoint: a step read once (a table to write), over steps
+        already checkpointed, needs no copy of its own."""
+        self._keep(name, self.session.sql(self.spark_sql(sql)), checkpoint=False)
 
     def rows(self, sql: str) -> list[tuple]:
         return [tuple(r) for r in self.session.sql(self.spark_sql(sql)).collect()]
@@ -168,9 +180,9 @@ class SparkSteps:
         return self.engine._ibis.table(view)
 
     def create_expr(self, name: str, expr: Any) -> None:
-        from revline.store.engine import _sql
+        from revline.store.connection import compiled_sql
 
-        self._keep(name, self.session.sql(_sql(self.engine._ibis, expr)))
+        self._keep(name, self.session.sql(compiled_sql(self.engine._ibis, expr)))
 
     def insert_new(self, table: str, source: str, columns: list[str], key: list[str]) -> None:
         names = ", ".join(columns)
