@@ -50,6 +50,18 @@ def stitch_table(report, title: str, derived: int = 0):
     return table
 
 
+def milestones_table(rows, title: str = "Milestones"):
+    """(object, milestone, rows) as a rich table: what a stitch rebuilt, on either engine."""
+    from rich.table import Table
+
+    ms = Table(title=title, show_header=True)
+    for col in ("object", "milestone", "rows"):
+        ms.add_column(col, justify="right" if col == "rows" else "left")
+    for obj, milestone, n in rows:
+        ms.add_row(obj, milestone, f"{n:,}")
+    return ms
+
+
 def _rows_for_display(df):
     """Fold milestones into the touch that caused them (first touch) or into one line per
     instant, so a person's and its account's identical milestone print once."""
@@ -108,7 +120,6 @@ def register(app: typer.Typer) -> None:
             on_engine.stitch(db, list(free_mail or []))
             return
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-        from rich.table import Table
 
         from revline.screen import console as screen_console, readable
 
@@ -127,12 +138,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"Stitched {path}", soft_wrap=True, highlight=False)
         table = stitch_table(report, "Identity stitch", derived)
         console.print(readable(table))
-        ms = Table(title="Milestones", show_header=True)
-        for col in ("object", "milestone", "rows"):
-            ms.add_column(col, justify="right" if col == "rows" else "left")
-        for obj, milestone, n in result.milestones:
-            ms.add_row(obj, milestone, f"{n:,}")
-        console.print(readable(ms, keys=2))
+        console.print(readable(milestones_table(result.milestones), keys=2))
         console.print(f"[green]done[/green] in {report.seconds:.2f}s (stitching)")
 
     @app.command()

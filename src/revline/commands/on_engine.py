@@ -58,9 +58,8 @@ def stitch(db: Path | None, free_mail: list[str] | None = None) -> None:
     its last stitch (or --free-mail is given), then journeys and milestones rebuilt there."""
     import time
 
-    from rich.table import Table
 
-    from revline.commands.journeys import stitch_table
+    from revline.commands.journeys import milestones_table, stitch_table
     from revline.ops import engine_flow
     from revline.screen import console as screen_console, readable
 
@@ -71,12 +70,7 @@ def stitch(db: Path | None, free_mail: list[str] | None = None) -> None:
     if result.report is not None:
         console.print(f"Stitched on Spark {engine.folder}", soft_wrap=True, highlight=False)
         console.print(readable(stitch_table(result.report, "Identity stitch")))
-    ms = Table(title=f"Milestones (Spark, {engine.folder})", show_header=True)
-    for col in ("object", "milestone", "rows"):
-        ms.add_column(col, justify="right" if col == "rows" else "left")
-    for obj, milestone, n in result.milestones:
-        ms.add_row(obj, milestone, f"{n:,}")
-    console.print(readable(ms, keys=2))
+    console.print(readable(milestones_table(result.milestones, f"Milestones (Spark, {engine.folder})"), keys=2))
     took = time.perf_counter() - started
     if result.report is None:
         console.print("identities current (unchanged since the folder's last stitch); journeys and milestones "
