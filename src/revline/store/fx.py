@@ -178,10 +178,11 @@ def checked_rates_sql(con: duckdb.DuckDBPyConnection, table: str, headers: list[
         raise ValueError(f"{source}: a rates file needs the columns date, currency, rate (USD per unit); "
                          f"missing {', '.join(missing)}")
     q = ", ".join(f"{ident(cols[c])}::VARCHAR AS {c}" for c in ("date", "currency", "rate"))
+    row_no = ident(row) if row else "row_number() OVER ()"
     typed = (
-        f"SELECT {'_n' if row else 'row_number() OVER ()'} AS n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; table is the caller's temp table
+        f"SELECT n, trim(date) AS date_raw, upper(trim(currency)) AS currency, "  # noqa: S608 - headers quoted; table is the caller's temp table
         f"trim(rate) AS rate_raw, try_cast(trim(date) AS DATE) AS date, try_cast(trim(rate) AS DOUBLE) AS rate "
-        f"FROM (SELECT {q}{f', {ident(row)} AS _n' if row else ''} FROM {table})"
+        f"FROM (SELECT {row_no} AS n, {q} FROM {table})"
     )
     ok_currency = "regexp_full_match(coalesce(currency, ''), '[A-Z]{3}')"
     bad = con.execute(
